@@ -1,0 +1,135 @@
+/* core: errors, logging, bounded buffers, encoding and crypto helpers, time.
+ *
+ * DESIGN: every module returns ct_err (0 = CT_OK). Each wire protocol maps
+ * ct_err to its own error shape in one table (s3/s3_errors.c, mc/mc_errors.c).
+ * Strings passed in are borrowed; functions that return heap memory say so
+ * and the caller frees it with free(). */
+#ifndef CT_CORE_H
+#define CT_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef enum {
+    CT_OK = 0,
+    CT_ERR_NOMEM,        /* allocation failed */
+    CT_ERR_IO,           /* read/write/fsync failed */
+    CT_ERR_NOSPC,        /* disk full */
+    CT_ERR_INVALID,      /* malformed client input */
+    CT_ERR_NOT_FOUND,    /* no such thing */
+    CT_ERR_EXISTS,       /* already exists */
+    CT_ERR_CONFLICT,     /* state forbids the operation */
+    CT_ERR_DENIED,       /* authorization refused */
+    CT_ERR_AUTH,         /* signature did not match / bad credentials */
+    CT_ERR_SKEW,         /* request time too far from server time */
+    CT_ERR_EXPIRED,      /* presigned URL expired */
+    CT_ERR_TOO_LARGE,    /* a size limit was exceeded */
+    CT_ERR_PRECONDITION, /* conditional request failed */
+    CT_ERR_UNSUPPORTED,  /* valid but not implemented */
+    CT_ERR_DIGEST,       /* checksum / Content-MD5 mismatch */
+    CT_ERR_DB,           /* database error */
+    CT_ERR_CANCELED,     /* operation canceled */
+    CT_ERR_TIMEOUT,      /* deadline passed */
+    CT_ERR_INTERNAL,     /* bug or unexpected failure */
+    CT_ERR__COUNT
+} ct_err;
+
+const char *ct_err_str(ct_err e);
+
+/* ---- logging (to stderr, one line per call, thread-safe) ---- */
+typedef enum { CT_LOG_DEBUG, CT_LOG_INFO, CT_LOG_WARN, CT_LOG_ERROR } ct_log_level;
+void ct_log_set_level(ct_log_level lvl);
+void ct_log(ct_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define ct_debug(...) ct_log(CT_LOG_DEBUG, __VA_ARGS__)
+#define ct_info(...)  ct_log(CT_LOG_INFO, __VA_ARGS__)
+#define ct_warn(...)  ct_log(CT_LOG_WARN, __VA_ARGS__)
+#define ct_error(...) ct_log(CT_LOG_ERROR, __VA_ARGS__)
+
+/* ---- bounded dynamic buffer; always NUL-terminated when data != NULL ---- */
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max; /* 0 = CT_BUF_DEFAULT_MAX */
+} ct_buf;
+#define CT_BUF_DEFAULT_MAX ((size_t)64 << 20)
+#define CT_BUF_INIT {NULL, 0, 0, 0}
+ct_err ct_buf_append(ct_buf *b, const void *p, size_t n);
+ct_err ct_buf_puts(ct_buf *b, const char *s);
+ct_err ct_buf_printf(ct_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+ct_err ct_buf_vprintf(ct_buf *b, const char *fmt, va_list ap);
+void ct_buf_reset(ct_buf *b);
+void ct_buf_free(ct_buf *b);
+/* Hands the data to the caller (free() it); b becomes empty. */
+char *ct_buf_take(ct_buf *b);
+
+/* ---- encodings ---- */
+void ct_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
+int ct_unhex(const char *in, size_t n, unsigned char *out); /* -1 on bad hex */
+/* Base64 (standard alphabet, padded). Returns heap string. */
+char *ct_b64_encode(const unsigned char *in, size_t n);
+/* Returns bytes written or -1. out must hold 3*(n/4)+3 bytes. */
+long ct_b64_decode(const char *in, size_t n, unsigned char *out);
+/* RFC 3986 encoding as SigV4 wants it: unreserved kept, everything else %XX;
+ * '/' kept when keep_slash. Appends to b. */
+ct_err ct_uri_encode(ct_buf *b, const char *s, size_t n, int keep_slash);
+/* Percent-decoding; '+' becomes space only when plus_is_space. Returns heap
+ * string (may contain NUL bytes: *out_len is the real length), NULL on
+ * malformed escape. */
+char *ct_uri_decode(const char *s, size_t n, int plus_is_space, size_t *out_len);
+/* application/x-www-form-urlencoded (S3 event keys: space -> '+'). */
+ct_err ct_form_encode(ct_buf *b, const char *s);
+/* XML text escaping (&<>"'), appends to b. */
+ct_err ct_xml_escape(ct_buf *b, const char *s);
+
+/* ---- crypto (OpenSSL) ---- */
+void ct_sha256(const void *p, size_t n, unsigned char out[32]);
+void ct_sha256_hex(const void *p, size_t n, char out[65]);
+void ct_hmac_sha256(const void *key, size_t klen, const void *p, size_t n, unsigned char out[32]);
+void ct_md5(const void *p, size_t n, unsigned char out[16]);
+/* Constant-time comparison of equal-length strings; 0 when equal. */
+int ct_consttime_cmp(const char *a, const char *b);
+/* Cryptographically random lowercase hex string of n chars (n even). */
+void ct_random_hex(char *out, size_t n);
+/* Random string from [A-Z0-9] (access keys) or base62 (secrets). */
+void ct_random_alnum(char *out, size_t n, int upper_only);
+
+/* ---- time ---- */
+int64_t ct_now_ms(void);          /* wall clock, ms since epoch */
+int64_t ct_mono_ms(void);         /* monotonic ms */
+/* "2006-01-02T15:04:05.000Z" */
+void ct_time_iso8601(int64_t ms, char out[32]);
+/* "Mon, 02 Jan 2006 15:04:05 GMT" */
+void ct_time_http(int64_t ms, char out[40]);
+/* Parses IMF-fixdate (and RFC 850/asctime); -1 on error. Seconds since epoch. */
+int64_t ct_time_parse_http(const char *s);
+
+/* ---- files ---- */
+/* fsync a directory by path. */
+ct_err ct_fsync_dir(const char *path);
+/* mkdir -p */
+ct_err ct_mkdirs(const char *path, int mode);
+/* Whole file into heap buffer (max bytes); NUL-terminated. */
+ct_err ct_read_file(const char *path, size_t max, char **out, size_t *len);
+/* Atomic replace: write tmp, fsync, rename, fsync dir. */
+ct_err ct_write_file_atomic(const char *path, const void *p, size_t n, int mode);
+
+/* ---- misc ---- */
+#define CT_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* snprintf that reports truncation as CT_ERR_TOO_LARGE. */
+ct_err ct_snprintf(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Content-Type from a key's extension ("video/mp4", ...); default
+ * "application/octet-stream". */
+const char *ct_mime_from_name(const char *name);
+
+/* ---- HTTP Range (RFC 9110) ----
+ * Parses a Range header value against an object of size len.
+ * Returns CT_OK with *start and *end (inclusive) for one satisfiable range;
+ * CT_ERR_NOT_FOUND when the header should be ignored (syntax not bytes=,
+ * multiple ranges for callers that serve only one => serve 200);
+ * CT_ERR_INVALID when unsatisfiable (answer 416 with bytes * /len). */
+ct_err ct_range_parse(const char *hdr, uint64_t len, uint64_t *start, uint64_t *end);
+
+#endif

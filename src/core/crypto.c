@@ -1,0 +1,75 @@
+/* Hashes, HMAC and randomness on OpenSSL. */
+#include "core/core.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ct_sha256(const void *p, size_t n, unsigned char out[32])
+{
+    unsigned int len = 32;
+    EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+}
+
+void ct_sha256_hex(const void *p, size_t n, char out[65])
+{
+    unsigned char d[32];
+    ct_sha256(p, n, d);
+    ct_hex(d, 32, out);
+}
+
+void ct_hmac_sha256(const void *key, size_t klen, const void *p, size_t n, unsigned char out[32])
+{
+    unsigned int len = 32;
+    HMAC(EVP_sha256(), key, (int)klen, p, n, out, &len);
+}
+
+void ct_md5(const void *p, size_t n, unsigned char out[16])
+{
+    unsigned int len = 16;
+    EVP_Digest(p, n, out, &len, EVP_md5(), NULL);
+}
+
+int ct_consttime_cmp(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    size_t n = la < lb ? la : lb;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff != 0;
+}
+
+static void random_bytes(unsigned char *p, size_t n)
+{
+    if (RAND_bytes(p, (int)n) != 1)
+        abort(); /* no entropy: refusing to mint predictable ids or keys */
+}
+
+void ct_random_hex(char *out, size_t n)
+{
+    unsigned char raw[128];
+    size_t bytes = n / 2;
+    if (bytes > sizeof raw)
+        bytes = sizeof raw;
+    random_bytes(raw, bytes);
+    ct_hex(raw, bytes, out);
+}
+
+void ct_random_alnum(char *out, size_t n, int upper_only)
+{
+    static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static const char any[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const char *set = upper_only ? upper : any;
+    size_t setlen = upper_only ? sizeof upper - 1 : sizeof any - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c;
+        do
+            random_bytes(&c, 1);
+        while (c >= 256 - (256 % setlen)); /* no modulo bias */
+        out[i] = set[c % setlen];
+    }
+    out[n] = '\0';
+}

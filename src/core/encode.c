@@ -1,0 +1,165 @@
+/* Hex, base64, URI and XML encodings. */
+#include "core/core.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ct_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int ct_unhex(const char *in, size_t n, unsigned char *out)
+{
+    if (n % 2)
+        return -1;
+    for (size_t i = 0; i < n; i += 2) {
+        int hi = hexval((unsigned char)in[i]), lo = hexval((unsigned char)in[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i / 2] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+char *ct_b64_encode(const unsigned char *in, size_t n)
+{
+    size_t outlen = 4 * ((n + 2) / 3) + 1;
+    char *out = malloc(outlen);
+    if (!out)
+        return NULL;
+    EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+    return out;
+}
+
+long ct_b64_decode(const char *in, size_t n, unsigned char *out)
+{
+    if (n % 4)
+        return -1;
+    int len = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+    if (len < 0)
+        return -1;
+    /* EVP_DecodeBlock counts padding bytes as output; remove them. */
+    if (n >= 1 && in[n - 1] == '=')
+        len--;
+    if (n >= 2 && in[n - 2] == '=')
+        len--;
+    return len;
+}
+
+static int is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+ct_err ct_uri_encode(ct_buf *b, const char *s, size_t n, int keep_slash)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        ct_err e;
+        if (is_unreserved(c) || (keep_slash && c == '/')) {
+            e = ct_buf_append(b, &s[i], 1);
+        } else {
+            char esc[3] = {'%', digits[c >> 4], digits[c & 15]};
+            e = ct_buf_append(b, esc, 3);
+        }
+        if (e)
+            return e;
+    }
+    if (!b->data)
+        return ct_buf_append(b, "", 0);
+    return CT_OK;
+}
+
+char *ct_uri_decode(const char *s, size_t n, int plus_is_space, size_t *out_len)
+{
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            if (i + 2 >= n) {
+                free(out);
+                return NULL;
+            }
+            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0) {
+                free(out);
+                return NULL;
+            }
+            out[j++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (plus_is_space && s[i] == '+') {
+            out[j++] = ' ';
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    out[j] = '\0';
+    if (out_len)
+        *out_len = j;
+    return out;
+}
+
+ct_err ct_form_encode(ct_buf *b, const char *s)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        ct_err e;
+        if (c == ' ') {
+            e = ct_buf_append(b, "+", 1);
+        } else if (is_unreserved(c) || c == '*') {
+            e = ct_buf_append(b, s, 1);
+        } else {
+            char esc[3] = {'%', digits[c >> 4], digits[c & 15]};
+            e = ct_buf_append(b, esc, 3);
+        }
+        if (e)
+            return e;
+    }
+    return CT_OK;
+}
+
+ct_err ct_xml_escape(ct_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        const char *rep = NULL;
+        switch (*s) {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '"': rep = "&quot;"; break;
+        case '\'': rep = "&apos;"; break;
+        case '\r': rep = "&#13;"; break;
+        case '\n': rep = "&#10;"; break;
+        default: break;
+        }
+        ct_err e = rep ? ct_buf_puts(b, rep) : ct_buf_append(b, s, 1);
+        if (e)
+            return e;
+    }
+    if (!b->data)
+        return ct_buf_append(b, "", 0);
+    return CT_OK;
+}

@@ -1,0 +1,113 @@
+#include "core/plan.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *ct_vcodec_name(ct_vcodec c)
+{
+    switch (c) {
+    case CT_VCODEC_H264: return "H_264";
+    case CT_VCODEC_H265: return "H_265";
+    case CT_VCODEC_AV1: return "AV1";
+    default: return "NONE";
+    }
+}
+
+static json_t *output_to_json(const ct_plan_output *o)
+{
+    return json_pack("{s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i},"
+                     " s:{s:i, s:I, s:i, s:i}}",
+                     "container", (int)o->container, "path", o->path,
+                     "video", "codec", (int)o->video.codec, "width", o->video.width,
+                     "height", o->video.height, "rc_mode", (int)o->video.rc_mode,
+                     "qvbr_level", o->video.qvbr_level, "bitrate", (json_int_t)o->video.bitrate,
+                     "max_bitrate", (json_int_t)o->video.max_bitrate,
+                     "hrd_buffer", (json_int_t)o->video.hrd_buffer,
+                     "gop_frames", o->video.gop_frames,
+                     "scene_change_detect", o->video.scene_change_detect,
+                     "audio", "codec", (int)o->audio.codec, "bitrate", (json_int_t)o->audio.bitrate,
+                     "channels", o->audio.channels, "sample_rate", o->audio.sample_rate);
+}
+
+char *ct_plan_to_json(const ct_plan *p)
+{
+    json_t *outs = json_array();
+    for (int i = 0; i < p->n_outputs; i++)
+        json_array_append_new(outs, output_to_json(&p->outputs[i]));
+    json_t *root = json_pack("{s:s, s:o, s:i, s:i, s:f}", "input_path", p->input_path,
+                             "outputs", outs, "max_width", p->max_width, "max_height",
+                             p->max_height, "max_duration_s", p->max_duration_s);
+    if (!root)
+        return NULL;
+    char *s = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return s;
+}
+
+static int copy_str(char *dst, size_t n, const char *src)
+{
+    size_t l = strlen(src);
+    if (l >= n)
+        return -1;
+    memcpy(dst, src, l + 1);
+    return 0;
+}
+
+ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
+{
+    json_error_t je;
+    ct_err rc = CT_ERR_INVALID;
+    memset(p, 0, sizeof *p);
+    json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        snprintf(err, errlen, "plan: %s", je.text);
+        return CT_ERR_INVALID;
+    }
+    const char *input = NULL;
+    json_t *outs = NULL;
+    if (json_unpack_ex(root, &je, JSON_STRICT, "{s:s, s:o, s:i, s:i, s:F}", "input_path", &input,
+                       "outputs", &outs, "max_width", &p->max_width, "max_height",
+                       &p->max_height, "max_duration_s", &p->max_duration_s) ||
+        !json_is_array(outs) || json_array_size(outs) == 0 ||
+        json_array_size(outs) > CT_PLAN_MAX_OUTPUTS || copy_str(p->input_path, sizeof p->input_path, input)) {
+        snprintf(err, errlen, "plan: %s", je.text[0] ? je.text : "bad outputs or input_path");
+        goto cleanup;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(outs, i, o) {
+        ct_plan_output *po = &p->outputs[i];
+        const char *path;
+        int container, vcodec, rc_mode, acodec;
+        json_int_t vb, vmax, hrd, ab;
+        if (json_unpack_ex(o, &je, JSON_STRICT,
+                           "{s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i},"
+                           " s:{s:i, s:I, s:i, s:i}}",
+                           "container", &container, "path", &path, "video", "codec", &vcodec,
+                           "width", &po->video.width, "height", &po->video.height, "rc_mode",
+                           &rc_mode, "qvbr_level", &po->video.qvbr_level, "bitrate", &vb,
+                           "max_bitrate", &vmax, "hrd_buffer", &hrd, "gop_frames",
+                           &po->video.gop_frames, "scene_change_detect",
+                           &po->video.scene_change_detect, "audio", "codec", &acodec,
+                           "bitrate", &ab, "channels", &po->audio.channels, "sample_rate",
+                           &po->audio.sample_rate) ||
+            copy_str(po->path, sizeof po->path, path)) {
+            snprintf(err, errlen, "plan output %zu: %s", i, je.text);
+            goto cleanup;
+        }
+        po->container = (ct_container)container;
+        po->video.codec = (ct_vcodec)vcodec;
+        po->video.rc_mode = (ct_rc_mode)rc_mode;
+        po->video.bitrate = vb;
+        po->video.max_bitrate = vmax;
+        po->video.hrd_buffer = hrd;
+        po->audio.codec = (ct_acodec)acodec;
+        po->audio.bitrate = ab;
+    }
+    p->n_outputs = (int)json_array_size(outs);
+    rc = CT_OK;
+cleanup:
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,40 @@
+/* edge: CloudFront-like HTTPS delivery of distributions.
+ *
+ * DESIGN: a distribution maps a Host/ID to an origin bucket and a viewer
+ * protocol policy. The HTTPS listener (TLS with a certificate generated and
+ * persisted under DIR on first run unless one is given) serves GET/HEAD of
+ * origin objects with Content-Type, ETag, Last-Modified, Range (206/416) and
+ * conditional requests; the plain HTTP listener answers 301 to HTTPS
+ * (redirect-to-https) or 403 (https-only). The edge is the only reader of
+ * its origin bucket: it reads through meta/store as the distribution's
+ * service principal (origin access control), never anonymously.
+ * Ownership: ct_edge borrows meta and store from main. */
+#ifndef CT_EDGE_H
+#define CT_EDGE_H
+
+#include "http/http.h"
+#include "meta/meta.h"
+#include "store/store.h"
+
+typedef struct ct_edge ct_edge;
+
+typedef struct {
+    const char *https_listen;    /* "127.0.0.1:8443" */
+    const char *http_listen;     /* "127.0.0.1:8080", or NULL */
+    const char *data_dir;        /* where the generated cert/key persist */
+    const char *cert_file;       /* optional PEM */
+    const char *key_file;        /* optional PEM */
+    const char *account_id;
+    const char *public_host;     /* host name for URLs; default from listen address */
+} ct_edge_config;
+
+ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, ct_edge **out);
+void ct_edge_stop(ct_edge *e);
+
+/* Admin API for distributions on the API port (paths under
+ * /cattube/admin/distributions): create (POST {originBucket,
+ * viewerProtocolPolicy}) -> 201 {id, arn, url, domainName, originBucket,
+ * viewerProtocolPolicy, status}, get, list, delete. */
+void ct_edge_admin_handle(ct_edge *e, const ct_http_req *req, ct_http_resp *resp);
+
+#endif

@@ -1,0 +1,76 @@
+/* http: libmicrohttpd glue for the API port. Routes each request to a
+ * protocol handler after SigV4 verification.
+ *
+ * DESIGN: two handler shapes.
+ *  - Buffered handlers (MediaConvert, admin, small S3 requests) get the whole
+ *    body (bounded by CT_HTTP_MAX_BUFFERED) in a ct_http_req and fill a
+ *    ct_http_resp. They run on the connection's thread and may block briefly.
+ *  - Streaming handlers (S3 PutObject/UploadPart) get the body piecewise via
+ *    ct_http_stream callbacks; see s3/s3.h.
+ * Requests and responses are owned by the http module; handlers borrow them.
+ * The raw request target (not MHD's decoded url) is what SigV4 and routing
+ * use: MHD decodes %XX and '+' which would break both. */
+#ifndef CT_HTTP_H
+#define CT_HTTP_H
+
+#include "core/core.h"
+
+#define CT_HTTP_MAX_BUFFERED ((size_t)8 << 20)
+#define CT_HTTP_MAX_HEADERS 64
+
+/* Who is calling, after authentication. */
+typedef struct {
+    int anonymous;             /* no credentials presented */
+    char access_key[128];
+    char account_id[13];       /* 12 digits */
+    char arn[256];             /* arn:aws:iam::ACCOUNT:root or :user/NAME */
+    char service[32];          /* SigV4 scope service: "s3", "mediaconvert", ... */
+    char region[32];
+} ct_principal;
+
+typedef struct ct_http_req ct_http_req;
+struct ct_http_req {
+    const char *method;        /* "GET", "PUT", ... */
+    const char *raw_target;    /* exactly as on the wire: "/b/k%20x?list-type=2" */
+    const char *path;          /* raw (still %-encoded) path part of raw_target */
+    const char *query;         /* raw query string without '?', "" if none */
+    const char *body;          /* NUL-terminated; NULL for streaming handlers */
+    size_t body_len;
+    const char *client_ip;
+    int secure;                /* arrived over TLS */
+    ct_principal principal;
+    char request_id[33];       /* 16 hex bytes, echoed as x-amz-request-id */
+    void *impl;                /* http-internal */
+};
+
+/* Case-insensitive header lookup; NULL when absent. */
+const char *ct_http_header(const ct_http_req *req, const char *name);
+/* Decoded value of query parameter name ('+' stays '+', %XX decoded); heap
+ * string or NULL when absent. present_out (optional) tells "?acl" (present,
+ * empty) from absent. */
+char *ct_http_query(const ct_http_req *req, const char *name);
+int ct_http_query_has(const ct_http_req *req, const char *name);
+
+typedef struct {
+    char *name;
+    char *value;
+} ct_http_header_kv;
+
+typedef struct {
+    int status;
+    ct_buf body;                /* body bytes (when fd < 0) */
+    int fd;                     /* when >= 0, send this file (owned; closed by http) */
+    uint64_t fd_offset, fd_len;
+    int n_headers;
+    ct_http_header_kv headers[CT_HTTP_MAX_HEADERS];
+} ct_http_resp;
+
+void ct_http_resp_init(ct_http_resp *r);
+void ct_http_resp_free(ct_http_resp *r);
+/* Copies name and value. */
+ct_err ct_http_resp_header(ct_http_resp *r, const char *name, const char *value);
+/* Convenience: status + JSON body + content type application/json. Takes
+ * ownership of json_text (heap). */
+void ct_http_resp_json(ct_http_resp *r, int status, char *json_text);
+
+#endif

@@ -1,0 +1,62 @@
+/* mc: the MediaConvert API (REST/JSON under /2017-08-29/) and its job model.
+ *
+ * DESIGN: requests arrive in lowerCamelCase (the wire form); files given to
+ * the CLI with PascalCase keys are accepted too and normalised to camelCase
+ * before validation. Settings are validated against the supported subset;
+ * anything else answers 400 naming the JSON path, e.g.
+ * "settings.outputGroups[0].outputs[1].videoDescription.codecSettings.codec:
+ * unsupported value \"MPEG2\" (supported: H_264, H_265, AV1)".
+ * Records are stored through meta as wire JSON. Errors on the wire are
+ * {"message": "..."} with 400/403/404/409/429 (one table in mc_errors.c).
+ * Ownership: ct_mc is owned by main and borrows meta. */
+#ifndef CT_MC_H
+#define CT_MC_H
+
+#include "core/plan.h"
+#include "http/http.h"
+#include "meta/meta.h"
+
+typedef struct ct_mc ct_mc;
+
+typedef struct {
+    const char *region;          /* "us-east-1" */
+    const char *account_id;      /* 12 digits */
+    const char *endpoint_url;    /* what DescribeEndpoints returns */
+} ct_mc_config;
+
+/* Creates the Default queue if missing. */
+ct_err ct_mc_open(const ct_mc_config *cfg, ct_meta *meta, ct_mc **out);
+void ct_mc_close(ct_mc *mc);
+
+/* Handles any request whose path starts with /2017-08-29/. */
+void ct_mc_handle(ct_mc *mc, const ct_http_req *req, ct_http_resp *resp);
+
+/* The built-in "Lambda": creates a job from a job template (name or ARN) for
+ * an input s3://bucket/key, in the template's queue, with the account's
+ * MediaConvert_Default_Role. idem_key makes it exactly-once per event
+ * (CT_ERR_EXISTS + the existing id when repeated). */
+ct_err ct_mc_job_from_template(ct_mc *mc, const char *template_ref, const char *file_input,
+                               const char *idem_key, char job_id[40], char *msg, size_t msglen);
+
+/* Where one output of a job goes. */
+typedef struct {
+    char bucket[64];
+    char key[1025];
+    char group_name[128];        /* output group's name, for outputGroupDetails */
+    int group_index;
+} ct_mc_dest;
+
+/* Builds the transcode plan of a stored job (spec_json from ct_meta_job):
+ * plan outputs with codecs/sizes/rates; plan paths left empty for the worker
+ * to fill; the input's bucket/key; each output's destination. Error code
+ * 1040 cases return CT_ERR_INVALID with msg. */
+ct_err ct_mc_job_plan(const char *spec_json, ct_plan *plan, char in_bucket[64],
+                      char in_key[1025], ct_mc_dest dests[CT_PLAN_MAX_OUTPUTS], char *msg,
+                      size_t msglen);
+
+/* outputGroupDetails JSON (wire form) for finished outputs, given per-output
+ * results (durations in ms, sizes). Heap string. */
+char *ct_mc_output_details(const char *spec_json, const ct_mc_dest *dests, int n,
+                           const double *durations_s, const int *widths, const int *heights);
+
+#endif

@@ -1,0 +1,188 @@
+/* meta: all metadata, the job queue and the event outbox, behind one API.
+ *
+ * DESIGN: every SQL statement in CatTube lives in this module. The embedded
+ * engine is SQLite in WAL mode with synchronous=FULL (a committed transaction
+ * survives power loss); one connection guarded by a mutex serialises writers,
+ * which is what SQLite wants anyway. A PostgreSQL engine will implement the
+ * same functions. Each file owns its tables: meta_objects.c (buckets,
+ * objects, notifications, outbox, kv), meta_jobs.c (queues, templates,
+ * presets, jobs), meta_edge.c (distributions).
+ * Ownership: strings in returned structs that are char* are heap copies the
+ * caller frees with the matching *_free function; ct_meta is owned by main. */
+#ifndef CT_META_H
+#define CT_META_H
+
+#include "core/core.h"
+
+typedef struct ct_meta ct_meta;
+
+ct_err ct_meta_open_sqlite(const char *path, ct_meta **out);
+void ct_meta_close(ct_meta *m);
+
+/* ---- key/value settings (root credentials, account id, ...) ---- */
+ct_err ct_meta_kv_get(ct_meta *m, const char *key, char **value /* heap */);
+ct_err ct_meta_kv_set(ct_meta *m, const char *key, const char *value);
+
+/* ---- buckets ---- */
+typedef struct {
+    char name[64];
+    int64_t created_ms;
+    char *notification_json; /* CatTube's normalised notification config, or NULL */
+    char *policy_json;       /* bucket policy, or NULL */
+} ct_meta_bucket;
+void ct_meta_bucket_free(ct_meta_bucket *b);
+ct_err ct_meta_bucket_create(ct_meta *m, const char *name); /* CT_ERR_EXISTS */
+ct_err ct_meta_bucket_get(ct_meta *m, const char *name, ct_meta_bucket *out);
+/* CT_ERR_CONFLICT when not empty. */
+ct_err ct_meta_bucket_delete(ct_meta *m, const char *name);
+typedef ct_err (*ct_meta_bucket_cb)(void *ctx, const ct_meta_bucket *b);
+ct_err ct_meta_bucket_list(ct_meta *m, ct_meta_bucket_cb cb, void *ctx);
+ct_err ct_meta_bucket_set_notification(ct_meta *m, const char *name, const char *json);
+ct_err ct_meta_bucket_set_policy(ct_meta *m, const char *name, const char *json /* NULL = delete */);
+
+/* ---- objects ---- */
+typedef struct {
+    char *bucket;
+    char *key;
+    char blob_id[64];
+    uint64_t size;
+    char etag[80];           /* without quotes */
+    char *content_type;
+    char *meta_json;         /* {"x-amz-meta-foo": "bar", "cache-control": ...} or NULL */
+    int64_t mtime_ms;
+} ct_meta_object;
+void ct_meta_object_free(ct_meta_object *o);
+
+/* An S3 event to write to the outbox in the same transaction. */
+typedef struct {
+    const char *event_name;  /* "ObjectCreated:Put", "ObjectRemoved:Delete", ... */
+    const char *principal;   /* principalId of the requester */
+    const char *source_ip;
+    const char *request_id;
+} ct_meta_event_info;
+
+/* Inserts or replaces (bucket,key). Any replaced blob id is returned in
+ * old_blob (empty string if none) so the caller removes its bytes after the
+ * commit. Writes one outbox row when ev is non-NULL. CT_ERR_NOT_FOUND when the
+ * bucket does not exist. */
+ct_err ct_meta_object_put(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,
+                          char old_blob[64]);
+ct_err ct_meta_object_get(ct_meta *m, const char *bucket, const char *key, ct_meta_object *out);
+/* Deletes; old blob returned as above. CT_ERR_NOT_FOUND if absent (S3 still answers 204). */
+ct_err ct_meta_object_delete(ct_meta *m, const char *bucket, const char *key,
+                             const ct_meta_event_info *ev, char old_blob[64]);
+/* Lists keys > after (byte order) with the prefix; at most max rows (+1 to
+ * detect truncation is the caller's business). */
+typedef ct_err (*ct_meta_object_cb)(void *ctx, const ct_meta_object *o);
+ct_err ct_meta_object_list(ct_meta *m, const char *bucket, const char *prefix, const char *after,
+                           int max, ct_meta_object_cb cb, void *ctx);
+/* Every blob id referenced by an object (for the orphan sweep at start). */
+typedef ct_err (*ct_meta_blob_cb)(void *ctx, const char *blob_id);
+ct_err ct_meta_blob_is_referenced(ct_meta *m, const char *blob_id, int *referenced);
+
+/* ---- outbox (S3 event records awaiting delivery) ---- */
+typedef struct {
+    int64_t id;              /* also the basis of the event's sequencer */
+    char *bucket;
+    char *key;
+    char *event_name;
+    uint64_t size;
+    char etag[80];
+    char *principal;
+    char *source_ip;
+    char *request_id;
+    int64_t time_ms;
+    int attempts;
+} ct_meta_outbox_row;
+void ct_meta_outbox_row_free(ct_meta_outbox_row *r);
+/* Oldest undelivered rows whose next attempt is due. */
+typedef ct_err (*ct_meta_outbox_cb)(void *ctx, const ct_meta_outbox_row *r);
+ct_err ct_meta_outbox_due(ct_meta *m, int max, ct_meta_outbox_cb cb, void *ctx);
+ct_err ct_meta_outbox_done(ct_meta *m, int64_t id);
+ct_err ct_meta_outbox_retry_later(ct_meta *m, int64_t id, int64_t next_attempt_ms,
+                                  const char *last_error);
+
+/* ---- MediaConvert: queues, job templates, presets, jobs (meta_jobs.c) ----
+ * Records are stored as their wire JSON (lowerCamelCase) plus the columns
+ * needed to filter and order. */
+typedef struct {
+    char name[129];
+    char *json;              /* wire form: {"name":..,"arn":..,"status":..,...} */
+    char status[16];         /* ACTIVE | PAUSED */
+} ct_meta_queue;
+void ct_meta_queue_free(ct_meta_queue *q);
+ct_err ct_meta_queue_put(ct_meta *m, const char *name, const char *status, const char *json,
+                         int create_only /* CT_ERR_EXISTS if present */);
+ct_err ct_meta_queue_get(ct_meta *m, const char *name, ct_meta_queue *out);
+/* CT_ERR_CONFLICT while jobs are SUBMITTED or PROGRESSING in it. */
+ct_err ct_meta_queue_delete(ct_meta *m, const char *name);
+typedef ct_err (*ct_meta_json_cb)(void *ctx, const char *json);
+ct_err ct_meta_queue_list(ct_meta *m, ct_meta_json_cb cb, void *ctx);
+
+/* kind: "template" or "preset" */
+ct_err ct_meta_named_put(ct_meta *m, const char *kind, const char *name, const char *json,
+                         int create_only);
+ct_err ct_meta_named_get(ct_meta *m, const char *kind, const char *name, char **json);
+ct_err ct_meta_named_delete(ct_meta *m, const char *kind, const char *name);
+ct_err ct_meta_named_list(ct_meta *m, const char *kind, ct_meta_json_cb cb, void *ctx);
+
+typedef struct {
+    char id[40];
+    char queue[129];
+    int priority;
+    char status[16];         /* SUBMITTED PROGRESSING COMPLETE ERROR CANCELED */
+    char phase[16];          /* PROBING TRANSCODING UPLOADING or "" */
+    int percent;
+    int64_t created_ms, start_ms, finish_ms;
+    int retry_count;
+    int error_code;
+    char *error_message;
+    char *spec_json;         /* the job as created, wire form (role, settings, ...) */
+    char *output_details_json; /* outputGroupDetails array, or NULL */
+    char *warnings_json;     /* warnings array, or NULL */
+    int attempt;             /* lease generation; bumped by every claim */
+    int cancel_requested;
+} ct_meta_job;
+void ct_meta_job_free(ct_meta_job *j);
+
+/* Inserts a SUBMITTED job. When idem_key is non-NULL and a job with that key
+ * exists, returns CT_ERR_EXISTS and that job's id in id_out instead. */
+ct_err ct_meta_job_insert(ct_meta *m, ct_meta_job *j, const char *idem_key, char id_out[40]);
+ct_err ct_meta_job_get(ct_meta *m, const char *id, ct_meta_job *out);
+typedef struct {
+    const char *queue;       /* NULL = any */
+    const char *status;      /* NULL = any */
+    int ascending;           /* order by created */
+    int max;                 /* 1..20 */
+    const char *after_token; /* opaque continuation from a previous call */
+    const char *input_file;  /* substring of settings FileInput (SearchJobs) */
+} ct_meta_job_filter;
+typedef ct_err (*ct_meta_job_cb)(void *ctx, const ct_meta_job *j);
+/* next_token (heap) is set when more rows exist. */
+ct_err ct_meta_job_list(ct_meta *m, const ct_meta_job_filter *f, ct_meta_job_cb cb, void *ctx,
+                        char **next_token);
+/* Marks cancel_requested; a SUBMITTED job becomes CANCELED at once.
+ * CT_ERR_CONFLICT when already finished. */
+ct_err ct_meta_job_cancel(ct_meta *m, const char *id);
+
+/* Worker side. Claims the best SUBMITTED job from an ACTIVE queue (priority
+ * desc, then created asc), or a PROGRESSING job whose lease expired; sets it
+ * PROGRESSING with lease_owner/lease_until, attempt+1. CT_ERR_NOT_FOUND when
+ * nothing is ready. */
+ct_err ct_meta_job_claim(ct_meta *m, const char *worker_id, int64_t lease_ms, ct_meta_job *out);
+/* Renews the lease and records progress; CT_ERR_CONFLICT when the lease was
+ * lost (attempt differs) and *cancel set when a cancel was requested. */
+ct_err ct_meta_job_heartbeat(ct_meta *m, const char *id, int attempt, const char *phase,
+                             int percent, int64_t lease_ms, int *cancel);
+/* Final state; CT_ERR_CONFLICT when the lease was lost. */
+ct_err ct_meta_job_finish(ct_meta *m, const char *id, int attempt, const char *status,
+                          int error_code, const char *error_message,
+                          const char *output_details_json, const char *warnings_json);
+
+/* ---- edge distributions (meta_edge.c) ---- */
+ct_err ct_meta_distribution_put(ct_meta *m, const char *id, const char *json, int create_only);
+ct_err ct_meta_distribution_get(ct_meta *m, const char *id, char **json);
+ct_err ct_meta_distribution_delete(ct_meta *m, const char *id);
+ct_err ct_meta_distribution_list(ct_meta *m, ct_meta_json_cb cb, void *ctx);
+
+#endif

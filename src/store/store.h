@@ -1,0 +1,47 @@
+/* store: object bytes ("blobs") behind one ops table.
+ *
+ * DESIGN: keys never reach the filesystem. An object's bytes live in a blob
+ * with an opaque id chosen by the store (local: DIR/blobs/ab/<32 hex>);
+ * meta maps (bucket, key) -> blob id. A write goes to a temporary file that
+ * is fsynced and renamed into place only on commit, so a crash mid-upload
+ * leaves at most a temp file, removed at the next start. Implementations:
+ * local filesystem (store_fs.c); S3-compatible remote store later.
+ * Ownership: ct_store is owned by main; writers are owned by the caller
+ * until commit/abort, which always free them. */
+#ifndef CT_STORE_H
+#define CT_STORE_H
+
+#include "core/core.h"
+
+#define CT_BLOB_ID_MAX 64
+
+typedef struct ct_store ct_store;
+typedef struct ct_store_writer ct_store_writer;
+
+/* Opens the local filesystem store rooted at dir (created if missing), and
+ * removes temp files left by a crash. */
+ct_err ct_store_open_fs(const char *dir, ct_store **out);
+void ct_store_close(ct_store *s);
+
+ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out);
+ct_err ct_store_writer_write(ct_store_writer *w, const void *p, size_t n);
+/* Bytes written so far, and running MD5 of them. */
+uint64_t ct_store_writer_size(const ct_store_writer *w);
+/* Makes the blob durable; writes its id and final MD5; frees w. */
+ct_err ct_store_writer_commit(ct_store_writer *w, char id[CT_BLOB_ID_MAX], unsigned char md5[16]);
+void ct_store_writer_abort(ct_store_writer *w);
+
+/* Adopts an existing local file (e.g. a transcode output on the same
+ * filesystem) as a blob by renaming it; computes its md5 and size. */
+ct_err ct_store_adopt_file(ct_store *s, const char *path, char id[CT_BLOB_ID_MAX],
+                           unsigned char md5[16], uint64_t *size);
+
+/* Opens a blob for reading; *fd is owned by the caller. */
+ct_err ct_store_open_read(ct_store *s, const char *id, int *fd, uint64_t *size);
+/* Local path of a blob (for sendfile / the transcode child), or CT_ERR_UNSUPPORTED. */
+ct_err ct_store_local_path(ct_store *s, const char *id, char *out, size_t n);
+ct_err ct_store_remove(ct_store *s, const char *id);
+/* A scratch directory on the same filesystem (for transcode outputs). */
+const char *ct_store_scratch_dir(ct_store *s);
+
+#endif
