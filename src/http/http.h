@@ -39,12 +39,28 @@ struct ct_http_req {
     const char *client_ip;
     int secure;                /* arrived over TLS */
     ct_principal principal;
-    char request_id[33];       /* 16 hex bytes, echoed as x-amz-request-id */
+    /* Authentication outcome, decided by http before any handler runs:
+     * CT_OK (signed and verified, or anonymous: principal.anonymous),
+     * CT_ERR_AUTH, CT_ERR_SKEW, CT_ERR_EXPIRED, CT_ERR_INVALID, CT_ERR_DENIED
+     * (unknown access key). Handlers MUST answer auth_err != CT_OK with their
+     * protocol's error and do nothing else. */
+    ct_err auth_err;
+    char auth_msg[512];
+    /* The SigV4 details of a signed request (for aws-chunked decoding). */
+    char sig_seed[65];
+    char sig_amz_date[17];
+    char sig_scope[128];
+    unsigned char sig_key[32];
+    char request_id[17];       /* 16 hex chars, echoed as x-amz-request-id */
+    ct_err stream_err;         /* streaming: first error returned by stream_data */
     void *impl;                /* http-internal */
 };
 
 /* Case-insensitive header lookup; NULL when absent. */
 const char *ct_http_header(const ct_http_req *req, const char *name);
+/* Calls cb for every request header (names as sent). */
+typedef void (*ct_http_header_cb)(void *ctx, const char *name, const char *value);
+void ct_http_each_header(const ct_http_req *req, ct_http_header_cb cb, void *ctx);
 /* Decoded value of query parameter name ('+' stays '+', %XX decoded); heap
  * string or NULL when absent. present_out (optional) tells "?acl" (present,
  * empty) from absent. */
@@ -59,6 +75,7 @@ typedef struct {
 typedef struct {
     int status;
     ct_buf body;                /* body bytes (when fd < 0) */
+    int64_t head_length;        /* >= 0: HEAD reply advertising this Content-Length */
     int fd;                     /* when >= 0, send this file (owned; closed by http) */
     uint64_t fd_offset, fd_len;
     int n_headers;
@@ -72,5 +89,38 @@ ct_err ct_http_resp_header(ct_http_resp *r, const char *name, const char *value)
 /* Convenience: status + JSON body + content type application/json. Takes
  * ownership of json_text (heap). */
 void ct_http_resp_json(ct_http_resp *r, int status, char *json_text);
+
+/* ---- the server ----
+ * The owner supplies handlers; http owns connections and request state. */
+typedef struct ct_http_server ct_http_server;
+
+/* Secret for an access key, and the principal it authenticates as;
+ * CT_ERR_NOT_FOUND for an unknown key. */
+typedef ct_err (*ct_http_secret_fn)(void *ctx, const char *access_key, char *secret, size_t n,
+                                    ct_principal *principal);
+
+typedef struct {
+    void *ctx;
+    ct_http_secret_fn secret;
+    /* Nonzero when the request body should be streamed (large uploads). */
+    int (*wants_stream)(void *ctx, const ct_http_req *req);
+    /* Buffered requests: the whole body is in req. */
+    void (*handle)(void *ctx, ct_http_req *req, ct_http_resp *resp);
+    /* Streaming requests: begin may answer at once (set resp->status != 0) to
+     * refuse the upload before its body is read; data receives body bytes;
+     * end produces the response; abort runs instead of end when the client
+     * went away. end and abort free the state. */
+    void *(*stream_begin)(void *ctx, ct_http_req *req, ct_http_resp *resp);
+    ct_err (*stream_data)(void *state, const char *p, size_t n);
+    void (*stream_end)(void *state, ct_http_req *req, ct_http_resp *resp);
+    void (*stream_abort)(void *state);
+} ct_http_handlers;
+
+/* listen: "HOST:PORT" or "[v6]:PORT". The server runs its own threads. */
+ct_err ct_http_server_start(const char *listen, const ct_http_handlers *h, ct_http_server **out);
+void ct_http_server_stop(ct_http_server *s);
+/* Parses "HOST:PORT" into a sockaddr (IPv4 or IPv6). */
+struct sockaddr_storage;
+ct_err ct_http_parse_listen(const char *listen, struct sockaddr_storage *ss, unsigned *len);
 
 #endif

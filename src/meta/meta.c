@@ -146,3 +146,27 @@ ct_err ct_meta_kv_set(ct_meta *m, const char *key, const char *value)
     pthread_mutex_unlock(&m->mu);
     return err;
 }
+
+void ct_meta_on_outbox(ct_meta *m, ct_meta_notify_fn fn, void *ctx)
+{
+    m->on_outbox = fn;
+    m->on_outbox_ctx = ctx;
+}
+
+void ct_meta_on_job(ct_meta *m, ct_meta_notify_fn fn, void *ctx)
+{
+    m->on_job = fn;
+    m->on_job_ctx = ctx;
+}
+
+void meta_notify_outbox(ct_meta *m)
+{
+    if (m->on_outbox)
+        m->on_outbox(m->on_outbox_ctx);
+}
+
+void meta_notify_job(ct_meta *m)
+{
+    if (m->on_job)
+        m->on_job(m->on_job_ctx);
+}

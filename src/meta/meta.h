@@ -19,6 +19,12 @@ typedef struct ct_meta ct_meta;
 ct_err ct_meta_open_sqlite(const char *path, ct_meta **out);
 void ct_meta_close(ct_meta *m);
 
+/* Wake-up hooks, called outside meta's lock after a commit that added
+ * outbox rows (on_outbox) or SUBMITTED jobs (on_job). Set once at start. */
+typedef void (*ct_meta_notify_fn)(void *ctx);
+void ct_meta_on_outbox(ct_meta *m, ct_meta_notify_fn fn, void *ctx);
+void ct_meta_on_job(ct_meta *m, ct_meta_notify_fn fn, void *ctx);
+
 /* ---- key/value settings (root credentials, account id, ...) ---- */
 ct_err ct_meta_kv_get(ct_meta *m, const char *key, char **value /* heap */);
 ct_err ct_meta_kv_set(ct_meta *m, const char *key, const char *value);
@@ -118,6 +124,8 @@ ct_err ct_meta_queue_get(ct_meta *m, const char *name, ct_meta_queue *out);
 ct_err ct_meta_queue_delete(ct_meta *m, const char *name);
 typedef ct_err (*ct_meta_json_cb)(void *ctx, const char *json);
 ct_err ct_meta_queue_list(ct_meta *m, ct_meta_json_cb cb, void *ctx);
+/* Jobs of the queue now SUBMITTED and PROGRESSING (for the Queue record). */
+ct_err ct_meta_queue_counts(ct_meta *m, const char *name, int *submitted, int *progressing);
 
 /* kind: "template" or "preset" */
 ct_err ct_meta_named_put(ct_meta *m, const char *kind, const char *name, const char *json,

@@ -10,7 +10,13 @@
 struct ct_meta {
     sqlite3 *db;
     pthread_mutex_t mu; /* one connection, one writer at a time */
+    ct_meta_notify_fn on_outbox, on_job;
+    void *on_outbox_ctx, *on_job_ctx;
 };
+
+/* Fire the hooks (call without holding mu). */
+void meta_notify_outbox(ct_meta *m);
+void meta_notify_job(ct_meta *m);
 
 /* Each table-owning file provides its schema (CREATE TABLE IF NOT EXISTS ...). */
 extern const char meta_objects_schema[];

@@ -1,4 +1,477 @@
-/* meta_objects.c: buckets, objects, notifications, the event outbox. */
+/* meta_objects.c: buckets, objects and the S3 event outbox (SQLite).
+ *
+ * DESIGN: an object write is one transaction: the object row and, when the
+ * caller passes event info, the outbox row that will become the S3 event.
+ * So a crash between commit and delivery loses nothing: the dispatcher
+ * finds the row at the next start. Keys are compared bytewise (BINARY), which
+ * is S3's UTF-8 byte order for listings. */
 #include "meta/meta_internal.h"
 
-const char meta_objects_schema[] = "";
+#include <stdlib.h>
+#include <string.h>
+
+const char meta_objects_schema[] =
+    "CREATE TABLE IF NOT EXISTS buckets ("
+    " name TEXT PRIMARY KEY, created_ms INTEGER NOT NULL,"
+    " notification_json TEXT, policy_json TEXT);"
+    "CREATE TABLE IF NOT EXISTS objects ("
+    " bucket TEXT NOT NULL, key TEXT NOT NULL, blob_id TEXT NOT NULL,"
+    " size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT,"
+    " meta_json TEXT, mtime_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (bucket, key)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS objects_blob ON objects(blob_id);"
+    "CREATE TABLE IF NOT EXISTS outbox ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL, key TEXT NOT NULL,"
+    " event_name TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,"
+    " principal TEXT, source_ip TEXT, request_id TEXT, time_ms INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT, done INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(done, next_ms);";
+
+/* ---- small statement helpers ---- */
+
+static ct_err prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(m->db, sql, -1, st, NULL);
+    if (rc != SQLITE_OK) {
+        ct_error("meta: prepare: %s: %s", sqlite3_errmsg(m->db), sql);
+        return CT_ERR_DB;
+    }
+    return CT_OK;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static ct_err step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? CT_OK : meta_sqlite_err(rc);
+}
+
+/* ---- buckets ---- */
+
+void ct_meta_bucket_free(ct_meta_bucket *b)
+{
+    free(b->notification_json);
+    free(b->policy_json);
+    b->notification_json = b->policy_json = NULL;
+}
+
+ct_err ct_meta_bucket_create(ct_meta *m, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "INSERT INTO buckets(name, created_ms) VALUES(?,?)", &st);
+    if (!e) {
+        bind_text(st, 1, name);
+        sqlite3_bind_int64(st, 2, ct_now_ms());
+        e = step_done(st);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+static void bucket_from_row(sqlite3_stmt *st, ct_meta_bucket *b)
+{
+    memset(b, 0, sizeof *b);
+    meta_col_copy(st, 0, b->name, sizeof b->name);
+    b->created_ms = sqlite3_column_int64(st, 1);
+    b->notification_json = meta_col_dup(st, 2);
+    b->policy_json = meta_col_dup(st, 3);
+}
+
+ct_err ct_meta_bucket_get(ct_meta *m, const char *name, ct_meta_bucket *out)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "SELECT name, created_ms, notification_json, policy_json"
+                       " FROM buckets WHERE name=?", &st);
+    if (!e) {
+        bind_text(st, 1, name);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            bucket_from_row(st, out);
+        else
+            e = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_bucket_delete(ct_meta *m, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    ct_err e;
+    pthread_mutex_lock(&m->mu);
+    if ((e = prep(m, "SELECT 1 FROM objects WHERE bucket=? LIMIT 1", &st)))
+        goto cleanup;
+    bind_text(st, 1, name);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        e = CT_ERR_CONFLICT;
+        goto cleanup;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((e = prep(m, "DELETE FROM buckets WHERE name=?", &st)))
+        goto cleanup;
+    bind_text(st, 1, name);
+    if (!(e = step_done(st)) && sqlite3_changes(m->db) == 0)
+        e = CT_ERR_NOT_FOUND;
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_bucket_list(ct_meta *m, ct_meta_bucket_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "SELECT name, created_ms, notification_json, policy_json"
+                       " FROM buckets ORDER BY name", &st);
+    while (!e && sqlite3_step(st) == SQLITE_ROW) {
+        ct_meta_bucket b;
+        bucket_from_row(st, &b);
+        e = cb(ctx, &b);
+        ct_meta_bucket_free(&b);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+static ct_err bucket_set_col(ct_meta *m, const char *sql, const char *name, const char *json)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, sql, &st);
+    if (!e) {
+        bind_text(st, 1, json);
+        bind_text(st, 2, name);
+        if (!(e = step_done(st)) && sqlite3_changes(m->db) == 0)
+            e = CT_ERR_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_bucket_set_notification(ct_meta *m, const char *name, const char *json)
+{
+    return bucket_set_col(m, "UPDATE buckets SET notification_json=? WHERE name=?", name, json);
+}
+
+ct_err ct_meta_bucket_set_policy(ct_meta *m, const char *name, const char *json)
+{
+    return bucket_set_col(m, "UPDATE buckets SET policy_json=? WHERE name=?", name, json);
+}
+
+/* ---- objects ---- */
+
+void ct_meta_object_free(ct_meta_object *o)
+{
+    free(o->bucket);
+    free(o->key);
+    free(o->content_type);
+    free(o->meta_json);
+    o->bucket = o->key = o->content_type = o->meta_json = NULL;
+}
+
+static void object_from_row(sqlite3_stmt *st, ct_meta_object *o)
+{
+    memset(o, 0, sizeof *o);
+    o->bucket = meta_col_dup(st, 0);
+    o->key = meta_col_dup(st, 1);
+    meta_col_copy(st, 2, o->blob_id, sizeof o->blob_id);
+    o->size = (uint64_t)sqlite3_column_int64(st, 3);
+    meta_col_copy(st, 4, o->etag, sizeof o->etag);
+    o->content_type = meta_col_dup(st, 5);
+    o->meta_json = meta_col_dup(st, 6);
+    o->mtime_ms = sqlite3_column_int64(st, 7);
+}
+
+#define OBJECT_COLS "bucket, key, blob_id, size, etag, content_type, meta_json, mtime_ms"
+
+/* Current blob of (bucket,key) into old_blob, "" if none. Caller holds mu. */
+static ct_err current_blob(ct_meta *m, const char *bucket, const char *key, char old_blob[64])
+{
+    sqlite3_stmt *st = NULL;
+    old_blob[0] = '\0';
+    ct_err e = prep(m, "SELECT blob_id FROM objects WHERE bucket=? AND key=?", &st);
+    if (!e) {
+        bind_text(st, 1, bucket);
+        bind_text(st, 2, key);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            meta_col_copy(st, 0, old_blob, 64);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+static ct_err bucket_exists_locked(ct_meta *m, const char *bucket)
+{
+    sqlite3_stmt *st = NULL;
+    ct_err e = prep(m, "SELECT 1 FROM buckets WHERE name=?", &st);
+    if (!e) {
+        bind_text(st, 1, bucket);
+        if (sqlite3_step(st) != SQLITE_ROW)
+            e = CT_ERR_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+static ct_err outbox_insert(ct_meta *m, const char *bucket, const char *key, uint64_t size,
+                            const char *etag, const ct_meta_event_info *ev)
+{
+    sqlite3_stmt *st = NULL;
+    ct_err e = prep(m, "INSERT INTO outbox(bucket, key, event_name, size, etag, principal,"
+                       " source_ip, request_id, time_ms) VALUES(?,?,?,?,?,?,?,?,?)", &st);
+    if (!e) {
+        bind_text(st, 1, bucket);
+        bind_text(st, 2, key);
+        bind_text(st, 3, ev->event_name);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)size);
+        bind_text(st, 5, etag);
+        bind_text(st, 6, ev->principal);
+        bind_text(st, 7, ev->source_ip);
+        bind_text(st, 8, ev->request_id);
+        sqlite3_bind_int64(st, 9, ct_now_ms());
+        e = step_done(st);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+static ct_err object_upsert_locked(ct_meta *m, const ct_meta_object *o)
+{
+    sqlite3_stmt *st = NULL;
+    ct_err e = prep(m, "INSERT INTO objects(" OBJECT_COLS ") VALUES(?,?,?,?,?,?,?,?)"
+                       " ON CONFLICT(bucket, key) DO UPDATE SET blob_id=excluded.blob_id,"
+                       " size=excluded.size, etag=excluded.etag,"
+                       " content_type=excluded.content_type, meta_json=excluded.meta_json,"
+                       " mtime_ms=excluded.mtime_ms", &st);
+    if (!e) {
+        bind_text(st, 1, o->bucket);
+        bind_text(st, 2, o->key);
+        bind_text(st, 3, o->blob_id);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)o->size);
+        bind_text(st, 5, o->etag);
+        bind_text(st, 6, o->content_type);
+        bind_text(st, 7, o->meta_json);
+        sqlite3_bind_int64(st, 8, o->mtime_ms ? o->mtime_ms : ct_now_ms());
+        e = step_done(st);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+ct_err ct_meta_object_put(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,
+                          char old_blob[64])
+{
+    pthread_mutex_lock(&m->mu);
+    ct_err e = meta_begin(m);
+    if (e)
+        goto unlock;
+    if ((e = bucket_exists_locked(m, o->bucket)) ||
+        (e = current_blob(m, o->bucket, o->key, old_blob)) ||
+        (e = object_upsert_locked(m, o)) ||
+        (ev && (e = outbox_insert(m, o->bucket, o->key, o->size, o->etag, ev)))) {
+        meta_rollback(m);
+        goto unlock;
+    }
+    e = meta_commit(m);
+unlock:
+    pthread_mutex_unlock(&m->mu);
+    if (!e && ev)
+        meta_notify_outbox(m);
+    return e;
+}
+
+ct_err ct_meta_object_get(ct_meta *m, const char *bucket, const char *key, ct_meta_object *out)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "SELECT " OBJECT_COLS " FROM objects WHERE bucket=? AND key=?", &st);
+    if (!e) {
+        bind_text(st, 1, bucket);
+        bind_text(st, 2, key);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            object_from_row(st, out);
+        else
+            e = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_object_delete(ct_meta *m, const char *bucket, const char *key,
+                             const ct_meta_event_info *ev, char old_blob[64])
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = meta_begin(m);
+    if (e)
+        goto unlock;
+    if ((e = current_blob(m, bucket, key, old_blob)))
+        goto rollback;
+    if (!old_blob[0]) {
+        e = CT_ERR_NOT_FOUND;
+        goto rollback;
+    }
+    if ((e = prep(m, "DELETE FROM objects WHERE bucket=? AND key=?", &st)))
+        goto rollback;
+    bind_text(st, 1, bucket);
+    bind_text(st, 2, key);
+    if ((e = step_done(st)) || (ev && (e = outbox_insert(m, bucket, key, 0, "", ev))))
+        goto rollback;
+    sqlite3_finalize(st);
+    e = meta_commit(m);
+    pthread_mutex_unlock(&m->mu);
+    if (!e && ev)
+        meta_notify_outbox(m);
+    return e;
+rollback:
+    sqlite3_finalize(st);
+    meta_rollback(m);
+unlock:
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_object_list(ct_meta *m, const char *bucket, const char *prefix, const char *after,
+                           int max, ct_meta_object_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "SELECT " OBJECT_COLS " FROM objects WHERE bucket=?1 AND key > ?2"
+                       " AND key >= ?3 AND substr(key, 1, length(?3)) = ?3"
+                       " ORDER BY key LIMIT ?4", &st);
+    if (!e) {
+        bind_text(st, 1, bucket);
+        bind_text(st, 2, after ? after : "");
+        bind_text(st, 3, prefix ? prefix : "");
+        sqlite3_bind_int(st, 4, max);
+        int rc;
+        while (!e && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            ct_meta_object o;
+            object_from_row(st, &o);
+            e = cb(ctx, &o);
+            ct_meta_object_free(&o);
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_blob_is_referenced(ct_meta *m, const char *blob_id, int *referenced)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "SELECT 1 FROM objects WHERE blob_id=? LIMIT 1", &st);
+    if (!e) {
+        bind_text(st, 1, blob_id);
+        *referenced = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+/* ---- outbox ---- */
+
+void ct_meta_outbox_row_free(ct_meta_outbox_row *r)
+{
+    free(r->bucket);
+    free(r->key);
+    free(r->event_name);
+    free(r->principal);
+    free(r->source_ip);
+    free(r->request_id);
+    memset(r, 0, sizeof *r);
+}
+
+ct_err ct_meta_outbox_due(ct_meta *m, int max, ct_meta_outbox_cb cb, void *ctx)
+{
+    /* Rows are copied out under the lock, delivered without it: delivery
+     * (webhooks, job creation) takes its own locks. */
+    sqlite3_stmt *st = NULL;
+    ct_meta_outbox_row rows[64];
+    int n = 0;
+    if (max > 64)
+        max = 64;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "SELECT id, bucket, key, event_name, size, etag, principal, source_ip,"
+                       " request_id, time_ms, attempts FROM outbox"
+                       " WHERE done=0 AND next_ms <= ? ORDER BY id LIMIT ?", &st);
+    if (!e) {
+        sqlite3_bind_int64(st, 1, ct_now_ms());
+        sqlite3_bind_int(st, 2, max);
+        while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+            ct_meta_outbox_row *r = &rows[n++];
+            memset(r, 0, sizeof *r);
+            r->id = sqlite3_column_int64(st, 0);
+            r->bucket = meta_col_dup(st, 1);
+            r->key = meta_col_dup(st, 2);
+            r->event_name = meta_col_dup(st, 3);
+            r->size = (uint64_t)sqlite3_column_int64(st, 4);
+            meta_col_copy(st, 5, r->etag, sizeof r->etag);
+            r->principal = meta_col_dup(st, 6);
+            r->source_ip = meta_col_dup(st, 7);
+            r->request_id = meta_col_dup(st, 8);
+            r->time_ms = sqlite3_column_int64(st, 9);
+            r->attempts = sqlite3_column_int(st, 10);
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    for (int i = 0; i < n; i++) {
+        if (!e)
+            e = cb(ctx, &rows[i]);
+        ct_meta_outbox_row_free(&rows[i]);
+    }
+    return e;
+}
+
+ct_err ct_meta_outbox_done(ct_meta *m, int64_t id)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "UPDATE outbox SET done=1 WHERE id=?", &st);
+    if (!e) {
+        sqlite3_bind_int64(st, 1, id);
+        e = step_done(st);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_outbox_retry_later(ct_meta *m, int64_t id, int64_t next_attempt_ms,
+                                  const char *last_error)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "UPDATE outbox SET attempts=attempts+1, next_ms=?, last_error=?"
+                       " WHERE id=?", &st);
+    if (!e) {
+        sqlite3_bind_int64(st, 1, next_attempt_ms);
+        bind_text(st, 2, last_error);
+        sqlite3_bind_int64(st, 3, id);
+        e = step_done(st);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}

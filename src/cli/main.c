@@ -1,0 +1,39 @@
+/* main: dispatch to subcommands. */
+#include "cli/cli.h"
+#include "sandbox/sandbox.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fputs("usage: cattube <command> [options]\n"
+          "commands:\n"
+          "  serve          run the all-in-one server (S3, MediaConvert, admin API, workers, edge)\n"
+          "  distribution   manage edge distributions (create|list|get|delete)\n"
+          "  transcode      internal: the sandboxed transcode child\n"
+          "run 'cattube <command> --help' for a command's options\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return ct_cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "distribution") == 0)
+        return ct_cmd_distribution(argc - 1, argv + 1);
+    if (strcmp(cmd, "transcode") == 0)
+        return ct_sandbox_child_main();
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "cattube: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,360 @@
+/* serve.c: the all-in-one server: S3 + MediaConvert + admin API on one
+ * port, the event dispatcher, transcode workers and the HTTPS edge.
+ *
+ * DESIGN: main owns every module and wires them together here; modules
+ * only borrow each other. Routing: /2017-08-29/... is MediaConvert and
+ * /cattube/admin/... is the admin API when the request is signed for those
+ * services (their paths are also valid S3 bucket names, so the SigV4
+ * credential scope's service decides); everything else is S3. Signals are
+ * blocked in every thread and taken synchronously by main with sigwait. */
+#include "cli/cli.h"
+#include "edge/edge.h"
+#include "events/events.h"
+#include "http/http.h"
+#include "mc/mc.h"
+#include "meta/meta.h"
+#include "s3/s3.h"
+#include "store/store.h"
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *data_dir;
+    const char *listen;
+    const char *edge_listen;
+    const char *edge_http_listen;
+    const char *region;
+    const char *public_host;
+    const char *edge_cert, *edge_key;
+    int workers;
+} serve_opts;
+
+typedef struct {
+    serve_opts opt;
+    char access_key[128];
+    char secret_key[128];
+    char account_id[16];
+    char endpoint_url[256];
+    ct_meta *meta;
+    ct_store *store;
+    ct_s3 *s3;
+    ct_mc *mc;
+    ct_edge *edge;
+    ct_events *events;
+    ct_worker *worker;
+    ct_http_server *http;
+} server;
+
+/* ---- credentials ---- */
+
+static ct_err load_or_create_root(server *sv)
+{
+    char path[2048], *text = NULL;
+    ct_snprintf(path, sizeof path, "%s/root-credentials.json", sv->opt.data_dir);
+    const char *env_ak = getenv("CATTUBE_ROOT_ACCESS_KEY");
+    const char *env_sk = getenv("CATTUBE_ROOT_SECRET_KEY");
+    json_t *doc = NULL;
+    if (ct_read_file(path, 1 << 16, &text, NULL) == CT_OK)
+        doc = json_loads(text, 0, NULL);
+    free(text);
+    const char *acct = json_string_value(json_object_get(doc, "accountId"));
+    const char *ak = json_string_value(json_object_get(doc, "accessKeyId"));
+    const char *sk = json_string_value(json_object_get(doc, "secretAccessKey"));
+    if (acct && strlen(acct) == 12) {
+        snprintf(sv->account_id, sizeof sv->account_id, "%s", acct);
+    } else {
+        char digits[16];
+        ct_random_hex(digits, 12);
+        for (int i = 0; i < 12; i++)
+            sv->account_id[i] = (char)('0' + (digits[i] % 10));
+        sv->account_id[0] = sv->account_id[0] == '0' ? '1' : sv->account_id[0];
+        sv->account_id[12] = '\0';
+    }
+    if (env_ak && env_sk && *env_ak && *env_sk) {
+        snprintf(sv->access_key, sizeof sv->access_key, "%s", env_ak);
+        snprintf(sv->secret_key, sizeof sv->secret_key, "%s", env_sk);
+    } else if (ak && sk) {
+        snprintf(sv->access_key, sizeof sv->access_key, "%s", ak);
+        snprintf(sv->secret_key, sizeof sv->secret_key, "%s", sk);
+    } else {
+        memcpy(sv->access_key, "AKIA", 4);
+        ct_random_alnum(sv->access_key + 4, 16, 1);
+        ct_random_alnum(sv->secret_key, 40, 0);
+    }
+    json_decref(doc);
+    doc = json_pack("{s:s, s:s, s:s}", "accountId", sv->account_id, "accessKeyId",
+                    sv->access_key, "secretAccessKey", sv->secret_key);
+    char *out = json_dumps(doc, JSON_INDENT(2));
+    json_decref(doc);
+    ct_err e = ct_write_file_atomic(path, out, strlen(out), 0600);
+    free(out);
+    return e;
+}
+
+static ct_err secret_for(void *ctx, const char *access_key, char *secret, size_t n,
+                         ct_principal *p)
+{
+    server *sv = ctx;
+    if (ct_consttime_cmp(access_key, sv->access_key) != 0)
+        return CT_ERR_NOT_FOUND;
+    snprintf(secret, n, "%s", sv->secret_key);
+    snprintf(p->account_id, sizeof p->account_id, "%s", sv->account_id);
+    snprintf(p->arn, sizeof p->arn, "arn:aws:iam::%s:root", sv->account_id);
+    return CT_OK;
+}
+
+/* ---- routing ---- */
+
+typedef enum { ROUTE_S3, ROUTE_MC, ROUTE_ADMIN, ROUTE_HEALTH } route;
+
+static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+static route route_of(const ct_http_req *req)
+{
+    const char *svc = req->principal.service;
+    int signed_s3 = !req->principal.anonymous && strcmp(svc, "s3") == 0;
+    if (strcmp(req->path, "/cattube/health") == 0 && (req->principal.anonymous || !signed_s3))
+        return ROUTE_HEALTH;
+    if (signed_s3)
+        return ROUTE_S3;
+    if (has_prefix(req->path, "/2017-08-29/"))
+        return ROUTE_MC;
+    if (has_prefix(req->path, "/cattube/admin/") || strcmp(req->path, "/cattube/admin") == 0)
+        return ROUTE_ADMIN;
+    return ROUTE_S3;
+}
+
+/* MediaConvert and admin errors are JSON: {"message": ...}. */
+static void json_auth_error(ct_http_resp *resp, const ct_http_req *req)
+{
+    const char *type = "ForbiddenException";
+    const char *msg = "Forbidden";
+    switch (req->auth_err) {
+    case CT_ERR_AUTH:
+        type = "InvalidSignatureException";
+        msg = "The request signature we calculated does not match the signature you provided.";
+        break;
+    case CT_ERR_SKEW: type = "InvalidSignatureException"; msg = "Signature expired"; break;
+    case CT_ERR_DENIED:
+        type = "UnrecognizedClientException";
+        msg = "The security token included in the request is invalid.";
+        break;
+    case CT_ERR_TOO_LARGE: type = "BadRequestException"; msg = req->auth_msg; break;
+    default:
+        if (req->auth_msg[0])
+            msg = req->auth_msg;
+        break;
+    }
+    if (req->auth_err == CT_OK)
+        msg = "Missing Authentication Token";
+    json_t *body = json_pack("{s:s}", "message", msg);
+    ct_http_resp_json(resp, req->auth_err == CT_ERR_TOO_LARGE ? 400 : 403,
+                      json_dumps(body, JSON_COMPACT));
+    json_decref(body);
+    ct_http_resp_header(resp, "x-amzn-ErrorType", type);
+}
+
+static void handle(void *ctx, ct_http_req *req, ct_http_resp *resp)
+{
+    server *sv = ctx;
+    switch (route_of(req)) {
+    case ROUTE_HEALTH:
+        ct_http_resp_json(resp, 200, strdup("{\"status\":\"ok\"}"));
+        return;
+    case ROUTE_MC:
+    case ROUTE_ADMIN:
+        if (req->auth_err || req->principal.anonymous) {
+            json_auth_error(resp, req);
+            return;
+        }
+        if (has_prefix(req->path, "/2017-08-29/"))
+            ct_mc_handle(sv->mc, req, resp);
+        else
+            ct_edge_admin_handle(sv->edge, req, resp);
+        return;
+    case ROUTE_S3:
+        ct_s3_handle(sv->s3, req, resp);
+        return;
+    }
+}
+
+static int wants_stream(void *ctx, const ct_http_req *req)
+{
+    server *sv = ctx;
+    return route_of(req) == ROUTE_S3 && ct_s3_wants_stream(sv->s3, req);
+}
+
+static void *stream_begin(void *ctx, ct_http_req *req, ct_http_resp *resp)
+{
+    return ct_s3_stream_begin(((server *)ctx)->s3, req, resp);
+}
+
+/* ---- options ---- */
+
+static void serve_usage(FILE *f)
+{
+    fputs("usage: cattube serve [options]\n"
+          "  --data DIR               data directory (default ./cattube-data)\n"
+          "  --listen HOST:PORT       S3 + MediaConvert + admin API (default 127.0.0.1:9000)\n"
+          "  --edge-listen HOST:PORT  HTTPS edge (default 127.0.0.1:8443)\n"
+          "  --edge-http-listen H:P   plain HTTP edge, redirects (default 127.0.0.1:8080)\n"
+          "  --region REGION          (default us-east-1)\n"
+          "  --workers N              concurrent transcode jobs (default 1)\n"
+          "  --public-host NAME       host name the edge puts in its URLs\n"
+          "  --edge-cert PEM --edge-key PEM   edge TLS certificate (default: generated)\n"
+          "  --verbose                debug logging\n"
+          "Root credentials come from CATTUBE_ROOT_ACCESS_KEY / CATTUBE_ROOT_SECRET_KEY, else are\n"
+          "generated once and kept in DIR/root-credentials.json.\n",
+          f);
+}
+
+static int parse_opts(int argc, char **argv, serve_opts *o)
+{
+    static const struct option longopts[] = {
+        {"data", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
+        {"edge-listen", required_argument, NULL, 'e'}, {"edge-http-listen", required_argument, NULL, 'E'},
+        {"region", required_argument, NULL, 'r'},     {"workers", required_argument, NULL, 'w'},
+        {"public-host", required_argument, NULL, 'p'}, {"edge-cert", required_argument, NULL, 'c'},
+        {"edge-key", required_argument, NULL, 'k'},   {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+    };
+    *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
+                      "us-east-1", NULL, NULL, NULL, 1};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': o->data_dir = optarg; break;
+        case 'l': o->listen = optarg; break;
+        case 'e': o->edge_listen = optarg; break;
+        case 'E': o->edge_http_listen = optarg; break;
+        case 'r': o->region = optarg; break;
+        case 'w': o->workers = atoi(optarg); break;
+        case 'p': o->public_host = optarg; break;
+        case 'c': o->edge_cert = optarg; break;
+        case 'k': o->edge_key = optarg; break;
+        case 'v': ct_log_set_level(CT_LOG_DEBUG); break;
+        case 'h': serve_usage(stdout); exit(0);
+        default: serve_usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "cattube serve: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (o->workers < 0 || o->workers > 16) {
+        fprintf(stderr, "cattube serve: --workers must be 0..16\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static ct_err start_all(server *sv)
+{
+    char path[2048];
+    ct_err e;
+    if ((e = ct_mkdirs(sv->opt.data_dir, 0700)))
+        return e;
+    if ((e = load_or_create_root(sv)))
+        return e;
+    ct_snprintf(path, sizeof path, "%s/meta.db", sv->opt.data_dir);
+    if ((e = ct_meta_open_sqlite(path, &sv->meta)) || (e = ct_store_open_fs(sv->opt.data_dir, &sv->store)))
+        return e;
+    snprintf(sv->endpoint_url, sizeof sv->endpoint_url, "http://%s", sv->opt.listen);
+    ct_s3_config s3c = {sv->opt.region, sv->account_id};
+    ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url};
+    if ((e = ct_s3_open(&s3c, sv->meta, sv->store, &sv->s3)) ||
+        (e = ct_mc_open(&mcc, sv->meta, &sv->mc)))
+        return e;
+    ct_edge_config ec = {sv->opt.edge_listen, sv->opt.edge_http_listen, sv->opt.data_dir,
+                         sv->opt.edge_cert, sv->opt.edge_key, sv->account_id,
+                         sv->opt.public_host};
+    if ((e = ct_edge_start(&ec, sv->meta, sv->store, &sv->edge))) {
+        ct_error("serve: edge failed to start on %s / %s", sv->opt.edge_listen,
+                 sv->opt.edge_http_listen);
+        return e;
+    }
+    ct_events_config evc = {sv->opt.region, sv->account_id};
+    if ((e = ct_events_start(&evc, sv->meta, sv->mc, &sv->events)))
+        return e;
+    if (sv->opt.workers > 0) {
+        ct_worker_config wc = {.threads = sv->opt.workers};
+        if ((e = ct_worker_start(&wc, sv->meta, sv->store, sv->mc, &sv->worker)))
+            return e;
+    }
+    ct_http_handlers h = {sv, secret_for, wants_stream, handle, stream_begin,
+                          ct_s3_stream_data, ct_s3_stream_end, ct_s3_stream_abort};
+    if ((e = ct_http_server_start(sv->opt.listen, &h, &sv->http))) {
+        ct_error("serve: cannot listen on %s", sv->opt.listen);
+        return e;
+    }
+    return CT_OK;
+}
+
+static void stop_all(server *sv)
+{
+    ct_http_server_stop(sv->http);
+    ct_worker_stop(sv->worker);
+    ct_events_stop(sv->events);
+    ct_edge_stop(sv->edge);
+    ct_mc_close(sv->mc);
+    ct_s3_close(sv->s3);
+    ct_store_close(sv->store);
+    ct_meta_close(sv->meta);
+}
+
+static void print_banner(const server *sv)
+{
+    fprintf(stderr,
+            "CatTube is serving.\n"
+            "  S3 + MediaConvert API: %s   (region %s, account %s)\n"
+            "  Edge: https://%s  (plain HTTP %s)\n"
+            "  Root credentials:\n"
+            "    export AWS_ACCESS_KEY_ID=%s\n"
+            "    export AWS_SECRET_ACCESS_KEY=%s\n"
+            "    export AWS_DEFAULT_REGION=%s\n",
+            sv->endpoint_url, sv->opt.region, sv->account_id, sv->opt.edge_listen,
+            sv->opt.edge_http_listen ? sv->opt.edge_http_listen : "off", sv->access_key,
+            sv->secret_key, sv->opt.region);
+    ct_info("cattube ready");
+}
+
+int ct_cmd_serve(int argc, char **argv)
+{
+    server sv;
+    memset(&sv, 0, sizeof sv);
+    if (parse_opts(argc, argv, &sv.opt))
+        return 2;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread we start */
+    signal(SIGPIPE, SIG_IGN);
+    int rc = 0;
+    ct_err e = start_all(&sv);
+    if (e) {
+        ct_error("serve: start failed: %s", ct_err_str(e));
+        rc = 1;
+        goto out;
+    }
+    print_banner(&sv);
+    int sig = 0;
+    sigwait(&set, &sig);
+    ct_info("serve: signal %d, shutting down", sig);
+out:
+    stop_all(&sv);
+    return rc;
+}

@@ -1,0 +1,38 @@
+/* events: delivers S3 event records from the outbox to their targets.
+ *
+ * DESIGN: one dispatcher thread reads due outbox rows (oldest first), matches
+ * each against the bucket's notification configuration (event type, prefix,
+ * suffix) and delivers it to every matching target. The built-in target is a
+ * MediaConvert job template ARN used as a LambdaFunctionArn: delivery creates
+ * one job from the template with an idempotency key derived from the outbox
+ * row and configuration id, so a redelivery after a crash finds the existing
+ * job instead of making a second. A row is marked done only after every
+ * target accepted it; failures retry with exponential backoff.
+ * Ownership: ct_events borrows meta and mc from main. */
+#ifndef CT_EVENTS_H
+#define CT_EVENTS_H
+
+#include "mc/mc.h"
+#include "meta/meta.h"
+
+typedef struct ct_events ct_events;
+
+typedef struct {
+    const char *region;
+    const char *account_id;
+} ct_events_config;
+
+ct_err ct_events_start(const ct_events_config *cfg, ct_meta *meta, ct_mc *mc, ct_events **out);
+/* Wakes the dispatcher (safe from any thread). */
+void ct_events_kick(ct_events *ev);
+void ct_events_stop(ct_events *ev);
+
+/* The S3 event message {"Records":[...]} for one outbox row, exactly as S3
+ * writes it (eventVersion 2.1, key form-URL-encoded). Heap string. */
+char *ct_events_s3_message(const ct_meta_outbox_row *r, const char *region,
+                           const char *config_id, const char *bucket_owner);
+
+/* Does configuration json (one entry of the bucket's "configs") match? */
+int ct_events_config_matches(const char *event_name, const char *key, const void *config_json);
+
+#endif

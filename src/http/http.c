@@ -1,0 +1,540 @@
+/* http.c: libmicrohttpd glue for the API port.
+ *
+ * DESIGN: MHD's url argument is decoded (and '+' in queries becomes a space),
+ * which breaks SigV4 and S3 keys, so the raw target is captured by the
+ * URI-log callback, whose return value MHD stores as the request's state.
+ * Authentication happens here, once, before any handler: header-signed
+ * requests whose payload hash is declared (S3) are verified before the body
+ * is read, so a bad signature is refused without reading the upload; other
+ * requests (MediaConvert sends no x-amz-content-sha256) are verified against
+ * the SHA-256 of the buffered body. The outcome is recorded in the request
+ * for the protocol handler to turn into its own error shape. */
+#include "http/http.h"
+
+#include "http/http_internal.h"
+#include "iam/iam.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+struct ct_http_server {
+    struct MHD_Daemon *daemon;
+    ct_http_handlers h;
+};
+
+/* ---- request state ---- */
+
+static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
+{
+    http_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    st->raw_target = strdup(uri ? uri : "/");
+    st->req.impl = st;
+    return st;
+}
+
+static void state_free(http_state *st)
+{
+    for (int i = 0; i < st->n_headers; i++) {
+        free(st->headers[i].name);
+        free(st->headers[i].value);
+    }
+    free(st->raw_target);
+    free(st->path);
+    ct_buf_free(&st->body);
+    ct_buf_free(&st->joined);
+    free(st);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    ct_http_server *srv = cls;
+    http_state *st = *con_cls;
+    if (!st)
+        return;
+    if (st->stream_state && srv->h.stream_abort)
+        srv->h.stream_abort(st->stream_state);
+    state_free(st);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    http_state *st = cls;
+    if (st->n_headers >= HTTP_MAX_REQ_HEADERS) {
+        st->too_many_headers = 1;
+        return MHD_NO;
+    }
+    st->headers[st->n_headers].name = strdup(key);
+    st->headers[st->n_headers].value = strdup(value ? value : "");
+    st->n_headers++;
+    return MHD_YES;
+}
+
+const char *ct_http_header(const ct_http_req *req, const char *name)
+{
+    http_state *st = req->impl;
+    const char *first = NULL;
+    int count = 0;
+    for (int i = 0; i < st->n_headers; i++) {
+        if (strcasecmp(st->headers[i].name, name) != 0)
+            continue;
+        if (!first)
+            first = st->headers[i].value;
+        count++;
+    }
+    if (count <= 1)
+        return first;
+    /* Several headers of one name: join with ',' as SigV4 and RFC 9110 do. */
+    ct_buf_reset(&st->joined);
+    for (int i = 0; i < st->n_headers; i++) {
+        if (strcasecmp(st->headers[i].name, name) != 0)
+            continue;
+        if (st->joined.len)
+            ct_buf_append(&st->joined, ",", 1);
+        ct_buf_puts(&st->joined, st->headers[i].value);
+    }
+    return st->joined.data;
+}
+
+void ct_http_each_header(const ct_http_req *req, ct_http_header_cb cb, void *ctx)
+{
+    http_state *st = req->impl;
+    for (int i = 0; i < st->n_headers; i++)
+        cb(ctx, st->headers[i].name, st->headers[i].value);
+}
+
+static const char *sigv4_header(void *ctx, const char *lower_name)
+{
+    return ct_http_header(ctx, lower_name);
+}
+
+/* Finds name in the raw query; returns pointer to the value (or to "" when
+ * the parameter has no '='), and its length. */
+static const char *query_find(const char *q, const char *name, size_t *vlen)
+{
+    size_t nlen = strlen(name);
+    while (q && *q) {
+        const char *amp = strchr(q, '&');
+        size_t plen = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', plen);
+        size_t klen = eq ? (size_t)(eq - q) : plen;
+        size_t dlen = 0;
+        char *k = ct_uri_decode(q, klen, 0, &dlen);
+        int match = k && dlen == nlen && memcmp(k, name, nlen) == 0;
+        free(k);
+        if (match) {
+            *vlen = eq ? plen - klen - 1 : 0;
+            return eq ? eq + 1 : q + plen;
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+char *ct_http_query(const ct_http_req *req, const char *name)
+{
+    size_t vlen;
+    const char *v = query_find(req->query, name, &vlen);
+    if (!v)
+        return NULL;
+    /* Query strings are form-encoded by most clients: '+' is a space. */
+    return ct_uri_decode(v, vlen, 1, NULL);
+}
+
+int ct_http_query_has(const ct_http_req *req, const char *name)
+{
+    size_t vlen;
+    return query_find(req->query, name, &vlen) != NULL;
+}
+
+/* ---- responses ---- */
+
+void ct_http_resp_init(ct_http_resp *r)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    r->head_length = -1;
+}
+
+void ct_http_resp_free(ct_http_resp *r)
+{
+    ct_buf_free(&r->body);
+    for (int i = 0; i < r->n_headers; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    r->n_headers = 0;
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+}
+
+ct_err ct_http_resp_header(ct_http_resp *r, const char *name, const char *value)
+{
+    if (r->n_headers >= CT_HTTP_MAX_HEADERS)
+        return CT_ERR_TOO_LARGE;
+    /* CR/LF in a header value would split the response: refuse. */
+    if (strpbrk(value, "\r\n") || strpbrk(name, "\r\n: "))
+        return CT_ERR_INVALID;
+    char *n = strdup(name), *v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return CT_ERR_NOMEM;
+    }
+    r->headers[r->n_headers].name = n;
+    r->headers[r->n_headers].value = v;
+    r->n_headers++;
+    return CT_OK;
+}
+
+void ct_http_resp_json(ct_http_resp *r, int status, char *json_text)
+{
+    r->status = status;
+    ct_buf_reset(&r->body);
+    if (json_text)
+        ct_buf_puts(&r->body, json_text);
+    free(json_text);
+    ct_http_resp_header(r, "Content-Type", "application/json");
+}
+
+static ssize_t no_body_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static enum MHD_Result queue_resp(struct MHD_Connection *con, http_state *st, ct_http_resp *r)
+{
+    struct MHD_Response *mr;
+    if (r->fd >= 0) {
+        mr = MHD_create_response_from_fd_at_offset64(r->fd_len, r->fd, (uint64_t)r->fd_offset);
+        if (mr)
+            r->fd = -1; /* MHD closes it */
+    } else if (r->head_length >= 0) {
+        mr = MHD_create_response_from_callback((uint64_t)r->head_length, 4096, no_body_reader,
+                                               NULL, NULL);
+    } else {
+        size_t len = r->body.len;
+        char *data = ct_buf_take(&r->body);
+        mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+        if (!mr)
+            free(data);
+    }
+    if (!mr)
+        return MHD_NO;
+    for (int i = 0; i < r->n_headers; i++)
+        MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
+    MHD_add_response_header(mr, "x-amz-request-id", st->req.request_id);
+    MHD_add_response_header(mr, "Server", "CatTube");
+    enum MHD_Result ret = MHD_queue_response(con, (unsigned)(r->status ? r->status : 500), mr);
+    MHD_destroy_response(mr);
+    ct_http_resp_free(r);
+    return ret;
+}
+
+/* ---- authentication ---- */
+
+static int is_hex64(const char *s) { return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64; }
+
+static void auth_prepare(ct_http_server *srv, http_state *st, ct_sigv4_request *sreq)
+{
+    ct_http_req *req = &st->req;
+    sreq->method = req->method;
+    sreq->raw_target = req->raw_target;
+    sreq->header = sigv4_header;
+    sreq->header_ctx = req;
+}
+
+/* Parses credentials and looks up the secret. Returns 1 when the request is
+ * signed and verification can proceed, 0 when done (anonymous or failed). */
+static int auth_lookup(ct_http_server *srv, http_state *st, ct_sigv4_auth *auth, char *secret,
+                       size_t n)
+{
+    ct_http_req *req = &st->req;
+    ct_sigv4_request sreq;
+    auth_prepare(srv, st, &sreq);
+    ct_err e = ct_sigv4_parse(&sreq, auth, req->auth_msg, sizeof req->auth_msg);
+    if (e == CT_ERR_NOT_FOUND) {
+        req->principal.anonymous = 1;
+        req->auth_err = CT_OK;
+        return 0;
+    }
+    if (e) {
+        req->auth_err = e;
+        return 0;
+    }
+    if (srv->h.secret(srv->h.ctx, auth->access_key, secret, n, &req->principal) != CT_OK) {
+        req->auth_err = CT_ERR_DENIED;
+        snprintf(req->auth_msg, sizeof req->auth_msg,
+                 "The AWS Access Key Id you provided does not exist in our records.");
+        return 0;
+    }
+    snprintf(req->principal.service, sizeof req->principal.service, "%s", auth->service);
+    snprintf(req->principal.region, sizeof req->principal.region, "%s", auth->region);
+    snprintf(req->principal.access_key, sizeof req->principal.access_key, "%s", auth->access_key);
+    return 1;
+}
+
+static void auth_verify(ct_http_server *srv, http_state *st, const ct_sigv4_auth *auth,
+                        const char *secret, const char *payload_hash)
+{
+    ct_http_req *req = &st->req;
+    ct_sigv4_request sreq;
+    auth_prepare(srv, st, &sreq);
+    req->auth_err = ct_sigv4_verify(&sreq, auth, secret, payload_hash, time(NULL), req->auth_msg,
+                                    sizeof req->auth_msg);
+    if (req->auth_err)
+        return;
+    memcpy(req->sig_seed, auth->signature, sizeof req->sig_seed);
+    memcpy(req->sig_amz_date, auth->amz_date, sizeof req->sig_amz_date);
+    snprintf(req->sig_scope, sizeof req->sig_scope, "%s/%s/%s/aws4_request", auth->date,
+             auth->region, auth->service);
+    ct_sigv4_signing_key(secret, auth->date, auth->region, auth->service, req->sig_key);
+}
+
+/* Verifies what can be verified before the body: requests that declare
+ * their payload hash (S3) or are presigned. Sets st->auth_deferred when the
+ * body's hash is needed. */
+static void auth_early(ct_http_server *srv, http_state *st)
+{
+    ct_sigv4_auth auth;
+    char secret[256];
+    if (!auth_lookup(srv, st, &auth, secret, sizeof secret))
+        return;
+    const char *declared = ct_http_header(&st->req, "x-amz-content-sha256");
+    if (auth.presigned) {
+        auth_verify(srv, st, &auth, secret, declared ? declared : "UNSIGNED-PAYLOAD");
+    } else if (declared) {
+        auth_verify(srv, st, &auth, secret, declared);
+        st->check_body_sha = is_hex64(declared);
+    } else {
+        st->auth_deferred = 1;
+        st->deferred_auth = auth;
+    }
+    explicit_bzero(secret, sizeof secret);
+}
+
+static void auth_with_body(ct_http_server *srv, http_state *st)
+{
+    char hash[65], secret[256];
+    ct_sha256_hex(st->body.data ? st->body.data : "", st->body.len, hash);
+    if (st->check_body_sha) {
+        const char *declared = ct_http_header(&st->req, "x-amz-content-sha256");
+        if (declared && strcmp(declared, hash) != 0) {
+            st->req.auth_err = CT_ERR_DIGEST;
+            snprintf(st->req.auth_msg, sizeof st->req.auth_msg,
+                     "The provided 'x-amz-content-sha256' header does not match what was computed.");
+        }
+        return;
+    }
+    if (!st->auth_deferred)
+        return;
+    ct_sigv4_auth auth;
+    if (!auth_lookup(srv, st, &auth, secret, sizeof secret))
+        return;
+    auth_verify(srv, st, &auth, secret, hash);
+    explicit_bzero(secret, sizeof secret);
+}
+
+/* ---- the access handler ---- */
+
+static void request_init(struct MHD_Connection *con, http_state *st, const char *method)
+{
+    ct_http_req *req = &st->req;
+    req->method = method;
+    req->raw_target = st->raw_target;
+    char *q = strchr(st->raw_target, '?');
+    st->path = q ? strndup(st->raw_target, (size_t)(q - st->raw_target)) : strdup(st->raw_target);
+    req->path = st->path ? st->path : "/";
+    req->query = q ? q + 1 : "";
+    MHD_get_connection_values(con, MHD_HEADER_KIND, collect_header, st);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    st->client_ip[0] = '\0';
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, st->client_ip,
+                      sizeof st->client_ip);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, st->client_ip,
+                      sizeof st->client_ip);
+    }
+    req->client_ip = st->client_ip;
+    ct_random_hex(req->request_id, 16);
+    for (char *c = req->request_id; *c; c++)
+        if (*c >= 'a' && *c <= 'f')
+            *c = (char)(*c - 'a' + 'A');
+    req->body = NULL;
+}
+
+static enum MHD_Result first_call(ct_http_server *srv, struct MHD_Connection *con,
+                                  http_state *st, const char *method)
+{
+    st->started = 1;
+    request_init(con, st, method);
+    auth_early(srv, st);
+    if (st->too_many_headers) {
+        st->req.auth_err = CT_ERR_INVALID;
+        snprintf(st->req.auth_msg, sizeof st->req.auth_msg, "too many request headers");
+    }
+    /* Streaming needs the signature checked up front: a deferred (body-hash)
+     * verification is only possible for buffered requests. */
+    if (!st->auth_deferred && srv->h.wants_stream && srv->h.wants_stream(srv->h.ctx, &st->req)) {
+        ct_http_resp resp;
+        ct_http_resp_init(&resp);
+        st->streaming = 1;
+        st->stream_state = srv->h.stream_begin(srv->h.ctx, &st->req, &resp);
+        if (resp.status) {
+            if (st->stream_state && srv->h.stream_abort)
+                srv->h.stream_abort(st->stream_state);
+            st->stream_state = NULL;
+            st->responded = 1;
+            return queue_resp(con, st, &resp);
+        }
+        ct_http_resp_free(&resp);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    ct_http_server *srv = cls;
+    http_state *st = *con_cls;
+    if (!st)
+        return MHD_NO;
+    if (!st->started)
+        return first_call(srv, con, st, method);
+    if (st->responded) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (st->streaming) {
+            if (!st->stream_err && st->stream_state)
+                st->stream_err = srv->h.stream_data(st->stream_state, upload_data,
+                                                    *upload_data_size);
+        } else if (!st->body_too_large) {
+            st->body.max = CT_HTTP_MAX_BUFFERED;
+            if (ct_buf_append(&st->body, upload_data, *upload_data_size) != CT_OK) {
+                st->body_too_large = 1;
+                ct_buf_free(&st->body);
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    ct_http_resp resp;
+    ct_http_resp_init(&resp);
+    st->responded = 1;
+    if (st->streaming) {
+        void *state = st->stream_state;
+        st->stream_state = NULL;
+        st->req.stream_err = st->stream_err;
+        srv->h.stream_end(state, &st->req, &resp);
+    } else {
+        if (st->body_too_large) {
+            st->req.auth_err = CT_ERR_TOO_LARGE;
+            snprintf(st->req.auth_msg, sizeof st->req.auth_msg,
+                     "request body exceeds %zu bytes", (size_t)CT_HTTP_MAX_BUFFERED);
+        } else if (!st->req.auth_err) {
+            auth_with_body(srv, st);
+        }
+        ct_buf_append(&st->body, "", 0);
+        st->req.body = st->body.data;
+        st->req.body_len = st->body.len;
+        srv->h.handle(srv->h.ctx, &st->req, &resp);
+    }
+    return queue_resp(con, st, &resp);
+}
+
+/* ---- server lifecycle ---- */
+
+ct_err ct_http_parse_listen(const char *listen, struct sockaddr_storage *ss, unsigned *len)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen)
+        return CT_ERR_INVALID;
+    size_t hlen = (size_t)(colon - listen);
+    if (listen[0] == '[' && hlen >= 2 && listen[hlen - 1] == ']') {
+        listen++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof host)
+        return CT_ERR_INVALID;
+    memcpy(host, listen, hlen);
+    host[hlen] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return CT_ERR_INVALID;
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *len = sizeof *v4;
+        return CT_OK;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *v6;
+        return CT_OK;
+    }
+    return CT_ERR_INVALID;
+}
+
+ct_err ct_http_server_start(const char *listen, const ct_http_handlers *h, ct_http_server **out)
+{
+    struct sockaddr_storage ss;
+    unsigned sslen;
+    if (ct_http_parse_listen(listen, &ss, &sslen))
+        return CT_ERR_INVALID;
+    ct_http_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return CT_ERR_NOMEM;
+    srv->h = *h;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    uint16_t port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    srv->daemon = MHD_start_daemon(
+        flags, port, NULL, NULL, access_cb, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, srv, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
+        srv, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)300, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+    if (!srv->daemon) {
+        free(srv);
+        return CT_ERR_IO;
+    }
+    *out = srv;
+    return CT_OK;
+}
+
+void ct_http_server_stop(ct_http_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}

@@ -1,0 +1,119 @@
+/* s3.c: opening the S3 service, parsing targets, routing. */
+#include "s3/s3_internal.h"
+
+#include <ctype.h>
+#include <string.h>
+
+ct_err ct_s3_open(const ct_s3_config *cfg, ct_meta *meta, ct_store *store, ct_s3 **out)
+{
+    ct_s3 *s = calloc(1, sizeof *s);
+    if (!s)
+        return CT_ERR_NOMEM;
+    snprintf(s->region, sizeof s->region, "%s", cfg->region);
+    snprintf(s->account_id, sizeof s->account_id, "%s", cfg->account_id);
+    s->cfg.region = s->region;
+    s->cfg.account_id = s->account_id;
+    s->meta = meta;
+    s->store = store;
+    *out = s;
+    return CT_OK;
+}
+
+void ct_s3_close(ct_s3 *s) { free(s); }
+
+void s3_target_free(s3_target *t)
+{
+    free(t->key);
+    t->key = NULL;
+}
+
+/* "/bucket/some%20key" -> bucket "bucket", key "some key". A key that
+ * decodes to bytes containing NUL is refused: S3 keys are UTF-8 text. */
+ct_err s3_parse_target(const ct_http_req *req, s3_target *t)
+{
+    memset(t, 0, sizeof *t);
+    const char *p = req->path;
+    if (*p == '/')
+        p++;
+    const char *slash = strchr(p, '/');
+    size_t blen = slash ? (size_t)(slash - p) : strlen(p);
+    size_t dlen;
+    char *b = ct_uri_decode(p, blen, 0, &dlen);
+    if (!b || dlen != strlen(b) || dlen >= sizeof t->bucket) {
+        free(b);
+        return CT_ERR_INVALID;
+    }
+    memcpy(t->bucket, b, dlen + 1);
+    free(b);
+    if (slash && slash[1]) {
+        t->key = ct_uri_decode(slash + 1, strlen(slash + 1), 0, &t->key_len);
+        if (!t->key || t->key_len != strlen(t->key)) {
+            s3_target_free(t);
+            return CT_ERR_INVALID;
+        }
+    }
+    return CT_OK;
+}
+
+int s3_bucket_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 3 || n > 63)
+        return 0;
+    if (!isalnum((unsigned char)name[0]) || !isalnum((unsigned char)name[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!(islower(c) || isdigit(c) || c == '-' || c == '.'))
+            return 0;
+        if (c == '.' && (name[i + 1] == '.' || name[i + 1] == '-' || (i && name[i - 1] == '-')))
+            return 0;
+    }
+    int dots = 0, digits_only = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (name[i] == '.')
+            dots++;
+        else if (!isdigit((unsigned char)name[i]))
+            digits_only = 0;
+    }
+    return !(dots == 3 && digits_only); /* not an IP address */
+}
+
+const char *s3_principal_id(const ct_http_req *req)
+{
+    return req->principal.anonymous ? "anonymous" : req->principal.access_key;
+}
+
+/* Authorization: only authenticated principals of this account for now;
+ * anonymous requests are denied (bucket policies will open this up). */
+static int authorized(const ct_http_req *req) { return !req->principal.anonymous; }
+
+void ct_s3_handle(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
+{
+    if (req->auth_err) {
+        ct_s3_auth_error(resp, req);
+        return;
+    }
+    if (!authorized(req)) {
+        ct_s3_error(resp, req, "AccessDenied", "Access Denied");
+        return;
+    }
+    s3_target t;
+    if (s3_parse_target(req, &t)) {
+        ct_s3_error(resp, req, "InvalidURI", "Couldn't parse the specified URI.");
+        resp->status = 400;
+        return;
+    }
+    if (!t.bucket[0]) {
+        if (strcmp(req->method, "GET") == 0)
+            s3_list_buckets(s, req, resp);
+        else
+            ct_s3_error(resp, req, "MethodNotAllowed",
+                        "The specified method is not allowed against this resource.");
+    } else if (!t.key) {
+        s3_bucket_op(s, req, resp, &t);
+    } else {
+        s3_object_op(s, req, resp, &t);
+    }
+    s3_target_free(&t);
+}

@@ -1,0 +1,43 @@
+/* s3: the S3 REST/XML API on top of store (bytes), meta (metadata, outbox)
+ * and the authentication done by http.
+ *
+ * DESIGN: path-style addressing (/bucket/key). The key is the raw path
+ * percent-decoded once; it is only ever a database value, never a file name.
+ * Object bodies stream into a store writer (aws-chunked decoded on the fly)
+ * and become visible only when one meta transaction commits the object row
+ * and its outbox event. Errors use S3's XML shape from one table
+ * (s3_errors.c). Ownership: ct_s3 borrows meta and store from main. */
+#ifndef CT_S3_H
+#define CT_S3_H
+
+#include "http/http.h"
+#include "meta/meta.h"
+#include "store/store.h"
+
+typedef struct ct_s3 ct_s3;
+
+typedef struct {
+    const char *region;
+    const char *account_id;
+} ct_s3_config;
+
+ct_err ct_s3_open(const ct_s3_config *cfg, ct_meta *meta, ct_store *store, ct_s3 **out);
+void ct_s3_close(ct_s3 *s);
+
+/* Buffered requests. */
+void ct_s3_handle(ct_s3 *s, ct_http_req *req, ct_http_resp *resp);
+/* Streaming uploads (PutObject). */
+int ct_s3_wants_stream(ct_s3 *s, const ct_http_req *req);
+void *ct_s3_stream_begin(ct_s3 *s, ct_http_req *req, ct_http_resp *resp);
+ct_err ct_s3_stream_data(void *state, const char *p, size_t n);
+void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp);
+void ct_s3_stream_abort(void *state);
+
+/* Writes an S3 XML error response: code from S3's table ("NoSuchKey"), the
+ * table's HTTP status, message, resource and request id. */
+void ct_s3_error(ct_http_resp *resp, const ct_http_req *req, const char *code,
+                 const char *message);
+/* Maps an authentication outcome (req->auth_err) to the S3 error. */
+void ct_s3_auth_error(ct_http_resp *resp, const ct_http_req *req);
+
+#endif

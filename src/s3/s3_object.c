@@ -1,0 +1,371 @@
+/* s3_object.c: GetObject, HeadObject, DeleteObject(s), CopyObject. */
+#include "s3/s3_internal.h"
+
+#include <jansson.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define XML_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
+
+static void no_such_key(ct_http_resp *resp, const ct_http_req *req)
+{
+    ct_s3_error(resp, req, "NoSuchKey", "The specified key does not exist.");
+}
+
+static void lookup_error(ct_s3 *s, ct_http_resp *resp, const ct_http_req *req,
+                         const char *bucket, ct_err e)
+{
+    if (e != CT_ERR_NOT_FOUND) {
+        s3_internal_error(resp, req, e);
+        return;
+    }
+    ct_meta_bucket b;
+    if (ct_meta_bucket_get(s->meta, bucket, &b) == CT_ERR_NOT_FOUND) {
+        ct_s3_error(resp, req, "NoSuchBucket", "The specified bucket does not exist");
+        return;
+    }
+    ct_meta_bucket_free(&b);
+    no_such_key(resp, req);
+}
+
+/* Stored headers (content-disposition, cache-control, x-amz-meta-*, ...). */
+static void add_stored_headers(ct_http_resp *resp, const char *meta_json)
+{
+    if (!meta_json)
+        return;
+    json_t *root = json_loads(meta_json, 0, NULL);
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        if (json_is_string(v))
+            ct_http_resp_header(resp, k, json_string_value(v));
+    }
+    json_decref(root);
+}
+
+static void object_headers(ct_http_resp *resp, const ct_meta_object *o)
+{
+    char etag[96], lm[40];
+    snprintf(etag, sizeof etag, "\"%s\"", o->etag);
+    ct_time_http(o->mtime_ms, lm);
+    ct_http_resp_header(resp, "ETag", etag);
+    ct_http_resp_header(resp, "Last-Modified", lm);
+    ct_http_resp_header(resp, "Accept-Ranges", "bytes");
+    ct_http_resp_header(resp, "Content-Type",
+                        o->content_type ? o->content_type : "binary/octet-stream");
+    add_stored_headers(resp, o->meta_json);
+}
+
+static int etag_matches(const char *list, const char *etag)
+{
+    if (strcmp(list, "*") == 0)
+        return 1;
+    char quoted[96];
+    snprintf(quoted, sizeof quoted, "\"%s\"", etag);
+    /* a comma-separated list of (possibly weak, possibly unquoted) tags */
+    char *copy = strdup(list), *save = NULL;
+    int hit = 0;
+    for (char *t = strtok_r(copy, ",", &save); t && !hit; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        if (strncmp(t, "W/", 2) == 0)
+            t += 2;
+        size_t n = strlen(t);
+        while (n && t[n - 1] == ' ')
+            t[--n] = '\0';
+        hit = strcmp(t, quoted) == 0 || strcmp(t, etag) == 0;
+    }
+    free(copy);
+    return hit;
+}
+
+/* RFC 9110 §13.2.2 order. Returns 0 to proceed, else the status to send. */
+static int check_conditions(const ct_http_req *req, const ct_meta_object *o)
+{
+    const char *im = ct_http_header(req, "If-Match");
+    const char *inm = ct_http_header(req, "If-None-Match");
+    const char *ims = ct_http_header(req, "If-Modified-Since");
+    const char *ius = ct_http_header(req, "If-Unmodified-Since");
+    int64_t mtime = o->mtime_ms / 1000;
+    if (im && !etag_matches(im, o->etag))
+        return 412;
+    if (!im && ius) {
+        int64_t t = ct_time_parse_http(ius);
+        if (t >= 0 && mtime > t)
+            return 412;
+    }
+    if (inm && etag_matches(inm, o->etag))
+        return 304;
+    if (!inm && ims) {
+        int64_t t = ct_time_parse_http(ims);
+        if (t >= 0 && mtime <= t)
+            return 304;
+    }
+    return 0;
+}
+
+static void get_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t,
+                       int head)
+{
+    ct_meta_object o;
+    ct_err e = ct_meta_object_get(s->meta, t->bucket, t->key, &o);
+    if (e) {
+        lookup_error(s, resp, req, t->bucket, e);
+        return;
+    }
+    int cond = check_conditions(req, &o);
+    if (cond) {
+        if (cond == 304) {
+            resp->status = 304;
+            object_headers(resp, &o);
+        } else {
+            ct_s3_error(resp, req, "PreconditionFailed",
+                        "At least one of the pre-conditions you specified did not hold");
+        }
+        goto cleanup;
+    }
+    uint64_t start = 0, end = o.size ? o.size - 1 : 0, len = o.size;
+    const char *range = ct_http_header(req, "Range");
+    int partial = 0;
+    if (range) {
+        e = ct_range_parse(range, o.size, &start, &end);
+        if (e == CT_ERR_INVALID) {
+            char cr[64];
+            snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)o.size);
+            ct_s3_error(resp, req, "InvalidRange", "The requested range is not satisfiable");
+            ct_http_resp_header(resp, "Content-Range", cr);
+            goto cleanup;
+        }
+        if (e == CT_OK) {
+            partial = 1;
+            len = end - start + 1;
+        }
+    }
+    object_headers(resp, &o);
+    if (partial) {
+        char cr[96];
+        snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)start,
+                 (unsigned long long)end, (unsigned long long)o.size);
+        ct_http_resp_header(resp, "Content-Range", cr);
+    }
+    resp->status = partial ? 206 : 200;
+    if (head) {
+        resp->head_length = (int64_t)len;
+        goto cleanup;
+    }
+    int fd;
+    uint64_t size;
+    if ((e = ct_store_open_read(s->store, o.blob_id, &fd, &size))) {
+        resp->n_headers = 0;
+        s3_internal_error(resp, req, e);
+        goto cleanup;
+    }
+    resp->fd = fd;
+    resp->fd_offset = start;
+    resp->fd_len = len;
+cleanup:
+    ct_meta_object_free(&o);
+}
+
+static void remove_old_blob(ct_s3 *s, const char *old_blob)
+{
+    if (old_blob[0] && ct_store_remove(s->store, old_blob) != CT_OK)
+        ct_warn("s3: could not remove replaced blob %s", old_blob);
+}
+
+static ct_err delete_one(ct_s3 *s, const ct_http_req *req, const char *bucket, const char *key)
+{
+    char old[64];
+    ct_meta_event_info ev = {"ObjectRemoved:Delete", s3_principal_id(req), req->client_ip,
+                             req->request_id};
+    ct_err e = ct_meta_object_delete(s->meta, bucket, key, &ev, old);
+    if (e == CT_OK)
+        remove_old_blob(s, old);
+    return e == CT_ERR_NOT_FOUND ? CT_OK : e; /* S3 deletes are idempotent */
+}
+
+static void delete_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t)
+{
+    ct_meta_bucket b;
+    ct_err e = ct_meta_bucket_get(s->meta, t->bucket, &b);
+    if (e) {
+        lookup_error(s, resp, req, t->bucket, e);
+        return;
+    }
+    ct_meta_bucket_free(&b);
+    if ((e = delete_one(s, req, t->bucket, t->key)))
+        s3_internal_error(resp, req, e);
+    else
+        resp->status = 204;
+}
+
+void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char *bucket);
+void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char *bucket)
+{
+    char msg[256];
+    s3_xml_node *root = NULL;
+    if (s3_xml_parse(req->body, req->body_len, &root, msg, sizeof msg) ||
+        strcmp(root->name, "Delete") != 0) {
+        s3_xml_free(root);
+        ct_s3_error(resp, req, "MalformedXML", "The XML you provided was not well-formed or "
+                                               "did not validate against our published schema");
+        return;
+    }
+    const char *quiet = s3_xml_child_text(root, "Quiet");
+    int is_quiet = quiet && strcasecmp(quiet, "true") == 0;
+    ct_buf *x = &resp->body;
+    ct_buf_puts(x, XML_HEAD "<DeleteResult xmlns=\"" S3_NS "\">");
+    int count = 0;
+    for (s3_xml_node *n = root->first_child; n; n = n->next) {
+        if (strcmp(n->name, "Object") != 0)
+            continue;
+        if (++count > 1000) {
+            s3_xml_free(root);
+            ct_buf_reset(x);
+            ct_s3_error(resp, req, "MalformedXML", "You have attempted to delete more than "
+                                                   "1000 objects");
+            return;
+        }
+        const char *key = s3_xml_child_text(n, "Key");
+        if (!key)
+            continue;
+        ct_err e = delete_one(s, req, bucket, key);
+        if (e) {
+            ct_buf_puts(x, "<Error><Key>");
+            ct_xml_escape(x, key);
+            ct_buf_printf(x, "</Key><Code>InternalError</Code><Message>%s</Message></Error>",
+                          ct_err_str(e));
+        } else if (!is_quiet) {
+            ct_buf_puts(x, "<Deleted><Key>");
+            ct_xml_escape(x, key);
+            ct_buf_puts(x, "</Key></Deleted>");
+        }
+    }
+    ct_buf_puts(x, "</DeleteResult>");
+    s3_xml_free(root);
+    resp->status = 200;
+    ct_http_resp_header(resp, "Content-Type", "application/xml");
+}
+
+/* "/bucket/key" or "bucket/key" (URL-encoded), optionally "?versionId=". */
+static ct_err parse_copy_source(const char *src, s3_target *t)
+{
+    ct_http_req fake;
+    memset(&fake, 0, sizeof fake);
+    char *copy = strdup(src);
+    char *q = strchr(copy, '?');
+    if (q)
+        *q = '\0';
+    ct_buf path = CT_BUF_INIT;
+    if (copy[0] != '/')
+        ct_buf_puts(&path, "/");
+    ct_buf_puts(&path, copy);
+    fake.path = path.data;
+    ct_err e = s3_parse_target(&fake, t);
+    if (!e && !t->key)
+        e = CT_ERR_INVALID;
+    ct_buf_free(&path);
+    free(copy);
+    return e;
+}
+
+static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t,
+                        const char *src);
+
+void s3_object_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t)
+{
+    const char *m = req->method;
+    if (t->key_len > 1024) {
+        ct_s3_error(resp, req, "KeyTooLongError", "Your key is too long");
+        return;
+    }
+    const char *copy_src = ct_http_header(req, "x-amz-copy-source");
+    if (strcmp(m, "GET") == 0 && req->query[0] == '\0')
+        get_object(s, req, resp, t, 0);
+    else if (strcmp(m, "GET") == 0 && !ct_http_query_has(req, "uploadId") &&
+             !ct_http_query_has(req, "acl") && !ct_http_query_has(req, "tagging"))
+        get_object(s, req, resp, t, 0); /* response-* overrides etc. are ignored */
+    else if (strcmp(m, "HEAD") == 0)
+        get_object(s, req, resp, t, 1);
+    else if (strcmp(m, "DELETE") == 0 && !ct_http_query_has(req, "uploadId"))
+        delete_object(s, req, resp, t);
+    else if (strcmp(m, "PUT") == 0 && copy_src && !ct_http_query_has(req, "uploadId"))
+        copy_object(s, req, resp, t, copy_src);
+    else
+        ct_s3_error(resp, req, "NotImplemented", "A header or query you provided implies "
+                                                 "functionality that is not implemented.");
+}
+
+static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t,
+                        const char *src)
+{
+    s3_target from;
+    if (parse_copy_source(src, &from)) {
+        ct_s3_error(resp, req, "InvalidArgument", "Copy Source must mention the source bucket "
+                                                  "and key: sourcebucket/sourcekey");
+        return;
+    }
+    ct_meta_object o;
+    ct_err e = ct_meta_object_get(s->meta, from.bucket, from.key, &o);
+    if (e) {
+        lookup_error(s, resp, req, from.bucket, e);
+        s3_target_free(&from);
+        return;
+    }
+    int fd = -1;
+    ct_store_writer *w = NULL;
+    char id[CT_BLOB_ID_MAX], old[64];
+    unsigned char md5[16];
+    static __thread char chunk[1 << 16];
+    if ((e = ct_store_open_read(s->store, o.blob_id, &fd, NULL)) ||
+        (e = ct_store_writer_open(s->store, &w)))
+        goto fail;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0) {
+            e = CT_ERR_IO;
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        if ((e = ct_store_writer_write(w, chunk, (size_t)n)))
+            goto fail;
+    }
+    e = ct_store_writer_commit(w, id, md5);
+    w = NULL;
+    if (e)
+        goto fail;
+    ct_meta_object no = o;
+    no.bucket = (char *)t->bucket;
+    no.key = t->key;
+    memcpy(no.blob_id, id, sizeof no.blob_id);
+    no.mtime_ms = ct_now_ms();
+    ct_meta_event_info ev = {"ObjectCreated:Copy", s3_principal_id(req), req->client_ip,
+                             req->request_id};
+    if ((e = ct_meta_object_put(s->meta, &no, &ev, old))) {
+        ct_store_remove(s->store, id);
+        if (e == CT_ERR_NOT_FOUND) {
+            ct_s3_error(resp, req, "NoSuchBucket", "The specified bucket does not exist");
+            goto done;
+        }
+        goto fail;
+    }
+    remove_old_blob(s, old);
+    char ts[32];
+    ct_time_iso8601(no.mtime_ms, ts);
+    ct_buf_printf(&resp->body, XML_HEAD "<CopyObjectResult xmlns=\"" S3_NS "\"><LastModified>%s"
+                  "</LastModified><ETag>&quot;%s&quot;</ETag></CopyObjectResult>", ts, o.etag);
+    resp->status = 200;
+    ct_http_resp_header(resp, "Content-Type", "application/xml");
+    goto done;
+fail:
+    s3_internal_error(resp, req, e);
+done:
+    ct_store_writer_abort(w);
+    if (fd >= 0)
+        close(fd);
+    ct_meta_object_free(&o);
+    s3_target_free(&from);
+}

@@ -1,0 +1,303 @@
+/* s3_put.c: PutObject as a stream, and committing local files as objects.
+ *
+ * DESIGN: the body goes straight into a store writer (through the aws-chunked
+ * decoder when the client used it). Nothing is visible until stream_end has
+ * checked every digest the client declared (x-amz-content-sha256,
+ * Content-MD5, chunk signatures, trailer checksums), committed the blob and
+ * then, in one meta transaction, the object row and its event. Any failure
+ * aborts the writer, which deletes the temp file: a bad upload stores
+ * nothing and an old object stays intact. */
+#include "iam/iam.h"
+#include "s3/s3_internal.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+    ct_s3 *s;
+    s3_target t;
+    ct_store_writer *w;
+    ct_chunked *chunked;
+    EVP_MD_CTX *sha;          /* when the client declared a hex payload hash */
+    ct_err err;
+    const char *err_code;
+    char err_msg[256];
+} put_state;
+
+static const char *const stored_headers[] = {
+    "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires",
+};
+
+static void add_user_meta(void *ctx, const char *name, const char *value)
+{
+    if (strncasecmp(name, "x-amz-meta-", 11) != 0)
+        return;
+    char lower[256];
+    size_t n = strlen(name);
+    if (n >= sizeof lower)
+        return;
+    for (size_t i = 0; i <= n; i++)
+        lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    json_object_set_new(ctx, lower, json_string(value));
+}
+
+/* Collects the headers S3 stores with an object. Heap JSON or NULL. */
+static char *collect_meta(const ct_http_req *req)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < CT_ARRAY_LEN(stored_headers); i++) {
+        const char *v = ct_http_header(req, stored_headers[i]);
+        if (v)
+            json_object_set_new(o, stored_headers[i], json_string(v));
+    }
+    ct_http_each_header(req, add_user_meta, o);
+    char *s = json_object_size(o) ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static void state_free(put_state *st)
+{
+    if (!st)
+        return;
+    ct_store_writer_abort(st->w);
+    ct_chunked_free(st->chunked);
+    EVP_MD_CTX_free(st->sha);
+    s3_target_free(&st->t);
+    free(st);
+}
+
+int ct_s3_wants_stream(ct_s3 *s, const ct_http_req *req)
+{
+    if (strcmp(req->method, "PUT") != 0 || ct_http_header(req, "x-amz-copy-source") ||
+        req->query[0] != '\0')
+        return 0;
+    const char *p = req->path[0] == '/' ? req->path + 1 : req->path;
+    const char *slash = strchr(p, '/');
+    return slash && slash[1];
+}
+
+static int chunked_mode(const char *declared, ct_chunked_mode *mode)
+{
+    if (!declared)
+        return 0;
+    if (strcmp(declared, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") == 0)
+        *mode = CT_CHUNKED_SIGNED;
+    else if (strcmp(declared, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") == 0)
+        *mode = CT_CHUNKED_SIGNED_TRAILER;
+    else if (strcmp(declared, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") == 0)
+        *mode = CT_CHUNKED_UNSIGNED_TRAILER;
+    else
+        return 0;
+    return 1;
+}
+
+static int begin_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_state *st)
+{
+    if (req->auth_err) {
+        ct_s3_auth_error(resp, req);
+        return 0;
+    }
+    if (req->principal.anonymous) {
+        ct_s3_error(resp, req, "AccessDenied", "Access Denied");
+        return 0;
+    }
+    if (s3_parse_target(req, &st->t) || !st->t.key) {
+        ct_s3_error(resp, req, "InvalidArgument", "Couldn't parse the specified URI.");
+        return 0;
+    }
+    if (st->t.key_len > 1024) {
+        ct_s3_error(resp, req, "KeyTooLongError", "Your key is too long");
+        return 0;
+    }
+    ct_meta_bucket b;
+    ct_err e = ct_meta_bucket_get(s->meta, st->t.bucket, &b);
+    if (e) {
+        if (e == CT_ERR_NOT_FOUND)
+            ct_s3_error(resp, req, "NoSuchBucket", "The specified bucket does not exist");
+        else
+            s3_internal_error(resp, req, e);
+        return 0;
+    }
+    ct_meta_bucket_free(&b);
+    return 1;
+}
+
+void *ct_s3_stream_begin(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
+{
+    put_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        s3_internal_error(resp, req, CT_ERR_NOMEM);
+        return NULL;
+    }
+    st->s = s;
+    if (!begin_checks(s, req, resp, st))
+        goto fail;
+    ct_err e = ct_store_writer_open(s->store, &st->w);
+    if (e) {
+        s3_internal_error(resp, req, e);
+        goto fail;
+    }
+    const char *declared = ct_http_header(req, "x-amz-content-sha256");
+    ct_chunked_mode mode;
+    if (chunked_mode(declared, &mode)) {
+        st->chunked = ct_chunked_new(mode, req->sig_key, req->sig_seed, req->sig_amz_date,
+                                     req->sig_scope, ct_http_header(req, "x-amz-trailer"));
+        if (!st->chunked) {
+            s3_internal_error(resp, req, CT_ERR_NOMEM);
+            goto fail;
+        }
+    } else if (declared && strlen(declared) == 64) {
+        st->sha = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(st->sha, EVP_sha256(), NULL);
+    }
+    return st;
+fail:
+    state_free(st);
+    return NULL;
+}
+
+static ct_err sink_to_writer(void *ctx, const void *p, size_t n)
+{
+    return ct_store_writer_write(ctx, p, n);
+}
+
+ct_err ct_s3_stream_data(void *state, const char *p, size_t n)
+{
+    put_state *st = state;
+    if (st->err)
+        return st->err;
+    if (st->chunked) {
+        st->err = ct_chunked_feed(st->chunked, p, n, sink_to_writer, st->w);
+    } else {
+        if (st->sha)
+            EVP_DigestUpdate(st->sha, p, n);
+        st->err = ct_store_writer_write(st->w, p, n);
+    }
+    return st->err;
+}
+
+void ct_s3_stream_abort(void *state) { state_free(state); }
+
+/* Every digest the client declared; 0 when all hold, else fills resp. */
+static int verify_body(put_state *st, ct_http_req *req, ct_http_resp *resp,
+                       const unsigned char md5[16])
+{
+    char msg[256] = "";
+    if (st->chunked) {
+        ct_err e = ct_chunked_finish(st->chunked, msg, sizeof msg);
+        if (e == CT_ERR_AUTH) {
+            ct_s3_error(resp, req, "SignatureDoesNotMatch", msg[0] ? msg : "chunk signature "
+                                                                           "mismatch");
+            return -1;
+        }
+        if (e == CT_ERR_DIGEST) {
+            ct_s3_error(resp, req, "BadDigest", msg[0] ? msg : "checksum mismatch");
+            return -1;
+        }
+        if (e) {
+            ct_s3_error(resp, req, "IncompleteBody", msg[0] ? msg : "malformed aws-chunked body");
+            return -1;
+        }
+        const char *dlen = ct_http_header(req, "x-amz-decoded-content-length");
+        if (dlen && strtoull(dlen, NULL, 10) != ct_chunked_decoded(st->chunked)) {
+            ct_s3_error(resp, req, "IncompleteBody", "You did not provide the number of bytes "
+                                                     "specified by the Content-Length HTTP header");
+            return -1;
+        }
+    }
+    if (st->sha) {
+        unsigned char d[32];
+        unsigned int len = 32;
+        char hex[65];
+        EVP_DigestFinal_ex(st->sha, d, &len);
+        ct_hex(d, 32, hex);
+        if (strcmp(hex, ct_http_header(req, "x-amz-content-sha256")) != 0) {
+            ct_s3_error(resp, req, "XAmzContentSHA256Mismatch", "The provided "
+                        "'x-amz-content-sha256' header does not match what was computed.");
+            return -1;
+        }
+    }
+    const char *cmd5 = ct_http_header(req, "Content-MD5");
+    if (cmd5) {
+        char *b64 = ct_b64_encode(md5, 16);
+        int ok = b64 && strcmp(b64, cmd5) == 0;
+        free(b64);
+        if (!ok) {
+            ct_s3_error(resp, req, strlen(cmd5) == 24 ? "BadDigest" : "InvalidDigest",
+                        "The Content-MD5 you specified did not match what we received.");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void stream_error(put_state *st, ct_http_req *req, ct_http_resp *resp, ct_err e)
+{
+    if (e == CT_ERR_AUTH)
+        ct_s3_error(resp, req, "SignatureDoesNotMatch", "The chunk signature does not match");
+    else if (e == CT_ERR_INVALID)
+        ct_s3_error(resp, req, "IncompleteBody", "malformed aws-chunked body");
+    else if (e == CT_ERR_DIGEST)
+        ct_s3_error(resp, req, "BadDigest", "checksum mismatch");
+    else
+        s3_internal_error(resp, req, e);
+}
+
+void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
+{
+    put_state *st = state;
+    if (!st) {
+        s3_internal_error(resp, req, CT_ERR_NOMEM);
+        return;
+    }
+    ct_s3 *s = st->s;
+    char id[CT_BLOB_ID_MAX], old[64], etag[40];
+    unsigned char md5[16];
+    ct_err e = req->stream_err ? req->stream_err : st->err;
+    if (e) {
+        stream_error(st, req, resp, e);
+        goto cleanup;
+    }
+    uint64_t size = ct_store_writer_size(st->w);
+    e = ct_store_writer_commit(st->w, id, md5);
+    st->w = NULL;
+    if (e) {
+        s3_internal_error(resp, req, e);
+        goto cleanup;
+    }
+    if (verify_body(st, req, resp, md5)) {
+        ct_store_remove(s->store, id);
+        goto cleanup;
+    }
+    ct_hex(md5, 16, etag);
+    const char *ctype = ct_http_header(req, "Content-Type");
+    char *meta_json = collect_meta(req);
+    ct_meta_object o = {.bucket = st->t.bucket, .key = st->t.key, .size = size,
+                        .content_type = (char *)(ctype ? ctype : "binary/octet-stream"),
+                        .meta_json = meta_json, .mtime_ms = ct_now_ms()};
+    memcpy(o.blob_id, id, sizeof o.blob_id);
+    memcpy(o.etag, etag, sizeof etag);
+    ct_meta_event_info ev = {"ObjectCreated:Put", s3_principal_id(req), req->client_ip,
+                             req->request_id};
+    e = ct_meta_object_put(s->meta, &o, &ev, old);
+    free(meta_json);
+    if (e) {
+        ct_store_remove(s->store, id);
+        if (e == CT_ERR_NOT_FOUND)
+            ct_s3_error(resp, req, "NoSuchBucket", "The specified bucket does not exist");
+        else
+            s3_internal_error(resp, req, e);
+        goto cleanup;
+    }
+    if (old[0])
+        ct_store_remove(s->store, old);
+    char quoted[48];
+    snprintf(quoted, sizeof quoted, "\"%s\"", etag);
+    ct_http_resp_header(resp, "ETag", quoted);
+    resp->status = 200;
+cleanup:
+    state_free(st);
+}

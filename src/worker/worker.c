@@ -1,0 +1,311 @@
+/* worker.c: job claiming, running and finishing. */
+#include "worker/worker.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WORKER_MAX_THREADS 16
+#define WORKER_POLL_MS 1000
+#define HEARTBEAT_EVERY_MS 1000
+
+struct ct_worker {
+    ct_worker_config cfg;
+    char worker_id[128];
+    ct_meta *meta;
+    ct_store *store;
+    ct_mc *mc;
+    int n_threads;
+    pthread_t threads[WORKER_MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int kicks;
+    volatile int stopping;
+};
+
+/* One running job. */
+typedef struct {
+    ct_worker *w;
+    ct_meta_job job;
+    int64_t last_beat_ms;
+    int last_percent;
+    int lease_lost;
+    int cancel;
+} job_run;
+
+static void rm_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char p[4096];
+        if (ct_snprintf(p, sizeof p, "%s/%s", dir, e->d_name) == CT_OK)
+            unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int on_progress(void *ctx, const char *phase, int percent)
+{
+    job_run *r = ctx;
+    int64_t now = ct_mono_ms();
+    if (now - r->last_beat_ms < HEARTBEAT_EVERY_MS && percent == r->last_percent)
+        return r->cancel || r->lease_lost || r->w->stopping;
+    r->last_beat_ms = now;
+    r->last_percent = percent;
+    int cancel = 0;
+    ct_err e = ct_meta_job_heartbeat(r->w->meta, r->job.id, r->job.attempt, phase, percent,
+                                     r->w->cfg.lease_ms, &cancel);
+    if (e == CT_ERR_CONFLICT)
+        r->lease_lost = 1;
+    if (cancel)
+        r->cancel = 1;
+    return r->cancel || r->lease_lost || r->w->stopping;
+}
+
+static void finish(job_run *r, const char *status, int code, const char *msg,
+                   const char *details)
+{
+    ct_err e = ct_meta_job_finish(r->w->meta, r->job.id, r->job.attempt, status, code, msg,
+                                  details, NULL);
+    if (e)
+        ct_warn("worker: job %s: could not record %s: %s", r->job.id, status, ct_err_str(e));
+    else if (code)
+        ct_info("worker: job %s %s (%d): %s", r->job.id, status, code, msg ? msg : "");
+    else
+        ct_info("worker: job %s %s", r->job.id, status);
+}
+
+/* Commits a finished local file as an object: adopt as blob, then one meta
+ * transaction with the ObjectCreated event, then drop any replaced blob. */
+static ct_err put_output(ct_worker *w, const ct_mc_dest *d, const char *path, uint64_t *size)
+{
+    char id[CT_BLOB_ID_MAX], old[64];
+    unsigned char md5[16];
+    ct_err e = ct_store_adopt_file(w->store, path, id, md5, size);
+    if (e)
+        return e;
+    ct_meta_object o = {.bucket = (char *)d->bucket, .key = (char *)d->key, .size = *size,
+                        .content_type = (char *)ct_mime_from_name(d->key),
+                        .mtime_ms = ct_now_ms()};
+    memcpy(o.blob_id, id, sizeof o.blob_id);
+    ct_hex(md5, 16, o.etag);
+    ct_meta_event_info ev = {"ObjectCreated:Put", "mediaconvert.amazonaws.com", "127.0.0.1", ""};
+    if ((e = ct_meta_object_put(w->meta, &o, &ev, old))) {
+        ct_store_remove(w->store, id);
+        return e;
+    }
+    if (old[0])
+        ct_store_remove(w->store, old);
+    return CT_OK;
+}
+
+static int upload_outputs(job_run *r, const ct_plan *plan, const ct_mc_dest *dests,
+                          const ct_transcode_result *res, char *msg, size_t msglen)
+{
+    ct_worker *w = r->w;
+    on_progress(r, "UPLOADING", 100);
+    for (int i = 0; i < plan->n_outputs; i++) {
+        uint64_t size = 0;
+        ct_err e = put_output(w, &dests[i], plan->outputs[i].path, &size);
+        if (e) {
+            snprintf(msg, msglen, "s3://%s/%s: could not write output (%s)", dests[i].bucket,
+                     dests[i].key, e == CT_ERR_NOT_FOUND ? "bucket does not exist"
+                                                         : ct_err_str(e));
+            return e == CT_ERR_NOT_FOUND ? 1404 : e == CT_ERR_NOSPC ? 1050 : 1999;
+        }
+    }
+    return 0;
+}
+
+static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scratch, size_t n,
+                        char *msg, size_t msglen)
+{
+    ct_worker *w = r->w;
+    char in_bucket[64], in_key[1025];
+    if (ct_mc_job_plan(r->job.spec_json, plan, in_bucket, in_key, dests, msg, msglen))
+        return 1040;
+    ct_meta_object o;
+    ct_err e = ct_meta_object_get(w->meta, in_bucket, in_key, &o);
+    if (e) {
+        snprintf(msg, msglen, "s3://%s/%s: %s", in_bucket, in_key,
+                 e == CT_ERR_NOT_FOUND ? "input object not found" : ct_err_str(e));
+        return e == CT_ERR_NOT_FOUND ? 1404 : 1999;
+    }
+    e = ct_store_local_path(w->store, o.blob_id, plan->input_path, sizeof plan->input_path);
+    ct_meta_object_free(&o);
+    if (e) {
+        snprintf(msg, msglen, "s3://%s/%s: input not readable", in_bucket, in_key);
+        return 1010;
+    }
+    snprintf(scratch, n, "%s/job-%s-%d", ct_store_scratch_dir(w->store), r->job.id,
+             r->job.attempt);
+    if (mkdir(scratch, 0700) != 0 && errno != EEXIST) {
+        snprintf(msg, msglen, "scratch directory: %s", strerror(errno));
+        return 1050;
+    }
+    for (int i = 0; i < plan->n_outputs; i++)
+        snprintf(plan->outputs[i].path, sizeof plan->outputs[i].path, "%s/out%d.mp4", scratch, i);
+    return 0;
+}
+
+static void run_job(job_run *r)
+{
+    ct_worker *w = r->w;
+    ct_plan *plan = calloc(1, sizeof *plan);
+    ct_mc_dest *dests = calloc(CT_PLAN_MAX_OUTPUTS, sizeof *dests);
+    ct_transcode_result *res = calloc(1, sizeof *res);
+    char scratch[1024] = "", msg[512] = "";
+    if (!plan || !dests || !res)
+        goto cleanup; /* the lease expires and the job is retried */
+    on_progress(r, "PROBING", 0);
+    int code = prepare_plan(r, plan, dests, scratch, sizeof scratch, msg, sizeof msg);
+    if (code) {
+        finish(r, "ERROR", code, msg, NULL);
+        goto cleanup;
+    }
+    ct_err e = ct_sandbox_transcode(plan, &w->cfg.limits, on_progress, r, res);
+    if (r->lease_lost || (e == CT_ERR_CANCELED && w->stopping && !r->cancel)) {
+        ct_info("worker: job %s handed back", r->job.id);
+        goto cleanup;
+    }
+    if (e == CT_ERR_CANCELED) {
+        finish(r, "CANCELED", 0, NULL, NULL);
+        goto cleanup;
+    }
+    if (e || res->error_code) {
+        finish(r, "ERROR", res->error_code ? res->error_code : 1999,
+               res->error_message[0] ? res->error_message : ct_err_str(e), NULL);
+        goto cleanup;
+    }
+    if ((code = upload_outputs(r, plan, dests, res, msg, sizeof msg))) {
+        finish(r, "ERROR", code, msg, NULL);
+        goto cleanup;
+    }
+    double durs[CT_PLAN_MAX_OUTPUTS];
+    int widths[CT_PLAN_MAX_OUTPUTS], heights[CT_PLAN_MAX_OUTPUTS];
+    for (int i = 0; i < plan->n_outputs; i++) {
+        durs[i] = res->outputs[i].duration_s;
+        widths[i] = res->outputs[i].width;
+        heights[i] = res->outputs[i].height;
+    }
+    char *details = ct_mc_output_details(r->job.spec_json, dests, plan->n_outputs, durs, widths,
+                                         heights);
+    finish(r, "COMPLETE", 0, NULL, details);
+    free(details);
+cleanup:
+    if (scratch[0])
+        rm_tree(scratch);
+    free(plan);
+    free(dests);
+    free(res);
+}
+
+static void wait_for_work(ct_worker *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += WORKER_POLL_MS / 1000;
+    pthread_mutex_lock(&w->mu);
+    while (!w->kicks && !w->stopping)
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) != 0)
+            break;
+    if (w->kicks)
+        w->kicks--;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *worker_thread(void *arg)
+{
+    ct_worker *w = arg;
+    while (!w->stopping) {
+        job_run r;
+        memset(&r, 0, sizeof r);
+        r.w = w;
+        r.last_percent = -1;
+        ct_err e = ct_meta_job_claim(w->meta, w->worker_id, w->cfg.lease_ms, &r.job);
+        if (e == CT_OK) {
+            ct_info("worker: job %s claimed (attempt %d)", r.job.id, r.job.attempt);
+            run_job(&r);
+            ct_meta_job_free(&r.job);
+            continue;
+        }
+        if (e != CT_ERR_NOT_FOUND)
+            ct_warn("worker: claim: %s", ct_err_str(e));
+        wait_for_work(w);
+    }
+    return NULL;
+}
+
+void ct_worker_kick(ct_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->kicks < w->n_threads)
+        w->kicks++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void kick_hook(void *ctx) { ct_worker_kick(ctx); }
+
+ct_err ct_worker_start(const ct_worker_config *cfg, ct_meta *meta, ct_store *store, ct_mc *mc,
+                       ct_worker **out)
+{
+    ct_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return CT_ERR_NOMEM;
+    w->cfg = *cfg;
+    if (w->cfg.lease_ms <= 0)
+        w->cfg.lease_ms = 30000;
+    w->n_threads = cfg->threads <= 0 ? 1 : cfg->threads > WORKER_MAX_THREADS ? WORKER_MAX_THREADS
+                                                                             : cfg->threads;
+    if (cfg->worker_id) {
+        snprintf(w->worker_id, sizeof w->worker_id, "%s", cfg->worker_id);
+    } else {
+        char host[64] = "localhost";
+        gethostname(host, sizeof host - 1);
+        snprintf(w->worker_id, sizeof w->worker_id, "%s:%d", host, (int)getpid());
+    }
+    w->cfg.worker_id = w->worker_id;
+    w->meta = meta;
+    w->store = store;
+    w->mc = mc;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    for (int i = 0; i < w->n_threads; i++) {
+        if (pthread_create(&w->threads[i], NULL, worker_thread, w) != 0) {
+            w->n_threads = i;
+            ct_worker_stop(w);
+            return CT_ERR_INTERNAL;
+        }
+    }
+    ct_meta_on_job(meta, kick_hook, w);
+    *out = w;
+    return CT_OK;
+}
+
+void ct_worker_stop(ct_worker *w)
+{
+    if (!w)
+        return;
+    ct_meta_on_job(w->meta, NULL, NULL);
+    pthread_mutex_lock(&w->mu);
+    w->stopping = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    for (int i = 0; i < w->n_threads; i++)
+        pthread_join(w->threads[i], NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
