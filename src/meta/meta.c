@@ -89,6 +89,7 @@ ct_err ct_meta_open_sqlite(const char *path, ct_meta **out)
                                   "PRAGMA foreign_keys=ON;")) ||
         (err = exec_schema(m->db, kv_schema)) ||
         (err = exec_schema(m->db, meta_objects_schema)) ||
+        (err = exec_schema(m->db, meta_uploads_schema)) ||
         (err = exec_schema(m->db, meta_jobs_schema)) ||
         (err = exec_schema(m->db, meta_edge_schema)))
         goto fail;

@@ -86,6 +86,40 @@ ct_err ct_meta_object_list(ct_meta *m, const char *bucket, const char *prefix, c
 typedef ct_err (*ct_meta_blob_cb)(void *ctx, const char *blob_id);
 ct_err ct_meta_blob_is_referenced(ct_meta *m, const char *blob_id, int *referenced);
 
+/* ---- multipart uploads (meta_uploads.c) ---- */
+typedef struct {
+    char upload_id[64];
+    char *bucket;
+    char *key;
+    char *content_type;
+    char *meta_json;
+    int64_t created_ms;
+} ct_meta_upload;
+void ct_meta_upload_free(ct_meta_upload *u);
+ct_err ct_meta_upload_create(ct_meta *m, const ct_meta_upload *u); /* NOT_FOUND: no bucket */
+ct_err ct_meta_upload_get(ct_meta *m, const char *upload_id, ct_meta_upload *out);
+typedef struct {
+    int part_number;
+    char blob_id[64];
+    uint64_t size;
+    char etag[40];
+    int64_t mtime_ms;
+} ct_meta_part;
+/* Records a part; a replaced part's blob is returned in old_blob ("" if none). */
+ct_err ct_meta_part_put(ct_meta *m, const char *upload_id, const ct_meta_part *p,
+                        char old_blob[64]);
+typedef ct_err (*ct_meta_part_cb)(void *ctx, const ct_meta_part *p);
+/* Parts in part-number order, starting after part number `after`. */
+ct_err ct_meta_part_list(ct_meta *m, const char *upload_id, int after, int max,
+                         ct_meta_part_cb cb, void *ctx);
+/* Removes the upload and its part rows; the caller removes part blobs it
+ * listed before. */
+ct_err ct_meta_upload_delete(ct_meta *m, const char *upload_id);
+typedef ct_err (*ct_meta_upload_cb)(void *ctx, const ct_meta_upload *u);
+ct_err ct_meta_upload_list(ct_meta *m, const char *bucket, ct_meta_upload_cb cb, void *ctx);
+/* Uploads older than cutoff (stale-upload cleanup). */
+ct_err ct_meta_upload_list_older(ct_meta *m, int64_t cutoff_ms, ct_meta_upload_cb cb, void *ctx);
+
 /* ---- outbox (S3 event records awaiting delivery) ---- */
 typedef struct {
     int64_t id;              /* also the basis of the event's sequencer */

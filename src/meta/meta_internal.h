@@ -22,6 +22,7 @@ void meta_notify_job(ct_meta *m);
 extern const char meta_objects_schema[];
 extern const char meta_jobs_schema[];
 extern const char meta_edge_schema[];
+extern const char meta_uploads_schema[];
 
 /* sqlite3 result -> ct_err (SQLITE_FULL -> CT_ERR_NOSPC, CONSTRAINT -> EXISTS). */
 ct_err meta_sqlite_err(int rc);

@@ -389,12 +389,7 @@ void s3_bucket_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_targe
         ct_buf_puts(&resp->body, XML_HEAD "<VersioningConfiguration xmlns=\"" S3_NS "\"/>");
         xml_ok(resp);
     } else if (ct_http_query_has(req, "uploads")) {
-        ct_buf_puts(&resp->body, XML_HEAD "<ListMultipartUploadsResult xmlns=\"" S3_NS "\">"
-                                 "<Bucket>");
-        ct_xml_escape(&resp->body, t->bucket);
-        ct_buf_puts(&resp->body, "</Bucket><IsTruncated>false</IsTruncated>"
-                                 "</ListMultipartUploadsResult>");
-        xml_ok(resp);
+        s3_list_uploads(s, req, resp, t->bucket);
     } else if (ct_http_query_has(req, "policy")) {
         ct_s3_error(resp, req, "NoSuchBucketPolicy", "The bucket policy does not exist");
     } else {

@@ -44,7 +44,12 @@ s3_xml_node *s3_xml_child(const s3_xml_node *n, const char *name);
 /* Text of the first child named name, or NULL. */
 const char *s3_xml_child_text(const s3_xml_node *n, const char *name);
 
+/* Stored headers of a PUT (Cache-Control, x-amz-meta-*, ...) as JSON; heap or NULL. */
+char *s3_collect_meta(const ct_http_req *req);
+
 /* ---- operations ---- */
+void s3_multipart_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t);
+void s3_list_uploads(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char *bucket);
 void s3_list_buckets(ct_s3 *s, ct_http_req *req, ct_http_resp *resp);
 void s3_bucket_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t);
 void s3_object_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t);

@@ -22,8 +22,8 @@ typedef struct {
     ct_chunked *chunked;
     EVP_MD_CTX *sha;          /* when the client declared a hex payload hash */
     ct_err err;
-    const char *err_code;
-    char err_msg[256];
+    int part_number;          /* UploadPart: 1..10000; 0 for PutObject */
+    char upload_id[64];
 } put_state;
 
 static const char *const stored_headers[] = {
@@ -44,7 +44,7 @@ static void add_user_meta(void *ctx, const char *name, const char *value)
 }
 
 /* Collects the headers S3 stores with an object. Heap JSON or NULL. */
-static char *collect_meta(const ct_http_req *req)
+char *s3_collect_meta(const ct_http_req *req)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < CT_ARRAY_LEN(stored_headers); i++) {
@@ -71,8 +71,10 @@ static void state_free(put_state *st)
 
 int ct_s3_wants_stream(ct_s3 *s, const ct_http_req *req)
 {
-    if (strcmp(req->method, "PUT") != 0 || ct_http_header(req, "x-amz-copy-source") ||
-        req->query[0] != '\0')
+    if (strcmp(req->method, "PUT") != 0 || ct_http_header(req, "x-amz-copy-source"))
+        return 0;
+    int part = ct_http_query_has(req, "uploadId") && ct_http_query_has(req, "partNumber");
+    if (req->query[0] != '\0' && !part)
         return 0;
     const char *p = req->path[0] == '/' ? req->path + 1 : req->path;
     const char *slash = strchr(p, '/');
@@ -92,6 +94,39 @@ static int chunked_mode(const char *declared, ct_chunked_mode *mode)
     else
         return 0;
     return 1;
+}
+
+static int part_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_state *st)
+{
+    char *id = ct_http_query(req, "uploadId");
+    char *pn = ct_http_query(req, "partNumber");
+    char *end = NULL;
+    long n = pn ? strtol(pn, &end, 10) : 0;
+    int ok = 0;
+    if (!pn || !*pn || *end || n < 1 || n > 10000) {
+        ct_s3_error(resp, req, "InvalidArgument",
+                    "Part number must be an integer between 1 and 10000, inclusive");
+        goto cleanup;
+    }
+    ct_meta_upload u;
+    if (!id || strlen(id) >= sizeof st->upload_id ||
+        ct_meta_upload_get(s->meta, id, &u) != CT_OK) {
+        ct_s3_error(resp, req, "NoSuchUpload", "The specified upload does not exist. The upload "
+                    "ID may be invalid, or the upload may have been aborted or completed.");
+        goto cleanup;
+    }
+    ok = strcmp(u.bucket, st->t.bucket) == 0 && strcmp(u.key, st->t.key) == 0;
+    ct_meta_upload_free(&u);
+    if (!ok) {
+        ct_s3_error(resp, req, "NoSuchUpload", "The specified upload does not exist.");
+        goto cleanup;
+    }
+    st->part_number = (int)n;
+    snprintf(st->upload_id, sizeof st->upload_id, "%s", id);
+cleanup:
+    free(id);
+    free(pn);
+    return ok;
 }
 
 static int begin_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_state *st)
@@ -122,7 +157,7 @@ static int begin_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_stat
         return 0;
     }
     ct_meta_bucket_free(&b);
-    return 1;
+    return ct_http_query_has(req, "uploadId") ? part_checks(s, req, resp, st) : 1;
 }
 
 void *ct_s3_stream_begin(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
@@ -234,6 +269,29 @@ static int verify_body(put_state *st, ct_http_req *req, ct_http_resp *resp,
     return 0;
 }
 
+static void finish_part(put_state *st, ct_http_req *req, ct_http_resp *resp, const char *id,
+                        const char *etag, uint64_t size)
+{
+    ct_meta_part p = {.part_number = st->part_number, .size = size};
+    char old[64], quoted[48];
+    memcpy(p.blob_id, id, sizeof p.blob_id);
+    memcpy(p.etag, etag, 33);
+    ct_err e = ct_meta_part_put(st->s->meta, st->upload_id, &p, old);
+    if (e) {
+        ct_store_remove(st->s->store, id);
+        if (e == CT_ERR_NOT_FOUND)
+            ct_s3_error(resp, req, "NoSuchUpload", "The specified upload does not exist.");
+        else
+            s3_internal_error(resp, req, e);
+        return;
+    }
+    if (old[0])
+        ct_store_remove(st->s->store, old);
+    snprintf(quoted, sizeof quoted, "\"%s\"", etag);
+    ct_http_resp_header(resp, "ETag", quoted);
+    resp->status = 200;
+}
+
 static void stream_error(put_state *st, ct_http_req *req, ct_http_resp *resp, ct_err e)
 {
     if (e == CT_ERR_AUTH)
@@ -273,8 +331,12 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
         goto cleanup;
     }
     ct_hex(md5, 16, etag);
+    if (st->part_number) {
+        finish_part(st, req, resp, id, etag, size);
+        goto cleanup;
+    }
     const char *ctype = ct_http_header(req, "Content-Type");
-    char *meta_json = collect_meta(req);
+    char *meta_json = s3_collect_meta(req);
     ct_meta_object o = {.bucket = st->t.bucket, .key = st->t.key, .size = size,
                         .content_type = (char *)(ctype ? ctype : "binary/octet-stream"),
                         .meta_json = meta_json, .mtime_ms = ct_now_ms()};

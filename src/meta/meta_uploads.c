@@ -1,0 +1,250 @@
+/* meta_uploads.c: multipart uploads and their parts (SQLite). */
+#include "meta/meta_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char meta_uploads_schema[] =
+    "CREATE TABLE IF NOT EXISTS uploads ("
+    " upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,"
+    " content_type TEXT, meta_json TEXT, created_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS uploads_bucket ON uploads(bucket, key);"
+    "CREATE TABLE IF NOT EXISTS parts ("
+    " upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, blob_id TEXT NOT NULL,"
+    " size INTEGER NOT NULL, etag TEXT NOT NULL, mtime_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (upload_id, part_number)) WITHOUT ROWID;";
+
+static ct_err prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
+{
+    return sqlite3_prepare_v2(m->db, sql, -1, st, NULL) == SQLITE_OK ? CT_OK : CT_ERR_DB;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static ct_err step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? CT_OK : meta_sqlite_err(rc);
+}
+
+void ct_meta_upload_free(ct_meta_upload *u)
+{
+    free(u->bucket);
+    free(u->key);
+    free(u->content_type);
+    free(u->meta_json);
+    u->bucket = u->key = u->content_type = u->meta_json = NULL;
+}
+
+ct_err ct_meta_upload_create(ct_meta *m, const ct_meta_upload *u)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "INSERT INTO uploads(upload_id, bucket, key, content_type, meta_json,"
+                       " created_ms) SELECT ?,?,?,?,?,? WHERE EXISTS"
+                       " (SELECT 1 FROM buckets WHERE name=?2)", &st);
+    if (!e) {
+        bind_text(st, 1, u->upload_id);
+        bind_text(st, 2, u->bucket);
+        bind_text(st, 3, u->key);
+        bind_text(st, 4, u->content_type);
+        bind_text(st, 5, u->meta_json);
+        sqlite3_bind_int64(st, 6, u->created_ms ? u->created_ms : ct_now_ms());
+        if (!(e = step_done(st)) && sqlite3_changes(m->db) == 0)
+            e = CT_ERR_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+static void upload_from_row(sqlite3_stmt *st, ct_meta_upload *u)
+{
+    memset(u, 0, sizeof *u);
+    meta_col_copy(st, 0, u->upload_id, sizeof u->upload_id);
+    u->bucket = meta_col_dup(st, 1);
+    u->key = meta_col_dup(st, 2);
+    u->content_type = meta_col_dup(st, 3);
+    u->meta_json = meta_col_dup(st, 4);
+    u->created_ms = sqlite3_column_int64(st, 5);
+}
+
+#define UPLOAD_COLS "upload_id, bucket, key, content_type, meta_json, created_ms"
+
+ct_err ct_meta_upload_get(ct_meta *m, const char *upload_id, ct_meta_upload *out)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "SELECT " UPLOAD_COLS " FROM uploads WHERE upload_id=?", &st);
+    if (!e) {
+        bind_text(st, 1, upload_id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            upload_from_row(st, out);
+        else
+            e = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_part_put(ct_meta *m, const char *upload_id, const ct_meta_part *p,
+                        char old_blob[64])
+{
+    sqlite3_stmt *st = NULL;
+    old_blob[0] = '\0';
+    pthread_mutex_lock(&m->mu);
+    ct_err e = meta_begin(m);
+    if (e)
+        goto unlock;
+    if ((e = prep(m, "SELECT 1 FROM uploads WHERE upload_id=?", &st)))
+        goto rollback;
+    bind_text(st, 1, upload_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        e = CT_ERR_NOT_FOUND;
+        goto rollback;
+    }
+    sqlite3_finalize(st);
+    if ((e = prep(m, "SELECT blob_id FROM parts WHERE upload_id=? AND part_number=?", &st)))
+        goto rollback;
+    bind_text(st, 1, upload_id);
+    sqlite3_bind_int(st, 2, p->part_number);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        meta_col_copy(st, 0, old_blob, 64);
+    sqlite3_finalize(st);
+    if ((e = prep(m, "INSERT OR REPLACE INTO parts(upload_id, part_number, blob_id, size, etag,"
+                     " mtime_ms) VALUES(?,?,?,?,?,?)", &st)))
+        goto rollback;
+    bind_text(st, 1, upload_id);
+    sqlite3_bind_int(st, 2, p->part_number);
+    bind_text(st, 3, p->blob_id);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)p->size);
+    bind_text(st, 5, p->etag);
+    sqlite3_bind_int64(st, 6, p->mtime_ms ? p->mtime_ms : ct_now_ms());
+    if ((e = step_done(st)))
+        goto rollback;
+    sqlite3_finalize(st);
+    e = meta_commit(m);
+    goto unlock;
+rollback:
+    sqlite3_finalize(st);
+    meta_rollback(m);
+unlock:
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_part_list(ct_meta *m, const char *upload_id, int after, int max,
+                         ct_meta_part_cb cb, void *ctx)
+{
+    /* Copied out first so callbacks may call back into meta. */
+    sqlite3_stmt *st = NULL;
+    ct_meta_part *parts = NULL;
+    int n = 0, cap = 0;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "SELECT part_number, blob_id, size, etag, mtime_ms FROM parts"
+                       " WHERE upload_id=? AND part_number>? ORDER BY part_number LIMIT ?", &st);
+    if (!e) {
+        bind_text(st, 1, upload_id);
+        sqlite3_bind_int(st, 2, after);
+        sqlite3_bind_int(st, 3, max);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                ct_meta_part *np = realloc(parts, (size_t)cap * sizeof *np);
+                if (!np) {
+                    e = CT_ERR_NOMEM;
+                    break;
+                }
+                parts = np;
+            }
+            ct_meta_part *p = &parts[n++];
+            p->part_number = sqlite3_column_int(st, 0);
+            meta_col_copy(st, 1, p->blob_id, sizeof p->blob_id);
+            p->size = (uint64_t)sqlite3_column_int64(st, 2);
+            meta_col_copy(st, 3, p->etag, sizeof p->etag);
+            p->mtime_ms = sqlite3_column_int64(st, 4);
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    for (int i = 0; !e && i < n; i++)
+        e = cb(ctx, &parts[i]);
+    free(parts);
+    return e;
+}
+
+ct_err ct_meta_upload_delete(ct_meta *m, const char *upload_id)
+{
+    pthread_mutex_lock(&m->mu);
+    ct_err e = meta_begin(m);
+    sqlite3_stmt *st = NULL;
+    if (e)
+        goto unlock;
+    static const char *const sqls[] = {"DELETE FROM parts WHERE upload_id=?",
+                                       "DELETE FROM uploads WHERE upload_id=?"};
+    for (size_t i = 0; i < CT_ARRAY_LEN(sqls); i++) {
+        if ((e = prep(m, sqls[i], &st)))
+            break;
+        bind_text(st, 1, upload_id);
+        e = step_done(st);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (e)
+            break;
+    }
+    if (!e && sqlite3_changes(m->db) == 0)
+        e = CT_ERR_NOT_FOUND;
+    if (e)
+        meta_rollback(m);
+    else
+        e = meta_commit(m);
+unlock:
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+static ct_err upload_query(ct_meta *m, const char *sql, const char *text, int64_t num,
+                           ct_meta_upload_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    ct_meta_upload rows[256];
+    int n = 0;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, sql, &st);
+    if (!e) {
+        if (text)
+            bind_text(st, 1, text);
+        else
+            sqlite3_bind_int64(st, 1, num);
+        while (n < 256 && sqlite3_step(st) == SQLITE_ROW)
+            upload_from_row(st, &rows[n++]);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    for (int i = 0; i < n; i++) {
+        if (!e)
+            e = cb(ctx, &rows[i]);
+        ct_meta_upload_free(&rows[i]);
+    }
+    return e;
+}
+
+ct_err ct_meta_upload_list(ct_meta *m, const char *bucket, ct_meta_upload_cb cb, void *ctx)
+{
+    return upload_query(m, "SELECT " UPLOAD_COLS " FROM uploads WHERE bucket=?"
+                           " ORDER BY key, created_ms LIMIT 256", bucket, 0, cb, ctx);
+}
+
+ct_err ct_meta_upload_list_older(ct_meta *m, int64_t cutoff_ms, ct_meta_upload_cb cb, void *ctx)
+{
+    return upload_query(m, "SELECT " UPLOAD_COLS " FROM uploads WHERE created_ms < ?"
+                           " ORDER BY created_ms LIMIT 256", NULL, cutoff_ms, cb, ctx);
+}

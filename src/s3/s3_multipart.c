@@ -1,0 +1,363 @@
+/* s3_multipart.c: Create/Complete/Abort multipart uploads, ListParts and
+ * ListMultipartUploads. (UploadPart streams through s3_put.c.)
+ *
+ * DESIGN: parts are ordinary blobs recorded in meta's parts table. Complete
+ * validates the client's part list (order, ETags, 5 MiB minimum), streams
+ * the parts into one new blob, and commits the object and its
+ * ObjectCreated:CompleteMultipartUpload event in one transaction; only then
+ * are the part blobs and the upload removed. The ETag is S3's:
+ * hex(md5(md5(part1) || ... || md5(partN)))-N. */
+#include "s3/s3_internal.h"
+
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define XML_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+#define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
+#define MIN_PART_SIZE ((uint64_t)5 << 20)
+#define MAX_PARTS 10000
+
+static void xml_ok(ct_http_resp *resp)
+{
+    resp->status = 200;
+    ct_http_resp_header(resp, "Content-Type", "application/xml");
+}
+
+static void no_such_upload(ct_http_resp *resp, const ct_http_req *req)
+{
+    ct_s3_error(resp, req, "NoSuchUpload", "The specified upload does not exist. The upload ID "
+                "may be invalid, or the upload may have been aborted or completed.");
+}
+
+static void bucket_key_xml(ct_buf *x, const char *bucket, const char *key)
+{
+    ct_buf_puts(x, "<Bucket>");
+    ct_xml_escape(x, bucket);
+    ct_buf_puts(x, "</Bucket><Key>");
+    ct_xml_escape(x, key);
+    ct_buf_puts(x, "</Key>");
+}
+
+static void create_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t)
+{
+    ct_meta_upload u = {.bucket = (char *)t->bucket, .key = t->key,
+                        .content_type = (char *)ct_http_header(req, "Content-Type"),
+                        .meta_json = s3_collect_meta(req)};
+    ct_random_hex(u.upload_id, 48);
+    ct_err e = ct_meta_upload_create(s->meta, &u);
+    free(u.meta_json);
+    if (e == CT_ERR_NOT_FOUND) {
+        ct_s3_error(resp, req, "NoSuchBucket", "The specified bucket does not exist");
+        return;
+    }
+    if (e) {
+        s3_internal_error(resp, req, e);
+        return;
+    }
+    ct_buf *x = &resp->body;
+    ct_buf_puts(x, XML_HEAD "<InitiateMultipartUploadResult xmlns=\"" S3_NS "\">");
+    bucket_key_xml(x, t->bucket, t->key);
+    ct_buf_printf(x, "<UploadId>%s</UploadId></InitiateMultipartUploadResult>", u.upload_id);
+    xml_ok(resp);
+}
+
+/* Loads the upload and checks it belongs to this bucket/key. */
+static int load_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t,
+                       ct_meta_upload *u)
+{
+    char *id = ct_http_query(req, "uploadId");
+    ct_err e = id ? ct_meta_upload_get(s->meta, id, u) : CT_ERR_NOT_FOUND;
+    free(id);
+    if (e == CT_OK && strcmp(u->bucket, t->bucket) == 0 && strcmp(u->key, t->key) == 0)
+        return 1;
+    if (e == CT_OK)
+        ct_meta_upload_free(u);
+    if (e && e != CT_ERR_NOT_FOUND)
+        s3_internal_error(resp, req, e);
+    else
+        no_such_upload(resp, req);
+    return 0;
+}
+
+/* ---- collecting parts ---- */
+
+typedef struct {
+    ct_meta_part *v;
+    int n;
+} part_vec;
+
+static ct_err collect_part(void *ctx, const ct_meta_part *p)
+{
+    part_vec *pv = ctx;
+    if (pv->n >= MAX_PARTS)
+        return CT_ERR_TOO_LARGE;
+    pv->v[pv->n++] = *p;
+    return CT_OK;
+}
+
+static ct_err load_parts(ct_s3 *s, const char *upload_id, part_vec *pv)
+{
+    pv->v = calloc(MAX_PARTS, sizeof *pv->v);
+    pv->n = 0;
+    if (!pv->v)
+        return CT_ERR_NOMEM;
+    return ct_meta_part_list(s->meta, upload_id, 0, MAX_PARTS, collect_part, pv);
+}
+
+static const ct_meta_part *find_part(const part_vec *pv, int number)
+{
+    for (int i = 0; i < pv->n; i++)
+        if (pv->v[i].part_number == number)
+            return &pv->v[i];
+    return NULL;
+}
+
+static void remove_parts(ct_s3 *s, const part_vec *pv)
+{
+    for (int i = 0; i < pv->n; i++)
+        ct_store_remove(s->store, pv->v[i].blob_id);
+}
+
+/* ---- complete ---- */
+
+static int etag_equal(const char *client, const char *stored)
+{
+    size_t n = strlen(client);
+    if (n >= 2 && client[0] == '"' && client[n - 1] == '"')
+        return n - 2 == strlen(stored) && strncasecmp(client + 1, stored, n - 2) == 0;
+    return strcasecmp(client, stored) == 0;
+}
+
+/* Validates the request's part list; fills chosen[] in order. Returns the
+ * S3 error code or NULL. */
+static const char *choose_parts(const s3_xml_node *root, const part_vec *have,
+                                const ct_meta_part **chosen, int *n)
+{
+    int last = 0;
+    *n = 0;
+    for (s3_xml_node *p = root->first_child; p; p = p->next) {
+        if (strcmp(p->name, "Part") != 0)
+            continue;
+        const char *num = s3_xml_child_text(p, "PartNumber");
+        const char *etag = s3_xml_child_text(p, "ETag");
+        int number = num ? atoi(num) : 0;
+        if (!num || !etag || number < 1 || number > MAX_PARTS || *n >= MAX_PARTS)
+            return "MalformedXML";
+        if (number <= last)
+            return "InvalidPartOrder";
+        const ct_meta_part *mp = find_part(have, number);
+        if (!mp || !etag_equal(etag, mp->etag))
+            return "InvalidPart";
+        chosen[(*n)++] = mp;
+        last = number;
+    }
+    if (*n == 0)
+        return "MalformedXML";
+    for (int i = 0; i + 1 < *n; i++)
+        if (chosen[i]->size < MIN_PART_SIZE)
+            return "EntityTooSmall";
+    return NULL;
+}
+
+static ct_err concat_parts(ct_s3 *s, const ct_meta_part **chosen, int n, char id[64],
+                           uint64_t *size, char etag[48])
+{
+    ct_store_writer *w = NULL;
+    ct_err e = ct_store_writer_open(s->store, &w);
+    unsigned char *md5s = malloc((size_t)n * 16), whole[16];
+    static __thread char chunk[1 << 16];
+    if (e || !md5s)
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        ct_unhex(chosen[i]->etag, 32, md5s + 16 * i);
+        int fd;
+        if ((e = ct_store_open_read(s->store, chosen[i]->blob_id, &fd, NULL)))
+            goto fail;
+        ssize_t r;
+        while ((r = read(fd, chunk, sizeof chunk)) > 0)
+            if ((e = ct_store_writer_write(w, chunk, (size_t)r)))
+                break;
+        close(fd);
+        if (!e && r < 0)
+            e = CT_ERR_IO;
+        if (e)
+            goto fail;
+    }
+    *size = ct_store_writer_size(w);
+    e = ct_store_writer_commit(w, id, whole);
+    w = NULL;
+    if (e)
+        goto fail;
+    unsigned char d[16];
+    ct_md5(md5s, (size_t)n * 16, d);
+    ct_hex(d, 16, etag);
+    snprintf(etag + 32, 16, "-%d", n);
+fail:
+    ct_store_writer_abort(w);
+    free(md5s);
+    return e;
+}
+
+static void complete_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t)
+{
+    ct_meta_upload u;
+    if (!load_upload(s, req, resp, t, &u))
+        return;
+    part_vec have = {0};
+    const ct_meta_part **chosen = NULL;
+    s3_xml_node *root = NULL;
+    char msg[256], id[64], etag[48], old[64];
+    uint64_t size = 0;
+    int n = 0;
+    ct_err e = load_parts(s, u.upload_id, &have);
+    if (e) {
+        s3_internal_error(resp, req, e);
+        goto cleanup;
+    }
+    if (s3_xml_parse(req->body, req->body_len, &root, msg, sizeof msg) ||
+        strcmp(root->name, "CompleteMultipartUpload") != 0) {
+        ct_s3_error(resp, req, "MalformedXML", "The XML you provided was not well-formed or did "
+                                               "not validate against our published schema");
+        goto cleanup;
+    }
+    chosen = calloc(MAX_PARTS, sizeof *chosen);
+    const char *code = chosen ? choose_parts(root, &have, chosen, &n) : "InternalError";
+    if (code) {
+        ct_s3_error(resp, req, code,
+                    strcmp(code, "EntityTooSmall") == 0
+                        ? "Your proposed upload is smaller than the minimum allowed object size."
+                    : strcmp(code, "InvalidPartOrder") == 0
+                        ? "The list of parts was not in ascending order. Parts must be ordered "
+                          "by part number."
+                        : "One or more of the specified parts could not be found. The part may "
+                          "not have been uploaded, or the specified entity tag may not match "
+                          "the part's entity tag.");
+        goto cleanup;
+    }
+    if ((e = concat_parts(s, chosen, n, id, &size, etag))) {
+        s3_internal_error(resp, req, e);
+        goto cleanup;
+    }
+    ct_meta_object o = {.bucket = u.bucket, .key = u.key, .size = size,
+                        .content_type = u.content_type ? u.content_type : "binary/octet-stream",
+                        .meta_json = u.meta_json, .mtime_ms = ct_now_ms()};
+    memcpy(o.blob_id, id, sizeof o.blob_id);
+    snprintf(o.etag, sizeof o.etag, "%s", etag);
+    ct_meta_event_info ev = {"ObjectCreated:CompleteMultipartUpload", s3_principal_id(req),
+                             req->client_ip, req->request_id};
+    if ((e = ct_meta_object_put(s->meta, &o, &ev, old))) {
+        ct_store_remove(s->store, id);
+        s3_internal_error(resp, req, e);
+        goto cleanup;
+    }
+    if (old[0])
+        ct_store_remove(s->store, old);
+    ct_meta_upload_delete(s->meta, u.upload_id);
+    remove_parts(s, &have);
+    ct_buf *x = &resp->body;
+    ct_buf_puts(x, XML_HEAD "<CompleteMultipartUploadResult xmlns=\"" S3_NS "\"><Location>/");
+    ct_xml_escape(x, u.bucket);
+    ct_buf_puts(x, "/");
+    ct_xml_escape(x, u.key);
+    ct_buf_puts(x, "</Location>");
+    bucket_key_xml(x, u.bucket, u.key);
+    ct_buf_printf(x, "<ETag>&quot;%s&quot;</ETag></CompleteMultipartUploadResult>", etag);
+    xml_ok(resp);
+cleanup:
+    s3_xml_free(root);
+    free(chosen);
+    free(have.v);
+    ct_meta_upload_free(&u);
+}
+
+static void abort_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t)
+{
+    ct_meta_upload u;
+    if (!load_upload(s, req, resp, t, &u))
+        return;
+    part_vec have = {0};
+    ct_err e = load_parts(s, u.upload_id, &have);
+    if (!e)
+        e = ct_meta_upload_delete(s->meta, u.upload_id);
+    if (e) {
+        s3_internal_error(resp, req, e);
+    } else {
+        remove_parts(s, &have);
+        resp->status = 204;
+    }
+    free(have.v);
+    ct_meta_upload_free(&u);
+}
+
+static void list_parts(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t)
+{
+    ct_meta_upload u;
+    if (!load_upload(s, req, resp, t, &u))
+        return;
+    part_vec have = {0};
+    ct_err e = load_parts(s, u.upload_id, &have);
+    if (e) {
+        s3_internal_error(resp, req, e);
+        goto cleanup;
+    }
+    ct_buf *x = &resp->body;
+    ct_buf_puts(x, XML_HEAD "<ListPartsResult xmlns=\"" S3_NS "\">");
+    bucket_key_xml(x, u.bucket, u.key);
+    ct_buf_printf(x, "<UploadId>%s</UploadId><IsTruncated>false</IsTruncated>", u.upload_id);
+    for (int i = 0; i < have.n; i++) {
+        char ts[32];
+        ct_time_iso8601(have.v[i].mtime_ms, ts);
+        ct_buf_printf(x, "<Part><PartNumber>%d</PartNumber><LastModified>%s</LastModified>"
+                         "<ETag>&quot;%s&quot;</ETag><Size>%llu</Size></Part>",
+                      have.v[i].part_number, ts, have.v[i].etag,
+                      (unsigned long long)have.v[i].size);
+    }
+    ct_buf_puts(x, "</ListPartsResult>");
+    xml_ok(resp);
+cleanup:
+    free(have.v);
+    ct_meta_upload_free(&u);
+}
+
+void s3_multipart_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t)
+{
+    const char *m = req->method;
+    if (strcmp(m, "POST") == 0 && ct_http_query_has(req, "uploads"))
+        create_upload(s, req, resp, t);
+    else if (strcmp(m, "POST") == 0)
+        complete_upload(s, req, resp, t);
+    else if (strcmp(m, "DELETE") == 0)
+        abort_upload(s, req, resp, t);
+    else if (strcmp(m, "GET") == 0)
+        list_parts(s, req, resp, t);
+    else
+        ct_s3_error(resp, req, "NotImplemented", "UploadPartCopy is not implemented yet.");
+}
+
+static ct_err add_upload(void *ctx, const ct_meta_upload *u)
+{
+    ct_buf *x = ctx;
+    char ts[32];
+    ct_time_iso8601(u->created_ms, ts);
+    ct_buf_puts(x, "<Upload><Key>");
+    ct_xml_escape(x, u->key);
+    return ct_buf_printf(x, "</Key><UploadId>%s</UploadId><Initiated>%s</Initiated>"
+                            "<StorageClass>STANDARD</StorageClass></Upload>", u->upload_id, ts);
+}
+
+void s3_list_uploads(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char *bucket)
+{
+    ct_buf *x = &resp->body;
+    ct_buf_puts(x, XML_HEAD "<ListMultipartUploadsResult xmlns=\"" S3_NS "\"><Bucket>");
+    ct_xml_escape(x, bucket);
+    ct_buf_puts(x, "</Bucket><IsTruncated>false</IsTruncated>");
+    ct_err e = ct_meta_upload_list(s->meta, bucket, add_upload, x);
+    if (e) {
+        ct_buf_reset(x);
+        s3_internal_error(resp, req, e);
+        return;
+    }
+    ct_buf_puts(x, "</ListMultipartUploadsResult>");
+    xml_ok(resp);
+}
