@@ -261,6 +261,13 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
 
 /* ---- lifecycle ---- */
 
+static int blob_referenced(void *ctx, const char *id)
+{
+    int ref = 1; /* on error, keep the blob */
+    ct_meta_blob_is_referenced(ctx, id, &ref);
+    return ref;
+}
+
 static ct_err start_all(server *sv)
 {
     char path[2048];
@@ -272,6 +279,9 @@ static ct_err start_all(server *sv)
     ct_snprintf(path, sizeof path, "%s/meta.db", sv->opt.data_dir);
     if ((e = ct_meta_open_sqlite(path, &sv->meta)) || (e = ct_store_open_fs(sv->opt.data_dir, &sv->store)))
         return e;
+    int swept = 0;
+    if (ct_store_sweep(sv->store, blob_referenced, sv->meta, &swept) == CT_OK && swept)
+        ct_info("serve: removed %d unreferenced blob(s) left by a crash", swept);
     snprintf(sv->endpoint_url, sizeof sv->endpoint_url, "http://%s", sv->opt.listen);
     ct_s3_config s3c = {sv->opt.region, sv->account_id};
     ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url};

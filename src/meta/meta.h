@@ -82,8 +82,7 @@ ct_err ct_meta_object_delete(ct_meta *m, const char *bucket, const char *key,
 typedef ct_err (*ct_meta_object_cb)(void *ctx, const ct_meta_object *o);
 ct_err ct_meta_object_list(ct_meta *m, const char *bucket, const char *prefix, const char *after,
                            int max, ct_meta_object_cb cb, void *ctx);
-/* Every blob id referenced by an object (for the orphan sweep at start). */
-typedef ct_err (*ct_meta_blob_cb)(void *ctx, const char *blob_id);
+/* Whether an object or a multipart part uses the blob (orphan sweep at start). */
 ct_err ct_meta_blob_is_referenced(ct_meta *m, const char *blob_id, int *referenced);
 
 /* ---- multipart uploads (meta_uploads.c) ---- */

@@ -379,7 +379,8 @@ ct_err ct_meta_blob_is_referenced(ct_meta *m, const char *blob_id, int *referenc
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT 1 FROM objects WHERE blob_id=? LIMIT 1", &st);
+    ct_err e = prep(m, "SELECT 1 FROM objects WHERE blob_id=?1"
+                       " UNION ALL SELECT 1 FROM parts WHERE blob_id=?1 LIMIT 1", &st);
     if (!e) {
         bind_text(st, 1, blob_id);
         *referenced = sqlite3_step(st) == SQLITE_ROW;

@@ -12,7 +12,8 @@ const char meta_uploads_schema[] =
     "CREATE TABLE IF NOT EXISTS parts ("
     " upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, blob_id TEXT NOT NULL,"
     " size INTEGER NOT NULL, etag TEXT NOT NULL, mtime_ms INTEGER NOT NULL,"
-    " PRIMARY KEY (upload_id, part_number)) WITHOUT ROWID;";
+    " PRIMARY KEY (upload_id, part_number)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS parts_blob ON parts(blob_id);";
 
 static ct_err prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
 {

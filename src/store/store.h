@@ -41,6 +41,11 @@ ct_err ct_store_open_read(ct_store *s, const char *id, int *fd, uint64_t *size);
 /* Local path of a blob (for sendfile / the transcode child), or CT_ERR_UNSUPPORTED. */
 ct_err ct_store_local_path(ct_store *s, const char *id, char *out, size_t n);
 ct_err ct_store_remove(ct_store *s, const char *id);
+/* Removes committed blobs nothing references (a crash between a blob's
+ * rename and the metadata commit leaves one). referenced() answers for an id.
+ * Run at start, before serving. Returns the number removed in *removed. */
+typedef int (*ct_store_ref_fn)(void *ctx, const char *id);
+ct_err ct_store_sweep(ct_store *s, ct_store_ref_fn referenced, void *ctx, int *removed);
 /* A scratch directory on the same filesystem (for transcode outputs). */
 const char *ct_store_scratch_dir(ct_store *s);
 

@@ -276,3 +276,40 @@ ct_err ct_store_remove(ct_store *s, const char *id)
         return errno == ENOENT ? CT_ERR_NOT_FOUND : CT_ERR_IO;
     return CT_OK;
 }
+
+static int sweep_dir(ct_store *s, const char *sub, ct_store_ref_fn referenced, void *ctx)
+{
+    char path[2400];
+    int removed = 0;
+    if (ct_snprintf(path, sizeof path, "%s/blobs/%s", s->root, sub))
+        return 0;
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strlen(e->d_name) != 32 || referenced(ctx, e->d_name))
+            continue;
+        char p[2500];
+        if (ct_snprintf(p, sizeof p, "%s/%s", path, e->d_name) == CT_OK && unlink(p) == 0)
+            removed++;
+    }
+    if (d)
+        closedir(d);
+    return removed;
+}
+
+ct_err ct_store_sweep(ct_store *s, ct_store_ref_fn referenced, void *ctx, int *removed)
+{
+    char path[2200];
+    *removed = 0;
+    if (ct_snprintf(path, sizeof path, "%s/blobs", s->root))
+        return CT_ERR_TOO_LARGE;
+    DIR *d = opendir(path);
+    if (!d)
+        return CT_ERR_IO;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strlen(e->d_name) == 2 && e->d_name[0] != '.')
+            *removed += sweep_dir(s, e->d_name, referenced, ctx);
+    closedir(d);
+    return CT_OK;
+}

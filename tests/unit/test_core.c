@@ -1,0 +1,135 @@
+/* Unit tests: core encodings, Range parsing, buffers, times, plan JSON. */
+#include "core/core.h"
+#include "core/plan.h"
+#include "ct_test.h"
+
+#include <stdlib.h>
+
+static void test_range(void)
+{
+    uint64_t a, b;
+    CHECK(ct_range_parse("bytes=0-99", 1000, &a, &b) == CT_OK && a == 0 && b == 99);
+    CHECK(ct_range_parse("bytes=-7", 11, &a, &b) == CT_OK && a == 4 && b == 10);
+    CHECK(ct_range_parse("bytes=-100", 11, &a, &b) == CT_OK && a == 0 && b == 10);
+    CHECK(ct_range_parse("bytes=5-", 11, &a, &b) == CT_OK && a == 5 && b == 10);
+    CHECK(ct_range_parse("bytes=5-1000", 11, &a, &b) == CT_OK && a == 5 && b == 10);
+    CHECK(ct_range_parse("bytes=40-50", 11, &a, &b) == CT_ERR_INVALID);
+    CHECK(ct_range_parse("bytes=0-0", 0, &a, &b) == CT_ERR_INVALID); /* empty object: 416 */
+    CHECK(ct_range_parse("bytes=-0", 11, &a, &b) == CT_ERR_INVALID);
+    CHECK(ct_range_parse("bytes=5-3", 11, &a, &b) == CT_ERR_NOT_FOUND); /* invalid: ignore */
+    CHECK(ct_range_parse("items=0-1", 11, &a, &b) == CT_ERR_NOT_FOUND);
+    CHECK(ct_range_parse("bytes=0-1,3-4", 11, &a, &b) == CT_ERR_NOT_FOUND);
+    CHECK(ct_range_parse("bytes=x-1", 11, &a, &b) == CT_ERR_NOT_FOUND);
+    CHECK(ct_range_parse("bytes=99999999999999999999-", 11, &a, &b) == CT_ERR_NOT_FOUND);
+}
+
+static void test_encodings(void)
+{
+    ct_buf b = CT_BUF_INIT;
+    ct_uri_encode(&b, "a b+c/ü~", 9, 1);
+    CHECK_STR(b.data, "a%20b%2Bc/%C3%BC~");
+    ct_buf_reset(&b);
+    ct_uri_encode(&b, "a/b", 3, 0);
+    CHECK_STR(b.data, "a%2Fb");
+    ct_buf_reset(&b);
+    ct_form_encode(&b, "red flower+1.mp4");
+    CHECK_STR(b.data, "red+flower%2B1.mp4");
+    ct_buf_reset(&b);
+    ct_xml_escape(&b, "<a&\"'>");
+    CHECK_STR(b.data, "&lt;a&amp;&quot;&apos;&gt;");
+    ct_buf_free(&b);
+
+    size_t n;
+    char *d = ct_uri_decode("a%20b+c", 7, 0, &n);
+    CHECK_STR(d, "a b+c");
+    free(d);
+    d = ct_uri_decode("a%20b+c", 7, 1, &n);
+    CHECK_STR(d, "a b c");
+    free(d);
+    CHECK(ct_uri_decode("bad%2", 5, 0, &n) == NULL);
+    CHECK(ct_uri_decode("bad%zz", 6, 0, &n) == NULL);
+    d = ct_uri_decode("nul%00x", 7, 0, &n);
+    CHECK(d && n == 5);
+    free(d);
+
+    char *e = ct_b64_encode((const unsigned char *)"hello", 5);
+    CHECK_STR(e, "aGVsbG8=");
+    unsigned char out[16];
+    CHECK(ct_b64_decode(e, strlen(e), out) == 5 && memcmp(out, "hello", 5) == 0);
+    CHECK(ct_b64_decode("abc", 3, out) == -1);
+    free(e);
+    char hex[65];
+    ct_sha256_hex("", 0, hex);
+    CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(ct_consttime_cmp("abc", "abc") == 0);
+    CHECK(ct_consttime_cmp("abc", "abd") != 0);
+    CHECK(ct_consttime_cmp("abc", "ab") != 0);
+}
+
+static void test_buf_limits(void)
+{
+    ct_buf b = CT_BUF_INIT;
+    b.max = 8;
+    CHECK(ct_buf_puts(&b, "12345678") == CT_OK);
+    CHECK(ct_buf_puts(&b, "9") == CT_ERR_TOO_LARGE);
+    CHECK(b.len == 8);
+    ct_buf_free(&b);
+}
+
+static void test_time(void)
+{
+    char s[40];
+    ct_time_http(784111777000LL, s);
+    CHECK_STR(s, "Sun, 06 Nov 1994 08:49:37 GMT");
+    CHECK(ct_time_parse_http("Sun, 06 Nov 1994 08:49:37 GMT") == 784111777);
+    CHECK(ct_time_parse_http("garbage") == -1);
+    ct_time_iso8601(784111777123LL, s);
+    CHECK_STR(s, "1994-11-06T08:49:37.123Z");
+}
+
+static void test_mime(void)
+{
+    CHECK_STR(ct_mime_from_name("cat video 1-hd.mp4"), "video/mp4");
+    CHECK_STR(ct_mime_from_name("a/b.M3U8"), "application/vnd.apple.mpegurl");
+    CHECK_STR(ct_mime_from_name("x.mpd"), "application/dash+xml");
+    CHECK_STR(ct_mime_from_name("dir.v/noext"), "application/octet-stream");
+}
+
+static void test_plan_roundtrip(void)
+{
+    ct_plan p, q;
+    memset(&p, 0, sizeof p);
+    strcpy(p.input_path, "/tmp/in put.mov");
+    p.n_outputs = 2;
+    p.outputs[0].video.codec = CT_VCODEC_H265;
+    p.outputs[0].video.max_bitrate = 5000000;
+    p.outputs[0].video.qvbr_level = 7;
+    p.outputs[0].audio.codec = CT_ACODEC_AAC;
+    p.outputs[0].audio.bitrate = 96000;
+    p.outputs[0].audio.channels = 2;
+    p.outputs[0].audio.sample_rate = 48000;
+    strcpy(p.outputs[0].path, "/tmp/o0.mp4");
+    p.outputs[1].video.codec = CT_VCODEC_AV1;
+    p.outputs[1].video.width = 256;
+    p.outputs[1].video.height = 144;
+    strcpy(p.outputs[1].path, "/tmp/o1.mp4");
+    p.max_duration_s = 3600.5;
+    char *json = ct_plan_to_json(&p);
+    char err[256];
+    CHECK(json && ct_plan_from_json(json, &q, err, sizeof err) == CT_OK);
+    CHECK(memcmp(&p, &q, sizeof p) == 0);
+    free(json);
+    CHECK(ct_plan_from_json("{\"input_path\":1}", &q, err, sizeof err) == CT_ERR_INVALID);
+    CHECK(ct_plan_from_json("not json", &q, err, sizeof err) == CT_ERR_INVALID);
+}
+
+int main(void)
+{
+    test_range();
+    test_encodings();
+    test_buf_limits();
+    test_time();
+    test_mime();
+    test_plan_roundtrip();
+    CT_TEST_END();
+}
