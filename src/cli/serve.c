@@ -108,7 +108,7 @@ static ct_err secret_for(void *ctx, const char *access_key, char *secret, size_t
     if (ct_consttime_cmp(access_key, sv->access_key) != 0)
         return CT_ERR_NOT_FOUND;
     snprintf(secret, n, "%s", sv->secret_key);
-    snprintf(p->account_id, sizeof p->account_id, "%s", sv->account_id);
+    memcpy(p->account_id, sv->account_id, sizeof p->account_id); /* 12 digits + NUL */
     snprintf(p->arn, sizeof p->arn, "arn:aws:iam::%s:root", sv->account_id);
     return CT_OK;
 }

@@ -274,6 +274,7 @@ static int auth_lookup(ct_http_server *srv, http_state *st, ct_sigv4_auth *auth,
     }
     if (srv->h.secret(srv->h.ctx, auth->access_key, secret, n, &req->principal) != CT_OK) {
         req->auth_err = CT_ERR_DENIED;
+        ct_debug("http: unknown access key '%s'", auth->access_key);
         snprintf(req->auth_msg, sizeof req->auth_msg,
                  "The AWS Access Key Id you provided does not exist in our records.");
         return 0;

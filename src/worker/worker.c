@@ -165,7 +165,7 @@ static void run_job(job_run *r)
     ct_plan *plan = calloc(1, sizeof *plan);
     ct_mc_dest *dests = calloc(CT_PLAN_MAX_OUTPUTS, sizeof *dests);
     ct_transcode_result *res = calloc(1, sizeof *res);
-    char scratch[1024] = "", msg[512] = "";
+    char scratch[1024] = "", msg[1400] = "";
     if (!plan || !dests || !res)
         goto cleanup; /* the lease expires and the job is retried */
     on_progress(r, "PROBING", 0);
