@@ -30,6 +30,10 @@ typedef struct {
 
 ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, ct_edge **out);
 void ct_edge_stop(ct_edge *e);
+/* Bound ports (the real ones when the listen address said port 0); 0 when
+ * that listener is not running. */
+uint16_t ct_edge_https_port(const ct_edge *e);
+uint16_t ct_edge_http_port(const ct_edge *e);
 
 /* Admin API for distributions on the API port (paths under
  * /cattube/admin/distributions): create (POST {originBucket,
