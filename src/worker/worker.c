@@ -148,14 +148,19 @@ static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scra
         snprintf(msg, msglen, "s3://%s/%s: input not readable", in_bucket, in_key);
         return 1010;
     }
-    snprintf(scratch, n, "%s/job-%s-%d", ct_store_scratch_dir(w->store), r->job.id,
-             r->job.attempt);
-    if (mkdir(scratch, 0700) != 0 && errno != EEXIST) {
+    if (ct_snprintf(scratch, n, "%s/job-%s-%d", ct_store_scratch_dir(w->store), r->job.id,
+                    r->job.attempt) ||
+        (mkdir(scratch, 0700) != 0 && errno != EEXIST)) {
         snprintf(msg, msglen, "scratch directory: %s", strerror(errno));
+        scratch[0] = '\0';
         return 1050;
     }
     for (int i = 0; i < plan->n_outputs; i++)
-        snprintf(plan->outputs[i].path, sizeof plan->outputs[i].path, "%s/out%d.mp4", scratch, i);
+        if (ct_snprintf(plan->outputs[i].path, sizeof plan->outputs[i].path, "%s/out%d.mp4",
+                        scratch, i)) {
+            snprintf(msg, msglen, "scratch path too long");
+            return 1050;
+        }
     return 0;
 }
 
