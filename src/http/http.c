@@ -263,6 +263,15 @@ static int auth_lookup(ct_http_server *srv, http_state *st, ct_sigv4_auth *auth,
     ct_sigv4_request sreq;
     auth_prepare(srv, st, &sreq);
     ct_err e = ct_sigv4_parse(&sreq, auth, req->auth_msg, sizeof req->auth_msg);
+    const char *authz = ct_http_header(req, "Authorization");
+    if (e == CT_ERR_NOT_FOUND &&
+        ((authz && strncmp(authz, "AWS ", 4) == 0) || ct_http_query_has(req, "AWSAccessKeyId"))) {
+        /* Signature Version 2: refuse clearly rather than treat as anonymous. */
+        req->auth_err = CT_ERR_INVALID;
+        snprintf(req->auth_msg, sizeof req->auth_msg,
+                 "Signature Version 2 is not supported; sign requests with AWS4-HMAC-SHA256.");
+        return 0;
+    }
     if (e == CT_ERR_NOT_FOUND) {
         req->principal.anonymous = 1;
         req->auth_err = CT_OK;

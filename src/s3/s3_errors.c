@@ -87,7 +87,9 @@ void ct_s3_auth_error(ct_http_resp *resp, const ct_http_req *req)
     case CT_ERR_AUTH: code = "SignatureDoesNotMatch"; break;
     case CT_ERR_SKEW: code = "RequestTimeTooSkewed"; break;
     case CT_ERR_EXPIRED: code = "AccessDenied"; break;
-    case CT_ERR_INVALID: code = "AuthorizationHeaderMalformed"; break;
+    case CT_ERR_INVALID:
+        code = strstr(req->auth_msg, "Version 2") ? "InvalidRequest" : "AuthorizationHeaderMalformed";
+        break;
     case CT_ERR_DENIED: code = "InvalidAccessKeyId"; break;
     case CT_ERR_DIGEST: code = "XAmzContentSHA256Mismatch"; break;
     case CT_ERR_TOO_LARGE: code = "EntityTooLarge"; break;

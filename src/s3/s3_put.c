@@ -69,12 +69,31 @@ static void state_free(put_state *st)
     free(st);
 }
 
+/* True when every query parameter is a presigned-URL parameter (X-Amz-*)
+ * or part of UploadPart: no sub-resource such as ?acl or ?tagging. */
+static int query_is_upload(const char *q)
+{
+    while (*q) {
+        size_t n = strcspn(q, "&");
+        size_t k = strcspn(q, "=&");
+        int ok = (k >= 6 && strncasecmp(q, "x-amz-", 6) == 0) ||
+                 (k == 8 && strncmp(q, "uploadId", 8) == 0) ||
+                 (k == 10 && strncmp(q, "partNumber", 10) == 0);
+        if (!ok)
+            return 0;
+        q += n;
+        if (*q == '&')
+            q++;
+    }
+    return 1;
+}
+
 int ct_s3_wants_stream(ct_s3 *s, const ct_http_req *req)
 {
-    if (strcmp(req->method, "PUT") != 0 || ct_http_header(req, "x-amz-copy-source"))
+    if (strcmp(req->method, "PUT") != 0 || ct_http_header(req, "x-amz-copy-source") ||
+        !query_is_upload(req->query))
         return 0;
-    int part = ct_http_query_has(req, "uploadId") && ct_http_query_has(req, "partNumber");
-    if (req->query[0] != '\0' && !part)
+    if (ct_http_query_has(req, "uploadId") != ct_http_query_has(req, "partNumber"))
         return 0;
     const char *p = req->path[0] == '/' ? req->path + 1 : req->path;
     const char *slash = strchr(p, '/');
