@@ -59,7 +59,7 @@ typedef struct {
 ct_err ct_buf_append(ct_buf *b, const void *p, size_t n);
 ct_err ct_buf_puts(ct_buf *b, const char *s);
 ct_err ct_buf_printf(ct_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-ct_err ct_buf_vprintf(ct_buf *b, const char *fmt, va_list ap);
+ct_err ct_buf_vprintf(ct_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void ct_buf_reset(ct_buf *b);
 void ct_buf_free(ct_buf *b);
 /* Hands the data to the caller (free() it); b becomes empty. */

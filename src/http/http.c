@@ -100,7 +100,14 @@ const char *ct_http_header(const ct_http_req *req, const char *name)
             continue;
         if (st->joined.len)
             ct_buf_append(&st->joined, ",", 1);
-        ct_buf_puts(&st->joined, st->headers[i].value);
+        /* Trim each value before joining, as SigV4 signers do. */
+        const char *v = st->headers[i].value;
+        size_t n = strlen(v);
+        while (n && (*v == ' ' || *v == '\t'))
+            v++, n--;
+        while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            n--;
+        ct_buf_append(&st->joined, v, n);
     }
     return st->joined.data;
 }

@@ -43,12 +43,18 @@ ct_err ct_sigv4_parse(const ct_sigv4_request *req, ct_sigv4_auth *out, char *msg
 
 /* Verifies the signature with secret. payload_hash is the hex SHA-256 of the
  * body, or the literal x-amz-content-sha256 value (UNSIGNED-PAYLOAD,
- * STREAMING-...) when the client sent one; presigned requests use
- * UNSIGNED-PAYLOAD. now is the server's time (seconds). Returns CT_OK,
+ * STREAMING-...) when the client sent one; NULL means "the
+ * x-amz-content-sha256 value, else the hash of an empty body". Presigned
+ * requests use the X-Amz-Content-Sha256 query parameter or
+ * x-amz-content-sha256 header when given, else UNSIGNED-PAYLOAD for "s3" and
+ * payload_hash (NULL = UNSIGNED-PAYLOAD) for other services, as botocore
+ * signs them. now is the server's time (seconds). Returns CT_OK,
  * CT_ERR_AUTH (mismatch), CT_ERR_SKEW (> 15 min off), CT_ERR_EXPIRED
  * (presigned past X-Amz-Expires) or CT_ERR_INVALID (bad expiry, bad date).
- * On CT_ERR_AUTH msg receives the canonical request and string to sign for
- * the error body (S3 returns them). */
+ * On CT_ERR_AUTH msg receives "CanonicalRequest:\n<cr>\n\nStringToSign:\n<sts>"
+ * (truncated to msglen); ct_sigv4_explain gives the two separately for the
+ * S3 error body. Limits: raw target 32 KiB, 256 query parameters, 64 signed
+ * headers, 16 KiB per signed header value, secret 256 bytes. */
 ct_err ct_sigv4_verify(const ct_sigv4_request *req, const ct_sigv4_auth *auth, const char *secret,
                        const char *payload_hash, time_t now, char *msg, size_t msglen);
 
@@ -65,11 +71,60 @@ ct_err ct_sigv4_sign(const ct_sigv4_request *req, const char *access_key, const 
                      const char *signed_headers, const char *payload_hash, char *out,
                      size_t outlen);
 
+/* Presigned URL (client side): appends X-Amz-Algorithm, -Credential, -Date,
+ * -Expires (1..604800), -SignedHeaders and -Signature to req->raw_target
+ * (which may already hold a query). Payload hash: UNSIGNED-PAYLOAD for
+ * service "s3", else payload_hash (NULL = UNSIGNED-PAYLOAD), matching
+ * ct_sigv4_verify. *out_target is heap (free()). */
+ct_err ct_sigv4_presign(const ct_sigv4_request *req, const char *access_key, const char *secret,
+                        const char *region, const char *service, const char *amz_date,
+                        long expires, const char *signed_headers, const char *payload_hash,
+                        char **out_target);
+
+/* The canonical request and string to sign ct_sigv4_verify computes (for
+ * S3's SignatureDoesNotMatch body). Both heap (free()). */
+ct_err ct_sigv4_explain(const ct_sigv4_request *req, const ct_sigv4_auth *auth,
+                        const char *payload_hash, char **canonical_request, char **string_to_sign);
+
+/* ---- flexible checksums (x-amz-checksum-*) ----
+ * Base64 of the big-endian CRC / digest, as S3 sends them. */
+typedef enum {
+    CT_CKSUM_NONE,
+    CT_CKSUM_CRC32,     /* IEEE, reflected 0xEDB88320 */
+    CT_CKSUM_CRC32C,    /* Castagnoli, reflected 0x82F63B78 */
+    CT_CKSUM_CRC64NVME, /* reflected 0x9A6C9329AC4BC9B5 */
+    CT_CKSUM_SHA1,
+    CT_CKSUM_SHA256,
+} ct_cksum_algo;
+#define CT_CKSUM_B64_MAX 48
+typedef struct {
+    ct_cksum_algo algo;
+    uint64_t crc;
+    void *md; /* EVP_MD_CTX for SHA1/SHA256 */
+} ct_cksum;
+/* "crc32", "CRC32C", "x-amz-checksum-sha256", ... -> algo (NONE if unknown). */
+ct_cksum_algo ct_cksum_from_name(const char *name);
+/* "crc32", "crc32c", "crc64nvme", "sha1", "sha256"; NULL for NONE. */
+const char *ct_cksum_name(ct_cksum_algo a);
+ct_err ct_cksum_init(ct_cksum *c, ct_cksum_algo a);
+void ct_cksum_update(ct_cksum *c, const void *p, size_t n);
+/* Base64 result; call once. ct_cksum_free afterwards in every case. */
+ct_err ct_cksum_final(ct_cksum *c, char out[CT_CKSUM_B64_MAX]);
+void ct_cksum_free(ct_cksum *c);
+
 /* ---- aws-chunked decoding (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER],
  * STREAMING-UNSIGNED-PAYLOAD-TRAILER) ----
  * Input may be split at any byte. Decoded bytes go to sink. Signed chunks are
  * verified as they complete; trailers (x-amz-checksum-*) are verified at the
- * end. A failure means the upload must store nothing. */
+ * end. A failure means the upload must store nothing: a chunk's data reaches
+ * the sink BEFORE its signature (which follows the data) is checked, so the
+ * caller must stage the bytes and discard them unless ct_chunked_feed and
+ * ct_chunked_finish both return CT_OK.
+ * Limits: chunk-size and trailer lines 4 KiB, chunks 16 MiB
+ * (CT_ERR_TOO_LARGE), 8 trailer lines, one checksum trailer. Errors are
+ * sticky: after a failed feed, finish returns the same error and message.
+ * The caller should also compare ct_chunked_decoded() with
+ * x-amz-decoded-content-length. */
 typedef enum {
     CT_CHUNKED_SIGNED,           /* STREAMING-AWS4-HMAC-SHA256-PAYLOAD */
     CT_CHUNKED_SIGNED_TRAILER,   /* STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER */
@@ -80,8 +135,11 @@ typedef ct_err (*ct_chunked_sink)(void *ctx, const void *p, size_t n);
 typedef struct ct_chunked ct_chunked;
 
 /* For the signed modes: signing key, seed signature (the request's), amz_date
- * and scope "YYYYMMDD/region/service/aws4_request". trailer_names is the
- * x-amz-trailer header value (or NULL). Returns NULL on allocation failure. */
+ * and scope "YYYYMMDD/region/service/aws4_request" (all ignored, may be NULL,
+ * for the unsigned mode). trailer_names is the x-amz-trailer header value (or
+ * NULL); it must name at most one x-amz-checksum-* trailer, which is then
+ * required. Returns NULL on allocation failure; bad arguments make the first
+ * feed/finish fail with CT_ERR_INVALID. */
 ct_chunked *ct_chunked_new(ct_chunked_mode mode, const unsigned char key[32],
                            const char *seed_signature, const char *amz_date, const char *scope,
                            const char *trailer_names);
