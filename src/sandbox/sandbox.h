@@ -2,7 +2,7 @@
  *
  * DESIGN: the parent (a worker thread) opens the input and creates the output
  * files, then re-executes /proc/self/exe as `cattube transcode` with:
- *   fd 0: the plan as JSON (a pipe, read to EOF)
+ *   fd 0: the plan as JSON (a socketpair end, read to EOF)
  *   fd 1: the report pipe (line protocol below)
  *   fd 3: the input file; fd 4..4+N-1: the outputs
  * The child closes everything else, sets no_new_privs, rlimits, tries to
@@ -11,7 +11,9 @@
  *   "progress PHASE PERCENT\n"
  *   "result {json}\n"      (ct_transcode_result as JSON; last line)
  * The parent enforces a wall-clock limit and cancellation by SIGKILL, and
- * always reaps the child. */
+ * always reaps the child. CPU, address-space and file-size limits are set
+ * by the parent with prlimit() while the child still waits for the plan;
+ * the child gets a minimal environment (no server secrets). */
 #ifndef CT_SANDBOX_H
 #define CT_SANDBOX_H
 
@@ -26,8 +28,10 @@ typedef struct {
     const char *self_exe;        /* path of the cattube binary (NULL = /proc/self/exe) */
 } ct_sandbox_limits;
 
-/* Called from the parent's thread for every progress line. Return nonzero to
- * cancel (the child is killed within a second). */
+/* Called from the parent's thread for every progress line, and again with
+ * the last phase/percent at least once a second while the child is quiet
+ * (a heartbeat, so cancellation works between progress lines). Return
+ * nonzero to cancel (the child is killed within a second). */
 typedef int (*ct_sandbox_progress_fn)(void *ctx, const char *phase, int percent);
 
 /* Runs plan in a sandboxed child. The plan's input_path and output paths

@@ -45,4 +45,12 @@ typedef void (*ct_transcode_progress_fn)(void *ctx, const char *phase, int perce
 ct_err ct_transcode_run(const ct_plan *plan, int in_fd, const int *out_fds,
                         ct_transcode_progress_fn progress, void *ctx, ct_transcode_result *result);
 
+/* Opens and closes a tiny encoder for each encoder in the plan that needs
+ * one-time set-up from /proc or /sys (today libx265: its thread pools ask
+ * libnuma for CPU maps, which libnuma then caches), without touching the
+ * input, so that happens before the sandbox forbids opening files.
+ * Without it x265 runs without its thread pool. The sandbox child calls it
+ * just before installing seccomp. */
+void ct_transcode_preload(const ct_plan *plan);
+
 #endif

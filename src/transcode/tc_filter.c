@@ -1,0 +1,158 @@
+/* tc_filter: per-output filter graphs.
+ *
+ * Video: buffer -> [transpose/flip for rotation] -> scale=WxH -> setsar=1
+ *        -> format=yuv420p -> buffersink
+ * Audio: abuffer -> aformat=fltp:RATE:LAYOUT (aresample auto-inserted)
+ *        -> abuffersink with frame size = encoder frame size
+ * A graph is built from the first frame it receives and rebuilt whenever the
+ * frame parameters change (resolution switch, HE-AAC rate change...). */
+#include "transcode/tc_internal.h"
+
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+#include <libavutil/opt.h>
+#include <string.h>
+
+void tc_graph_free(tc_graph *g)
+{
+    avfilter_graph_free(&g->graph);
+    g->src = g->sink = NULL;
+    av_channel_layout_uninit(&g->key.ch_layout);
+    memset(&g->key, 0, sizeof g->key);
+}
+
+static int key_matches(const tc_graph *g, const AVFrame *f, int is_video)
+{
+    if (!g->graph)
+        return 0;
+    if (is_video)
+        return g->key.w == f->width && g->key.h == f->height && g->key.format == f->format &&
+               av_cmp_q(g->key.sar, f->sample_aspect_ratio) == 0;
+    return g->key.format == f->format && g->key.sample_rate == f->sample_rate &&
+           av_channel_layout_compare(&g->key.ch_layout, &f->ch_layout) == 0;
+}
+
+static const char *rotate_chain(int rotation)
+{
+    switch (rotation) {
+    case 90: return "transpose=clock,";
+    case 180: return "hflip,vflip,";
+    case 270: return "transpose=cclock,";
+    default: return "";
+    }
+}
+
+static int src_args(tc_job *j, tc_track *t, const AVFrame *f, int is_video, char *buf, size_t n)
+{
+    AVStream *st = j->in->streams[is_video ? j->vidx : j->aidx];
+    if (is_video) {
+        AVRational sar = f->sample_aspect_ratio.num > 0 ? f->sample_aspect_ratio : (AVRational){1, 1};
+        snprintf(buf, n, "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=%d/%d:frame_rate=%d/%d",
+                 f->width, f->height, f->format, st->time_base.num, st->time_base.den, sar.num,
+                 sar.den, j->frame_rate.num, j->frame_rate.den);
+        return 0;
+    }
+    char layout[128];
+    if (av_channel_layout_describe(&f->ch_layout, layout, sizeof layout) < 0)
+        return AVERROR(EINVAL);
+    snprintf(buf, n, "time_base=%d/%d:sample_rate=%d:sample_fmt=%s:channel_layout=%s",
+             st->time_base.num, st->time_base.den, f->sample_rate,
+             av_get_sample_fmt_name(f->format), layout);
+    (void)t;
+    return 0;
+}
+
+static int chain_desc(tc_out *o, tc_track *t, int rotation, int is_video, char *buf, size_t n)
+{
+    if (is_video) {
+        snprintf(buf, n, "%sscale=%d:%d:flags=bicubic,setsar=1,format=yuv420p",
+                 rotate_chain(rotation), o->target_w, o->target_h);
+        return 0;
+    }
+    char layout[64];
+    av_channel_layout_describe(&t->enc->ch_layout, layout, sizeof layout);
+    snprintf(buf, n, "aformat=sample_fmts=%s:sample_rates=%d:channel_layouts=%s",
+             av_get_sample_fmt_name(t->enc->sample_fmt), t->enc->sample_rate, layout);
+    return 0;
+}
+
+static int link_chain(AVFilterGraph *g, AVFilterContext *src, AVFilterContext *sink, const char *desc)
+{
+    AVFilterInOut *outs = avfilter_inout_alloc(), *ins = avfilter_inout_alloc();
+    int ret = AVERROR(ENOMEM);
+    if (!outs || !ins)
+        goto cleanup;
+    outs->name = av_strdup("in");
+    outs->filter_ctx = src;
+    ins->name = av_strdup("out");
+    ins->filter_ctx = sink;
+    if (!outs->name || !ins->name)
+        goto cleanup;
+    ret = avfilter_graph_parse_ptr(g, desc, &ins, &outs, NULL);
+    if (ret >= 0)
+        ret = avfilter_graph_config(g, NULL);
+cleanup:
+    avfilter_inout_free(&ins);
+    avfilter_inout_free(&outs);
+    return ret;
+}
+
+static int graph_build(tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int is_video)
+{
+    tc_graph *g = &t->g;
+    char args[512], desc[512];
+    int ret;
+    tc_graph_free(g);
+    g->graph = avfilter_graph_alloc();
+    if (!g->graph)
+        return AVERROR(ENOMEM);
+    g->graph->nb_threads = 1;
+    if ((ret = src_args(j, t, f, is_video, args, sizeof args)) < 0)
+        return ret;
+    ret = avfilter_graph_create_filter(&g->src, avfilter_get_by_name(is_video ? "buffer" : "abuffer"),
+                                       "in", args, NULL, g->graph);
+    if (ret < 0)
+        return ret;
+    ret = avfilter_graph_create_filter(&g->sink, avfilter_get_by_name(is_video ? "buffersink" : "abuffersink"),
+                                       "out", NULL, NULL, g->graph);
+    if (ret < 0)
+        return ret;
+    chain_desc(o, t, j->rotation, is_video, desc, sizeof desc);
+    if ((ret = link_chain(g->graph, g->src, g->sink, desc)) < 0)
+        return ret;
+    if (!is_video && !(t->enc->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE))
+        av_buffersink_set_frame_size(g->sink, (unsigned)t->enc->frame_size);
+    g->key.w = f->width;
+    g->key.h = f->height;
+    g->key.format = f->format;
+    g->key.sar = f->sample_aspect_ratio;
+    g->key.sample_rate = f->sample_rate;
+    if (!is_video)
+        return av_channel_layout_copy(&g->key.ch_layout, &f->ch_layout);
+    return 0;
+}
+
+/* Pushes one decoded frame (or NULL at end of input) into the output's graph
+ * and drains the graph into the encoder. */
+int tc_graph_push(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame, int is_video)
+{
+    char eb[128];
+    int ret;
+    if (frame && !key_matches(&t->g, frame, is_video)) {
+        if (t->g.graph) /* parameters changed: finish what is buffered first */
+            tc_output_drain(j, o, t, 0);
+        ret = graph_build(j, o, t, frame, is_video);
+        if (ret < 0) {
+            tc_graph_free(&t->g);
+            return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: cannot build %s filters (%s)",
+                           o->index + 1, is_video ? "video" : "audio", tc_averr(ret, eb, sizeof eb));
+        }
+    }
+    if (!t->g.graph) /* EOF on a graph that never saw a frame: flush the encoder */
+        return frame ? 0 : tc_output_drain(j, o, t, 1);
+    ret = av_buffersrc_add_frame_flags(t->g.src, frame, frame ? AV_BUFFERSRC_FLAG_KEEP_REF : 0);
+    if (ret < 0)
+        return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: filter input failed (%s)", o->index + 1,
+                       tc_averr(ret, eb, sizeof eb));
+    return tc_output_drain(j, o, t, frame == NULL);
+}

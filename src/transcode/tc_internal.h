@@ -1,0 +1,110 @@
+/* transcode internals: shared between the tc_*.c files of this module only.
+ *
+ * One tc_job holds the demuxer, the (at most) two decoders and one tc_out per
+ * plan output. Each tc_out owns its own filter graphs (built lazily from the
+ * first decoded frame, rebuilt when frame parameters change), encoders and
+ * MP4 muxer. Decoded frames are pushed into every output's graph with
+ * AV_BUFFERSRC_FLAG_KEEP_REF, so the input is decoded exactly once. */
+#ifndef CT_TC_INTERNAL_H
+#define CT_TC_INTERNAL_H
+
+#include "transcode/transcode.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavfilter/avfilter.h>
+#include <libavformat/avformat.h>
+
+/* Parameters a filter graph was built for; a change forces a rebuild. */
+typedef struct {
+    int w, h, format;
+    AVRational sar;
+    int sample_rate;
+    AVChannelLayout ch_layout;
+} tc_graph_key;
+
+typedef struct {
+    AVFilterGraph *graph;
+    AVFilterContext *src, *sink;
+    tc_graph_key key;
+} tc_graph;
+
+typedef struct {
+    AVCodecContext *enc;
+    AVStream *st;
+    tc_graph g;
+    int64_t last_pts;       /* encoder time base; drops non-increasing frames */
+    int64_t end_ts;         /* max pts + duration written, stream time base */
+    int64_t bytes;
+    int64_t frames;
+    int flushed;            /* end-of-stream sent to the encoder */
+} tc_track;
+
+typedef struct {
+    int index;
+    const ct_plan_output *po;
+    AVFormatContext *fmt;
+    int header_written;
+    int target_w, target_h; /* video size written */
+    tc_track v, a;          /* v.enc / a.enc NULL when absent */
+} tc_out;
+
+typedef struct {
+    const ct_plan *plan;
+    ct_transcode_result *res;
+    ct_transcode_progress_fn progress;
+    void *pctx;
+    int last_pct;
+
+    AVFormatContext *in;
+    AVIOContext *in_pb;
+    int vidx, aidx;          /* -1 when absent or unused */
+    AVCodecContext *vdec, *adec;
+    int rotation;            /* clockwise degrees to apply: 0, 90, 180, 270 */
+    int disp_w, disp_h;      /* display size after SAR and rotation */
+    AVRational frame_rate;   /* guessed input frame rate */
+    double duration_s;       /* container duration, 0 when unknown */
+
+    tc_out out[CT_PLAN_MAX_OUTPUTS];
+    int n_out;
+    AVPacket *pkt, *opkt;
+    AVFrame *frame, *filt;
+
+    int64_t packets, dec_errors, consec_errors;
+    int64_t vframes, aframes;
+    int64_t next_vpts;       /* synthesized pts for frames without one */
+    double media_end_s;      /* furthest decoded timestamp, seconds */
+    int failed;
+} tc_job;
+
+/* tc_io.c */
+int tc_fdio_alloc(int fd, int writable, AVIOContext **pb);
+void tc_fdio_free(AVIOContext **pb);
+int tc_input_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                     AVDictionary **opts);
+int tc_output_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                      AVDictionary **opts);
+int tc_output_io_close2(AVFormatContext *s, AVIOContext *pb);
+void tc_log_install(void);
+const char *tc_log_last_error(void);
+void tc_log_clear(void);
+
+/* transcode.c */
+int tc_fail(tc_job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tc_warn(tc_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *tc_averr(int err, char *buf, size_t n);
+
+/* tc_input.c */
+int tc_input_open(tc_job *j, int in_fd);
+void tc_input_close(tc_job *j);
+
+/* tc_filter.c */
+int tc_graph_push(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame, int is_video);
+void tc_graph_free(tc_graph *g);
+
+/* tc_output.c */
+int tc_output_open(tc_job *j, tc_out *o, int fd);
+int tc_output_drain(tc_job *j, tc_out *o, tc_track *t, int flush);
+int tc_output_finish(tc_job *j, tc_out *o);
+void tc_output_close(tc_out *o);
+
+#endif

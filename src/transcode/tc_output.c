@@ -1,0 +1,366 @@
+/* tc_output: encoders and the MP4 muxer of one plan output.
+ *
+ * Rate control. QVBR becomes capped CRF: the QVBR level (1..10) picks a CRF
+ * from the per-encoder table below and the VBV/max-bitrate cap is
+ * max_bitrate with a buffer of hrd_buffer (or 2 * max_bitrate):
+ *
+ *   level    1   2   3   4   5   6   7   8   9  10
+ *   x264    38  35  32  30  28  26  23  21  19  17   (x264 default crf 23 = level 7)
+ *   x265    42  39  36  33  31  28  26  24  22  20   (x265 default crf 28 ~ level 6)
+ *   svt-av1 55  51  47  44  41  38  35  32  29  26   (0..63 scale)
+ *
+ * CBR: target = max = bitrate, buffer = hrd_buffer or 2 * bitrate (SVT-AV1
+ * 1.4 only does CBR in low-delay mode, so AV1 "CBR" is VBR at the bitrate).
+ * VBR: target = bitrate, cap = max_bitrate when set.
+ * Presets (fixed, see docs/benchmarks.md): x264 "fast", x265 "fast",
+ * SVT-AV1 preset 8. */
+#include "transcode/tc_internal.h"
+
+#include <libavfilter/buffersink.h>
+#include <libavutil/opt.h>
+#include <math.h>
+#include <string.h>
+
+static const int k_crf_x264[10] = {38, 35, 32, 30, 28, 26, 23, 21, 19, 17};
+static const int k_crf_x265[10] = {42, 39, 36, 33, 31, 28, 26, 24, 22, 20};
+static const int k_crf_av1[10] = {55, 51, 47, 44, 41, 38, 35, 32, 29, 26};
+
+static const char *encoder_name(ct_vcodec c)
+{
+    switch (c) {
+    case CT_VCODEC_H264: return "libx264";
+    case CT_VCODEC_H265: return "libx265";
+    case CT_VCODEC_AV1: return "libsvtav1";
+    default: return NULL;
+    }
+}
+
+static int crf_for(ct_vcodec c, int level)
+{
+    if (level < 1 || level > 10)
+        level = 7;
+    return c == CT_VCODEC_H264 ? k_crf_x264[level - 1]
+         : c == CT_VCODEC_H265 ? k_crf_x265[level - 1]
+                               : k_crf_av1[level - 1];
+}
+
+/* Fills enc rate fields and the encoder option dictionary. */
+static void rate_control(const ct_plan_video *pv, AVCodecContext *enc, AVDictionary **opts)
+{
+    int64_t target = 0, cap = 0, buf;
+    char x265[256] = "log-level=error", tmp[128];
+    if (pv->rc_mode == CT_RC_QVBR) {
+        av_dict_set_int(opts, "crf", crf_for(pv->codec, pv->qvbr_level), 0);
+        cap = pv->max_bitrate;
+    } else if (pv->rc_mode == CT_RC_CBR) {
+        target = pv->bitrate;
+        cap = pv->codec == CT_VCODEC_AV1 ? 0 : pv->bitrate;
+    } else {
+        target = pv->bitrate;
+        cap = pv->max_bitrate;
+    }
+    buf = pv->hrd_buffer > 0 ? pv->hrd_buffer : 2 * (cap > 0 ? cap : target);
+    enc->bit_rate = target;
+    if (cap > 0) {
+        enc->rc_max_rate = cap;
+        enc->rc_buffer_size = (int)(buf > INT32_MAX ? INT32_MAX : buf);
+    }
+    if (pv->codec == CT_VCODEC_H265) {
+        if (cap > 0) {
+            snprintf(tmp, sizeof tmp, ":vbv-maxrate=%lld:vbv-bufsize=%lld", (long long)(cap / 1000),
+                     (long long)(buf / 1000));
+            strncat(x265, tmp, sizeof x265 - strlen(x265) - 1);
+        }
+        if (!pv->scene_change_detect)
+            strncat(x265, ":scenecut=0", sizeof x265 - strlen(x265) - 1);
+        av_dict_set(opts, "x265-params", x265, 0);
+        av_dict_set(opts, "preset", "fast", 0);
+    } else if (pv->codec == CT_VCODEC_H264) {
+        av_dict_set(opts, "preset", "fast", 0);
+        if (!pv->scene_change_detect)
+            av_dict_set(opts, "sc_threshold", "0", 0);
+    } else {
+        av_dict_set(opts, "preset", "8", 0);
+        if (pv->scene_change_detect)
+            av_dict_set(opts, "svtav1-params", "scd=1", 0);
+    }
+}
+
+static int add_stream(tc_job *j, tc_out *o, tc_track *t)
+{
+    char eb[128];
+    int ret;
+    t->st = avformat_new_stream(o->fmt, NULL);
+    if (!t->st)
+        return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: out of memory", o->index + 1);
+    if ((ret = avcodec_parameters_from_context(t->st->codecpar, t->enc)) < 0)
+        return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: %s", o->index + 1, tc_averr(ret, eb, sizeof eb));
+    t->st->time_base = t->enc->time_base;
+    if (t->enc->codec_id == AV_CODEC_ID_HEVC)
+        t->st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1'); /* QuickTime/Safari */
+    t->last_pts = AV_NOPTS_VALUE;
+    return 0;
+}
+
+static void target_size(const tc_job *j, const ct_plan_video *pv, int *w, int *h)
+{
+    double dw = j->disp_w, dh = j->disp_h;
+    double tw = pv->width, th = pv->height;
+    if (tw <= 0 && th <= 0) {
+        tw = dw;
+        th = dh;
+    } else if (th <= 0) {
+        th = tw * dh / dw;
+    } else if (tw <= 0) {
+        tw = th * dw / dh;
+    }
+    *w = 2 * (int)lround(tw / 2.0); /* 4:2:0 needs even sizes */
+    *h = 2 * (int)lround(th / 2.0);
+    if (*w < 2)
+        *w = 2;
+    if (*h < 2)
+        *h = 2;
+}
+
+static int open_video(tc_job *j, tc_out *o)
+{
+    const ct_plan_video *pv = &o->po->video;
+    const AVCodec *codec = avcodec_find_encoder_by_name(encoder_name(pv->codec));
+    AVStream *ist = j->in->streams[j->vidx];
+    AVDictionary *opts = NULL;
+    char eb[128];
+    if (!codec)
+        return tc_fail(j, CT_MC_ERR_UNSUPPORTED_CODEC, "output %d: encoder for %s not available",
+                       o->index + 1, ct_vcodec_name(pv->codec));
+    AVCodecContext *enc = o->v.enc = avcodec_alloc_context3(codec);
+    if (!enc)
+        return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: out of memory", o->index + 1);
+    target_size(j, pv, &o->target_w, &o->target_h);
+    enc->width = o->target_w;
+    enc->height = o->target_h;
+    enc->pix_fmt = AV_PIX_FMT_YUV420P;
+    enc->sample_aspect_ratio = (AVRational){1, 1};
+    enc->time_base = ist->time_base;
+    enc->framerate = j->frame_rate;
+    enc->color_primaries = ist->codecpar->color_primaries;
+    enc->color_trc = ist->codecpar->color_trc;
+    enc->colorspace = ist->codecpar->color_space;
+    enc->color_range = AVCOL_RANGE_MPEG;
+    if (pv->gop_frames > 0)
+        enc->gop_size = pv->gop_frames;
+    if (o->fmt->oformat->flags & AVFMT_GLOBALHEADER)
+        enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    rate_control(pv, enc, &opts);
+    int ret = avcodec_open2(enc, codec, &opts);
+    av_dict_free(&opts);
+    if (ret < 0)
+        return tc_fail(j, CT_MC_ERR_SETTINGS, "output %d: cannot open %s encoder at %dx%d (%s)",
+                       o->index + 1, codec->name, enc->width, enc->height, tc_averr(ret, eb, sizeof eb));
+    return add_stream(j, o, &o->v);
+}
+
+static int open_audio(tc_job *j, tc_out *o)
+{
+    const ct_plan_audio *pa = &o->po->audio;
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
+    char eb[128];
+    if (!codec)
+        return tc_fail(j, CT_MC_ERR_UNSUPPORTED_CODEC, "output %d: AAC encoder not available", o->index + 1);
+    AVCodecContext *enc = o->a.enc = avcodec_alloc_context3(codec);
+    if (!enc)
+        return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: out of memory", o->index + 1);
+    enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
+    enc->sample_rate = pa->sample_rate > 0 ? pa->sample_rate : 48000;
+    av_channel_layout_default(&enc->ch_layout, pa->channels == 1 ? 1 : 2);
+    enc->bit_rate = pa->bitrate > 0 ? pa->bitrate : 96000;
+    enc->profile = FF_PROFILE_AAC_LOW;
+    enc->time_base = (AVRational){1, enc->sample_rate};
+    if (o->fmt->oformat->flags & AVFMT_GLOBALHEADER)
+        enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    int ret = avcodec_open2(enc, codec, NULL);
+    if (ret < 0)
+        return tc_fail(j, CT_MC_ERR_SETTINGS, "output %d: cannot open AAC encoder (%d Hz, %d ch, %lld b/s): %s",
+                       o->index + 1, enc->sample_rate, pa->channels, (long long)enc->bit_rate,
+                       tc_averr(ret, eb, sizeof eb));
+    return add_stream(j, o, &o->a);
+}
+
+static int open_muxer(tc_job *j, tc_out *o, int fd)
+{
+    AVIOContext *pb = NULL;
+    int ret = avformat_alloc_output_context2(&o->fmt, NULL, "mp4", NULL);
+    if (ret < 0 || !o->fmt)
+        return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: cannot create MP4 muxer", o->index + 1);
+    if (tc_fdio_alloc(fd, 1, &pb) < 0)
+        return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: out of memory", o->index + 1);
+    o->fmt->pb = pb;
+    o->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    o->fmt->io_open = tc_output_io_open;
+    o->fmt->io_close2 = tc_output_io_close2;
+    return 0;
+}
+
+int tc_output_open(tc_job *j, tc_out *o, int fd)
+{
+    AVDictionary *opts = NULL;
+    char eb[128];
+    if (open_muxer(j, o, fd) < 0)
+        return -1;
+    if (o->po->video.codec != CT_VCODEC_NONE && j->vidx >= 0 && open_video(j, o) < 0)
+        return -1;
+    if (o->po->audio.codec != CT_ACODEC_NONE && j->aidx >= 0 && open_audio(j, o) < 0)
+        return -1;
+    if (!o->v.enc && !o->a.enc)
+        return tc_fail(j, CT_MC_ERR_NO_AUDIO, "output %d: input has no stream this output can use",
+                       o->index + 1);
+    av_dict_set(&opts, "movflags", "+faststart", 0);
+    int ret = avformat_write_header(o->fmt, &opts);
+    av_dict_free(&opts);
+    if (ret < 0)
+        return tc_fail(j, CT_MC_ERR_DISK, "output %d: cannot write MP4 header (%s)", o->index + 1,
+                       tc_averr(ret, eb, sizeof eb));
+    o->header_written = 1;
+    return 0;
+}
+
+/* Encodes frame (NULL = flush) and writes every packet the encoder has. */
+static int encode(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame)
+{
+    AVPacket *pkt = j->opkt;
+    char eb[128];
+    int ret = avcodec_send_frame(t->enc, frame);
+    t->flushed |= frame == NULL;
+    if (ret < 0 && ret != AVERROR_EOF)
+        return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: %s encoder failed (%s)", o->index + 1,
+                       t->enc->codec->name, tc_averr(ret, eb, sizeof eb));
+    for (;;) {
+        ret = avcodec_receive_packet(t->enc, pkt);
+        if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
+            return 0;
+        if (ret < 0)
+            return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: %s encoder failed (%s)", o->index + 1,
+                           t->enc->codec->name, tc_averr(ret, eb, sizeof eb));
+        if (pkt->duration <= 0 && t->enc->codec_type == AVMEDIA_TYPE_VIDEO)
+            pkt->duration = av_rescale_q(1, av_inv_q(t->enc->framerate), t->enc->time_base);
+        pkt->stream_index = t->st->index;
+        av_packet_rescale_ts(pkt, t->enc->time_base, t->st->time_base);
+        if (pkt->pts != AV_NOPTS_VALUE && pkt->pts + pkt->duration > t->end_ts)
+            t->end_ts = pkt->pts + pkt->duration;
+        t->bytes += pkt->size;
+        ret = av_interleaved_write_frame(o->fmt, pkt); /* takes the packet's reference */
+        if (ret < 0)
+            return tc_fail(j, CT_MC_ERR_DISK, "output %d: write failed (%s)", o->index + 1,
+                           tc_averr(ret, eb, sizeof eb));
+    }
+}
+
+/* Moves every frame the graph has ready into the encoder; with flush, the
+ * graph has seen EOF and the encoder is flushed too. */
+int tc_output_drain(tc_job *j, tc_out *o, tc_track *t, int flush)
+{
+    AVFrame *f = j->filt;
+    char eb[128];
+    while (t->g.graph) {
+        int ret = av_buffersink_get_frame(t->g.sink, f);
+        if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
+            break;
+        if (ret < 0)
+            return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: filter failed (%s)", o->index + 1,
+                           tc_averr(ret, eb, sizeof eb));
+        if (f->pts != AV_NOPTS_VALUE)
+            f->pts = av_rescale_q(f->pts, av_buffersink_get_time_base(t->g.sink), t->enc->time_base);
+        if (f->pts == AV_NOPTS_VALUE || (t->last_pts != AV_NOPTS_VALUE && f->pts <= t->last_pts)) {
+            av_frame_unref(f); /* encoders and the muxer need increasing timestamps */
+            continue;
+        }
+        t->last_pts = f->pts;
+        f->pict_type = AV_PICTURE_TYPE_NONE;
+        t->frames++;
+        ret = encode(j, o, t, f);
+        av_frame_unref(f);
+        if (ret < 0)
+            return ret;
+    }
+    return flush ? encode(j, o, t, NULL) : 0;
+}
+
+static double track_seconds(const tc_track *t)
+{
+    return t->st && t->end_ts > 0 ? (double)t->end_ts * av_q2d(t->st->time_base) : 0;
+}
+
+int tc_output_finish(tc_job *j, tc_out *o)
+{
+    char eb[128];
+    int ret = av_write_trailer(o->fmt);
+    o->header_written = 0;
+    if (ret < 0)
+        return tc_fail(j, CT_MC_ERR_DISK, "output %d: cannot finish MP4 (%s)", o->index + 1,
+                       tc_averr(ret, eb, sizeof eb));
+    double vd = track_seconds(&o->v), ad = track_seconds(&o->a);
+    j->res->outputs[o->index].duration_s = vd > ad ? vd : ad;
+    j->res->outputs[o->index].width = o->v.enc ? o->target_w : 0;
+    j->res->outputs[o->index].height = o->v.enc ? o->target_h : 0;
+    j->res->outputs[o->index].video_bitrate = vd > 0 ? (int64_t)((double)o->v.bytes * 8 / vd) : 0;
+    return 0;
+}
+
+/* SVT-AV1 1.4 can hang in deinit when it never saw end-of-stream: send EOS
+ * and discard what comes out before freeing an encoder on an error path. */
+static void quiesce(tc_track *t)
+{
+    AVPacket *pkt;
+    if (!t->enc || t->flushed || !(pkt = av_packet_alloc()))
+        return;
+    if (avcodec_send_frame(t->enc, NULL) >= 0)
+        while (avcodec_receive_packet(t->enc, pkt) >= 0)
+            av_packet_unref(pkt);
+    av_packet_free(&pkt);
+}
+
+void tc_output_close(tc_out *o)
+{
+    quiesce(&o->v);
+    quiesce(&o->a);
+    tc_graph_free(&o->v.g);
+    tc_graph_free(&o->a.g);
+    avcodec_free_context(&o->v.enc);
+    avcodec_free_context(&o->a.enc);
+    if (o->fmt) {
+        AVIOContext *pb = o->fmt->pb;
+        o->fmt->pb = NULL;
+        avformat_free_context(o->fmt);
+        o->fmt = NULL;
+        tc_fdio_free(&pb);
+    }
+}
+
+static void preload_one(const char *name)
+{
+    const AVCodec *codec = avcodec_find_encoder_by_name(name);
+    AVCodecContext *enc = codec ? avcodec_alloc_context3(codec) : NULL;
+    AVDictionary *opts = NULL;
+    if (!enc)
+        return;
+    enc->width = 64;
+    enc->height = 64;
+    enc->pix_fmt = AV_PIX_FMT_YUV420P;
+    enc->time_base = (AVRational){1, 25};
+    enc->framerate = (AVRational){25, 1};
+    if (strcmp(name, "libx265") == 0)
+        av_dict_set(&opts, "x265-params", "log-level=none", 0);
+    if (avcodec_open2(enc, codec, &opts) < 0)
+        av_log(NULL, AV_LOG_WARNING, "cattube: preload of %s failed\n", name);
+    av_dict_free(&opts);
+    avcodec_free_context(&enc);
+}
+
+void ct_transcode_preload(const ct_plan *plan)
+{
+    int seen[4] = {0};
+    for (int i = 0; i < plan->n_outputs; i++) {
+        ct_vcodec c = plan->outputs[i].video.codec;
+        if (c == CT_VCODEC_H265 && !seen[c]++) /* the only one that needs it so far */
+            preload_one(encoder_name(c));
+    }
+}

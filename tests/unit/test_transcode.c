@@ -1,0 +1,318 @@
+/* test_transcode: ct_transcode_run in-process on short clips made with the
+ * ffmpeg CLI; outputs checked with ffprobe (both CLIs are referees only). */
+#include "ct_test.h"
+#include "transcode/transcode.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libx265.so\n"; /* x265 3.5 leaks one param block per encoder */
+}
+
+static char g_dir[256];
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    if (rc != 0)
+        fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+    return rc;
+}
+
+static const char *path(const char *name)
+{
+    static char bufs[8][512];
+    static int k;
+    char *b = bufs[k++ % 8];
+    snprintf(b, 512, "%s/%s", g_dir, name);
+    return b;
+}
+
+/* ffprobe's stream and format fields as "key=value" lines. */
+static void probe(const char *file, char *out, size_t n)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "ffprobe -v error -show_entries stream=codec_name,codec_tag_string,profile,width,height,"
+             "sample_rate,channels,duration,bit_rate -show_entries format=duration -of default=nw=1 '%s'",
+             file);
+    out[0] = '\0';
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return;
+    size_t len = fread(out, 1, n - 1, p);
+    out[len] = '\0';
+    pclose(p);
+}
+
+static int has(const char *probe_out, const char *kv)
+{
+    return strstr(probe_out, kv) != NULL;
+}
+
+static double format_duration(const char *probe_out)
+{
+    const char *last = NULL, *s = probe_out;
+    while ((s = strstr(s, "duration=")) != NULL)
+        last = s++;
+    return last ? atof(last + 9) : -1;
+}
+
+/* Top-level atom order: 1 when moov precedes mdat. */
+static int moov_first(const char *file)
+{
+    FILE *f = fopen(file, "rb");
+    unsigned char h[16];
+    long pos = 0;
+    int res = 0;
+    while (f && fseek(f, pos, SEEK_SET) == 0 && fread(h, 1, 8, f) == 8) {
+        uint64_t size = ((uint64_t)h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3];
+        if (memcmp(h + 4, "moov", 4) == 0) { res = 1; break; }
+        if (memcmp(h + 4, "mdat", 4) == 0) break;
+        if (size == 1 && fread(h + 8, 1, 8, f) == 8) {
+            size = 0;
+            for (int i = 8; i < 16; i++)
+                size = (size << 8) | h[i];
+        }
+        if (size < 8)
+            break;
+        pos += (long)size;
+    }
+    if (f)
+        fclose(f);
+    return res;
+}
+
+static void plan_init(ct_plan *p, const char *input, int n)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->input_path, sizeof p->input_path, "%s", input);
+    p->n_outputs = n;
+    for (int i = 0; i < n; i++) {
+        ct_plan_output *o = &p->outputs[i];
+        snprintf(o->path, sizeof o->path, "%s/out%d.mp4", g_dir, i);
+        o->video.codec = CT_VCODEC_H264;
+        o->video.rc_mode = CT_RC_QVBR;
+        o->video.qvbr_level = 7;
+        o->video.max_bitrate = 1000000;
+        o->audio.codec = CT_ACODEC_AAC;
+        o->audio.bitrate = 96000;
+        o->audio.channels = 2;
+        o->audio.sample_rate = 48000;
+    }
+}
+
+static int g_progress_calls, g_last_pct;
+static void on_progress(void *ctx, const char *phase, int pct)
+{
+    (void)ctx;
+    g_progress_calls++;
+    if (strcmp(phase, "TRANSCODING") == 0)
+        g_last_pct = pct;
+}
+
+static ct_err run_plan(const ct_plan *p, ct_transcode_result *r)
+{
+    int in = open(p->input_path, O_RDONLY | O_CLOEXEC), outs[CT_PLAN_MAX_OUTPUTS];
+    for (int i = 0; i < p->n_outputs; i++)
+        outs[i] = open(p->outputs[i].path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    g_progress_calls = 0;
+    g_last_pct = -1;
+    ct_err e = ct_transcode_run(p, in, outs, on_progress, NULL, r);
+    close(in);
+    for (int i = 0; i < p->n_outputs; i++)
+        close(outs[i]);
+    if (r->error_code)
+        fprintf(stderr, "  -> error %d: %s\n", r->error_code, r->error_message);
+    return e;
+}
+
+static void test_seed_job(void)
+{
+    ct_plan p;
+    ct_transcode_result r;
+    char pr[4096];
+    fprintf(stderr, "seed job\n");
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=640x360:rate=30:duration=2 -f lavfi -i "
+             "sine=frequency=440:duration=2:sample_rate=44100 -c:v libx264 -preset ultrafast "
+             "-c:a aac -ac 1 '%s'", path("seed.mp4")) == 0);
+    plan_init(&p, path("seed.mp4"), 2);
+    p.outputs[0].video.codec = CT_VCODEC_H265;
+    p.outputs[0].video.max_bitrate = 5000000;
+    p.outputs[0].video.scene_change_detect = 1;
+    p.outputs[1].video.codec = CT_VCODEC_AV1;
+    p.outputs[1].video.width = 256;
+    p.outputs[1].video.height = 144;
+    p.outputs[1].video.max_bitrate = 100000;
+    CHECK(run_plan(&p, &r) == CT_OK);
+    CHECK(r.error_code == 0);
+    CHECK(fabs(r.input_duration_s - 2.0) < 0.1);
+    CHECK(g_last_pct == 100 && g_progress_calls > 5);
+    probe(p.outputs[0].path, pr, sizeof pr);
+    CHECK(has(pr, "codec_name=hevc") && has(pr, "codec_tag_string=hvc1"));
+    CHECK(has(pr, "width=640") && has(pr, "height=360"));
+    CHECK(has(pr, "codec_name=aac") && has(pr, "profile=LC"));
+    CHECK(has(pr, "sample_rate=48000") && has(pr, "channels=2"));
+    CHECK(fabs(format_duration(pr) - 2.0) < 0.1);
+    CHECK(moov_first(p.outputs[0].path));
+    CHECK(r.outputs[0].width == 640 && r.outputs[0].height == 360);
+    CHECK(fabs(r.outputs[0].duration_s - 2.0) < 0.1);
+    CHECK(r.outputs[0].video_bitrate > 0 && r.outputs[0].video_bitrate < 5500000);
+    probe(p.outputs[1].path, pr, sizeof pr);
+    CHECK(has(pr, "codec_name=av1") && has(pr, "width=256") && has(pr, "height=144"));
+    CHECK(has(pr, "codec_name=aac") && has(pr, "sample_rate=48000") && has(pr, "channels=2"));
+    CHECK(fabs(format_duration(pr) - 2.0) < 0.1);
+    CHECK(moov_first(p.outputs[1].path));
+    CHECK(r.outputs[1].video_bitrate > 0 && r.outputs[1].video_bitrate < 200000);
+    CHECK_STR(r.warnings, "");
+}
+
+static void test_scaling_and_rotation(void)
+{
+    ct_plan p;
+    ct_transcode_result r;
+    char pr[4096];
+    fprintf(stderr, "rotation, SAR, width-only\n");
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=25:duration=1 -c:v libx264 "
+             "-preset ultrafast '%s' && ffmpeg -v error -y -i '%s' -c copy -metadata:s:v:0 rotate=90 '%s'",
+             path("rot0.mp4"), path("rot0.mp4"), path("rot.mp4")) == 0);
+    plan_init(&p, path("rot.mp4"), 2);
+    p.outputs[1].video.width = 120; /* height derived: 160 for a 240x320 portrait picture */
+    CHECK(run_plan(&p, &r) == CT_OK);
+    probe(p.outputs[0].path, pr, sizeof pr);
+    CHECK(has(pr, "codec_name=h264") && has(pr, "width=240") && has(pr, "height=320"));
+    CHECK(!has(pr, "codec_name=aac")); /* no audio in the input */
+    CHECK(strstr(r.warnings, "no audio") != NULL);
+    probe(p.outputs[1].path, pr, sizeof pr);
+    CHECK(has(pr, "width=120") && has(pr, "height=160"));
+
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=25:duration=1 -vf setsar=3/2 "
+             "-c:v libx264 -preset ultrafast '%s'", path("sar.mkv")) == 0);
+    plan_init(&p, path("sar.mkv"), 1);
+    CHECK(run_plan(&p, &r) == CT_OK);
+    probe(p.outputs[0].path, pr, sizeof pr);
+    CHECK(has(pr, "width=480") && has(pr, "height=240"));
+}
+
+static void test_rate_modes_and_containers(void)
+{
+    ct_plan p;
+    ct_transcode_result r;
+    char pr[4096];
+    fprintf(stderr, "CBR/VBR from mpegts with offset start, mono 22 kHz audio\n");
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=1.5 -f lavfi -i "
+             "sine=duration=1.5:sample_rate=22050 -c:v mpeg2video -c:a mp2 -ac 1 '%s'", path("in.ts")) == 0);
+    plan_init(&p, path("in.ts"), 3);
+    p.outputs[0].video.rc_mode = CT_RC_CBR;
+    p.outputs[0].video.bitrate = 300000;
+    p.outputs[1].video.rc_mode = CT_RC_VBR;
+    p.outputs[1].video.codec = CT_VCODEC_H265;
+    p.outputs[1].video.bitrate = 200000;
+    p.outputs[1].video.max_bitrate = 400000;
+    p.outputs[1].video.height = 120;
+    p.outputs[1].audio.channels = 1;
+    p.outputs[1].audio.sample_rate = 44100;
+    p.outputs[2].video.codec = CT_VCODEC_NONE; /* audio-only output */
+    CHECK(run_plan(&p, &r) == CT_OK);
+    probe(p.outputs[0].path, pr, sizeof pr);
+    CHECK(has(pr, "codec_name=h264") && has(pr, "width=320"));
+    CHECK(fabs(format_duration(pr) - 1.5) < 0.1);
+    probe(p.outputs[1].path, pr, sizeof pr);
+    CHECK(has(pr, "codec_name=hevc") && has(pr, "width=160") && has(pr, "height=120"));
+    CHECK(has(pr, "channels=1") && has(pr, "sample_rate=44100"));
+    probe(p.outputs[2].path, pr, sizeof pr);
+    CHECK(has(pr, "codec_name=aac") && !has(pr, "codec_name=h264"));
+    CHECK(fabs(format_duration(pr) - 1.5) < 0.1);
+}
+
+static void expect_error(const char *file, int code, const char *msg_part)
+{
+    ct_plan p;
+    ct_transcode_result r;
+    plan_init(&p, file, 1);
+    ct_err e = run_plan(&p, &r);
+    CHECK(e != CT_OK);
+    CHECK(r.error_code == code);
+    if (!strstr(r.error_message, msg_part)) {
+        fprintf(stderr, "  message '%s' lacks '%s'\n", r.error_message, msg_part);
+        CHECK(0);
+    }
+}
+
+static void test_hostile_inputs(void)
+{
+    ct_plan p;
+    ct_transcode_result r;
+    fprintf(stderr, "hostile inputs\n");
+    CHECK(sh("head -c 200000 /dev/urandom > '%s'", path("random.mp4")) == 0);
+    expect_error(path("random.mp4"), CT_MC_ERR_INPUT_UNREADABLE, "input:");
+    CHECK(sh(": > '%s'", path("empty.mp4")) == 0);
+    expect_error(path("empty.mp4"), CT_MC_ERR_INPUT_UNREADABLE, "empty");
+    CHECK(sh("printf '#EXTM3U\\n#EXT-X-TARGETDURATION:10\\n#EXTINF:10,\\nfile:///etc/passwd\\n"
+             "#EXT-X-ENDLIST\\n' > '%s'", path("hls.mp4")) == 0);
+    expect_error(path("hls.mp4"), CT_MC_ERR_INPUT_UNREADABLE, "'hls'");
+    CHECK(sh("printf 'ffconcat version 1.0\\nfile /etc/passwd\\n' > '%s'", path("concat.mp4")) == 0);
+    expect_error(path("concat.mp4"), CT_MC_ERR_INPUT_UNREADABLE, "input:");
+    /* moov at the end, file cut in half: no moov */
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=25:duration=2 -c:v libx264 "
+             "-preset ultrafast '%s' && head -c $(($(stat -c %%s '%s') / 2)) '%s' > '%s'",
+             path("whole.mp4"), path("whole.mp4"), path("whole.mp4"), path("cut.mp4")) == 0);
+    expect_error(path("cut.mp4"), CT_MC_ERR_TRUNCATED_INPUT, "moov");
+    /* moov first, media cut */
+    CHECK(sh("ffmpeg -v error -y -i '%s' -c copy -movflags +faststart '%s' && head -c $(($(stat -c %%s '%s') / 3)) "
+             "'%s' > '%s'", path("whole.mp4"), path("fs.mp4"), path("fs.mp4"), path("fs.mp4"),
+             path("fscut.mp4")) == 0);
+    expect_error(path("fscut.mp4"), CT_MC_ERR_TRUNCATED_INPUT, "truncated");
+    plan_init(&p, path("fscut.mp4"), 2); /* error path with SVT-AV1 and x265 open */
+    p.outputs[0].video.codec = CT_VCODEC_AV1;
+    p.outputs[1].video.codec = CT_VCODEC_H265;
+    CHECK(run_plan(&p, &r) == CT_ERR_INVALID && r.error_code == CT_MC_ERR_TRUNCATED_INPUT);
+    /* moov intact, most of mdat overwritten with noise */
+    CHECK(sh("cp '%s' '%s' && off=$(grep -obUa mdat '%s' | head -1 | cut -d: -f1) && "
+             "dd if=/dev/urandom of='%s' bs=1 seek=$((off + 2000)) conv=notrunc "
+             "count=$(($(stat -c %%s '%s') - off - 2100)) 2>/dev/null",
+             path("fs.mp4"), path("noise.mp4"), path("noise.mp4"), path("noise.mp4"),
+             path("noise.mp4")) == 0);
+    expect_error(path("noise.mp4"), CT_MC_ERR_BROKEN_INPUT, "could not be decoded");
+    /* audio only, plan wants video */
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i sine=duration=1 '%s'", path("audio.m4a")) == 0);
+    expect_error(path("audio.m4a"), CT_MC_ERR_NO_VIDEO, "no video stream");
+    /* caps */
+    plan_init(&p, path("whole.mp4"), 1);
+    p.max_width = 160;
+    p.max_height = 120;
+    CHECK(run_plan(&p, &r) == CT_ERR_INVALID && r.error_code == CT_MC_ERR_SETTINGS);
+    plan_init(&p, path("whole.mp4"), 1);
+    p.max_duration_s = 1;
+    CHECK(run_plan(&p, &r) == CT_ERR_INVALID && strstr(r.error_message, "duration") != NULL);
+}
+
+int main(void)
+{
+    setenv("SVT_LOG", "1", 1);
+    snprintf(g_dir, sizeof g_dir, "/tmp/ct_transcode_XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_seed_job();
+    test_scaling_and_rotation();
+    test_rate_modes_and_containers();
+    test_hostile_inputs();
+    if (!getenv("CT_KEEP_TMP"))
+        sh("rm -rf '%s'", g_dir);
+    CT_TEST_END();
+}
