@@ -190,6 +190,8 @@ void ct_meta_job_free(ct_meta_job *j);
  * exists, returns CT_ERR_EXISTS and that job's id in id_out instead. */
 ct_err ct_meta_job_insert(ct_meta *m, ct_meta_job *j, const char *idem_key, char id_out[40]);
 ct_err ct_meta_job_get(ct_meta *m, const char *id, ct_meta_job *out);
+/* The id of the job inserted with idem_key; CT_ERR_NOT_FOUND when none. */
+ct_err ct_meta_job_find_idem(ct_meta *m, const char *idem_key, char id_out[40]);
 typedef struct {
     const char *queue;       /* NULL = any */
     const char *status;      /* NULL = any */

@@ -1,4 +1,708 @@
-/* meta_jobs.c: queues, job templates, presets and jobs (SQLite). */
+/* meta_jobs.c: MediaConvert queues, job templates, presets and jobs (SQLite).
+ *
+ * DESIGN: records are stored as their wire JSON plus the columns needed to
+ * filter, order and lease. The job queue is a table: a worker claims the best
+ * ready job with one UPDATE ... WHERE id=(SELECT ... LIMIT 1) RETURNING, which
+ * SQLite runs atomically under its single writer. A claim takes a lease
+ * (lease_owner, lease_until) and bumps attempt; heartbeat and finish only
+ * touch the row while attempt still matches, so a worker whose lease expired
+ * and was reclaimed by another can never overwrite the new owner's state.
+ * Expired leases are reclaimed by the next claim (retry_count+1); a job whose
+ * lease expired more than META_JOB_MAX_RETRIES times fails with ERROR instead
+ * of crashing workers forever. */
 #include "meta/meta_internal.h"
 
-const char meta_jobs_schema[] = "";
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define META_JOB_MAX_RETRIES 3
+#define META_JOB_LEASE_ERROR 1999 /* MediaConvert's "internal error" class */
+
+const char meta_jobs_schema[] =
+    "CREATE TABLE IF NOT EXISTS queues ("
+    " name TEXT PRIMARY KEY, status TEXT NOT NULL, json TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS named ("
+    " kind TEXT NOT NULL, name TEXT NOT NULL, json TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL, PRIMARY KEY (kind, name));"
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE, queue TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL, phase TEXT NOT NULL DEFAULT '', percent INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL, start_ms INTEGER NOT NULL DEFAULT 0,"
+    " finish_ms INTEGER NOT NULL DEFAULT 0, retry_count INTEGER NOT NULL DEFAULT 0,"
+    " error_code INTEGER NOT NULL DEFAULT 0, error_message TEXT, spec_json TEXT NOT NULL,"
+    " output_details_json TEXT, warnings_json TEXT, attempt INTEGER NOT NULL DEFAULT 0,"
+    " cancel_requested INTEGER NOT NULL DEFAULT 0, lease_owner TEXT,"
+    " lease_until INTEGER NOT NULL DEFAULT 0, idem_key TEXT UNIQUE);"
+    "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, priority DESC, created_ms);"
+    "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, seq);";
+
+/* Column list shared by every SELECT/RETURNING of a whole job. */
+#define JOB_COLS                                                                               \
+    "id, queue, priority, status, phase, percent, created_ms, start_ms, finish_ms,"            \
+    " retry_count, error_code, error_message, spec_json, output_details_json, warnings_json,"  \
+    " attempt, cancel_requested, seq"
+
+static ct_err prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(m->db, sql, -1, st, NULL);
+    if (rc != SQLITE_OK) {
+        ct_error("meta_jobs: prepare: %s", sqlite3_errmsg(m->db));
+        return CT_ERR_DB;
+    }
+    return CT_OK;
+}
+
+/* Runs a statement that returns no rows; *changes gets the row count. */
+static ct_err step_done(ct_meta *m, sqlite3_stmt *st, int *changes)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return meta_sqlite_err(rc) ? meta_sqlite_err(rc) : CT_ERR_DB;
+    if (changes)
+        *changes = sqlite3_changes(m->db);
+    return CT_OK;
+}
+
+static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* ---------------------------------------------------------------- queues */
+
+void ct_meta_queue_free(ct_meta_queue *q)
+{
+    if (!q)
+        return;
+    free(q->json);
+    q->json = NULL;
+}
+
+ct_err ct_meta_queue_put(ct_meta *m, const char *name, const char *status, const char *json,
+                         int create_only)
+{
+    static const char ins[] = "INSERT INTO queues(name,status,json,created_ms) VALUES(?,?,?,?)";
+    static const char ups[] = "INSERT INTO queues(name,status,json,created_ms) VALUES(?,?,?,?)"
+                              " ON CONFLICT(name) DO UPDATE SET status=excluded.status,"
+                              " json=excluded.json";
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, create_only ? ins : ups, &st);
+    if (err)
+        goto cleanup;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, ct_now_ms());
+    err = step_done(m, st, NULL);
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+ct_err ct_meta_queue_get(ct_meta *m, const char *name, ct_meta_queue *out)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, "SELECT name, status, json FROM queues WHERE name=?", &st);
+    if (err)
+        goto cleanup;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        err = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+        goto cleanup;
+    }
+    meta_col_copy(st, 0, out->name, sizeof out->name);
+    meta_col_copy(st, 1, out->status, sizeof out->status);
+    out->json = meta_col_dup(st, 2);
+    err = out->json ? CT_OK : CT_ERR_NOMEM;
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+ct_err ct_meta_queue_counts(ct_meta *m, const char *name, int *submitted, int *progressing)
+{
+    sqlite3_stmt *st = NULL;
+    *submitted = *progressing = 0;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, "SELECT coalesce(sum(status='SUBMITTED'),0),"
+                         " coalesce(sum(status='PROGRESSING'),0) FROM jobs"
+                         " WHERE queue=? AND status IN ('SUBMITTED','PROGRESSING')",
+                      &st);
+    if (err)
+        goto cleanup;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *submitted = sqlite3_column_int(st, 0);
+        *progressing = sqlite3_column_int(st, 1);
+    }
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+/* Caller holds the lock and a transaction. */
+static ct_err queue_delete_locked(ct_meta *m, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    int changes = 0;
+    ct_err err = prep(m, "SELECT count(*) FROM jobs WHERE queue=?"
+                         " AND status IN ('SUBMITTED','PROGRESSING')", &st);
+    if (err)
+        goto cleanup;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        err = CT_ERR_DB;
+        goto cleanup;
+    }
+    if (sqlite3_column_int(st, 0) > 0) {
+        err = CT_ERR_CONFLICT;
+        goto cleanup;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((err = prep(m, "DELETE FROM queues WHERE name=?", &st)))
+        goto cleanup;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if ((err = step_done(m, st, &changes)))
+        goto cleanup;
+    err = changes ? CT_OK : CT_ERR_NOT_FOUND;
+cleanup:
+    sqlite3_finalize(st);
+    return err;
+}
+
+ct_err ct_meta_queue_delete(ct_meta *m, const char *name)
+{
+    pthread_mutex_lock(&m->mu);
+    ct_err err = meta_begin(m);
+    if (!err) {
+        err = queue_delete_locked(m, name);
+        if (err)
+            meta_rollback(m);
+        else
+            err = meta_commit(m);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+/* SELECT of one text column; cb per row. Caller passes bound statement. */
+static ct_err each_json(sqlite3_stmt *st, ct_meta_json_cb cb, void *ctx)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *json = (const char *)sqlite3_column_text(st, 0);
+        ct_err err = cb(ctx, json ? json : "{}");
+        if (err)
+            return err;
+    }
+    return rc == SQLITE_DONE ? CT_OK : meta_sqlite_err(rc);
+}
+
+ct_err ct_meta_queue_list(ct_meta *m, ct_meta_json_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, "SELECT json FROM queues ORDER BY created_ms, name", &st);
+    if (!err)
+        err = each_json(st, cb, ctx);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+/* ------------------------------------------------- job templates, presets */
+
+ct_err ct_meta_named_put(ct_meta *m, const char *kind, const char *name, const char *json,
+                         int create_only)
+{
+    static const char ins[] = "INSERT INTO named(kind,name,json,created_ms) VALUES(?,?,?,?)";
+    static const char ups[] = "INSERT INTO named(kind,name,json,created_ms) VALUES(?,?,?,?)"
+                              " ON CONFLICT(kind,name) DO UPDATE SET json=excluded.json";
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, create_only ? ins : ups, &st);
+    if (err)
+        goto cleanup;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, ct_now_ms());
+    err = step_done(m, st, NULL);
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+ct_err ct_meta_named_get(ct_meta *m, const char *kind, const char *name, char **json)
+{
+    sqlite3_stmt *st = NULL;
+    *json = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, "SELECT json FROM named WHERE kind=? AND name=?", &st);
+    if (err)
+        goto cleanup;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        err = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+        goto cleanup;
+    }
+    *json = meta_col_dup(st, 0);
+    err = *json ? CT_OK : CT_ERR_NOMEM;
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+ct_err ct_meta_named_delete(ct_meta *m, const char *kind, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    int changes = 0;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, "DELETE FROM named WHERE kind=? AND name=?", &st);
+    if (err)
+        goto cleanup;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    if (!(err = step_done(m, st, &changes)) && changes == 0)
+        err = CT_ERR_NOT_FOUND;
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+ct_err ct_meta_named_list(ct_meta *m, const char *kind, ct_meta_json_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, "SELECT json FROM named WHERE kind=? ORDER BY created_ms, name", &st);
+    if (!err) {
+        sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+        err = each_json(st, cb, ctx);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+/* ------------------------------------------------------------------ jobs */
+
+void ct_meta_job_free(ct_meta_job *j)
+{
+    if (!j)
+        return;
+    free(j->error_message);
+    free(j->spec_json);
+    free(j->output_details_json);
+    free(j->warnings_json);
+    j->error_message = j->spec_json = j->output_details_json = j->warnings_json = NULL;
+}
+
+/* Reads a JOB_COLS row; returns the row's seq. */
+static int64_t job_from_row(sqlite3_stmt *st, ct_meta_job *j)
+{
+    memset(j, 0, sizeof *j);
+    meta_col_copy(st, 0, j->id, sizeof j->id);
+    meta_col_copy(st, 1, j->queue, sizeof j->queue);
+    j->priority = sqlite3_column_int(st, 2);
+    meta_col_copy(st, 3, j->status, sizeof j->status);
+    meta_col_copy(st, 4, j->phase, sizeof j->phase);
+    j->percent = sqlite3_column_int(st, 5);
+    j->created_ms = sqlite3_column_int64(st, 6);
+    j->start_ms = sqlite3_column_int64(st, 7);
+    j->finish_ms = sqlite3_column_int64(st, 8);
+    j->retry_count = sqlite3_column_int(st, 9);
+    j->error_code = sqlite3_column_int(st, 10);
+    j->error_message = meta_col_dup(st, 11);
+    j->spec_json = meta_col_dup(st, 12);
+    j->output_details_json = meta_col_dup(st, 13);
+    j->warnings_json = meta_col_dup(st, 14);
+    j->attempt = sqlite3_column_int(st, 15);
+    j->cancel_requested = sqlite3_column_int(st, 16);
+    return sqlite3_column_int64(st, 17);
+}
+
+/* Caller holds lock + transaction. CT_ERR_EXISTS with id_out when the key is taken. */
+static ct_err idem_lookup(ct_meta *m, const char *idem_key, char id_out[40])
+{
+    sqlite3_stmt *st = NULL;
+    ct_err err = prep(m, "SELECT id FROM jobs WHERE idem_key=?", &st);
+    if (err)
+        return err;
+    sqlite3_bind_text(st, 1, idem_key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        meta_col_copy(st, 0, id_out, 40);
+        err = CT_ERR_EXISTS;
+    } else if (rc != SQLITE_DONE) {
+        err = meta_sqlite_err(rc);
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+static ct_err job_insert_locked(ct_meta *m, const ct_meta_job *j, const char *idem_key)
+{
+    sqlite3_stmt *st = NULL;
+    ct_err err = prep(m, "INSERT INTO jobs(id,queue,priority,status,created_ms,spec_json,"
+                         "warnings_json,idem_key) VALUES(?,?,?,'SUBMITTED',?,?,?,?)", &st);
+    if (err)
+        return err;
+    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, j->queue, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, j->priority);
+    sqlite3_bind_int64(st, 4, j->created_ms ? j->created_ms : ct_now_ms());
+    sqlite3_bind_text(st, 5, j->spec_json ? j->spec_json : "{}", -1, SQLITE_STATIC);
+    bind_opt_text(st, 6, j->warnings_json);
+    bind_opt_text(st, 7, idem_key);
+    err = step_done(m, st, NULL);
+    sqlite3_finalize(st);
+    return err;
+}
+
+ct_err ct_meta_job_insert(ct_meta *m, ct_meta_job *j, const char *idem_key, char id_out[40])
+{
+    if (!j->id[0]) { /* caller left the id to us: epoch ms + random suffix */
+        char rnd[7];
+        ct_random_hex(rnd, 6);
+        snprintf(j->id, sizeof j->id, "%lld-%s", (long long)ct_now_ms(), rnd);
+    }
+    pthread_mutex_lock(&m->mu);
+    ct_err err = meta_begin(m);
+    if (err)
+        goto unlock;
+    if (idem_key && (err = idem_lookup(m, idem_key, id_out)))
+        goto rollback;
+    if ((err = job_insert_locked(m, j, idem_key)))
+        goto rollback;
+    if ((err = meta_commit(m)))
+        goto unlock;
+    snprintf(id_out, 40, "%s", j->id);
+    goto unlock;
+rollback:
+    meta_rollback(m);
+unlock:
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+ct_err ct_meta_job_find_idem(ct_meta *m, const char *idem_key, char id_out[40])
+{
+    pthread_mutex_lock(&m->mu);
+    ct_err err = idem_lookup(m, idem_key, id_out);
+    pthread_mutex_unlock(&m->mu);
+    return err == CT_ERR_EXISTS ? CT_OK : err ? err : CT_ERR_NOT_FOUND;
+}
+
+ct_err ct_meta_job_get(ct_meta *m, const char *id, ct_meta_job *out)
+{
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, "SELECT " JOB_COLS " FROM jobs WHERE id=?", &st);
+    if (err)
+        goto cleanup;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        err = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+        goto cleanup;
+    }
+    job_from_row(st, out);
+    err = out->spec_json ? CT_OK : CT_ERR_NOMEM;
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+/* Continuation tokens are "j" + the seq of the last row returned. */
+static int parse_token(const char *tok, int64_t *seq)
+{
+    if (!tok || !*tok)
+        return 0;
+    char *end = NULL;
+    if (tok[0] != 'j' || tok[1] < '0' || tok[1] > '9')
+        return -1;
+    long long v = strtoll(tok + 1, &end, 10);
+    if (*end || v <= 0)
+        return -1;
+    *seq = v;
+    return 1;
+}
+
+static ct_err job_list_bind(sqlite3_stmt *st, const ct_meta_job_filter *f, int has_tok,
+                            int64_t seq, int max)
+{
+    bind_opt_text(st, 1, f->queue);
+    bind_opt_text(st, 2, f->status);
+    if (has_tok)
+        sqlite3_bind_int64(st, 3, seq);
+    else
+        sqlite3_bind_null(st, 3);
+    bind_opt_text(st, 4, f->input_file);
+    sqlite3_bind_int(st, 5, max + 1);
+    return CT_OK;
+}
+
+static ct_err job_list_rows(sqlite3_stmt *st, int max, ct_meta_job_cb cb, void *ctx,
+                            char **next_token)
+{
+    int n = 0, rc;
+    int64_t last = 0;
+    ct_err err = CT_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == max) { /* one more row exists */
+            char tok[32];
+            snprintf(tok, sizeof tok, "j%lld", (long long)last);
+            *next_token = strdup(tok);
+            return *next_token ? CT_OK : CT_ERR_NOMEM;
+        }
+        ct_meta_job j;
+        last = job_from_row(st, &j);
+        err = cb(ctx, &j);
+        ct_meta_job_free(&j);
+        if (err)
+            return err;
+        n++;
+    }
+    return rc == SQLITE_DONE ? CT_OK : meta_sqlite_err(rc);
+}
+
+ct_err ct_meta_job_list(ct_meta *m, const ct_meta_job_filter *f, ct_meta_job_cb cb, void *ctx,
+                        char **next_token)
+{
+    static const char asc[] =
+        "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR queue=?1) AND (?2 IS NULL OR"
+        " status=?2) AND (?3 IS NULL OR seq>?3) AND (?4 IS NULL OR instr(coalesce("
+        "json_extract(spec_json,'$.settings.inputs[0].fileInput'),''),?4)>0)"
+        " ORDER BY seq ASC LIMIT ?5";
+    static const char desc[] =
+        "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR queue=?1) AND (?2 IS NULL OR"
+        " status=?2) AND (?3 IS NULL OR seq<?3) AND (?4 IS NULL OR instr(coalesce("
+        "json_extract(spec_json,'$.settings.inputs[0].fileInput'),''),?4)>0)"
+        " ORDER BY seq DESC LIMIT ?5";
+    sqlite3_stmt *st = NULL;
+    int64_t seq = 0;
+    int max = f->max < 1 || f->max > 20 ? 20 : f->max;
+    *next_token = NULL;
+    int has_tok = parse_token(f->after_token, &seq);
+    if (has_tok < 0)
+        return CT_ERR_INVALID;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, f->ascending ? asc : desc, &st);
+    if (!err) {
+        job_list_bind(st, f, has_tok, seq, max);
+        err = job_list_rows(st, max, cb, ctx, next_token);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+/* Caller holds lock + transaction. */
+static ct_err job_cancel_locked(ct_meta *m, const char *id)
+{
+    sqlite3_stmt *st = NULL;
+    char status[16];
+    ct_err err = prep(m, "SELECT status FROM jobs WHERE id=?", &st);
+    if (err)
+        return err;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        err = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+        goto cleanup;
+    }
+    meta_col_copy(st, 0, status, sizeof status);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (strcmp(status, "SUBMITTED") != 0 && strcmp(status, "PROGRESSING") != 0) {
+        err = CT_ERR_CONFLICT;
+        goto cleanup;
+    }
+    if ((err = prep(m, "UPDATE jobs SET cancel_requested=1,"
+                       " status=CASE WHEN status='SUBMITTED' THEN 'CANCELED' ELSE status END,"
+                       " finish_ms=CASE WHEN status='SUBMITTED' THEN ?2 ELSE finish_ms END"
+                       " WHERE id=?1", &st)))
+        goto cleanup;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, ct_now_ms());
+    err = step_done(m, st, NULL);
+cleanup:
+    sqlite3_finalize(st);
+    return err;
+}
+
+ct_err ct_meta_job_cancel(ct_meta *m, const char *id)
+{
+    pthread_mutex_lock(&m->mu);
+    ct_err err = meta_begin(m);
+    if (!err) {
+        err = job_cancel_locked(m, id);
+        if (err)
+            meta_rollback(m);
+        else
+            err = meta_commit(m);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+/* Before a claim: expired leases of jobs that were asked to cancel become
+ * CANCELED; those that ran out of retries become ERROR. */
+static ct_err reap_expired_locked(ct_meta *m, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    ct_err err = prep(m, "UPDATE jobs SET status=CASE WHEN cancel_requested THEN 'CANCELED'"
+                         " ELSE 'ERROR' END, finish_ms=?1, phase='', lease_owner=NULL,"
+                         " lease_until=0, error_code=CASE WHEN cancel_requested THEN 0 ELSE ?2"
+                         " END, error_message=CASE WHEN cancel_requested THEN NULL ELSE"
+                         " 'job abandoned: its worker stopped responding too many times' END"
+                         " WHERE status='PROGRESSING' AND lease_until<?1"
+                         " AND (cancel_requested=1 OR retry_count>=?3)", &st);
+    if (err)
+        return err;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, META_JOB_LEASE_ERROR);
+    sqlite3_bind_int(st, 3, META_JOB_MAX_RETRIES);
+    err = step_done(m, st, NULL);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static ct_err claim_locked(ct_meta *m, const char *worker_id, int64_t now, int64_t lease_ms,
+                           ct_meta_job *out)
+{
+    sqlite3_stmt *st = NULL;
+    ct_err err = prep(m,
+        "UPDATE jobs SET status='PROGRESSING', phase='PROBING', percent=0, lease_owner=?1,"
+        " lease_until=?2+?3, attempt=attempt+1,"
+        " retry_count=retry_count+(CASE WHEN status='PROGRESSING' THEN 1 ELSE 0 END),"
+        " start_ms=CASE WHEN start_ms=0 THEN ?2 ELSE start_ms END"
+        " WHERE id=(SELECT j.id FROM jobs j JOIN queues q ON q.name=j.queue"
+        "  WHERE (j.status='SUBMITTED' AND q.status='ACTIVE' AND j.cancel_requested=0)"
+        "     OR (j.status='PROGRESSING' AND j.lease_until<?2)"
+        "  ORDER BY j.priority DESC, j.created_ms ASC, j.seq ASC LIMIT 1)"
+        " RETURNING " JOB_COLS, &st);
+    if (err)
+        return err;
+    sqlite3_bind_text(st, 1, worker_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, lease_ms);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        job_from_row(st, out);
+        err = out->spec_json ? CT_OK : CT_ERR_NOMEM;
+        rc = sqlite3_step(st); /* finish the statement before COMMIT */
+    } else {
+        err = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+ct_err ct_meta_job_claim(ct_meta *m, const char *worker_id, int64_t lease_ms, ct_meta_job *out)
+{
+    int64_t now = ct_now_ms();
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&m->mu);
+    ct_err err = meta_begin(m);
+    if (err)
+        goto unlock;
+    err = reap_expired_locked(m, now);
+    if (!err)
+        err = claim_locked(m, worker_id, now, lease_ms, out);
+    if (err && err != CT_ERR_NOT_FOUND) {
+        meta_rollback(m);
+        goto unlock;
+    }
+    ct_err cerr = meta_commit(m); /* also keeps what the reaper did when nothing was ready */
+    if (cerr)
+        err = cerr;
+unlock:
+    if (err)
+        ct_meta_job_free(out);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+ct_err ct_meta_job_heartbeat(ct_meta *m, const char *id, int attempt, const char *phase,
+                             int percent, int64_t lease_ms, int *cancel)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t now = ct_now_ms();
+    if (cancel)
+        *cancel = 0;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, "UPDATE jobs SET lease_until=?1, phase=coalesce(?2, phase),"
+                         " percent=?3 WHERE id=?4 AND attempt=?5 AND status='PROGRESSING'"
+                         " RETURNING cancel_requested", &st);
+    if (err)
+        goto cleanup;
+    sqlite3_bind_int64(st, 1, now + lease_ms);
+    bind_opt_text(st, 2, phase);
+    sqlite3_bind_int(st, 3, percent < 0 ? 0 : percent > 100 ? 100 : percent);
+    sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, attempt);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (cancel)
+            *cancel = sqlite3_column_int(st, 0);
+        sqlite3_step(st);
+    } else {
+        err = rc == SQLITE_DONE ? CT_ERR_CONFLICT : meta_sqlite_err(rc);
+    }
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+ct_err ct_meta_job_finish(ct_meta *m, const char *id, int attempt, const char *status,
+                          int error_code, const char *error_message,
+                          const char *output_details_json, const char *warnings_json)
+{
+    sqlite3_stmt *st = NULL;
+    int changes = 0;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = prep(m, "UPDATE jobs SET status=?1, error_code=?2, error_message=?3,"
+                         " output_details_json=?4, warnings_json=coalesce(?5, warnings_json),"
+                         " finish_ms=?6, phase='', percent=CASE WHEN ?1='COMPLETE' THEN 100"
+                         " ELSE percent END, lease_owner=NULL, lease_until=0"
+                         " WHERE id=?7 AND attempt=?8 AND status='PROGRESSING'", &st);
+    if (err)
+        goto cleanup;
+    sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, error_code);
+    bind_opt_text(st, 3, error_message);
+    bind_opt_text(st, 4, output_details_json);
+    bind_opt_text(st, 5, warnings_json);
+    sqlite3_bind_int64(st, 6, ct_now_ms());
+    sqlite3_bind_text(st, 7, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, attempt);
+    if (!(err = step_done(m, st, &changes)) && changes == 0)
+        err = CT_ERR_CONFLICT;
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}

@@ -1,0 +1,403 @@
+/* mc_jobs.c: CreateJob (API and the built-in template "Lambda"), the job
+ * record on the wire, GetJob, ListJobs, CancelJob.
+ *
+ * DESIGN: a job is stored as its static wire part (spec_json: arn, id, role,
+ * settings with templates and presets already resolved, queue ARN, ...) plus
+ * meta's columns for everything that changes (status, phase, timing, errors,
+ * outputGroupDetails). mc_job_render joins the two into the Job shape. */
+#include "mc/mc_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* First non-NULL of a[k], b[k] (copied), or fallback (stolen). */
+static json_t *pick(const json_t *a, const json_t *b, const char *k, json_t *fallback)
+{
+    json_t *v = json_object_get(a, k);
+    if (!v)
+        v = json_object_get(b, k);
+    if (v) {
+        json_decref(fallback);
+        return json_deep_copy(v);
+    }
+    return fallback;
+}
+
+static ct_err load_template(ct_mc *mc, const char *ref, json_t **out, mc_diag *d)
+{
+    char *json = NULL;
+    const char *name = mc_ref_name(ref);
+    ct_err err = mc_name_ok(name) ? ct_meta_named_get(mc->meta, "template", name, &json)
+                                  : CT_ERR_NOT_FOUND;
+    if (err) {
+        mc_fail_at(d, "jobTemplate", err == CT_ERR_NOT_FOUND ? "job template \"%.128s\" not found"
+                                                             : "cannot read job template \"%.128s\"",
+                   ref);
+        return err;
+    }
+    *out = json_loads(json, 0, NULL);
+    free(json);
+    return *out ? CT_OK : CT_ERR_INTERNAL;
+}
+
+/* Settings of the job: template's merged with the job's, presets resolved,
+ * checked against the supported subset. */
+static ct_err job_settings(ct_mc *mc, const json_t *req, const json_t *tmpl, json_t **out,
+                           mc_diag *d)
+{
+    json_t *s = mc_merge(json_object_get(tmpl, "settings"), json_object_get(req, "settings"));
+    if (!s) {
+        mc_fail_at(d, "settings", "required");
+        return CT_ERR_INVALID;
+    }
+    size_t p = mc_path_key(d, "settings");
+    ct_err err = mc_resolve_presets(mc, s, d);
+    if (!err && mc_settings_plan(s, NULL, NULL, NULL, NULL, d))
+        err = CT_ERR_INVALID;
+    mc_path_pop(d, p);
+    if (err) {
+        json_decref(s);
+        return err;
+    }
+    *out = s;
+    return CT_OK;
+}
+
+static char *default_role(const ct_mc *mc)
+{
+    ct_buf b = CT_BUF_INIT;
+    ct_buf_printf(&b, "arn:aws:iam::%s:role/MediaConvert_Default_Role", mc->account);
+    return ct_buf_take(&b);
+}
+
+static json_t *job_spec(ct_mc *mc, const json_t *req, const json_t *tmpl, json_t *settings,
+                        const char *queue_arn, const char *id, int64_t now_ms, json_t *warnings)
+{
+    char *arn = mc_arn(mc, "jobs", id), *role = default_role(mc);
+    json_t *spec = json_pack("{s:s?, s:s, s:I, s:s, s:s, s:O}", "arn", arn, "id", id,
+                             "createdAt", (json_int_t)(now_ms / 1000), "queue", queue_arn,
+                             "role", jstr(req, "role") ? jstr(req, "role") : (role ? role : ""),
+                             "settings", settings);
+    free(arn);
+    free(role);
+    if (!spec)
+        return NULL;
+    json_object_set_new(spec, "priority", pick(req, tmpl, "priority", json_integer(0)));
+    json_object_set_new(spec, "statusUpdateInterval",
+                        pick(req, tmpl, "statusUpdateInterval", json_string("SECONDS_60")));
+    json_object_set_new(spec, "accelerationSettings",
+                        pick(req, tmpl, "accelerationSettings",
+                             json_pack("{s:s}", "mode", "DISABLED")));
+    json_object_set_new(spec, "userMetadata", pick(req, NULL, "userMetadata", json_object()));
+    json_object_set_new(spec, "billingTagsSource",
+                        pick(req, NULL, "billingTagsSource", json_string("JOB")));
+    if (jstr(req, "jobTemplate"))
+        json_object_set_new(spec, "jobTemplate", json_string(jstr(req, "jobTemplate")));
+    if (jstr(req, "simulateReservedQueue"))
+        json_object_set_new(spec, "simulateReservedQueue", json_string(jstr(req, "simulateReservedQueue")));
+    json_object_set_new(spec, "messages", json_pack("{s:[], s:O}", "info", "warning", warnings));
+    return spec;
+}
+
+static ct_err job_store(ct_mc *mc, json_t *spec, const char *queue_ref, const char *idem,
+                        char id_out[40])
+{
+    ct_meta_job j;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "%s", jstr(spec, "id"));
+    snprintf(j.queue, sizeof j.queue, "%s", mc_ref_name(queue_ref));
+    j.priority = (int)json_integer_value(json_object_get(spec, "priority"));
+    j.created_ms = json_integer_value(json_object_get(spec, "createdAt")) * 1000;
+    j.spec_json = json_dumps(spec, JSON_COMPACT);
+    if (!j.spec_json)
+        return CT_ERR_NOMEM;
+    ct_err err = ct_meta_job_insert(mc->meta, &j, idem, id_out);
+    free(j.spec_json);
+    return err;
+}
+
+static void new_job_id(char id[40], int64_t now_ms)
+{
+    char rnd[7];
+    ct_random_hex(rnd, 6);
+    snprintf(id, 40, "%lld-%s", (long long)now_ms, rnd);
+}
+
+static ct_err job_render_id(ct_mc *mc, const char *id, json_t **out)
+{
+    ct_meta_job j;
+    ct_err err = ct_meta_job_get(mc->meta, id, &j);
+    if (err)
+        return err;
+    *out = mc_job_render(&j);
+    ct_meta_job_free(&j);
+    return *out ? CT_OK : CT_ERR_NOMEM;
+}
+
+typedef struct {
+    json_t *req, *tmpl, *settings, *spec, *warnings;
+    char *queue_arn, *idem;
+} create_ctx;
+
+static void create_ctx_free(create_ctx *c)
+{
+    json_decref(c->req);
+    json_decref(c->tmpl);
+    json_decref(c->settings);
+    json_decref(c->spec);
+    json_decref(c->warnings);
+    free(c->queue_arn);
+    free(c->idem);
+}
+
+static ct_err idem_for(const json_t *req, const char *idem_key, char **out)
+{
+    const char *tok = jstr(req, "clientRequestToken");
+    ct_buf b = CT_BUF_INIT;
+    *out = NULL;
+    if (!idem_key && !tok)
+        return CT_OK;
+    if (idem_key ? ct_buf_puts(&b, idem_key) : ct_buf_printf(&b, "crt:%s", tok))
+        return CT_ERR_NOMEM;
+    *out = ct_buf_take(&b);
+    return CT_OK;
+}
+
+ct_err mc_job_create(ct_mc *mc, json_t *body, const char *idem_key, json_t **job_out,
+                     char id_out[40], mc_diag *d)
+{
+    create_ctx c = {0};
+    char id[40];
+    int64_t now = ct_now_ms();
+    ct_err err = CT_ERR_INVALID;
+    *job_out = NULL;
+    c.warnings = json_array();
+    d->warnings = c.warnings;
+    if (!(c.req = mc_model_check("CreateJobRequest", body, d)) ||
+        (err = idem_for(c.req, idem_key, &c.idem)))
+        goto cleanup;
+    /* A repeat returns the first job even if its template or queue is gone by now. */
+    if (c.idem && ct_meta_job_find_idem(mc->meta, c.idem, id_out) == CT_OK) {
+        err = job_render_id(mc, id_out, job_out);
+        err = err ? err : CT_ERR_EXISTS;
+        goto cleanup;
+    }
+    if (jstr(c.req, "jobTemplate") && (err = load_template(mc, jstr(c.req, "jobTemplate"), &c.tmpl, d)))
+        goto cleanup;
+    if ((err = job_settings(mc, c.req, c.tmpl, &c.settings, d)))
+        goto cleanup;
+    const char *qref = jstr(c.req, "queue") ? jstr(c.req, "queue") : jstr(c.tmpl, "queue");
+    if (!qref)
+        qref = MC_DEFAULT_QUEUE;
+    if ((err = mc_resolve_queue(mc, qref, &c.queue_arn, d)))
+        goto cleanup;
+    new_job_id(id, now);
+    err = CT_ERR_NOMEM;
+    if (!(c.spec = job_spec(mc, c.req, c.tmpl, c.settings, c.queue_arn, id, now, c.warnings)))
+        goto cleanup;
+    err = job_store(mc, c.spec, qref, c.idem, id_out);
+    if (err && err != CT_ERR_EXISTS) {
+        mc_fail(d, "cannot store the job: %s", ct_err_str(err));
+        goto cleanup;
+    }
+    ct_err rerr = job_render_id(mc, id_out, job_out);
+    if (rerr)
+        err = rerr;
+cleanup:
+    d->warnings = NULL;
+    create_ctx_free(&c);
+    return err;
+}
+
+/* ------------------------------------------------------------------ render */
+
+static void render_timing(json_t *job, const ct_meta_job *j)
+{
+    json_t *t = json_object();
+    json_object_set_new(t, "submitTime", json_integer(j->created_ms / 1000));
+    if (j->start_ms)
+        json_object_set_new(t, "startTime", json_integer(j->start_ms / 1000));
+    if (j->finish_ms)
+        json_object_set_new(t, "finishTime", json_integer(j->finish_ms / 1000));
+    json_object_set_new(job, "timing", t);
+}
+
+static void render_json_field(json_t *job, const char *key, const char *text)
+{
+    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+    if (v)
+        json_object_set_new(job, key, v);
+}
+
+json_t *mc_job_render(const ct_meta_job *j)
+{
+    json_t *job = j->spec_json ? json_loads(j->spec_json, 0, NULL) : NULL;
+    if (!json_is_object(job)) {
+        json_decref(job);
+        job = json_object();
+    }
+    json_object_set_new(job, "id", json_string(j->id));
+    json_object_set_new(job, "status", json_string(j->status));
+    json_object_set_new(job, "createdAt", json_integer(j->created_ms / 1000));
+    json_object_set_new(job, "priority", json_integer(j->priority));
+    json_object_set_new(job, "retryCount", json_integer(j->retry_count));
+    render_timing(job, j);
+    if (strcmp(j->status, "PROGRESSING") == 0) {
+        if (j->phase[0])
+            json_object_set_new(job, "currentPhase", json_string(j->phase));
+        json_object_set_new(job, "jobPercentComplete", json_integer(j->percent));
+    }
+    if (strcmp(j->status, "ERROR") == 0) {
+        json_object_set_new(job, "errorCode", json_integer(j->error_code));
+        json_object_set_new(job, "errorMessage",
+                            json_string(j->error_message ? j->error_message : "unknown error"));
+    }
+    if (strcmp(j->status, "COMPLETE") == 0)
+        render_json_field(job, "outputGroupDetails", j->output_details_json);
+    render_json_field(job, "warnings", j->warnings_json);
+    return job;
+}
+
+/* ------------------------------------------------------ built-in "Lambda" */
+
+ct_err ct_mc_job_from_template(ct_mc *mc, const char *template_ref, const char *file_input,
+                               const char *idem_key, char job_id[40], char *msg, size_t msglen)
+{
+    mc_diag d;
+    json_t *job = NULL;
+    char *role = default_role(mc);
+    mc_diag_init(&d, "", NULL);
+    json_t *body = json_pack("{s:s, s:s?, s:{s:[{s:s}]}, s:{}}", "jobTemplate", template_ref,
+                             "role", role, "settings", "inputs", "fileInput", file_input,
+                             "userMetadata");
+    free(role);
+    if (!body)
+        return CT_ERR_NOMEM;
+    ct_err err = mc_job_create(mc, body, idem_key, &job, job_id, &d);
+    json_decref(body);
+    json_decref(job);
+    if (msglen)
+        snprintf(msg, msglen, "%s", err && err != CT_ERR_EXISTS ? d.msg : "");
+    return err;
+}
+
+/* -------------------------------------------------------------- handlers */
+
+void mc_h_job_create(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp)
+{
+    (void)id;
+    mc_diag d;
+    char jid[40];
+    json_t *job = NULL;
+    mc_diag_init(&d, "", NULL);
+    json_t *body = mc_json_load(req->body, req->body_len, &d);
+    if (!body) {
+        mc_error(resp, CT_ERR_INVALID, d.msg);
+        return;
+    }
+    ct_err err = mc_job_create(mc, body, NULL, &job, jid, &d);
+    json_decref(body);
+    if (err && err != CT_ERR_EXISTS) {
+        mc_error(resp, err, d.msg);
+        return;
+    }
+    mc_reply(resp, 201, json_pack("{s:o}", "job", job));
+}
+
+void mc_h_job_get(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp)
+{
+    (void)req;
+    json_t *job = NULL;
+    char msg[256];
+    ct_err err = job_render_id(mc, id, &job);
+    if (err) {
+        snprintf(msg, sizeof msg, "job %.64s not found", id);
+        mc_error(resp, err, err == CT_ERR_NOT_FOUND ? msg : NULL);
+        return;
+    }
+    mc_reply(resp, 200, json_pack("{s:o}", "job", job));
+}
+
+void mc_h_job_cancel(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp)
+{
+    (void)req;
+    char msg[256];
+    ct_err err = ct_meta_job_cancel(mc->meta, id);
+    if (err == CT_ERR_NOT_FOUND)
+        snprintf(msg, sizeof msg, "job %.64s not found", id);
+    else
+        snprintf(msg, sizeof msg, "job %.64s has already finished and cannot be canceled", id);
+    if (err) {
+        mc_error(resp, err, err == CT_ERR_NOT_FOUND || err == CT_ERR_CONFLICT ? msg : NULL);
+        return;
+    }
+    mc_reply(resp, 202, json_object());
+}
+
+static ct_err list_cb(void *ctx, const ct_meta_job *j)
+{
+    json_t *job = mc_job_render(j);
+    return job && !json_array_append_new(ctx, job) ? CT_OK : CT_ERR_NOMEM;
+}
+
+/* Reads ListJobs' query parameters; returns 0 or -1 with msg. */
+static int list_params(const ct_http_req *req, ct_meta_job_filter *f, char *q[4], char *msg,
+                       size_t msglen)
+{
+    static const char *const status[] = {"SUBMITTED", "PROGRESSING", "COMPLETE", "CANCELED", "ERROR"};
+    q[0] = ct_http_query(req, "queue");
+    q[1] = ct_http_query(req, "status");
+    q[2] = ct_http_query(req, "order");
+    q[3] = ct_http_query(req, "maxResults");
+    f->queue = q[0] ? mc_ref_name(q[0]) : NULL;
+    f->status = q[1];
+    f->ascending = q[2] && strcmp(q[2], "ASCENDING") == 0;
+    if (q[2] && !f->ascending && strcmp(q[2], "DESCENDING") != 0)
+        return snprintf(msg, msglen, "order: invalid value \"%.32s\" (valid: ASCENDING, DESCENDING)", q[2]), -1;
+    int ok = !q[1];
+    for (size_t i = 0; q[1] && i < CT_ARRAY_LEN(status); i++)
+        ok |= strcmp(q[1], status[i]) == 0;
+    if (!ok)
+        return snprintf(msg, msglen, "status: invalid value \"%.32s\"", q[1]), -1;
+    char *end = NULL;
+    long max = q[3] ? strtol(q[3], &end, 10) : 20;
+    if (q[3] && (*end || max < 1 || max > 20))
+        return snprintf(msg, msglen, "maxResults: must be between 1 and 20"), -1;
+    f->max = (int)max;
+    return 0;
+}
+
+void mc_h_job_list(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp)
+{
+    (void)id;
+    ct_meta_job_filter f = {0};
+    char *q[4] = {0}, *tok = ct_http_query(req, "nextToken"), *next = NULL, msg[256];
+    json_t *jobs = json_array();
+    ct_err err = CT_ERR_INVALID;
+    if (list_params(req, &f, q, msg, sizeof msg))
+        goto cleanup;
+    f.after_token = tok;
+    err = ct_meta_job_list(mc->meta, &f, list_cb, jobs, &next);
+    snprintf(msg, sizeof msg, "nextToken: invalid token");
+    if (err)
+        goto cleanup;
+    json_t *body = json_pack("{s:O}", "jobs", jobs);
+    if (next)
+        json_object_set_new(body, "nextToken", json_string(next));
+    mc_reply(resp, 200, body);
+cleanup:
+    if (err)
+        mc_error(resp, err, err == CT_ERR_INVALID ? msg : NULL);
+    for (int i = 0; i < 4; i++)
+        free(q[i]);
+    free(tok);
+    free(next);
+    json_decref(jobs);
+}

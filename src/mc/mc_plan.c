@@ -1,0 +1,590 @@
+/* mc_plan.c: normalised JobSettings -> the supported subset -> ct_plan.
+ *
+ * DESIGN: one pass both validates and builds, so what CreateJob accepts is
+ * exactly what the worker can plan (CreateJob runs it and throws the plan
+ * away; the worker runs it again on the stored spec). The input arrives
+ * model-checked (types, enums, ranges), but this file still tests every type
+ * so that ct_mc_job_plan is safe on any stored or fuzzed JSON.
+ * Output naming follows MediaConvert: destination + input basename (without
+ * extension) + nameModifier + "." + extension; when the destination does not
+ * end in '/', its last segment replaces the input basename. */
+#include "mc/mc_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* 1 when o[k] is an integer (stored in *out), 0 when absent, -1 when wrong type. */
+static int jint(const json_t *o, const char *k, json_int_t *out, mc_diag *d)
+{
+    const json_t *v = json_object_get(o, k);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v))
+        return mc_fail_at(d, k, "expected an integer");
+    *out = json_integer_value(v);
+    return 1;
+}
+
+static const json_t *jobj(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    return json_is_object(v) ? v : NULL;
+}
+
+int mc_parse_s3(const char *url, char bucket[64], char *key, size_t keylen, int allow_empty_key)
+{
+    if (!url || strncmp(url, "s3://", 5) != 0)
+        return -1;
+    const char *b = url + 5, *slash = strchr(b, '/');
+    size_t bl = slash ? (size_t)(slash - b) : strlen(b);
+    if (bl < 3 || bl > 63)
+        return -1;
+    for (size_t i = 0; i < bl; i++) {
+        char c = b[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'))
+            return -1;
+    }
+    const char *k = slash ? slash + 1 : "";
+    size_t kl = strlen(k);
+    if ((!kl && !allow_empty_key) || kl >= keylen || kl > 1024)
+        return -1;
+    memcpy(bucket, b, bl);
+    bucket[bl] = '\0';
+    memcpy(key, k, kl + 1);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ video */
+
+static const struct {
+    const char *name, *settings;
+    ct_vcodec codec;
+} vcodecs[] = {
+    {"H_264", "h264Settings", CT_VCODEC_H264},
+    {"H_265", "h265Settings", CT_VCODEC_H265},
+    {"AV1", "av1Settings", CT_VCODEC_AV1},
+};
+
+static int video_gop(const json_t *cs, ct_vcodec codec, ct_plan_video *v, mc_diag *d)
+{
+    const json_t *gs = json_object_get(cs, "gopSize");
+    const char *units = jstr(cs, "gopSizeUnits");
+    if (!gs)
+        return 0;
+    if (!json_is_number(gs) || json_number_value(gs) < 0)
+        return mc_fail_at(d, "gopSize", "expected a non-negative number");
+    double g = json_number_value(gs);
+    if (codec != CT_VCODEC_AV1 && units && strcmp(units, "SECONDS") == 0) {
+        mc_warn(d, "gopSizeUnits SECONDS is not supported yet; the encoder's default GOP is used");
+        return 0;
+    }
+    if (codec != CT_VCODEC_AV1 && units && strcmp(units, "AUTO") == 0)
+        return 0;
+    if (g > 10000)
+        return mc_fail_at(d, "gopSize", "must be at most 10000 frames");
+    v->gop_frames = (int)lround(g);
+    return 0;
+}
+
+static int video_scene(const json_t *cs, ct_vcodec codec, ct_plan_video *v)
+{
+    const char *scd = jstr(cs, "sceneChangeDetect");
+    if (codec == CT_VCODEC_AV1)
+        v->scene_change_detect = 0;
+    else
+        v->scene_change_detect = !(scd && strcmp(scd, "DISABLED") == 0);
+    return 0;
+}
+
+static int video_rc(const json_t *cs, ct_plan_video *v, mc_diag *d)
+{
+    json_int_t bitrate = 0, maxb = 0, hrd = 0, level = 7;
+    int has_b = jint(cs, "bitrate", &bitrate, d), has_m = jint(cs, "maxBitrate", &maxb, d);
+    if (has_b < 0 || has_m < 0 || jint(cs, "hrdBufferSize", &hrd, d) < 0)
+        return -1;
+    const char *rc = jstr(cs, "rateControlMode");
+    if (!rc)
+        rc = has_b && !has_m ? "CBR" : "QVBR";
+    const json_t *q = jobj(cs, "qvbrSettings");
+    size_t p = mc_path_key(d, "qvbrSettings");
+    int lv = q ? jint(q, "qvbrQualityLevel", &level, d) : 0;
+    mc_path_pop(d, p);
+    if (lv < 0)
+        return -1;
+    if (level < 1 || level > 10)
+        return mc_fail_at(d, "qvbrSettings.qvbrQualityLevel", "must be between 1 and 10");
+    if (strcmp(rc, "QVBR") == 0) {
+        if (!has_m)
+            return mc_fail_at(d, "maxBitrate", "required when rateControlMode is QVBR");
+        v->rc_mode = CT_RC_QVBR;
+    } else if (strcmp(rc, "CBR") == 0 || strcmp(rc, "VBR") == 0) {
+        if (!has_b)
+            return mc_fail_at(d, "bitrate", "required when rateControlMode is %s", rc);
+        if (has_m && maxb < bitrate)
+            return mc_fail_at(d, "maxBitrate", "must be at least bitrate");
+        v->rc_mode = rc[0] == 'C' ? CT_RC_CBR : CT_RC_VBR;
+    } else {
+        return mc_fail_at(d, "rateControlMode", "unsupported value \"%s\" (supported: QVBR, CBR, VBR)", rc);
+    }
+    if (bitrate < 0 || maxb < 0 || hrd < 0)
+        return mc_fail(d, "bitrates must not be negative");
+    v->qvbr_level = (int)level;
+    v->bitrate = v->rc_mode == CT_RC_QVBR ? 0 : bitrate;
+    v->max_bitrate = v->rc_mode == CT_RC_CBR ? 0 : maxb;
+    v->hrd_buffer = hrd;
+    return 0;
+}
+
+static int video_codec(const json_t *csets, ct_plan_video *v, mc_diag *d)
+{
+    const char *codec = jstr(csets, "codec");
+    if (!codec)
+        return mc_fail_at(d, "codec", "required");
+    size_t i;
+    for (i = 0; i < CT_ARRAY_LEN(vcodecs); i++)
+        if (strcmp(vcodecs[i].name, codec) == 0)
+            break;
+    if (i == CT_ARRAY_LEN(vcodecs))
+        return mc_fail_at(d, "codec", "unsupported value \"%.64s\" (supported: H_264, H_265, AV1)",
+                          codec);
+    v->codec = vcodecs[i].codec;
+    const json_t *cs = json_object_get(csets, vcodecs[i].settings);
+    if (cs && !json_is_object(cs))
+        return mc_fail_at(d, vcodecs[i].settings, "expected an object");
+    json_t *empty = json_object();
+    size_t p = mc_path_key(d, vcodecs[i].settings);
+    int rc = video_rc(cs ? cs : empty, v, d);
+    if (!rc)
+        rc = video_gop(cs ? cs : empty, v->codec, v, d);
+    if (!rc)
+        video_scene(cs ? cs : empty, v->codec, v);
+    mc_path_pop(d, p);
+    json_decref(empty);
+    return rc;
+}
+
+static int video_plan(const json_t *vd, ct_plan_video *v, mc_diag *d)
+{
+    json_int_t w = 0, h = 0;
+    if (!json_is_object(vd))
+        return mc_fail(d, "expected an object");
+    if (jint(vd, "width", &w, d) < 0 || jint(vd, "height", &h, d) < 0)
+        return -1;
+    if (w < 0 || w > 8192 || h < 0 || h > 8192)
+        return mc_fail(d, "width and height must be between 32 and 8192");
+    v->width = (int)w;
+    v->height = (int)h;
+    const json_t *cs = json_object_get(vd, "codecSettings");
+    if (!json_is_object(cs))
+        return mc_fail_at(d, "codecSettings", cs ? "expected an object" : "required");
+    size_t p = mc_path_key(d, "codecSettings");
+    int rc = video_codec(cs, v, d);
+    mc_path_pop(d, p);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ audio */
+
+static int aac_rate_ok(json_int_t r)
+{
+    static const int rates[] = {8000, 11025, 12000, 16000, 22050, 24000,
+                                32000, 44100, 48000, 64000, 88200, 96000};
+    for (size_t i = 0; i < CT_ARRAY_LEN(rates); i++)
+        if (rates[i] == r)
+            return 1;
+    return 0;
+}
+
+static int aac_plan(const json_t *aac, ct_plan_audio *a, mc_diag *d)
+{
+    json_int_t br = 96000, sr = 48000;
+    const char *mode = jstr(aac, "codingMode"), *prof = jstr(aac, "codecProfile");
+    if (jint(aac, "bitrate", &br, d) < 0 || jint(aac, "sampleRate", &sr, d) < 0)
+        return -1;
+    if (br < 6000 || br > 1024000)
+        return mc_fail_at(d, "bitrate", "must be between 6000 and 1024000");
+    if (!aac_rate_ok(sr))
+        return mc_fail_at(d, "sampleRate", "unsupported value %lld", (long long)sr);
+    if (prof && strcmp(prof, "LC") != 0)
+        return mc_fail_at(d, "codecProfile", "unsupported value \"%.64s\" (supported: LC)", prof);
+    if (!mode || strcmp(mode, "CODING_MODE_2_0") == 0)
+        a->channels = 2;
+    else if (strcmp(mode, "CODING_MODE_1_0") == 0)
+        a->channels = 1;
+    else
+        return mc_fail_at(d, "codingMode",
+                          "unsupported value \"%.64s\" (supported: CODING_MODE_1_0, CODING_MODE_2_0)",
+                          mode);
+    a->codec = CT_ACODEC_AAC;
+    a->bitrate = br;
+    a->sample_rate = (int)sr;
+    return 0;
+}
+
+static int audio_codec(const json_t *ad, ct_plan_audio *a, mc_diag *d)
+{
+    const json_t *cs = json_object_get(ad, "codecSettings");
+    if (!json_is_object(cs))
+        return mc_fail_at(d, "codecSettings", cs ? "expected an object" : "required");
+    size_t p = mc_path_key(d, "codecSettings");
+    const char *codec = jstr(cs, "codec");
+    int rc;
+    if (!codec) {
+        rc = mc_fail_at(d, "codec", "required");
+    } else if (strcmp(codec, "AAC") != 0) {
+        rc = mc_fail_at(d, "codec", "unsupported value \"%.64s\" (supported: AAC)", codec);
+    } else {
+        const json_t *aac = json_object_get(cs, "aacSettings");
+        json_t *empty = json_object();
+        size_t p2 = mc_path_key(d, "aacSettings");
+        rc = aac && !json_is_object(aac) ? mc_fail(d, "expected an object")
+                                         : aac_plan(aac ? aac : empty, a, d);
+        mc_path_pop(d, p2);
+        json_decref(empty);
+    }
+    mc_path_pop(d, p);
+    return rc;
+}
+
+static int audio_plan(const json_t *ads, const json_t *selectors, ct_plan_audio *a, mc_diag *d)
+{
+    if (!json_is_array(ads))
+        return mc_fail(d, "expected an array");
+    if (json_array_size(ads) == 0)
+        return 0;
+    if (json_array_size(ads) > 1)
+        return mc_fail(d, "at most one audio description per output is supported (got %zu)",
+                       json_array_size(ads));
+    const json_t *ad = json_array_get(ads, 0);
+    size_t p = mc_path_index(d, 0);
+    int rc = -1;
+    if (!json_is_object(ad)) {
+        mc_fail(d, "expected an object");
+        goto cleanup;
+    }
+    const char *src = jstr(ad, "audioSourceName");
+    if (src && selectors && !json_object_get(selectors, src)) {
+        mc_fail_at(d, "audioSourceName", "no audio selector named \"%.128s\" in settings.inputs[0]",
+                   src);
+        goto cleanup;
+    }
+    rc = audio_codec(ad, a, d);
+cleanup:
+    mc_path_pop(d, p);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- output */
+
+typedef struct {
+    const char *ext;
+    const char *modifier;
+} out_naming;
+
+static int container_check(const json_t *out, mc_diag *d)
+{
+    const json_t *cs = json_object_get(out, "containerSettings");
+    if (!cs)
+        return 0;
+    if (!json_is_object(cs))
+        return mc_fail_at(d, "containerSettings", "expected an object");
+    const char *c = jstr(cs, "container");
+    if (c && strcmp(c, "MP4") != 0)
+        return mc_fail_at(d, "containerSettings.container",
+                          "unsupported value \"%.64s\" (supported: MP4)", c);
+    return 0;
+}
+
+static int naming_check(const json_t *out, out_naming *nm, mc_diag *d)
+{
+    const json_t *ext = json_object_get(out, "extension"), *mod = json_object_get(out, "nameModifier");
+    if (ext && !json_is_string(ext))
+        return mc_fail_at(d, "extension", "expected a string");
+    if (mod && !json_is_string(mod))
+        return mc_fail_at(d, "nameModifier", "expected a string");
+    nm->ext = ext ? json_string_value(ext) : "mp4";
+    if (nm->ext[0] == '.')
+        nm->ext++;
+    if (!nm->ext[0] || strlen(nm->ext) > 16 || strchr(nm->ext, '/'))
+        return mc_fail_at(d, "extension", "must be 1-16 characters without '/'");
+    nm->modifier = mod ? json_string_value(mod) : "";
+    if (strlen(nm->modifier) > 256)
+        return mc_fail_at(d, "nameModifier", "must be at most 256 characters");
+    return 0;
+}
+
+static int output_plan(const json_t *out, const json_t *selectors, ct_plan_output *po,
+                       out_naming *nm, mc_diag *d)
+{
+    if (!json_is_object(out))
+        return mc_fail(d, "expected an object");
+    memset(po, 0, sizeof *po);
+    po->container = CT_CONTAINER_MP4;
+    if (container_check(out, d) || naming_check(out, nm, d))
+        return -1;
+    const json_t *vd = json_object_get(out, "videoDescription");
+    const json_t *ads = json_object_get(out, "audioDescriptions");
+    if (vd) {
+        size_t p = mc_path_key(d, "videoDescription");
+        int rc = video_plan(vd, &po->video, d);
+        mc_path_pop(d, p);
+        if (rc)
+            return -1;
+    }
+    if (ads) {
+        size_t p = mc_path_key(d, "audioDescriptions");
+        int rc = audio_plan(ads, selectors, &po->audio, d);
+        mc_path_pop(d, p);
+        if (rc)
+            return -1;
+    }
+    if (po->video.codec == CT_VCODEC_NONE && po->audio.codec == CT_ACODEC_NONE)
+        return mc_fail(d, "output has neither videoDescription nor audioDescriptions");
+    return 0;
+}
+
+int mc_output_check(const json_t *output, mc_diag *d)
+{
+    ct_plan_output po;
+    out_naming nm;
+    return output_plan(output, NULL, &po, &nm, d);
+}
+
+/* ----------------------------------------------------------------- naming */
+
+/* Input basename without directories and extension. */
+static void input_base(const char *in_key, char *out, size_t n)
+{
+    const char *seg = strrchr(in_key, '/');
+    seg = seg ? seg + 1 : in_key;
+    const char *dot = strrchr(seg, '.');
+    size_t l = dot && dot != seg ? (size_t)(dot - seg) : strlen(seg);
+    if (l >= n)
+        l = n - 1;
+    memcpy(out, seg, l);
+    out[l] = '\0';
+}
+
+static int dest_key(const char *prefix, const char *in_key, const out_naming *nm, char key[1025])
+{
+    char base[1025] = "";
+    size_t pl = strlen(prefix);
+    if (pl == 0 || prefix[pl - 1] == '/')
+        input_base(in_key, base, sizeof base);
+    int n = snprintf(key, 1025, "%s%s%s.%s", prefix, base, nm->modifier, nm->ext);
+    return n < 0 || n > 1024 ? -1 : 0;
+}
+
+/* --------------------------------------------------------------- settings */
+
+typedef struct {
+    ct_plan *plan;
+    ct_mc_dest dests[CT_PLAN_MAX_OUTPUTS];
+    char in_bucket[64], in_key[1025];
+    const json_t *selectors;
+} plan_state;
+
+static int input_plan(const json_t *settings, plan_state *s, mc_diag *d)
+{
+    const json_t *inputs = json_object_get(settings, "inputs");
+    if (!inputs)
+        return mc_fail_at(d, "inputs", "required");
+    if (!json_is_array(inputs) || json_array_size(inputs) != 1)
+        return mc_fail_at(d, "inputs", "exactly one input is supported (got %zu)",
+                          json_array_size(inputs));
+    const json_t *in = json_array_get(inputs, 0);
+    size_t p = mc_path_key(d, "inputs[0]");
+    int rc = -1;
+    if (!json_is_object(in)) {
+        mc_fail(d, "expected an object");
+        goto cleanup;
+    }
+    const char *fi = jstr(in, "fileInput");
+    if (!fi) {
+        mc_fail_at(d, "fileInput", "required");
+        goto cleanup;
+    }
+    if (mc_parse_s3(fi, s->in_bucket, s->in_key, sizeof s->in_key, 0)) {
+        mc_fail_at(d, "fileInput", "must be an s3://bucket/key URL (got \"%.128s\")", fi);
+        goto cleanup;
+    }
+    s->selectors = json_object_get(in, "audioSelectors");
+    if (s->selectors && !json_is_object(s->selectors)) {
+        mc_fail_at(d, "audioSelectors", "expected an object");
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    mc_path_pop(d, p);
+    return rc;
+}
+
+static int group_dest(const json_t *g, char bucket[64], char prefix[1025], mc_diag *d)
+{
+    const json_t *ogs = json_object_get(g, "outputGroupSettings");
+    if (!json_is_object(ogs))
+        return mc_fail_at(d, "outputGroupSettings", ogs ? "expected an object" : "required");
+    size_t p = mc_path_key(d, "outputGroupSettings");
+    const char *type = jstr(ogs, "type");
+    const json_t *fgs = jobj(ogs, "fileGroupSettings");
+    const char *dst = fgs ? jstr(fgs, "destination") : NULL;
+    int rc = -1;
+    if (!type)
+        mc_fail_at(d, "type", "required");
+    else if (strcmp(type, "FILE_GROUP_SETTINGS") != 0)
+        mc_fail_at(d, "type", "unsupported value \"%.64s\" (supported: FILE_GROUP_SETTINGS)", type);
+    else if (!dst)
+        mc_fail_at(d, "fileGroupSettings.destination", "required");
+    else if (mc_parse_s3(dst, bucket, prefix, 1025, 1))
+        mc_fail_at(d, "fileGroupSettings.destination",
+                   "must be an s3://bucket/prefix URL (got \"%.128s\")", dst);
+    else
+        rc = 0;
+    mc_path_pop(d, p);
+    return rc;
+}
+
+static int dest_add(plan_state *s, int idx, int gi, const json_t *g, const char *bucket,
+                    const char *prefix, const out_naming *nm, mc_diag *d)
+{
+    ct_mc_dest *dst = &s->dests[idx];
+    memset(dst, 0, sizeof *dst);
+    snprintf(dst->bucket, sizeof dst->bucket, "%s", bucket);
+    const char *name = jstr(g, "name");
+    snprintf(dst->group_name, sizeof dst->group_name, "%s", name ? name : "File Group");
+    dst->group_index = gi;
+    if (dest_key(prefix, s->in_key, nm, dst->key))
+        return mc_fail(d, "output file name is longer than 1024 bytes");
+    for (int i = 0; i < idx; i++)
+        if (strcmp(s->dests[i].bucket, dst->bucket) == 0 && strcmp(s->dests[i].key, dst->key) == 0)
+            return mc_fail_at(d, "nameModifier",
+                              "two outputs would both write s3://%s/%.200s; give each a distinct"
+                              " nameModifier", dst->bucket, dst->key);
+    return 0;
+}
+
+static int group_outputs(const json_t *g, int gi, plan_state *s, mc_diag *d)
+{
+    char bucket[64], prefix[1025];
+    if (group_dest(g, bucket, prefix, d))
+        return -1;
+    const json_t *outs = json_object_get(g, "outputs");
+    if (!json_is_array(outs) || json_array_size(outs) == 0)
+        return mc_fail_at(d, "outputs", outs ? "must have at least 1 item" : "required");
+    size_t i;
+    const json_t *o;
+    json_array_foreach(outs, i, o) {
+        int idx = s->plan->n_outputs;
+        if (idx >= CT_PLAN_MAX_OUTPUTS)
+            return mc_fail_at(d, "outputs", "at most %d outputs per job are supported",
+                              CT_PLAN_MAX_OUTPUTS);
+        out_naming nm;
+        size_t p = mc_path_key(d, "outputs");
+        mc_path_index(d, i);
+        int rc = output_plan(o, s->selectors, &s->plan->outputs[idx], &nm, d);
+        if (!rc)
+            rc = dest_add(s, idx, gi, g, bucket, prefix, &nm, d);
+        mc_path_pop(d, p);
+        if (rc)
+            return -1;
+        s->plan->n_outputs++;
+    }
+    return 0;
+}
+
+static int groups_plan(const json_t *settings, plan_state *s, mc_diag *d)
+{
+    const json_t *groups = json_object_get(settings, "outputGroups");
+    if (!groups)
+        return mc_fail_at(d, "outputGroups", "required");
+    if (!json_is_array(groups) || json_array_size(groups) == 0)
+        return mc_fail_at(d, "outputGroups", "must have at least 1 item");
+    size_t i;
+    const json_t *g;
+    json_array_foreach(groups, i, g) {
+        size_t p = mc_path_key(d, "outputGroups");
+        mc_path_index(d, i);
+        int rc = json_is_object(g) ? group_outputs(g, (int)i, s, d) : mc_fail(d, "expected an object");
+        mc_path_pop(d, p);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+int mc_settings_plan(const json_t *settings, ct_plan *plan, char in_bucket[64],
+                     char in_key[1025], ct_mc_dest *dests, mc_diag *d)
+{
+    static __thread plan_state s; /* ~40 KiB: keep it off small thread stacks */
+    ct_plan local;
+    memset(&s, 0, sizeof s);
+    s.plan = plan ? plan : &local;
+    memset(s.plan, 0, sizeof *s.plan);
+    if (!json_is_object(settings))
+        return mc_fail(d, "expected an object");
+    if (input_plan(settings, &s, d) || groups_plan(settings, &s, d))
+        return -1;
+    if (in_bucket)
+        memcpy(in_bucket, s.in_bucket, sizeof s.in_bucket);
+    if (in_key)
+        memcpy(in_key, s.in_key, sizeof s.in_key);
+    if (dests)
+        memcpy(dests, s.dests, sizeof(ct_mc_dest) * (size_t)s.plan->n_outputs);
+    return 0;
+}
+
+/* ------------------------------------------------------------- public API */
+
+ct_err ct_mc_job_plan(const char *spec_json, ct_plan *plan, char in_bucket[64],
+                      char in_key[1025], ct_mc_dest dests[CT_PLAN_MAX_OUTPUTS], char *msg,
+                      size_t msglen)
+{
+    mc_diag d;
+    json_error_t je;
+    mc_diag_init(&d, "settings", NULL);
+    json_t *spec = json_loads(spec_json, JSON_REJECT_DUPLICATES, &je);
+    if (!spec) {
+        snprintf(msg, msglen, "job spec is not JSON: %s", je.text);
+        return CT_ERR_INVALID;
+    }
+    int rc = mc_settings_plan(json_object_get(spec, "settings"), plan, in_bucket, in_key, dests, &d);
+    json_decref(spec);
+    if (rc) {
+        snprintf(msg, msglen, "%s", d.msg);
+        return CT_ERR_INVALID;
+    }
+    if (msglen)
+        msg[0] = '\0';
+    return CT_OK;
+}
+
+char *ct_mc_output_details(const char *spec_json, const ct_mc_dest *dests, int n,
+                           const double *durations_s, const int *widths, const int *heights)
+{
+    (void)spec_json;
+    json_t *groups = json_array();
+    for (int i = 0; i < n; i++) {
+        int gi = dests[i].group_index < 0 ? 0 : dests[i].group_index;
+        while ((int)json_array_size(groups) <= gi)
+            json_array_append_new(groups, json_pack("{s:[]}", "outputDetails"));
+        json_t *od = json_object();
+        double ms = durations_s ? durations_s[i] * 1000.0 : 0;
+        json_object_set_new(od, "durationInMs",
+                            json_integer(ms > 0 && ms < 9.2e15 ? (json_int_t)llround(ms) : 0));
+        if (widths && heights && widths[i] > 0 && heights[i] > 0)
+            json_object_set_new(od, "videoDetails", json_pack("{s:i, s:i}", "widthInPx", widths[i],
+                                                              "heightInPx", heights[i]));
+        json_array_append_new(json_object_get(json_array_get(groups, (size_t)gi), "outputDetails"), od);
+    }
+    char *s = json_dumps(groups, JSON_COMPACT);
+    json_decref(groups);
+    return s;
+}

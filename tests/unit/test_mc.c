@@ -1,0 +1,683 @@
+/* Unit tests for mc: model check + normalisation, supported-subset
+ * validation, plan building and naming, template merge, and the REST API
+ * through ct_mc_handle (queues, templates, presets, jobs, endpoints). */
+#include "ct_test.h"
+#include "mc/mc_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char seed_job[] =
+    "{\"Queue\":\"arn:aws:mediaconvert:region:account_id:queues/Default\",\"UserMetadata\":{},\""
+    "Role\":\"arn:aws:iam::account_id:role/MediaConvert_Default_Role\",\"Settings\":{\"Timecode"
+    "Config\":{\"Source\":\"ZEROBASED\"},\"OutputGroups\":[{\"Name\":\"File Group\",\"Outputs\""
+    ":[{\"ContainerSettings\":{\"Container\":\"MP4\",\"Mp4Settings\":{}},\"VideoDescription\":{"
+    "\"CodecSettings\":{\"Codec\":\"H_265\",\"H265Settings\":{\"MaxBitrate\":5000000,\"RateCont"
+    "rolMode\":\"QVBR\",\"SceneChangeDetect\":\"TRANSITION_DETECTION\"}}},\"AudioDescriptions\""
+    ":[{\"AudioSourceName\":\"Audio Selector 1\",\"CodecSettings\":{\"Codec\":\"AAC\",\"AacSett"
+    "ings\":{\"Bitrate\":96000,\"CodingMode\":\"CODING_MODE_2_0\",\"SampleRate\":48000}}}],\"Na"
+    "meModifier\":\"-hd\"},{\"ContainerSettings\":{\"Container\":\"MP4\",\"Mp4Settings\":{}},\""
+    "VideoDescription\":{\"Width\":256,\"Height\":144,\"CodecSettings\":{\"Codec\":\"AV1\",\"Av"
+    "1Settings\":{\"RateControlMode\":\"QVBR\",\"QvbrSettings\":{},\"MaxBitrate\":100000}}},\"A"
+    "udioDescriptions\":[{\"CodecSettings\":{\"Codec\":\"AAC\",\"AacSettings\":{\"Bitrate\":960"
+    "00,\"CodingMode\":\"CODING_MODE_2_0\",\"SampleRate\":48000}}}],\"NameModifier\":\"-sd\"}],"
+    "\"OutputGroupSettings\":{\"Type\":\"FILE_GROUP_SETTINGS\",\"FileGroupSettings\":{\"Destina"
+    "tion\":\"s3://destination_bucket/\"}}}],\"Inputs\":[{\"AudioSelectors\":{\"Audio Selector "
+    "1\":{\"DefaultSelection\":\"DEFAULT\"}},\"VideoSelector\":{},\"TimecodeSource\":\"ZEROBASE"
+    "D\",\"FileInput\":\"s3://source_bucket/object.mp4\"}]},\"AccelerationSettings\":{\"Mode\":"
+    "\"DISABLED\"},\"StatusUpdateInterval\":\"SECONDS_60\",\"Priority\":0}";
+
+#define ACCOUNT "123456789012"
+
+/* ------------------------------------------------------------ helpers */
+
+static json_t *seed(void)
+{
+    json_t *j = json_loads(seed_job, 0, NULL);
+    CHECK(j != NULL);
+    return j;
+}
+
+/* Sets a dotted path ("Settings.Inputs.0.FileInput"); numeric parts index arrays. */
+static void set_path(json_t *root, const char *path, json_t *val)
+{
+    char buf[512], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", path);
+    char *last = strrchr(buf, '.');
+    json_t *cur = root;
+    if (last) {
+        *last = '\0';
+        for (char *t = strtok_r(buf, ".", &save); t && cur; t = strtok_r(NULL, ".", &save))
+            cur = json_is_array(cur) ? json_array_get(cur, (size_t)atoi(t)) : json_object_get(cur, t);
+        last++;
+    } else {
+        last = buf;
+    }
+    if (json_is_array(cur))
+        json_array_set_new(cur, (size_t)atoi(last), val);
+    else if (val)
+        json_object_set_new(cur, last, val);
+    else
+        json_object_del(cur, last);
+}
+
+/* Model check + plan of a CreateJob body; returns 0 or -1 with msg. */
+static int run_job(json_t *body, ct_plan *plan, char bucket[64], char key[1025], ct_mc_dest *dests,
+                   char *msg, size_t n)
+{
+    mc_diag d;
+    mc_diag_init(&d, "", NULL);
+    json_t *req = mc_model_check("CreateJobRequest", body, &d);
+    int rc = -1;
+    if (req) {
+        size_t p = mc_path_key(&d, "settings");
+        rc = mc_settings_plan(json_object_get(req, "settings"), plan, bucket, key, dests, &d);
+        mc_path_pop(&d, p);
+    }
+    snprintf(msg, n, "%s", rc ? d.msg : "");
+    json_decref(req);
+    return rc;
+}
+
+static void expect_err(const char *path, json_t *val, const char *want)
+{
+    json_t *j = seed();
+    ct_plan plan;
+    char b[64], k[1025], msg[2048];
+    set_path(j, path, val);
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK_STR(msg, want);
+    json_decref(j);
+}
+
+/* --------------------------------------------------------- model + plan */
+
+static void test_seed_plan(void)
+{
+    json_t *j = seed();
+    ct_plan plan;
+    ct_mc_dest dests[CT_PLAN_MAX_OUTPUTS];
+    char b[64], k[1025], msg[2048];
+    CHECK(run_job(j, &plan, b, k, dests, msg, sizeof msg) == 0);
+    CHECK_STR(msg, "");
+    CHECK_STR(b, "source_bucket");
+    CHECK_STR(k, "object.mp4");
+    CHECK(plan.n_outputs == 2);
+    ct_plan_output *o = &plan.outputs[0];
+    CHECK(o->video.codec == CT_VCODEC_H265 && o->video.rc_mode == CT_RC_QVBR);
+    CHECK(o->video.qvbr_level == 7 && o->video.max_bitrate == 5000000);
+    CHECK(o->video.width == 0 && o->video.height == 0 && o->video.scene_change_detect == 1);
+    CHECK(o->audio.codec == CT_ACODEC_AAC && o->audio.bitrate == 96000);
+    CHECK(o->audio.channels == 2 && o->audio.sample_rate == 48000);
+    CHECK(o->path[0] == '\0' && plan.input_path[0] == '\0');
+    o = &plan.outputs[1];
+    CHECK(o->video.codec == CT_VCODEC_AV1 && o->video.width == 256 && o->video.height == 144);
+    CHECK(o->video.qvbr_level == 7 && o->video.max_bitrate == 100000);
+    CHECK_STR(dests[0].bucket, "destination_bucket");
+    CHECK_STR(dests[0].key, "object-hd.mp4");
+    CHECK_STR(dests[1].key, "object-sd.mp4");
+    CHECK_STR(dests[1].group_name, "File Group");
+    CHECK(dests[1].group_index == 0);
+    json_decref(j);
+}
+
+static void test_normalise(void)
+{
+    json_t *j = seed();
+    mc_diag d;
+    mc_diag_init(&d, "", NULL);
+    json_t *n = mc_model_check("CreateJobRequest", j, &d);
+    CHECK(n != NULL);
+    json_t *in = json_array_get(json_object_get(json_object_get(n, "settings"), "inputs"), 0);
+    CHECK(json_object_get(json_object_get(in, "audioSelectors"), "Audio Selector 1") != NULL);
+    CHECK_STR(json_string_value(json_object_get(
+                  json_object_get(json_object_get(in, "audioSelectors"), "Audio Selector 1"),
+                  "defaultSelection")),
+              "DEFAULT");
+    CHECK_STR(json_string_value(json_object_get(in, "fileInput")), "s3://source_bucket/object.mp4");
+    CHECK(json_object_get(n, "userMetadata") != NULL && json_object_get(n, "Role") == NULL);
+    json_t *o = json_array_get(json_object_get(json_array_get(json_object_get(
+                    json_object_get(n, "settings"), "outputGroups"), 0), "outputs"), 1);
+    json_t *av1 = json_object_get(json_object_get(json_object_get(o, "videoDescription"),
+                                                  "codecSettings"), "av1Settings");
+    CHECK(json_integer_value(json_object_get(av1, "maxBitrate")) == 100000);
+    /* camelCase input normalises to itself */
+    json_t *again = mc_model_check("CreateJobRequest", n, &d);
+    CHECK(again && json_equal(again, n));
+    /* user metadata keys are data, never case-folded */
+    json_t *um = json_pack("{s:{s:s}, s:s, s:{}}", "userMetadata", "Key", "Value", "role", "r",
+                           "settings");
+    json_t *um2 = mc_model_check("CreateJobRequest", um, &d);
+    CHECK(um2 && json_object_get(json_object_get(um2, "userMetadata"), "Key") != NULL);
+    json_decref(um);
+    json_decref(um2);
+    json_decref(again);
+    json_decref(n);
+    json_decref(j);
+}
+
+static void test_errors(void)
+{
+    expect_err("Settings.OutputGroups.0.Outputs.1.VideoDescription.CodecSettings.Codec",
+               json_string("MPEG2"),
+               "settings.outputGroups[0].outputs[1].videoDescription.codecSettings.codec: "
+               "unsupported value \"MPEG2\" (supported: H_264, H_265, AV1)");
+    expect_err("Settings.OutputGroups.0.Outputs.0.VideoDescription.foo", json_integer(1),
+               "settings.outputGroups[0].outputs[0].videoDescription.foo: unknown field");
+    expect_err("Settings.OutputGroups.0.Outputs.0.VideoDescription.Widht", json_integer(640),
+               "settings.outputGroups[0].outputs[0].videoDescription.widht: unknown field");
+    expect_err("Settings.Inputs.0.FileInput", NULL, "settings.inputs[0].fileInput: required");
+    expect_err("Settings.Inputs.0.FileInput", json_string("https://x/y.mp4"),
+               "settings.inputs[0].fileInput: must be an s3://bucket/key URL (got "
+               "\"https://x/y.mp4\")");
+    expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("HLS_GROUP_SETTINGS"),
+               "settings.outputGroups[0].outputGroupSettings.type: unsupported value "
+               "\"HLS_GROUP_SETTINGS\" (supported: FILE_GROUP_SETTINGS)");
+    expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("BOGUS"),
+               "settings.outputGroups[0].outputGroupSettings.type: invalid value \"BOGUS\" "
+               "(valid: HLS_GROUP_SETTINGS, DASH_ISO_GROUP_SETTINGS, FILE_GROUP_SETTINGS, "
+               "MS_SMOOTH_GROUP_SETTINGS, CMAF_GROUP_SETTINGS)");
+    expect_err("Settings.OutputGroups.0.Outputs.0.VideoDescription.CodecSettings.H265Settings.MaxBitrate",
+               NULL,
+               "settings.outputGroups[0].outputs[0].videoDescription.codecSettings.h265Settings."
+               "maxBitrate: required when rateControlMode is QVBR");
+    expect_err("Settings.OutputGroups.0.Outputs.1.VideoDescription.CodecSettings.Av1Settings."
+               "QvbrSettings.QvbrQualityLevel", json_integer(11),
+               "settings.outputGroups[0].outputs[1].videoDescription.codecSettings.av1Settings."
+               "qvbrSettings.qvbrQualityLevel: must be between 1 and 10 (got 11)");
+    expect_err("Settings.OutputGroups.0.Outputs.1.VideoDescription.Width", json_string("256"),
+               "settings.outputGroups[0].outputs[1].videoDescription.width: expected an integer");
+    expect_err("Settings.OutputGroups.0.Outputs.1.NameModifier", json_string("-hd"),
+               "settings.outputGroups[0].outputs[1].nameModifier: two outputs would both write "
+               "s3://destination_bucket/object-hd.mp4; give each a distinct nameModifier");
+    expect_err("Settings.OutputGroups.0.Outputs.0.AudioDescriptions.0.AudioSourceName",
+               json_string("Audio Selector 9"),
+               "settings.outputGroups[0].outputs[0].audioDescriptions[0].audioSourceName: no audio "
+               "selector named \"Audio Selector 9\" in settings.inputs[0]");
+    expect_err("Settings.OutputGroups.0.Outputs.0.AudioDescriptions.0.CodecSettings.Codec",
+               json_string("MP3"),
+               "settings.outputGroups[0].outputs[0].audioDescriptions[0].codecSettings.codec: "
+               "unsupported value \"MP3\" (supported: AAC)");
+    expect_err("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("MOV"),
+               "settings.outputGroups[0].outputs[0].containerSettings.container: unsupported "
+               "value \"MOV\" (supported: MP4)");
+    expect_err("Settings.OutputGroups.0.Outputs.0.CaptionDescriptions", json_array(),
+               "settings.outputGroups[0].outputs[0].captionDescriptions: unsupported field "
+               "(CatTube does not implement it)");
+    expect_err("Settings.OutputGroups.0.OutputGroupSettings.FileGroupSettings.Destination",
+               json_string("/local/dir/"),
+               "settings.outputGroups[0].outputGroupSettings.fileGroupSettings.destination: "
+               "must be an s3://bucket/prefix URL (got \"/local/dir/\")");
+    expect_err("Priority", json_integer(51), "priority: must be between -50 and 50 (got 51)");
+    expect_err("Settings", json_string("x"), "settings: expected an object");
+    expect_err("Settings.OutputGroups", json_array(), "settings.outputGroups: must have at "
+                                                      "least 1 item");
+}
+
+static void test_two_inputs(void)
+{
+    json_t *j = seed();
+    json_t *inputs = json_object_get(json_object_get(j, "Settings"), "Inputs");
+    json_array_append_new(inputs, json_pack("{s:s}", "FileInput", "s3://b/c.mp4"));
+    char b[64], k[1025], msg[2048];
+    ct_plan plan;
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.inputs: exactly one input is supported (got 2)");
+    json_decref(j);
+}
+
+static void naming_case(const char *input, const char *dest, const char *mod, const char *ext,
+                        const char *want)
+{
+    json_t *j = seed();
+    ct_plan plan;
+    ct_mc_dest dests[CT_PLAN_MAX_OUTPUTS];
+    char b[64], k[1025], msg[2048];
+    set_path(j, "Settings.Inputs.0.FileInput", json_string(input));
+    set_path(j, "Settings.OutputGroups.0.OutputGroupSettings.FileGroupSettings.Destination",
+             json_string(dest));
+    set_path(j, "Settings.OutputGroups.0.Outputs.0.NameModifier", mod ? json_string(mod) : NULL);
+    if (ext)
+        set_path(j, "Settings.OutputGroups.0.Outputs.0.Extension", json_string(ext));
+    CHECK(run_job(j, &plan, b, k, dests, msg, sizeof msg) == 0);
+    CHECK_STR(msg, "");
+    CHECK_STR(dests[0].key, want);
+    json_decref(j);
+}
+
+static void test_naming(void)
+{
+    naming_case("s3://src/dir/my video.final.mov", "s3://out/", "-hd", NULL, "my video.final-hd.mp4");
+    naming_case("s3://src/a/b/clip.mp4", "s3://out/renditions/", "_720", NULL,
+                "renditions/clip_720.mp4");
+    naming_case("s3://src/clip.mp4", "s3://out/renditions/base", "-hd", NULL, "renditions/base-hd.mp4");
+    naming_case("s3://src/clip.mp4", "s3://out", NULL, "m4v", "clip.m4v");
+    naming_case("s3://src/d%20x/caf\xc3\xa9 noext", "s3://out/", NULL, ".mp4", "caf\xc3\xa9 noext.mp4");
+}
+
+static void test_variants(void)
+{
+    json_t *j = seed();
+    ct_plan plan;
+    char b[64], k[1025], msg[2048];
+    const char *cs = "Settings.OutputGroups.0.Outputs.0.VideoDescription.CodecSettings";
+    char path[256];
+    set_path(j, "Settings.OutputGroups.0.Outputs.0.VideoDescription.CodecSettings.Codec",
+             json_string("H_264"));
+    snprintf(path, sizeof path, "%s.H264Settings", cs);
+    set_path(j, path, json_pack("{s:s, s:i, s:i, s:f, s:s, s:s, s:i}", "RateControlMode", "VBR",
+                                "Bitrate", 2000000, "MaxBitrate", 4000000, "GopSize", 48.0,
+                                "GopSizeUnits", "FRAMES", "SceneChangeDetect", "DISABLED",
+                                "HrdBufferSize", 8000000));
+    set_path(j, "Settings.OutputGroups.0.Outputs.0.AudioDescriptions.0.CodecSettings.AacSettings",
+             json_pack("{s:s}", "CodingMode", "CODING_MODE_1_0"));
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == 0);
+    CHECK_STR(msg, "");
+    ct_plan_video *v = &plan.outputs[0].video;
+    CHECK(v->codec == CT_VCODEC_H264 && v->rc_mode == CT_RC_VBR && v->bitrate == 2000000);
+    CHECK(v->max_bitrate == 4000000 && v->gop_frames == 48 && v->scene_change_detect == 0);
+    CHECK(v->hrd_buffer == 8000000);
+    CHECK(plan.outputs[0].audio.channels == 1 && plan.outputs[0].audio.bitrate == 96000);
+    CHECK(plan.outputs[0].audio.sample_rate == 48000);
+    /* audio-only output */
+    set_path(j, "Settings.OutputGroups.0.Outputs.1.VideoDescription", NULL);
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == 0);
+    CHECK(plan.outputs[1].video.codec == CT_VCODEC_NONE && plan.outputs[1].audio.codec == CT_ACODEC_AAC);
+    /* harmless model fields are accepted; framerate changes are accepted with a warning */
+    set_path(j, "Settings.OutputGroups.0.Outputs.0.VideoDescription.AfdSignaling", json_string("NONE"));
+    set_path(j, "Settings.OutputGroups.0.Outputs.0.VideoDescription.ScalingBehavior",
+             json_string("DEFAULT"));
+    set_path(j, "Settings.OutputGroups.0.Outputs.0.VideoDescription.Sharpness", json_integer(50));
+    snprintf(path, sizeof path, "%s.H264Settings.FramerateControl", cs);
+    set_path(j, path, json_string("SPECIFIED"));
+    mc_diag d;
+    json_t *w = json_array();
+    mc_diag_init(&d, "", w);
+    json_t *n = mc_model_check("CreateJobRequest", j, &d);
+    CHECK(n != NULL);
+    CHECK(json_array_size(w) == 1);
+    CHECK_STR(json_string_value(json_array_get(w, 0)),
+              "settings.outputGroups[0].outputs[0].videoDescription.codecSettings.h264Settings."
+              "framerateControl: not supported by CatTube; ignored");
+    json_decref(n);
+    json_decref(w);
+    json_decref(j);
+}
+
+static void test_merge(void)
+{
+    json_t *base = json_loads("{\"a\":1,\"o\":{\"x\":1,\"y\":2},\"l\":[{\"p\":1,\"q\":1},{\"p\":2}]}",
+                              0, NULL);
+    json_t *over = json_loads("{\"b\":2,\"o\":{\"y\":3},\"l\":[{\"q\":9}]}", 0, NULL);
+    json_t *m = mc_merge(base, over);
+    json_t *want = json_loads("{\"a\":1,\"b\":2,\"o\":{\"x\":1,\"y\":3},"
+                              "\"l\":[{\"p\":1,\"q\":9},{\"p\":2}]}", 0, NULL);
+    CHECK(json_equal(m, want));
+    json_decref(base);
+    json_decref(over);
+    json_decref(m);
+    json_decref(want);
+    CHECK_STR(mc_ref_name("arn:aws:mediaconvert:region:account_id:queues/Default"), "Default");
+    CHECK_STR(mc_ref_name("MyQueue"), "MyQueue");
+}
+
+static void test_output_details(void)
+{
+    ct_mc_dest d[3];
+    memset(d, 0, sizeof d);
+    d[1].group_index = 0;
+    d[2].group_index = 1;
+    double dur[3] = {10.5, 10.5, 10.0};
+    int w[3] = {1920, 256, 0}, h[3] = {1080, 144, 0};
+    char *s = ct_mc_output_details(NULL, d, 3, dur, w, h);
+    CHECK_STR(s, "[{\"outputDetails\":[{\"durationInMs\":10500,\"videoDetails\":{\"widthInPx\":1920,"
+                 "\"heightInPx\":1080}},{\"durationInMs\":10500,\"videoDetails\":{\"widthInPx\":256,"
+                 "\"heightInPx\":144}}]},{\"outputDetails\":[{\"durationInMs\":10000}]}]");
+    free(s);
+}
+
+/* ------------------------------------------------------------------ API */
+
+static char last_type[64];
+
+static int call(ct_mc *mc, const char *method, const char *target, const char *body, json_t **out)
+{
+    char path[512], query[512] = "";
+    const char *q = strchr(target, '?');
+    snprintf(path, sizeof path, "%.*s", q ? (int)(q - target) : (int)strlen(target), target);
+    if (q)
+        snprintf(query, sizeof query, "%s", q + 1);
+    ct_http_req req;
+    memset(&req, 0, sizeof req);
+    req.method = method;
+    req.raw_target = target;
+    req.path = path;
+    req.query = query;
+    req.body = body;
+    req.body_len = body ? strlen(body) : 0;
+    snprintf(req.principal.account_id, sizeof req.principal.account_id, ACCOUNT);
+    ct_http_resp resp;
+    ct_http_resp_init(&resp);
+    ct_mc_handle(mc, &req, &resp);
+    last_type[0] = '\0';
+    for (int i = 0; i < resp.n_headers; i++)
+        if (strcasecmp(resp.headers[i].name, "x-amzn-ErrorType") == 0)
+            snprintf(last_type, sizeof last_type, "%s", resp.headers[i].value);
+    if (out)
+        *out = resp.body.data ? json_loads(resp.body.data, 0, NULL) : NULL;
+    int status = resp.status;
+    ct_http_resp_free(&resp);
+    return status;
+}
+
+static const char *jget(json_t *o, const char *path)
+{
+    static char buf[256];
+    json_t *cur = o;
+    char tmp[256], *save = NULL;
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *t = strtok_r(tmp, ".", &save); t && cur; t = strtok_r(NULL, ".", &save))
+        cur = json_is_array(cur) ? json_array_get(cur, (size_t)atoi(t)) : json_object_get(cur, t);
+    if (json_is_string(cur))
+        return json_string_value(cur);
+    if (json_is_integer(cur)) {
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(cur));
+        return buf;
+    }
+    return cur ? "(non-scalar)" : NULL;
+}
+
+static void test_api_queues(ct_mc *mc)
+{
+    json_t *r = NULL;
+    CHECK(call(mc, "GET", "/2017-08-29/queues/Default", NULL, &r) == 200);
+    CHECK_STR(jget(r, "queue.arn"), "arn:aws:mediaconvert:us-east-1:" ACCOUNT ":queues/Default");
+    CHECK_STR(jget(r, "queue.type"), "SYSTEM");
+    CHECK_STR(jget(r, "queue.status"), "ACTIVE");
+    json_decref(r);
+    CHECK(call(mc, "POST", "/2017-08-29/queues", "{\"name\":\"Fast\",\"description\":\"d\"}", &r) == 201);
+    CHECK_STR(jget(r, "queue.name"), "Fast");
+    CHECK_STR(jget(r, "queue.pricingPlan"), "ON_DEMAND");
+    CHECK_STR(jget(r, "queue.submittedJobsCount"), "0");
+    json_decref(r);
+    CHECK(call(mc, "POST", "/2017-08-29/queues", "{\"name\":\"Fast\"}", &r) == 409);
+    CHECK_STR(last_type, "ConflictException");
+    json_decref(r);
+    CHECK(call(mc, "PUT", "/2017-08-29/queues/Fast", "{\"status\":\"PAUSED\"}", &r) == 200);
+    CHECK_STR(jget(r, "queue.status"), "PAUSED");
+    json_decref(r);
+    CHECK(call(mc, "PUT", "/2017-08-29/queues/Fast", "{\"status\":\"STOPPED\"}", &r) == 400);
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/queues?maxResults=1", NULL, &r) == 200);
+    CHECK(json_array_size(json_object_get(r, "queues")) == 1);
+    CHECK_STR(jget(r, "queues.0.name"), "Default");
+    CHECK_STR(jget(r, "nextToken"), "o1");
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/queues?maxResults=1&nextToken=o1", NULL, &r) == 200);
+    CHECK_STR(jget(r, "queues.0.name"), "Fast");
+    CHECK(json_object_get(r, "nextToken") == NULL);
+    json_decref(r);
+    CHECK(call(mc, "DELETE", "/2017-08-29/queues/Default", NULL, &r) == 400);
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/queues/Nope", NULL, &r) == 404);
+    CHECK_STR(last_type, "NotFoundException");
+    json_decref(r);
+}
+
+static void test_api_jobs(ct_mc *mc, char job_id[40])
+{
+    json_t *r = NULL;
+    CHECK(call(mc, "POST", "/2017-08-29/jobs", seed_job, &r) == 201);
+    const char *id = jget(r, "job.id");
+    CHECK(id && strlen(id) == 20 && id[13] == '-');
+    snprintf(job_id, 40, "%s", id ? id : "");
+    CHECK_STR(jget(r, "job.status"), "SUBMITTED");
+    CHECK_STR(jget(r, "job.queue"), "arn:aws:mediaconvert:us-east-1:" ACCOUNT ":queues/Default");
+    CHECK_STR(jget(r, "job.settings.inputs.0.fileInput"), "s3://source_bucket/object.mp4");
+    CHECK_STR(jget(r, "job.settings.outputGroups.0.outputs.0.nameModifier"), "-hd");
+    CHECK_STR(jget(r, "job.role"), "arn:aws:iam::account_id:role/MediaConvert_Default_Role");
+    CHECK_STR(jget(r, "job.statusUpdateInterval"), "SECONDS_60");
+    CHECK_STR(jget(r, "job.accelerationSettings.mode"), "DISABLED");
+    CHECK(jget(r, "job.timing.submitTime") != NULL && jget(r, "job.createdAt") != NULL);
+    CHECK(json_is_array(json_object_get(json_object_get(json_object_get(r, "job"), "messages"), "warning")));
+    json_decref(r);
+    char target[128];
+    snprintf(target, sizeof target, "/2017-08-29/jobs/%s", job_id);
+    CHECK(call(mc, "GET", target, NULL, &r) == 200);
+    CHECK_STR(jget(r, "job.id"), job_id);
+    CHECK_STR(jget(r, "job.arn") + strlen(jget(r, "job.arn")) - strlen(job_id), job_id);
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/jobs/nope", NULL, &r) == 404);
+    json_decref(r);
+    /* idempotency through clientRequestToken */
+    json_t *body = seed();
+    json_object_set_new(body, "clientRequestToken", json_string("tok-1"));
+    char *text = json_dumps(body, 0);
+    char first[40];
+    CHECK(call(mc, "POST", "/2017-08-29/jobs", text, &r) == 201);
+    snprintf(first, sizeof first, "%s", jget(r, "job.id") ? jget(r, "job.id") : "");
+    json_decref(r);
+    CHECK(call(mc, "POST", "/2017-08-29/jobs", text, &r) == 201);
+    CHECK_STR(jget(r, "job.id"), first);
+    json_decref(r);
+    free(text);
+    json_decref(body);
+    /* invalid bodies */
+    CHECK(call(mc, "POST", "/2017-08-29/jobs", "{not json", &r) == 400);
+    CHECK_STR(last_type, "BadRequestException");
+    CHECK(jget(r, "message") != NULL);
+    json_decref(r);
+    CHECK(call(mc, "POST", "/2017-08-29/jobs", "{\"role\":\"r\",\"settings\":{\"inputs\":[{}],"
+               "\"outputGroups\":[]}}", &r) == 400);
+    CHECK_STR(jget(r, "message"), "settings.inputs[0].fileInput: required");
+    json_decref(r);
+    body = seed();
+    json_object_set_new(body, "Queue", json_string("NoSuchQueue"));
+    text = json_dumps(body, 0);
+    CHECK(call(mc, "POST", "/2017-08-29/jobs", text, &r) == 404);
+    CHECK_STR(jget(r, "message"), "queue: queue \"NoSuchQueue\" not found");
+    json_decref(r);
+    free(text);
+    /* to the paused queue, priority set */
+    json_object_set_new(body, "Queue", json_string("Fast"));
+    json_object_set_new(body, "Priority", json_integer(7));
+    json_object_set_new(body, "UserMetadata", json_pack("{s:s}", "Owner", "me"));
+    text = json_dumps(body, 0);
+    CHECK(call(mc, "POST", "/2017-08-29/jobs", text, &r) == 201);
+    CHECK_STR(jget(r, "job.priority"), "7");
+    CHECK_STR(jget(r, "job.userMetadata.Owner"), "me");
+    json_decref(r);
+    free(text);
+    json_decref(body);
+    CHECK(call(mc, "GET", "/2017-08-29/queues/Fast", NULL, &r) == 200);
+    CHECK_STR(jget(r, "queue.submittedJobsCount"), "1");
+    json_decref(r);
+    CHECK(call(mc, "DELETE", "/2017-08-29/queues/Fast", NULL, &r) == 409);
+    json_decref(r);
+}
+
+static void test_api_list_cancel(ct_mc *mc, const char *job_id)
+{
+    json_t *r = NULL;
+    CHECK(call(mc, "GET", "/2017-08-29/jobs?maxResults=2&order=ASCENDING", NULL, &r) == 200);
+    CHECK(json_array_size(json_object_get(r, "jobs")) == 2);
+    CHECK_STR(jget(r, "jobs.0.id"), job_id);
+    const char *tok = jget(r, "nextToken");
+    char target[256];
+    snprintf(target, sizeof target, "/2017-08-29/jobs?maxResults=2&order=ASCENDING&nextToken=%s",
+             tok ? tok : "");
+    json_decref(r);
+    CHECK(call(mc, "GET", target, NULL, &r) == 200);
+    CHECK(json_array_size(json_object_get(r, "jobs")) == 1);
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/jobs?queue=arn:aws:mediaconvert:x:y:queues/Fast", NULL, &r) == 200);
+    CHECK(json_array_size(json_object_get(r, "jobs")) == 1);
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/jobs?status=BOGUS", NULL, &r) == 400);
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/jobs?maxResults=21", NULL, &r) == 400);
+    json_decref(r);
+    snprintf(target, sizeof target, "/2017-08-29/jobs/%s", job_id);
+    CHECK(call(mc, "DELETE", target, NULL, &r) == 202);
+    json_decref(r);
+    CHECK(call(mc, "GET", target, NULL, &r) == 200);
+    CHECK_STR(jget(r, "job.status"), "CANCELED");
+    CHECK(jget(r, "job.timing.finishTime") != NULL);
+    json_decref(r);
+    CHECK(call(mc, "DELETE", target, NULL, &r) == 409);
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/jobs?status=CANCELED", NULL, &r) == 200);
+    CHECK(json_array_size(json_object_get(r, "jobs")) == 1);
+    json_decref(r);
+}
+
+static const char tmpl_body[] =
+    "{\"name\":\"hls-ish\",\"category\":\"web\",\"settings\":{\"inputs\":[{\"audioSelectors\":"
+    "{\"Audio Selector 1\":{\"defaultSelection\":\"DEFAULT\"}}}],\"outputGroups\":[{\"name\":"
+    "\"File Group\",\"outputGroupSettings\":{\"type\":\"FILE_GROUP_SETTINGS\",\"fileGroupSettings\":"
+    "{\"destination\":\"s3://out/videos/\"}},\"outputs\":[{\"nameModifier\":\"-720\",\"preset\":"
+    "\"p720\"},{\"nameModifier\":\"-sd\",\"videoDescription\":{\"width\":640,\"codecSettings\":{"
+    "\"codec\":\"H_264\",\"h264Settings\":{\"rateControlMode\":\"QVBR\",\"maxBitrate\":1000000,"
+    "\"qvbrSettings\":{\"qvbrQualityLevel\":6}}}}}]}]},\"priority\":3}";
+
+static void test_api_templates(ct_mc *mc)
+{
+    json_t *r = NULL;
+    CHECK(call(mc, "POST", "/2017-08-29/jobTemplates", tmpl_body, &r) == 404); /* preset missing */
+    CHECK_STR(jget(r, "message"), "settings.outputGroups[0].outputs[0].preset: preset \"p720\" not found");
+    json_decref(r);
+    CHECK(call(mc, "POST", "/2017-08-29/presets", "{\"name\":\"p720\",\"settings\":{\"videoDescription\":"
+               "{\"height\":720,\"codecSettings\":{\"codec\":\"H_265\",\"h265Settings\":{\"maxBitrate\":"
+               "3000000}}},\"audioDescriptions\":[{\"codecSettings\":{\"codec\":\"AAC\"}}]}}", &r) == 201);
+    CHECK_STR(jget(r, "preset.arn"), "arn:aws:mediaconvert:us-east-1:" ACCOUNT ":presets/p720");
+    json_decref(r);
+    CHECK(call(mc, "POST", "/2017-08-29/presets", "{\"name\":\"bad\",\"settings\":{\"videoDescription\":"
+               "{\"codecSettings\":{\"codec\":\"VP9\"}}}}", &r) == 400);
+    CHECK_STR(jget(r, "message"), "settings.videoDescription.codecSettings.codec: unsupported value "
+                                  "\"VP9\" (supported: H_264, H_265, AV1)");
+    json_decref(r);
+    CHECK(call(mc, "POST", "/2017-08-29/jobTemplates", tmpl_body, &r) == 201);
+    CHECK_STR(jget(r, "jobTemplate.arn"), "arn:aws:mediaconvert:us-east-1:" ACCOUNT ":jobTemplates/hls-ish");
+    CHECK_STR(jget(r, "jobTemplate.queue"), "arn:aws:mediaconvert:us-east-1:" ACCOUNT ":queues/Default");
+    CHECK_STR(jget(r, "jobTemplate.type"), "CUSTOM");
+    json_decref(r);
+    CHECK(call(mc, "POST", "/2017-08-29/jobTemplates", "{\"name\":\"t2\",\"settings\":{\"inputs\":"
+               "[{\"fileInput\":\"s3://a/b\"}]}}", &r) == 400);
+    CHECK_STR(jget(r, "message"), "settings.inputs[0].fileInput: unknown field");
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/jobTemplates?category=web", NULL, &r) == 200);
+    CHECK(json_array_size(json_object_get(r, "jobTemplates")) == 1);
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/jobTemplates?category=other", NULL, &r) == 200);
+    CHECK(json_array_size(json_object_get(r, "jobTemplates")) == 0);
+    json_decref(r);
+    CHECK(call(mc, "PUT", "/2017-08-29/jobTemplates/hls-ish", "{\"description\":\"updated\"}", &r) == 200);
+    CHECK_STR(jget(r, "jobTemplate.description"), "updated");
+    CHECK_STR(jget(r, "jobTemplate.priority"), "3");
+    json_decref(r);
+}
+
+static void test_api_template_jobs(ct_mc *mc)
+{
+    json_t *r = NULL;
+    char id[40], id2[40], msg[256];
+    CHECK(ct_mc_job_from_template(mc, "arn:aws:mediaconvert:us-east-1:" ACCOUNT ":jobTemplates/hls-ish",
+                                  "s3://src/uploads/My Movie.mov", "evt-1", id, msg, sizeof msg) == CT_OK);
+    CHECK(ct_mc_job_from_template(mc, "hls-ish", "s3://src/uploads/My Movie.mov", "evt-1", id2, msg,
+                                  sizeof msg) == CT_ERR_EXISTS);
+    CHECK_STR(id2, id);
+    CHECK(ct_mc_job_from_template(mc, "nope", "s3://src/x.mp4", "evt-2", id2, msg, sizeof msg) ==
+          CT_ERR_NOT_FOUND);
+    CHECK_STR(msg, "jobTemplate: job template \"nope\" not found");
+    char target[128];
+    snprintf(target, sizeof target, "/2017-08-29/jobs/%s", id);
+    CHECK(call(mc, "GET", target, NULL, &r) == 200);
+    CHECK_STR(jget(r, "job.priority"), "3");
+    CHECK_STR(jget(r, "job.role"), "arn:aws:iam::" ACCOUNT ":role/MediaConvert_Default_Role");
+    CHECK_STR(jget(r, "job.settings.inputs.0.audioSelectors.Audio Selector 1.defaultSelection"), "DEFAULT");
+    CHECK_STR(jget(r, "job.settings.outputGroups.0.outputs.0.videoDescription.height"), "720");
+    CHECK_STR(jget(r, "job.settings.outputGroups.0.outputs.0.preset"), "p720");
+    /* the stored spec plans without meta: presets were resolved */
+    char *spec = json_dumps(json_object_get(r, "job"), 0);
+    ct_plan plan;
+    ct_mc_dest dests[CT_PLAN_MAX_OUTPUTS];
+    char b[64], k[1025];
+    CHECK(ct_mc_job_plan(spec, &plan, b, k, dests, msg, sizeof msg) == CT_OK);
+    CHECK(plan.n_outputs == 2 && plan.outputs[0].video.codec == CT_VCODEC_H265);
+    CHECK(plan.outputs[0].video.height == 720 && plan.outputs[1].video.width == 640);
+    CHECK(plan.outputs[1].video.qvbr_level == 6);
+    CHECK_STR(k, "uploads/My Movie.mov");
+    CHECK_STR(dests[0].key, "videos/My Movie-720.mp4");
+    CHECK_STR(dests[1].key, "videos/My Movie-sd.mp4");
+    free(spec);
+    json_decref(r);
+    /* API job from a template overriding one output field */
+    CHECK(call(mc, "POST", "/2017-08-29/jobs", "{\"jobTemplate\":\"hls-ish\",\"role\":\"r\",\"settings\":"
+               "{\"inputs\":[{\"fileInput\":\"s3://src/a.mp4\"}],\"outputGroups\":[{\"outputs\":[{},"
+               "{\"videoDescription\":{\"width\":320}}]}]}}", &r) == 201);
+    CHECK_STR(jget(r, "job.jobTemplate"), "hls-ish");
+    CHECK_STR(jget(r, "job.settings.outputGroups.0.outputs.1.videoDescription.width"), "320");
+    CHECK_STR(jget(r, "job.settings.outputGroups.0.outputs.1.videoDescription.codecSettings.codec"), "H_264");
+    json_decref(r);
+    CHECK(call(mc, "DELETE", "/2017-08-29/presets/p720", NULL, &r) == 202);
+    json_decref(r);
+    CHECK(call(mc, "DELETE", "/2017-08-29/jobTemplates/hls-ish", NULL, &r) == 202);
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/jobTemplates/hls-ish", NULL, &r) == 404);
+    json_decref(r);
+    /* a redelivered event still maps to its job after the template is gone */
+    CHECK(ct_mc_job_from_template(mc, "hls-ish", "s3://src/uploads/My Movie.mov", "evt-1", id2, msg,
+                                  sizeof msg) == CT_ERR_EXISTS);
+    CHECK_STR(id2, id);
+}
+
+static void test_api_misc(ct_mc *mc)
+{
+    json_t *r = NULL;
+    CHECK(call(mc, "POST", "/2017-08-29/endpoints", "{}", &r) == 200);
+    CHECK_STR(jget(r, "endpoints.0.url"), "http://localhost:9000");
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/certificates", NULL, &r) == 404);
+    json_decref(r);
+    CHECK(call(mc, "PATCH", "/2017-08-29/jobs", NULL, &r) == 400);
+    json_decref(r);
+    CHECK(call(mc, "GET", "/2017-08-29/jobs/a/b", NULL, &r) == 404);
+    json_decref(r);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/ct_test_mc_XXXXXX", path[128];
+    ct_log_set_level(CT_LOG_ERROR);
+    test_seed_plan();
+    test_normalise();
+    test_errors();
+    test_two_inputs();
+    test_naming();
+    test_variants();
+    test_merge();
+    test_output_details();
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(path, sizeof path, "%s/meta.db", dir);
+    ct_meta *meta = NULL;
+    ct_mc *mc = NULL;
+    ct_mc_config cfg = {"us-east-1", ACCOUNT, "http://localhost:9000"};
+    CHECK(ct_meta_open_sqlite(path, &meta) == CT_OK);
+    CHECK(meta && ct_mc_open(&cfg, meta, &mc) == CT_OK);
+    if (mc) {
+        char job_id[40];
+        test_api_queues(mc);
+        test_api_jobs(mc, job_id);
+        test_api_list_cancel(mc, job_id);
+        test_api_templates(mc);
+        test_api_template_jobs(mc);
+        test_api_misc(mc);
+    }
+    ct_mc_close(mc);
+    ct_meta_close(meta);
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    CHECK(system(path) == 0);
+    CT_TEST_END();
+}
