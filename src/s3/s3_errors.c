@@ -22,6 +22,8 @@ static const struct {
     {"InvalidArgument", 400},
     {"InvalidBucketName", 400},
     {"InvalidDigest", 400},
+    {"InvalidPart", 400},
+    {"InvalidPartOrder", 400},
     {"InvalidRange", 416},
     {"InvalidRequest", 400},
     {"InvalidURI", 400},

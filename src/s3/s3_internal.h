@@ -2,6 +2,7 @@
 #ifndef CT_S3_INTERNAL_H
 #define CT_S3_INTERNAL_H
 
+#include "iam/iam.h"
 #include "s3/s3.h"
 
 #include <stdio.h>
@@ -34,7 +35,7 @@ typedef struct s3_xml_node s3_xml_node;
 struct s3_xml_node {
     char *name;           /* local name (namespace prefix stripped) */
     ct_buf text;
-    s3_xml_node *first_child, *next;
+    s3_xml_node *first_child, *last_child, *next;
 };
 /* Parses body; CT_ERR_INVALID with msg on malformed or hostile XML. */
 ct_err s3_xml_parse(const char *body, size_t len, s3_xml_node **root, char *msg, size_t msglen);
@@ -46,6 +47,72 @@ const char *s3_xml_child_text(const s3_xml_node *n, const char *name);
 
 /* Stored headers of a PUT (Cache-Control, x-amz-meta-*, ...) as JSON; heap or NULL. */
 char *s3_collect_meta(const ct_http_req *req);
+
+/* ---- flexible checksums, x-amz-checksum-* (s3_checksum.c) ----
+ * Objects keep their checksum in meta_json under "x-amz-checksum-<algo>"
+ * and "x-amz-checksum-type" (FULL_OBJECT or COMPOSITE); uploads keep the
+ * algorithm chosen at CreateMultipartUpload under "x-amz-checksum-algorithm"
+ * and "x-amz-checksum-type". These keys are echoed only with
+ * x-amz-checksum-mode: ENABLED. */
+typedef struct {
+    ct_cksum_algo algo;              /* NONE: nothing to compute */
+    int sent;                        /* the client sent it (header or trailer) */
+    int trailer;                     /* as an aws-chunked trailer (ct_chunked verifies it) */
+    char expected[CT_CKSUM_B64_MAX]; /* header value, or "" */
+    char value[CT_CKSUM_B64_MAX];    /* computed, after s3_cksum_end */
+    ct_cksum ck;
+} s3_cksum;
+/* Reads PutObject's/UploadPart's checksum headers (trailers only when
+ * trailer_mode). upload_meta is the upload's meta_json for UploadPart, NULL
+ * for PutObject (which defaults to CRC64NVME as S3 does). 0, or -1 with resp
+ * filled. s3_cksum_free in every case. */
+int s3_cksum_begin(s3_cksum *c, const ct_http_req *req, ct_http_resp *resp, int trailer_mode,
+                   int is_part, const char *upload_meta);
+void s3_cksum_data(s3_cksum *c, const void *p, size_t n);
+/* Finishes and compares with the header value: 0, or -1 with BadDigest. */
+int s3_cksum_end(s3_cksum *c, const ct_http_req *req, ct_http_resp *resp);
+/* BadDigest for a checksum trailer ct_chunked refused. */
+void s3_cksum_trailer_error(const s3_cksum *c, const ct_http_req *req, ct_http_resp *resp,
+                            const char *detail);
+void s3_cksum_free(s3_cksum *c);
+/* x-amz-checksum-<algo> (and, for objects, x-amz-checksum-type) on resp. */
+void s3_cksum_headers(ct_http_resp *resp, const s3_cksum *c, int is_part);
+/* meta_json (may be NULL) without x-amz-checksum-* keys, plus the given
+ * checksum (when a != NONE). Heap; NULL only when empty or out of memory. */
+char *s3_cksum_meta(const char *meta_json, ct_cksum_algo a, const char *value, const char *type);
+int s3_cksum_mode_enabled(const ct_http_req *req);
+/* CreateMultipartUpload: validates x-amz-checksum-algorithm/-type and
+ * records them in *meta_json. 0, or -1 with resp filled. */
+int s3_cksum_create(const ct_http_req *req, ct_http_resp *resp, char **meta_json);
+void s3_cksum_create_headers(ct_http_resp *resp, const char *meta_json);
+
+/* CompleteMultipartUpload: per-part checksums recomputed from the stored
+ * parts (verified against the request's Checksum* elements) and the
+ * object's checksum (COMPOSITE "b64-N" or FULL_OBJECT). */
+typedef struct {
+    ct_cksum_algo part_algo;  /* per-part checksums, or NONE */
+    ct_cksum_algo whole_algo; /* full-object CRC, or NONE */
+    int composite;
+    int nparts, cur;
+    const char **expected;    /* [nparts], borrowed from the request's XML */
+    ct_cksum part, whole, comp;
+    ct_cksum_algo header_algo;
+    char header[CT_CKSUM_B64_MAX + 8];
+    char value[CT_CKSUM_B64_MAX + 8];
+    const char *code;         /* S3 error code after a failed part_end/end */
+    char msg[200];
+} s3_mpu_cksum;
+/* NULL, or an S3 error code with m->msg. s3_mpu_cksum_free in every case. */
+const char *s3_mpu_cksum_begin(s3_mpu_cksum *m, const ct_http_req *req, const char *upload_meta,
+                               const s3_xml_node *root, int nparts);
+void s3_mpu_cksum_data(s3_mpu_cksum *m, const void *p, size_t n);
+/* After each part's bytes: -1 (m->msg) when the part's checksum differs. */
+int s3_mpu_cksum_part_end(s3_mpu_cksum *m);
+/* After the last part: -1 (m->msg) when an x-amz-checksum-* header differs. */
+int s3_mpu_cksum_end(s3_mpu_cksum *m);
+char *s3_mpu_cksum_meta(const s3_mpu_cksum *m, const char *upload_meta);
+void s3_mpu_cksum_xml(ct_buf *x, const s3_mpu_cksum *m);
+void s3_mpu_cksum_free(s3_mpu_cksum *m);
 
 /* ---- operations ---- */
 void s3_multipart_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t);

@@ -44,8 +44,14 @@ static void create_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const 
     ct_meta_upload u = {.bucket = (char *)t->bucket, .key = t->key,
                         .content_type = (char *)ct_http_header(req, "Content-Type"),
                         .meta_json = s3_collect_meta(req)};
+    if (s3_cksum_create(req, resp, &u.meta_json)) {
+        free(u.meta_json);
+        return;
+    }
     ct_random_hex(u.upload_id, 48);
     ct_err e = ct_meta_upload_create(s->meta, &u);
+    if (!e)
+        s3_cksum_create_headers(resp, u.meta_json);
     free(u.meta_json);
     if (e == CT_ERR_NOT_FOUND) {
         ct_s3_error(resp, req, "NoSuchBucket", "The specified bucket does not exist");
@@ -160,8 +166,10 @@ static const char *choose_parts(const s3_xml_node *root, const part_vec *have,
     return NULL;
 }
 
+/* Also feeds ck (per-part and whole-object checksums); CT_ERR_DIGEST when a
+ * part's checksum differs from the request's. */
 static ct_err concat_parts(ct_s3 *s, const ct_meta_part **chosen, int n, char id[64],
-                           uint64_t *size, char etag[48])
+                           uint64_t *size, char etag[48], s3_mpu_cksum *ck)
 {
     ct_store_writer *w = NULL;
     ct_err e = ct_store_writer_open(s->store, &w);
@@ -175,14 +183,22 @@ static ct_err concat_parts(ct_s3 *s, const ct_meta_part **chosen, int n, char id
         if ((e = ct_store_open_read(s->store, chosen[i]->blob_id, &fd, NULL)))
             goto fail;
         ssize_t r;
-        while ((r = read(fd, chunk, sizeof chunk)) > 0)
+        while ((r = read(fd, chunk, sizeof chunk)) > 0) {
+            s3_mpu_cksum_data(ck, chunk, (size_t)r);
             if ((e = ct_store_writer_write(w, chunk, (size_t)r)))
                 break;
+        }
         close(fd);
         if (!e && r < 0)
             e = CT_ERR_IO;
+        if (!e && s3_mpu_cksum_part_end(ck))
+            e = CT_ERR_DIGEST;
         if (e)
             goto fail;
+    }
+    if (s3_mpu_cksum_end(ck)) {
+        e = CT_ERR_DIGEST;
+        goto fail;
     }
     *size = ct_store_writer_size(w);
     e = ct_store_writer_commit(w, id, whole);
@@ -207,7 +223,8 @@ static void complete_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, cons
     part_vec have = {0};
     const ct_meta_part **chosen = NULL;
     s3_xml_node *root = NULL;
-    char msg[256], id[64], etag[48], old[64];
+    s3_mpu_cksum ck = {0};
+    char msg[256], id[64], etag[48], old[64], *meta_json = NULL;
     uint64_t size = 0;
     int n = 0;
     ct_err e = load_parts(s, u.upload_id, &have);
@@ -235,13 +252,21 @@ static void complete_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, cons
                           "the part's entity tag.");
         goto cleanup;
     }
-    if ((e = concat_parts(s, chosen, n, id, &size, etag))) {
-        s3_internal_error(resp, req, e);
+    if ((code = s3_mpu_cksum_begin(&ck, req, u.meta_json, root, n))) {
+        ct_s3_error(resp, req, code, ck.msg);
         goto cleanup;
     }
+    if ((e = concat_parts(s, chosen, n, id, &size, etag, &ck))) {
+        if (e == CT_ERR_DIGEST)
+            ct_s3_error(resp, req, ck.code, ck.msg);
+        else
+            s3_internal_error(resp, req, e);
+        goto cleanup;
+    }
+    meta_json = s3_mpu_cksum_meta(&ck, u.meta_json);
     ct_meta_object o = {.bucket = u.bucket, .key = u.key, .size = size,
                         .content_type = u.content_type ? u.content_type : "binary/octet-stream",
-                        .meta_json = u.meta_json, .mtime_ms = ct_now_ms()};
+                        .meta_json = meta_json, .mtime_ms = ct_now_ms()};
     memcpy(o.blob_id, id, sizeof o.blob_id);
     snprintf(o.etag, sizeof o.etag, "%s", etag);
     ct_meta_event_info ev = {"ObjectCreated:CompleteMultipartUpload", s3_principal_id(req),
@@ -262,9 +287,13 @@ static void complete_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, cons
     ct_xml_escape(x, u.key);
     ct_buf_puts(x, "</Location>");
     bucket_key_xml(x, u.bucket, u.key);
-    ct_buf_printf(x, "<ETag>&quot;%s&quot;</ETag></CompleteMultipartUploadResult>", etag);
+    ct_buf_printf(x, "<ETag>&quot;%s&quot;</ETag>", etag);
+    s3_mpu_cksum_xml(x, &ck);
+    ct_buf_puts(x, "</CompleteMultipartUploadResult>");
     xml_ok(resp);
 cleanup:
+    s3_mpu_cksum_free(&ck);
+    free(meta_json);
     s3_xml_free(root);
     free(chosen);
     free(have.v);

@@ -30,8 +30,9 @@ static void lookup_error(ct_s3 *s, ct_http_resp *resp, const ct_http_req *req,
     no_such_key(resp, req);
 }
 
-/* Stored headers (content-disposition, cache-control, x-amz-meta-*, ...). */
-static void add_stored_headers(ct_http_resp *resp, const char *meta_json)
+/* Stored headers (content-disposition, cache-control, x-amz-meta-*, ...);
+ * the stored x-amz-checksum-* only when checksums were asked for. */
+static void add_stored_headers(ct_http_resp *resp, const char *meta_json, int checksums)
 {
     if (!meta_json)
         return;
@@ -39,13 +40,15 @@ static void add_stored_headers(ct_http_resp *resp, const char *meta_json)
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v) {
+        if (!checksums && strncmp(k, "x-amz-checksum-", 15) == 0)
+            continue;
         if (json_is_string(v))
             ct_http_resp_header(resp, k, json_string_value(v));
     }
     json_decref(root);
 }
 
-static void object_headers(ct_http_resp *resp, const ct_meta_object *o)
+static void object_headers(ct_http_resp *resp, const ct_meta_object *o, int checksums)
 {
     char etag[96], lm[40];
     snprintf(etag, sizeof etag, "\"%s\"", o->etag);
@@ -55,7 +58,7 @@ static void object_headers(ct_http_resp *resp, const ct_meta_object *o)
     ct_http_resp_header(resp, "Accept-Ranges", "bytes");
     ct_http_resp_header(resp, "Content-Type",
                         o->content_type ? o->content_type : "binary/octet-stream");
-    add_stored_headers(resp, o->meta_json);
+    add_stored_headers(resp, o->meta_json, checksums);
 }
 
 static int etag_matches(const char *list, const char *etag)
@@ -119,7 +122,7 @@ static void get_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_
     if (cond) {
         if (cond == 304) {
             resp->status = 304;
-            object_headers(resp, &o);
+            object_headers(resp, &o, 0);
         } else {
             ct_s3_error(resp, req, "PreconditionFailed",
                         "At least one of the pre-conditions you specified did not hold");
@@ -143,7 +146,8 @@ static void get_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_
             len = end - start + 1;
         }
     }
-    object_headers(resp, &o);
+    /* S3 returns no checksum for a range: it would not match the bytes. */
+    object_headers(resp, &o, !partial && s3_cksum_mode_enabled(req));
     if (partial) {
         char cr[96];
         snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)start,

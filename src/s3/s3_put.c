@@ -6,7 +6,9 @@
  * Content-MD5, chunk signatures, trailer checksums), committed the blob and
  * then, in one meta transaction, the object row and its event. Any failure
  * aborts the writer, which deletes the temp file: a bad upload stores
- * nothing and an old object stays intact. */
+ * nothing and an old object stays intact. Flexible checksums
+ * (x-amz-checksum-*, s3_checksum.c) are computed over the decoded bytes on
+ * the way and stored with the object. */
 #include "iam/iam.h"
 #include "s3/s3_internal.h"
 
@@ -24,6 +26,8 @@ typedef struct {
     ct_err err;
     int part_number;          /* UploadPart: 1..10000; 0 for PutObject */
     char upload_id[64];
+    char *upload_meta;        /* UploadPart: the upload's meta_json (checksum algorithm) */
+    s3_cksum ck;
 } put_state;
 
 static const char *const stored_headers[] = {
@@ -65,18 +69,22 @@ static void state_free(put_state *st)
     ct_store_writer_abort(st->w);
     ct_chunked_free(st->chunked);
     EVP_MD_CTX_free(st->sha);
+    s3_cksum_free(&st->ck);
+    free(st->upload_meta);
     s3_target_free(&st->t);
     free(st);
 }
 
-/* True when every query parameter is a presigned-URL parameter (X-Amz-*)
- * or part of UploadPart: no sub-resource such as ?acl or ?tagging. */
+/* True when every query parameter is a presigned-URL parameter (X-Amz-*),
+ * part of UploadPart or the JS SDK's x-id=PutObject|UploadPart: no
+ * sub-resource such as ?acl or ?tagging. */
 static int query_is_upload(const char *q)
 {
     while (*q) {
         size_t n = strcspn(q, "&");
         size_t k = strcspn(q, "=&");
         int ok = (k >= 6 && strncasecmp(q, "x-amz-", 6) == 0) ||
+                 (k == 4 && strncmp(q, "x-id", 4) == 0) ||
                  (k == 8 && strncmp(q, "uploadId", 8) == 0) ||
                  (k == 10 && strncmp(q, "partNumber", 10) == 0);
         if (!ok)
@@ -135,6 +143,8 @@ static int part_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_state
         goto cleanup;
     }
     ok = strcmp(u.bucket, st->t.bucket) == 0 && strcmp(u.key, st->t.key) == 0;
+    st->upload_meta = u.meta_json;
+    u.meta_json = NULL;
     ct_meta_upload_free(&u);
     if (!ok) {
         ct_s3_error(resp, req, "NoSuchUpload", "The specified upload does not exist.");
@@ -196,7 +206,11 @@ void *ct_s3_stream_begin(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
     }
     const char *declared = ct_http_header(req, "x-amz-content-sha256");
     ct_chunked_mode mode;
-    if (chunked_mode(declared, &mode)) {
+    int chunked = chunked_mode(declared, &mode);
+    if (s3_cksum_begin(&st->ck, req, resp, chunked && mode != CT_CHUNKED_SIGNED,
+                       st->part_number != 0, st->upload_meta))
+        goto fail;
+    if (chunked) {
         st->chunked = ct_chunked_new(mode, req->sig_key, req->sig_seed, req->sig_amz_date,
                                      req->sig_scope, ct_http_header(req, "x-amz-trailer"));
         if (!st->chunked) {
@@ -215,7 +229,9 @@ fail:
 
 static ct_err sink_to_writer(void *ctx, const void *p, size_t n)
 {
-    return ct_store_writer_write(ctx, p, n);
+    put_state *st = ctx;
+    s3_cksum_data(&st->ck, p, n);
+    return ct_store_writer_write(st->w, p, n);
 }
 
 ct_err ct_s3_stream_data(void *state, const char *p, size_t n)
@@ -224,11 +240,11 @@ ct_err ct_s3_stream_data(void *state, const char *p, size_t n)
     if (st->err)
         return st->err;
     if (st->chunked) {
-        st->err = ct_chunked_feed(st->chunked, p, n, sink_to_writer, st->w);
+        st->err = ct_chunked_feed(st->chunked, p, n, sink_to_writer, st);
     } else {
         if (st->sha)
             EVP_DigestUpdate(st->sha, p, n);
-        st->err = ct_store_writer_write(st->w, p, n);
+        st->err = sink_to_writer(st, p, n);
     }
     return st->err;
 }
@@ -248,7 +264,7 @@ static int verify_body(put_state *st, ct_http_req *req, ct_http_resp *resp,
             return -1;
         }
         if (e == CT_ERR_DIGEST) {
-            ct_s3_error(resp, req, "BadDigest", msg[0] ? msg : "checksum mismatch");
+            s3_cksum_trailer_error(&st->ck, req, resp, msg);
             return -1;
         }
         if (e) {
@@ -285,7 +301,7 @@ static int verify_body(put_state *st, ct_http_req *req, ct_http_resp *resp,
             return -1;
         }
     }
-    return 0;
+    return s3_cksum_end(&st->ck, req, resp);
 }
 
 static void finish_part(put_state *st, ct_http_req *req, ct_http_resp *resp, const char *id,
@@ -308,6 +324,7 @@ static void finish_part(put_state *st, ct_http_req *req, ct_http_resp *resp, con
         ct_store_remove(st->s->store, old);
     snprintf(quoted, sizeof quoted, "\"%s\"", etag);
     ct_http_resp_header(resp, "ETag", quoted);
+    s3_cksum_headers(resp, &st->ck, 1);
     resp->status = 200;
 }
 
@@ -318,7 +335,7 @@ static void stream_error(put_state *st, ct_http_req *req, ct_http_resp *resp, ct
     else if (e == CT_ERR_INVALID)
         ct_s3_error(resp, req, "IncompleteBody", "malformed aws-chunked body");
     else if (e == CT_ERR_DIGEST)
-        ct_s3_error(resp, req, "BadDigest", "checksum mismatch");
+        s3_cksum_trailer_error(&st->ck, req, resp, NULL);
     else
         s3_internal_error(resp, req, e);
 }
@@ -355,7 +372,9 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
         goto cleanup;
     }
     const char *ctype = ct_http_header(req, "Content-Type");
-    char *meta_json = s3_collect_meta(req);
+    char *user_meta = s3_collect_meta(req);
+    char *meta_json = s3_cksum_meta(user_meta, st->ck.algo, st->ck.value, "FULL_OBJECT");
+    free(user_meta);
     ct_meta_object o = {.bucket = st->t.bucket, .key = st->t.key, .size = size,
                         .content_type = (char *)(ctype ? ctype : "binary/octet-stream"),
                         .meta_json = meta_json, .mtime_ms = ct_now_ms()};
@@ -378,6 +397,7 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
     char quoted[48];
     snprintf(quoted, sizeof quoted, "\"%s\"", etag);
     ct_http_resp_header(resp, "ETag", quoted);
+    s3_cksum_headers(resp, &st->ck, 0);
     resp->status = 200;
 cleanup:
     state_free(st);

@@ -34,7 +34,10 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
         return stop(c, "XML has too many elements");
     s3_xml_node *n = calloc(1, sizeof *n);
     const char *local = strrchr(name, '\x01'); /* namespace separator */
-    n->name = strdup(local ? local + 1 : name);
+    if (!n || !(n->name = strdup(local ? local + 1 : name))) {
+        free(n);
+        return stop(c, "out of memory");
+    }
     n->text.max = 1 << 20;
     if (c->depth == 0) {
         if (c->root) {
@@ -43,10 +46,12 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
         }
         c->root = n;
     } else {
-        s3_xml_node *parent = c->stack[c->depth - 1], **p = &parent->first_child;
-        while (*p)
-            p = &(*p)->next;
-        *p = n;
+        s3_xml_node *parent = c->stack[c->depth - 1];
+        if (parent->last_child)
+            parent->last_child->next = n;
+        else
+            parent->first_child = n;
+        parent->last_child = n;
     }
     c->stack[c->depth++] = n;
 }

@@ -36,6 +36,7 @@ typedef struct {
     int last_percent;
     int lease_lost;
     int cancel;
+    char input_url[1100];    /* s3://bucket/key, for error messages */
 } job_run;
 
 static void rm_tree(const char *dir)
@@ -135,6 +136,7 @@ static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scra
     char in_bucket[64], in_key[1025];
     if (ct_mc_job_plan(r->job.spec_json, plan, in_bucket, in_key, dests, msg, msglen))
         return 1040;
+    snprintf(r->input_url, sizeof r->input_url, "s3://%s/%s", in_bucket, in_key);
     ct_meta_object o;
     ct_err e = ct_meta_object_get(w->meta, in_bucket, in_key, &o);
     if (e) {
@@ -189,8 +191,14 @@ static void run_job(job_run *r)
         goto cleanup;
     }
     if (e || res->error_code) {
-        finish(r, "ERROR", res->error_code ? res->error_code : 1999,
-               res->error_message[0] ? res->error_message : ct_err_str(e), NULL);
+        /* Name the input the user knows (its S3 URL), not the engine's view. */
+        const char *why = res->error_message[0] ? res->error_message : ct_err_str(e);
+        if (strncmp(why, "input: ", 7) == 0)
+            why += 7;
+        ct_buf m = CT_BUF_INIT;
+        ct_buf_printf(&m, "%s: %s", r->input_url, why);
+        finish(r, "ERROR", res->error_code ? res->error_code : 1999, m.data, NULL);
+        ct_buf_free(&m);
         goto cleanup;
     }
     if ((code = upload_outputs(r, plan, dests, res, msg, sizeof msg))) {
