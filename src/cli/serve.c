@@ -46,6 +46,7 @@ typedef struct {
     char account_id[16];
     char endpoint_url[256];
     ct_meta *meta;
+    ct_iam *iam;
     ct_store *store;
     ct_s3 *s3;
     ct_mc *mc;
@@ -105,17 +106,12 @@ static ct_err secret_for(void *ctx, const char *access_key, char *secret, size_t
                          ct_principal *p)
 {
     server *sv = ctx;
-    if (ct_consttime_cmp(access_key, sv->access_key) != 0)
-        return CT_ERR_NOT_FOUND;
-    snprintf(secret, n, "%s", sv->secret_key);
-    memcpy(p->account_id, sv->account_id, sizeof p->account_id); /* 12 digits + NUL */
-    snprintf(p->arn, sizeof p->arn, "arn:aws:iam::%s:root", sv->account_id);
-    return CT_OK;
+    return ct_iam_secret(sv->iam, access_key, secret, n, p);
 }
 
 /* ---- routing ---- */
 
-typedef enum { ROUTE_S3, ROUTE_MC, ROUTE_ADMIN, ROUTE_HEALTH } route;
+typedef enum { ROUTE_S3, ROUTE_MC, ROUTE_ADMIN, ROUTE_CLOUDFRONT, ROUTE_HEALTH } route;
 
 static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
@@ -129,6 +125,8 @@ static route route_of(const ct_http_req *req)
         return ROUTE_S3;
     if (has_prefix(req->path, "/2017-08-29/"))
         return ROUTE_MC;
+    if (has_prefix(req->path, "/2020-05-31/"))
+        return ROUTE_CLOUDFRONT;
     if (has_prefix(req->path, "/cattube/admin/") || strcmp(req->path, "/cattube/admin") == 0)
         return ROUTE_ADMIN;
     return ROUTE_S3;
@@ -164,6 +162,23 @@ static void json_auth_error(ct_http_resp *resp, const ct_http_req *req)
     ct_http_resp_header(resp, "x-amzn-ErrorType", type);
 }
 
+/* Authenticated non-S3 requests: MediaConvert, CloudFront, admin. */
+static void route_admin(server *sv, ct_http_req *req, ct_http_resp *resp)
+{
+    const char *p = req->path;
+    if (has_prefix(p, "/2017-08-29/"))
+        ct_mc_handle(sv->mc, req, resp);
+    else if (has_prefix(p, "/2020-05-31/"))
+        ct_edge_cloudfront_handle(sv->edge, req, resp);
+    else if (has_prefix(p, "/cattube/admin/webhooks") || has_prefix(p, "/cattube/admin/deliveries") ||
+             has_prefix(p, "/cattube/admin/events"))
+        ct_events_admin_handle(sv->events, req, resp);
+    else if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies"))
+        ct_iam_admin_handle(sv->iam, req, resp);
+    else
+        ct_edge_admin_handle(sv->edge, req, resp);
+}
+
 static void handle(void *ctx, ct_http_req *req, ct_http_resp *resp)
 {
     server *sv = ctx;
@@ -173,14 +188,12 @@ static void handle(void *ctx, ct_http_req *req, ct_http_resp *resp)
         return;
     case ROUTE_MC:
     case ROUTE_ADMIN:
+    case ROUTE_CLOUDFRONT:
         if (req->auth_err || req->principal.anonymous) {
             json_auth_error(resp, req);
             return;
         }
-        if (has_prefix(req->path, "/2017-08-29/"))
-            ct_mc_handle(sv->mc, req, resp);
-        else
-            ct_edge_admin_handle(sv->edge, req, resp);
+        route_admin(sv, req, resp);
         return;
     case ROUTE_S3:
         ct_s3_handle(sv->s3, req, resp);
@@ -283,7 +296,10 @@ static ct_err start_all(server *sv)
     if (ct_store_sweep(sv->store, blob_referenced, sv->meta, &swept) == CT_OK && swept)
         ct_info("serve: removed %d unreferenced blob(s) left by a crash", swept);
     snprintf(sv->endpoint_url, sizeof sv->endpoint_url, "http://%s", sv->opt.listen);
-    ct_s3_config s3c = {sv->opt.region, sv->account_id};
+    ct_iam_config ic = {sv->account_id, sv->access_key, sv->secret_key};
+    if ((e = ct_iam_open(&ic, sv->meta, &sv->iam)))
+        return e;
+    ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam};
     ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url};
     if ((e = ct_s3_open(&s3c, sv->meta, sv->store, &sv->s3)) ||
         (e = ct_mc_open(&mcc, sv->meta, &sv->mc)))
@@ -322,6 +338,7 @@ static void stop_all(server *sv)
     ct_mc_close(sv->mc);
     ct_s3_close(sv->s3);
     ct_store_close(sv->store);
+    ct_iam_close(sv->iam);
     ct_meta_close(sv->meta);
 }
 

@@ -41,4 +41,8 @@ uint16_t ct_edge_http_port(const ct_edge *e);
  * viewerProtocolPolicy, status}, get, list, delete. */
 void ct_edge_admin_handle(ct_edge *e, const ct_http_req *req, ct_http_resp *resp);
 
+/* The CloudFront API (REST/XML under /2020-05-31/), requests authenticated
+ * with SigV4 service "cloudfront". */
+void ct_edge_cloudfront_handle(ct_edge *e, const ct_http_req *req, ct_http_resp *resp);
+
 #endif

@@ -27,6 +27,11 @@ ct_err ct_events_start(const ct_events_config *cfg, ct_meta *meta, ct_mc *mc, ct
 void ct_events_kick(ct_events *ev);
 void ct_events_stop(ct_events *ev);
 
+/* Admin API under /cattube/admin/webhooks, /cattube/admin/deliveries and
+ * /cattube/admin/events (server-sent events). Requests arrive authenticated. */
+#include "http/http.h"
+void ct_events_admin_handle(ct_events *ev, const ct_http_req *req, ct_http_resp *resp);
+
 /* The S3 event message {"Records":[...]} for one outbox row, exactly as S3
  * writes it (eventVersion 2.1, key form-URL-encoded). Heap string. */
 char *ct_events_s3_message(const ct_meta_outbox_row *r, const char *region,

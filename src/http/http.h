@@ -14,19 +14,12 @@
 #define CT_HTTP_H
 
 #include "core/core.h"
+#include "iam/iam.h"
 
 #define CT_HTTP_MAX_BUFFERED ((size_t)8 << 20)
 #define CT_HTTP_MAX_HEADERS 64
 
-/* Who is calling, after authentication. */
-typedef struct {
-    int anonymous;             /* no credentials presented */
-    char access_key[128];
-    char account_id[13];       /* 12 digits */
-    char arn[256];             /* arn:aws:iam::ACCOUNT:root or :user/NAME */
-    char service[32];          /* SigV4 scope service: "s3", "mediaconvert", ... */
-    char region[32];
-} ct_principal;
+/* ct_principal (who is calling) is defined in iam/iam.h. */
 
 typedef struct ct_http_req ct_http_req;
 struct ct_http_req {

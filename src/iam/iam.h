@@ -11,6 +11,16 @@
 
 #include "core/core.h"
 
+/* Who is calling, after authentication. */
+typedef struct {
+    int anonymous;             /* no credentials presented */
+    char access_key[128];
+    char account_id[13];       /* 12 digits */
+    char arn[256];             /* arn:aws:iam::ACCOUNT:root or :user/NAME */
+    char service[32];          /* SigV4 scope service: "s3", "mediaconvert", ... */
+    char region[32];
+} ct_principal;
+
 /* Header lookup supplied by the caller: value of header `lower_name` (names
  * are compared case-insensitively by the caller), or NULL. Multi-valued
  * headers are joined with ',' by the caller. */
@@ -151,5 +161,38 @@ ct_err ct_chunked_finish(ct_chunked *c, char *msg, size_t msglen);
 /* Total decoded bytes so far. */
 uint64_t ct_chunked_decoded(const ct_chunked *c);
 void ct_chunked_free(ct_chunked *c);
+
+/* ---- identities and authorization (iam_users.c, iam_policy.c) ----
+ * DESIGN: the root user comes from the server's configuration; other users,
+ * their access keys and their identity policies live in meta. A request is
+ * allowed when an identity policy or the bucket policy allows it and no
+ * policy explicitly denies it (root is always allowed; anonymous callers only
+ * through a bucket policy granting "*"). */
+struct ct_meta;
+typedef struct ct_iam ct_iam;
+
+typedef struct {
+    const char *account_id;
+    const char *root_access_key;
+    const char *root_secret_key;
+} ct_iam_config;
+
+ct_err ct_iam_open(const ct_iam_config *cfg, struct ct_meta *meta, ct_iam **out);
+void ct_iam_close(ct_iam *iam);
+/* Secret and principal for an access key; CT_ERR_NOT_FOUND if unknown. */
+ct_err ct_iam_secret(ct_iam *iam, const char *access_key, char *secret, size_t n,
+                     ct_principal *p);
+
+typedef struct {
+    const char *action;             /* "s3:GetObject" */
+    const char *resource;           /* "arn:aws:s3:::bucket/key" */
+    const char *bucket_policy_json; /* the bucket's policy, or NULL */
+    const char *source_ip;
+    int secure;                     /* aws:SecureTransport */
+    const char *source_arn;         /* AWS:SourceArn (edge distribution), or NULL */
+} ct_iam_request;
+
+/* CT_OK when allowed, CT_ERR_DENIED otherwise. */
+ct_err ct_iam_authorize(ct_iam *iam, const ct_principal *p, const ct_iam_request *r);
 
 #endif

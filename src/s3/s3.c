@@ -13,6 +13,7 @@ ct_err ct_s3_open(const ct_s3_config *cfg, ct_meta *meta, ct_store *store, ct_s3
     snprintf(s->account_id, sizeof s->account_id, "%s", cfg->account_id);
     s->cfg.region = s->region;
     s->cfg.account_id = s->account_id;
+    s->cfg.iam = cfg->iam;
     s->meta = meta;
     s->store = store;
     *out = s;
@@ -84,9 +85,16 @@ const char *s3_principal_id(const ct_http_req *req)
     return req->principal.anonymous ? "anonymous" : req->principal.access_key;
 }
 
-/* Authorization: only authenticated principals of this account for now;
- * anonymous requests are denied (bucket policies will open this up). */
-static int authorized(const ct_http_req *req) { return !req->principal.anonymous; }
+/* Authorization through iam; without an iam (unit tests) only signed
+ * requests pass. */
+static int authorized(ct_s3 *s, const ct_http_req *req)
+{
+    if (!s->cfg.iam)
+        return !req->principal.anonymous;
+    ct_iam_request r = {.action = "s3:*", .resource = "arn:aws:s3:::*",
+                        .source_ip = req->client_ip, .secure = req->secure};
+    return ct_iam_authorize(s->cfg.iam, &req->principal, &r) == CT_OK;
+}
 
 void ct_s3_handle(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
 {
@@ -94,7 +102,7 @@ void ct_s3_handle(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
         ct_s3_auth_error(resp, req);
         return;
     }
-    if (!authorized(req)) {
+    if (!authorized(s, req)) {
         ct_s3_error(resp, req, "AccessDenied", "Access Denied");
         return;
     }

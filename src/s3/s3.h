@@ -19,6 +19,7 @@ typedef struct ct_s3 ct_s3;
 typedef struct {
     const char *region;
     const char *account_id;
+    ct_iam *iam;               /* authorization decisions (borrowed) */
 } ct_s3_config;
 
 ct_err ct_s3_open(const ct_s3_config *cfg, ct_meta *meta, ct_store *store, ct_s3 **out);
