@@ -10,6 +10,7 @@ static void usage(FILE *f)
     fputs("usage: cattube <command> [options]\n"
           "commands:\n"
           "  serve          run the all-in-one server (S3, MediaConvert, admin API, workers, edge)\n"
+          "  worker         run transcode workers against a serve's data directory\n"
           "  distribution   manage edge distributions (create|list|get|delete)\n"
           "  transcode      internal: the sandboxed transcode child\n"
           "run 'cattube <command> --help' for a command's options\n",
@@ -25,6 +26,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return ct_cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "worker") == 0)
+        return ct_cmd_worker(argc - 1, argv + 1);
     if (strcmp(cmd, "distribution") == 0)
         return ct_cmd_distribution(argc - 1, argv + 1);
     if (strcmp(cmd, "transcode") == 0)

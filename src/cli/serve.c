@@ -37,6 +37,7 @@ typedef struct {
     const char *public_host;
     const char *edge_cert, *edge_key;
     int workers;
+    int lease_s;
 } serve_opts;
 
 typedef struct {
@@ -222,7 +223,8 @@ static void serve_usage(FILE *f)
           "  --edge-listen HOST:PORT  HTTPS edge (default 127.0.0.1:8443)\n"
           "  --edge-http-listen H:P   plain HTTP edge, redirects (default 127.0.0.1:8080)\n"
           "  --region REGION          (default us-east-1)\n"
-          "  --workers N              concurrent transcode jobs (default 1)\n"
+          "  --workers N              concurrent transcode jobs (default 1; 0 = none)\n"
+          "  --lease-seconds N        job lease; a dead worker's job is retried after it (30)\n"
           "  --public-host NAME       host name the edge puts in its URLs\n"
           "  --edge-cert PEM --edge-key PEM   edge TLS certificate (default: generated)\n"
           "  --verbose                debug logging\n"
@@ -239,10 +241,11 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"region", required_argument, NULL, 'r'},     {"workers", required_argument, NULL, 'w'},
         {"public-host", required_argument, NULL, 'p'}, {"edge-cert", required_argument, NULL, 'c'},
         {"edge-key", required_argument, NULL, 'k'},   {"verbose", no_argument, NULL, 'v'},
+        {"lease-seconds", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
-                      "us-east-1", NULL, NULL, NULL, 1};
+                      "us-east-1", NULL, NULL, NULL, 1, 30};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -257,6 +260,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'c': o->edge_cert = optarg; break;
         case 'k': o->edge_key = optarg; break;
         case 'v': ct_log_set_level(CT_LOG_DEBUG); break;
+        case 'L': o->lease_s = atoi(optarg); break;
         case 'h': serve_usage(stdout); exit(0);
         default: serve_usage(stderr); return -1;
         }
@@ -265,8 +269,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         fprintf(stderr, "cattube serve: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (o->workers < 0 || o->workers > 16) {
-        fprintf(stderr, "cattube serve: --workers must be 0..16\n");
+    if (o->workers < 0 || o->workers > 16 || o->lease_s < 1) {
+        fprintf(stderr, "cattube serve: --workers must be 0..16, --lease-seconds >= 1\n");
         return -1;
     }
     return 0;
@@ -316,7 +320,8 @@ static ct_err start_all(server *sv)
     if ((e = ct_events_start(&evc, sv->meta, sv->mc, &sv->events)))
         return e;
     if (sv->opt.workers > 0) {
-        ct_worker_config wc = {.threads = sv->opt.workers};
+        ct_worker_config wc = {.threads = sv->opt.workers,
+                               .lease_ms = (int64_t)sv->opt.lease_s * 1000};
         if ((e = ct_worker_start(&wc, sv->meta, sv->store, sv->mc, &sv->worker)))
             return e;
     }

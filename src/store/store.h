@@ -18,9 +18,11 @@
 typedef struct ct_store ct_store;
 typedef struct ct_store_writer ct_store_writer;
 
-/* Opens the local filesystem store rooted at dir (created if missing), and
- * removes temp files left by a crash. */
+/* Opens the local filesystem store rooted at dir (created if missing). The
+ * owning server (ct_store_open_fs) removes temp files left by a crash; a
+ * worker process sharing the directory uses _shared, which touches none. */
 ct_err ct_store_open_fs(const char *dir, ct_store **out);
+ct_err ct_store_open_fs_shared(const char *dir, ct_store **out);
 void ct_store_close(ct_store *s);
 
 ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out);

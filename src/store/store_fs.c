@@ -54,7 +54,43 @@ static void remove_dir_contents(const char *dir)
     closedir(d);
 }
 
-ct_err ct_store_open_fs(const char *dir, ct_store **out)
+/* tmp/w-* (uploads in flight), and scratch job directories older than a
+ * day (left by a killed worker; running jobs renew theirs constantly). */
+static void remove_stale_uploads(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char p[4096];
+        if (strncmp(e->d_name, "w-", 2) == 0 &&
+            ct_snprintf(p, sizeof p, "%s/%s", tmp, e->d_name) == CT_OK)
+            unlink(p);
+    }
+    if (d)
+        closedir(d);
+    char scratch[4096];
+    if (ct_snprintf(scratch, sizeof scratch, "%s/scratch", tmp))
+        return;
+    d = opendir(scratch);
+    time_t cutoff = time(NULL) - 86400;
+    while (d && (e = readdir(d))) {
+        char p[4200];
+        struct stat st;
+        if (e->d_name[0] == '.' || ct_snprintf(p, sizeof p, "%s/%s", scratch, e->d_name) ||
+            lstat(p, &st) != 0 || st.st_mtime > cutoff)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            remove_dir_contents(p);
+            rmdir(p);
+        } else {
+            unlink(p);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+static ct_err store_open(const char *dir, int shared, ct_store **out)
 {
     ct_store *s = calloc(1, sizeof *s);
     if (!s)
@@ -71,14 +107,24 @@ ct_err ct_store_open_fs(const char *dir, ct_store **out)
         free(s);
         return CT_ERR_IO;
     }
-    /* Whatever is in tmp/ was never committed: a crash mid-upload. */
-    remove_dir_contents(s->tmp);
+    /* Upload temp files left in tmp/ were never committed: a crash
+     * mid-upload. Only the owning server cleans them; a worker process
+     * sharing the directory must not touch another process's uploads. */
+    if (!shared)
+        remove_stale_uploads(s->tmp);
     if (ct_mkdirs(s->scratch, 0700)) {
         free(s);
         return CT_ERR_IO;
     }
     *out = s;
     return CT_OK;
+}
+
+ct_err ct_store_open_fs(const char *dir, ct_store **out) { return store_open(dir, 0, out); }
+
+ct_err ct_store_open_fs_shared(const char *dir, ct_store **out)
+{
+    return store_open(dir, 1, out);
 }
 
 void ct_store_close(ct_store *s) { free(s); }
