@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+int ct_cmd_admin(int argc, char **argv); /* cmd_admin.c */
+
 static void usage(FILE *f)
 {
     fputs("usage: cattube <command> [options]\n"
@@ -12,6 +14,7 @@ static void usage(FILE *f)
           "  serve          run the all-in-one server (S3, MediaConvert, admin API, workers, edge)\n"
           "  worker         run transcode workers against a serve's data directory\n"
           "  distribution   manage edge distributions (create|list|get|delete)\n"
+          "  admin          manage users and policies (user ...|policy validate)\n"
           "  transcode      internal: the sandboxed transcode child\n"
           "run 'cattube <command> --help' for a command's options\n",
           f);
@@ -30,6 +33,8 @@ int main(int argc, char **argv)
         return ct_cmd_worker(argc - 1, argv + 1);
     if (strcmp(cmd, "distribution") == 0)
         return ct_cmd_distribution(argc - 1, argv + 1);
+    if (strcmp(cmd, "admin") == 0)
+        return ct_cmd_admin(argc - 1, argv + 1);
     if (strcmp(cmd, "transcode") == 0)
         return ct_sandbox_child_main();
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {

@@ -40,4 +40,24 @@ char *ct_events_s3_message(const ct_meta_outbox_row *r, const char *region,
 /* Does configuration json (one entry of the bucket's "configs") match? */
 int ct_events_config_matches(const char *event_name, const char *key, const void *config_json);
 
+/* ---- webhooks (webhook.c, jobevent.c; wire format in webhook.c and
+ * docs/webhooks.md) ----
+ * A webhook is named by arn:cattube:webhooks:REGION:ACCOUNT:webhook/NAME;
+ * such an ARN in a bucket's notification configuration (any of Lambda, Queue
+ * or Topic) delivers that configuration's S3 events to the webhook. */
+#define CT_EVENTS_WEBHOOK_ARN_PREFIX "arn:cattube:webhooks:"
+/* out = "sha256=" + hex(HMAC-SHA256(secret, timestamp "." body)). */
+void ct_events_webhook_sign(const char *secret, const char *timestamp, const char *body,
+                            size_t body_len, char out[72]);
+/* Delay before the next attempt after `attempts` failed ones: 1 s, 2 s, 4 s, ... <= 5 min. */
+int64_t ct_events_backoff_ms(int attempts);
+/* The EventBridge "MediaConvert Job State Change" event for job event e of
+ * job j (j as it is now). Heap string. */
+char *ct_events_job_message(const ct_meta_job_event *e, const ct_meta_job *j, const char *region,
+                            const char *account_id);
+/* Does a webhook's job filter ({} = all; {"queues":[name|arn..], "statuses":[..]})
+ * accept this event? NULL filter: the webhook takes no job events. */
+int ct_events_job_filter_matches(const char *filter_json, const char *queue_name,
+                                 const char *queue_arn, const char *status);
+
 #endif

@@ -25,6 +25,7 @@
 struct ct_http_server {
     struct MHD_Daemon *daemon;
     ct_http_handlers h;
+    volatile int stopping;    /* set before MHD_stop_daemon: ends streamed bodies */
 };
 
 /* ---- request state ---- */
@@ -183,6 +184,11 @@ void ct_http_resp_free(ct_http_resp *r)
     if (r->fd >= 0)
         close(r->fd);
     r->fd = -1;
+    if (r->reader && r->reader_free)
+        r->reader_free(r->reader_ctx);
+    r->reader = NULL;
+    r->reader_free = NULL;
+    r->reader_ctx = NULL;
 }
 
 ct_err ct_http_resp_header(ct_http_resp *r, const char *name, const char *value)
@@ -219,10 +225,60 @@ static ssize_t no_body_reader(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-static enum MHD_Result queue_resp(struct MHD_Connection *con, http_state *st, ct_http_resp *r)
+/* A streamed body (ct_http_resp.reader): the reader may report "nothing yet";
+ * keep asking until it has bytes, ends, or the server stops. */
+typedef struct {
+    ct_http_server *srv;
+    long (*reader)(void *ctx, char *buf, size_t max);
+    void (*reader_free)(void *ctx);
+    void *ctx;
+} http_stream_body;
+
+static ssize_t stream_body_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    http_stream_body *b = cls;
+    (void)pos;
+    while (!b->srv->stopping) {
+        long n = b->reader(b->ctx, buf, max);
+        if (n > 0)
+            return (ssize_t)n;
+        if (n < 0)
+            break;
+    }
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void stream_body_free(void *cls)
+{
+    http_stream_body *b = cls;
+    if (b->reader_free)
+        b->reader_free(b->ctx);
+    free(b);
+}
+
+static struct MHD_Response *stream_response(ct_http_server *srv, ct_http_resp *r)
+{
+    http_stream_body *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    *b = (http_stream_body){srv, r->reader, r->reader_free, r->reader_ctx};
+    struct MHD_Response *mr = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 16 * 1024, stream_body_read, b, stream_body_free);
+    if (!mr) {
+        free(b);
+        return NULL;
+    }
+    r->reader = NULL; /* owned by the MHD response now */
+    return mr;
+}
+
+static enum MHD_Result queue_resp(ct_http_server *srv, struct MHD_Connection *con,
+                                  http_state *st, ct_http_resp *r)
 {
     struct MHD_Response *mr;
-    if (r->fd >= 0) {
+    if (r->reader && r->fd < 0) {
+        mr = stream_response(srv, r);
+    } else if (r->fd >= 0) {
         mr = MHD_create_response_from_fd_at_offset64(r->fd_len, r->fd, (uint64_t)r->fd_offset);
         if (mr)
             r->fd = -1; /* MHD closes it */
@@ -236,8 +292,10 @@ static enum MHD_Result queue_resp(struct MHD_Connection *con, http_state *st, ct
         if (!mr)
             free(data);
     }
-    if (!mr)
+    if (!mr) {
+        ct_http_resp_free(r);
         return MHD_NO;
+    }
     for (int i = 0; i < r->n_headers; i++)
         MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
     MHD_add_response_header(mr, "x-amz-request-id", st->req.request_id);
@@ -416,7 +474,7 @@ static enum MHD_Result first_call(ct_http_server *srv, struct MHD_Connection *co
                 srv->h.stream_abort(st->stream_state);
             st->stream_state = NULL;
             st->responded = 1;
-            return queue_resp(con, st, &resp);
+            return queue_resp(srv, con, st, &resp);
         }
         ct_http_resp_free(&resp);
     }
@@ -474,7 +532,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
         st->req.body_len = st->body.len;
         srv->h.handle(srv->h.ctx, &st->req, &resp);
     }
-    return queue_resp(con, st, &resp);
+    return queue_resp(srv, con, st, &resp);
 }
 
 /* ---- server lifecycle ---- */
@@ -552,6 +610,7 @@ void ct_http_server_stop(ct_http_server *s)
 {
     if (!s)
         return;
+    s->stopping = 1; /* streamed bodies end, so connection threads can be joined */
     MHD_stop_daemon(s->daemon);
     free(s);
 }

@@ -73,6 +73,16 @@ typedef struct {
     uint64_t fd_offset, fd_len;
     int n_headers;
     ct_http_header_kv headers[CT_HTTP_MAX_HEADERS];
+    /* Streamed body of unknown length (added for the events SSE stream).
+     * When reader is set (and fd < 0), http sends the body chunked, calling
+     * reader on the connection's thread: it returns bytes written (> 0), 0
+     * for "nothing yet" after waiting at most ~1 s (http calls it again
+     * unless the server is stopping, which ends the stream), or -1 to end.
+     * reader_free(reader_ctx) runs exactly once when the response is gone,
+     * also when it could not be queued. */
+    long (*reader)(void *ctx, char *buf, size_t max);
+    void (*reader_free)(void *ctx);
+    void *reader_ctx;
 } ct_http_resp;
 
 void ct_http_resp_init(ct_http_resp *r);

@@ -19,6 +19,9 @@ typedef struct {
     char arn[256];             /* arn:aws:iam::ACCOUNT:root or :user/NAME */
     char service[32];          /* SigV4 scope service: "s3", "mediaconvert", ... */
     char region[32];
+    /* A service identity ("cloudfront.amazonaws.com" for CatTube's edge),
+     * matched by a policy's {"Service": ...} principal; "" otherwise. */
+    char service_principal[64];
 } ct_principal;
 
 /* Header lookup supplied by the caller: value of header `lower_name` (names
@@ -194,5 +197,42 @@ typedef struct {
 
 /* CT_OK when allowed, CT_ERR_DENIED otherwise. */
 ct_err ct_iam_authorize(ct_iam *iam, const ct_principal *p, const ct_iam_request *r);
+
+/* Borrowed meta and the account id (admin API). */
+struct ct_meta *ct_iam_meta(ct_iam *iam);
+const char *ct_iam_account_id(const ct_iam *iam);
+/* The root user of the account (never an IAM user, never anonymous). */
+int ct_iam_is_root(const ct_iam *iam, const ct_principal *p);
+/* New access key "AKIA" + 16 uppercase alnum, and a 40-char secret. */
+void ct_iam_new_key(char access_key[21], char secret[41]);
+/* IAM user names: [A-Za-z0-9+=,.@_-]{1,64}. */
+int ct_iam_user_name_valid(const char *name);
+
+/* ---- policy documents (iam_policy.c) ----
+ * AWS's JSON policy language: Version, Statement (object or array) of Sid,
+ * Effect, Principal/NotPrincipal (resource policies only), Action/NotAction,
+ * Resource/NotResource, Condition. Documents are at most 20 KiB. */
+#define CT_POLICY_MAX 20480
+typedef enum {
+    CT_POLICY_IDENTITY, /* attached to a user: no Principal */
+    CT_POLICY_RESOURCE, /* a bucket policy: Principal required */
+} ct_policy_kind;
+typedef enum { CT_POLICY_NONE, CT_POLICY_ALLOW, CT_POLICY_DENY } ct_policy_effect;
+
+/* CT_OK, or CT_ERR_INVALID / CT_ERR_TOO_LARGE with a message
+ * (S3's MalformedPolicy). bucket (resource policies, may be NULL) requires
+ * every Resource to lie in that bucket. */
+ct_err ct_iam_policy_validate(const char *json, ct_policy_kind kind, const char *bucket,
+                              char *msg, size_t msglen);
+/* Evaluates one document for the request: DENY when a matching statement
+ * denies, else ALLOW when one allows, else NONE. A document that does not
+ * parse evaluates to NONE. */
+ct_policy_effect ct_iam_policy_eval(const char *json, ct_policy_kind kind, const ct_principal *p,
+                                    const ct_iam_request *r);
+/* GetBucketPolicyStatus: an Allow statement for Principal "*" whose only
+ * conditions (if any) are aws:SecureTransport. */
+int ct_iam_policy_is_public(const char *json);
+/* Wildcard match: '*' any run, '?' one character; nocase folds ASCII. */
+int ct_iam_wildcard(const char *pattern, const char *s, int nocase);
 
 #endif

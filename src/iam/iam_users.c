@@ -1,6 +1,18 @@
-/* iam_users.c: identities. For now only the root user exists. */
+/* iam_users.c: identities (the configured root user, IAM users from meta)
+ * and the authorization decision.
+ *
+ * DESIGN: no cache: a user's key and policies are read from meta for each
+ * request (point queries on one SQLite connection), so changes made through
+ * the admin API take effect at once. Decision (AWS's, same account):
+ * root -> always allowed (even when a bucket policy denies: CatTube's root
+ * cannot be locked out); otherwise any explicit Deny in the bucket policy or
+ * the user's identity policies -> denied; else any Allow -> allowed; else
+ * denied. Anonymous callers and service principals only have the bucket
+ * policy. */
 #include "iam/iam.h"
+#include "meta/meta.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,19 +44,92 @@ void ct_iam_close(ct_iam *iam)
     free(iam);
 }
 
+struct ct_meta *ct_iam_meta(ct_iam *iam) { return iam->meta; }
+
+const char *ct_iam_account_id(const ct_iam *iam) { return iam->account_id; }
+
+int ct_iam_is_root(const ct_iam *iam, const ct_principal *p)
+{
+    char root[64];
+    snprintf(root, sizeof root, "arn:aws:iam::%s:root", iam->account_id);
+    return !p->anonymous && !p->service_principal[0] && strcmp(p->arn, root) == 0;
+}
+
+void ct_iam_new_key(char access_key[21], char secret[41])
+{
+    memcpy(access_key, "AKIA", 4);
+    ct_random_alnum(access_key + 4, 16, 1);
+    ct_random_alnum(secret, 40, 0);
+}
+
+int ct_iam_user_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 1 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!isalnum(c) && !strchr("+=,.@_-", c))
+            return 0;
+    }
+    return 1;
+}
+
 ct_err ct_iam_secret(ct_iam *iam, const char *access_key, char *secret, size_t n,
                      ct_principal *p)
 {
-    if (ct_consttime_cmp(access_key, iam->root_ak) != 0)
+    if (ct_consttime_cmp(access_key, iam->root_ak) == 0) {
+        snprintf(secret, n, "%s", iam->root_sk);
+        memcpy(p->account_id, iam->account_id, sizeof p->account_id);
+        snprintf(p->arn, sizeof p->arn, "arn:aws:iam::%s:root", iam->account_id);
+        return CT_OK;
+    }
+    if (!iam->meta || strlen(access_key) > 64)
         return CT_ERR_NOT_FOUND;
-    snprintf(secret, n, "%s", iam->root_sk);
+    char user[72];
+    ct_err e = ct_meta_iam_key_get(iam->meta, access_key, user, secret, n);
+    if (e)
+        return e == CT_ERR_NOT_FOUND ? e : CT_ERR_NOT_FOUND;
     memcpy(p->account_id, iam->account_id, sizeof p->account_id);
-    snprintf(p->arn, sizeof p->arn, "arn:aws:iam::%s:root", iam->account_id);
+    snprintf(p->arn, sizeof p->arn, "arn:aws:iam::%s:user/%s", iam->account_id, user);
     return CT_OK;
+}
+
+typedef struct {
+    const ct_principal *p;
+    const ct_iam_request *r;
+    ct_policy_effect effect;
+} eval_state;
+
+static ct_err eval_identity(void *ctx, const char *name, const char *doc)
+{
+    eval_state *st = ctx;
+    ct_policy_effect e = ct_iam_policy_eval(doc, CT_POLICY_IDENTITY, st->p, st->r);
+    if (e > st->effect)
+        st->effect = e;
+    return CT_OK;
+}
+
+/* The user name of an IAM user principal of this account, or NULL. */
+static const char *user_of(const ct_iam *iam, const ct_principal *p)
+{
+    char prefix[64];
+    int n = snprintf(prefix, sizeof prefix, "arn:aws:iam::%s:user/", iam->account_id);
+    if (p->anonymous || p->service_principal[0] || strncmp(p->arn, prefix, (size_t)n) != 0)
+        return NULL;
+    return p->arn + n;
 }
 
 ct_err ct_iam_authorize(ct_iam *iam, const ct_principal *p, const ct_iam_request *r)
 {
-    /* Root may do anything; nobody else exists yet. */
-    return p->anonymous ? CT_ERR_DENIED : CT_OK;
+    if (ct_iam_is_root(iam, p))
+        return CT_OK;
+    eval_state st = {p, r, CT_POLICY_NONE};
+    if (r->bucket_policy_json)
+        st.effect = ct_iam_policy_eval(r->bucket_policy_json, CT_POLICY_RESOURCE, p, r);
+    const char *user = user_of(iam, p);
+    if (st.effect != CT_POLICY_DENY && user && iam->meta &&
+        ct_meta_iam_policy_list(iam->meta, user, eval_identity, &st) != CT_OK)
+        return CT_ERR_DENIED; /* fail closed */
+    return st.effect == CT_POLICY_ALLOW ? CT_OK : CT_ERR_DENIED;
 }

@@ -91,7 +91,9 @@ ct_err ct_meta_open_sqlite(const char *path, ct_meta **out)
         (err = exec_schema(m->db, meta_objects_schema)) ||
         (err = exec_schema(m->db, meta_uploads_schema)) ||
         (err = exec_schema(m->db, meta_jobs_schema)) ||
-        (err = exec_schema(m->db, meta_edge_schema)))
+        (err = exec_schema(m->db, meta_edge_schema)) ||
+        (err = exec_schema(m->db, meta_events_schema)) ||
+        (err = exec_schema(m->db, meta_iam_schema)))
         goto fail;
     *out = m;
     return CT_OK;

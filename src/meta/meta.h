@@ -228,4 +228,100 @@ ct_err ct_meta_distribution_get(ct_meta *m, const char *id, char **json);
 ct_err ct_meta_distribution_delete(ct_meta *m, const char *id);
 ct_err ct_meta_distribution_list(ct_meta *m, ct_meta_json_cb cb, void *ctx);
 
+/* ---- IAM users, access keys, inline identity policies (meta_iam.c) ----
+ * Secrets are stored as given (SigV4 needs them back). Callbacks run with
+ * meta's lock held: they must not call meta. */
+typedef struct {
+    char name[72];
+    char user_id[32];
+    int64_t created_ms;
+    char access_key[32];     /* the user's first key, or "" */
+} ct_meta_iam_user;
+/* User and its first key in one transaction; CT_ERR_EXISTS when taken. */
+ct_err ct_meta_iam_user_create(ct_meta *m, const char *name, const char *user_id,
+                               const char *access_key, const char *secret);
+/* Also deletes its keys and policies; CT_ERR_NOT_FOUND. */
+ct_err ct_meta_iam_user_delete(ct_meta *m, const char *name);
+ct_err ct_meta_iam_user_get(ct_meta *m, const char *name, ct_meta_iam_user *out);
+typedef ct_err (*ct_meta_iam_user_cb)(void *ctx, const ct_meta_iam_user *u);
+ct_err ct_meta_iam_user_list(ct_meta *m, ct_meta_iam_user_cb cb, void *ctx);
+/* The user owning access_key and its secret; CT_ERR_NOT_FOUND. */
+ct_err ct_meta_iam_key_get(ct_meta *m, const char *access_key, char user[72], char *secret,
+                           size_t secret_len);
+/* Inserts or replaces; CT_ERR_NOT_FOUND when the user does not exist. */
+ct_err ct_meta_iam_policy_put(ct_meta *m, const char *user, const char *policy_name,
+                              const char *document);
+ct_err ct_meta_iam_policy_delete(ct_meta *m, const char *user, const char *policy_name);
+typedef ct_err (*ct_meta_iam_policy_cb)(void *ctx, const char *policy_name, const char *document);
+ct_err ct_meta_iam_policy_list(ct_meta *m, const char *user, ct_meta_iam_policy_cb cb, void *ctx);
+/* Other edge records by kind ("public-key", "key-group", ...): JSON by id,
+ * listed oldest first (the callback must not call back into meta).
+ * put with create_only: CT_ERR_EXISTS when present; delete: CT_ERR_NOT_FOUND. */
+ct_err ct_meta_edge_item_put(ct_meta *m, const char *kind, const char *id, const char *json,
+                             int create_only);
+ct_err ct_meta_edge_item_get(ct_meta *m, const char *kind, const char *id, char **json);
+ct_err ct_meta_edge_item_delete(ct_meta *m, const char *kind, const char *id);
+ct_err ct_meta_edge_item_list(ct_meta *m, const char *kind, ct_meta_json_cb cb, void *ctx);
+
+/* ---- webhooks, job-event outbox, webhook deliveries (meta_events.c) ----
+ * Job events are written by triggers on the jobs table in the same
+ * transaction as the job's state change; see meta_events.c. */
+typedef struct {
+    char name[65];
+    char *url;
+    char *secret;
+    char *job_filter;        /* NULL: no job events; JSON {} all, or {"queues":[..],"statuses":[..]} */
+    int64_t created_ms;
+} ct_meta_webhook;
+void ct_meta_webhook_free(ct_meta_webhook *w);
+ct_err ct_meta_webhook_create(ct_meta *m, const ct_meta_webhook *w); /* CT_ERR_EXISTS */
+ct_err ct_meta_webhook_get(ct_meta *m, const char *name, ct_meta_webhook *out);
+ct_err ct_meta_webhook_delete(ct_meta *m, const char *name);
+typedef ct_err (*ct_meta_webhook_cb)(void *ctx, const ct_meta_webhook *w);
+ct_err ct_meta_webhook_list(ct_meta *m, ct_meta_webhook_cb cb, void *ctx);
+
+typedef struct {
+    int64_t id;
+    char job_id[40];
+    char status[16];         /* SUBMITTED PROGRESSING STATUS_UPDATE COMPLETE ERROR CANCELED */
+    char phase[16];
+    int percent;
+    int64_t time_ms;
+} ct_meta_job_event;
+/* Oldest not-yet-dispatched job events, at most max, into out. */
+ct_err ct_meta_job_events_pending(ct_meta *m, ct_meta_job_event *out, int max, int *n);
+ct_err ct_meta_job_event_done(ct_meta *m, int64_t id);
+/* Drops dispatched job events and finished deliveries older than cutoff. */
+ct_err ct_meta_events_prune(ct_meta *m, int64_t cutoff_ms);
+
+typedef struct {
+    int64_t id;
+    char webhook[65];
+    char kind[16];           /* "s3" | "mediaconvert" */
+    char *body;              /* only from _due and _get */
+    char status[12];         /* pending | delivered | failed */
+    int attempts;
+    int64_t next_ms;
+    int http_status;         /* of the last attempt, 0 when none/no response */
+    char *last_error;
+    int64_t created_ms, updated_ms;
+} ct_meta_delivery;
+void ct_meta_delivery_free(ct_meta_delivery *d);
+/* Idempotent per dedup key (NULL = always adds); *added (optional) is 0 when
+ * the key already existed. */
+ct_err ct_meta_delivery_add(ct_meta *m, const char *webhook, const char *kind, const char *dedup,
+                            const char *body, int *added);
+/* Pending deliveries with next_ms <= now, at most max, into out (free each). */
+ct_err ct_meta_delivery_due(ct_meta *m, int64_t now, ct_meta_delivery *out, int max, int *n);
+/* Earliest next_ms of a pending delivery; 0 when none. */
+ct_err ct_meta_delivery_next_due(ct_meta *m, int64_t *next_ms);
+/* Records one attempt (attempts+1) and the new state. */
+ct_err ct_meta_delivery_result(ct_meta *m, int64_t id, const char *status, int http_status,
+                               const char *error, int64_t next_ms);
+typedef ct_err (*ct_meta_delivery_cb)(void *ctx, const ct_meta_delivery *d);
+/* Newest first; webhook NULL = all. Bodies are not loaded. */
+ct_err ct_meta_delivery_list(ct_meta *m, const char *webhook, int max, ct_meta_delivery_cb cb,
+                             void *ctx);
+ct_err ct_meta_delivery_get(ct_meta *m, int64_t id, ct_meta_delivery *out);
+
 #endif

@@ -23,6 +23,8 @@ extern const char meta_objects_schema[];
 extern const char meta_jobs_schema[];
 extern const char meta_edge_schema[];
 extern const char meta_uploads_schema[];
+extern const char meta_iam_schema[];
+extern const char meta_events_schema[]; /* after meta_jobs_schema: triggers on jobs */
 
 /* sqlite3 result -> ct_err (SQLITE_FULL -> CT_ERR_NOSPC, CONSTRAINT -> EXISTS). */
 ct_err meta_sqlite_err(int rc);

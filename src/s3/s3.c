@@ -1,5 +1,6 @@
 /* s3.c: opening the S3 service, parsing targets, routing. */
 #include "s3/s3_internal.h"
+#include "s3/s3_policy.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -85,31 +86,21 @@ const char *s3_principal_id(const ct_http_req *req)
     return req->principal.anonymous ? "anonymous" : req->principal.access_key;
 }
 
-/* Authorization through iam; without an iam (unit tests) only signed
- * requests pass. */
-static int authorized(ct_s3 *s, const ct_http_req *req)
-{
-    if (!s->cfg.iam)
-        return !req->principal.anonymous;
-    ct_iam_request r = {.action = "s3:*", .resource = "arn:aws:s3:::*",
-                        .source_ip = req->client_ip, .secure = req->secure};
-    return ct_iam_authorize(s->cfg.iam, &req->principal, &r) == CT_OK;
-}
-
 void ct_s3_handle(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
 {
     if (req->auth_err) {
         ct_s3_auth_error(resp, req);
         return;
     }
-    if (!authorized(s, req)) {
-        ct_s3_error(resp, req, "AccessDenied", "Access Denied");
-        return;
-    }
     s3_target t;
     if (s3_parse_target(req, &t)) {
         ct_s3_error(resp, req, "InvalidURI", "Couldn't parse the specified URI.");
         resp->status = 400;
+        return;
+    }
+    if (!s3_authorize(s, req, &t)) {
+        ct_s3_error(resp, req, "AccessDenied", "Access Denied");
+        s3_target_free(&t);
         return;
     }
     if (!t.bucket[0]) {

@@ -1,5 +1,6 @@
 /* s3_bucket.c: bucket operations and object listings. */
 #include "s3/s3_internal.h"
+#include "s3/s3_policy.h"
 
 #include <string.h>
 
@@ -362,7 +363,9 @@ void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const cha
 void s3_bucket_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t)
 {
     const char *m = req->method;
-    if (strcmp(m, "PUT") == 0 && ct_http_query_has(req, "notification")) {
+    if (ct_http_query_has(req, "policy") || ct_http_query_has(req, "policyStatus")) {
+        s3_policy_op(s, req, resp, t->bucket);
+    } else if (strcmp(m, "PUT") == 0 && ct_http_query_has(req, "notification")) {
         s3_notification_put(s, req, resp, t->bucket);
     } else if (strcmp(m, "PUT") == 0 && req->query[0] == '\0') {
         bucket_create(s, req, resp, t->bucket);
@@ -390,8 +393,6 @@ void s3_bucket_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_targe
         xml_ok(resp);
     } else if (ct_http_query_has(req, "uploads")) {
         s3_list_uploads(s, req, resp, t->bucket);
-    } else if (ct_http_query_has(req, "policy")) {
-        ct_s3_error(resp, req, "NoSuchBucketPolicy", "The bucket policy does not exist");
     } else {
         char *lt = ct_http_query(req, "list-type");
         int v2 = lt && strcmp(lt, "2") == 0;

@@ -11,6 +11,7 @@
  * the way and stored with the object. */
 #include "iam/iam.h"
 #include "s3/s3_internal.h"
+#include "s3/s3_policy.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -164,12 +165,12 @@ static int begin_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_stat
         ct_s3_auth_error(resp, req);
         return 0;
     }
-    if (req->principal.anonymous) {
-        ct_s3_error(resp, req, "AccessDenied", "Access Denied");
-        return 0;
-    }
     if (s3_parse_target(req, &st->t) || !st->t.key) {
         ct_s3_error(resp, req, "InvalidArgument", "Couldn't parse the specified URI.");
+        return 0;
+    }
+    if (!s3_authorize(s, req, &st->t)) {
+        ct_s3_error(resp, req, "AccessDenied", "Access Denied");
         return 0;
     }
     if (st->t.key_len > 1024) {

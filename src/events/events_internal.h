@@ -1,0 +1,45 @@
+/* Private to events/: the dispatcher state shared by events.c (outbox and
+ * job-event fan-out), webhook.c (the delivery sender), sse.c (live stream)
+ * and events_admin.c. */
+#ifndef CT_EVENTS_INTERNAL_H
+#define CT_EVENTS_INTERNAL_H
+
+#include "events/events.h"
+
+#include <pthread.h>
+
+typedef struct events_sender events_sender;
+typedef struct events_hub events_hub;
+
+struct ct_events {
+    char region[32];
+    char account_id[16];
+    ct_meta *meta;
+    ct_mc *mc;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int kicked;
+    int stopping;
+    int64_t last_prune_ms;
+    events_sender *sender;
+    events_hub *hub;
+};
+
+/* webhook.c: one thread POSTs due deliveries; kick after adding some. */
+ct_err events_sender_start(ct_events *ev, events_sender **out);
+void events_sender_kick(events_sender *s);
+void events_sender_stop(events_sender *s);
+
+/* sse.c: a ring of recent events and the clients streaming them. */
+#define EVENTS_SSE_MAX_CLIENTS 64
+ct_err events_hub_open(events_hub **out);
+/* Ends every stream; frees the hub once its clients are gone. */
+void events_hub_close(events_hub *h);
+/* event: "mediaconvert" or "s3"; json: one line. */
+void events_hub_publish(events_hub *h, const char *event, const char *json);
+/* Turns resp into a text/event-stream response. last_id: the client's
+ * Last-Event-ID header or NULL. CT_ERR_TOO_LARGE when the client limit is hit. */
+ct_err events_hub_attach(events_hub *h, const char *last_id, ct_http_resp *resp);
+
+#endif

@@ -1,0 +1,229 @@
+/* meta_iam.c: IAM users, their access keys and inline identity policies.
+ *
+ * Secrets are stored in plaintext: SigV4 needs the secret itself to verify a
+ * signature, so it must be recoverable (a sealed-at-rest key is future work).
+ * Deleting a user deletes its keys and policies (ON DELETE CASCADE). */
+#include "meta/meta_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char meta_iam_schema[] =
+    "CREATE TABLE IF NOT EXISTS iam_users ("
+    " name TEXT PRIMARY KEY, user_id TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS iam_keys ("
+    " access_key TEXT PRIMARY KEY,"
+    " user_name TEXT NOT NULL REFERENCES iam_users(name) ON DELETE CASCADE,"
+    " secret TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS iam_keys_user ON iam_keys(user_name);"
+    "CREATE TABLE IF NOT EXISTS iam_user_policies ("
+    " user_name TEXT NOT NULL REFERENCES iam_users(name) ON DELETE CASCADE,"
+    " policy_name TEXT NOT NULL, document TEXT NOT NULL,"
+    " PRIMARY KEY (user_name, policy_name));";
+
+static ct_err prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(m->db, sql, -1, st, NULL) != SQLITE_OK) {
+        ct_error("meta: prepare: %s: %s", sqlite3_errmsg(m->db), sql);
+        return CT_ERR_DB;
+    }
+    return CT_OK;
+}
+
+static ct_err step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? CT_OK : meta_sqlite_err(rc);
+}
+
+static ct_err insert_user(ct_meta *m, const char *name, const char *user_id, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    ct_err e = prep(m, "INSERT INTO iam_users(name, user_id, created_ms) VALUES(?,?,?)", &st);
+    if (!e) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        e = step_done(st);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+static ct_err insert_key(ct_meta *m, const char *name, const char *ak, const char *sk, int64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    ct_err e = prep(m, "INSERT INTO iam_keys(access_key, user_name, secret, created_ms) "
+                       "VALUES(?,?,?,?)", &st);
+    if (!e) {
+        sqlite3_bind_text(st, 1, ak, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, sk, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, now);
+        e = step_done(st);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+ct_err ct_meta_iam_user_create(ct_meta *m, const char *name, const char *user_id,
+                               const char *access_key, const char *secret)
+{
+    int64_t now = ct_now_ms();
+    pthread_mutex_lock(&m->mu);
+    ct_err e = meta_begin(m);
+    if (e)
+        goto cleanup;
+    if ((e = insert_user(m, name, user_id, now)) ||
+        (e = insert_key(m, name, access_key, secret, now))) {
+        meta_rollback(m);
+        goto cleanup;
+    }
+    e = meta_commit(m);
+cleanup:
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+/* One statement with text parameters, reporting NOT_FOUND when nothing changed. */
+static ct_err exec_change(ct_meta *m, const char *sql, const char *a, const char *b)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, sql, &st);
+    if (!e) {
+        sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+        if (b)
+            sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+        e = step_done(st);
+        if (!e && sqlite3_changes(m->db) == 0)
+            e = CT_ERR_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_iam_user_delete(ct_meta *m, const char *name)
+{
+    return exec_change(m, "DELETE FROM iam_users WHERE name=?", name, NULL);
+}
+
+static void row_to_user(sqlite3_stmt *st, ct_meta_iam_user *u)
+{
+    memset(u, 0, sizeof *u);
+    meta_col_copy(st, 0, u->name, sizeof u->name);
+    meta_col_copy(st, 1, u->user_id, sizeof u->user_id);
+    u->created_ms = sqlite3_column_int64(st, 2);
+    meta_col_copy(st, 3, u->access_key, sizeof u->access_key);
+}
+
+#define USER_SELECT                                                                              \
+    "SELECT u.name, u.user_id, u.created_ms,"                                                    \
+    " (SELECT access_key FROM iam_keys k WHERE k.user_name=u.name ORDER BY created_ms LIMIT 1)"  \
+    " FROM iam_users u"
+
+ct_err ct_meta_iam_user_get(ct_meta *m, const char *name, ct_meta_iam_user *out)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, USER_SELECT " WHERE u.name=?", &st);
+    if (e)
+        goto cleanup;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        row_to_user(st, out);
+    else
+        e = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_iam_user_list(ct_meta *m, ct_meta_iam_user_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, USER_SELECT " ORDER BY u.name", &st);
+    int rc = SQLITE_DONE;
+    while (!e && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ct_meta_iam_user u;
+        row_to_user(st, &u);
+        e = cb(ctx, &u);
+    }
+    if (!e && rc != SQLITE_DONE)
+        e = meta_sqlite_err(rc);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_iam_key_get(ct_meta *m, const char *access_key, char user[72], char *secret,
+                           size_t secret_len)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "SELECT user_name, secret FROM iam_keys WHERE access_key=?", &st);
+    if (e)
+        goto cleanup;
+    sqlite3_bind_text(st, 1, access_key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        meta_col_copy(st, 0, user, 72);
+        meta_col_copy(st, 1, secret, secret_len);
+    } else {
+        e = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+    }
+cleanup:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_iam_policy_put(ct_meta *m, const char *user, const char *policy_name,
+                              const char *document)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "INSERT INTO iam_user_policies(user_name, policy_name, document) "
+                       "VALUES(?,?,?) ON CONFLICT(user_name, policy_name) "
+                       "DO UPDATE SET document=excluded.document", &st);
+    if (!e) {
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, policy_name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, document, -1, SQLITE_STATIC);
+        e = step_done(st);
+        if (e == CT_ERR_EXISTS) /* foreign key: no such user */
+            e = CT_ERR_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_iam_policy_delete(ct_meta *m, const char *user, const char *policy_name)
+{
+    return exec_change(m, "DELETE FROM iam_user_policies WHERE user_name=? AND policy_name=?",
+                       user, policy_name);
+}
+
+ct_err ct_meta_iam_policy_list(ct_meta *m, const char *user, ct_meta_iam_policy_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "SELECT policy_name, document FROM iam_user_policies "
+                       "WHERE user_name=? ORDER BY policy_name", &st);
+    int rc = SQLITE_DONE;
+    if (!e)
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    while (!e && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        e = cb(ctx, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1));
+    if (!e && rc != SQLITE_DONE)
+        e = meta_sqlite_err(rc);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
