@@ -70,6 +70,21 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     return r;
 }
 
+/* Textual client address ("-" when unknown). */
+static void client_ip(struct MHD_Connection *c, char ip[64])
+{
+    strcpy(ip, "-");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, 64);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, 64);
+    }
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -77,16 +92,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!r)
         return;
     if (r->responded) {
-        char ip[64] = "-";
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr) {
-            const struct sockaddr *sa = ci->client_addr;
-            if (sa->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
-            else if (sa->sa_family == AF_INET6)
-                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
-        }
+        char ip[64];
+        client_ip(c, ip);
         char target[256];
         size_t i = 0;
         for (; r->raw[i] && i < sizeof target - 1; i++) /* no control bytes in the log */
@@ -160,6 +167,7 @@ static enum MHD_Result send_error(edge_req *r, struct MHD_Connection *c, int sta
     }
     common_headers(mr, "Error from cattube");
     MHD_add_response_header(mr, "Content-Type", "application/xml");
+    MHD_add_response_header(mr, "Cache-Control", "no-store"); /* errors are never cached */
     MHD_add_response_header(mr, "x-amz-request-id", rid);
     return queue(r, c, status, mr, len);
 }
@@ -340,7 +348,18 @@ static enum MHD_Result serve_object(edge_req *r, struct MHD_Connection *c, const
     ct_edge *e = r->l->e;
     ct_meta_object o;
     memset(&o, 0, sizeof o);
-    ct_err err = ct_meta_object_get(e->meta, d->origin_bucket, key, &o);
+    int hit = 0, fd = -1;
+    uint64_t blob_size = 0;
+    ct_err err = edge_cache_lookup(e, d, key, &o, &hit);
+    if (!err && hit && !head && ct_store_open_read(e->store, o.blob_id, &fd, &blob_size)) {
+        /* The cached row's blob is gone (overwritten or deleted): read again. */
+        edge_cache_invalidate(e->cache, d->id, key, 0);
+        ct_meta_object_free(&o);
+        memset(&o, 0, sizeof o);
+        hit = 0;
+        fd = -1;
+        err = edge_cache_lookup(e, d, key, &o, &hit);
+    }
     if (err == CT_ERR_NOT_FOUND)
         return send_error(r, c, 404, "NoSuchKey", "The specified key does not exist.", key);
     if (err) {
@@ -408,9 +427,7 @@ static enum MHD_Result serve_object(edge_req *r, struct MHD_Connection *c, const
         /* Content-Length of the representation (or the range), no body. */
         mr = MHD_create_response_from_callback(len, 4096, no_body, NULL, NULL);
     } else {
-        int fd = -1;
-        uint64_t blob_size = 0;
-        err = ct_store_open_read(e->store, o.blob_id, &fd, &blob_size);
+        err = fd >= 0 ? CT_OK : ct_store_open_read(e->store, o.blob_id, &fd, &blob_size);
         if (err) {
             ct_error("edge: blob %s of %s/%s: %s", o.blob_id, d->origin_bucket, key,
                      ct_err_str(err));
@@ -425,12 +442,13 @@ static enum MHD_Result serve_object(edge_req *r, struct MHD_Connection *c, const
             goto done;
         }
         mr = file_response(r->l->secure, fd, start, len);
+        fd = -1; /* taken */
     }
     if (!mr) {
         ret = MHD_NO;
         goto done;
     }
-    common_headers(mr, "Miss from cattube");
+    common_headers(mr, hit ? "Hit from cattube" : "Miss from cattube");
     MHD_add_response_header(mr, "Content-Type", object_content_type(&o));
     MHD_add_response_header(mr, "Accept-Ranges", "bytes");
     if (status == 206) {
@@ -442,6 +460,8 @@ static enum MHD_Result serve_object(edge_req *r, struct MHD_Connection *c, const
     validator_headers(mr, &o, 1);
     ret = queue(r, c, status, mr, head ? 0 : len);
 done:
+    if (fd >= 0)
+        close(fd);
     ct_meta_object_free(&o);
     return ret;
 }
@@ -465,6 +485,55 @@ static enum MHD_Result send_redirect(edge_req *r, struct MHD_Connection *c, cons
     ct_buf_free(&loc);
     common_headers(mr, "Redirect from cattube");
     return queue(r, c, 301, mr, 0);
+}
+
+/* Signed URL / signed cookies for a distribution with trusted key groups.
+ * The resource is scheme://Host/path?query with the signing parameters
+ * removed. 0 when allowed; else *why. */
+static int signed_check(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
+                        const char *host_hdr, const char *path, size_t path_len,
+                        const char *query, const char **why)
+{
+    edge_signed s;
+    memset(&s, 0, sizeof s);
+    char rest[EDGE_RESOURCE_MAX], canned[EDGE_RESOURCE_MAX + 160], ip[64];
+    ct_buf url = CT_BUF_INIT;
+    int rc = -1;
+    *why = "Access denied";
+    if (edge_signed_from_query(query, &s, rest, sizeof rest))
+        goto cleanup;
+    if (!s.present) {
+        enum MHD_ValueKind ck = MHD_COOKIE_KIND;
+        edge_signed_from_cookies(MHD_lookup_connection_value(c, ck, "CloudFront-Policy"),
+                                 MHD_lookup_connection_value(c, ck, "CloudFront-Signature"),
+                                 MHD_lookup_connection_value(c, ck, "CloudFront-Key-Pair-Id"),
+                                 MHD_lookup_connection_value(c, ck, "CloudFront-Expires"),
+                                 MHD_lookup_connection_value(c, ck, "CloudFront-Hash-Algorithm"),
+                                 &s);
+    }
+    const char *h = host_hdr ? host_hdr : "";
+    while (*h == ' ' || *h == '\t')
+        h++;
+    size_t hl = strcspn(h, " \t");
+    ct_buf_printf(&url, "%s://%.*s%.*s%s%s", r->l->secure ? "https" : "http", (int)hl, h,
+                  (int)path_len, path, rest[0] ? "?" : "", rest);
+    if (!url.data || url.len >= EDGE_RESOURCE_MAX)
+        goto cleanup;
+    const char *text = NULL;
+    size_t text_len = 0;
+    client_ip(c, ip);
+    if (edge_signed_conditions(&s, url.data, ip, ct_now_ms() / 1000, canned, sizeof canned,
+                               &text, &text_len, why))
+        goto cleanup;
+    if (edge_keys_verify(r->l->e, d, s.key_pair_id, s.sha256, text, text_len, s.sig, s.sig_len)) {
+        *why = "Access denied: the signature does not match a trusted key";
+        goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    ct_buf_free(&url);
+    edge_signed_free(&s);
+    return rc;
 }
 
 static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char *method)
@@ -529,6 +598,11 @@ static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char 
                           "method that was used for this request.",
                           NULL);
 
+    if (d.n_groups) {
+        const char *why, *q = strchr(path_and_query, '?');
+        if (signed_check(r, c, &d, host_hdr, path, path_len, q ? q + 1 : "", &why))
+            return send_error(r, c, 403, "AccessDenied", why, NULL);
+    }
     ct_err err;
     char *key = edge_path_to_key(path, path_len, &err);
     if (!key)
@@ -675,7 +749,11 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
     int generated;
     if ((err = edge_cert_load_or_create(cfg, &e->cert_pem, &e->key_pem, &generated)))
         goto fail;
-    if ((err = edge_dists_reload(e)))
+    if (!(e->cache = edge_cache_new(EDGE_CACHE_BYTES))) {
+        err = CT_ERR_NOMEM;
+        goto fail;
+    }
+    if ((err = edge_keys_reload(e)) || (err = edge_dists_reload(e)))
         goto fail;
     if ((err = listener_start(e, &e->https, cfg->https_listen, 1)))
         goto fail;
@@ -698,6 +776,8 @@ void ct_edge_stop(ct_edge *e)
     if (e->https.d)
         MHD_stop_daemon(e->https.d);
     free(e->dists);
+    edge_keys_free(e);
+    edge_cache_free(e->cache);
     free(e->cert_pem);
     free(e->key_pem);
     free(e->account_id);

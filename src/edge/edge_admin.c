@@ -36,6 +36,20 @@ static int dist_from_json(json_t *j, edge_dist *d)
     if (edge_vpp_parse(vpp, &d->policy))
         d->policy = EDGE_VPP_REDIRECT;
     d->enabled = en ? json_is_true(en) : 1;
+    json_t *dt = json_object_get(j, "defaultTTL"), *mn = json_object_get(j, "minTTL");
+    json_t *mx = json_object_get(j, "maxTTL");
+    d->default_ttl = dt ? json_integer_value(dt) : EDGE_DEFAULT_TTL;
+    d->min_ttl = mn ? json_integer_value(mn) : 0;
+    d->max_ttl = mx ? json_integer_value(mx) : EDGE_MAX_TTL;
+    json_t *groups = json_object_get(j, "trustedKeyGroups"), *g;
+    size_t i;
+    json_array_foreach(groups, i, g)
+    {
+        const char *gid = json_string_value(g);
+        if (!gid || strlen(gid) != EDGE_GROUP_ID_LEN || d->n_groups == EDGE_DIST_GROUPS_MAX)
+            return -1; /* fail closed: never serve a protected distribution openly */
+        memcpy(d->groups[d->n_groups++], gid, EDGE_GROUP_ID_LEN + 1);
+    }
     return 0;
 }
 
@@ -118,8 +132,9 @@ static void add_wire_fields(ct_edge *e, json_t *j)
     json_object_set_new(j, "url", json_string(url));
 }
 
-static void reply_json(ct_http_resp *resp, int status, json_t *j)
+void edge_reply_json(ct_http_resp *resp, int status, void *json)
 {
+    json_t *j = json;
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) {
@@ -129,19 +144,78 @@ static void reply_json(ct_http_resp *resp, int status, json_t *j)
     ct_http_resp_json(resp, status, text);
 }
 
-static void reply_error(ct_http_resp *resp, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reply_error(ct_http_resp *resp, int status, const char *fmt, ...)
+void edge_reply_error(ct_http_resp *resp, int status, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    reply_json(resp, status, json_pack("{s:s}", "message", msg));
+    edge_reply_json(resp, status, json_pack("{s:s}", "message", msg));
 }
 
 /* ---- handlers ---- */
+
+/* trustedKeyGroups: an array of up to EDGE_DIST_GROUPS_MAX existing, distinct key group ids. */
+static int check_groups(ct_edge *e, json_t *jg, ct_http_resp *resp)
+{
+    size_t i, n = json_array_size(jg);
+    json_t *g;
+    if (!json_is_array(jg) || n > EDGE_DIST_GROUPS_MAX) {
+        edge_reply_error(resp, 400, "trustedKeyGroups must be an array of at most %d key group ids",
+                         EDGE_DIST_GROUPS_MAX);
+        return -1;
+    }
+    json_array_foreach(jg, i, g)
+    {
+        const char *id = json_string_value(g);
+        if (!id || strlen(id) != EDGE_GROUP_ID_LEN || !edge_key_group_exists(e, id)) {
+            edge_reply_error(resp, 400, "The key group %.40s does not exist",
+                             id ? id : "(not a string)");
+            return -1;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(id, json_string_value(json_array_get(jg, k))) == 0) {
+                edge_reply_error(resp, 400, "The key group %s is listed twice", id);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* Fields a create or an update may set, other than originBucket. */
+static int check_mutable(ct_edge *e, json_t *in, ct_http_resp *resp)
+{
+    json_t *jp = json_object_get(in, "viewerProtocolPolicy");
+    json_t *jc = json_object_get(in, "comment");
+    json_t *je = json_object_get(in, "enabled");
+    json_t *jg = json_object_get(in, "trustedKeyGroups");
+    edge_vpp policy;
+    if (jp && edge_vpp_parse(json_string_value(jp), &policy)) {
+        edge_reply_error(resp, 400,
+                         "viewerProtocolPolicy must be one of redirect-to-https, https-only, "
+                         "allow-all");
+        return -1;
+    }
+    if (jc && (!json_is_string(jc) || json_string_length(jc) > 128)) {
+        edge_reply_error(resp, 400, "comment must be a string of at most 128 characters");
+        return -1;
+    }
+    if (je && !json_is_boolean(je)) {
+        edge_reply_error(resp, 400, "enabled must be a boolean");
+        return -1;
+    }
+    static const char *const ttls[] = {"defaultTTL", "minTTL", "maxTTL"};
+    for (size_t i = 0; i < CT_ARRAY_LEN(ttls); i++) {
+        json_t *t = json_object_get(in, ttls[i]);
+        if (t && (!json_is_integer(t) || json_integer_value(t) < 0 ||
+                  json_integer_value(t) > EDGE_MAX_TTL * 10ll)) {
+            edge_reply_error(resp, 400, "%s must be a number of seconds", ttls[i]);
+            return -1;
+        }
+    }
+    return jg ? check_groups(e, jg, resp) : 0;
+}
 
 static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
 {
@@ -149,7 +223,7 @@ static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
     json_t *in = json_loadb(req->body ? req->body : "", req->body_len, 0, &jerr);
     if (!json_is_object(in)) {
         json_decref(in);
-        reply_error(resp, 400, "The request body must be a JSON object");
+        edge_reply_error(resp, 400, "The request body must be a JSON object");
         return;
     }
     json_t *jb = json_object_get(in, "originBucket");
@@ -159,36 +233,26 @@ static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
     const char *bucket = json_string_value(jb);
     edge_vpp policy = EDGE_VPP_REDIRECT;
     if (!bucket || !*bucket) {
-        reply_error(resp, 400, "originBucket is required");
+        edge_reply_error(resp, 400, "originBucket is required");
         goto done;
     }
     if (strlen(bucket) > 63) {
-        reply_error(resp, 400, "originBucket is not a valid bucket name");
+        edge_reply_error(resp, 400, "originBucket is not a valid bucket name");
         goto done;
     }
-    if (jp && edge_vpp_parse(json_string_value(jp), &policy)) {
-        reply_error(resp, 400,
-                    "viewerProtocolPolicy must be one of redirect-to-https, https-only, "
-                    "allow-all");
+    if (check_mutable(e, in, resp))
         goto done;
-    }
-    if (jc && (!json_is_string(jc) || json_string_length(jc) > 128)) {
-        reply_error(resp, 400, "comment must be a string of at most 128 characters");
-        goto done;
-    }
-    if (je && !json_is_boolean(je)) {
-        reply_error(resp, 400, "enabled must be a boolean");
-        goto done;
-    }
+    if (jp)
+        edge_vpp_parse(json_string_value(jp), &policy);
     ct_meta_bucket b;
     memset(&b, 0, sizeof b);
     ct_err err = ct_meta_bucket_get(e->meta, bucket, &b);
     if (err == CT_ERR_NOT_FOUND) {
-        reply_error(resp, 404, "The origin bucket %s does not exist", bucket);
+        edge_reply_error(resp, 404, "The origin bucket %s does not exist", bucket);
         goto done;
     }
     if (err) {
-        reply_error(resp, 500, "Cannot read the origin bucket: %s", ct_err_str(err));
+        edge_reply_error(resp, 500, "Cannot read the origin bucket: %s", ct_err_str(err));
         goto done;
     }
     ct_meta_bucket_free(&b);
@@ -209,11 +273,19 @@ static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
                       "status", "Deployed", "enabled", je ? json_is_true(je) : 1, "createdAt",
                       created, "lastModifiedAt", created);
         if (!d) {
-            reply_error(resp, 500, "out of memory");
+            edge_reply_error(resp, 500, "out of memory");
             goto done;
         }
         if (jc)
             json_object_set(d, "comment", jc);
+        json_t *jg = json_object_get(in, "trustedKeyGroups");
+        json_object_set_new(d, "trustedKeyGroups", jg ? json_deep_copy(jg) : json_array());
+        static const char *const ttls[] = {"defaultTTL", "minTTL", "maxTTL"};
+        const json_int_t defs[] = {EDGE_DEFAULT_TTL, 0, EDGE_MAX_TTL};
+        for (size_t i = 0; i < CT_ARRAY_LEN(ttls); i++) {
+            json_t *t = json_object_get(in, ttls[i]);
+            json_object_set_new(d, ttls[i], json_integer(t ? json_integer_value(t) : defs[i]));
+        }
         add_wire_fields(e, d); /* domainName at creation, kept for the record */
         char *text = json_dumps(d, JSON_COMPACT);
         err = text ? ct_meta_distribution_put(e->meta, id, text, 1) : CT_ERR_NOMEM;
@@ -223,7 +295,7 @@ static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
     }
     if (err) {
         json_decref(d);
-        reply_error(resp, 500, "Cannot store the distribution: %s", ct_err_str(err));
+        edge_reply_error(resp, 500, "Cannot store the distribution: %s", ct_err_str(err));
         goto done;
     }
     if ((err = edge_dists_reload(e)))
@@ -233,7 +305,7 @@ static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
     char loc[64];
     snprintf(loc, sizeof loc, ADMIN_PREFIX "/%s", id);
     ct_http_resp_header(resp, "Location", loc);
-    reply_json(resp, 201, d);
+    edge_reply_json(resp, 201, d);
 done:
     json_decref(in);
 }
@@ -262,10 +334,10 @@ static void do_list(ct_edge *e, ct_http_resp *resp)
     ct_err err = ct_meta_distribution_list(e->meta, collect_wire, pair);
     if (err) {
         json_decref(arr);
-        reply_error(resp, 500, "Cannot list distributions: %s", ct_err_str(err));
+        edge_reply_error(resp, 500, "Cannot list distributions: %s", ct_err_str(err));
         return;
     }
-    reply_json(resp, 200, json_pack("{s:o}", "distributions", arr));
+    edge_reply_json(resp, 200, json_pack("{s:o}", "distributions", arr));
 }
 
 static void do_get(ct_edge *e, const char *id, ct_http_resp *resp)
@@ -274,20 +346,127 @@ static void do_get(ct_edge *e, const char *id, ct_http_resp *resp)
     ct_err err = edge_dist_id_valid(id) ? ct_meta_distribution_get(e->meta, id, &json)
                                         : CT_ERR_NOT_FOUND;
     if (err == CT_ERR_NOT_FOUND) {
-        reply_error(resp, 404, "The distribution %.32s does not exist", id);
+        edge_reply_error(resp, 404, "The distribution %.32s does not exist", id);
         return;
     }
     if (err) {
-        reply_error(resp, 500, "Cannot read the distribution: %s", ct_err_str(err));
+        edge_reply_error(resp, 500, "Cannot read the distribution: %s", ct_err_str(err));
         return;
     }
     json_t *j = load_wire(e, json);
     free(json);
     if (!j) {
-        reply_error(resp, 500, "The stored distribution is malformed");
+        edge_reply_error(resp, 500, "The stored distribution is malformed");
         return;
     }
-    reply_json(resp, 200, j);
+    edge_reply_json(resp, 200, j);
+}
+
+/* PATCH (or PUT) /ID: viewerProtocolPolicy, comment, enabled, trustedKeyGroups. */
+static void do_update(ct_edge *e, const char *id, const ct_http_req *req, ct_http_resp *resp)
+{
+    json_t *in = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL);
+    json_t *d = NULL;
+    char *json = NULL, *text = NULL;
+    if (!json_is_object(in)) {
+        edge_reply_error(resp, 400, "The request body must be a JSON object");
+        goto cleanup;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(in, k, v)
+    {
+        if (strcmp(k, "viewerProtocolPolicy") && strcmp(k, "comment") && strcmp(k, "enabled") &&
+            strcmp(k, "trustedKeyGroups") && strcmp(k, "defaultTTL") && strcmp(k, "minTTL") &&
+            strcmp(k, "maxTTL")) {
+            edge_reply_error(resp, 400, "%.64s cannot be updated", k);
+            goto cleanup;
+        }
+    }
+    if (check_mutable(e, in, resp))
+        goto cleanup;
+    ct_err err = edge_dist_id_valid(id) ? ct_meta_distribution_get(e->meta, id, &json)
+                                        : CT_ERR_NOT_FOUND;
+    if (err == CT_ERR_NOT_FOUND) {
+        edge_reply_error(resp, 404, "The distribution %.32s does not exist", id);
+        goto cleanup;
+    }
+    if (err || !(d = json_loads(json, 0, NULL))) {
+        edge_reply_error(resp, 500, "Cannot read the distribution: %s", ct_err_str(err));
+        goto cleanup;
+    }
+    json_object_update(d, in);
+    char now[32];
+    ct_time_iso8601(ct_now_ms(), now);
+    json_object_set_new(d, "lastModifiedAt", json_string(now));
+    text = json_dumps(d, JSON_COMPACT);
+    err = text ? ct_meta_distribution_put(e->meta, id, text, 0) : CT_ERR_NOMEM;
+    if (!err)
+        err = edge_dists_reload(e);
+    if (err) {
+        edge_reply_error(resp, 500, "Cannot store the distribution: %s", ct_err_str(err));
+        goto cleanup;
+    }
+    edge_cache_invalidate(e->cache, id, "", 1);
+    ct_info("edge: updated distribution %s", id);
+    add_wire_fields(e, d);
+    edge_reply_json(resp, 200, d);
+    d = NULL;
+cleanup:
+    free(json);
+    free(text);
+    json_decref(d);
+    json_decref(in);
+}
+
+/* POST /ID/invalidations {"paths": [...]}: a path ending in a star is a prefix; drops cached rows
+ * at once (the cache is in this process), so the answer is Completed. */
+static void do_invalidate(ct_edge *e, const char *id, const ct_http_req *req,
+                          ct_http_resp *resp)
+{
+    json_t *in = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL);
+    json_t *paths = json_object_get(in, "paths"), *p;
+    size_t i, n = json_array_size(paths);
+    char *probe = NULL;
+    if (!edge_dist_id_valid(id) || ct_meta_distribution_get(e->meta, id, &probe) != CT_OK) {
+        edge_reply_error(resp, 404, "The distribution %.32s does not exist", id);
+        goto cleanup;
+    }
+    if (!json_is_array(paths) || n == 0 || n > 3000) {
+        edge_reply_error(resp, 400, "paths must list 1 to 3000 paths");
+        goto cleanup;
+    }
+    json_array_foreach(paths, i, p)
+    {
+        const char *s = json_string_value(p);
+        if (!s || s[0] != '/' || strlen(s) > 4096) {
+            edge_reply_error(resp, 400, "Each path must be a string starting with /");
+            goto cleanup;
+        }
+    }
+    json_array_foreach(paths, i, p)
+    {
+        const char *s = json_string_value(p);
+        size_t len = strlen(s);
+        int prefix = s[len - 1] == '*';
+        ct_err err;
+        char *key = edge_path_to_key(s, len - (size_t)prefix, &err);
+        if (key)
+            edge_cache_invalidate(e->cache, id, key, prefix);
+        free(key);
+    }
+    char iid[15], now[32];
+    iid[0] = 'I';
+    ct_random_alnum(iid + 1, 13, 1);
+    iid[14] = '\0';
+    ct_time_iso8601(ct_now_ms(), now);
+    ct_info("edge: invalidation %s of %zu path(s) on %s", iid, n, id);
+    edge_reply_json(resp, 201,
+                    json_pack("{s:s, s:s, s:s, s:O}", "id", iid, "status", "Completed",
+                              "createTime", now, "paths", paths));
+cleanup:
+    free(probe);
+    json_decref(in);
 }
 
 static void do_delete(ct_edge *e, const char *id, ct_http_resp *resp)
@@ -295,15 +474,16 @@ static void do_delete(ct_edge *e, const char *id, ct_http_resp *resp)
     ct_err err = edge_dist_id_valid(id) ? ct_meta_distribution_delete(e->meta, id)
                                         : CT_ERR_NOT_FOUND;
     if (err == CT_ERR_NOT_FOUND) {
-        reply_error(resp, 404, "The distribution %.32s does not exist", id);
+        edge_reply_error(resp, 404, "The distribution %.32s does not exist", id);
         return;
     }
     if (err) {
-        reply_error(resp, 500, "Cannot delete the distribution: %s", ct_err_str(err));
+        edge_reply_error(resp, 500, "Cannot delete the distribution: %s", ct_err_str(err));
         return;
     }
     if ((err = edge_dists_reload(e)))
         ct_error("edge: reloading distributions: %s", ct_err_str(err));
+    edge_cache_invalidate(e->cache, id, "", 1);
     ct_info("edge: deleted distribution %s", id);
     resp->status = 204;
 }
@@ -311,20 +491,30 @@ static void do_delete(ct_edge *e, const char *id, ct_http_resp *resp)
 void ct_edge_admin_handle(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
 {
     if (req->auth_err != CT_OK || req->principal.anonymous) {
-        reply_error(resp, 403, "%s",
+        edge_reply_error(resp, 403, "%s",
                     req->auth_err != CT_OK && req->auth_msg[0]
                         ? req->auth_msg
                         : "The admin API requires a SigV4-signed request");
         return;
     }
     if (!e) {
-        reply_error(resp, 503, "The edge is not running");
+        edge_reply_error(resp, 503, "The edge is not running");
         return;
     }
     const char *path = req->path ? req->path : "";
+    if (strncmp(path, "/cattube/admin/public-keys", 26) == 0 &&
+        (path[26] == '\0' || path[26] == '/')) {
+        edge_keys_admin(e, req, resp, path);
+        return;
+    }
+    if (strncmp(path, "/cattube/admin/key-groups", 25) == 0 &&
+        (path[25] == '\0' || path[25] == '/')) {
+        edge_keys_admin(e, req, resp, path);
+        return;
+    }
     size_t plen = strlen(ADMIN_PREFIX);
     if (strncmp(path, ADMIN_PREFIX, plen) != 0 || (path[plen] && path[plen] != '/')) {
-        reply_error(resp, 404, "Unknown admin resource");
+        edge_reply_error(resp, 404, "Unknown admin resource");
         return;
     }
     const char *rest = path + plen;
@@ -332,8 +522,19 @@ void ct_edge_admin_handle(ct_edge *e, const ct_http_req *req, ct_http_resp *resp
         rest++;
     char id[64];
     size_t idlen = strcspn(rest, "/");
+    if (idlen < sizeof id && strcmp(rest + idlen, "/invalidations") == 0) {
+        memcpy(id, rest, idlen);
+        id[idlen] = '\0';
+        if (strcmp(req->method, "POST") == 0)
+            do_invalidate(e, id, req, resp);
+        else {
+            edge_reply_error(resp, 405, "Method %s not allowed here", req->method);
+            ct_http_resp_header(resp, "Allow", "POST");
+        }
+        return;
+    }
     if (idlen >= sizeof id || (rest[idlen] == '/' && rest[idlen + 1])) {
-        reply_error(resp, 404, "Unknown admin resource");
+        edge_reply_error(resp, 404, "Unknown admin resource");
         return;
     }
     memcpy(id, rest, idlen);
@@ -345,7 +546,7 @@ void ct_edge_admin_handle(ct_edge *e, const ct_http_req *req, ct_http_resp *resp
         else if (strcmp(m, "POST") == 0)
             do_create(e, req, resp);
         else {
-            reply_error(resp, 405, "Method %s not allowed here", m);
+            edge_reply_error(resp, 405, "Method %s not allowed here", m);
             ct_http_resp_header(resp, "Allow", "GET, POST");
         }
         return;
@@ -354,8 +555,10 @@ void ct_edge_admin_handle(ct_edge *e, const ct_http_req *req, ct_http_resp *resp
         do_get(e, id, resp);
     else if (strcmp(m, "DELETE") == 0)
         do_delete(e, id, resp);
+    else if (strcmp(m, "PATCH") == 0 || strcmp(m, "PUT") == 0)
+        do_update(e, id, req, resp);
     else {
-        reply_error(resp, 405, "Method %s not allowed here", m);
-        ct_http_resp_header(resp, "Allow", "GET, DELETE");
+        edge_reply_error(resp, 405, "Method %s not allowed here", m);
+        ct_http_resp_header(resp, "Allow", "GET, PATCH, PUT, DELETE");
     }
 }

@@ -60,13 +60,115 @@ int edge_etag_match(const char *header, const char *etag, int weak);
 ct_err edge_cert_load_or_create(const ct_edge_config *cfg, char **cert_pem, char **key_pem,
                                 int *generated);
 
+/* ---- signed URLs / cookies (edge_sign.c: pure parsing, fuzzed by
+ * fuzz/fuzz_signed_url.c) ---- */
+#define EDGE_SIG_MAX 1024         /* decoded signature bytes (RSA-8192 fits) */
+#define EDGE_POLICY_MAX 4096      /* decoded policy JSON bytes */
+#define EDGE_RESOURCE_MAX 2048
+#define EDGE_KEY_ID_MAX 32
+#define EDGE_GROUP_ID_LEN 36      /* UUID */
+#define EDGE_DIST_GROUPS_MAX 4    /* CloudFront: key groups per cache behavior */
+#define EDGE_GROUP_KEYS_MAX 5     /* CloudFront: public keys per key group */
+
+typedef struct {
+    int present;                  /* any signing parameter seen */
+    char key_pair_id[EDGE_KEY_ID_MAX + 1];
+    int has_expires;              /* canned policy */
+    int64_t expires;
+    char *policy;                 /* custom policy JSON (heap, NUL-terminated) or NULL */
+    size_t policy_len;
+    unsigned char sig[EDGE_SIG_MAX];
+    size_t sig_len;
+    int sha256;                   /* Hash-Algorithm=SHA256 */
+    const char *bad;              /* why the parameters are unusable, or NULL */
+} edge_signed;
+void edge_signed_free(edge_signed *s);
+/* CloudFront's URL-safe base64 (+ -> '-', = -> '_', / -> '~'); standard
+ * characters are accepted too. Bytes written, or -1 (bad input / too long). */
+long edge_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap);
+/* Signing parameters of a raw query (Expires, Policy, Signature,
+ * Key-Pair-Id, Hash-Algorithm). rest (cap rest_n) receives the query with
+ * them removed, other parameters in order ("" when none), for the signed
+ * resource and the cache key. -1 when the query is too long for rest. */
+int edge_signed_from_query(const char *query, edge_signed *s, char *rest, size_t rest_n);
+/* The same from the CloudFront-* cookie values (any may be NULL). */
+void edge_signed_from_cookies(const char *policy, const char *sig, const char *kpid,
+                              const char *expires, const char *hash, edge_signed *s);
+
+typedef struct {
+    char resource[EDGE_RESOURCE_MAX]; /* "*" when the policy gives none */
+    int64_t less_than;
+    int has_greater;
+    int64_t greater_than;
+    int has_ip;
+    int family;                   /* 4 or 6 */
+    unsigned char net[16];
+    int prefix;
+} edge_policy;
+/* Custom policy JSON: exactly one statement; DateLessThan required;
+ * DateGreaterThan, IpAddress optional; anything else -> -1. */
+int edge_policy_parse(const char *json, size_t len, edge_policy *p);
+/* CloudFront wildcard match: '*' any run, '?' one character. 1 on match. */
+int edge_glob_match(const char *pat, const char *s);
+/* 1 when the client address (textual IPv4/IPv6, IPv4-mapped allowed) lies
+ * in the policy's CIDR. */
+int edge_cidr_match(const edge_policy *p, const char *client_ip);
+/* Decision for parsed parameters against the request's resource URL at
+ * time now; the signature itself is checked by the caller (verify) over
+ * *signed_text. 0 = conditions hold, else -1 with *why. For a canned policy
+ * the policy text is rebuilt into buf (cap n). */
+int edge_signed_conditions(const edge_signed *s, const char *resource_url, const char *client_ip,
+                           int64_t now, char *buf, size_t n, const char **signed_text,
+                           size_t *signed_len, const char **why);
+
 /* ---- distributions (in-memory routing table, refreshed from meta) ---- */
 typedef struct {
     char id[EDGE_ID_LEN + 1];
     char origin_bucket[64];
     edge_vpp policy;
     int enabled;
+    int64_t default_ttl, min_ttl, max_ttl; /* seconds (CloudFront's DefaultTTL etc.) */
+    size_t n_groups;              /* trusted key groups: signed requests only when > 0 */
+    char groups[EDGE_DIST_GROUPS_MAX][EDGE_GROUP_ID_LEN + 1];
 } edge_dist;
+
+#define EDGE_DEFAULT_TTL 86400
+#define EDGE_MAX_TTL 31536000
+#define EDGE_CACHE_BYTES (64u << 20)
+
+/* ---- metadata cache (edge_cache.c) ---- */
+typedef struct edge_cache edge_cache;
+typedef struct {
+    uint64_t hits, misses, coalesced, evictions, invalidated;
+    size_t entries, bytes;
+} edge_cache_stats;
+edge_cache *edge_cache_new(size_t max_bytes);
+void edge_cache_free(edge_cache *c);
+/* The origin row of key behind d: from the cache (*hit = 1) or meta. */
+ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_meta_object *out,
+                         int *hit);
+/* Drops d's entries for key (prefix: every key starting with it). */
+void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, int prefix);
+/* Seconds an origin row may be reused (0: not cached). */
+int64_t edge_cache_ttl(const edge_dist *d, const ct_meta_object *o);
+void edge_cache_get_stats(edge_cache *c, edge_cache_stats *out);
+
+/* ---- public keys and key groups (edge_keys.c) ---- */
+typedef struct edge_keyring edge_keyring;
+ct_err edge_keys_reload(ct_edge *e);
+void edge_keys_free(ct_edge *e);
+/* Checks a signature over text with key key_id, which must be in one of the
+ * distribution's trusted key groups. 0 when valid. */
+int edge_keys_verify(ct_edge *e, const edge_dist *d, const char *key_id, int sha256,
+                     const char *text, size_t len, const unsigned char *sig, size_t sig_len);
+/* 1 when id names an existing key group. */
+int edge_key_group_exists(ct_edge *e, const char *id);
+/* Admin API for /cattube/admin/public-keys[/ID] and /cattube/admin/key-groups[/ID]. */
+void edge_keys_admin(ct_edge *e, const ct_http_req *req, ct_http_resp *resp, const char *path);
+/* Shared by the admin files. */
+void edge_reply_json(ct_http_resp *resp, int status, void *json /* json_t*, stolen */);
+void edge_reply_error(ct_http_resp *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 struct MHD_Daemon;
 
@@ -89,6 +191,8 @@ struct ct_edge {
     pthread_rwlock_t lock; /* guards dists */
     edge_dist *dists;      /* creation order, oldest first */
     size_t n_dists;
+    edge_keyring *keys;    /* public keys + key groups, guarded by lock */
+    edge_cache *cache;     /* origin metadata cache (own lock) */
 };
 
 /* Reloads the routing table from meta. */

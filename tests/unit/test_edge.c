@@ -651,6 +651,122 @@ static void test_end_to_end(void)
     ct_meta_close(meta);
 }
 
+static int policy_parse_str(const char *json, edge_policy *p)
+{
+    return edge_policy_parse(json, strlen(json), p);
+}
+
+/* Signed URLs: parameters, policy, wildcards, CIDR, canned text. */
+static void test_signed_parsers(void)
+{
+    unsigned char buf[64];
+    CHECK(edge_b64url_decode("aGk_", 4, buf, sizeof buf) == 2); /* "hi" + '_' padding */
+    CHECK(memcmp(buf, "hi", 2) == 0);
+    CHECK(edge_b64url_decode("-~-~", 4, buf, sizeof buf) == 3); /* URL-safe + and / */
+    CHECK(buf[0] == 0xfb && buf[1] == 0xff && buf[2] == 0xbf);
+    CHECK(edge_b64url_decode("a", 1, buf, sizeof buf) == -1);
+    CHECK(edge_b64url_decode("a!bc", 4, buf, sizeof buf) == -1);
+    CHECK(edge_b64url_decode("AAAAAAAA", 8, buf, 5) == -1); /* bounded */
+
+    edge_signed s;
+    char rest[256];
+    memset(&s, 0, sizeof s);
+    CHECK(edge_signed_from_query("a=1&Expires=1700000000&Signature=aGk_&Key-Pair-Id=K2AB&b=2",
+                                 &s, rest, sizeof rest) == 0);
+    CHECK(s.present && !s.bad && s.has_expires && s.expires == 1700000000);
+    CHECK_STR(s.key_pair_id, "K2AB");
+    CHECK(s.sig_len == 2 && !s.sha256 && !s.policy);
+    CHECK_STR(rest, "a=1&b=2");
+    edge_signed_free(&s);
+
+    memset(&s, 0, sizeof s);
+    CHECK(edge_signed_from_query("Expires=1&Expires=2&Signature=aGk_&Key-Pair-Id=K", &s, rest,
+                                 sizeof rest) == 0);
+    CHECK(s.bad != NULL); /* duplicate */
+    edge_signed_free(&s);
+    memset(&s, 0, sizeof s);
+    CHECK(edge_signed_from_query("Expires=1&Signature=aGk_", &s, rest, sizeof rest) == 0);
+    CHECK(s.bad != NULL); /* no Key-Pair-Id */
+    edge_signed_free(&s);
+    memset(&s, 0, sizeof s);
+    CHECK(edge_signed_from_query("x=1", &s, rest, sizeof rest) == 0);
+    CHECK(!s.present && strcmp(rest, "x=1") == 0);
+    memset(&s, 0, sizeof s);
+    CHECK(edge_signed_from_query("x=12345678", &s, rest, 4) == -1);
+
+    /* Custom policy (base64 of the JSON) in a cookie, SHA256. */
+    const char *pol = "{\"Statement\":[{\"Resource\":\"https://h/v/*\",\"Condition\":"
+                      "{\"DateLessThan\":{\"AWS:EpochTime\":200},\"DateGreaterThan\":"
+                      "{\"AWS:EpochTime\":100},\"IpAddress\":{\"AWS:SourceIp\":"
+                      "\"10.1.0.0/16\"}}}]}";
+    char *b64 = ct_b64_encode((const unsigned char *)pol, strlen(pol));
+    CHECK(b64 != NULL);
+    memset(&s, 0, sizeof s);
+    edge_signed_from_cookies(b64, "aGk_", "K2AB", NULL, "SHA256", &s);
+    CHECK(!s.bad && s.policy && strcmp(s.policy, pol) == 0 && s.sha256);
+    char canned[512];
+    const char *text = NULL, *why = NULL;
+    size_t tl = 0;
+    CHECK(edge_signed_conditions(&s, "https://h/v/a.ts", "10.1.2.3", 150, canned, sizeof canned,
+                                 &text, &tl, &why) == 0);
+    CHECK(text == s.policy && tl == strlen(pol));
+    CHECK(edge_signed_conditions(&s, "https://h/w/a.ts", "10.1.2.3", 150, canned, sizeof canned,
+                                 &text, &tl, &why) == -1);
+    CHECK(edge_signed_conditions(&s, "https://h/v/a.ts", "10.2.2.3", 150, canned, sizeof canned,
+                                 &text, &tl, &why) == -1);
+    CHECK(edge_signed_conditions(&s, "https://h/v/a.ts", "::ffff:10.1.9.9", 150, canned,
+                                 sizeof canned, &text, &tl, &why) == 0);
+    CHECK(edge_signed_conditions(&s, "https://h/v/a.ts", "10.1.2.3", 99, canned, sizeof canned,
+                                 &text, &tl, &why) == -1);
+    CHECK(edge_signed_conditions(&s, "https://h/v/a.ts", "10.1.2.3", 200, canned, sizeof canned,
+                                 &text, &tl, &why) == -1);
+    edge_signed_free(&s);
+    free(b64);
+
+    /* Canned: the policy text is rebuilt exactly as the signer built it. */
+    memset(&s, 0, sizeof s);
+    edge_signed_from_cookies(NULL, "aGk_", "K2AB", "300", NULL, &s);
+    CHECK(edge_signed_conditions(&s, "https://h/a?x=1", NULL, 299, canned, sizeof canned, &text,
+                                 &tl, &why) == 0);
+    CHECK_STR(text, "{\"Statement\":[{\"Resource\":\"https://h/a?x=1\",\"Condition\":"
+                    "{\"DateLessThan\":{\"AWS:EpochTime\":300}}}]}");
+    CHECK(edge_signed_conditions(&s, "https://h/a", NULL, 300, canned, sizeof canned, &text, &tl,
+                                 &why) == -1);
+    CHECK(edge_signed_conditions(&s, "https://h/\"a", NULL, 1, canned, sizeof canned, &text,
+                                 &tl, &why) == -1);
+    edge_signed_free(&s);
+
+    edge_policy p;
+    CHECK(policy_parse_str("{\"Statement\":[{\"Condition\":{\"DateLessThan\":"
+                            "{\"AWS:EpochTime\":5}}}]}", &p) == 0);
+    CHECK_STR(p.resource, "*");
+    CHECK(policy_parse_str("{\"Statement\":[{\"Condition\":{}}]}", &p) == -1);
+    CHECK(policy_parse_str("{\"Statement\":[{\"Condition\":{\"DateLessThan\":"
+                            "{\"AWS:EpochTime\":\"5\"}}}]}", &p) == -1);
+    CHECK(policy_parse_str("{\"Statement\":[{\"Condition\":{\"DateLessThan\":"
+                            "{\"AWS:EpochTime\":5},\"Foo\":{}}}]}", &p) == -1);
+    CHECK(policy_parse_str("[]", &p) == -1);
+
+    CHECK(edge_glob_match("https://h/*", "https://h/a/b"));
+    CHECK(edge_glob_match("https://h/?.ts", "https://h/a.ts"));
+    CHECK(!edge_glob_match("https://h/?.ts", "https://h/ab.ts"));
+    CHECK(edge_glob_match("*", ""));
+    CHECK(edge_glob_match("a*b*c", "axxbyyc"));
+    CHECK(!edge_glob_match("a*b*c", "axxbyy"));
+    CHECK(!edge_glob_match("https://h/a", "https://h/a/b"));
+
+    memset(&p, 0, sizeof p);
+    CHECK(policy_parse_str("{\"Statement\":[{\"Condition\":{\"DateLessThan\":{\"AWS:"
+                           "EpochTime\":5},\"IpAddress\":{\"AWS:SourceIp\":"
+                           "\"2001:db8::/33\"}}}]}",
+                           &p) == 0);
+    CHECK(p.has_ip && p.family == 6 && p.prefix == 33);
+    CHECK(edge_cidr_match(&p, "2001:db8:7fff::1"));
+    CHECK(!edge_cidr_match(&p, "2001:db8:8000::1"));
+    CHECK(!edge_cidr_match(&p, "10.0.0.1"));
+    CHECK(!edge_cidr_match(&p, NULL));
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -663,6 +779,7 @@ int main(void)
         ct_log_set_level(CT_LOG_WARN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     test_parsers();
+    test_signed_parsers();
     test_end_to_end();
     curl_global_cleanup();
     char cmd[600];

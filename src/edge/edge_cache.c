@@ -1,0 +1,347 @@
+/* edge_cache.c: the edge's metadata cache.
+ *
+ * What is cached: the origin's metadata row of an object (blob id, ETag,
+ * size, type, mtime, stored headers), keyed on distribution id + decoded
+ * object key (the normalised path: no query, so signing parameters never
+ * enter the key). Bytes are not cached: the origin is local and the bytes
+ * already leave through pread()/sendfile() of the blob; what a hit saves is
+ * the SQLite read (a process-wide mutex) and the row copy. Ranges, HEAD and
+ * conditionals are answered from the cached row like from a fresh one.
+ *
+ * Freshness: TTL = s-maxage / max-age of the object's stored Cache-Control,
+ * else the distribution's DefaultTTL, clamped to [MinTTL, MaxTTL];
+ * no-store / no-cache / private mean MinTTL. TTL 0 is not cached. Errors
+ * (404, origin failures) are never cached. A hit whose blob has gone (the
+ * object was overwritten or deleted) is dropped and read again.
+ *
+ * Bounded: at most max_bytes of entries (row + strings), LRU eviction.
+ * Coalescing: the first miss on a key marks it pending; concurrent misses on
+ * the same key wait (bounded) for it and then take the cached row, so N
+ * concurrent misses cost one origin read. */
+#include "edge/edge_internal.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define NBUCKETS 16384
+#define PENDING_MAX 256
+#define COALESCE_WAIT_MS 2000
+
+typedef struct centry {
+    struct centry *hnext, *prev, *next; /* hash chain; LRU list (head = newest) */
+    uint64_t hash;
+    char *ckey;
+    ct_meta_object o;
+    int64_t expires_ms; /* ct_mono_ms clock */
+    size_t bytes;
+} centry;
+
+struct edge_cache {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    centry *buckets[NBUCKETS];
+    centry *head, *tail;
+    size_t bytes, max_bytes, n;
+    char *pending[PENDING_MAX];
+    edge_cache_stats stats;
+};
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+edge_cache *edge_cache_new(size_t max_bytes)
+{
+    edge_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    c->max_bytes = max_bytes;
+    return c;
+}
+
+static void entry_free(centry *en)
+{
+    free(en->ckey);
+    ct_meta_object_free(&en->o);
+    free(en);
+}
+
+/* Unlinks from the hash chain and the LRU list; caller holds mu. */
+static void unlink_entry(edge_cache *c, centry *en)
+{
+    centry **pp = &c->buckets[en->hash % NBUCKETS];
+    while (*pp != en)
+        pp = &(*pp)->hnext;
+    *pp = en->hnext;
+    if (en->prev)
+        en->prev->next = en->next;
+    else
+        c->head = en->next;
+    if (en->next)
+        en->next->prev = en->prev;
+    else
+        c->tail = en->prev;
+    c->bytes -= en->bytes;
+    c->n--;
+}
+
+void edge_cache_free(edge_cache *c)
+{
+    if (!c)
+        return;
+    for (centry *en = c->head, *nx; en; en = nx) {
+        nx = en->next;
+        entry_free(en);
+    }
+    for (size_t i = 0; i < PENDING_MAX; i++)
+        free(c->pending[i]);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static int obj_copy(ct_meta_object *dst, const ct_meta_object *src)
+{
+    *dst = *src;
+    dst->bucket = src->bucket ? strdup(src->bucket) : NULL;
+    dst->key = src->key ? strdup(src->key) : NULL;
+    dst->content_type = src->content_type ? strdup(src->content_type) : NULL;
+    dst->meta_json = src->meta_json ? strdup(src->meta_json) : NULL;
+    if ((src->bucket && !dst->bucket) || (src->key && !dst->key) ||
+        (src->content_type && !dst->content_type) || (src->meta_json && !dst->meta_json)) {
+        ct_meta_object_free(dst);
+        return -1;
+    }
+    return 0;
+}
+
+static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
+
+/* ---- TTL ---- */
+
+static int64_t directive(const char *cc, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = cc; (p = strcasestr(p, name)); p += n) {
+        if ((p == cc || p[-1] == ' ' || p[-1] == ',') && p[n] == '=')
+            return strtoll(p + n + 1, NULL, 10);
+    }
+    return -1;
+}
+
+int64_t edge_cache_ttl(const edge_dist *d, const ct_meta_object *o)
+{
+    int64_t ttl = d->default_ttl;
+    json_t *j = o->meta_json ? json_loads(o->meta_json, 0, NULL) : NULL;
+    const char *k, *cc = NULL;
+    json_t *v;
+    json_object_foreach(j, k, v)
+    {
+        if (strcasecmp(k, "cache-control") == 0)
+            cc = json_string_value(v);
+    }
+    if (cc) {
+        int64_t s = directive(cc, "s-maxage"), m = directive(cc, "max-age");
+        if (strcasestr(cc, "no-store") || strcasestr(cc, "no-cache") || strcasestr(cc, "private"))
+            ttl = d->min_ttl;
+        else if (s >= 0)
+            ttl = s;
+        else if (m >= 0)
+            ttl = m;
+    }
+    json_decref(j);
+    if (ttl < d->min_ttl)
+        ttl = d->min_ttl;
+    if (ttl > d->max_ttl)
+        ttl = d->max_ttl;
+    return ttl;
+}
+
+/* ---- lookup ---- */
+
+/* A fresh entry's row copied to out (1), else 0; drops an expired one. */
+static int find_locked(edge_cache *c, const char *ckey, uint64_t h, ct_meta_object *out)
+{
+    for (centry *en = c->buckets[h % NBUCKETS]; en; en = en->hnext) {
+        if (en->hash != h || strcmp(en->ckey, ckey) != 0)
+            continue;
+        if (ct_mono_ms() >= en->expires_ms) {
+            unlink_entry(c, en);
+            entry_free(en);
+            return 0;
+        }
+        if (en != c->head) { /* move to the front */
+            en->prev->next = en->next;
+            if (en->next)
+                en->next->prev = en->prev;
+            else
+                c->tail = en->prev;
+            en->prev = NULL;
+            en->next = c->head;
+            c->head->prev = en;
+            c->head = en;
+        }
+        return obj_copy(out, &en->o) == 0;
+    }
+    return 0;
+}
+
+static void insert_locked(edge_cache *c, const char *ckey, uint64_t h, const ct_meta_object *o,
+                          int64_t ttl_s)
+{
+    centry *en = calloc(1, sizeof *en);
+    if (!en || !(en->ckey = strdup(ckey)) || obj_copy(&en->o, o)) {
+        if (en)
+            free(en->ckey);
+        free(en);
+        return;
+    }
+    en->hash = h;
+    en->expires_ms = ct_mono_ms() + ttl_s * 1000;
+    en->bytes = sizeof *en + slen(ckey) + slen(o->bucket) + slen(o->key) +
+                slen(o->content_type) + slen(o->meta_json);
+    ct_meta_object old;
+    if (find_locked(c, ckey, h, &old)) { /* replace */
+        ct_meta_object_free(&old);
+        for (centry *x = c->buckets[h % NBUCKETS]; x; x = x->hnext)
+            if (x->hash == h && strcmp(x->ckey, ckey) == 0) {
+                unlink_entry(c, x);
+                entry_free(x);
+                break;
+            }
+    }
+    en->hnext = c->buckets[h % NBUCKETS];
+    c->buckets[h % NBUCKETS] = en;
+    en->next = c->head;
+    if (c->head)
+        c->head->prev = en;
+    c->head = en;
+    if (!c->tail)
+        c->tail = en;
+    c->bytes += en->bytes;
+    c->n++;
+    while (c->bytes > c->max_bytes && c->tail && c->tail != en) {
+        centry *lru = c->tail;
+        unlink_entry(c, lru);
+        entry_free(lru);
+        c->stats.evictions++;
+    }
+}
+
+static int pending_find(edge_cache *c, const char *ckey)
+{
+    for (int i = 0; i < PENDING_MAX; i++)
+        if (c->pending[i] && strcmp(c->pending[i], ckey) == 0)
+            return i;
+    return -1;
+}
+
+/* Waits while another request reads ckey; 1 when the wait ended that way. */
+static int wait_pending(edge_cache *c, const char *ckey)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += COALESCE_WAIT_MS / 1000;
+    int waited = 0;
+    while (pending_find(c, ckey) >= 0) {
+        waited = 1;
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    return waited;
+}
+
+ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_meta_object *out,
+                         int *hit)
+{
+    edge_cache *c = e->cache;
+    *hit = 0;
+    if (!c)
+        return ct_meta_object_get(e->meta, d->origin_bucket, key, out);
+    char *ckey = malloc(EDGE_ID_LEN + 2 + strlen(key));
+    if (!ckey)
+        return CT_ERR_NOMEM;
+    strcpy(ckey, d->id);
+    strcat(ckey, "/");
+    strcat(ckey, key);
+    uint64_t h = fnv1a(ckey);
+    int slot = -1;
+    pthread_mutex_lock(&c->mu);
+    int found = find_locked(c, ckey, h, out);
+    if (!found && wait_pending(c, ckey) && (found = find_locked(c, ckey, h, out)))
+        c->stats.coalesced++;
+    if (found) {
+        *hit = 1;
+        c->stats.hits++;
+        pthread_mutex_unlock(&c->mu);
+        free(ckey);
+        return CT_OK;
+    }
+    c->stats.misses++;
+    for (int i = 0; i < PENDING_MAX && slot < 0; i++)
+        if (!c->pending[i])
+            slot = i;
+    if (slot >= 0)
+        c->pending[slot] = ckey; /* owned by the table until the read ends */
+    pthread_mutex_unlock(&c->mu);
+
+    ct_err err = ct_meta_object_get(e->meta, d->origin_bucket, key, out);
+    int64_t ttl = err ? 0 : edge_cache_ttl(d, out);
+
+    pthread_mutex_lock(&c->mu);
+    if (ttl > 0)
+        insert_locked(c, ckey, h, out, ttl);
+    if (slot >= 0)
+        c->pending[slot] = NULL;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    free(ckey);
+    return err;
+}
+
+void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, int prefix)
+{
+    if (!c)
+        return;
+    size_t il = strlen(dist_id), kl = strlen(key);
+    pthread_mutex_lock(&c->mu);
+    for (centry *en = c->head, *nx; en; en = nx) {
+        nx = en->next;
+        const char *k = en->ckey;
+        if (strncmp(k, dist_id, il) != 0 || k[il] != '/')
+            continue;
+        k += il + 1;
+        if (prefix ? strncmp(k, key, kl) == 0 : strcmp(k, key) == 0) {
+            unlink_entry(c, en);
+            entry_free(en);
+            c->stats.invalidated++;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void edge_cache_get_stats(edge_cache *c, edge_cache_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    *out = c->stats;
+    out->entries = c->n;
+    out->bytes = c->bytes;
+    pthread_mutex_unlock(&c->mu);
+}
