@@ -163,10 +163,37 @@ static void json_auth_error(ct_http_resp *resp, const ct_http_req *req)
     ct_http_resp_header(resp, "x-amzn-ErrorType", type);
 }
 
+/* Non-S3 APIs: the admin API is the root user's; MediaConvert and
+ * CloudFront need an identity policy allowing the service's actions. */
+static int api_allowed(server *sv, const ct_http_req *req)
+{
+    const char *p = req->path;
+    if (ct_iam_is_root(sv->iam, &req->principal))
+        return 1;
+    if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies"))
+        return 1; /* answers its own 403 for non-root callers */
+    const char *action = has_prefix(p, "/2017-08-29/")   ? "mediaconvert:*"
+                         : has_prefix(p, "/2020-05-31/") ? "cloudfront:*"
+                                                         : NULL;
+    if (!action)
+        return 0;
+    ct_iam_request r = {.action = action, .resource = "*", .source_ip = req->client_ip,
+                        .secure = req->secure};
+    return ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK;
+}
+
 /* Authenticated non-S3 requests: MediaConvert, CloudFront, admin. */
 static void route_admin(server *sv, ct_http_req *req, ct_http_resp *resp)
 {
     const char *p = req->path;
+    if (!api_allowed(sv, req)) {
+        json_t *body = json_pack("{s:s}", "message", "User is not authorized to perform this "
+                                                     "action");
+        ct_http_resp_json(resp, 403, json_dumps(body, JSON_COMPACT));
+        json_decref(body);
+        ct_http_resp_header(resp, "x-amzn-ErrorType", "AccessDeniedException");
+        return;
+    }
     if (has_prefix(p, "/2017-08-29/"))
         ct_mc_handle(sv->mc, req, resp);
     else if (has_prefix(p, "/2020-05-31/"))

@@ -245,3 +245,23 @@ def test_admin_cli_and_api(server, buckets, tmp_path):
     p = server.cattube("admin", "user", "get", "cli-user", "--endpoint", server.endpoint,
                        check=False)
     assert p.returncode == 1 and "404" in p.stderr
+
+
+def test_other_apis_need_permission(server, tmp_path):
+    """A user without a MediaConvert policy is refused by the job API and the
+    admin API; attaching mediaconvert:* opens the job API only."""
+    p = server.cattube("admin", "user", "create", "mc-user", "--endpoint", server.endpoint)
+    key = json.loads(p.stdout)["accessKey"]
+    ak, sk = key["accessKeyId"], key["secretAccessKey"]
+    mc = server.client("mediaconvert", access_key=ak, secret_key=sk)
+    with pytest.raises(ClientError) as e:
+        mc.list_queues()
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    attach(server, "mc-user", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "mediaconvert:*", "Resource": "*"}]}, tmp_path)
+    assert any(q["Name"] == "Default" for q in mc.list_queues()["Queues"])
+    env = server.server_env()
+    env["CATTUBE_ROOT_ACCESS_KEY"], env["CATTUBE_ROOT_SECRET_KEY"] = ak, sk
+    r = subprocess.run([server.bin, "distribution", "list", "--endpoint", server.endpoint],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0, r.stdout
