@@ -10,15 +10,38 @@ const char *ct_vcodec_name(ct_vcodec c)
     case CT_VCODEC_H264: return "H_264";
     case CT_VCODEC_H265: return "H_265";
     case CT_VCODEC_AV1: return "AV1";
+    case CT_VCODEC_JPEG: return "FRAME_CAPTURE";
     default: return "NONE";
     }
 }
 
+int ct_plan_output_is_multi(const ct_plan_output *o)
+{
+    return o->container == CT_CONTAINER_HLS_TS || o->container == CT_CONTAINER_HLS_FMP4 ||
+           o->container == CT_CONTAINER_JPEG;
+}
+
+int ct_plan_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 255 || name[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '"')
+            return 0;
+    }
+    return 1;
+}
+
 static json_t *output_to_json(const ct_plan_output *o)
 {
-    return json_pack("{s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i},"
+    return json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:[i, i, i, i],"
+                     " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i},"
                      " s:{s:i, s:I, s:i, s:i}}",
-                     "container", (int)o->container, "path", o->path,
+                     "container", (int)o->container, "path", o->path, "name", o->name,
+                     "master", o->master, "group", o->group, "segment_length", o->segment_length,
+                     "fc", o->video.fc_num, o->video.fc_den, o->video.fc_max, o->video.fc_quality,
                      "video", "codec", (int)o->video.codec, "width", o->video.width,
                      "height", o->video.height, "rc_mode", (int)o->video.rc_mode,
                      "qvbr_level", o->video.qvbr_level, "bitrate", (json_int_t)o->video.bitrate,
@@ -78,13 +101,18 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
     json_t *o;
     json_array_foreach(outs, i, o) {
         ct_plan_output *po = &p->outputs[i];
-        const char *path;
+        const char *path, *name, *master;
         int container, vcodec, rc_mode, acodec;
         json_int_t vb, vmax, hrd, ab;
+        ct_plan_video *v = &po->video;
         if (json_unpack_ex(o, &je, JSON_STRICT,
-                           "{s:i, s:s, s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i},"
+                           "{s:i, s:s, s:s, s:s, s:i, s:i, s:[i, i, i, i],"
+                           " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i},"
                            " s:{s:i, s:I, s:i, s:i}}",
-                           "container", &container, "path", &path, "video", "codec", &vcodec,
+                           "container", &container, "path", &path, "name", &name, "master",
+                           &master, "group", &po->group, "segment_length", &po->segment_length,
+                           "fc", &v->fc_num, &v->fc_den, &v->fc_max, &v->fc_quality,
+                           "video", "codec", &vcodec,
                            "width", &po->video.width, "height", &po->video.height, "rc_mode",
                            &rc_mode, "qvbr_level", &po->video.qvbr_level, "bitrate", &vb,
                            "max_bitrate", &vmax, "hrd_buffer", &hrd, "gop_frames",
@@ -92,7 +120,9 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
                            &po->video.scene_change_detect, "audio", "codec", &acodec,
                            "bitrate", &ab, "channels", &po->audio.channels, "sample_rate",
                            &po->audio.sample_rate) ||
-            copy_str(po->path, sizeof po->path, path)) {
+            copy_str(po->path, sizeof po->path, path) ||
+            copy_str(po->name, sizeof po->name, name) ||
+            copy_str(po->master, sizeof po->master, master)) {
             snprintf(err, errlen, "plan output %zu: %s", i, je.text);
             goto cleanup;
         }

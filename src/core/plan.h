@@ -14,10 +14,19 @@
 #define CT_PLAN_MAX_OUTPUTS 16
 #define CT_PLAN_PATH_MAX 1024
 
-typedef enum { CT_VCODEC_NONE = 0, CT_VCODEC_H264, CT_VCODEC_H265, CT_VCODEC_AV1 } ct_vcodec;
+typedef enum { CT_VCODEC_NONE = 0, CT_VCODEC_H264, CT_VCODEC_H265, CT_VCODEC_AV1, CT_VCODEC_JPEG } ct_vcodec;
 typedef enum { CT_ACODEC_NONE = 0, CT_ACODEC_AAC } ct_acodec;
 typedef enum { CT_RC_QVBR = 0, CT_RC_CBR, CT_RC_VBR } ct_rc_mode;
-typedef enum { CT_CONTAINER_MP4 = 0 } ct_container;
+/* MP4: one file at path. The others are multi-file outputs: path names a
+ * directory and the child writes a bundle of named files (see
+ * sandbox/sandbox.h) that the parent unpacks there:
+ *   HLS_TS / HLS_FMP4: NAME.m3u8 (variant playlist), NAME_00001.ts|.mp4
+ *     segments (+ NAME_init.mp4 for fMP4) and, when master[0], MASTER
+ *     (the group's master playlist, listing every output with its group);
+ *   JPEG: NAME.0000000.jpg, NAME.0000001.jpg, ... (frame capture). */
+typedef enum { CT_CONTAINER_MP4 = 0, CT_CONTAINER_HLS_TS, CT_CONTAINER_HLS_FMP4, CT_CONTAINER_JPEG } ct_container;
+
+#define CT_PLAN_NAME_MAX 256
 
 typedef struct {
     ct_vcodec codec;       /* CT_VCODEC_NONE: no video stream in this output */
@@ -29,6 +38,10 @@ typedef struct {
     int64_t hrd_buffer;    /* bits; 0 = 2 * max_bitrate */
     int gop_frames;        /* 0 = encoder default */
     int scene_change_detect;
+    /* frame capture (codec JPEG): one frame every fc_den/fc_num seconds
+     * starting with the first, at most fc_max captures (0 = no cap),
+     * JPEG quality 1..100 */
+    int fc_num, fc_den, fc_max, fc_quality;
 } ct_plan_video;
 
 typedef struct {
@@ -40,7 +53,13 @@ typedef struct {
 
 typedef struct {
     ct_container container;
-    char path[CT_PLAN_PATH_MAX]; /* output file path (worker's scratch dir) */
+    char path[CT_PLAN_PATH_MAX]; /* output file path (worker's scratch dir);
+                                  * a directory for multi-file containers */
+    char name[CT_PLAN_NAME_MAX]; /* multi-file: file name stem (basename + nameModifier) */
+    char master[CT_PLAN_NAME_MAX]; /* HLS: master playlist file name, set on the
+                                    * first output of its group only */
+    int group;                   /* output group index (HLS master membership) */
+    int segment_length;          /* HLS: seconds per segment (keyframe every segment start) */
     ct_plan_video video;
     ct_plan_audio audio;
 } ct_plan_output;
@@ -54,10 +73,28 @@ typedef struct {
     double max_duration_s;
 } ct_plan;
 
+/* Bundle: how a multi-file output crosses the sandbox boundary. The child
+ * cannot create files; it appends one record per finished file to the one
+ * fd it holds for the output: "CTB1", name length (u32 LE), data length
+ * (u64 LE), name bytes (no NUL), data bytes. A later record with the same
+ * name replaces an earlier one (playlists are rewritten per segment). The
+ * parent validates every name with ct_plan_name_ok before creating it. */
+#define CT_BUNDLE_MAGIC "CTB1"
+#define CT_BUNDLE_HDR 16
+
 /* Serialization for the parent -> child pipe. to_json returns a heap string. */
 char *ct_plan_to_json(const ct_plan *p);
 ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen);
 
-const char *ct_vcodec_name(ct_vcodec c);   /* "H_264", "H_265", "AV1", "NONE" */
+const char *ct_vcodec_name(ct_vcodec c);   /* "H_264", "H_265", "AV1", "FRAME_CAPTURE", "NONE" */
+
+/* 1 when the output is a directory of files (HLS, frame capture). */
+int ct_plan_output_is_multi(const ct_plan_output *o);
+
+/* 1 when name is acceptable as a file name inside a multi-file output:
+ * 1..255 bytes, no '/', no control characters, no quote or backslash, not "." or "..", no
+ * leading '.'. Checked by mc (names it plans), by the child (names libav
+ * asks for) and by the parent (names it unpacks). */
+int ct_plan_name_ok(const char *name);
 
 #endif

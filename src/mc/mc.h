@@ -44,6 +44,14 @@ typedef struct {
     char key[1025];
     char group_name[128];        /* output group's name, for outputGroupDetails */
     int group_index;
+    /* Multi-file outputs (HLS renditions, frame captures): key is the
+     * prefix ("dir/" or "") every file name is appended to; stem is the
+     * file name stem (basename + nameModifier); master the group's master
+     * playlist name ("" when none). */
+    int multi;
+    char group_type[24];         /* "FILE_GROUP", "HLS_GROUP" */
+    char stem[256];
+    char master[256];
 } ct_mc_dest;
 
 /* Builds the transcode plan of a stored job (spec_json from ct_meta_job):

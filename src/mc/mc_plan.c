@@ -7,7 +7,16 @@
  * so that ct_mc_job_plan is safe on any stored or fuzzed JSON.
  * Output naming follows MediaConvert: destination + input basename (without
  * extension) + nameModifier + "." + extension; when the destination does not
- * end in '/', its last segment replaces the input basename. */
+ * end in '/', its last segment replaces the input basename.
+ * Multi-file outputs (MediaConvert's names; MediaLive's user guide
+ * documents the same HLS scheme, MediaConvert's FrameCaptureSettings
+ * documents the capture names):
+ *   HLS group: master  DEST + base + ".m3u8"
+ *              variant DEST + base + nameModifier + ".m3u8"
+ *              segment DEST + base + nameModifier + "_00001.ts" (5 digits from 1)
+ *   frame capture (FILE group, container RAW, codec FRAME_CAPTURE):
+ *              DEST + base + nameModifier + ".0000000.jpg" (7 digits from 0)
+ * where DEST is the destination up to its last '/'. */
 #include "mc/mc_internal.h"
 
 #include <math.h>
@@ -171,6 +180,37 @@ static int video_codec(const json_t *csets, ct_plan_video *v, mc_diag *d)
     return rc;
 }
 
+static int fc_int(const json_t *fc, const char *k, json_int_t def, json_int_t lo, json_int_t hi,
+                  int *out, mc_diag *d)
+{
+    json_int_t v = def;
+    if (jint(fc, k, &v, d) < 0)
+        return -1;
+    if (v < lo || v > hi)
+        return mc_fail_at(d, k, "must be between %lld and %lld", (long long)lo, (long long)hi);
+    *out = (int)v;
+    return 0;
+}
+
+/* FRAME_CAPTURE: JPEG stills, one every den/num seconds from the first frame. */
+static int frame_capture_plan(const json_t *csets, ct_plan_video *v, mc_diag *d)
+{
+    const json_t *fc = json_object_get(csets, "frameCaptureSettings");
+    if (fc && !json_is_object(fc))
+        return mc_fail_at(d, "frameCaptureSettings", "expected an object");
+    json_t *empty = json_object();
+    size_t p = mc_path_key(d, "frameCaptureSettings");
+    const json_t *f = fc ? fc : empty;
+    int rc = fc_int(f, "framerateNumerator", 1, 1, 120, &v->fc_num, d) ||
+             fc_int(f, "framerateDenominator", 1, 1, 3600, &v->fc_den, d) ||
+             fc_int(f, "maxCaptures", 0, 0, 10000000, &v->fc_max, d) ||
+             fc_int(f, "quality", 80, 1, 100, &v->fc_quality, d) ? -1 : 0;
+    mc_path_pop(d, p);
+    json_decref(empty);
+    v->codec = CT_VCODEC_JPEG;
+    return rc;
+}
+
 static int video_plan(const json_t *vd, ct_plan_video *v, mc_diag *d)
 {
     json_int_t w = 0, h = 0;
@@ -186,7 +226,9 @@ static int video_plan(const json_t *vd, ct_plan_video *v, mc_diag *d)
     if (!json_is_object(cs))
         return mc_fail_at(d, "codecSettings", cs ? "expected an object" : "required");
     size_t p = mc_path_key(d, "codecSettings");
-    int rc = video_codec(cs, v, d);
+    const char *codec = jstr(cs, "codec");
+    int rc = codec && strcmp(codec, "FRAME_CAPTURE") == 0 ? frame_capture_plan(cs, v, d)
+                                                          : video_codec(cs, v, d);
     mc_path_pop(d, p);
     return rc;
 }
@@ -289,17 +331,42 @@ typedef struct {
     const char *modifier;
 } out_naming;
 
-static int container_check(const json_t *out, mc_diag *d)
+enum { GK_ANY = 0, GK_FILE, GK_HLS }; /* the output group an output is checked for */
+
+static int container_check(const json_t *out, int gk, ct_plan_output *po, mc_diag *d)
 {
     const json_t *cs = json_object_get(out, "containerSettings");
-    if (!cs)
-        return 0;
-    if (!json_is_object(cs))
+    if (cs && !json_is_object(cs))
         return mc_fail_at(d, "containerSettings", "expected an object");
-    const char *c = jstr(cs, "container");
-    if (c && strcmp(c, "MP4") != 0)
+    const char *c = cs ? jstr(cs, "container") : NULL;
+    if (!c)
+        c = gk == GK_HLS ? "M3U8" : "MP4";
+    if (strcmp(c, "MP4") == 0 && gk != GK_HLS)
+        po->container = CT_CONTAINER_MP4;
+    else if (strcmp(c, "M3U8") == 0 && gk != GK_FILE)
+        po->container = CT_CONTAINER_HLS_TS;
+    else if (strcmp(c, "RAW") == 0 && gk != GK_HLS)
+        po->container = CT_CONTAINER_JPEG;
+    else
         return mc_fail_at(d, "containerSettings.container",
-                          "unsupported value \"%.64s\" (supported: MP4)", c);
+                          "unsupported value \"%.64s\" in this output group (supported: MP4 and RAW"
+                          " for frame capture in FILE_GROUP_SETTINGS, M3U8 in HLS_GROUP_SETTINGS)", c);
+    return 0;
+}
+
+/* What each container can carry. */
+static int streams_check(const ct_plan_output *po, mc_diag *d)
+{
+    int jpeg = po->video.codec == CT_VCODEC_JPEG;
+    if (po->container == CT_CONTAINER_JPEG && (!jpeg || po->audio.codec != CT_ACODEC_NONE))
+        return mc_fail(d, "container RAW needs a FRAME_CAPTURE video codec and no audio");
+    if (po->container != CT_CONTAINER_JPEG && jpeg)
+        return mc_fail_at(d, "containerSettings.container", "FRAME_CAPTURE needs container RAW");
+    if (po->container == CT_CONTAINER_HLS_TS && po->video.codec != CT_VCODEC_NONE &&
+        po->video.codec != CT_VCODEC_H264)
+        return mc_fail_at(d, "videoDescription.codecSettings.codec",
+                          "unsupported value \"%s\" in an HLS output (supported: H_264)",
+                          ct_vcodec_name(po->video.codec));
     return 0;
 }
 
@@ -321,14 +388,14 @@ static int naming_check(const json_t *out, out_naming *nm, mc_diag *d)
     return 0;
 }
 
-static int output_plan(const json_t *out, const json_t *selectors, ct_plan_output *po,
+static int output_plan(const json_t *out, const json_t *selectors, int gk, ct_plan_output *po,
                        out_naming *nm, mc_diag *d)
 {
     if (!json_is_object(out))
         return mc_fail(d, "expected an object");
     memset(po, 0, sizeof *po);
     po->container = CT_CONTAINER_MP4;
-    if (container_check(out, d) || naming_check(out, nm, d))
+    if (container_check(out, gk, po, d) || naming_check(out, nm, d))
         return -1;
     const json_t *vd = json_object_get(out, "videoDescription");
     const json_t *ads = json_object_get(out, "audioDescriptions");
@@ -348,14 +415,14 @@ static int output_plan(const json_t *out, const json_t *selectors, ct_plan_outpu
     }
     if (po->video.codec == CT_VCODEC_NONE && po->audio.codec == CT_ACODEC_NONE)
         return mc_fail(d, "output has neither videoDescription nor audioDescriptions");
-    return 0;
+    return streams_check(po, d);
 }
 
 int mc_output_check(const json_t *output, mc_diag *d)
 {
     ct_plan_output po;
     out_naming nm;
-    return output_plan(output, NULL, &po, &nm, d);
+    return output_plan(output, NULL, GK_ANY, &po, &nm, d);
 }
 
 /* ----------------------------------------------------------------- naming */
@@ -427,41 +494,114 @@ cleanup:
     return rc;
 }
 
-static int group_dest(const json_t *g, char bucket[64], char prefix[1025], mc_diag *d)
+/* One output group's kind and settings. */
+typedef struct {
+    int kind;                  /* GK_FILE or GK_HLS */
+    int segment_length;        /* HLS: seconds */
+    int manifests;             /* HLS: write the master playlist */
+    char bucket[64], prefix[1025];
+} group_info;
+
+static int hls_settings(const json_t *hgs, group_info *gi, mc_diag *d)
+{
+    json_int_t seg = 10, minseg = 0;
+    const char *ctl = jstr(hgs, "segmentControl"), *sel = jstr(hgs, "outputSelection");
+    if (jint(hgs, "segmentLength", &seg, d) < 0 || jint(hgs, "minSegmentLength", &minseg, d) < 0)
+        return -1;
+    if (seg < 1 || seg > 3600)
+        return mc_fail_at(d, "segmentLength", "must be between 1 and 3600 seconds");
+    if (minseg < 0 || minseg > seg)
+        return mc_fail_at(d, "minSegmentLength", "must be between 0 and segmentLength");
+    if (ctl && strcmp(ctl, "SEGMENTED_FILES") != 0)
+        return mc_fail_at(d, "segmentControl", "unsupported value \"%.64s\" (supported: SEGMENTED_FILES)", ctl);
+    gi->segment_length = (int)seg;
+    gi->manifests = !(sel && strcmp(sel, "SEGMENTS_ONLY") == 0);
+    return 0;
+}
+
+static int group_dest(const json_t *g, group_info *gi, mc_diag *d)
 {
     const json_t *ogs = json_object_get(g, "outputGroupSettings");
     if (!json_is_object(ogs))
         return mc_fail_at(d, "outputGroupSettings", ogs ? "expected an object" : "required");
     size_t p = mc_path_key(d, "outputGroupSettings");
     const char *type = jstr(ogs, "type");
-    const json_t *fgs = jobj(ogs, "fileGroupSettings");
-    const char *dst = fgs ? jstr(fgs, "destination") : NULL;
+    int hls = type && strcmp(type, "HLS_GROUP_SETTINGS") == 0;
+    const char *key = hls ? "hlsGroupSettings" : "fileGroupSettings";
+    const json_t *gs = jobj(ogs, key);
+    const char *dst = gs ? jstr(gs, "destination") : NULL;
     int rc = -1;
-    if (!type)
-        mc_fail_at(d, "type", "required");
-    else if (strcmp(type, "FILE_GROUP_SETTINGS") != 0)
-        mc_fail_at(d, "type", "unsupported value \"%.64s\" (supported: FILE_GROUP_SETTINGS)", type);
-    else if (!dst)
-        mc_fail_at(d, "fileGroupSettings.destination", "required");
-    else if (mc_parse_s3(dst, bucket, prefix, 1025, 1))
-        mc_fail_at(d, "fileGroupSettings.destination",
-                   "must be an s3://bucket/prefix URL (got \"%.128s\")", dst);
+    gi->kind = hls ? GK_HLS : GK_FILE;
+    if (!type || (!hls && strcmp(type, "FILE_GROUP_SETTINGS") != 0)) {
+        mc_fail_at(d, "type", type ? "unsupported value \"%.64s\" (supported: FILE_GROUP_SETTINGS,"
+                   " HLS_GROUP_SETTINGS)" : "required", type);
+        mc_path_pop(d, p);
+        return -1;
+    }
+    size_t p2 = mc_path_key(d, key);
+    if (!dst)
+        mc_fail_at(d, "destination", "required");
+    else if (mc_parse_s3(dst, gi->bucket, gi->prefix, 1025, 1))
+        mc_fail_at(d, "destination", "must be an s3://bucket/prefix URL (got \"%.128s\")", dst);
     else
-        rc = 0;
+        rc = hls ? hls_settings(gs, gi, d) : 0;
+    mc_path_pop(d, p2);
     mc_path_pop(d, p);
     return rc;
 }
 
-static int dest_add(plan_state *s, int idx, int gi, const json_t *g, const char *bucket,
-                    const char *prefix, const out_naming *nm, mc_diag *d)
+/* Multi-file output: key = destination up to its last '/', stem = base +
+ * nameModifier, master = base + ".m3u8" on the group's first HLS output. */
+static int multi_names(plan_state *s, int idx, const group_info *gi, int first, const out_naming *nm,
+                       mc_diag *d)
+{
+    ct_mc_dest *dst = &s->dests[idx];
+    ct_plan_output *po = &s->plan->outputs[idx];
+    const char *slash = strrchr(gi->prefix, '/');
+    size_t dl = slash ? (size_t)(slash - gi->prefix + 1) : 0;
+    char base[1025];
+    if (dl == strlen(gi->prefix))
+        input_base(s->in_key, base, sizeof base);
+    else
+        snprintf(base, sizeof base, "%s", gi->prefix + dl);
+    memcpy(dst->key, gi->prefix, dl);
+    dst->key[dl] = '\0';
+    dst->multi = 1;
+    int n = snprintf(dst->stem, sizeof dst->stem, "%s%s", base, nm->modifier);
+    if (n < 0 || n > 230 || !ct_plan_name_ok(dst->stem) || dl + (size_t)n + 16 > 1024)
+        return mc_fail_at(d, "nameModifier", "file name \"%.64s\" is not usable (at most 230 bytes,"
+                          " no control characters, quotes or backslashes, no leading '.')", dst->stem);
+    if (gi->kind == GK_HLS && first && gi->manifests)
+        snprintf(dst->master, sizeof dst->master, "%.240s.m3u8", base);
+    snprintf(po->name, sizeof po->name, "%s", dst->stem);
+    snprintf(po->master, sizeof po->master, "%s", dst->master);
+    po->segment_length = gi->kind == GK_HLS ? gi->segment_length : 0;
+    return 0;
+}
+
+static int dest_add(plan_state *s, int idx, int gidx, const json_t *g, const group_info *gi,
+                    int first, const out_naming *nm, mc_diag *d)
 {
     ct_mc_dest *dst = &s->dests[idx];
     memset(dst, 0, sizeof *dst);
-    snprintf(dst->bucket, sizeof dst->bucket, "%s", bucket);
+    snprintf(dst->bucket, sizeof dst->bucket, "%s", gi->bucket);
     const char *name = jstr(g, "name");
-    snprintf(dst->group_name, sizeof dst->group_name, "%s", name ? name : "File Group");
-    dst->group_index = gi;
-    if (dest_key(prefix, s->in_key, nm, dst->key))
+    snprintf(dst->group_name, sizeof dst->group_name, "%s",
+             name ? name : gi->kind == GK_HLS ? "Apple HLS" : "File Group");
+    snprintf(dst->group_type, sizeof dst->group_type, "%s", gi->kind == GK_HLS ? "HLS_GROUP" : "FILE_GROUP");
+    dst->group_index = gidx;
+    s->plan->outputs[idx].group = gidx;
+    if (ct_plan_output_is_multi(&s->plan->outputs[idx])) {
+        if (multi_names(s, idx, gi, first, nm, d))
+            return -1;
+        for (int i = 0; i < idx; i++)
+            if (s->dests[i].multi && strcmp(s->dests[i].bucket, dst->bucket) == 0 &&
+                strcmp(s->dests[i].key, dst->key) == 0 && strcmp(s->dests[i].stem, dst->stem) == 0)
+                return mc_fail_at(d, "nameModifier", "two outputs would both write s3://%s/%.200s%.64s*;"
+                                  " give each a distinct nameModifier", dst->bucket, dst->key, dst->stem);
+        return 0;
+    }
+    if (dest_key(gi->prefix, s->in_key, nm, dst->key))
         return mc_fail(d, "output file name is longer than 1024 bytes");
     for (int i = 0; i < idx; i++)
         if (strcmp(s->dests[i].bucket, dst->bucket) == 0 && strcmp(s->dests[i].key, dst->key) == 0)
@@ -471,10 +611,11 @@ static int dest_add(plan_state *s, int idx, int gi, const json_t *g, const char 
     return 0;
 }
 
-static int group_outputs(const json_t *g, int gi, plan_state *s, mc_diag *d)
+static int group_outputs(const json_t *g, int gidx, plan_state *s, mc_diag *d)
 {
-    char bucket[64], prefix[1025];
-    if (group_dest(g, bucket, prefix, d))
+    group_info gi;
+    memset(&gi, 0, sizeof gi);
+    if (group_dest(g, &gi, d))
         return -1;
     const json_t *outs = json_object_get(g, "outputs");
     if (!json_is_array(outs) || json_array_size(outs) == 0)
@@ -489,9 +630,9 @@ static int group_outputs(const json_t *g, int gi, plan_state *s, mc_diag *d)
         out_naming nm;
         size_t p = mc_path_key(d, "outputs");
         mc_path_index(d, i);
-        int rc = output_plan(o, s->selectors, &s->plan->outputs[idx], &nm, d);
+        int rc = output_plan(o, s->selectors, gi.kind, &s->plan->outputs[idx], &nm, d);
         if (!rc)
-            rc = dest_add(s, idx, gi, g, bucket, prefix, &nm, d);
+            rc = dest_add(s, idx, gidx, g, &gi, i == 0, &nm, d);
         mc_path_pop(d, p);
         if (rc)
             return -1;
@@ -566,6 +707,19 @@ ct_err ct_mc_job_plan(const char *spec_json, ct_plan *plan, char in_bucket[64],
     return CT_OK;
 }
 
+/* HLS groups: type, the master playlist, and each variant playlist. */
+static void hls_details(json_t *group, json_t *od, const ct_mc_dest *dst)
+{
+    char url[1600];
+    json_object_set_new(group, "type", json_string("HLS_GROUP"));
+    if (dst->master[0]) {
+        snprintf(url, sizeof url, "s3://%s/%s%s", dst->bucket, dst->key, dst->master);
+        json_object_set_new(group, "playlistFilePaths", json_pack("[s]", url));
+    }
+    snprintf(url, sizeof url, "s3://%s/%s%s.m3u8", dst->bucket, dst->key, dst->stem);
+    json_object_set_new(od, "outputFilePaths", json_pack("[s]", url));
+}
+
 char *ct_mc_output_details(const char *spec_json, const ct_mc_dest *dests, int n,
                            const double *durations_s, const int *widths, const int *heights)
 {
@@ -576,6 +730,8 @@ char *ct_mc_output_details(const char *spec_json, const ct_mc_dest *dests, int n
         while ((int)json_array_size(groups) <= gi)
             json_array_append_new(groups, json_pack("{s:[]}", "outputDetails"));
         json_t *od = json_object();
+        if (strcmp(dests[i].group_type, "HLS_GROUP") == 0)
+            hls_details(json_array_get(groups, (size_t)gi), od, &dests[i]);
         double ms = durations_s ? durations_s[i] * 1000.0 : 0;
         json_object_set_new(od, "durationInMs",
                             json_integer(ms > 0 && ms < 9.2e15 ? (json_int_t)llround(ms) : 0));

@@ -44,6 +44,17 @@ ct_err ct_sandbox_transcode(const ct_plan *plan, const ct_sandbox_limits *lim,
                             ct_sandbox_progress_fn progress, void *ctx,
                             ct_transcode_result *result);
 
+/* Multi-file outputs (HLS, frame capture; ct_plan_output_is_multi): the
+ * plan's path is a directory that must exist. The parent hands the child
+ * an unlinked scratch file in it instead of a directory: the child appends
+ * one record per file it finishes (core/plan.h, "Bundle"), so it never
+ * opens anything by name and seccomp keeps refusing openat(). After a
+ * successful run the parent unpacks the records into the directory with
+ * ct_sandbox_unpack_bundle (names validated, openat on the directory fd,
+ * O_NOFOLLOW). Returns CT_ERR_INVALID for a malformed bundle or a refused
+ * name, CT_ERR_IO for file-system errors; err says which. */
+ct_err ct_sandbox_unpack_bundle(int bundle_fd, const char *dir, char *err, size_t errlen);
+
 /* Entry point of `cattube transcode` (the child side). Returns the exit code. */
 int ct_sandbox_child_main(void);
 

@@ -38,6 +38,7 @@ typedef struct {
     void *ctx;
     ct_transcode_result *res;
     int in_fd, out_fds[CT_PLAN_MAX_OUTPUTS];
+    int bundle_fds[CT_PLAN_MAX_OUTPUTS]; /* parent's copies, unpacked after the run */
     int plan_parent, plan_child, rep_parent, rep_child;
     pid_t pid;
     char *plan_json;
@@ -79,6 +80,32 @@ static int raise_fd(int *fd, int min)
     return 0;
 }
 
+/* Multi-file output: an unlinked scratch file inside its directory (so it
+ * is never uploaded), plus a copy the parent keeps for unpacking. */
+static int open_bundle(sb_run *s, int i)
+{
+    char p[CT_PLAN_PATH_MAX + 32];
+    if (ct_snprintf(p, sizeof p, "%s/.bundle-%d", s->plan->outputs[i].path, i) != CT_OK) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    s->out_fds[i] = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
+    if (s->out_fds[i] < 0)
+        return -1;
+    unlink(p);
+    s->bundle_fds[i] = fcntl(s->out_fds[i], F_DUPFD_CLOEXEC, 0);
+    return s->bundle_fds[i] < 0 ? -1 : 0;
+}
+
+static int open_output(sb_run *s, int i)
+{
+    const ct_plan_output *o = &s->plan->outputs[i];
+    if (ct_plan_output_is_multi(o))
+        return open_bundle(s, i);
+    s->out_fds[i] = open(o->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+    return s->out_fds[i] < 0 ? -1 : 0;
+}
+
 static ct_err open_files(sb_run *s)
 {
     const ct_plan *p = s->plan;
@@ -89,8 +116,7 @@ static ct_err open_files(sb_run *s)
         return CT_ERR_IO;
     }
     for (int i = 0; i < p->n_outputs; i++) {
-        s->out_fds[i] = open(p->outputs[i].path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
-        if (s->out_fds[i] < 0) {
+        if (open_output(s, i) != 0) {
             set_msg(s->res, CT_MC_ERR_DISK, "output %d: cannot create (%s)", i + 1, strerror(errno));
             return CT_ERR_IO;
         }
@@ -146,7 +172,13 @@ static ct_err spawn_child(sb_run *s)
     sigfillset(&all);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* Its own process group: a signal to the worker's group (Ctrl-C, a
+     * service manager's SIGTERM) must reach the worker, which decides, and
+     * not kill the transcode under it. PDEATHSIG still ends the child if
+     * the worker dies. */
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETPGROUP);
     rc = posix_spawn_file_actions_adddup2(&fa, s->plan_child, 0);
     rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, s->rep_child, 1);
     rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, s->in_fd, 3);
@@ -328,6 +360,22 @@ static ct_err conclude(sb_run *s, int status)
     return CT_OK;
 }
 
+static ct_err unpack_all(sb_run *s)
+{
+    char err[512];
+    for (int i = 0; i < s->plan->n_outputs; i++) {
+        if (s->bundle_fds[i] < 0)
+            continue;
+        ct_err e = ct_sandbox_unpack_bundle(s->bundle_fds[i], s->plan->outputs[i].path, err, sizeof err);
+        if (e != CT_OK) {
+            set_msg(s->res, e == CT_ERR_IO ? CT_MC_ERR_DISK : CT_MC_ERR_UNKNOWN,
+                    "output %d: cannot unpack files (%s)", i + 1, err);
+            return e;
+        }
+    }
+    return CT_OK;
+}
+
 static void limits_defaults(ct_sandbox_limits *l, const ct_sandbox_limits *in)
 {
     if (in)
@@ -368,7 +416,7 @@ ct_err ct_sandbox_transcode(const ct_plan *plan, const ct_sandbox_limits *lim,
     ct_err e;
     memset(result, 0, sizeof *result);
     for (int i = 0; i < CT_PLAN_MAX_OUTPUTS; i++)
-        s.out_fds[i] = -1;
+        s.out_fds[i] = s.bundle_fds[i] = -1;
     if (!plan || plan->n_outputs < 1 || plan->n_outputs > CT_PLAN_MAX_OUTPUTS) {
         set_msg(result, CT_MC_ERR_SETTINGS, "plan: bad output count");
         return CT_ERR_INVALID;
@@ -390,8 +438,12 @@ ct_err ct_sandbox_transcode(const ct_plan *plan, const ct_sandbox_limits *lim,
         int status = reap(s.pid, killed ? 0 : 5000);
         if (e == CT_OK)
             e = conclude(&s, status);
+        if (e == CT_OK && result->error_code == 0)
+            e = unpack_all(&s);
     }
 cleanup:
+    for (int i = 0; i < CT_PLAN_MAX_OUTPUTS; i++)
+        close_fd(&s.bundle_fds[i]);
     close_fd(&s.plan_parent);
     close_fd(&s.rep_parent);
     free(s.plan_json);

@@ -2,6 +2,7 @@
  *
  * Video: buffer -> [transpose/flip for rotation] -> scale=WxH -> setsar=1
  *        -> format=yuv420p -> buffersink
+ *        (frame capture: fps=NUM/DEN first, full-range yuvj420p for JPEG)
  * Audio: abuffer -> aformat=fltp:RATE:LAYOUT (aresample auto-inserted)
  *        -> abuffersink with frame size = encoder frame size
  * A graph is built from the first frame it receives and rebuilt whenever the
@@ -64,6 +65,13 @@ static int src_args(tc_job *j, tc_track *t, const AVFrame *f, int is_video, char
 
 static int chain_desc(tc_out *o, tc_track *t, int rotation, int is_video, char *buf, size_t n)
 {
+    const ct_plan_video *pv = &o->po->video;
+    if (is_video && pv->codec == CT_VCODEC_JPEG) { /* frame capture: first frame, then every den/num s */
+        snprintf(buf, n, "%sfps=fps=%d/%d:round=near,scale=%d:%d:flags=bicubic:out_range=full,"
+                 "setsar=1,format=yuvj420p", rotate_chain(rotation), pv->fc_num > 0 ? pv->fc_num : 1,
+                 pv->fc_den > 0 ? pv->fc_den : 1, o->target_w, o->target_h);
+        return 0;
+    }
     if (is_video) {
         snprintf(buf, n, "%sscale=%d:%d:flags=bicubic,setsar=1,format=yuv420p",
                  rotate_chain(rotation), o->target_w, o->target_h);

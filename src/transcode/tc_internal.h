@@ -37,15 +37,36 @@ typedef struct {
     int64_t bytes;
     int64_t frames;
     int flushed;            /* end-of-stream sent to the encoder */
+    int64_t seg_idx;        /* HLS: segment of the last frame (forced keyframes) */
 } tc_track;
+
+#define TC_BUNDLE_OPEN_MAX 8
+
+typedef struct {
+    AVIOContext *pb;        /* dynamic buffer handed to libav; NULL = free slot */
+    char name[CT_PLAN_NAME_MAX];
+} tc_bfile;
+
+/* Multi-file output: records appended to fd (see tc_bundle.c). */
+typedef struct {
+    int fd;
+    int64_t pos;
+    int err;                /* sticky AVERROR of a failed record write */
+    int64_t files, media_bytes;
+    tc_bfile open[TC_BUNDLE_OPEN_MAX];
+} tc_bundle;
 
 typedef struct {
     int index;
     const ct_plan_output *po;
-    AVFormatContext *fmt;
+    AVFormatContext *fmt;   /* NULL for frame capture (no muxer) */
     int header_written;
     int target_w, target_h; /* video size written */
     tc_track v, a;          /* v.enc / a.enc NULL when absent */
+    tc_bundle bundle;
+    int64_t *seg_bytes;     /* HLS: packet bytes per segment index */
+    int64_t n_seg, pkt_bytes;
+    int64_t captures;       /* frame capture: JPEGs written */
 } tc_out;
 
 typedef struct {
@@ -87,6 +108,19 @@ int tc_output_io_close2(AVFormatContext *s, AVIOContext *pb);
 void tc_log_install(void);
 const char *tc_log_last_error(void);
 void tc_log_clear(void);
+
+/* tc_bundle.c */
+int tc_bundle_put(tc_out *o, const char *name, const uint8_t *data, size_t size);
+int tc_bundle_io_open(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                      AVDictionary **opts);
+int tc_bundle_io_close2(AVFormatContext *s, AVIOContext *pb);
+void tc_bundle_discard(tc_out *o);
+
+/* tc_hls.c */
+int tc_hls_open_muxer(tc_job *j, tc_out *o, AVDictionary **opts);
+void tc_hls_count(tc_out *o, const AVPacket *pkt, AVRational tb);
+int tc_hls_force_key(tc_out *o, tc_track *t, const AVFrame *f);
+int tc_hls_write_masters(tc_job *j);
 
 /* transcode.c */
 int tc_fail(tc_job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -31,6 +31,7 @@ static const char *encoder_name(ct_vcodec c)
     case CT_VCODEC_H264: return "libx264";
     case CT_VCODEC_H265: return "libx265";
     case CT_VCODEC_AV1: return "libsvtav1";
+    case CT_VCODEC_JPEG: return "mjpeg";
     default: return NULL;
     }
 }
@@ -99,6 +100,7 @@ static int add_stream(tc_job *j, tc_out *o, tc_track *t)
     if (t->enc->codec_id == AV_CODEC_ID_HEVC)
         t->st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1'); /* QuickTime/Safari */
     t->last_pts = AV_NOPTS_VALUE;
+    t->seg_idx = -1;
     return 0;
 }
 
@@ -120,6 +122,27 @@ static void target_size(const tc_job *j, const ct_plan_video *pv, int *w, int *h
         *w = 2;
     if (*h < 2)
         *h = 2;
+}
+
+/* Frame capture: full-range JPEG at a fixed quantiser from Quality 1..100. */
+static void jpeg_settings(const ct_plan_video *pv, AVCodecContext *enc)
+{
+    int q = pv->fc_quality >= 1 && pv->fc_quality <= 100 ? pv->fc_quality : 80;
+    int qscale = 2 + (100 - q) * 29 / 99; /* 100 -> 2 (best) .. 1 -> 31 */
+    enc->pix_fmt = AV_PIX_FMT_YUVJ420P;
+    enc->color_range = AVCOL_RANGE_JPEG;
+    enc->flags |= AV_CODEC_FLAG_QSCALE;
+    enc->global_quality = FF_QP2LAMBDA * qscale;
+}
+
+/* HLS: one GOP per segment, keyframes forced at segment starts (tc_hls.c). */
+static void segment_gop(tc_job *j, const ct_plan_output *po, AVCodecContext *enc, AVDictionary **opts)
+{
+    double fps = av_q2d(j->frame_rate);
+    int gop = (int)lround(po->segment_length * (fps > 0 ? fps : 25));
+    enc->gop_size = gop > 0 ? gop : 1;
+    if (po->video.codec == CT_VCODEC_H264)
+        av_dict_set(opts, "forced-idr", "1", 0);
 }
 
 static int open_video(tc_job *j, tc_out *o)
@@ -148,14 +171,21 @@ static int open_video(tc_job *j, tc_out *o)
     enc->color_range = AVCOL_RANGE_MPEG;
     if (pv->gop_frames > 0)
         enc->gop_size = pv->gop_frames;
-    if (o->fmt->oformat->flags & AVFMT_GLOBALHEADER)
+    if (o->fmt && (o->fmt->oformat->flags & AVFMT_GLOBALHEADER))
         enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    rate_control(pv, enc, &opts);
+    if (pv->codec == CT_VCODEC_JPEG)
+        jpeg_settings(pv, enc);
+    else
+        rate_control(pv, enc, &opts);
+    if (o->po->segment_length > 0 && pv->codec != CT_VCODEC_JPEG)
+        segment_gop(j, o->po, enc, &opts);
     int ret = avcodec_open2(enc, codec, &opts);
     av_dict_free(&opts);
     if (ret < 0)
         return tc_fail(j, CT_MC_ERR_SETTINGS, "output %d: cannot open %s encoder at %dx%d (%s)",
                        o->index + 1, codec->name, enc->width, enc->height, tc_averr(ret, eb, sizeof eb));
+    if (!o->fmt) /* frame capture: packets become files, no muxer */
+        return 0;
     return add_stream(j, o, &o->v);
 }
 
@@ -185,9 +215,15 @@ static int open_audio(tc_job *j, tc_out *o)
     return add_stream(j, o, &o->a);
 }
 
-static int open_muxer(tc_job *j, tc_out *o, int fd)
+static int open_muxer(tc_job *j, tc_out *o, int fd, AVDictionary **opts)
 {
     AVIOContext *pb = NULL;
+    o->bundle.fd = fd;
+    if (o->po->container == CT_CONTAINER_JPEG)
+        return 0;
+    if (o->po->container != CT_CONTAINER_MP4)
+        return tc_hls_open_muxer(j, o, opts);
+    av_dict_set(opts, "movflags", "+faststart", 0);
     int ret = avformat_alloc_output_context2(&o->fmt, NULL, "mp4", NULL);
     if (ret < 0 || !o->fmt)
         return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: cannot create MP4 muxer", o->index + 1);
@@ -204,22 +240,45 @@ int tc_output_open(tc_job *j, tc_out *o, int fd)
 {
     AVDictionary *opts = NULL;
     char eb[128];
-    if (open_muxer(j, o, fd) < 0)
-        return -1;
-    if (o->po->video.codec != CT_VCODEC_NONE && j->vidx >= 0 && open_video(j, o) < 0)
-        return -1;
-    if (o->po->audio.codec != CT_ACODEC_NONE && j->aidx >= 0 && open_audio(j, o) < 0)
-        return -1;
-    if (!o->v.enc && !o->a.enc)
-        return tc_fail(j, CT_MC_ERR_NO_AUDIO, "output %d: input has no stream this output can use",
-                       o->index + 1);
-    av_dict_set(&opts, "movflags", "+faststart", 0);
-    int ret = avformat_write_header(o->fmt, &opts);
-    av_dict_free(&opts);
+    o->v.last_pts = o->a.last_pts = AV_NOPTS_VALUE; /* also for frame capture (no stream) */
+    o->v.seg_idx = o->a.seg_idx = -1;
+    int ret = open_muxer(j, o, fd, &opts);
     if (ret < 0)
-        return tc_fail(j, CT_MC_ERR_DISK, "output %d: cannot write MP4 header (%s)", o->index + 1,
-                       tc_averr(ret, eb, sizeof eb));
+        goto cleanup;
+    ret = -1;
+    if (o->po->video.codec != CT_VCODEC_NONE && j->vidx >= 0 && open_video(j, o) < 0)
+        goto cleanup;
+    if (o->po->audio.codec != CT_ACODEC_NONE && j->aidx >= 0 && o->fmt && open_audio(j, o) < 0)
+        goto cleanup;
+    if (!o->v.enc && !o->a.enc) {
+        tc_fail(j, o->po->video.codec == CT_VCODEC_JPEG ? CT_MC_ERR_NO_VIDEO : CT_MC_ERR_NO_AUDIO,
+                "output %d: input has no stream this output can use", o->index + 1);
+        goto cleanup;
+    }
+    ret = o->fmt ? avformat_write_header(o->fmt, &opts) : 0;
+    if (ret < 0) {
+        tc_fail(j, CT_MC_ERR_DISK, "output %d: cannot write %s header (%s)", o->index + 1,
+                o->fmt->oformat->name, tc_averr(ret, eb, sizeof eb));
+        goto cleanup;
+    }
     o->header_written = 1;
+cleanup:
+    av_dict_free(&opts);
+    return ret < 0 ? -1 : 0;
+}
+
+/* Frame capture: every packet is one JPEG, NAME.NNNNNNN.jpg (0-based). */
+static int write_capture(tc_job *j, tc_out *o, AVPacket *pkt)
+{
+    char name[CT_PLAN_NAME_MAX + 16], eb[128];
+    snprintf(name, sizeof name, "%s.%07lld.jpg", o->po->name, (long long)o->captures);
+    int ret = tc_bundle_put(o, name, pkt->data, (size_t)pkt->size);
+    o->v.bytes += pkt->size;
+    av_packet_unref(pkt);
+    if (ret < 0)
+        return tc_fail(j, CT_MC_ERR_DISK, "output %d: write failed (%s)", o->index + 1,
+                       tc_averr(ret, eb, sizeof eb));
+    o->captures++;
     return 0;
 }
 
@@ -240,6 +299,11 @@ static int encode(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame)
         if (ret < 0)
             return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: %s encoder failed (%s)", o->index + 1,
                            t->enc->codec->name, tc_averr(ret, eb, sizeof eb));
+        if (!o->fmt) {
+            if (write_capture(j, o, pkt) < 0)
+                return -1;
+            continue;
+        }
         if (pkt->duration <= 0 && t->enc->codec_type == AVMEDIA_TYPE_VIDEO)
             pkt->duration = av_rescale_q(1, av_inv_q(t->enc->framerate), t->enc->time_base);
         pkt->stream_index = t->st->index;
@@ -247,6 +311,8 @@ static int encode(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame)
         if (pkt->pts != AV_NOPTS_VALUE && pkt->pts + pkt->duration > t->end_ts)
             t->end_ts = pkt->pts + pkt->duration;
         t->bytes += pkt->size;
+        if (o->po->segment_length > 0)
+            tc_hls_count(o, pkt, t->st->time_base);
         ret = av_interleaved_write_frame(o->fmt, pkt); /* takes the packet's reference */
         if (ret < 0)
             return tc_fail(j, CT_MC_ERR_DISK, "output %d: write failed (%s)", o->index + 1,
@@ -273,8 +339,15 @@ int tc_output_drain(tc_job *j, tc_out *o, tc_track *t, int flush)
             av_frame_unref(f); /* encoders and the muxer need increasing timestamps */
             continue;
         }
+        if (o->po->video.codec == CT_VCODEC_JPEG && t == &o->v && o->po->video.fc_max > 0 &&
+            t->frames >= o->po->video.fc_max) {
+            av_frame_unref(f); /* MaxCaptures reached */
+            continue;
+        }
         t->last_pts = f->pts;
-        f->pict_type = AV_PICTURE_TYPE_NONE;
+        f->pict_type = tc_hls_force_key(o, t, f) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
+        if (!o->fmt)
+            f->quality = t->enc->global_quality;
         t->frames++;
         ret = encode(j, o, t, f);
         av_frame_unref(f);
@@ -292,12 +365,16 @@ static double track_seconds(const tc_track *t)
 int tc_output_finish(tc_job *j, tc_out *o)
 {
     char eb[128];
-    int ret = av_write_trailer(o->fmt);
+    int ret = o->fmt ? av_write_trailer(o->fmt) : 0;
     o->header_written = 0;
+    if (ret >= 0 && o->bundle.err < 0)
+        ret = o->bundle.err;
     if (ret < 0)
-        return tc_fail(j, CT_MC_ERR_DISK, "output %d: cannot finish MP4 (%s)", o->index + 1,
-                       tc_averr(ret, eb, sizeof eb));
-    double vd = track_seconds(&o->v), ad = track_seconds(&o->a);
+        return tc_fail(j, CT_MC_ERR_DISK, "output %d: cannot finish %s (%s)", o->index + 1,
+                       o->fmt ? o->fmt->oformat->name : "frame capture", tc_averr(ret, eb, sizeof eb));
+    if (!o->fmt && o->captures == 0)
+        return tc_fail(j, CT_MC_ERR_NO_VIDEO, "output %d: no frame was captured", o->index + 1);
+    double vd = o->fmt ? track_seconds(&o->v) : j->media_end_s, ad = track_seconds(&o->a);
     j->res->outputs[o->index].duration_s = vd > ad ? vd : ad;
     j->res->outputs[o->index].width = o->v.enc ? o->target_w : 0;
     j->res->outputs[o->index].height = o->v.enc ? o->target_h : 0;
@@ -333,6 +410,9 @@ void tc_output_close(tc_out *o)
         o->fmt = NULL;
         tc_fdio_free(&pb);
     }
+    tc_bundle_discard(o);
+    av_freep(&o->seg_bytes);
+    o->n_seg = 0;
 }
 
 static void preload_one(const char *name)

@@ -5,7 +5,9 @@
  * write MP4 headers (tc_output.c) -> read packets, decode once, push each
  * frame into every output's filter graph (tc_filter.c) -> flush decoders,
  * graphs, encoders -> sanity checks (decode error rate, truncation) ->
- * trailers (moov moved before mdat) -> per-output results. */
+ * trailers (moov moved before mdat) -> HLS master playlists -> per-output
+ * results. Multi-file outputs (HLS, frame capture) write a bundle of named
+ * files to their fd (tc_bundle.c). */
 #include "transcode/tc_internal.h"
 
 #include <stdarg.h>
@@ -246,6 +248,8 @@ static int run(tc_job *j, int in_fd, const int *out_fds)
     for (int i = 0; i < j->n_out; i++)
         if (tc_output_finish(j, &j->out[i]) < 0)
             return -1;
+    if (tc_hls_write_masters(j) < 0)
+        return -1;
     report(j, "TRANSCODING", 100);
     return 0;
 }

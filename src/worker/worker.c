@@ -39,6 +39,8 @@ typedef struct {
     char input_url[1100];    /* s3://bucket/key, for error messages */
 } job_run;
 
+/* Scratch layout: out<i>.mp4 files and, for multi-file outputs, out<i>/
+ * directories of plain files: two levels at most. */
 static void rm_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -49,8 +51,9 @@ static void rm_tree(const char *dir)
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         char p[4096];
-        if (ct_snprintf(p, sizeof p, "%s/%s", dir, e->d_name) == CT_OK)
-            unlink(p);
+        if (ct_snprintf(p, sizeof p, "%s/%s", dir, e->d_name) == CT_OK && unlink(p) != 0 &&
+            errno == EISDIR)
+            rm_tree(p);
     }
     closedir(d);
     rmdir(dir);
@@ -111,20 +114,77 @@ static ct_err put_output(ct_worker *w, const ct_mc_dest *d, const char *path, ui
     return CT_OK;
 }
 
+static int upload_error(const ct_mc_dest *d, ct_err e, char *msg, size_t msglen)
+{
+    snprintf(msg, msglen, "s3://%s/%s: could not write output (%s)", d->bucket, d->key,
+             e == CT_ERR_NOT_FOUND ? "bucket does not exist" : ct_err_str(e));
+    return e == CT_ERR_NOT_FOUND ? 1404 : e == CT_ERR_NOSPC ? 1050 : 1999;
+}
+
+/* Multi-file output: every file of its directory becomes the object
+ * key-prefix + file name (names were checked when the bundle was unpacked;
+ * dot files are the sandbox's scratch). */
+static int upload_dir(job_run *r, const ct_mc_dest *dest, const char *dir, char *msg, size_t msglen)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int code = 0;
+    if (!d) {
+        snprintf(msg, msglen, "%s: %s", dir, strerror(errno));
+        return 1050;
+    }
+    while (!code && (e = readdir(d))) {
+        ct_mc_dest one = *dest;
+        char p[4096];
+        uint64_t size = 0;
+        if (e->d_name[0] == '.')
+            continue;
+        if (ct_snprintf(one.key, sizeof one.key, "%s%s", dest->key, e->d_name) ||
+            ct_snprintf(p, sizeof p, "%s/%s", dir, e->d_name)) {
+            snprintf(msg, msglen, "s3://%s/%s%s: key too long", dest->bucket, dest->key, e->d_name);
+            code = 1040;
+            break;
+        }
+        ct_err err = put_output(r->w, &one, p, &size);
+        if (err)
+            code = upload_error(&one, err, msg, msglen);
+    }
+    closedir(d);
+    return code;
+}
+
 static int upload_outputs(job_run *r, const ct_plan *plan, const ct_mc_dest *dests,
                           const ct_transcode_result *res, char *msg, size_t msglen)
 {
     ct_worker *w = r->w;
+    (void)res;
     on_progress(r, "UPLOADING", 100);
     for (int i = 0; i < plan->n_outputs; i++) {
         uint64_t size = 0;
-        ct_err e = put_output(w, &dests[i], plan->outputs[i].path, &size);
-        if (e) {
-            snprintf(msg, msglen, "s3://%s/%s: could not write output (%s)", dests[i].bucket,
-                     dests[i].key, e == CT_ERR_NOT_FOUND ? "bucket does not exist"
-                                                         : ct_err_str(e));
-            return e == CT_ERR_NOT_FOUND ? 1404 : e == CT_ERR_NOSPC ? 1050 : 1999;
+        if (ct_plan_output_is_multi(&plan->outputs[i])) {
+            int code = upload_dir(r, &dests[i], plan->outputs[i].path, msg, msglen);
+            if (code)
+                return code;
+            continue;
         }
+        ct_err e = put_output(w, &dests[i], plan->outputs[i].path, &size);
+        if (e)
+            return upload_error(&dests[i], e, msg, msglen);
+    }
+    return 0;
+}
+
+/* out<i>.mp4, or a directory out<i>/ for a multi-file output. */
+static int scratch_output(const char *scratch, int i, ct_plan_output *o, char *msg, size_t msglen)
+{
+    int multi = ct_plan_output_is_multi(o);
+    if (ct_snprintf(o->path, sizeof o->path, multi ? "%s/out%d" : "%s/out%d.mp4", scratch, i)) {
+        snprintf(msg, msglen, "scratch path too long");
+        return 1050;
+    }
+    if (multi && mkdir(o->path, 0700) != 0 && errno != EEXIST) {
+        snprintf(msg, msglen, "scratch directory: %s", strerror(errno));
+        return 1050;
     }
     return 0;
 }
@@ -157,12 +217,11 @@ static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scra
         scratch[0] = '\0';
         return 1050;
     }
-    for (int i = 0; i < plan->n_outputs; i++)
-        if (ct_snprintf(plan->outputs[i].path, sizeof plan->outputs[i].path, "%s/out%d.mp4",
-                        scratch, i)) {
-            snprintf(msg, msglen, "scratch path too long");
-            return 1050;
-        }
+    for (int i = 0; i < plan->n_outputs; i++) {
+        int code = scratch_output(scratch, i, &plan->outputs[i], msg, msglen);
+        if (code)
+            return code;
+    }
     return 0;
 }
 
@@ -182,7 +241,9 @@ static void run_job(job_run *r)
         goto cleanup;
     }
     ct_err e = ct_sandbox_transcode(plan, &w->cfg.limits, on_progress, r, res);
-    if (r->lease_lost || (e == CT_ERR_CANCELED && w->stopping && !r->cancel)) {
+    /* Stopping: whatever the child's fate, the job is handed back (its lease
+     * expires and another worker takes it); it did not fail. */
+    if (r->lease_lost || (w->stopping && !r->cancel)) {
         ct_info("worker: job %s handed back", r->job.id);
         goto cleanup;
     }

@@ -113,6 +113,18 @@ static void test_plan_roundtrip(void)
     p.outputs[1].video.width = 256;
     p.outputs[1].video.height = 144;
     strcpy(p.outputs[1].path, "/tmp/o1.mp4");
+    p.n_outputs = 3;
+    p.outputs[2].container = CT_CONTAINER_HLS_TS;
+    p.outputs[2].video.codec = CT_VCODEC_JPEG;
+    p.outputs[2].video.fc_num = 1;
+    p.outputs[2].video.fc_den = 2;
+    p.outputs[2].video.fc_max = 10;
+    p.outputs[2].video.fc_quality = 80;
+    p.outputs[2].group = 1;
+    p.outputs[2].segment_length = 6;
+    strcpy(p.outputs[2].path, "/tmp/hls");
+    strcpy(p.outputs[2].name, "in put_360p");
+    strcpy(p.outputs[2].master, "in put.m3u8");
     p.max_duration_s = 3600.5;
     char *json = ct_plan_to_json(&p);
     char err[256];
@@ -121,6 +133,10 @@ static void test_plan_roundtrip(void)
     free(json);
     CHECK(ct_plan_from_json("{\"input_path\":1}", &q, err, sizeof err) == CT_ERR_INVALID);
     CHECK(ct_plan_from_json("not json", &q, err, sizeof err) == CT_ERR_INVALID);
+    CHECK(ct_plan_output_is_multi(&p.outputs[2]) && !ct_plan_output_is_multi(&p.outputs[0]));
+    CHECK(ct_plan_name_ok("clip_720p_00001.ts") && ct_plan_name_ok("a b%c"));
+    CHECK(!ct_plan_name_ok("") && !ct_plan_name_ok("..") && !ct_plan_name_ok(".hidden"));
+    CHECK(!ct_plan_name_ok("a/b") && !ct_plan_name_ok("a\nb") && !ct_plan_name_ok("a\\b"));
 }
 
 int main(void)

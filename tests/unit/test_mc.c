@@ -172,8 +172,10 @@ static void test_errors(void)
                "settings.inputs[0].fileInput: must be an s3://bucket/key URL (got "
                "\"https://x/y.mp4\")");
     expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("HLS_GROUP_SETTINGS"),
+               "settings.outputGroups[0].outputGroupSettings.hlsGroupSettings.destination: required");
+    expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("DASH_ISO_GROUP_SETTINGS"),
                "settings.outputGroups[0].outputGroupSettings.type: unsupported value "
-               "\"HLS_GROUP_SETTINGS\" (supported: FILE_GROUP_SETTINGS)");
+               "\"DASH_ISO_GROUP_SETTINGS\" (supported: FILE_GROUP_SETTINGS, HLS_GROUP_SETTINGS)");
     expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("BOGUS"),
                "settings.outputGroups[0].outputGroupSettings.type: invalid value \"BOGUS\" "
                "(valid: HLS_GROUP_SETTINGS, DASH_ISO_GROUP_SETTINGS, FILE_GROUP_SETTINGS, "
@@ -201,7 +203,8 @@ static void test_errors(void)
                "unsupported value \"MP3\" (supported: AAC)");
     expect_err("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("MOV"),
                "settings.outputGroups[0].outputs[0].containerSettings.container: unsupported "
-               "value \"MOV\" (supported: MP4)");
+               "value \"MOV\" in this output group (supported: MP4 and RAW for frame capture in "
+               "FILE_GROUP_SETTINGS, M3U8 in HLS_GROUP_SETTINGS)");
     expect_err("Settings.OutputGroups.0.Outputs.0.CaptionDescriptions", json_array(),
                "settings.outputGroups[0].outputs[0].captionDescriptions: unsupported field "
                "(CatTube does not implement it)");
@@ -254,6 +257,79 @@ static void test_naming(void)
     naming_case("s3://src/clip.mp4", "s3://out/renditions/base", "-hd", NULL, "renditions/base-hd.mp4");
     naming_case("s3://src/clip.mp4", "s3://out", NULL, "m4v", "clip.m4v");
     naming_case("s3://src/d%20x/caf\xc3\xa9 noext", "s3://out/", NULL, ".mp4", "caf\xc3\xa9 noext.mp4");
+}
+
+static const char k_hls_job[] =
+    "{\"Role\":\"arn:aws:iam::1:role/r\",\"Settings\":{\"Inputs\":[{\"FileInput\":\"s3://src/in/my clip.mov\"}],"
+    "\"OutputGroups\":[{\"OutputGroupSettings\":{\"Type\":\"HLS_GROUP_SETTINGS\",\"HlsGroupSettings\":"
+    "{\"Destination\":\"s3://out/hls/\",\"SegmentLength\":4,\"MinSegmentLength\":0}},\"Outputs\":["
+    "{\"NameModifier\":\"_720p\",\"ContainerSettings\":{\"Container\":\"M3U8\"},\"VideoDescription\":"
+    "{\"Height\":720,\"CodecSettings\":{\"Codec\":\"H_264\",\"H264Settings\":{\"MaxBitrate\":3000000}}}},"
+    "{\"NameModifier\":\"_a\",\"AudioDescriptions\":[{\"CodecSettings\":{\"Codec\":\"AAC\"}}]}]},"
+    "{\"OutputGroupSettings\":{\"Type\":\"FILE_GROUP_SETTINGS\",\"FileGroupSettings\":"
+    "{\"Destination\":\"s3://out/thumbs/poster\"}},\"Outputs\":[{\"NameModifier\":\"-t\","
+    "\"ContainerSettings\":{\"Container\":\"RAW\"},\"VideoDescription\":{\"Width\":320,"
+    "\"CodecSettings\":{\"Codec\":\"FRAME_CAPTURE\",\"FrameCaptureSettings\":{\"FramerateNumerator\":1,"
+    "\"FramerateDenominator\":5,\"MaxCaptures\":4,\"Quality\":70}}}}]}]}}";
+
+static int hls_case(const char *path, json_t *val, char *msg, size_t n, ct_plan *plan, ct_mc_dest *dests)
+{
+    json_t *j = json_loads(k_hls_job, 0, NULL);
+    char b[64], k[1025];
+    if (path)
+        set_path(j, path, val);
+    int rc = run_job(j, plan, b, k, dests, msg, n);
+    json_decref(j);
+    return rc;
+}
+
+/* HLS group + frame capture: plan fields, MediaConvert names, errors. */
+static void test_hls_plan(void)
+{
+    static ct_plan plan;
+    static ct_mc_dest d[CT_PLAN_MAX_OUTPUTS];
+    char msg[2048];
+    CHECK(hls_case(NULL, NULL, msg, sizeof msg, &plan, d) == 0);
+    CHECK_STR(msg, "");
+    CHECK(plan.n_outputs == 3);
+    CHECK(plan.outputs[0].container == CT_CONTAINER_HLS_TS && plan.outputs[0].segment_length == 4);
+    CHECK(plan.outputs[1].container == CT_CONTAINER_HLS_TS && plan.outputs[1].video.codec == CT_VCODEC_NONE);
+    CHECK_STR(plan.outputs[0].name, "my clip_720p");
+    CHECK_STR(plan.outputs[0].master, "my clip.m3u8");
+    CHECK_STR(plan.outputs[1].name, "my clip_a");
+    CHECK_STR(plan.outputs[1].master, "");
+    CHECK(d[0].multi && d[1].multi && d[2].multi);
+    CHECK_STR(d[0].key, "hls/");
+    CHECK_STR(d[0].group_type, "HLS_GROUP");
+    const ct_plan_output *fc = &plan.outputs[2];
+    CHECK(fc->container == CT_CONTAINER_JPEG && fc->video.codec == CT_VCODEC_JPEG);
+    CHECK(fc->video.fc_num == 1 && fc->video.fc_den == 5 && fc->video.fc_max == 4);
+    CHECK(fc->video.fc_quality == 70 && fc->video.width == 320 && fc->group == 1);
+    CHECK_STR(fc->name, "poster-t");
+    CHECK_STR(d[2].key, "thumbs/");
+    double dur[3] = {10, 10, 10};
+    int w[3] = {1280, 0, 320}, h[3] = {720, 0, 180};
+    char *det = ct_mc_output_details(NULL, d, 3, dur, w, h);
+    CHECK(det && strstr(det, "\"type\":\"HLS_GROUP\"") &&
+          strstr(det, "\"playlistFilePaths\":[\"s3://out/hls/my clip.m3u8\"]") &&
+          strstr(det, "\"outputFilePaths\":[\"s3://out/hls/my clip_720p.m3u8\"]"));
+    free(det);
+    CHECK(hls_case("Settings.OutputGroups.0.OutputGroupSettings.HlsGroupSettings.SegmentControl",
+                   json_string("SINGLE_FILE"), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "segmentControl") != NULL);
+    CHECK(hls_case("Settings.OutputGroups.0.Outputs.0.VideoDescription.CodecSettings",
+                   json_pack("{s:s, s:{s:i}}", "Codec", "H_265", "H265Settings", "MaxBitrate", 1000000),
+                   msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "supported: H_264") != NULL);
+    CHECK(hls_case("Settings.OutputGroups.1.Outputs.0.ContainerSettings.Container",
+                   json_string("MP4"), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "FRAME_CAPTURE needs container RAW") != NULL);
+    CHECK(hls_case("Settings.OutputGroups.0.Outputs.1.NameModifier", json_string("_720p"), msg,
+                   sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "distinct nameModifier") != NULL);
+    CHECK(hls_case("Settings.OutputGroups.0.Outputs.1.NameModifier", json_string("a\"b"), msg,
+                   sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "is not usable") != NULL);
 }
 
 static void test_variants(void)
@@ -658,6 +734,7 @@ int main(void)
     test_variants();
     test_merge();
     test_output_details();
+    test_hls_plan();
     if (!mkdtemp(dir))
         return 1;
     snprintf(path, sizeof path, "%s/meta.db", dir);

@@ -13,7 +13,9 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -250,6 +252,109 @@ static int probe_child(const char *mode)
     return write(1, res, strlen(res)) > 0 ? 0 : 9;
 }
 
+static int file_in(const char *dir, const char *name)
+{
+    struct stat sb;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
+}
+
+static int dir_count(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* HLS + frame capture through the real sandbox: the child writes bundles,
+ * the parent unpacks them; no scratch bundle is left behind. */
+static void test_multi_file(void)
+{
+    ct_plan p;
+    ct_transcode_result r;
+    ct_sandbox_limits l = limits();
+    const char *dir = path("multi");
+    fprintf(stderr, "multi-file outputs\n");
+    CHECK(mkdir(dir, 0700) == 0);
+    plan_init(&p, path("in.mp4"), 2, "multi");
+    for (int i = 0; i < 2; i++) {
+        snprintf(p.outputs[i].path, sizeof p.outputs[i].path, "%s", dir);
+        p.outputs[i].video.codec = CT_VCODEC_H264;
+    }
+    p.outputs[0].container = CT_CONTAINER_HLS_TS;
+    p.outputs[0].segment_length = 1;
+    snprintf(p.outputs[0].name, sizeof p.outputs[0].name, "in_low");
+    snprintf(p.outputs[0].master, sizeof p.outputs[0].master, "in.m3u8");
+    p.outputs[1].container = CT_CONTAINER_JPEG;
+    p.outputs[1].video.codec = CT_VCODEC_JPEG;
+    p.outputs[1].audio.codec = CT_ACODEC_NONE;
+    p.outputs[1].video.fc_num = p.outputs[1].video.fc_den = 1;
+    p.outputs[1].video.fc_quality = 90;
+    snprintf(p.outputs[1].name, sizeof p.outputs[1].name, "in_thumb");
+    CHECK(ct_sandbox_transcode(&p, &l, NULL, NULL, &r) == CT_OK);
+    CHECK(r.error_code == 0 || !fprintf(stderr, "%s\n", r.error_message));
+    CHECK(file_in(dir, "in.m3u8") && file_in(dir, "in_low.m3u8") && file_in(dir, "in_low_00001.ts"));
+    CHECK(file_in(dir, "in_thumb.0000000.jpg"));
+    CHECK(!file_in(dir, "in_low_00002.ts") && !file_in(dir, "in_thumb.0000001.jpg")); /* 1 s clip */
+    CHECK(dir_count(dir) == 4);
+    char ls[4096];
+    snprintf(ls, sizeof ls, "ls -a '%s' | grep -q bundle", dir);
+    CHECK(system(ls) != 0);
+}
+
+static int put_record(int fd, const char *name, size_t name_len, const char *data, uint64_t len)
+{
+    unsigned char h[CT_BUNDLE_HDR];
+    memcpy(h, CT_BUNDLE_MAGIC, 4);
+    for (int i = 0; i < 4; i++)
+        h[4 + i] = (unsigned char)(name_len >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        h[8 + i] = (unsigned char)(len >> (8 * i));
+    return write(fd, h, sizeof h) == (ssize_t)sizeof h && write(fd, name, name_len) == (ssize_t)name_len &&
+                   write(fd, data, strlen(data)) == (ssize_t)strlen(data) ? 0 : -1;
+}
+
+static ct_err unpack_case(const char *name, size_t name_len, const char *data, uint64_t len)
+{
+    char err[256];
+    const char *dir = path("unpack");
+    mkdir(dir, 0700);
+    int fd = open(path("unpack.bundle"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    CHECK(put_record(fd, "ok.txt", 6, "fine", 4) == 0);
+    if (name)
+        CHECK(put_record(fd, name, name_len, data, len) == 0);
+    ct_err e = ct_sandbox_unpack_bundle(fd, dir, err, sizeof err);
+    close(fd);
+    return e;
+}
+
+/* The bundle comes from the child: every header and name is hostile. */
+static void test_unpack_hostile(void)
+{
+    fprintf(stderr, "hostile bundles\n");
+    CHECK(unpack_case(NULL, 0, "", 0) == CT_OK && file_in(path("unpack"), "ok.txt"));
+    CHECK(unpack_case("ok.txt", 6, "again", 5) == CT_OK); /* later record replaces */
+    char buf[8] = "";
+    int fd = open(path("unpack/ok.txt"), O_RDONLY);
+    CHECK(fd >= 0 && read(fd, buf, sizeof buf - 1) == 5 && strcmp(buf, "again") == 0);
+    close(fd);
+    CHECK(unpack_case("../escape", 9, "x", 1) == CT_ERR_INVALID);
+    CHECK(unpack_case("a/b", 3, "x", 1) == CT_ERR_INVALID);
+    CHECK(unpack_case("..", 2, "x", 1) == CT_ERR_INVALID);
+    CHECK(unpack_case(".hidden", 7, "x", 1) == CT_ERR_INVALID);
+    CHECK(unpack_case("nul\0x", 5, "x", 1) == CT_ERR_INVALID);
+    CHECK(unpack_case("big", 3, "x", 1000) == CT_ERR_INVALID);       /* length past the end */
+    CHECK(unpack_case("huge", 4, "x", UINT64_MAX) == CT_ERR_INVALID);
+    CHECK(unpack_case("", 0, "x", 1) == CT_ERR_INVALID);
+    CHECK(!file_in(g_dir, "escape") && dir_count(path("unpack")) == 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "transcode") == 0) {
@@ -272,6 +377,8 @@ int main(int argc, char **argv)
              "sine=duration=1 -c:v libx264 -preset ultrafast -c:a aac '%s'", path("in.mp4")) == 0);
     CHECK(sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=640x360:rate=25:duration=6 "
              "-c:v libx264 -preset ultrafast '%s'", path("long.mp4")) == 0);
+    test_unpack_hostile();
+    test_multi_file();
     test_seed_job();
     test_hostile();
     test_limits_and_cancel();

@@ -1,6 +1,7 @@
 /* test_transcode: ct_transcode_run in-process on short clips made with the
  * ffmpeg CLI; outputs checked with ffprobe (both CLIs are referees only). */
 #include "ct_test.h"
+#include "sandbox/sandbox.h"
 #include "transcode/transcode.h"
 
 #include <fcntl.h>
@@ -180,6 +181,91 @@ static void test_seed_job(void)
     CHECK_STR(r.warnings, "");
 }
 
+static int exists(const char *dir, const char *name)
+{
+    struct stat sb;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &sb) == 0 && sb.st_size > 0;
+}
+
+static void slurp(const char *file, char *out, size_t n)
+{
+    FILE *f = fopen(file, "rb");
+    size_t len = f ? fread(out, 1, n - 1, f) : 0;
+    out[len] = '\0';
+    if (f)
+        fclose(f);
+}
+
+static void hls_plan(ct_plan *p, const char *dir)
+{
+    plan_init(p, path("hls_in.mp4"), 3);
+    const char *names[3] = {"clip_360p", "clip_180p", "clip_thumb"};
+    for (int i = 0; i < 3; i++) {
+        ct_plan_output *o = &p->outputs[i];
+        snprintf(o->path, sizeof o->path, "%s", dir);
+        snprintf(o->name, sizeof o->name, "%s", names[i]);
+        o->container = CT_CONTAINER_HLS_TS;
+        o->segment_length = 1;
+    }
+    snprintf(p->outputs[0].master, sizeof p->outputs[0].master, "clip.m3u8");
+    p->outputs[1].video.width = 320;
+    p->outputs[2].container = CT_CONTAINER_JPEG;
+    p->outputs[2].group = 1;
+    p->outputs[2].segment_length = 0;
+    p->outputs[2].video.codec = CT_VCODEC_JPEG;
+    p->outputs[2].video.width = 160;
+    p->outputs[2].video.fc_num = 1;
+    p->outputs[2].video.fc_den = 1;
+    p->outputs[2].video.fc_max = 2;
+    p->outputs[2].video.fc_quality = 80;
+    p->outputs[2].audio.codec = CT_ACODEC_NONE;
+}
+
+/* HLS renditions and frame capture in-process: bundles unpacked by hand. */
+static void test_hls_and_capture(void)
+{
+    ct_plan p;
+    ct_transcode_result r;
+    char pr[4096], m3u8[4096], err[256];
+    const char *dir = path("hls");
+    int in, outs[3];
+    fprintf(stderr, "hls + frame capture\n");
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=640x360:rate=25:duration=3 -f lavfi -i "
+             "sine=frequency=440:duration=3:sample_rate=48000 -c:v libx264 -preset ultrafast "
+             "-c:a aac '%s'", path("hls_in.mp4")) == 0);
+    CHECK(mkdir(dir, 0700) == 0);
+    hls_plan(&p, dir);
+    in = open(p.input_path, O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < 3; i++)
+        outs[i] = open(path(i == 0 ? "b0" : i == 1 ? "b1" : "b2"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    CHECK(ct_transcode_run(&p, in, outs, NULL, NULL, &r) == CT_OK);
+    if (r.error_code)
+        fprintf(stderr, "  -> error %d: %s\n", r.error_code, r.error_message);
+    for (int i = 0; i < 3; i++) {
+        CHECK(ct_sandbox_unpack_bundle(outs[i], dir, err, sizeof err) == CT_OK);
+        close(outs[i]);
+    }
+    close(in);
+    CHECK(exists(dir, "clip.m3u8") && exists(dir, "clip_360p.m3u8") && exists(dir, "clip_180p.m3u8"));
+    CHECK(exists(dir, "clip_360p_00001.ts") && exists(dir, "clip_360p_00003.ts"));
+    CHECK(exists(dir, "clip_180p_00003.ts") && !exists(dir, "clip_180p_00004.ts"));
+    CHECK(exists(dir, "clip_thumb.0000000.jpg") && exists(dir, "clip_thumb.0000001.jpg"));
+    CHECK(!exists(dir, "clip_thumb.0000002.jpg"));
+    slurp(path("hls/clip.m3u8"), m3u8, sizeof m3u8);
+    CHECK(has(m3u8, "#EXTM3U") && has(m3u8, "RESOLUTION=640x360") && has(m3u8, "RESOLUTION=320x180"));
+    CHECK(has(m3u8, "CODECS=\"avc1.") && has(m3u8, ",mp4a.40.2\"") && has(m3u8, "AVERAGE-BANDWIDTH="));
+    CHECK(has(m3u8, "\nclip_360p.m3u8\n") && has(m3u8, "\nclip_180p.m3u8\n") && !has(m3u8, "thumb"));
+    probe(path("hls/clip_180p.m3u8"), pr, sizeof pr);
+    CHECK(has(pr, "codec_name=h264") && has(pr, "width=320") && has(pr, "height=180"));
+    CHECK(fabs(format_duration(pr) - 3.0) < 0.2);
+    probe(path("hls/clip_thumb.0000001.jpg"), pr, sizeof pr);
+    CHECK(has(pr, "codec_name=mjpeg") && has(pr, "width=160") && has(pr, "height=90"));
+    CHECK(r.outputs[2].width == 160 && r.outputs[2].height == 90);
+    fprintf(stderr, "%s", m3u8);
+}
+
 static void test_scaling_and_rotation(void)
 {
     ct_plan p;
@@ -308,6 +394,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
+    test_hls_and_capture();
     test_seed_job();
     test_scaling_and_rotation();
     test_rate_modes_and_containers();

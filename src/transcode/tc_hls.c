@@ -1,0 +1,209 @@
+/* tc_hls: HLS renditions on libav's hls muxer, and the master playlist.
+ *
+ * Alignment: every rendition of a group forces a keyframe on the first
+ * frame at or after each multiple of SegmentLength (same decoded frames,
+ * same timestamps, so the same frames in every rendition), with the GOP
+ * set to one segment so the encoder adds none in between on its own. The
+ * hls muxer cuts a segment at the first keyframe at or after each multiple
+ * of hls_time, i.e. exactly there: segment boundaries match across
+ * renditions.
+ *
+ * The master playlist is written by us, not by the muxer: one
+ * EXT-X-STREAM-INF per output with video (BANDWIDTH = peak segment
+ * bitrate, AVERAGE-BANDWIDTH, CODECS, RESOLUTION, FRAME-RATE); outputs with
+ * audio only become EXT-X-MEDIA entries of the audio group "program_audio"
+ * that the video variants reference. Bitrates are measured: packet bytes
+ * per segment, scaled by the group's real container overhead (bytes in the
+ * segment files / packet bytes). */
+#include "transcode/tc_internal.h"
+
+#include <libavutil/bprint.h>
+#include <math.h>
+#include <string.h>
+
+#define TC_HLS_MAX_SEGMENTS 1000000
+#define TC_AUDIO_GROUP "program_audio"
+
+static int is_hls(const ct_plan_output *po)
+{
+    return po->container == CT_CONTAINER_HLS_TS || po->container == CT_CONTAINER_HLS_FMP4;
+}
+
+int tc_hls_open_muxer(tc_job *j, tc_out *o, AVDictionary **opts)
+{
+    const ct_plan_output *po = o->po;
+    int fmp4 = po->container == CT_CONTAINER_HLS_FMP4;
+    char playlist[CT_PLAN_NAME_MAX + 8], pattern[2 * CT_PLAN_NAME_MAX + 16], init[CT_PLAN_NAME_MAX + 16];
+    size_t k = 0;
+    for (const char *p = po->name; *p && k + 2 < sizeof pattern; p++) { /* escape '%' for the pattern */
+        if (*p == '%')
+            pattern[k++] = '%';
+        pattern[k++] = *p;
+    }
+    snprintf(pattern + k, sizeof pattern - k, "_%%05d.%s", fmp4 ? "mp4" : "ts");
+    snprintf(playlist, sizeof playlist, "%s.m3u8", po->name);
+    snprintf(init, sizeof init, "%s_init.mp4", po->name);
+    int ret = avformat_alloc_output_context2(&o->fmt, NULL, "hls", playlist);
+    if (ret < 0 || !o->fmt)
+        return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: cannot create HLS muxer", o->index + 1);
+    o->fmt->opaque = o;
+    o->fmt->io_open = tc_bundle_io_open;
+    o->fmt->io_close2 = tc_bundle_io_close2;
+    av_dict_set_int(opts, "hls_time", po->segment_length > 0 ? po->segment_length : 10, 0);
+    av_dict_set(opts, "hls_list_size", "0", 0);
+    av_dict_set(opts, "hls_playlist_type", "vod", 0); /* no temp files, no renames */
+    av_dict_set(opts, "start_number", "1", 0);
+    av_dict_set(opts, "hls_segment_type", fmp4 ? "fmp4" : "mpegts", 0);
+    av_dict_set(opts, "hls_segment_filename", pattern, 0);
+    av_dict_set(opts, "hls_flags", "independent_segments", 0);
+    if (fmp4)
+        av_dict_set(opts, "hls_fmp4_init_filename", init, 0);
+    return 0;
+}
+
+static int64_t seg_index(int64_t ts, AVRational tb, int seglen)
+{
+    if (ts == AV_NOPTS_VALUE || ts < 0 || seglen <= 0)
+        return -1;
+    return av_rescale_rnd(ts, tb.num, (int64_t)tb.den * seglen, AV_ROUND_DOWN);
+}
+
+int tc_hls_force_key(tc_out *o, tc_track *t, const AVFrame *f)
+{
+    int64_t idx = seg_index(f->pts, t->enc->time_base, o->po->segment_length);
+    if (t != &o->v || idx < 0 || idx == t->seg_idx)
+        return 0;
+    t->seg_idx = idx;
+    return 1;
+}
+
+void tc_hls_count(tc_out *o, const AVPacket *pkt, AVRational tb)
+{
+    int64_t idx = seg_index(pkt->pts, tb, o->po->segment_length);
+    o->pkt_bytes += pkt->size;
+    if (idx < 0 || idx >= TC_HLS_MAX_SEGMENTS)
+        return;
+    if (idx >= o->n_seg) {
+        int64_t *nb = av_realloc_array(o->seg_bytes, (size_t)idx + 1, sizeof *nb);
+        if (!nb)
+            return;
+        memset(nb + o->n_seg, 0, (size_t)(idx + 1 - o->n_seg) * sizeof *nb);
+        o->seg_bytes = nb;
+        o->n_seg = idx + 1;
+    }
+    o->seg_bytes[idx] += pkt->size;
+}
+
+static double out_seconds(const tc_out *o)
+{
+    double d = 0;
+    const tc_track *ts[2] = {&o->v, &o->a};
+    for (int i = 0; i < 2; i++)
+        if (ts[i]->st && ts[i]->end_ts > 0 && ts[i]->end_ts * av_q2d(ts[i]->st->time_base) > d)
+            d = (double)ts[i]->end_ts * av_q2d(ts[i]->st->time_base);
+    return d;
+}
+
+/* Average and peak-segment bits per second of one rendition. */
+static void bandwidth(const tc_out *o, int64_t *avg, int64_t *peak)
+{
+    double d = out_seconds(o), L = o->po->segment_length > 0 ? o->po->segment_length : 10;
+    double overhead = o->pkt_bytes > 0 ? (double)o->bundle.media_bytes / (double)o->pkt_bytes : 1;
+    double a = d > 0 ? (double)o->bundle.media_bytes * 8 / d : 0, p = a;
+    for (int64_t k = 0; k < o->n_seg; k++) {
+        double sd = d - (double)k * L;
+        sd = sd > L ? L : sd < L / 2 ? L / 2 : sd;
+        double bps = (double)o->seg_bytes[k] * 8 * (overhead < 1 ? 1 : overhead) / sd;
+        if (bps > p)
+            p = bps;
+    }
+    *avg = (int64_t)ceil(a);
+    *peak = (int64_t)ceil(p);
+}
+
+/* RFC 6381 codec string of a video encoder. */
+static void video_codec_str(const AVCodecContext *enc, char *buf, size_t n)
+{
+    const uint8_t *p = enc->extradata;
+    int sz = enc->extradata_size;
+    if (enc->codec_id != AV_CODEC_ID_H264) {
+        snprintf(buf, n, "%s", enc->codec_id == AV_CODEC_ID_HEVC ? "hvc1.1.6.L120.90" : "av01.0.08M.08");
+        return;
+    }
+    snprintf(buf, n, "avc1.640028");
+    if (p && sz >= 4 && p[0] == 1) { /* avcC */
+        snprintf(buf, n, "avc1.%02x%02x%02x", p[1], p[2], p[3]);
+        return;
+    }
+    for (int i = 0; p && i + 6 < sz; i++) /* Annex B: find the SPS */
+        if (p[i] == 0 && p[i + 1] == 0 && p[i + 2] == 1 && (p[i + 3] & 0x1f) == 7) {
+            snprintf(buf, n, "avc1.%02x%02x%02x", p[i + 4], p[i + 5], p[i + 6]);
+            return;
+        }
+}
+
+static void media_line(AVBPrint *bp, const tc_out *o, int first)
+{
+    av_bprintf(bp, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"%s\",LANGUAGE=\"und\","
+               "AUTOSELECT=YES,DEFAULT=%s,CHANNELS=\"%d\",URI=\"%s.m3u8\"\n",
+               TC_AUDIO_GROUP, o->po->name, first ? "YES" : "NO", o->a.enc->ch_layout.nb_channels,
+               o->po->name);
+}
+
+static void variant_line(tc_job *j, AVBPrint *bp, const tc_out *o, int64_t audio_bw)
+{
+    char vc[64];
+    int64_t avg, peak;
+    bandwidth(o, &avg, &peak);
+    video_codec_str(o->v.enc, vc, sizeof vc);
+    int audio = o->a.enc || audio_bw > 0;
+    av_bprintf(bp, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld,CODECS=\"%s%s\","
+               "RESOLUTION=%dx%d,FRAME-RATE=%.3f%s\n%s.m3u8\n",
+               (long long)(peak + audio_bw), (long long)(avg + audio_bw), vc,
+               audio ? ",mp4a.40.2" : "", o->target_w, o->target_h, av_q2d(j->frame_rate),
+               audio_bw > 0 ? ",AUDIO=\"" TC_AUDIO_GROUP "\"" : "", o->po->name);
+}
+
+static int write_master(tc_job *j, tc_out *m)
+{
+    AVBPrint bp;
+    int64_t audio_bw = 0, avg, peak;
+    int n_audio = 0, ret;
+    av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
+    av_bprintf(&bp, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-INDEPENDENT-SEGMENTS\n",
+               m->po->container == CT_CONTAINER_HLS_FMP4 ? 6 : 3);
+    for (int i = 0; i < j->n_out; i++) {
+        const tc_out *o = &j->out[i];
+        if (o->po->group != m->po->group || !is_hls(o->po) || o->v.enc || !o->a.enc)
+            continue;
+        media_line(&bp, o, n_audio++ == 0);
+        bandwidth(o, &avg, &peak);
+        audio_bw = peak > audio_bw ? peak : audio_bw;
+    }
+    for (int i = 0; i < j->n_out; i++) {
+        const tc_out *o = &j->out[i];
+        if (o->po->group == m->po->group && is_hls(o->po) && o->v.enc)
+            variant_line(j, &bp, o, audio_bw);
+    }
+    if (!av_bprint_is_complete(&bp))
+        ret = AVERROR(ENOMEM);
+    else
+        ret = tc_bundle_put(m, m->po->master, (const uint8_t *)bp.str, bp.len);
+    av_bprint_finalize(&bp, NULL);
+    return ret;
+}
+
+int tc_hls_write_masters(tc_job *j)
+{
+    char eb[128];
+    for (int i = 0; i < j->n_out; i++) {
+        tc_out *o = &j->out[i];
+        if (!o->po->master[0] || !is_hls(o->po))
+            continue;
+        int ret = write_master(j, o);
+        if (ret < 0)
+            return tc_fail(j, CT_MC_ERR_DISK, "output %d: cannot write master playlist (%s)",
+                           o->index + 1, tc_averr(ret, eb, sizeof eb));
+    }
+    return 0;
+}
