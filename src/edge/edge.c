@@ -51,6 +51,7 @@ typedef struct {
     char method[16];
     char host[EDGE_HOST_MAX]; /* for the access log */
     char dist[EDGE_ID_LEN + 1];
+    edge_reqlog lg;
 } edge_req;
 
 /* ---- per-request state ---- */
@@ -63,6 +64,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     r->l = cls;
     r->raw = strdup(uri ? uri : "");
     r->t0 = ct_mono_ms();
+    edge_log_begin(&r->lg);
     if (!r->raw) {
         free(r);
         return NULL;
@@ -104,6 +106,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                  r->dist[0] ? r->dist : "-", r->status, (unsigned long long)r->bytes,
                  (long long)(ct_mono_ms() - r->t0),
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+        edge_logline l = {r->method, r->raw, r->host, ip, r->l->secure, r->status, r->bytes};
+        edge_log_request(r->l->e, c, &r->lg, &l);
     }
     free(r->raw);
     free(r);
@@ -134,6 +138,7 @@ static enum MHD_Result queue(edge_req *r, struct MHD_Connection *c, int status,
         return MHD_NO;
     r->status = status;
     r->bytes = bytes;
+    edge_log_note(&r->lg, mr, status);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, mr);
     MHD_destroy_response(mr);
     return ret;
@@ -350,7 +355,10 @@ static enum MHD_Result serve_object(edge_req *r, struct MHD_Connection *c, const
     memset(&o, 0, sizeof o);
     int hit = 0, fd = -1;
     uint64_t blob_size = 0;
+    int64_t t_origin = edge_now_us();
     ct_err err = edge_cache_lookup(e, d, key, &o, &hit);
+    if (!hit)
+        edge_metrics_origin(e, edge_now_us() - t_origin);
     if (!err && hit && !head && ct_store_open_read(e->store, o.blob_id, &fd, &blob_size)) {
         /* The cached row's blob is gone (overwritten or deleted): read again. */
         edge_cache_invalidate(e->cache, d->id, key, 0);
@@ -536,6 +544,22 @@ cleanup:
     return rc;
 }
 
+/* GET /metrics on the plain listener (Prometheus text format), before routing. */
+static enum MHD_Result send_metrics(edge_req *r, struct MHD_Connection *c)
+{
+    size_t len = 0;
+    char *text = edge_metrics_render(r->l->e, &len);
+    struct MHD_Response *mr =
+        text ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!mr) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(mr, "Content-Type", "text/plain; version=0.0.4");
+    MHD_add_response_header(mr, "Cache-Control", "no-store");
+    return queue(r, c, 200, mr, len);
+}
+
 static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char *method)
 {
     ct_edge *e = r->l->e;
@@ -559,6 +583,8 @@ static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char 
     if (host_hdr && *host_hdr && edge_host_parse(host_hdr, host, sizeof host, &is_v6))
         return send_error(r, c, 400, "InvalidRequest", "Malformed Host.", NULL);
     snprintf(r->host, sizeof r->host, "%s", host);
+    if (!r->l->secure && path_len == 8 && memcmp(path, "/metrics", 8) == 0)
+        return send_metrics(r, c);
 
     edge_dist d;
     if (edge_route(e, host, &d))
@@ -608,10 +634,17 @@ static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char 
     if (!key)
         return send_error(r, c, 400, "InvalidURI", "Couldn't parse the specified URI.", NULL);
     enum MHD_Result ret;
-    if (!*key) /* no DefaultRootObject: S3 would answer a bucket listing, which OAC denies */
+    char *full = NULL; /* OriginPath + (the key or DefaultRootObject) */
+    const char *k = *key ? key : d.root_object;
+    if (*k && d.origin_path[0] && asprintf(&full, "%s/%s", d.origin_path + 1, k) < 0)
+        full = NULL;
+    if (!*k) /* no DefaultRootObject: S3 would answer a bucket listing, which OAC denies */
         ret = send_error(r, c, 403, "AccessDenied", "Access Denied", NULL);
+    else if (d.origin_path[0] && !full)
+        ret = MHD_NO;
     else
-        ret = serve_object(r, c, &d, key, head);
+        ret = serve_object(r, c, &d, full ? full : k, head);
+    free(full);
     free(key);
     return ret;
 }
@@ -644,6 +677,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     }
     r->responded = 1;
     snprintf(r->method, sizeof r->method, "%s", method);
+    snprintf(r->lg.version, sizeof r->lg.version, "%s", version ? version : "");
     return handle(r, c, method);
 }
 
@@ -753,7 +787,8 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
         err = CT_ERR_NOMEM;
         goto fail;
     }
-    if ((err = edge_keys_reload(e)) || (err = edge_dists_reload(e)))
+    if ((err = edge_log_open(e, cfg->data_dir)) || (err = edge_keys_reload(e)) ||
+        (err = edge_dists_reload(e)))
         goto fail;
     if ((err = listener_start(e, &e->https, cfg->https_listen, 1)))
         goto fail;
@@ -776,6 +811,7 @@ void ct_edge_stop(ct_edge *e)
     if (e->https.d)
         MHD_stop_daemon(e->https.d);
     free(e->dists);
+    edge_log_close(e);
     edge_keys_free(e);
     edge_cache_free(e->cache);
     free(e->cert_pem);

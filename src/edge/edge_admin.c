@@ -50,6 +50,36 @@ static int dist_from_json(json_t *j, edge_dist *d)
             return -1; /* fail closed: never serve a protected distribution openly */
         memcpy(d->groups[d->n_groups++], gid, EDGE_GROUP_ID_LEN + 1);
     }
+    const char *op = json_string_value(json_object_get(j, "originPath"));
+    const char *ro = json_string_value(json_object_get(j, "defaultRootObject"));
+    if ((op && strlen(op) >= sizeof d->origin_path) || (ro && strlen(ro) >= sizeof d->root_object))
+        return -1;
+    strcpy(d->origin_path, op ? op : "");
+    strcpy(d->root_object, ro ? ro : "");
+    json_t *aliases = json_object_get(j, "aliases"), *a;
+    json_array_foreach(aliases, i, a)
+    {
+        const char *s = json_string_value(a);
+        if (!s || strlen(s) >= EDGE_HOST_MAX || d->n_aliases == EDGE_ALIASES_MAX)
+            return -1;
+        strcpy(d->aliases[d->n_aliases++], s);
+    }
+    return 0;
+}
+
+static int alias_match(const edge_dist *d, const char *host)
+{
+    for (size_t i = 0; i < d->n_aliases; i++) {
+        const char *a = d->aliases[i];
+        if (strcmp(a, host) == 0)
+            return 1;
+        /* "*.example.com" matches one or more leading labels */
+        if (a[0] == '*' && a[1] == '.') {
+            size_t hl = strlen(host), al = strlen(a + 1);
+            if (hl > al && strcmp(host + hl - al, a + 1) == 0)
+                return 1;
+        }
+    }
     return 0;
 }
 
@@ -99,6 +129,12 @@ int edge_route(ct_edge *e, const char *host_name, edge_dist *out)
     int named = host_name && *host_name && edge_host_dist_label(host_name, id);
     int rc = -1;
     pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = e->n_dists; !named && host_name && i-- > 0;)
+        if (alias_match(&e->dists[i], host_name)) {
+            *out = e->dists[i];
+            pthread_rwlock_unlock(&e->lock);
+            return 0;
+        }
     for (size_t i = e->n_dists; i-- > 0;) {
         const edge_dist *d = &e->dists[i];
         if (named ? strcmp(d->id, id) == 0 : d->enabled) {
@@ -152,6 +188,106 @@ void edge_reply_error(ct_http_resp *resp, int status, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     edge_reply_json(resp, status, json_pack("{s:s}", "message", msg));
+}
+
+/* ---- shared store ---- */
+
+static void new_etag(json_t *d)
+{
+    char tag[15];
+    tag[0] = 'E';
+    ct_random_alnum(tag + 1, 13, 1);
+    tag[14] = '\0';
+    json_object_set_new(d, "etag", json_string(tag));
+}
+
+ct_err edge_dist_create(ct_edge *e, void *fields)
+{
+    json_t *d = fields;
+    char created[32], id[EDGE_ID_LEN + 1], arn[128];
+    ct_time_iso8601(ct_now_ms(), created);
+    ct_err err = CT_ERR_EXISTS;
+    for (int attempt = 0; attempt < 5 && err == CT_ERR_EXISTS; attempt++) {
+        id[0] = 'E';
+        ct_random_alnum(id + 1, EDGE_ID_LEN - 1, 1);
+        snprintf(arn, sizeof arn, "arn:aws:cloudfront::%s:distribution/%s", e->account_id, id);
+        json_object_set_new(d, "id", json_string(id));
+        json_object_set_new(d, "arn", json_string(arn));
+        json_object_set_new(d, "status", json_string("Deployed"));
+        json_object_set_new(d, "createdAt", json_string(created));
+        json_object_set_new(d, "lastModifiedAt", json_string(created));
+        new_etag(d);
+        add_wire_fields(e, d); /* domainName at creation, kept for the record */
+        char *text = json_dumps(d, JSON_COMPACT);
+        err = text ? ct_meta_distribution_put(e->meta, id, text, 1) : CT_ERR_NOMEM;
+        free(text);
+    }
+    if (err)
+        return err;
+    if ((err = edge_dists_reload(e)))
+        ct_error("edge: reloading distributions: %s", ct_err_str(err));
+    return CT_OK;
+}
+
+ct_err edge_dist_load(ct_edge *e, const char *id, void **out)
+{
+    char *json = NULL;
+    ct_err err = edge_dist_id_valid(id) ? ct_meta_distribution_get(e->meta, id, &json)
+                                        : CT_ERR_NOT_FOUND;
+    if (err)
+        return err;
+    json_t *j = json_loads(json, 0, NULL);
+    free(json);
+    if (!j)
+        return CT_ERR_INTERNAL;
+    if (!json_object_get(j, "etag"))
+        json_object_set_new(j, "etag", json_string("E1"));
+    *out = j;
+    return CT_OK;
+}
+
+ct_err edge_dist_save(ct_edge *e, const char *id, void *dv)
+{
+    json_t *d = dv;
+    char now[32];
+    ct_time_iso8601(ct_now_ms(), now);
+    json_object_set_new(d, "lastModifiedAt", json_string(now));
+    new_etag(d);
+    char *text = json_dumps(d, JSON_COMPACT);
+    ct_err err = text ? ct_meta_distribution_put(e->meta, id, text, 0) : CT_ERR_NOMEM;
+    free(text);
+    if (!err)
+        err = edge_dists_reload(e);
+    if (!err)
+        edge_cache_invalidate(e->cache, id, "", 1);
+    return err;
+}
+
+ct_err edge_dist_remove(ct_edge *e, const char *id)
+{
+    ct_err err = edge_dist_id_valid(id) ? ct_meta_distribution_delete(e->meta, id)
+                                        : CT_ERR_NOT_FOUND;
+    if (err)
+        return err;
+    if ((err = edge_dists_reload(e)))
+        ct_error("edge: reloading distributions: %s", ct_err_str(err));
+    edge_cache_invalidate(e->cache, id, "", 1);
+    return CT_OK;
+}
+
+void edge_dist_wire(ct_edge *e, void *d) { add_wire_fields(e, d); }
+
+void edge_dist_invalidate_path(ct_edge *e, const char *id, const char *path)
+{
+    size_t len = strlen(path);
+    if (!len)
+        return;
+    int prefix = path[len - 1] == '*';
+    ct_err err;
+    char *key = edge_path_to_key(path, len - (size_t)prefix, &err);
+    if (key)
+        edge_cache_invalidate(e->cache, id, key, prefix);
+    free(key);
 }
 
 /* ---- handlers ---- */
@@ -257,49 +393,28 @@ static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
     }
     ct_meta_bucket_free(&b);
 
-    const char *account = e->account_id;
-    char created[32];
-    ct_time_iso8601(ct_now_ms(), created);
-    json_t *d = NULL;
-    char id[EDGE_ID_LEN + 1];
-    for (int attempt = 0; attempt < 5; attempt++) {
-        id[0] = 'E';
-        ct_random_alnum(id + 1, EDGE_ID_LEN - 1, 1);
-        char arn[128];
-        snprintf(arn, sizeof arn, "arn:aws:cloudfront::%s:distribution/%s", account, id);
-        json_decref(d);
-        d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s}", "id", id, "arn", arn,
-                      "originBucket", bucket, "viewerProtocolPolicy", edge_vpp_name(policy),
-                      "status", "Deployed", "enabled", je ? json_is_true(je) : 1, "createdAt",
-                      created, "lastModifiedAt", created);
-        if (!d) {
-            edge_reply_error(resp, 500, "out of memory");
-            goto done;
-        }
-        if (jc)
-            json_object_set(d, "comment", jc);
-        json_t *jg = json_object_get(in, "trustedKeyGroups");
-        json_object_set_new(d, "trustedKeyGroups", jg ? json_deep_copy(jg) : json_array());
-        static const char *const ttls[] = {"defaultTTL", "minTTL", "maxTTL"};
-        const json_int_t defs[] = {EDGE_DEFAULT_TTL, 0, EDGE_MAX_TTL};
-        for (size_t i = 0; i < CT_ARRAY_LEN(ttls); i++) {
-            json_t *t = json_object_get(in, ttls[i]);
-            json_object_set_new(d, ttls[i], json_integer(t ? json_integer_value(t) : defs[i]));
-        }
-        add_wire_fields(e, d); /* domainName at creation, kept for the record */
-        char *text = json_dumps(d, JSON_COMPACT);
-        err = text ? ct_meta_distribution_put(e->meta, id, text, 1) : CT_ERR_NOMEM;
-        free(text);
-        if (err != CT_ERR_EXISTS)
-            break;
+    json_t *d = json_pack("{s:s, s:s, s:b}", "originBucket", bucket, "viewerProtocolPolicy",
+                          edge_vpp_name(policy), "enabled", je ? json_is_true(je) : 1);
+    if (!d) {
+        edge_reply_error(resp, 500, "out of memory");
+        goto done;
     }
-    if (err) {
+    if (jc)
+        json_object_set(d, "comment", jc);
+    json_t *jg = json_object_get(in, "trustedKeyGroups");
+    json_object_set_new(d, "trustedKeyGroups", jg ? json_deep_copy(jg) : json_array());
+    static const char *const ttls[] = {"defaultTTL", "minTTL", "maxTTL"};
+    const json_int_t defs[] = {EDGE_DEFAULT_TTL, 0, EDGE_MAX_TTL};
+    for (size_t i = 0; i < CT_ARRAY_LEN(ttls); i++) {
+        json_t *t = json_object_get(in, ttls[i]);
+        json_object_set_new(d, ttls[i], json_integer(t ? json_integer_value(t) : defs[i]));
+    }
+    if ((err = edge_dist_create(e, d))) {
         json_decref(d);
         edge_reply_error(resp, 500, "Cannot store the distribution: %s", ct_err_str(err));
         goto done;
     }
-    if ((err = edge_dists_reload(e)))
-        ct_error("edge: reloading distributions: %s", ct_err_str(err));
+    const char *id = json_string_value(json_object_get(d, "id"));
     ct_info("edge: created distribution %s for bucket %s (%s)", id, bucket,
             edge_vpp_name(policy));
     char loc[64];
@@ -327,13 +442,25 @@ static ct_err collect_wire(void *ctx, const char *json)
     return CT_OK;
 }
 
-static void do_list(ct_edge *e, ct_http_resp *resp)
+ct_err edge_dist_list_all(ct_edge *e, void **out)
 {
     json_t *arr = json_array();
     void *pair[2] = {e, arr};
-    ct_err err = ct_meta_distribution_list(e->meta, collect_wire, pair);
+    ct_err err = arr ? ct_meta_distribution_list(e->meta, collect_wire, pair) : CT_ERR_NOMEM;
     if (err) {
         json_decref(arr);
+        return err;
+    }
+    *out = arr;
+    return CT_OK;
+}
+
+static void do_list(ct_edge *e, ct_http_resp *resp)
+{
+    void *av = NULL;
+    ct_err err = edge_dist_list_all(e, &av);
+    json_t *arr = av;
+    if (err) {
         edge_reply_error(resp, 500, "Cannot list distributions: %s", ct_err_str(err));
         return;
     }
@@ -396,18 +523,10 @@ static void do_update(ct_edge *e, const char *id, const ct_http_req *req, ct_htt
         goto cleanup;
     }
     json_object_update(d, in);
-    char now[32];
-    ct_time_iso8601(ct_now_ms(), now);
-    json_object_set_new(d, "lastModifiedAt", json_string(now));
-    text = json_dumps(d, JSON_COMPACT);
-    err = text ? ct_meta_distribution_put(e->meta, id, text, 0) : CT_ERR_NOMEM;
-    if (!err)
-        err = edge_dists_reload(e);
-    if (err) {
+    if ((err = edge_dist_save(e, id, d))) {
         edge_reply_error(resp, 500, "Cannot store the distribution: %s", ct_err_str(err));
         goto cleanup;
     }
-    edge_cache_invalidate(e->cache, id, "", 1);
     ct_info("edge: updated distribution %s", id);
     add_wire_fields(e, d);
     edge_reply_json(resp, 200, d);
@@ -444,17 +563,7 @@ static void do_invalidate(ct_edge *e, const char *id, const ct_http_req *req,
             goto cleanup;
         }
     }
-    json_array_foreach(paths, i, p)
-    {
-        const char *s = json_string_value(p);
-        size_t len = strlen(s);
-        int prefix = s[len - 1] == '*';
-        ct_err err;
-        char *key = edge_path_to_key(s, len - (size_t)prefix, &err);
-        if (key)
-            edge_cache_invalidate(e->cache, id, key, prefix);
-        free(key);
-    }
+    json_array_foreach(paths, i, p) edge_dist_invalidate_path(e, id, json_string_value(p));
     char iid[15], now[32];
     iid[0] = 'I';
     ct_random_alnum(iid + 1, 13, 1);
@@ -471,8 +580,7 @@ cleanup:
 
 static void do_delete(ct_edge *e, const char *id, ct_http_resp *resp)
 {
-    ct_err err = edge_dist_id_valid(id) ? ct_meta_distribution_delete(e->meta, id)
-                                        : CT_ERR_NOT_FOUND;
+    ct_err err = edge_dist_remove(e, id);
     if (err == CT_ERR_NOT_FOUND) {
         edge_reply_error(resp, 404, "The distribution %.32s does not exist", id);
         return;
@@ -481,9 +589,6 @@ static void do_delete(ct_edge *e, const char *id, ct_http_resp *resp)
         edge_reply_error(resp, 500, "Cannot delete the distribution: %s", ct_err_str(err));
         return;
     }
-    if ((err = edge_dists_reload(e)))
-        ct_error("edge: reloading distributions: %s", ct_err_str(err));
-    edge_cache_invalidate(e->cache, id, "", 1);
     ct_info("edge: deleted distribution %s", id);
     resp->status = 204;
 }

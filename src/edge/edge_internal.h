@@ -5,6 +5,7 @@
 #include "edge/edge.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,7 @@ ct_err edge_cert_load_or_create(const ct_edge_config *cfg, char **cert_pem, char
 #define EDGE_RESOURCE_MAX 2048
 #define EDGE_KEY_ID_MAX 32
 #define EDGE_GROUP_ID_LEN 36      /* UUID */
+#define EDGE_ALIASES_MAX 8        /* CNAMEs per distribution (CloudFront: 100) */
 #define EDGE_DIST_GROUPS_MAX 4    /* CloudFront: key groups per cache behavior */
 #define EDGE_GROUP_KEYS_MAX 5     /* CloudFront: public keys per key group */
 
@@ -130,7 +132,83 @@ typedef struct {
     int64_t default_ttl, min_ttl, max_ttl; /* seconds (CloudFront's DefaultTTL etc.) */
     size_t n_groups;              /* trusted key groups: signed requests only when > 0 */
     char groups[EDGE_DIST_GROUPS_MAX][EDGE_GROUP_ID_LEN + 1];
+    char origin_path[256];        /* "" or "/prefix" (no trailing '/') */
+    char root_object[256];        /* DefaultRootObject, "" = none */
+    size_t n_aliases;             /* CNAMEs routed here (lowercase) */
+    char aliases[EDGE_ALIASES_MAX][EDGE_HOST_MAX];
 } edge_dist;
+
+/* ---- shared distribution store (edge_admin.c; used by the admin JSON API
+ * and the CloudFront API). A stored distribution is a JSON object. ---- */
+/* Fills id, arn, status, timestamps and etag into fields, stores it (create
+ * only) and reloads routing. fields is borrowed and modified. */
+ct_err edge_dist_create(ct_edge *e, void *fields /* json_t* */);
+/* Loaded stored JSON (json_t*, caller decrefs); CT_ERR_NOT_FOUND. */
+ct_err edge_dist_load(ct_edge *e, const char *id, void **out);
+/* Overwrites d (new etag, lastModifiedAt), reloads routing, drops the cache. */
+ct_err edge_dist_save(ct_edge *e, const char *id, void *d);
+ct_err edge_dist_remove(ct_edge *e, const char *id);
+/* Every stored distribution, oldest first (json_t* array). */
+ct_err edge_dist_list_all(ct_edge *e, void **out);
+/* Adds derived domainName and url. */
+void edge_dist_wire(ct_edge *e, void *d);
+/* Drops cached rows for the invalidation paths (a trailing '*' = prefix). */
+void edge_dist_invalidate_path(ct_edge *e, const char *id, const char *path);
+
+/* ---- XML DOM for the CloudFront API (edge_xml.c) ---- */
+typedef struct edge_xml_node edge_xml_node;
+struct edge_xml_node {
+    char *name; /* local name */
+    ct_buf text;
+    edge_xml_node *first_child, *last_child, *next;
+};
+ct_err edge_xml_parse(const char *body, size_t len, edge_xml_node **root, char *msg,
+                      size_t msglen);
+void edge_xml_free(edge_xml_node *n);
+edge_xml_node *edge_xml_child(const edge_xml_node *n, const char *name);
+const char *edge_xml_child_text(const edge_xml_node *n, const char *name);
+
+/* ---- metrics (edge_metrics.c) and access log (edge_log.c) ---- */
+#define EDGE_LAT_BUCKETS 10
+typedef struct {
+    _Atomic uint64_t by_status[600];
+    _Atomic uint64_t bytes_sent;
+    _Atomic uint64_t lat_bucket[EDGE_LAT_BUCKETS + 1]; /* last = +Inf */
+    _Atomic uint64_t lat_count, lat_sum_us;
+} edge_metrics;
+void edge_metrics_request(ct_edge *e, int status, uint64_t bytes);
+void edge_metrics_origin(ct_edge *e, int64_t micros);
+/* Prometheus text exposition (heap string, *len). */
+char *edge_metrics_render(ct_edge *e, size_t *len);
+
+struct MHD_Connection;
+struct MHD_Response;
+/* What the access log needs from one request (embedded in edge.c's edge_req). */
+typedef struct {
+    int64_t start_ms;   /* wall clock */
+    int64_t t0_us;      /* monotonic */
+    int64_t ttfb_us;
+    char content_type[96];
+    char result[24];    /* Hit / Miss / Error / Redirect / RefreshHit */
+    int64_t range_start, range_end; /* -1 when none */
+    uint64_t content_len;
+    char request_id[24];
+    char version[16];   /* "HTTP/1.1" */
+} edge_reqlog;
+void edge_log_begin(edge_reqlog *lg);
+int64_t edge_now_us(void);
+/* Notes a response about to be queued. */
+void edge_log_note(edge_reqlog *lg, struct MHD_Response *mr, int status);
+typedef struct {
+    const char *method, *raw, *host, *ip;
+    int secure, status;
+    uint64_t bytes;
+} edge_logline;
+/* Appends one W3C line (and counts the request in the metrics). */
+void edge_log_request(ct_edge *e, struct MHD_Connection *c, const edge_reqlog *lg,
+                      const edge_logline *l);
+ct_err edge_log_open(ct_edge *e, const char *data_dir);
+void edge_log_close(ct_edge *e);
 
 #define EDGE_DEFAULT_TTL 86400
 #define EDGE_MAX_TTL 31536000
@@ -193,6 +271,10 @@ struct ct_edge {
     size_t n_dists;
     edge_keyring *keys;    /* public keys + key groups, guarded by lock */
     edge_cache *cache;     /* origin metadata cache (own lock) */
+    edge_metrics metrics;
+    pthread_mutex_t log_lock;
+    int log_lock_ready;
+    void *log;             /* FILE* of DIR/edge/access.log, or NULL */
 };
 
 /* Reloads the routing table from meta. */

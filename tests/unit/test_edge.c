@@ -178,6 +178,26 @@ static void fetch(const char *url, const char *method, const char *h1, const cha
 
 /* ---- pure parsers ---- */
 
+static void test_edge_xml(void)
+{
+    edge_xml_node *root = NULL;
+    char msg[256];
+    const char *ok = "<?xml version=\"1.0\"?><DistributionConfig xmlns=\"http://cloudfront.amazonaws."
+                     "com/doc/2020-05-31/\"><Comment>a &amp; b</Comment><Enabled>true</Enabled>"
+                     "</DistributionConfig>";
+    CHECK(edge_xml_parse(ok, strlen(ok), &root, msg, sizeof msg) == CT_OK);
+    CHECK(root && strcmp(root->name, "DistributionConfig") == 0);
+    CHECK(strcmp(edge_xml_child_text(root, "Comment"), "a & b") == 0);
+    CHECK(edge_xml_child(root, "Nope") == NULL);
+    edge_xml_free(root);
+    root = NULL;
+    const char *xxe = "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
+                      "<x>&e;</x>";
+    CHECK(edge_xml_parse(xxe, strlen(xxe), &root, msg, sizeof msg) == CT_ERR_INVALID);
+    CHECK(root == NULL);
+    CHECK(edge_xml_parse("<a><b>", 6, &root, msg, sizeof msg) == CT_ERR_INVALID);
+}
+
 static void test_parsers(void)
 {
     char name[EDGE_HOST_MAX], id[EDGE_ID_LEN + 1];
@@ -779,6 +799,7 @@ int main(void)
         ct_log_set_level(CT_LOG_WARN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     test_parsers();
+    test_edge_xml();
     test_signed_parsers();
     test_end_to_end();
     curl_global_cleanup();
