@@ -98,7 +98,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         client_ip(c, ip);
         char target[256];
         size_t i = 0;
-        for (; r->raw[i] && i < sizeof target - 1; i++) /* no control bytes in the log */
+        for (; i < sizeof target - 1 && r->raw[i]; i++) /* no control bytes in the log */
             target[i] = (unsigned char)r->raw[i] < 0x20 || r->raw[i] == 0x7f ? '?' : r->raw[i];
         target[i] = '\0';
         ct_debug("edge: %s %s %s %s host=%s dist=%s -> %d %llu bytes %lld ms%s", ip,

@@ -120,6 +120,7 @@ static ct_err canonical_query(ct_buf *b, const qlist *q, int presigned)
             continue;
         sorted[n++] = &q->p[i];
     }
+    /* cppcheck-suppress uninitvar ; only the first n entries are sorted */
     qsort(sorted, n, sizeof sorted[0], qparam_cmp);
     ct_err e = CT_OK;
     for (size_t i = 0; i < n && !e; i++)

@@ -667,6 +667,7 @@ int mc_settings_plan(const json_t *settings, ct_plan *plan, char in_bucket[64],
     static __thread plan_state s; /* ~40 KiB: keep it off small thread stacks */
     ct_plan local;
     memset(&s, 0, sizeof s);
+    /* cppcheck-suppress uninitvar ; cleared on the next line */
     s.plan = plan ? plan : &local;
     memset(s.plan, 0, sizeof *s.plan);
     if (!json_is_object(settings))
