@@ -14,6 +14,7 @@ one, which the tests tolerate (distinct bucket names).
 Nothing here talks to anything but 127.0.0.1 (*.localhost names are pinned
 to 127.0.0.1 with curl --resolve)."""
 
+import atexit
 import json
 import os
 import shutil
@@ -49,6 +50,7 @@ for _v in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,.localhost"
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 _EMPTY_AWS_DIR = tempfile.mkdtemp(prefix="cattube-aws-")
+atexit.register(shutil.rmtree, _EMPTY_AWS_DIR, True)
 for _n in ("config", "credentials"):
     open(os.path.join(_EMPTY_AWS_DIR, _n), "w").close()
 os.environ["AWS_CONFIG_FILE"] = os.path.join(_EMPTY_AWS_DIR, "config")
@@ -173,11 +175,53 @@ class Server:
         raise RuntimeError(f"cattube serve exited during start-up with status "
                            f"{self.proc.returncode}\n--- server log ---\n{last[-8000:]}")
 
+    @staticmethod
+    def _proc_stat(pid):
+        """(state, ppid, starttime) of a process, or None."""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return fields[0], int(fields[1]), int(fields[19])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _descendants(self):
+        """[(pid, starttime)] of every live process below the server (transcode
+        children run in their own process groups, so killpg alone would miss
+        them)."""
+        children = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                st = self._proc_stat(d)
+                if st:
+                    children.setdefault(st[1], []).append((int(d), st[2]))
+        out, todo = [], [self.proc.pid]
+        while todo:
+            for c in children.get(todo.pop(), []):
+                out.append(c)
+                todo.append(c[0])
+        return out
+
+    def _kill_leftovers(self, kids):
+        """SIGKILLs those of kids (from _descendants) still running; returns them."""
+        left = []
+        for pid, start in kids:
+            st = self._proc_stat(pid)
+            if st and st[2] == start and st[0] not in ("Z", "X"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    left.append(pid)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        return left
+
     def _kill(self):
+        kids = self._descendants()
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        self._kill_leftovers(kids)
         self.proc.wait()
 
     def stop(self):
@@ -188,6 +232,7 @@ class Server:
         if self.proc.poll() is not None:
             problems.append(f"cattube serve died during the tests (status {self.proc.returncode})")
         else:
+            kids = self._descendants()
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=STOP_TIMEOUT)
@@ -197,11 +242,11 @@ class Server:
             rc = self.proc.returncode
             if rc not in (0, -signal.SIGTERM, 128 + signal.SIGTERM) and not problems:
                 problems.append(f"cattube serve exited with status {rc} after SIGTERM")
-        # Reap anything left in the server's process group (transcode children).
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+            # A clean shutdown stops (and reaps) its transcode children.
+            time.sleep(0.5)
+            left = self._kill_leftovers(kids)
+            if left and not problems:
+                problems.append(f"processes {left} started by the server outlived it")
         if self._log:
             self._log.close()
         log = self.log_text()
