@@ -73,6 +73,15 @@ typedef struct {
  * bucket does not exist. */
 ct_err ct_meta_object_put(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,
                           char old_blob[64]);
+/* Conditional write (S3's If-None-Match: * / If-Match on PUT), checked in the
+ * same transaction as the write: CT_ERR_PRECONDITION when it does not hold
+ * (including If-Match on a missing object). */
+typedef struct {
+    int if_none_match_star;
+    const char *if_match;    /* ETag, quoted or not; NULL = no condition */
+} ct_meta_put_cond;
+ct_err ct_meta_object_put_if(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,
+                             const ct_meta_put_cond *cond, char old_blob[64]);
 ct_err ct_meta_object_get(ct_meta *m, const char *bucket, const char *key, ct_meta_object *out);
 /* Deletes; old blob returned as above. CT_ERR_NOT_FOUND if absent (S3 still answers 204). */
 ct_err ct_meta_object_delete(ct_meta *m, const char *bucket, const char *key,
@@ -114,6 +123,12 @@ ct_err ct_meta_part_list(ct_meta *m, const char *upload_id, int after, int max,
 /* Removes the upload and its part rows; the caller removes part blobs it
  * listed before. */
 ct_err ct_meta_upload_delete(ct_meta *m, const char *upload_id);
+/* A completed upload's result, so that completing it again answers the same
+ * ETag (as S3 does). */
+ct_err ct_meta_upload_completed_put(ct_meta *m, const char *upload_id, const char *bucket,
+                                    const char *key, const char *etag);
+ct_err ct_meta_upload_completed_get(ct_meta *m, const char *upload_id, char bucket[64],
+                                    char **key, char etag[80]);
 typedef ct_err (*ct_meta_upload_cb)(void *ctx, const ct_meta_upload *u);
 ct_err ct_meta_upload_list(ct_meta *m, const char *bucket, ct_meta_upload_cb cb, void *ctx);
 /* Uploads older than cutoff (stale-upload cleanup). */

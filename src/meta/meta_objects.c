@@ -200,20 +200,50 @@ static void object_from_row(sqlite3_stmt *st, ct_meta_object *o)
 
 #define OBJECT_COLS "bucket, key, blob_id, size, etag, content_type, meta_json, mtime_ms"
 
-/* Current blob of (bucket,key) into old_blob, "" if none. Caller holds mu. */
-static ct_err current_blob(ct_meta *m, const char *bucket, const char *key, char old_blob[64])
+/* Current blob (and ETag) of (bucket,key), "" if none. Caller holds mu. */
+static ct_err current_row(ct_meta *m, const char *bucket, const char *key, char old_blob[64],
+                          char etag[80])
 {
     sqlite3_stmt *st = NULL;
     old_blob[0] = '\0';
-    ct_err e = prep(m, "SELECT blob_id FROM objects WHERE bucket=? AND key=?", &st);
+    if (etag)
+        etag[0] = '\0';
+    ct_err e = prep(m, "SELECT blob_id, etag FROM objects WHERE bucket=? AND key=?", &st);
     if (!e) {
         bind_text(st, 1, bucket);
         bind_text(st, 2, key);
-        if (sqlite3_step(st) == SQLITE_ROW)
+        if (sqlite3_step(st) == SQLITE_ROW) {
             meta_col_copy(st, 0, old_blob, 64);
+            if (etag)
+                meta_col_copy(st, 1, etag, 80);
+        }
     }
     sqlite3_finalize(st);
     return e;
+}
+
+static ct_err current_blob(ct_meta *m, const char *bucket, const char *key, char old_blob[64])
+{
+    return current_row(m, bucket, key, old_blob, NULL);
+}
+
+static int etag_equal(const char *want, const char *have)
+{
+    size_t n = strlen(want);
+    if (n >= 2 && want[0] == '"' && want[n - 1] == '"')
+        return n - 2 == strlen(have) && strncmp(want + 1, have, n - 2) == 0;
+    return strcmp(want, have) == 0;
+}
+
+static ct_err check_cond(const ct_meta_put_cond *c, const char *old_blob, const char *etag)
+{
+    if (!c)
+        return CT_OK;
+    if (c->if_none_match_star && old_blob[0])
+        return CT_ERR_PRECONDITION;
+    if (c->if_match && (!old_blob[0] || !etag_equal(c->if_match, etag)))
+        return CT_ERR_PRECONDITION;
+    return CT_OK;
 }
 
 static ct_err bucket_exists_locked(ct_meta *m, const char *bucket)
@@ -277,12 +307,20 @@ static ct_err object_upsert_locked(ct_meta *m, const ct_meta_object *o)
 ct_err ct_meta_object_put(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,
                           char old_blob[64])
 {
+    return ct_meta_object_put_if(m, o, ev, NULL, old_blob);
+}
+
+ct_err ct_meta_object_put_if(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,
+                             const ct_meta_put_cond *cond, char old_blob[64])
+{
+    char etag[80];
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_begin(m);
     if (e)
         goto unlock;
     if ((e = bucket_exists_locked(m, o->bucket)) ||
-        (e = current_blob(m, o->bucket, o->key, old_blob)) ||
+        (e = current_row(m, o->bucket, o->key, old_blob, etag)) ||
+        (e = check_cond(cond, old_blob, etag)) ||
         (e = object_upsert_locked(m, o)) ||
         (ev && (e = outbox_insert(m, o->bucket, o->key, o->size, o->etag, ev)))) {
         meta_rollback(m);

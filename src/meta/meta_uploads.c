@@ -13,7 +13,10 @@ const char meta_uploads_schema[] =
     " upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, blob_id TEXT NOT NULL,"
     " size INTEGER NOT NULL, etag TEXT NOT NULL, mtime_ms INTEGER NOT NULL,"
     " PRIMARY KEY (upload_id, part_number)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS parts_blob ON parts(blob_id);";
+    "CREATE INDEX IF NOT EXISTS parts_blob ON parts(blob_id);"
+    "CREATE TABLE IF NOT EXISTS completed_uploads ("
+    " upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,"
+    " etag TEXT NOT NULL, completed_ms INTEGER NOT NULL);";
 
 static ct_err prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
 {
@@ -248,4 +251,46 @@ ct_err ct_meta_upload_list_older(ct_meta *m, int64_t cutoff_ms, ct_meta_upload_c
 {
     return upload_query(m, "SELECT " UPLOAD_COLS " FROM uploads WHERE created_ms < ?"
                            " ORDER BY created_ms LIMIT 256", NULL, cutoff_ms, cb, ctx);
+}
+
+ct_err ct_meta_upload_completed_put(ct_meta *m, const char *upload_id, const char *bucket,
+                                    const char *key, const char *etag)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "INSERT OR REPLACE INTO completed_uploads(upload_id, bucket, key, etag,"
+                       " completed_ms) VALUES(?,?,?,?,?)", &st);
+    if (!e) {
+        bind_text(st, 1, upload_id);
+        bind_text(st, 2, bucket);
+        bind_text(st, 3, key);
+        bind_text(st, 4, etag);
+        sqlite3_bind_int64(st, 5, ct_now_ms());
+        e = step_done(st);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_upload_completed_get(ct_meta *m, const char *upload_id, char bucket[64],
+                                    char **key, char etag[80])
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = prep(m, "SELECT bucket, key, etag FROM completed_uploads WHERE upload_id=?", &st);
+    if (!e) {
+        bind_text(st, 1, upload_id);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            meta_col_copy(st, 0, bucket, 64);
+            *key = meta_col_dup(st, 1);
+            meta_col_copy(st, 2, etag, 80);
+            e = *key ? CT_OK : CT_ERR_NOMEM;
+        } else {
+            e = CT_ERR_NOT_FOUND;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
 }

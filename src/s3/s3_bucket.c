@@ -106,6 +106,7 @@ typedef struct {
     char *skip_after;      /* after a common prefix: skip keys below this */
     ct_buf prefixes;       /* CommonPrefixes XML */
     int v2;
+    int versions;          /* ListObjectVersions */
     int rows_seen;         /* rows of the current batch */
     char *last_seen;       /* last key of the current batch */
 } list_ctx;
@@ -159,11 +160,15 @@ static ct_err list_row(void *ctx, const ct_meta_object *o)
     }
     char ts[32];
     ct_time_iso8601(o->mtime_ms, ts);
-    ct_buf_puts(c->x, "<Contents><Key>");
+    const char *el = c->versions ? "Version" : "Contents";
+    ct_buf_printf(c->x, "<%s><Key>", el);
     emit_text(c, c->x, o->key);
-    ct_buf_printf(c->x, "</Key><LastModified>%s</LastModified><ETag>&quot;%s&quot;</ETag>"
-                        "<Size>%llu</Size><StorageClass>STANDARD</StorageClass></Contents>",
-                  ts, o->etag, (unsigned long long)o->size);
+    ct_buf_puts(c->x, "</Key>");
+    if (c->versions) /* unversioned bucket: every object is the "null" version */
+        ct_buf_puts(c->x, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
+    ct_buf_printf(c->x, "<LastModified>%s</LastModified><ETag>&quot;%s&quot;</ETag>"
+                        "<Size>%llu</Size><StorageClass>STANDARD</StorageClass></%s>",
+                  ts, o->etag, (unsigned long long)o->size, el);
     set_last(c, o->key, strlen(o->key));
     c->count++;
     return CT_OK;
@@ -209,7 +214,7 @@ static int parse_max_keys(ct_http_req *req, int *max)
 }
 
 static void list_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char *bucket,
-                         int v2)
+                         int v2, int versions)
 {
     ct_meta_bucket b;
     ct_err e = ct_meta_bucket_get(s->meta, bucket, &b);
@@ -224,11 +229,12 @@ static void list_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const c
     list_ctx c;
     memset(&c, 0, sizeof c);
     c.v2 = v2;
+    c.versions = versions;
     char *prefix = ct_http_query(req, "prefix");
     char *delim = ct_http_query(req, "delimiter");
     char *enc = ct_http_query(req, "encoding-type");
     char *token = v2 ? ct_http_query(req, "continuation-token") : NULL;
-    char *start = ct_http_query(req, v2 ? "start-after" : "marker");
+    char *start = ct_http_query(req, v2 ? "start-after" : versions ? "key-marker" : "marker");
     c.prefix = prefix ? prefix : "";
     c.delimiter = delim;
     c.url_encode = enc && strcmp(enc, "url") == 0;
@@ -274,7 +280,8 @@ static void list_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const c
         s3_internal_error(resp, req, e);
         goto contents_free;
     }
-    ct_buf_printf(x, XML_HEAD "<ListBucketResult xmlns=\"" S3_NS "\"><Name>");
+    const char *root = versions ? "ListVersionsResult" : "ListBucketResult";
+    ct_buf_printf(x, XML_HEAD "<%s xmlns=\"" S3_NS "\"><Name>", root);
     ct_xml_escape(x, bucket);
     ct_buf_puts(x, "</Name><Prefix>");
     emit_text(&c, x, c.prefix);
@@ -292,6 +299,16 @@ static void list_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const c
             char *t = ct_b64_encode((unsigned char *)c.last, strlen(c.last));
             ct_buf_printf(x, "<NextContinuationToken>%s</NextContinuationToken>", t);
             free(t);
+        }
+    } else if (versions) {
+        ct_buf_puts(x, "<KeyMarker>");
+        if (start)
+            emit_text(&c, x, start);
+        ct_buf_puts(x, "</KeyMarker><VersionIdMarker></VersionIdMarker>");
+        if (c.truncated && c.last) {
+            ct_buf_puts(x, "<NextKeyMarker>");
+            emit_text(&c, x, c.last);
+            ct_buf_puts(x, "</NextKeyMarker><NextVersionIdMarker>null</NextVersionIdMarker>");
         }
     } else {
         ct_buf_puts(x, "<Marker>");
@@ -317,7 +334,7 @@ static void list_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const c
         ct_buf_append(x, c.x->data, c.x->len);
     if (c.prefixes.data)
         ct_buf_append(x, c.prefixes.data, c.prefixes.len);
-    ct_buf_puts(x, "</ListBucketResult>");
+    ct_buf_printf(x, "</%s>", root);
     xml_ok(resp);
 contents_free:
     ct_buf_free(c.x);
@@ -388,6 +405,8 @@ void s3_bucket_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_targe
         get_location(s, req, resp);
     } else if (ct_http_query_has(req, "notification")) {
         s3_notification_get(s, req, resp, t->bucket);
+    } else if (ct_http_query_has(req, "versions")) {
+        list_objects(s, req, resp, t->bucket, 0, 1);
     } else if (ct_http_query_has(req, "versioning")) {
         ct_buf_puts(&resp->body, XML_HEAD "<VersioningConfiguration xmlns=\"" S3_NS "\"/>");
         xml_ok(resp);
@@ -397,6 +416,6 @@ void s3_bucket_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_targe
         char *lt = ct_http_query(req, "list-type");
         int v2 = lt && strcmp(lt, "2") == 0;
         free(lt);
-        list_objects(s, req, resp, t->bucket, v2);
+        list_objects(s, req, resp, t->bucket, v2, 0);
     }
 }

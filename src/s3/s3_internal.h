@@ -114,6 +114,11 @@ char *s3_mpu_cksum_meta(const s3_mpu_cksum *m, const char *upload_meta);
 void s3_mpu_cksum_xml(ct_buf *x, const s3_mpu_cksum *m);
 void s3_mpu_cksum_free(s3_mpu_cksum *m);
 
+/* Conditional-write headers of a PUT or Complete (-1: unsupported form). */
+int s3_put_cond(const ct_http_req *req, ct_meta_put_cond *c);
+/* Error for a failed object commit (NoSuchBucket, PreconditionFailed, ...). */
+void s3_put_error(ct_http_resp *resp, const ct_http_req *req, ct_err e);
+
 /* ---- operations ---- */
 void s3_multipart_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t);
 void s3_list_uploads(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char *bucket);

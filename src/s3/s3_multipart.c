@@ -215,9 +215,49 @@ fail:
     return e;
 }
 
+static void complete_result(ct_http_resp *resp, const char *bucket, const char *key,
+                            const char *etag, const s3_mpu_cksum *ck)
+{
+    ct_buf *x = &resp->body;
+    ct_buf_puts(x, XML_HEAD "<CompleteMultipartUploadResult xmlns=\"" S3_NS "\"><Location>/");
+    ct_xml_escape(x, bucket);
+    ct_buf_puts(x, "/");
+    ct_xml_escape(x, key);
+    ct_buf_puts(x, "</Location>");
+    bucket_key_xml(x, bucket, key);
+    ct_buf_printf(x, "<ETag>&quot;%s&quot;</ETag>", etag);
+    if (ck)
+        s3_mpu_cksum_xml(x, ck);
+    ct_buf_puts(x, "</CompleteMultipartUploadResult>");
+    xml_ok(resp);
+}
+
+/* A Complete for an upload that was already completed answers that result
+ * again (S3 does), as long as the object still has that ETag. */
+static int completed_again(ct_s3 *s, const ct_http_req *req, ct_http_resp *resp,
+                           const s3_target *t)
+{
+    char *id = ct_http_query(req, "uploadId"), bucket[64], etag[80], *key = NULL;
+    int done = 0;
+    ct_meta_object o;
+    if (id && ct_meta_upload_completed_get(s->meta, id, bucket, &key, etag) == CT_OK &&
+        strcmp(bucket, t->bucket) == 0 && strcmp(key, t->key) == 0 &&
+        ct_meta_object_get(s->meta, t->bucket, t->key, &o) == CT_OK) {
+        done = strcmp(o.etag, etag) == 0;
+        ct_meta_object_free(&o);
+        if (done)
+            complete_result(resp, t->bucket, t->key, etag, NULL);
+    }
+    free(key);
+    free(id);
+    return done;
+}
+
 static void complete_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t)
 {
     ct_meta_upload u;
+    if (completed_again(s, req, resp, t))
+        return;
     if (!load_upload(s, req, resp, t, &u))
         return;
     part_vec have = {0};
@@ -271,26 +311,20 @@ static void complete_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, cons
     snprintf(o.etag, sizeof o.etag, "%s", etag);
     ct_meta_event_info ev = {"ObjectCreated:CompleteMultipartUpload", s3_principal_id(req),
                              req->client_ip, req->request_id};
-    if ((e = ct_meta_object_put(s->meta, &o, &ev, old))) {
+    ct_meta_put_cond cond;
+    s3_put_cond(req, &cond); /* If-None-Match other than '*' is ignored here */
+    if ((e = ct_meta_object_put_if(s->meta, &o, &ev, &cond, old))) {
         ct_store_remove(s->store, id);
-        s3_internal_error(resp, req, e);
+        s3_put_error(resp, req, e);
         goto cleanup;
     }
     if (old[0])
         ct_store_remove(s->store, old);
+    /* Remembered so that a retried Complete answers the same ETag. */
+    ct_meta_upload_completed_put(s->meta, u.upload_id, u.bucket, u.key, etag);
     ct_meta_upload_delete(s->meta, u.upload_id);
     remove_parts(s, &have);
-    ct_buf *x = &resp->body;
-    ct_buf_puts(x, XML_HEAD "<CompleteMultipartUploadResult xmlns=\"" S3_NS "\"><Location>/");
-    ct_xml_escape(x, u.bucket);
-    ct_buf_puts(x, "/");
-    ct_xml_escape(x, u.key);
-    ct_buf_puts(x, "</Location>");
-    bucket_key_xml(x, u.bucket, u.key);
-    ct_buf_printf(x, "<ETag>&quot;%s&quot;</ETag>", etag);
-    s3_mpu_cksum_xml(x, &ck);
-    ct_buf_puts(x, "</CompleteMultipartUploadResult>");
-    xml_ok(resp);
+    complete_result(resp, u.bucket, u.key, etag, &ck);
 cleanup:
     s3_mpu_cksum_free(&ck);
     free(meta_json);

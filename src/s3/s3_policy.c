@@ -34,6 +34,8 @@ static const char *bucket_action(const ct_http_req *req)
         return "s3:GetBucketLocation";
     if (ct_http_query_has(req, "versioning"))
         return "s3:GetBucketVersioning";
+    if (ct_http_query_has(req, "versions"))
+        return "s3:ListBucketVersions";
     if (ct_http_query_has(req, "uploads"))
         return "s3:ListBucketMultipartUploads";
     return "s3:ListBucket"; /* listings, HeadBucket */

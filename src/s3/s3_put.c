@@ -383,14 +383,18 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
     memcpy(o.etag, etag, sizeof etag);
     ct_meta_event_info ev = {"ObjectCreated:Put", s3_principal_id(req), req->client_ip,
                              req->request_id};
-    e = ct_meta_object_put(s->meta, &o, &ev, old);
+    ct_meta_put_cond cond;
+    if (s3_put_cond(req, &cond)) {
+        ct_store_remove(s->store, id);
+        free(meta_json);
+        ct_s3_error(resp, req, "NotImplemented", "If-None-Match on PUT supports only '*'.");
+        goto cleanup;
+    }
+    e = ct_meta_object_put_if(s->meta, &o, &ev, &cond, old);
     free(meta_json);
     if (e) {
         ct_store_remove(s->store, id);
-        if (e == CT_ERR_NOT_FOUND)
-            ct_s3_error(resp, req, "NoSuchBucket", "The specified bucket does not exist");
-        else
-            s3_internal_error(resp, req, e);
+        s3_put_error(resp, req, e);
         goto cleanup;
     }
     if (old[0])
@@ -402,4 +406,28 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
     resp->status = 200;
 cleanup:
     state_free(st);
+}
+
+int s3_put_cond(const ct_http_req *req, ct_meta_put_cond *c)
+{
+    const char *inm = ct_http_header(req, "If-None-Match");
+    memset(c, 0, sizeof *c);
+    c->if_match = ct_http_header(req, "If-Match");
+    if (inm) {
+        if (strcmp(inm, "*") != 0)
+            return -1;
+        c->if_none_match_star = 1;
+    }
+    return 0;
+}
+
+void s3_put_error(ct_http_resp *resp, const ct_http_req *req, ct_err e)
+{
+    if (e == CT_ERR_NOT_FOUND)
+        ct_s3_error(resp, req, "NoSuchBucket", "The specified bucket does not exist");
+    else if (e == CT_ERR_PRECONDITION)
+        ct_s3_error(resp, req, "PreconditionFailed",
+                    "At least one of the pre-conditions you specified did not hold");
+    else
+        s3_internal_error(resp, req, e);
 }

@@ -309,3 +309,55 @@ def test_malformed_xml_keeps_server_up(server, s3, bucket):
         assert e.value.code == 400
         assert b"MalformedXML" in e.value.read()
     assert server.health()
+
+
+def put_with_headers(s3, bucket, key, body, headers):
+    """PutObject with extra request headers (Debian's boto3 predates the
+    IfNoneMatch/IfMatch parameters of PutObject)."""
+    def add(request, **kw):
+        for k, v in headers.items():
+            request.headers[k] = v
+    s3.meta.events.register_first("before-sign.s3.PutObject", add, unique_id="cond-hdrs")
+    try:
+        return s3.put_object(Bucket=bucket, Key=key, Body=body)
+    finally:
+        s3.meta.events.unregister("before-sign.s3.PutObject", unique_id="cond-hdrs")
+
+
+def test_conditional_put(s3, bucket):
+    put_with_headers(s3, bucket, "cond/new", b"one", {"If-None-Match": "*"})
+    with pytest.raises(ClientError) as e:
+        put_with_headers(s3, bucket, "cond/new", b"two", {"If-None-Match": "*"})
+    assert status_of(e) == 412
+    assert s3.get_object(Bucket=bucket, Key="cond/new")["Body"].read() == b"one"
+    etag = s3.head_object(Bucket=bucket, Key="cond/new")["ETag"]
+    with pytest.raises(ClientError) as e:
+        put_with_headers(s3, bucket, "cond/new", b"three", {"If-Match": '"00000000"'})
+    assert status_of(e) == 412
+    put_with_headers(s3, bucket, "cond/new", b"four", {"If-Match": etag})
+    assert s3.get_object(Bucket=bucket, Key="cond/new")["Body"].read() == b"four"
+    with pytest.raises(ClientError) as e:
+        put_with_headers(s3, bucket, "cond/missing", b"x", {"If-Match": etag})
+    assert status_of(e) == 412
+
+
+def test_complete_twice_returns_same_etag(s3, bucket):
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="mp/twice")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="mp/twice", UploadId=uid, PartNumber=1,
+                          Body=b"only part")["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    first = s3.complete_multipart_upload(Bucket=bucket, Key="mp/twice", UploadId=uid,
+                                         MultipartUpload=parts)["ETag"]
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="mp/twice", UploadId=uid,
+                                         MultipartUpload=parts)["ETag"]
+    assert first == again and first.endswith('-1"')
+
+
+def test_list_object_versions_unversioned(s3, bucket):
+    for k in ("v/a", "v/b"):
+        s3.put_object(Bucket=bucket, Key=k, Body=b"x")
+    r = s3.list_object_versions(Bucket=bucket, Prefix="v/")
+    assert [(v["Key"], v["VersionId"], v["IsLatest"]) for v in r["Versions"]] == \
+        [("v/a", "null", True), ("v/b", "null", True)]
+    r = s3.list_object_versions(Bucket=bucket, Prefix="v/", MaxKeys=1)
+    assert r["IsTruncated"] and r["NextKeyMarker"] == "v/a"

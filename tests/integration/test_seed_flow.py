@@ -266,7 +266,9 @@ def test_04_notification(flow):
 
 def test_05_upload_starts_one_job(flow):
     srv = flow.srv
-    media.make_clip(os.path.join(flow.dir, CLIP))
+    # Long enough (6 s) that polling sees PROGRESSING even on a fast, idle
+    # machine; a 2 s clip sometimes went SUBMITTED -> COMPLETE between polls.
+    media.make_clip(os.path.join(flow.dir, CLIP), duration=6.0)
     flow.clip_info = media.probe(os.path.join(flow.dir, CLIP))
     t0 = time.monotonic()
     job, history = upload_and_wait(flow, CLIP)
