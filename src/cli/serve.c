@@ -38,6 +38,7 @@ typedef struct {
     const char *edge_cert, *edge_key;
     int workers;
     int lease_s;
+    long stale_upload_s;
 } serve_opts;
 
 typedef struct {
@@ -252,6 +253,7 @@ static void serve_usage(FILE *f)
           "  --region REGION          (default us-east-1)\n"
           "  --workers N              concurrent transcode jobs (default 1; 0 = none)\n"
           "  --lease-seconds N        job lease; a dead worker's job is retried after it (30)\n"
+          "  --stale-upload-seconds N abort multipart uploads older than this (604800 = 7 days)\n"
           "  --public-host NAME       host name the edge puts in its URLs\n"
           "  --edge-cert PEM --edge-key PEM   edge TLS certificate (default: generated)\n"
           "  --verbose                debug logging\n"
@@ -269,10 +271,11 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"public-host", required_argument, NULL, 'p'}, {"edge-cert", required_argument, NULL, 'c'},
         {"edge-key", required_argument, NULL, 'k'},   {"verbose", no_argument, NULL, 'v'},
         {"lease-seconds", required_argument, NULL, 'L'},
+        {"stale-upload-seconds", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
-                      "us-east-1", NULL, NULL, NULL, 1, 30};
+                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -288,6 +291,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'k': o->edge_key = optarg; break;
         case 'v': ct_log_set_level(CT_LOG_DEBUG); break;
         case 'L': o->lease_s = atoi(optarg); break;
+        case 'S': o->stale_upload_s = atol(optarg); break;
         case 'h': serve_usage(stdout); exit(0);
         default: serve_usage(stderr); return -1;
         }
@@ -296,8 +300,9 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         fprintf(stderr, "cattube serve: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (o->workers < 0 || o->workers > 16 || o->lease_s < 1) {
-        fprintf(stderr, "cattube serve: --workers must be 0..16, --lease-seconds >= 1\n");
+    if (o->workers < 0 || o->workers > 16 || o->lease_s < 1 || o->stale_upload_s < 1) {
+        fprintf(stderr, "cattube serve: --workers must be 0..16, --lease-seconds and "
+                        "--stale-upload-seconds >= 1\n");
         return -1;
     }
     return 0;
@@ -410,8 +415,12 @@ int ct_cmd_serve(int argc, char **argv)
         goto out;
     }
     print_banner(&sv);
-    int sig = 0;
-    sigwait(&set, &sig);
+    /* Main thread: housekeeping between signals. */
+    long period = sv.opt.stale_upload_s / 2 < 60 ? sv.opt.stale_upload_s / 2 : 60;
+    struct timespec tick = {period > 0 ? period : 1, 0};
+    int sig;
+    while ((sig = sigtimedwait(&set, NULL, &tick)) < 0)
+        ct_s3_abort_stale_uploads(sv.s3, (int64_t)sv.opt.stale_upload_s * 1000);
     ct_info("serve: signal %d, shutting down", sig);
 out:
     stop_all(&sv);

@@ -34,6 +34,11 @@ ct_err ct_s3_stream_data(void *state, const char *p, size_t n);
 void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp);
 void ct_s3_stream_abort(void *state);
 
+/* Aborts multipart uploads started more than max_age_ms ago and removes
+ * their parts (S3's lifecycle AbortIncompleteMultipartUpload). Returns the
+ * number aborted. Safe to call from any thread. */
+int ct_s3_abort_stale_uploads(ct_s3 *s, int64_t max_age_ms);
+
 /* Writes an S3 XML error response: code from S3's table ("NoSuchKey"), the
  * table's HTTP status, message, resource and request id. */
 void ct_s3_error(ct_http_resp *resp, const ct_http_req *req, const char *code,

@@ -424,3 +424,30 @@ void s3_list_uploads(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char 
     ct_buf_puts(x, "</ListMultipartUploadsResult>");
     xml_ok(resp);
 }
+
+typedef struct {
+    ct_s3 *s;
+    int aborted;
+} stale_ctx;
+
+static ct_err abort_stale(void *ctx, const ct_meta_upload *u)
+{
+    stale_ctx *c = ctx;
+    part_vec have = {0};
+    ct_err e = load_parts(c->s, u->upload_id, &have);
+    if (!e && ct_meta_upload_delete(c->s->meta, u->upload_id) == CT_OK) {
+        remove_parts(c->s, &have);
+        c->aborted++;
+        ct_info("s3: aborted stale multipart upload %s (s3://%s/%s)", u->upload_id, u->bucket,
+                u->key);
+    }
+    free(have.v);
+    return CT_OK;
+}
+
+int ct_s3_abort_stale_uploads(ct_s3 *s, int64_t max_age_ms)
+{
+    stale_ctx c = {s, 0};
+    ct_meta_upload_list_older(s->meta, ct_now_ms() - max_age_ms, abort_stale, &c);
+    return c.aborted;
+}
