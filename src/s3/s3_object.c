@@ -313,6 +313,21 @@ static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3
                                                   "and key: sourcebucket/sourcekey");
         return;
     }
+    const char *directive = ct_http_header(req, "x-amz-metadata-directive");
+    int replace = directive && strcmp(directive, "REPLACE") == 0;
+    if (directive && !replace && strcmp(directive, "COPY") != 0) {
+        ct_s3_error(resp, req, "InvalidArgument", "Unknown metadata directive.");
+        s3_target_free(&from);
+        return;
+    }
+    if (!replace && strcmp(from.bucket, t->bucket) == 0 && strcmp(from.key, t->key) == 0) {
+        ct_s3_error(resp, req, "InvalidRequest", "This copy request is illegal because it is "
+                    "trying to copy an object to itself without changing the object's "
+                    "metadata, storage class, website redirect location or encryption "
+                    "attributes.");
+        s3_target_free(&from);
+        return;
+    }
     ct_meta_object o;
     ct_err e = ct_meta_object_get(s->meta, from.bucket, from.key, &o);
     if (e) {
@@ -322,6 +337,7 @@ static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3
     }
     int fd = -1;
     ct_store_writer *w = NULL;
+    char *new_meta = NULL;
     char id[CT_BLOB_ID_MAX], old[64];
     unsigned char md5[16];
     static __thread char chunk[1 << 16];
@@ -348,6 +364,11 @@ static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3
     no.key = t->key;
     memcpy(no.blob_id, id, sizeof no.blob_id);
     no.mtime_ms = ct_now_ms();
+    if (replace) { /* the request's headers become the copy's metadata */
+        const char *ctype = ct_http_header(req, "Content-Type");
+        no.content_type = (char *)(ctype ? ctype : "binary/octet-stream");
+        no.meta_json = new_meta = s3_collect_meta(req);
+    }
     ct_meta_event_info ev = {"ObjectCreated:Copy", s3_principal_id(req), req->client_ip,
                              req->request_id};
     if ((e = ct_meta_object_put(s->meta, &no, &ev, old))) {
@@ -369,6 +390,7 @@ static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3
 fail:
     s3_internal_error(resp, req, e);
 done:
+    free(new_meta);
     ct_store_writer_abort(w);
     if (fd >= 0)
         close(fd);

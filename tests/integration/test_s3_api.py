@@ -361,3 +361,22 @@ def test_list_object_versions_unversioned(s3, bucket):
         [("v/a", "null", True), ("v/b", "null", True)]
     r = s3.list_object_versions(Bucket=bucket, Prefix="v/", MaxKeys=1)
     assert r["IsTruncated"] and r["NextKeyMarker"] == "v/a"
+
+
+def test_copy_metadata_directive(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="md/src", Body=b"data", ContentType="text/plain",
+                  Metadata={"a": "1"})
+    s3.copy_object(Bucket=bucket, Key="md/copy", CopySource={"Bucket": bucket, "Key": "md/src"})
+    h = s3.head_object(Bucket=bucket, Key="md/copy")
+    assert h["ContentType"] == "text/plain" and h["Metadata"] == {"a": "1"}
+    s3.copy_object(Bucket=bucket, Key="md/repl", CopySource={"Bucket": bucket, "Key": "md/src"},
+                   MetadataDirective="REPLACE", ContentType="video/mp4", Metadata={"b": "2"})
+    h = s3.head_object(Bucket=bucket, Key="md/repl")
+    assert h["ContentType"] == "video/mp4" and h["Metadata"] == {"b": "2"}
+    with pytest.raises(ClientError) as e:
+        s3.copy_object(Bucket=bucket, Key="md/src", CopySource={"Bucket": bucket, "Key": "md/src"})
+    assert code_of(e) == "InvalidRequest"
+    s3.copy_object(Bucket=bucket, Key="md/src", CopySource={"Bucket": bucket, "Key": "md/src"},
+                   MetadataDirective="REPLACE", ContentType="text/csv")
+    assert s3.head_object(Bucket=bucket, Key="md/src")["ContentType"] == "text/csv"
+    assert s3.get_object(Bucket=bucket, Key="md/src")["Body"].read() == b"data"
