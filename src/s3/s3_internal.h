@@ -119,6 +119,9 @@ int s3_put_cond(const ct_http_req *req, ct_meta_put_cond *c);
 /* Error for a failed object commit (NoSuchBucket, PreconditionFailed, ...). */
 void s3_put_error(ct_http_resp *resp, const ct_http_req *req, ct_err e);
 
+/* x-amz-copy-source ("/bucket/key" or "bucket/key", URL-encoded). */
+ct_err s3_parse_copy_source(const char *src, s3_target *t);
+
 /* ---- operations ---- */
 void s3_multipart_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t);
 void s3_list_uploads(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char *bucket);

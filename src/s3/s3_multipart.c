@@ -383,6 +383,108 @@ cleanup:
     ct_meta_upload_free(&u);
 }
 
+/* Copies [start, start+len) of blob into a new blob; md5 of the copy. */
+static ct_err copy_range(ct_s3 *s, const char *blob, uint64_t start, uint64_t len, char id[64],
+                         unsigned char md5[16])
+{
+    static __thread char chunk[1 << 16];
+    int fd = -1;
+    ct_store_writer *w = NULL;
+    ct_err e;
+    if ((e = ct_store_open_read(s->store, blob, &fd, NULL)) ||
+        (e = ct_store_writer_open(s->store, &w)))
+        goto cleanup;
+    while (len) {
+        ssize_t r = pread(fd, chunk, len < sizeof chunk ? len : sizeof chunk, (off_t)start);
+        if (r <= 0) {
+            e = CT_ERR_IO;
+            goto cleanup;
+        }
+        if ((e = ct_store_writer_write(w, chunk, (size_t)r)))
+            goto cleanup;
+        start += (uint64_t)r;
+        len -= (uint64_t)r;
+    }
+    e = ct_store_writer_commit(w, id, md5);
+    w = NULL;
+cleanup:
+    ct_store_writer_abort(w);
+    if (fd >= 0)
+        close(fd);
+    return e;
+}
+
+/* UploadPartCopy: a part made of (a range of) another object. */
+static void upload_part_copy(ct_s3 *s, ct_http_req *req, ct_http_resp *resp,
+                             const s3_target *t)
+{
+    ct_meta_upload u;
+    if (!load_upload(s, req, resp, t, &u))
+        return;
+    s3_target from = {0};
+    ct_meta_object o = {0};
+    char *pn = ct_http_query(req, "partNumber"), id[64], etag[33], old[64], ts[32];
+    unsigned char md5[16];
+    int number = pn ? atoi(pn) : 0;
+    uint64_t start = 0, len;
+    const char *range = ct_http_header(req, "x-amz-copy-source-range");
+    if (number < 1 || number > MAX_PARTS) {
+        ct_s3_error(resp, req, "InvalidArgument", "Part number must be an integer between 1 "
+                                                  "and 10000, inclusive");
+        goto cleanup;
+    }
+    if (s3_parse_copy_source(ct_http_header(req, "x-amz-copy-source"), &from)) {
+        ct_s3_error(resp, req, "InvalidArgument", "Copy Source must mention the source bucket "
+                                                  "and key: sourcebucket/sourcekey");
+        goto cleanup;
+    }
+    ct_err e = ct_meta_object_get(s->meta, from.bucket, from.key, &o);
+    if (e) {
+        if (e == CT_ERR_NOT_FOUND)
+            ct_s3_error(resp, req, "NoSuchKey", "The specified key does not exist.");
+        else
+            s3_internal_error(resp, req, e);
+        goto cleanup;
+    }
+    len = o.size;
+    if (range) {
+        uint64_t a, b;
+        if (ct_range_parse(range, o.size, &a, &b) != CT_OK || strncmp(range, "bytes=", 6) ||
+            range[6] == '-') {
+            ct_s3_error(resp, req, "InvalidArgument", "The x-amz-copy-source-range value must "
+                        "be of the form bytes=first-last where first and last are the "
+                        "zero-based offsets of the first and last bytes to copy");
+            goto cleanup;
+        }
+        start = a;
+        len = b - a + 1;
+    }
+    if ((e = copy_range(s, o.blob_id, start, len, id, md5))) {
+        s3_internal_error(resp, req, e);
+        goto cleanup;
+    }
+    ct_hex(md5, 16, etag);
+    ct_meta_part p = {.part_number = number, .size = len};
+    memcpy(p.blob_id, id, sizeof p.blob_id);
+    memcpy(p.etag, etag, sizeof etag);
+    if ((e = ct_meta_part_put(s->meta, u.upload_id, &p, old))) {
+        ct_store_remove(s->store, id);
+        s3_internal_error(resp, req, e);
+        goto cleanup;
+    }
+    if (old[0])
+        ct_store_remove(s->store, old);
+    ct_time_iso8601(ct_now_ms(), ts);
+    ct_buf_printf(&resp->body, XML_HEAD "<CopyPartResult xmlns=\"" S3_NS "\"><LastModified>%s"
+                  "</LastModified><ETag>&quot;%s&quot;</ETag></CopyPartResult>", ts, etag);
+    xml_ok(resp);
+cleanup:
+    free(pn);
+    ct_meta_object_free(&o);
+    s3_target_free(&from);
+    ct_meta_upload_free(&u);
+}
+
 void s3_multipart_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t)
 {
     const char *m = req->method;
@@ -394,8 +496,11 @@ void s3_multipart_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_ta
         abort_upload(s, req, resp, t);
     else if (strcmp(m, "GET") == 0)
         list_parts(s, req, resp, t);
+    else if (strcmp(m, "PUT") == 0 && ct_http_header(req, "x-amz-copy-source"))
+        upload_part_copy(s, req, resp, t);
     else
-        ct_s3_error(resp, req, "NotImplemented", "UploadPartCopy is not implemented yet.");
+        ct_s3_error(resp, req, "NotImplemented", "A header or query you provided implies "
+                                                 "functionality that is not implemented.");
 }
 
 static ct_err add_upload(void *ctx, const ct_meta_upload *u)

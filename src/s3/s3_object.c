@@ -254,7 +254,7 @@ void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const cha
 }
 
 /* "/bucket/key" or "bucket/key" (URL-encoded), optionally "?versionId=". */
-static ct_err parse_copy_source(const char *src, s3_target *t)
+ct_err s3_parse_copy_source(const char *src, s3_target *t)
 {
     ct_http_req fake;
     memset(&fake, 0, sizeof fake);
@@ -308,7 +308,7 @@ static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3
                         const char *src)
 {
     s3_target from;
-    if (parse_copy_source(src, &from)) {
+    if (s3_parse_copy_source(src, &from)) {
         ct_s3_error(resp, req, "InvalidArgument", "Copy Source must mention the source bucket "
                                                   "and key: sourcebucket/sourcekey");
         return;

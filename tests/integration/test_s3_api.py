@@ -380,3 +380,19 @@ def test_copy_metadata_directive(s3, bucket):
                    MetadataDirective="REPLACE", ContentType="text/csv")
     assert s3.head_object(Bucket=bucket, Key="md/src")["ContentType"] == "text/csv"
     assert s3.get_object(Bucket=bucket, Key="md/src")["Body"].read() == b"data"
+
+
+def test_upload_part_copy(s3, bucket):
+    src = os.urandom(6 * MiB)
+    s3.put_object(Bucket=bucket, Key="upc/src", Body=src)
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="upc/dst")["UploadId"]
+    p1 = s3.upload_part_copy(Bucket=bucket, Key="upc/dst", UploadId=uid, PartNumber=1,
+                             CopySource={"Bucket": bucket, "Key": "upc/src"},
+                             CopySourceRange=f"bytes=0-{5 * MiB - 1}")["CopyPartResult"]["ETag"]
+    p2 = s3.upload_part(Bucket=bucket, Key="upc/dst", UploadId=uid, PartNumber=2,
+                        Body=b"tail")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="upc/dst", UploadId=uid,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p1},
+                                                            {"PartNumber": 2, "ETag": p2}]})
+    got = s3.get_object(Bucket=bucket, Key="upc/dst")["Body"].read()
+    assert got == src[:5 * MiB] + b"tail"
