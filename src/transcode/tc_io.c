@@ -140,6 +140,7 @@ int tc_output_io_close2(AVFormatContext *s, AVIOContext *pb)
 
 static _Thread_local char tc_last_err[256];
 
+__attribute__((format(printf, 3, 0)))
 static void tc_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 {
     if (level <= AV_LOG_ERROR) {
