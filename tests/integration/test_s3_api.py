@@ -396,3 +396,24 @@ def test_upload_part_copy(s3, bucket):
                                                             {"PartNumber": 2, "ETag": p2}]})
     got = s3.get_object(Bucket=bucket, Key="upc/dst")["Body"].read()
     assert got == src[:5 * MiB] + b"tail"
+
+
+def test_request_time_too_skewed(server, bucket):
+    import datetime
+    from unittest import mock
+
+    import botocore.auth
+
+    real = datetime.datetime
+
+    class Skewed(real):
+        @classmethod
+        def utcnow(cls):
+            return real.utcnow() - datetime.timedelta(minutes=20)
+
+    s3 = server.client("s3", access_key=server.access_key, secret_key=server.secret_key + "")
+    with mock.patch.object(botocore.auth.datetime, "datetime", Skewed):
+        with pytest.raises(ClientError) as e:
+            s3.list_objects_v2(Bucket=bucket)
+    assert code_of(e) == "RequestTimeTooSkewed"
+    assert status_of(e) == 403
