@@ -64,17 +64,17 @@ static void reply_xml(ct_http_resp *resp, int status, ct_buf *b, const char *eta
 
 /* ---- XML -> stored JSON ---- */
 
-static const char *text_of(const edge_xml_node *n) { return n && n->text.data ? n->text.data : ""; }
+static const char *text_of(const ct_xml_node *n) { return n && n->text.data ? n->text.data : ""; }
 
 /* Every leaf empty, 0, false or none: a field left at its default. */
-static int defaultish(const edge_xml_node *n)
+static int defaultish(const ct_xml_node *n)
 {
     if (!n->first_child) {
         const char *t = text_of(n);
         t += strspn(t, " \t\r\n");
         return !*t || !strcmp(t, "0") || !strcmp(t, "false") || !strcmp(t, "none");
     }
-    for (const edge_xml_node *c = n->first_child; c; c = c->next)
+    for (const ct_xml_node *c = n->first_child; c; c = c->next)
         if (!defaultish(c))
             return 0;
     return 1;
@@ -89,29 +89,29 @@ static int in_list(const char *name, const char *const *list)
 }
 
 /* Children of n not in known/ignored must be at their defaults. */
-static int check_unsupported(const edge_xml_node *n, const char *const *known,
+static int check_unsupported(const ct_xml_node *n, const char *const *known,
                              const char *const *ignored, cf_fail *f)
 {
-    for (const edge_xml_node *c = n->first_child; c; c = c->next)
+    for (const ct_xml_node *c = n->first_child; c; c = c->next)
         if (!in_list(c->name, known) && !in_list(c->name, ignored) && !defaultish(c))
             return fail(f, 400, "InvalidArgument", "%s.%s is not supported by CatTube",
                         n->name, c->name);
     return 0;
 }
 
-static int get_bool(const edge_xml_node *n, const char *name, int *out, cf_fail *f)
+static int get_bool(const ct_xml_node *n, const char *name, int *out, cf_fail *f)
 {
-    const char *t = edge_xml_child_text(n, name);
+    const char *t = ct_xml_child_text(n, name);
     if (!t || (strcmp(t, "true") && strcmp(t, "false")))
         return fail(f, 400, "MalformedInput", "%s.%s must be true or false", n->name, name);
     *out = !strcmp(t, "true");
     return 0;
 }
 
-static int get_ttl(const edge_xml_node *n, const char *name, json_int_t def, json_t *o,
+static int get_ttl(const ct_xml_node *n, const char *name, json_int_t def, json_t *o,
                    const char *key, cf_fail *f)
 {
-    const char *t = edge_xml_child_text(n, name);
+    const char *t = ct_xml_child_text(n, name);
     char *end;
     long long v = t ? strtoll(t, &end, 10) : def;
     if (t && (!*t || *end || v < 0 || v > EDGE_MAX_TTL * 10ll))
@@ -121,13 +121,13 @@ static int get_ttl(const edge_xml_node *n, const char *name, json_int_t def, jso
 }
 
 /* Items/<item> texts into a JSON array (checks Quantity). */
-static int get_items(const edge_xml_node *n, const char *item, size_t max, json_t **out,
+static int get_items(const ct_xml_node *n, const char *item, size_t max, json_t **out,
                      cf_fail *f)
 {
     json_t *arr = json_array();
-    const edge_xml_node *items = edge_xml_child(n, "Items");
+    const ct_xml_node *items = ct_xml_child(n, "Items");
     size_t count = 0;
-    for (const edge_xml_node *c = items ? items->first_child : NULL; c; c = c->next) {
+    for (const ct_xml_node *c = items ? items->first_child : NULL; c; c = c->next) {
         if (strcmp(c->name, item))
             continue;
         if (++count > max) {
@@ -137,7 +137,7 @@ static int get_items(const edge_xml_node *n, const char *item, size_t max, json_
         }
         json_array_append_new(arr, json_string(text_of(c)));
     }
-    const char *q = edge_xml_child_text(n, "Quantity");
+    const char *q = ct_xml_child_text(n, "Quantity");
     if (!q || strtoul(q, NULL, 10) != count) {
         json_decref(arr);
         return fail(f, 400, "InvalidArgument", "%s.Quantity does not match its items", n->name);
@@ -167,24 +167,24 @@ static int origin_bucket(const char *dn, char *bucket, size_t n)
     return 0;
 }
 
-static int parse_origin(ct_edge *e, const edge_xml_node *cfg, json_t *o, cf_fail *f)
+static int parse_origin(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
 {
     static const char *const known[] = {"Id", "DomainName", "OriginPath", "OriginAccessControlId",
                                         NULL};
     static const char *const ignored[] = {"S3OriginConfig", "ConnectionAttempts",
                                           "ConnectionTimeout", NULL};
-    const edge_xml_node *origins = edge_xml_child(cfg, "Origins");
-    const edge_xml_node *items = edge_xml_child(origins, "Items");
-    const edge_xml_node *org = edge_xml_child(items, "Origin");
+    const ct_xml_node *origins = ct_xml_child(cfg, "Origins");
+    const ct_xml_node *items = ct_xml_child(origins, "Items");
+    const ct_xml_node *org = ct_xml_child(items, "Origin");
     if (!org)
         return fail(f, 400, "MalformedInput", "Origins must list one origin");
     if (org->next)
         return fail(f, 400, "InvalidArgument", "CatTube supports exactly one origin");
     if (check_unsupported(org, known, ignored, f))
         return -1;
-    const char *id = edge_xml_child_text(org, "Id"), *dn = edge_xml_child_text(org, "DomainName");
-    const char *op = edge_xml_child_text(org, "OriginPath");
-    const char *oac = edge_xml_child_text(org, "OriginAccessControlId");
+    const char *id = ct_xml_child_text(org, "Id"), *dn = ct_xml_child_text(org, "DomainName");
+    const char *op = ct_xml_child_text(org, "OriginPath");
+    const char *oac = ct_xml_child_text(org, "OriginAccessControlId");
     char bucket[64];
     if (!id || !*id || !dn || origin_bucket(dn, bucket, sizeof bucket))
         return fail(f, 400, "InvalidOrigin", "The specified origin server does not exist or is "
@@ -206,7 +206,7 @@ static int parse_origin(ct_edge *e, const edge_xml_node *cfg, json_t *o, cf_fail
     return 0;
 }
 
-static int parse_key_groups(ct_edge *e, const edge_xml_node *tkg, json_t *o, cf_fail *f)
+static int parse_key_groups(ct_edge *e, const ct_xml_node *tkg, json_t *o, cf_fail *f)
 {
     int enabled = 0;
     json_t *arr = NULL;
@@ -232,7 +232,7 @@ static int parse_key_groups(ct_edge *e, const edge_xml_node *tkg, json_t *o, cf_
     return 0;
 }
 
-static int parse_behavior(ct_edge *e, const edge_xml_node *cfg, json_t *o, cf_fail *f)
+static int parse_behavior(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
 {
     static const char *const known[] = {"TargetOriginId", "TrustedKeyGroups",
                                         "ViewerProtocolPolicy", "MinTTL", "DefaultTTL",
@@ -240,17 +240,17 @@ static int parse_behavior(ct_edge *e, const edge_xml_node *cfg, json_t *o, cf_fa
     static const char *const ignored[] = {"AllowedMethods", "Compress", "ForwardedValues",
                                           "CachePolicyId", "OriginRequestPolicyId",
                                           "ResponseHeadersPolicyId", NULL};
-    const edge_xml_node *b = edge_xml_child(cfg, "DefaultCacheBehavior");
+    const ct_xml_node *b = ct_xml_child(cfg, "DefaultCacheBehavior");
     if (!b)
         return fail(f, 400, "MalformedInput", "DefaultCacheBehavior is required");
     if (check_unsupported(b, known, ignored, f))
         return -1;
-    const char *target = edge_xml_child_text(b, "TargetOriginId");
+    const char *target = ct_xml_child_text(b, "TargetOriginId");
     const char *oid = json_string_value(json_object_get(o, "originId"));
     if (!target || !oid || strcmp(target, oid))
         return fail(f, 400, "NoSuchOrigin",
                     "One or more of your origins or origin groups do not exist.");
-    const char *vpp = edge_xml_child_text(b, "ViewerProtocolPolicy");
+    const char *vpp = ct_xml_child_text(b, "ViewerProtocolPolicy");
     edge_vpp p;
     if (!vpp || edge_vpp_parse(vpp, &p))
         return fail(f, 400, "InvalidArgument", "ViewerProtocolPolicy must be one of "
@@ -260,12 +260,12 @@ static int parse_behavior(ct_edge *e, const edge_xml_node *cfg, json_t *o, cf_fa
         get_ttl(b, "DefaultTTL", EDGE_DEFAULT_TTL, o, "defaultTTL", f) ||
         get_ttl(b, "MaxTTL", EDGE_MAX_TTL, o, "maxTTL", f))
         return -1;
-    return parse_key_groups(e, edge_xml_child(b, "TrustedKeyGroups"), o, f);
+    return parse_key_groups(e, ct_xml_child(b, "TrustedKeyGroups"), o, f);
 }
 
-static int parse_aliases(ct_edge *e, const edge_xml_node *cfg, json_t *o, cf_fail *f)
+static int parse_aliases(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
 {
-    const edge_xml_node *al = edge_xml_child(cfg, "Aliases");
+    const ct_xml_node *al = ct_xml_child(cfg, "Aliases");
     json_t *arr = NULL;
     if (!al) {
         json_object_set_new(o, "aliases", json_array());
@@ -298,7 +298,7 @@ static int parse_aliases(ct_edge *e, const edge_xml_node *cfg, json_t *o, cf_fai
 }
 
 /* DistributionConfig -> the stored fields. */
-static int parse_config(ct_edge *e, const edge_xml_node *cfg, json_t *o, cf_fail *f)
+static int parse_config(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
 {
     static const char *const known[] = {"CallerReference", "Aliases", "DefaultRootObject",
                                         "Origins", "DefaultCacheBehavior", "Comment", "Enabled",
@@ -309,9 +309,9 @@ static int parse_config(ct_edge *e, const edge_xml_node *cfg, json_t *o, cf_fail
         return fail(f, 400, "MalformedInput", "The body must be a DistributionConfig");
     if (check_unsupported(cfg, known, ignored, f))
         return -1;
-    const char *cref = edge_xml_child_text(cfg, "CallerReference");
-    const char *comment = edge_xml_child_text(cfg, "Comment");
-    const char *root = edge_xml_child_text(cfg, "DefaultRootObject");
+    const char *cref = ct_xml_child_text(cfg, "CallerReference");
+    const char *comment = ct_xml_child_text(cfg, "Comment");
+    const char *root = ct_xml_child_text(cfg, "DefaultRootObject");
     int enabled;
     if (!cref || !*cref || strlen(cref) > 128)
         return fail(f, 400, "MalformedInput", "CallerReference is required");
@@ -332,12 +332,12 @@ static int parse_config(ct_edge *e, const edge_xml_node *cfg, json_t *o, cf_fail
                : 0;
 }
 
-static int parse_body(const ct_http_req *req, edge_xml_node **root, cf_fail *f)
+static int parse_body(const ct_http_req *req, ct_xml_node **root, cf_fail *f)
 {
     if (req->body_len > CF_BODY_MAX)
         return fail(f, 400, "MalformedInput", "The request body is too large");
     char msg[300];
-    if (edge_xml_parse(req->body ? req->body : "", req->body_len, root, msg, sizeof msg))
+    if (ct_xml_parse(req->body ? req->body : "", req->body_len, root, msg, sizeof msg))
         return fail(f, 400, "MalformedXML", "%s", msg);
     return 0;
 }
@@ -530,7 +530,7 @@ static void reply_dist(ct_http_resp *resp, int status, const json_t *d, int conf
 
 static int do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp, cf_fail *f)
 {
-    edge_xml_node *root = NULL;
+    ct_xml_node *root = NULL;
     json_t *fields = json_object(), *existing = NULL;
     int rc = -1, same;
     if (parse_body(req, &root, f) || parse_config(e, root, fields, f) ||
@@ -558,7 +558,7 @@ static int do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp, cf_
 cleanup:
     json_decref(existing);
     json_decref(fields);
-    edge_xml_free(root);
+    ct_xml_free(root);
     return rc;
 }
 
@@ -578,7 +578,7 @@ static int if_match(const ct_http_req *req, const json_t *d, cf_fail *f)
 static int do_update(ct_edge *e, const char *id, const ct_http_req *req, ct_http_resp *resp,
                      cf_fail *f)
 {
-    edge_xml_node *root = NULL;
+    ct_xml_node *root = NULL;
     json_t *fields = json_object(), *d = NULL;
     int rc = -1;
     if (load(e, id, &d, f) || parse_body(req, &root, f) || if_match(req, d, f) ||
@@ -604,7 +604,7 @@ static int do_update(ct_edge *e, const char *id, const ct_http_req *req, ct_http
 cleanup:
     json_decref(d);
     json_decref(fields);
-    edge_xml_free(root);
+    ct_xml_free(root);
     return rc;
 }
 
@@ -727,13 +727,13 @@ static int store_raw(ct_edge *e, const char *id, json_t *d, cf_fail *f)
 static int do_invalidate(ct_edge *e, const char *id, const ct_http_req *req, ct_http_resp *resp,
                          cf_fail *f)
 {
-    edge_xml_node *root = NULL;
+    ct_xml_node *root = NULL;
     json_t *d = NULL, *paths = NULL, *inv = NULL;
     int rc = -1;
     if (load(e, id, &d, f) || parse_body(req, &root, f))
         goto cleanup;
-    const edge_xml_node *pn = edge_xml_child(root, "Paths");
-    const char *cref = edge_xml_child_text(root, "CallerReference");
+    const ct_xml_node *pn = ct_xml_child(root, "Paths");
+    const char *cref = ct_xml_child_text(root, "CallerReference");
     if (strcmp(root->name, "InvalidationBatch") || !pn || !cref || !*cref) {
         fail(f, 400, "MalformedInput", "The body must be an InvalidationBatch");
         goto cleanup;
@@ -787,7 +787,7 @@ cleanup:
     json_decref(inv);
     json_decref(paths);
     json_decref(d);
-    edge_xml_free(root);
+    ct_xml_free(root);
     return rc;
 }
 

@@ -2,6 +2,7 @@
 #ifndef CT_EDGE_INTERNAL_H
 #define CT_EDGE_INTERNAL_H
 
+#include "core/xml.h"
 #include "edge/edge.h"
 
 #include <pthread.h>
@@ -155,18 +156,7 @@ void edge_dist_wire(ct_edge *e, void *d);
 /* Drops cached rows for the invalidation paths (a trailing '*' = prefix). */
 void edge_dist_invalidate_path(ct_edge *e, const char *id, const char *path);
 
-/* ---- XML DOM for the CloudFront API (edge_xml.c) ---- */
-typedef struct edge_xml_node edge_xml_node;
-struct edge_xml_node {
-    char *name; /* local name */
-    ct_buf text;
-    edge_xml_node *first_child, *last_child, *next;
-};
-ct_err edge_xml_parse(const char *body, size_t len, edge_xml_node **root, char *msg,
-                      size_t msglen);
-void edge_xml_free(edge_xml_node *n);
-edge_xml_node *edge_xml_child(const edge_xml_node *n, const char *name);
-const char *edge_xml_child_text(const edge_xml_node *n, const char *name);
+/* XML request bodies are parsed with core/xml.h. */
 
 /* ---- metrics (edge_metrics.c) and access log (edge_log.c) ---- */
 #define EDGE_LAT_BUCKETS 10

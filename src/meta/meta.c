@@ -19,6 +19,29 @@ ct_err meta_sqlite_err(int rc)
     }
 }
 
+ct_err meta_prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(m->db, sql, -1, st, NULL) != SQLITE_OK) {
+        ct_error("meta: prepare: %s: %s", sqlite3_errmsg(m->db), sql);
+        return CT_ERR_DB;
+    }
+    return CT_OK;
+}
+
+void meta_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+ct_err meta_step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? CT_OK : meta_sqlite_err(rc);
+}
+
 char *meta_col_dup(sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);

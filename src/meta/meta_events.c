@@ -57,15 +57,6 @@ const char meta_events_schema[] =
     " INSERT INTO job_events(job_id, status, phase, percent, time_ms)"
     " VALUES (NEW.id, 'STATUS_UPDATE', NEW.phase, NEW.percent, " NOW_MS_SQL "); END;";
 
-static ct_err prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
-{
-    if (sqlite3_prepare_v2(m->db, sql, -1, st, NULL) != SQLITE_OK) {
-        ct_error("meta_events: prepare: %s", sqlite3_errmsg(m->db));
-        return CT_ERR_DB;
-    }
-    return CT_OK;
-}
-
 /* Runs a statement that returns no rows; *changes gets the row count. */
 static ct_err run(ct_meta *m, sqlite3_stmt *st, int *changes)
 {
@@ -93,7 +84,7 @@ ct_err ct_meta_webhook_create(ct_meta *m, const ct_meta_webhook *w)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "INSERT INTO webhooks(name, url, secret, job_filter, created_ms)"
+    ct_err err = meta_prep(m, "INSERT INTO webhooks(name, url, secret, job_filter, created_ms)"
                          " VALUES (?,?,?,?,?)", &st);
     if (err)
         goto cleanup;
@@ -129,7 +120,7 @@ ct_err ct_meta_webhook_get(ct_meta *m, const char *name, ct_meta_webhook *out)
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT " WEBHOOK_COLS " FROM webhooks WHERE name=?", &st);
+    ct_err err = meta_prep(m, "SELECT " WEBHOOK_COLS " FROM webhooks WHERE name=?", &st);
     if (err)
         goto cleanup;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -151,7 +142,7 @@ ct_err ct_meta_webhook_delete(ct_meta *m, const char *name)
     sqlite3_stmt *st = NULL;
     int changes = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "DELETE FROM webhooks WHERE name=?", &st);
+    ct_err err = meta_prep(m, "DELETE FROM webhooks WHERE name=?", &st);
     if (err)
         goto cleanup;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -168,7 +159,7 @@ ct_err ct_meta_webhook_list(ct_meta *m, ct_meta_webhook_cb cb, void *ctx)
     sqlite3_stmt *st = NULL;
     int rc = SQLITE_DONE;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT " WEBHOOK_COLS " FROM webhooks ORDER BY name", &st);
+    ct_err err = meta_prep(m, "SELECT " WEBHOOK_COLS " FROM webhooks ORDER BY name", &st);
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         ct_meta_webhook w;
         webhook_from_row(st, &w);
@@ -189,7 +180,7 @@ ct_err ct_meta_job_events_pending(ct_meta *m, ct_meta_job_event *out, int max, i
     sqlite3_stmt *st = NULL;
     *n = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT id, job_id, status, phase, percent, time_ms FROM job_events"
+    ct_err err = meta_prep(m, "SELECT id, job_id, status, phase, percent, time_ms FROM job_events"
                          " WHERE done=0 ORDER BY id LIMIT ?", &st);
     if (err)
         goto cleanup;
@@ -214,7 +205,7 @@ static ct_err exec_ii(ct_meta *m, const char *sql, int64_t a, int64_t b, int *ch
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, sql, &st);
+    ct_err err = meta_prep(m, sql, &st);
     if (!err) {
         sqlite3_bind_int64(st, 1, a);
         sqlite3_bind_int64(st, 2, b);
@@ -258,7 +249,7 @@ ct_err ct_meta_delivery_add(ct_meta *m, const char *webhook, const char *kind, c
     int changes = 0;
     int64_t now = ct_now_ms();
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "INSERT OR IGNORE INTO deliveries(webhook, kind, dedup, body,"
+    ct_err err = meta_prep(m, "INSERT OR IGNORE INTO deliveries(webhook, kind, dedup, body,"
                          " next_ms, created_ms, updated_ms) VALUES (?,?,?,?,?,?,?)", &st);
     if (err)
         goto cleanup;
@@ -306,7 +297,7 @@ ct_err ct_meta_delivery_due(ct_meta *m, int64_t now, ct_meta_delivery *out, int 
     sqlite3_stmt *st = NULL;
     *n = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT " DELIVERY_COLS " FROM deliveries WHERE status='pending'"
+    ct_err err = meta_prep(m, "SELECT " DELIVERY_COLS " FROM deliveries WHERE status='pending'"
                          " AND next_ms<=? ORDER BY next_ms, id LIMIT ?", &st);
     if (err)
         goto cleanup;
@@ -332,7 +323,7 @@ ct_err ct_meta_delivery_next_due(ct_meta *m, int64_t *next_ms)
     sqlite3_stmt *st = NULL;
     *next_ms = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT min(next_ms) FROM deliveries WHERE status='pending'", &st);
+    ct_err err = meta_prep(m, "SELECT min(next_ms) FROM deliveries WHERE status='pending'", &st);
     if (!err && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         *next_ms = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -345,7 +336,7 @@ ct_err ct_meta_delivery_result(ct_meta *m, int64_t id, const char *status, int h
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "UPDATE deliveries SET status=?1, http_status=?2, last_error=?3,"
+    ct_err err = meta_prep(m, "UPDATE deliveries SET status=?1, http_status=?2, last_error=?3,"
                          " next_ms=?4, attempts=attempts+1, updated_ms=?5 WHERE id=?6", &st);
     if (err)
         goto cleanup;
@@ -371,7 +362,7 @@ ct_err ct_meta_delivery_list(ct_meta *m, const char *webhook, int max, ct_meta_d
     sqlite3_stmt *st = NULL;
     int rc = SQLITE_DONE;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT " DELIVERY_COLS " FROM deliveries"
+    ct_err err = meta_prep(m, "SELECT " DELIVERY_COLS " FROM deliveries"
                          " WHERE (?1 IS NULL OR webhook=?1) ORDER BY id DESC LIMIT ?2", &st);
     if (err)
         goto cleanup;
@@ -399,7 +390,7 @@ ct_err ct_meta_delivery_get(ct_meta *m, int64_t id, ct_meta_delivery *out)
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT " DELIVERY_COLS " FROM deliveries WHERE id=?", &st);
+    ct_err err = meta_prep(m, "SELECT " DELIVERY_COLS " FROM deliveries WHERE id=?", &st);
     if (err)
         goto cleanup;
     sqlite3_bind_int64(st, 1, id);

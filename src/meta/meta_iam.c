@@ -21,30 +21,15 @@ const char meta_iam_schema[] =
     " policy_name TEXT NOT NULL, document TEXT NOT NULL,"
     " PRIMARY KEY (user_name, policy_name));";
 
-static ct_err prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
-{
-    if (sqlite3_prepare_v2(m->db, sql, -1, st, NULL) != SQLITE_OK) {
-        ct_error("meta: prepare: %s: %s", sqlite3_errmsg(m->db), sql);
-        return CT_ERR_DB;
-    }
-    return CT_OK;
-}
-
-static ct_err step_done(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? CT_OK : meta_sqlite_err(rc);
-}
-
 static ct_err insert_user(ct_meta *m, const char *name, const char *user_id, int64_t now)
 {
     sqlite3_stmt *st = NULL;
-    ct_err e = prep(m, "INSERT INTO iam_users(name, user_id, created_ms) VALUES(?,?,?)", &st);
+    ct_err e = meta_prep(m, "INSERT INTO iam_users(name, user_id, created_ms) VALUES(?,?,?)", &st);
     if (!e) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now);
-        e = step_done(st);
+        e = meta_step_done(st);
     }
     sqlite3_finalize(st);
     return e;
@@ -53,14 +38,14 @@ static ct_err insert_user(ct_meta *m, const char *name, const char *user_id, int
 static ct_err insert_key(ct_meta *m, const char *name, const char *ak, const char *sk, int64_t now)
 {
     sqlite3_stmt *st = NULL;
-    ct_err e = prep(m, "INSERT INTO iam_keys(access_key, user_name, secret, created_ms) "
+    ct_err e = meta_prep(m, "INSERT INTO iam_keys(access_key, user_name, secret, created_ms) "
                        "VALUES(?,?,?,?)", &st);
     if (!e) {
         sqlite3_bind_text(st, 1, ak, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, sk, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, now);
-        e = step_done(st);
+        e = meta_step_done(st);
     }
     sqlite3_finalize(st);
     return e;
@@ -90,12 +75,12 @@ static ct_err exec_change(ct_meta *m, const char *sql, const char *a, const char
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, sql, &st);
+    ct_err e = meta_prep(m, sql, &st);
     if (!e) {
         sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
         if (b)
             sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-        e = step_done(st);
+        e = meta_step_done(st);
         if (!e && sqlite3_changes(m->db) == 0)
             e = CT_ERR_NOT_FOUND;
     }
@@ -127,7 +112,7 @@ ct_err ct_meta_iam_user_get(ct_meta *m, const char *name, ct_meta_iam_user *out)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, USER_SELECT " WHERE u.name=?", &st);
+    ct_err e = meta_prep(m, USER_SELECT " WHERE u.name=?", &st);
     if (e)
         goto cleanup;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -146,7 +131,7 @@ ct_err ct_meta_iam_user_list(ct_meta *m, ct_meta_iam_user_cb cb, void *ctx)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, USER_SELECT " ORDER BY u.name", &st);
+    ct_err e = meta_prep(m, USER_SELECT " ORDER BY u.name", &st);
     int rc = SQLITE_DONE;
     while (!e && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         ct_meta_iam_user u;
@@ -165,7 +150,7 @@ ct_err ct_meta_iam_key_get(ct_meta *m, const char *access_key, char user[72], ch
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT user_name, secret FROM iam_keys WHERE access_key=?", &st);
+    ct_err e = meta_prep(m, "SELECT user_name, secret FROM iam_keys WHERE access_key=?", &st);
     if (e)
         goto cleanup;
     sqlite3_bind_text(st, 1, access_key, -1, SQLITE_STATIC);
@@ -187,14 +172,14 @@ ct_err ct_meta_iam_policy_put(ct_meta *m, const char *user, const char *policy_n
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "INSERT INTO iam_user_policies(user_name, policy_name, document) "
+    ct_err e = meta_prep(m, "INSERT INTO iam_user_policies(user_name, policy_name, document) "
                        "VALUES(?,?,?) ON CONFLICT(user_name, policy_name) "
                        "DO UPDATE SET document=excluded.document", &st);
     if (!e) {
         sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, policy_name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, document, -1, SQLITE_STATIC);
-        e = step_done(st);
+        e = meta_step_done(st);
         if (e == CT_ERR_EXISTS) /* foreign key: no such user */
             e = CT_ERR_NOT_FOUND;
     }
@@ -213,7 +198,7 @@ ct_err ct_meta_iam_policy_list(ct_meta *m, const char *user, ct_meta_iam_policy_
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT policy_name, document FROM iam_user_policies "
+    ct_err e = meta_prep(m, "SELECT policy_name, document FROM iam_user_policies "
                        "WHERE user_name=? ORDER BY policy_name", &st);
     int rc = SQLITE_DONE;
     if (!e)

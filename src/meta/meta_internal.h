@@ -26,6 +26,13 @@ extern const char meta_uploads_schema[];
 extern const char meta_iam_schema[];
 extern const char meta_events_schema[]; /* after meta_jobs_schema: triggers on jobs */
 
+/* Statement helpers shared by every meta file. meta_prep logs the failing
+ * SQL; meta_bind_text binds NULL for NULL and copies the text;
+ * meta_step_done maps SQLITE_DONE/ROW to CT_OK. */
+ct_err meta_prep(ct_meta *m, const char *sql, sqlite3_stmt **st);
+void meta_bind_text(sqlite3_stmt *st, int i, const char *s);
+ct_err meta_step_done(sqlite3_stmt *st);
+
 /* sqlite3 result -> ct_err (SQLITE_FULL -> CT_ERR_NOSPC, CONSTRAINT -> EXISTS). */
 ct_err meta_sqlite_err(int rc);
 /* strdup of a column, NULL for SQL NULL. */

@@ -45,16 +45,6 @@ const char meta_jobs_schema[] =
     " retry_count, error_code, error_message, spec_json, output_details_json, warnings_json,"  \
     " attempt, cancel_requested, seq"
 
-static ct_err prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
-{
-    int rc = sqlite3_prepare_v2(m->db, sql, -1, st, NULL);
-    if (rc != SQLITE_OK) {
-        ct_error("meta_jobs: prepare: %s", sqlite3_errmsg(m->db));
-        return CT_ERR_DB;
-    }
-    return CT_OK;
-}
-
 /* Runs a statement that returns no rows; *changes gets the row count. */
 static ct_err step_done(ct_meta *m, sqlite3_stmt *st, int *changes)
 {
@@ -93,7 +83,7 @@ ct_err ct_meta_queue_put(ct_meta *m, const char *name, const char *status, const
                               " json=excluded.json";
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, create_only ? ins : ups, &st);
+    ct_err err = meta_prep(m, create_only ? ins : ups, &st);
     if (err)
         goto cleanup;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -112,7 +102,7 @@ ct_err ct_meta_queue_get(ct_meta *m, const char *name, ct_meta_queue *out)
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT name, status, json FROM queues WHERE name=?", &st);
+    ct_err err = meta_prep(m, "SELECT name, status, json FROM queues WHERE name=?", &st);
     if (err)
         goto cleanup;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -136,7 +126,7 @@ ct_err ct_meta_queue_counts(ct_meta *m, const char *name, int *submitted, int *p
     sqlite3_stmt *st = NULL;
     *submitted = *progressing = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT coalesce(sum(status='SUBMITTED'),0),"
+    ct_err err = meta_prep(m, "SELECT coalesce(sum(status='SUBMITTED'),0),"
                          " coalesce(sum(status='PROGRESSING'),0) FROM jobs"
                          " WHERE queue=? AND status IN ('SUBMITTED','PROGRESSING')",
                       &st);
@@ -158,7 +148,7 @@ static ct_err queue_delete_locked(ct_meta *m, const char *name)
 {
     sqlite3_stmt *st = NULL;
     int changes = 0;
-    ct_err err = prep(m, "SELECT count(*) FROM jobs WHERE queue=?"
+    ct_err err = meta_prep(m, "SELECT count(*) FROM jobs WHERE queue=?"
                          " AND status IN ('SUBMITTED','PROGRESSING')", &st);
     if (err)
         goto cleanup;
@@ -173,7 +163,7 @@ static ct_err queue_delete_locked(ct_meta *m, const char *name)
     }
     sqlite3_finalize(st);
     st = NULL;
-    if ((err = prep(m, "DELETE FROM queues WHERE name=?", &st)))
+    if ((err = meta_prep(m, "DELETE FROM queues WHERE name=?", &st)))
         goto cleanup;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     if ((err = step_done(m, st, &changes)))
@@ -216,7 +206,7 @@ ct_err ct_meta_queue_list(ct_meta *m, ct_meta_json_cb cb, void *ctx)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT json FROM queues ORDER BY created_ms, name", &st);
+    ct_err err = meta_prep(m, "SELECT json FROM queues ORDER BY created_ms, name", &st);
     if (!err)
         err = each_json(st, cb, ctx);
     sqlite3_finalize(st);
@@ -234,7 +224,7 @@ ct_err ct_meta_named_put(ct_meta *m, const char *kind, const char *name, const c
                               " ON CONFLICT(kind,name) DO UPDATE SET json=excluded.json";
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, create_only ? ins : ups, &st);
+    ct_err err = meta_prep(m, create_only ? ins : ups, &st);
     if (err)
         goto cleanup;
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -253,7 +243,7 @@ ct_err ct_meta_named_get(ct_meta *m, const char *kind, const char *name, char **
     sqlite3_stmt *st = NULL;
     *json = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT json FROM named WHERE kind=? AND name=?", &st);
+    ct_err err = meta_prep(m, "SELECT json FROM named WHERE kind=? AND name=?", &st);
     if (err)
         goto cleanup;
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -276,7 +266,7 @@ ct_err ct_meta_named_delete(ct_meta *m, const char *kind, const char *name)
     sqlite3_stmt *st = NULL;
     int changes = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "DELETE FROM named WHERE kind=? AND name=?", &st);
+    ct_err err = meta_prep(m, "DELETE FROM named WHERE kind=? AND name=?", &st);
     if (err)
         goto cleanup;
     sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -293,7 +283,7 @@ ct_err ct_meta_named_list(ct_meta *m, const char *kind, ct_meta_json_cb cb, void
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT json FROM named WHERE kind=? ORDER BY created_ms, name", &st);
+    ct_err err = meta_prep(m, "SELECT json FROM named WHERE kind=? ORDER BY created_ms, name", &st);
     if (!err) {
         sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
         err = each_json(st, cb, ctx);
@@ -344,7 +334,7 @@ static int64_t job_from_row(sqlite3_stmt *st, ct_meta_job *j)
 static ct_err idem_lookup(ct_meta *m, const char *idem_key, char id_out[40])
 {
     sqlite3_stmt *st = NULL;
-    ct_err err = prep(m, "SELECT id FROM jobs WHERE idem_key=?", &st);
+    ct_err err = meta_prep(m, "SELECT id FROM jobs WHERE idem_key=?", &st);
     if (err)
         return err;
     sqlite3_bind_text(st, 1, idem_key, -1, SQLITE_STATIC);
@@ -362,7 +352,7 @@ static ct_err idem_lookup(ct_meta *m, const char *idem_key, char id_out[40])
 static ct_err job_insert_locked(ct_meta *m, const ct_meta_job *j, const char *idem_key)
 {
     sqlite3_stmt *st = NULL;
-    ct_err err = prep(m, "INSERT INTO jobs(id,queue,priority,status,created_ms,spec_json,"
+    ct_err err = meta_prep(m, "INSERT INTO jobs(id,queue,priority,status,created_ms,spec_json,"
                          "warnings_json,idem_key) VALUES(?,?,?,'SUBMITTED',?,?,?,?)", &st);
     if (err)
         return err;
@@ -417,7 +407,7 @@ ct_err ct_meta_job_get(ct_meta *m, const char *id, ct_meta_job *out)
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "SELECT " JOB_COLS " FROM jobs WHERE id=?", &st);
+    ct_err err = meta_prep(m, "SELECT " JOB_COLS " FROM jobs WHERE id=?", &st);
     if (err)
         goto cleanup;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -508,7 +498,7 @@ ct_err ct_meta_job_list(ct_meta *m, const ct_meta_job_filter *f, ct_meta_job_cb 
     if (has_tok < 0)
         return CT_ERR_INVALID;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, f->ascending ? asc : desc, &st);
+    ct_err err = meta_prep(m, f->ascending ? asc : desc, &st);
     if (!err) {
         job_list_bind(st, f, has_tok, seq, max);
         err = job_list_rows(st, max, cb, ctx, next_token);
@@ -523,7 +513,7 @@ static ct_err job_cancel_locked(ct_meta *m, const char *id)
 {
     sqlite3_stmt *st = NULL;
     char status[16];
-    ct_err err = prep(m, "SELECT status FROM jobs WHERE id=?", &st);
+    ct_err err = meta_prep(m, "SELECT status FROM jobs WHERE id=?", &st);
     if (err)
         return err;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -539,7 +529,7 @@ static ct_err job_cancel_locked(ct_meta *m, const char *id)
         err = CT_ERR_CONFLICT;
         goto cleanup;
     }
-    if ((err = prep(m, "UPDATE jobs SET cancel_requested=1,"
+    if ((err = meta_prep(m, "UPDATE jobs SET cancel_requested=1,"
                        " status=CASE WHEN status='SUBMITTED' THEN 'CANCELED' ELSE status END,"
                        " finish_ms=CASE WHEN status='SUBMITTED' THEN ?2 ELSE finish_ms END"
                        " WHERE id=?1", &st)))
@@ -572,7 +562,7 @@ ct_err ct_meta_job_cancel(ct_meta *m, const char *id)
 static ct_err reap_expired_locked(ct_meta *m, int64_t now)
 {
     sqlite3_stmt *st = NULL;
-    ct_err err = prep(m, "UPDATE jobs SET status=CASE WHEN cancel_requested THEN 'CANCELED'"
+    ct_err err = meta_prep(m, "UPDATE jobs SET status=CASE WHEN cancel_requested THEN 'CANCELED'"
                          " ELSE 'ERROR' END, finish_ms=?1, phase='', lease_owner=NULL,"
                          " lease_until=0, error_code=CASE WHEN cancel_requested THEN 0 ELSE ?2"
                          " END, error_message=CASE WHEN cancel_requested THEN NULL ELSE"
@@ -593,7 +583,7 @@ static ct_err claim_locked(ct_meta *m, const char *worker_id, int64_t now, int64
                            ct_meta_job *out)
 {
     sqlite3_stmt *st = NULL;
-    ct_err err = prep(m,
+    ct_err err = meta_prep(m,
         "UPDATE jobs SET status='PROGRESSING', phase='PROBING', percent=0, lease_owner=?1,"
         " lease_until=?2+?3, attempt=attempt+1,"
         " retry_count=retry_count+(CASE WHEN status='PROGRESSING' THEN 1 ELSE 0 END),"
@@ -653,7 +643,7 @@ ct_err ct_meta_job_heartbeat(ct_meta *m, const char *id, int attempt, const char
     if (cancel)
         *cancel = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "UPDATE jobs SET lease_until=?1, phase=coalesce(?2, phase),"
+    ct_err err = meta_prep(m, "UPDATE jobs SET lease_until=?1, phase=coalesce(?2, phase),"
                          " percent=?3 WHERE id=?4 AND attempt=?5 AND status='PROGRESSING'"
                          " RETURNING cancel_requested", &st);
     if (err)
@@ -684,7 +674,7 @@ ct_err ct_meta_job_finish(ct_meta *m, const char *id, int attempt, const char *s
     sqlite3_stmt *st = NULL;
     int changes = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err err = prep(m, "UPDATE jobs SET status=?1, error_code=?2, error_message=?3,"
+    ct_err err = meta_prep(m, "UPDATE jobs SET status=?1, error_code=?2, error_message=?3,"
                          " output_details_json=?4, warnings_json=coalesce(?5, warnings_json),"
                          " finish_ms=?6, phase='', percent=CASE WHEN ?1='COMPLETE' THEN 100"
                          " ELSE percent END, lease_owner=NULL, lease_until=0"

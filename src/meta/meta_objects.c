@@ -30,30 +30,6 @@ const char meta_objects_schema[] =
 
 /* ---- small statement helpers ---- */
 
-static ct_err prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
-{
-    int rc = sqlite3_prepare_v2(m->db, sql, -1, st, NULL);
-    if (rc != SQLITE_OK) {
-        ct_error("meta: prepare: %s: %s", sqlite3_errmsg(m->db), sql);
-        return CT_ERR_DB;
-    }
-    return CT_OK;
-}
-
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static ct_err step_done(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? CT_OK : meta_sqlite_err(rc);
-}
-
 /* ---- buckets ---- */
 
 void ct_meta_bucket_free(ct_meta_bucket *b)
@@ -67,11 +43,11 @@ ct_err ct_meta_bucket_create(ct_meta *m, const char *name)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "INSERT INTO buckets(name, created_ms) VALUES(?,?)", &st);
+    ct_err e = meta_prep(m, "INSERT INTO buckets(name, created_ms) VALUES(?,?)", &st);
     if (!e) {
-        bind_text(st, 1, name);
+        meta_bind_text(st, 1, name);
         sqlite3_bind_int64(st, 2, ct_now_ms());
-        e = step_done(st);
+        e = meta_step_done(st);
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->mu);
@@ -91,10 +67,10 @@ ct_err ct_meta_bucket_get(ct_meta *m, const char *name, ct_meta_bucket *out)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT name, created_ms, notification_json, policy_json"
+    ct_err e = meta_prep(m, "SELECT name, created_ms, notification_json, policy_json"
                        " FROM buckets WHERE name=?", &st);
     if (!e) {
-        bind_text(st, 1, name);
+        meta_bind_text(st, 1, name);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
             bucket_from_row(st, out);
@@ -111,19 +87,19 @@ ct_err ct_meta_bucket_delete(ct_meta *m, const char *name)
     sqlite3_stmt *st = NULL;
     ct_err e;
     pthread_mutex_lock(&m->mu);
-    if ((e = prep(m, "SELECT 1 FROM objects WHERE bucket=? LIMIT 1", &st)))
+    if ((e = meta_prep(m, "SELECT 1 FROM objects WHERE bucket=? LIMIT 1", &st)))
         goto cleanup;
-    bind_text(st, 1, name);
+    meta_bind_text(st, 1, name);
     if (sqlite3_step(st) == SQLITE_ROW) {
         e = CT_ERR_CONFLICT;
         goto cleanup;
     }
     sqlite3_finalize(st);
     st = NULL;
-    if ((e = prep(m, "DELETE FROM buckets WHERE name=?", &st)))
+    if ((e = meta_prep(m, "DELETE FROM buckets WHERE name=?", &st)))
         goto cleanup;
-    bind_text(st, 1, name);
-    if (!(e = step_done(st)) && sqlite3_changes(m->db) == 0)
+    meta_bind_text(st, 1, name);
+    if (!(e = meta_step_done(st)) && sqlite3_changes(m->db) == 0)
         e = CT_ERR_NOT_FOUND;
 cleanup:
     sqlite3_finalize(st);
@@ -135,7 +111,7 @@ ct_err ct_meta_bucket_list(ct_meta *m, ct_meta_bucket_cb cb, void *ctx)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT name, created_ms, notification_json, policy_json"
+    ct_err e = meta_prep(m, "SELECT name, created_ms, notification_json, policy_json"
                        " FROM buckets ORDER BY name", &st);
     while (!e && sqlite3_step(st) == SQLITE_ROW) {
         ct_meta_bucket b;
@@ -152,11 +128,11 @@ static ct_err bucket_set_col(ct_meta *m, const char *sql, const char *name, cons
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, sql, &st);
+    ct_err e = meta_prep(m, sql, &st);
     if (!e) {
-        bind_text(st, 1, json);
-        bind_text(st, 2, name);
-        if (!(e = step_done(st)) && sqlite3_changes(m->db) == 0)
+        meta_bind_text(st, 1, json);
+        meta_bind_text(st, 2, name);
+        if (!(e = meta_step_done(st)) && sqlite3_changes(m->db) == 0)
             e = CT_ERR_NOT_FOUND;
     }
     sqlite3_finalize(st);
@@ -208,10 +184,10 @@ static ct_err current_row(ct_meta *m, const char *bucket, const char *key, char 
     old_blob[0] = '\0';
     if (etag)
         etag[0] = '\0';
-    ct_err e = prep(m, "SELECT blob_id, etag FROM objects WHERE bucket=? AND key=?", &st);
+    ct_err e = meta_prep(m, "SELECT blob_id, etag FROM objects WHERE bucket=? AND key=?", &st);
     if (!e) {
-        bind_text(st, 1, bucket);
-        bind_text(st, 2, key);
+        meta_bind_text(st, 1, bucket);
+        meta_bind_text(st, 2, key);
         if (sqlite3_step(st) == SQLITE_ROW) {
             meta_col_copy(st, 0, old_blob, 64);
             if (etag)
@@ -249,9 +225,9 @@ static ct_err check_cond(const ct_meta_put_cond *c, const char *old_blob, const 
 static ct_err bucket_exists_locked(ct_meta *m, const char *bucket)
 {
     sqlite3_stmt *st = NULL;
-    ct_err e = prep(m, "SELECT 1 FROM buckets WHERE name=?", &st);
+    ct_err e = meta_prep(m, "SELECT 1 FROM buckets WHERE name=?", &st);
     if (!e) {
-        bind_text(st, 1, bucket);
+        meta_bind_text(st, 1, bucket);
         if (sqlite3_step(st) != SQLITE_ROW)
             e = CT_ERR_NOT_FOUND;
     }
@@ -263,19 +239,19 @@ static ct_err outbox_insert(ct_meta *m, const char *bucket, const char *key, uin
                             const char *etag, const ct_meta_event_info *ev)
 {
     sqlite3_stmt *st = NULL;
-    ct_err e = prep(m, "INSERT INTO outbox(bucket, key, event_name, size, etag, principal,"
+    ct_err e = meta_prep(m, "INSERT INTO outbox(bucket, key, event_name, size, etag, principal,"
                        " source_ip, request_id, time_ms) VALUES(?,?,?,?,?,?,?,?,?)", &st);
     if (!e) {
-        bind_text(st, 1, bucket);
-        bind_text(st, 2, key);
-        bind_text(st, 3, ev->event_name);
+        meta_bind_text(st, 1, bucket);
+        meta_bind_text(st, 2, key);
+        meta_bind_text(st, 3, ev->event_name);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)size);
-        bind_text(st, 5, etag);
-        bind_text(st, 6, ev->principal);
-        bind_text(st, 7, ev->source_ip);
-        bind_text(st, 8, ev->request_id);
+        meta_bind_text(st, 5, etag);
+        meta_bind_text(st, 6, ev->principal);
+        meta_bind_text(st, 7, ev->source_ip);
+        meta_bind_text(st, 8, ev->request_id);
         sqlite3_bind_int64(st, 9, ct_now_ms());
-        e = step_done(st);
+        e = meta_step_done(st);
     }
     sqlite3_finalize(st);
     return e;
@@ -284,21 +260,21 @@ static ct_err outbox_insert(ct_meta *m, const char *bucket, const char *key, uin
 static ct_err object_upsert_locked(ct_meta *m, const ct_meta_object *o)
 {
     sqlite3_stmt *st = NULL;
-    ct_err e = prep(m, "INSERT INTO objects(" OBJECT_COLS ") VALUES(?,?,?,?,?,?,?,?)"
+    ct_err e = meta_prep(m, "INSERT INTO objects(" OBJECT_COLS ") VALUES(?,?,?,?,?,?,?,?)"
                        " ON CONFLICT(bucket, key) DO UPDATE SET blob_id=excluded.blob_id,"
                        " size=excluded.size, etag=excluded.etag,"
                        " content_type=excluded.content_type, meta_json=excluded.meta_json,"
                        " mtime_ms=excluded.mtime_ms", &st);
     if (!e) {
-        bind_text(st, 1, o->bucket);
-        bind_text(st, 2, o->key);
-        bind_text(st, 3, o->blob_id);
+        meta_bind_text(st, 1, o->bucket);
+        meta_bind_text(st, 2, o->key);
+        meta_bind_text(st, 3, o->blob_id);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)o->size);
-        bind_text(st, 5, o->etag);
-        bind_text(st, 6, o->content_type);
-        bind_text(st, 7, o->meta_json);
+        meta_bind_text(st, 5, o->etag);
+        meta_bind_text(st, 6, o->content_type);
+        meta_bind_text(st, 7, o->meta_json);
         sqlite3_bind_int64(st, 8, o->mtime_ms ? o->mtime_ms : ct_now_ms());
-        e = step_done(st);
+        e = meta_step_done(st);
     }
     sqlite3_finalize(st);
     return e;
@@ -338,10 +314,10 @@ ct_err ct_meta_object_get(ct_meta *m, const char *bucket, const char *key, ct_me
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT " OBJECT_COLS " FROM objects WHERE bucket=? AND key=?", &st);
+    ct_err e = meta_prep(m, "SELECT " OBJECT_COLS " FROM objects WHERE bucket=? AND key=?", &st);
     if (!e) {
-        bind_text(st, 1, bucket);
-        bind_text(st, 2, key);
+        meta_bind_text(st, 1, bucket);
+        meta_bind_text(st, 2, key);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
             object_from_row(st, out);
@@ -367,11 +343,11 @@ ct_err ct_meta_object_delete(ct_meta *m, const char *bucket, const char *key,
         e = CT_ERR_NOT_FOUND;
         goto rollback;
     }
-    if ((e = prep(m, "DELETE FROM objects WHERE bucket=? AND key=?", &st)))
+    if ((e = meta_prep(m, "DELETE FROM objects WHERE bucket=? AND key=?", &st)))
         goto rollback;
-    bind_text(st, 1, bucket);
-    bind_text(st, 2, key);
-    if ((e = step_done(st)) || (ev && (e = outbox_insert(m, bucket, key, 0, "", ev))))
+    meta_bind_text(st, 1, bucket);
+    meta_bind_text(st, 2, key);
+    if ((e = meta_step_done(st)) || (ev && (e = outbox_insert(m, bucket, key, 0, "", ev))))
         goto rollback;
     sqlite3_finalize(st);
     e = meta_commit(m);
@@ -392,13 +368,13 @@ ct_err ct_meta_object_list(ct_meta *m, const char *bucket, const char *prefix, c
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT " OBJECT_COLS " FROM objects WHERE bucket=?1 AND key > ?2"
+    ct_err e = meta_prep(m, "SELECT " OBJECT_COLS " FROM objects WHERE bucket=?1 AND key > ?2"
                        " AND key >= ?3 AND substr(key, 1, length(?3)) = ?3"
                        " ORDER BY key LIMIT ?4", &st);
     if (!e) {
-        bind_text(st, 1, bucket);
-        bind_text(st, 2, after ? after : "");
-        bind_text(st, 3, prefix ? prefix : "");
+        meta_bind_text(st, 1, bucket);
+        meta_bind_text(st, 2, after ? after : "");
+        meta_bind_text(st, 3, prefix ? prefix : "");
         sqlite3_bind_int(st, 4, max);
         int rc;
         while (!e && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -417,10 +393,10 @@ ct_err ct_meta_blob_is_referenced(ct_meta *m, const char *blob_id, int *referenc
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT 1 FROM objects WHERE blob_id=?1"
+    ct_err e = meta_prep(m, "SELECT 1 FROM objects WHERE blob_id=?1"
                        " UNION ALL SELECT 1 FROM parts WHERE blob_id=?1 LIMIT 1", &st);
     if (!e) {
-        bind_text(st, 1, blob_id);
+        meta_bind_text(st, 1, blob_id);
         *referenced = sqlite3_step(st) == SQLITE_ROW;
     }
     sqlite3_finalize(st);
@@ -451,7 +427,7 @@ ct_err ct_meta_outbox_due(ct_meta *m, int max, ct_meta_outbox_cb cb, void *ctx)
     if (max > 64)
         max = 64;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT id, bucket, key, event_name, size, etag, principal, source_ip,"
+    ct_err e = meta_prep(m, "SELECT id, bucket, key, event_name, size, etag, principal, source_ip,"
                        " request_id, time_ms, attempts FROM outbox"
                        " WHERE done=0 AND next_ms <= ? ORDER BY id LIMIT ?", &st);
     if (!e) {
@@ -487,10 +463,10 @@ ct_err ct_meta_outbox_done(ct_meta *m, int64_t id)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "UPDATE outbox SET done=1 WHERE id=?", &st);
+    ct_err e = meta_prep(m, "UPDATE outbox SET done=1 WHERE id=?", &st);
     if (!e) {
         sqlite3_bind_int64(st, 1, id);
-        e = step_done(st);
+        e = meta_step_done(st);
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->mu);
@@ -502,13 +478,13 @@ ct_err ct_meta_outbox_retry_later(ct_meta *m, int64_t id, int64_t next_attempt_m
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "UPDATE outbox SET attempts=attempts+1, next_ms=?, last_error=?"
+    ct_err e = meta_prep(m, "UPDATE outbox SET attempts=attempts+1, next_ms=?, last_error=?"
                        " WHERE id=?", &st);
     if (!e) {
         sqlite3_bind_int64(st, 1, next_attempt_ms);
-        bind_text(st, 2, last_error);
+        meta_bind_text(st, 2, last_error);
         sqlite3_bind_int64(st, 3, id);
-        e = step_done(st);
+        e = meta_step_done(st);
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->mu);

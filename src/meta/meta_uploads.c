@@ -18,25 +18,6 @@ const char meta_uploads_schema[] =
     " upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,"
     " etag TEXT NOT NULL, completed_ms INTEGER NOT NULL);";
 
-static ct_err prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
-{
-    return sqlite3_prepare_v2(m->db, sql, -1, st, NULL) == SQLITE_OK ? CT_OK : CT_ERR_DB;
-}
-
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static ct_err step_done(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? CT_OK : meta_sqlite_err(rc);
-}
-
 void ct_meta_upload_free(ct_meta_upload *u)
 {
     free(u->bucket);
@@ -50,17 +31,17 @@ ct_err ct_meta_upload_create(ct_meta *m, const ct_meta_upload *u)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "INSERT INTO uploads(upload_id, bucket, key, content_type, meta_json,"
+    ct_err e = meta_prep(m, "INSERT INTO uploads(upload_id, bucket, key, content_type, meta_json,"
                        " created_ms) SELECT ?,?,?,?,?,? WHERE EXISTS"
                        " (SELECT 1 FROM buckets WHERE name=?2)", &st);
     if (!e) {
-        bind_text(st, 1, u->upload_id);
-        bind_text(st, 2, u->bucket);
-        bind_text(st, 3, u->key);
-        bind_text(st, 4, u->content_type);
-        bind_text(st, 5, u->meta_json);
+        meta_bind_text(st, 1, u->upload_id);
+        meta_bind_text(st, 2, u->bucket);
+        meta_bind_text(st, 3, u->key);
+        meta_bind_text(st, 4, u->content_type);
+        meta_bind_text(st, 5, u->meta_json);
         sqlite3_bind_int64(st, 6, u->created_ms ? u->created_ms : ct_now_ms());
-        if (!(e = step_done(st)) && sqlite3_changes(m->db) == 0)
+        if (!(e = meta_step_done(st)) && sqlite3_changes(m->db) == 0)
             e = CT_ERR_NOT_FOUND;
     }
     sqlite3_finalize(st);
@@ -85,9 +66,9 @@ ct_err ct_meta_upload_get(ct_meta *m, const char *upload_id, ct_meta_upload *out
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT " UPLOAD_COLS " FROM uploads WHERE upload_id=?", &st);
+    ct_err e = meta_prep(m, "SELECT " UPLOAD_COLS " FROM uploads WHERE upload_id=?", &st);
     if (!e) {
-        bind_text(st, 1, upload_id);
+        meta_bind_text(st, 1, upload_id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
             upload_from_row(st, out);
@@ -108,31 +89,31 @@ ct_err ct_meta_part_put(ct_meta *m, const char *upload_id, const ct_meta_part *p
     ct_err e = meta_begin(m);
     if (e)
         goto unlock;
-    if ((e = prep(m, "SELECT 1 FROM uploads WHERE upload_id=?", &st)))
+    if ((e = meta_prep(m, "SELECT 1 FROM uploads WHERE upload_id=?", &st)))
         goto rollback;
-    bind_text(st, 1, upload_id);
+    meta_bind_text(st, 1, upload_id);
     if (sqlite3_step(st) != SQLITE_ROW) {
         e = CT_ERR_NOT_FOUND;
         goto rollback;
     }
     sqlite3_finalize(st);
-    if ((e = prep(m, "SELECT blob_id FROM parts WHERE upload_id=? AND part_number=?", &st)))
+    if ((e = meta_prep(m, "SELECT blob_id FROM parts WHERE upload_id=? AND part_number=?", &st)))
         goto rollback;
-    bind_text(st, 1, upload_id);
+    meta_bind_text(st, 1, upload_id);
     sqlite3_bind_int(st, 2, p->part_number);
     if (sqlite3_step(st) == SQLITE_ROW)
         meta_col_copy(st, 0, old_blob, 64);
     sqlite3_finalize(st);
-    if ((e = prep(m, "INSERT OR REPLACE INTO parts(upload_id, part_number, blob_id, size, etag,"
+    if ((e = meta_prep(m, "INSERT OR REPLACE INTO parts(upload_id, part_number, blob_id, size, etag,"
                      " mtime_ms) VALUES(?,?,?,?,?,?)", &st)))
         goto rollback;
-    bind_text(st, 1, upload_id);
+    meta_bind_text(st, 1, upload_id);
     sqlite3_bind_int(st, 2, p->part_number);
-    bind_text(st, 3, p->blob_id);
+    meta_bind_text(st, 3, p->blob_id);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)p->size);
-    bind_text(st, 5, p->etag);
+    meta_bind_text(st, 5, p->etag);
     sqlite3_bind_int64(st, 6, p->mtime_ms ? p->mtime_ms : ct_now_ms());
-    if ((e = step_done(st)))
+    if ((e = meta_step_done(st)))
         goto rollback;
     sqlite3_finalize(st);
     e = meta_commit(m);
@@ -153,10 +134,10 @@ ct_err ct_meta_part_list(ct_meta *m, const char *upload_id, int after, int max,
     ct_meta_part *parts = NULL;
     int n = 0, cap = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT part_number, blob_id, size, etag, mtime_ms FROM parts"
+    ct_err e = meta_prep(m, "SELECT part_number, blob_id, size, etag, mtime_ms FROM parts"
                        " WHERE upload_id=? AND part_number>? ORDER BY part_number LIMIT ?", &st);
     if (!e) {
-        bind_text(st, 1, upload_id);
+        meta_bind_text(st, 1, upload_id);
         sqlite3_bind_int(st, 2, after);
         sqlite3_bind_int(st, 3, max);
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -195,10 +176,10 @@ ct_err ct_meta_upload_delete(ct_meta *m, const char *upload_id)
     static const char *const sqls[] = {"DELETE FROM parts WHERE upload_id=?",
                                        "DELETE FROM uploads WHERE upload_id=?"};
     for (size_t i = 0; i < CT_ARRAY_LEN(sqls); i++) {
-        if ((e = prep(m, sqls[i], &st)))
+        if ((e = meta_prep(m, sqls[i], &st)))
             break;
-        bind_text(st, 1, upload_id);
-        e = step_done(st);
+        meta_bind_text(st, 1, upload_id);
+        e = meta_step_done(st);
         sqlite3_finalize(st);
         st = NULL;
         if (e)
@@ -222,10 +203,10 @@ static ct_err upload_query(ct_meta *m, const char *sql, const char *text, int64_
     ct_meta_upload rows[256];
     int n = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, sql, &st);
+    ct_err e = meta_prep(m, sql, &st);
     if (!e) {
         if (text)
-            bind_text(st, 1, text);
+            meta_bind_text(st, 1, text);
         else
             sqlite3_bind_int64(st, 1, num);
         while (n < 256 && sqlite3_step(st) == SQLITE_ROW)
@@ -258,15 +239,15 @@ ct_err ct_meta_upload_completed_put(ct_meta *m, const char *upload_id, const cha
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "INSERT OR REPLACE INTO completed_uploads(upload_id, bucket, key, etag,"
+    ct_err e = meta_prep(m, "INSERT OR REPLACE INTO completed_uploads(upload_id, bucket, key, etag,"
                        " completed_ms) VALUES(?,?,?,?,?)", &st);
     if (!e) {
-        bind_text(st, 1, upload_id);
-        bind_text(st, 2, bucket);
-        bind_text(st, 3, key);
-        bind_text(st, 4, etag);
+        meta_bind_text(st, 1, upload_id);
+        meta_bind_text(st, 2, bucket);
+        meta_bind_text(st, 3, key);
+        meta_bind_text(st, 4, etag);
         sqlite3_bind_int64(st, 5, ct_now_ms());
-        e = step_done(st);
+        e = meta_step_done(st);
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->mu);
@@ -278,9 +259,9 @@ ct_err ct_meta_upload_completed_get(ct_meta *m, const char *upload_id, char buck
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = prep(m, "SELECT bucket, key, etag FROM completed_uploads WHERE upload_id=?", &st);
+    ct_err e = meta_prep(m, "SELECT bucket, key, etag FROM completed_uploads WHERE upload_id=?", &st);
     if (!e) {
-        bind_text(st, 1, upload_id);
+        meta_bind_text(st, 1, upload_id);
         if (sqlite3_step(st) == SQLITE_ROW) {
             meta_col_copy(st, 0, bucket, 64);
             *key = meta_col_dup(st, 1);

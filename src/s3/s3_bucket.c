@@ -46,14 +46,14 @@ static void bucket_create(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const 
     }
     if (req->body_len) {
         char msg[256];
-        s3_xml_node *root = NULL;
-        if (s3_xml_parse(req->body, req->body_len, &root, msg, sizeof msg)) {
+        ct_xml_node *root = NULL;
+        if (ct_xml_parse(req->body, req->body_len, &root, msg, sizeof msg)) {
             ct_s3_error(resp, req, "MalformedXML", msg);
             return;
         }
-        const char *loc = s3_xml_child_text(root, "LocationConstraint");
+        const char *loc = ct_xml_child_text(root, "LocationConstraint");
         int bad = loc && loc[0] && strcmp(loc, s->region) != 0;
-        s3_xml_free(root);
+        ct_xml_free(root);
         if (bad) {
             ct_s3_error(resp, req, "IllegalLocationConstraintException",
                         "The specified location-constraint is not valid for this endpoint.");

@@ -360,22 +360,22 @@ void s3_cksum_create_headers(ct_http_resp *resp, const char *meta_json)
 /* ---- CompleteMultipartUpload ---- */
 
 /* The part's Checksum<ALGO> element: its algorithm and text. */
-static ct_cksum_algo part_element(const s3_xml_node *part, const char **text)
+static ct_cksum_algo part_element(const ct_xml_node *part, const char **text)
 {
     for (size_t i = 0; i < CT_ARRAY_LEN(algos); i++) {
         char name[24];
         snprintf(name, sizeof name, "Checksum%s", algos[i].upper);
-        if ((*text = s3_xml_child_text(part, name)))
+        if ((*text = ct_xml_child_text(part, name)))
             return algos[i].algo;
     }
     return CT_CKSUM_NONE;
 }
 
-static const char *collect_elements(s3_mpu_cksum *m, const s3_xml_node *root, ct_cksum_algo u)
+static const char *collect_elements(s3_mpu_cksum *m, const ct_xml_node *root, ct_cksum_algo u)
 {
     int i = 0;
     ct_cksum_algo seen = CT_CKSUM_NONE;
-    for (const s3_xml_node *p = root->first_child; p && i < m->nparts; p = p->next) {
+    for (const ct_xml_node *p = root->first_child; p && i < m->nparts; p = p->next) {
         if (strcmp(p->name, "Part") != 0)
             continue;
         const char *text;
@@ -433,7 +433,7 @@ static const char *choose_algos(s3_mpu_cksum *m, ct_cksum_algo u, int full)
 }
 
 const char *s3_mpu_cksum_begin(s3_mpu_cksum *m, const ct_http_req *req, const char *upload_meta,
-                               const s3_xml_node *root, int nparts)
+                               const ct_xml_node *root, int nparts)
 {
     memset(m, 0, sizeof *m);
     m->nparts = nparts;

@@ -3,6 +3,7 @@
 #define CT_S3_INTERNAL_H
 
 #include "iam/iam.h"
+#include "core/xml.h"
 #include "s3/s3.h"
 
 #include <stdio.h>
@@ -30,20 +31,7 @@ int s3_bucket_name_valid(const char *name);
 /* Principal id for events and owner fields. */
 const char *s3_principal_id(const ct_http_req *req);
 
-/* ---- tiny XML DOM over expat (bounded; DOCTYPE refused) ---- */
-typedef struct s3_xml_node s3_xml_node;
-struct s3_xml_node {
-    char *name;           /* local name (namespace prefix stripped) */
-    ct_buf text;
-    s3_xml_node *first_child, *last_child, *next;
-};
-/* Parses body; CT_ERR_INVALID with msg on malformed or hostile XML. */
-ct_err s3_xml_parse(const char *body, size_t len, s3_xml_node **root, char *msg, size_t msglen);
-void s3_xml_free(s3_xml_node *n);
-/* First child named name, or NULL. */
-s3_xml_node *s3_xml_child(const s3_xml_node *n, const char *name);
-/* Text of the first child named name, or NULL. */
-const char *s3_xml_child_text(const s3_xml_node *n, const char *name);
+/* XML request bodies are parsed with core/xml.h. */
 
 /* Stored headers of a PUT (Cache-Control, x-amz-meta-*, ...) as JSON; heap or NULL. */
 char *s3_collect_meta(const ct_http_req *req);
@@ -104,7 +92,7 @@ typedef struct {
 } s3_mpu_cksum;
 /* NULL, or an S3 error code with m->msg. s3_mpu_cksum_free in every case. */
 const char *s3_mpu_cksum_begin(s3_mpu_cksum *m, const ct_http_req *req, const char *upload_meta,
-                               const s3_xml_node *root, int nparts);
+                               const ct_xml_node *root, int nparts);
 void s3_mpu_cksum_data(s3_mpu_cksum *m, const void *p, size_t n);
 /* After each part's bytes: -1 (m->msg) when the part's checksum differs. */
 int s3_mpu_cksum_part_end(s3_mpu_cksum *m);

@@ -137,16 +137,16 @@ static int etag_equal(const char *client, const char *stored)
 
 /* Validates the request's part list; fills chosen[] in order. Returns the
  * S3 error code or NULL. */
-static const char *choose_parts(const s3_xml_node *root, const part_vec *have,
+static const char *choose_parts(const ct_xml_node *root, const part_vec *have,
                                 const ct_meta_part **chosen, int *n)
 {
     int last = 0;
     *n = 0;
-    for (s3_xml_node *p = root->first_child; p; p = p->next) {
+    for (ct_xml_node *p = root->first_child; p; p = p->next) {
         if (strcmp(p->name, "Part") != 0)
             continue;
-        const char *num = s3_xml_child_text(p, "PartNumber");
-        const char *etag = s3_xml_child_text(p, "ETag");
+        const char *num = ct_xml_child_text(p, "PartNumber");
+        const char *etag = ct_xml_child_text(p, "ETag");
         int number = num ? atoi(num) : 0;
         if (!num || !etag || number < 1 || number > MAX_PARTS || *n >= MAX_PARTS)
             return "MalformedXML";
@@ -262,7 +262,7 @@ static void complete_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, cons
         return;
     part_vec have = {0};
     const ct_meta_part **chosen = NULL;
-    s3_xml_node *root = NULL;
+    ct_xml_node *root = NULL;
     s3_mpu_cksum ck = {0};
     char msg[256], id[64], etag[48], old[64], *meta_json = NULL;
     uint64_t size = 0;
@@ -272,7 +272,7 @@ static void complete_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, cons
         s3_internal_error(resp, req, e);
         goto cleanup;
     }
-    if (s3_xml_parse(req->body, req->body_len, &root, msg, sizeof msg) ||
+    if (ct_xml_parse(req->body, req->body_len, &root, msg, sizeof msg) ||
         strcmp(root->name, "CompleteMultipartUpload") != 0) {
         ct_s3_error(resp, req, "MalformedXML", "The XML you provided was not well-formed or did "
                                                "not validate against our published schema");
@@ -328,7 +328,7 @@ static void complete_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, cons
 cleanup:
     s3_mpu_cksum_free(&ck);
     free(meta_json);
-    s3_xml_free(root);
+    ct_xml_free(root);
     free(chosen);
     free(have.v);
     ct_meta_upload_free(&u);

@@ -40,14 +40,14 @@ static int event_valid(const char *e)
 }
 
 /* Filter/S3Key/FilterRule{Name,Value} -> prefix/suffix. */
-static const char *parse_filter(const s3_xml_node *cfg, json_t *out)
+static const char *parse_filter(const ct_xml_node *cfg, json_t *out)
 {
-    s3_xml_node *key = s3_xml_child(s3_xml_child(cfg, "Filter"), "S3Key");
-    for (s3_xml_node *r = key ? key->first_child : NULL; r; r = r->next) {
+    ct_xml_node *key = ct_xml_child(ct_xml_child(cfg, "Filter"), "S3Key");
+    for (ct_xml_node *r = key ? key->first_child : NULL; r; r = r->next) {
         if (strcmp(r->name, "FilterRule") != 0)
             continue;
-        const char *name = s3_xml_child_text(r, "Name");
-        const char *value = s3_xml_child_text(r, "Value");
+        const char *name = ct_xml_child_text(r, "Name");
+        const char *value = ct_xml_child_text(r, "Value");
         if (!name || !value)
             return "FilterRule needs Name and Value";
         const char *field = strcasecmp(name, "prefix") == 0   ? "prefix"
@@ -62,14 +62,14 @@ static const char *parse_filter(const s3_xml_node *cfg, json_t *out)
     return NULL;
 }
 
-static const char *parse_config(const s3_xml_node *n, const char *target, const char *kind,
+static const char *parse_config(const ct_xml_node *n, const char *target, const char *kind,
                                 json_t *configs)
 {
-    const char *arn = s3_xml_child_text(n, target);
+    const char *arn = ct_xml_child_text(n, target);
     if (!arn || !arn[0])
         return "missing target ARN";
     json_t *c = json_pack("{s:s, s:s, s:s}", "kind", kind, "arn", arn, "id", "");
-    const char *id = s3_xml_child_text(n, "Id");
+    const char *id = ct_xml_child_text(n, "Id");
     char gen[40];
     if (!id || !id[0]) {
         ct_random_hex(gen, 32);
@@ -79,7 +79,7 @@ static const char *parse_config(const s3_xml_node *n, const char *target, const 
     json_t *events = json_array();
     json_object_set_new(c, "events", events);
     const char *err = NULL;
-    for (s3_xml_node *e = n->first_child; e && !err; e = e->next) {
+    for (ct_xml_node *e = n->first_child; e && !err; e = e->next) {
         if (strcmp(e->name, "Event") != 0)
             continue;
         const char *ev = e->text.data ? e->text.data : "";
@@ -134,15 +134,15 @@ static int overlaps(json_t *a, json_t *b)
 void s3_notification_put(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char *bucket)
 {
     char msg[256];
-    s3_xml_node *root = NULL;
+    ct_xml_node *root = NULL;
     json_t *configs = json_array();
-    if (s3_xml_parse(req->body, req->body_len, &root, msg, sizeof msg) ||
+    if (ct_xml_parse(req->body, req->body_len, &root, msg, sizeof msg) ||
         strcmp(root->name, "NotificationConfiguration") != 0) {
         ct_s3_error(resp, req, "MalformedXML", "The XML you provided was not well-formed or did "
                                                "not validate against our published schema");
         goto cleanup;
     }
-    for (s3_xml_node *n = root->first_child; n; n = n->next) {
+    for (ct_xml_node *n = root->first_child; n; n = n->next) {
         for (size_t k = 0; k < CT_ARRAY_LEN(config_kinds); k++) {
             if (strcmp(n->name, config_kinds[k].element) != 0)
                 continue;
@@ -175,7 +175,7 @@ void s3_notification_put(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const c
         resp->status = 200;
 cleanup:
     json_decref(configs);
-    s3_xml_free(root);
+    ct_xml_free(root);
 }
 
 static void emit_config(ct_buf *x, json_t *c)

@@ -209,30 +209,30 @@ void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const cha
 void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char *bucket)
 {
     char msg[256];
-    s3_xml_node *root = NULL;
-    if (s3_xml_parse(req->body, req->body_len, &root, msg, sizeof msg) ||
+    ct_xml_node *root = NULL;
+    if (ct_xml_parse(req->body, req->body_len, &root, msg, sizeof msg) ||
         strcmp(root->name, "Delete") != 0) {
-        s3_xml_free(root);
+        ct_xml_free(root);
         ct_s3_error(resp, req, "MalformedXML", "The XML you provided was not well-formed or "
                                                "did not validate against our published schema");
         return;
     }
-    const char *quiet = s3_xml_child_text(root, "Quiet");
+    const char *quiet = ct_xml_child_text(root, "Quiet");
     int is_quiet = quiet && strcasecmp(quiet, "true") == 0;
     ct_buf *x = &resp->body;
     ct_buf_puts(x, XML_HEAD "<DeleteResult xmlns=\"" S3_NS "\">");
     int count = 0;
-    for (s3_xml_node *n = root->first_child; n; n = n->next) {
+    for (ct_xml_node *n = root->first_child; n; n = n->next) {
         if (strcmp(n->name, "Object") != 0)
             continue;
         if (++count > 1000) {
-            s3_xml_free(root);
+            ct_xml_free(root);
             ct_buf_reset(x);
             ct_s3_error(resp, req, "MalformedXML", "You have attempted to delete more than "
                                                    "1000 objects");
             return;
         }
-        const char *key = s3_xml_child_text(n, "Key");
+        const char *key = ct_xml_child_text(n, "Key");
         if (!key)
             continue;
         ct_err e = delete_one(s, req, bucket, key);
@@ -248,7 +248,7 @@ void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const cha
         }
     }
     ct_buf_puts(x, "</DeleteResult>");
-    s3_xml_free(root);
+    ct_xml_free(root);
     resp->status = 200;
     ct_http_resp_header(resp, "Content-Type", "application/xml");
 }

@@ -180,22 +180,22 @@ static void fetch(const char *url, const char *method, const char *h1, const cha
 
 static void test_edge_xml(void)
 {
-    edge_xml_node *root = NULL;
+    ct_xml_node *root = NULL;
     char msg[256];
     const char *ok = "<?xml version=\"1.0\"?><DistributionConfig xmlns=\"http://cloudfront.amazonaws."
                      "com/doc/2020-05-31/\"><Comment>a &amp; b</Comment><Enabled>true</Enabled>"
                      "</DistributionConfig>";
-    CHECK(edge_xml_parse(ok, strlen(ok), &root, msg, sizeof msg) == CT_OK);
+    CHECK(ct_xml_parse(ok, strlen(ok), &root, msg, sizeof msg) == CT_OK);
     CHECK(root && strcmp(root->name, "DistributionConfig") == 0);
-    CHECK(strcmp(edge_xml_child_text(root, "Comment"), "a & b") == 0);
-    CHECK(edge_xml_child(root, "Nope") == NULL);
-    edge_xml_free(root);
+    CHECK(strcmp(ct_xml_child_text(root, "Comment"), "a & b") == 0);
+    CHECK(ct_xml_child(root, "Nope") == NULL);
+    ct_xml_free(root);
     root = NULL;
     const char *xxe = "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
                       "<x>&e;</x>";
-    CHECK(edge_xml_parse(xxe, strlen(xxe), &root, msg, sizeof msg) == CT_ERR_INVALID);
+    CHECK(ct_xml_parse(xxe, strlen(xxe), &root, msg, sizeof msg) == CT_ERR_INVALID);
     CHECK(root == NULL);
-    CHECK(edge_xml_parse("<a><b>", 6, &root, msg, sizeof msg) == CT_ERR_INVALID);
+    CHECK(ct_xml_parse("<a><b>", 6, &root, msg, sizeof msg) == CT_ERR_INVALID);
 }
 
 static void test_parsers(void)

@@ -1,7 +1,11 @@
-/* s3_xml.c: a bounded DOM for S3's small XML request bodies, on expat.
+/* xml.c: a bounded DOM for the small XML request bodies of the S3 and
+ * CloudFront APIs, on expat.
  * DOCTYPE declarations are refused outright (no entities, no XXE); depth and
  * node count are capped so a hostile body cannot exhaust memory. */
-#include "s3/s3_internal.h"
+#include "core/xml.h"
+
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <expat.h>
 #include <string.h>
@@ -11,8 +15,8 @@
 
 typedef struct {
     XML_Parser parser;
-    s3_xml_node *root;
-    s3_xml_node *stack[XML_MAX_DEPTH];
+    ct_xml_node *root;
+    ct_xml_node *stack[XML_MAX_DEPTH];
     int depth;
     int nodes;
     const char *error;
@@ -32,7 +36,7 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
         return stop(c, "XML nesting too deep");
     if (++c->nodes > XML_MAX_NODES)
         return stop(c, "XML has too many elements");
-    s3_xml_node *n = calloc(1, sizeof *n);
+    ct_xml_node *n = calloc(1, sizeof *n);
     const char *local = strrchr(name, '\x01'); /* namespace separator */
     if (!n || !(n->name = strdup(local ? local + 1 : name))) {
         free(n);
@@ -41,12 +45,12 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
     n->text.max = 1 << 20;
     if (c->depth == 0) {
         if (c->root) {
-            s3_xml_free(n);
+            ct_xml_free(n);
             return stop(c, "more than one root element");
         }
         c->root = n;
     } else {
-        s3_xml_node *parent = c->stack[c->depth - 1];
+        ct_xml_node *parent = c->stack[c->depth - 1];
         if (parent->last_child)
             parent->last_child->next = n;
         else
@@ -76,7 +80,7 @@ static void on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
     stop(ud, "DOCTYPE is not allowed");
 }
 
-ct_err s3_xml_parse(const char *body, size_t len, s3_xml_node **root, char *msg, size_t msglen)
+ct_err ct_xml_parse(const char *body, size_t len, ct_xml_node **root, char *msg, size_t msglen)
 {
     xml_ctx c;
     memset(&c, 0, sizeof c);
@@ -95,7 +99,7 @@ ct_err s3_xml_parse(const char *body, size_t len, s3_xml_node **root, char *msg,
                  c.error ? c.error
                          : (st != XML_STATUS_OK ? XML_ErrorString(XML_GetErrorCode(c.parser))
                                                 : "empty document"));
-        s3_xml_free(c.root);
+        ct_xml_free(c.root);
         e = CT_ERR_INVALID;
     } else {
         *root = c.root;
@@ -104,11 +108,11 @@ ct_err s3_xml_parse(const char *body, size_t len, s3_xml_node **root, char *msg,
     return e;
 }
 
-void s3_xml_free(s3_xml_node *n)
+void ct_xml_free(ct_xml_node *n)
 {
     while (n) {
-        s3_xml_node *next = n->next;
-        s3_xml_free(n->first_child);
+        ct_xml_node *next = n->next;
+        ct_xml_free(n->first_child);
         free(n->name);
         ct_buf_free(&n->text);
         free(n);
@@ -116,17 +120,17 @@ void s3_xml_free(s3_xml_node *n)
     }
 }
 
-s3_xml_node *s3_xml_child(const s3_xml_node *n, const char *name)
+ct_xml_node *ct_xml_child(const ct_xml_node *n, const char *name)
 {
-    for (s3_xml_node *c = n ? n->first_child : NULL; c; c = c->next)
+    for (ct_xml_node *c = n ? n->first_child : NULL; c; c = c->next)
         if (strcmp(c->name, name) == 0)
             return c;
     return NULL;
 }
 
-const char *s3_xml_child_text(const s3_xml_node *n, const char *name)
+const char *ct_xml_child_text(const ct_xml_node *n, const char *name)
 {
-    s3_xml_node *c = s3_xml_child(n, name);
+    ct_xml_node *c = ct_xml_child(n, name);
     if (!c)
         return NULL;
     return c->text.data ? c->text.data : "";
