@@ -30,7 +30,7 @@ static void usage(FILE *f)
           "  --no-verify-ssl     do not verify the endpoint's TLS certificate\n"
           "credentials: CATTUBE_ROOT_ACCESS_KEY / CATTUBE_ROOT_SECRET_KEY, else\n"
           "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n"
-          "A distribution is served at https://<id>.localhost:<edge port>/<key>; requests\n"
+          "A distribution is served at https://<id>.cattube.localhost:<edge port>/<key>; requests\n"
           "whose Host names no distribution go to the most recently created one.\n",
           f);
 }
