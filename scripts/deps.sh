@@ -8,13 +8,15 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config
   libmicrohttpd-dev libjansson-dev libexpat1-dev libsqlite3-dev libssl-dev
-  libseccomp-dev libcurl4-openssl-dev
+  libseccomp-dev libcurl4-openssl-dev libpq-dev
   libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev
   libswresample-dev libswscale-dev
   # fuzz and sanitizer builds
   clang libclang-rt-14-dev
   # run and test
   ffmpeg awscli curl python3-boto3 python3-botocore python3-pytest s3cmd rclone cppcheck
+  # PostgreSQL engine tests start their own server (tests/pg/start_pg.sh)
+  postgresql
 )
 
 missing=()

@@ -23,6 +23,7 @@
 
 typedef struct {
     const char *data_dir;
+    const char *db; /* NULL: DIR/meta.db */
     const char *region;
     const char *worker_id;
     int threads;
@@ -33,6 +34,8 @@ static void worker_usage(FILE *f)
 {
     fputs("usage: cattube worker --data DIR [options]\n"
           "  --data DIR           the data directory of a 'cattube serve' on this host\n"
+          "  --db URL             the server's metadata database when not DIR/meta.db\n"
+          "                       (postgres://...)\n"
           "  --workers N          concurrent jobs (default 1)\n"
           "  --lease-seconds N    job lease; a dead worker's job is retried after it (default 30)\n"
           "  --worker-id NAME     lease owner name (default host:pid)\n"
@@ -46,14 +49,16 @@ static int parse_opts(int argc, char **argv, worker_opts *o)
         {"data", required_argument, NULL, 'd'},       {"workers", required_argument, NULL, 'w'},
         {"lease-seconds", required_argument, NULL, 'l'}, {"worker-id", required_argument, NULL, 'i'},
         {"region", required_argument, NULL, 'r'},     {"verbose", no_argument, NULL, 'v'},
+        {"db", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
-    *o = (worker_opts){NULL, "us-east-1", NULL, 1, 30};
+    *o = (worker_opts){NULL, NULL, "us-east-1", NULL, 1, 30};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': o->data_dir = optarg; break;
+        case 'D': o->db = optarg; break;
         case 'w': o->threads = atoi(optarg); break;
         case 'l': o->lease_s = atoi(optarg); break;
         case 'i': o->worker_id = optarg; break;
@@ -87,6 +92,17 @@ static int read_account(const char *dir, char out[16])
     return ok ? 0 : -1;
 }
 
+/* A shared database holds the account id the API nodes agreed on. */
+static ct_err shared_account(ct_meta *meta, char account[16])
+{
+    char *stored = NULL;
+    if (ct_meta_is_shared(meta) && ct_meta_kv_get(meta, "account_id", &stored) == CT_OK &&
+        strlen(stored) == 12)
+        memcpy(account, stored, 13);
+    free(stored);
+    return CT_OK;
+}
+
 int ct_cmd_worker(int argc, char **argv)
 {
     worker_opts o;
@@ -114,7 +130,7 @@ int ct_cmd_worker(int argc, char **argv)
                            .lease_ms = (int64_t)o.lease_s * 1000};
     ct_err e;
     if ((e = ct_snprintf(path, sizeof path, "%s/meta.db", o.data_dir)) ||
-        (e = ct_meta_open_sqlite(path, &meta)) ||
+        (e = ct_meta_open(o.db ? o.db : path, &meta)) || (e = shared_account(meta, account)) ||
         (e = ct_store_open_fs_shared(o.data_dir, &store)) || (e = ct_mc_open(&mcc, meta, &mc)) ||
         (e = ct_worker_start(&wc, meta, store, mc, &w))) {
         ct_error("worker: start failed: %s", ct_err_str(e));

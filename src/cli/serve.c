@@ -30,6 +30,7 @@
 
 typedef struct {
     const char *data_dir;
+    const char *db; /* NULL: SQLite at DIR/meta.db */
     const char *listen;
     const char *edge_listen;
     const char *edge_http_listen;
@@ -247,6 +248,8 @@ static void serve_usage(FILE *f)
 {
     fputs("usage: cattube serve [options]\n"
           "  --data DIR               data directory (default ./cattube-data)\n"
+          "  --db URL                 metadata database: postgres://... shared by several\n"
+          "                           nodes and workers (default: SQLite in DIR/meta.db)\n"
           "  --listen HOST:PORT       S3 + MediaConvert + admin API (default 127.0.0.1:9000)\n"
           "  --edge-listen HOST:PORT  HTTPS edge (default 127.0.0.1:8443)\n"
           "  --edge-http-listen H:P   plain HTTP edge, redirects (default 127.0.0.1:8080)\n"
@@ -272,15 +275,17 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"edge-key", required_argument, NULL, 'k'},   {"verbose", no_argument, NULL, 'v'},
         {"lease-seconds", required_argument, NULL, 'L'},
         {"stale-upload-seconds", required_argument, NULL, 'S'},
+        {"db", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
-    *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
+    *o = (serve_opts){"./cattube-data", NULL, "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
                       "us-east-1", NULL, NULL, NULL, 1, 30, 604800};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': o->data_dir = optarg; break;
+        case 'D': o->db = optarg; break;
         case 'l': o->listen = optarg; break;
         case 'e': o->edge_listen = optarg; break;
         case 'E': o->edge_http_listen = optarg; break;
@@ -317,6 +322,17 @@ static int blob_referenced(void *ctx, const char *id)
     return ref;
 }
 
+/* A shared database: every node uses the account id the first one stored. */
+static ct_err adopt_account(server *sv)
+{
+    char *stored = NULL;
+    ct_err e = ct_meta_kv_add(sv->meta, "account_id", sv->account_id, &stored);
+    if (!e && strlen(stored) == 12)
+        snprintf(sv->account_id, sizeof sv->account_id, "%s", stored);
+    free(stored);
+    return e;
+}
+
 static ct_err start_all(server *sv)
 {
     char path[2048];
@@ -326,11 +342,20 @@ static ct_err start_all(server *sv)
     if ((e = load_or_create_root(sv)))
         return e;
     ct_snprintf(path, sizeof path, "%s/meta.db", sv->opt.data_dir);
-    if ((e = ct_meta_open_sqlite(path, &sv->meta)) || (e = ct_store_open_fs(sv->opt.data_dir, &sv->store)))
+    if ((e = ct_meta_open(sv->opt.db ? sv->opt.db : path, &sv->meta)))
         return e;
-    int swept = 0;
-    if (ct_store_sweep(sv->store, blob_referenced, sv->meta, &swept) == CT_OK && swept)
-        ct_info("serve: removed %d unreferenced blob(s) left by a crash", swept);
+    if (ct_meta_is_shared(sv->meta)) {
+        /* Other nodes may be writing into DIR right now: their temp files and
+         * just-renamed blobs are not ours to sweep. */
+        if ((e = ct_store_open_fs_shared(sv->opt.data_dir, &sv->store)) || (e = adopt_account(sv)))
+            return e;
+    } else {
+        if ((e = ct_store_open_fs(sv->opt.data_dir, &sv->store)))
+            return e;
+        int swept = 0;
+        if (ct_store_sweep(sv->store, blob_referenced, sv->meta, &swept) == CT_OK && swept)
+            ct_info("serve: removed %d unreferenced blob(s) left by a crash", swept);
+    }
     snprintf(sv->endpoint_url, sizeof sv->endpoint_url, "http://%s", sv->opt.listen);
     ct_iam_config ic = {sv->account_id, sv->access_key, sv->secret_key};
     if ((e = ct_iam_open(&ic, sv->meta, &sv->iam)))

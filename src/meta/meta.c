@@ -1,57 +1,31 @@
-/* meta.c: opening the SQLite engine, schema, shared helpers, kv settings. */
+/* meta.c: opening the engine, schema, shared helpers, kv settings, hooks.
+ *
+ * ct_meta_open picks the engine from the URL: SQLite (a path) or PostgreSQL
+ * (postgres://...). The schema is created if missing; on PostgreSQL under
+ * an advisory lock, since several processes may start at once. */
 #include "meta/meta_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-ct_err meta_sqlite_err(int rc)
+#define META_SCHEMA_LOCK 0x63617474 /* "catt": advisory lock id for schema setup */
+
+ct_err meta_prep(ct_meta *m, const char *sql, ct_db_stmt **st)
 {
-    switch (rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_DONE:
-    case SQLITE_ROW: return CT_OK;
-    case SQLITE_FULL: return CT_ERR_NOSPC;
-    case SQLITE_CONSTRAINT: return CT_ERR_EXISTS;
-    case SQLITE_NOMEM: return CT_ERR_NOMEM;
-    case SQLITE_IOERR: return CT_ERR_IO;
-    case SQLITE_TOOBIG: return CT_ERR_TOO_LARGE;
-    default: return CT_ERR_DB;
-    }
+    return ct_db_prepare(m->db, sql, st);
 }
 
-ct_err meta_prep(ct_meta *m, const char *sql, sqlite3_stmt **st)
+char *meta_col_dup(ct_db_stmt *st, int col)
 {
-    if (sqlite3_prepare_v2(m->db, sql, -1, st, NULL) != SQLITE_OK) {
-        ct_error("meta: prepare: %s: %s", sqlite3_errmsg(m->db), sql);
-        return CT_ERR_DB;
-    }
-    return CT_OK;
+    const char *t = ct_db_col_text(st, col);
+    return t ? strdup(t) : NULL;
 }
 
-void meta_bind_text(sqlite3_stmt *st, int i, const char *s)
+void meta_col_copy(ct_db_stmt *st, int col, char *out, size_t n)
 {
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-ct_err meta_step_done(sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? CT_OK : meta_sqlite_err(rc);
-}
-
-char *meta_col_dup(sqlite3_stmt *st, int col)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    return t ? strdup((const char *)t) : NULL;
-}
-
-void meta_col_copy(sqlite3_stmt *st, int col, char *out, size_t n)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    size_t l = t ? strlen((const char *)t) : 0;
+    const char *t = ct_db_col_text(st, col);
+    size_t l = t ? strlen(t) : 0;
     if (l >= n)
         l = n - 1;
     if (l)
@@ -59,65 +33,79 @@ void meta_col_copy(sqlite3_stmt *st, int col, char *out, size_t n)
     out[l] = '\0';
 }
 
-ct_err meta_begin(ct_meta *m)
-{
-    return meta_sqlite_err(sqlite3_exec(m->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
-}
+ct_err meta_begin(ct_meta *m) { return ct_db_begin(m->db); }
+ct_err meta_commit(ct_meta *m) { return ct_db_commit(m->db); }
+void meta_rollback(ct_meta *m) { ct_db_rollback(m->db); }
 
-ct_err meta_commit(ct_meta *m)
+ct_err meta_lock_key(ct_meta *m, const char *ns, const char *a, const char *b)
 {
-    int rc = sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
-        return meta_sqlite_err(rc);
+    if (!meta_is_pg(m))
+        return CT_OK;
+    ct_db_stmt *st = NULL;
+    ct_err e = meta_prep(m, "SELECT pg_advisory_xact_lock(hashtextextended("
+                            "CAST(? AS TEXT) || chr(1) || CAST(? AS TEXT) || chr(1) ||"
+                            " CAST(? AS TEXT), 0))", &st);
+    if (!e) {
+        ct_db_bind_text(st, 1, ns);
+        ct_db_bind_text(st, 2, a ? a : "");
+        ct_db_bind_text(st, 3, b ? b : "");
+        e = ct_db_step_done(st);
     }
-    return CT_OK;
+    ct_db_finalize(st);
+    return e;
 }
-
-void meta_rollback(ct_meta *m) { sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL); }
 
 static const char kv_schema[] =
     "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);";
 
-static ct_err exec_schema(sqlite3 *db, const char *sql)
+static ct_err create_schema(ct_db *db)
 {
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK) {
-        ct_error("meta: schema: %s", msg ? msg : sqlite3_errstr(rc));
-        sqlite3_free(msg);
-        return meta_sqlite_err(rc) ? meta_sqlite_err(rc) : CT_ERR_DB;
+    int pg = ct_db_dialect(db) == CT_DB_PG;
+    ct_err err;
+    char lock[96];
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_lock(%d)", META_SCHEMA_LOCK);
+    if (pg && (err = ct_db_exec(db, lock)))
+        return err;
+    if ((err = ct_db_exec_ddl(db, kv_schema)) ||
+        (err = ct_db_exec_ddl(db, meta_objects_schema)) ||
+        (err = ct_db_exec_ddl(db, meta_uploads_schema)) ||
+        (err = ct_db_exec_ddl(db, meta_jobs_schema)) ||
+        (err = ct_db_exec_ddl(db, meta_edge_schema)) ||
+        (err = ct_db_exec_ddl(db, meta_events_schema)) ||
+        (err = ct_db_exec(db, pg ? meta_events_triggers_pg : meta_events_triggers_sqlite)) ||
+        (err = ct_db_exec_ddl(db, meta_iam_schema)))
+        ct_error("meta: creating the schema failed");
+    if (pg) {
+        snprintf(lock, sizeof lock, "SELECT pg_advisory_unlock(%d)", META_SCHEMA_LOCK);
+        ct_db_exec(db, lock);
     }
-    return CT_OK;
+    return err;
 }
 
-ct_err ct_meta_open_sqlite(const char *path, ct_meta **out)
+static void on_notify(void *ctx, const char *channel)
+{
+    ct_meta *m = ctx;
+    if (strcmp(channel, "cattube_job") == 0)
+        meta_notify_job(m);
+    else
+        meta_notify_outbox(m);
+}
+
+ct_err ct_meta_open(const char *url_or_path, ct_meta **out)
 {
     ct_meta *m = calloc(1, sizeof *m);
     if (!m)
         return CT_ERR_NOMEM;
     pthread_mutex_init(&m->mu, NULL);
-    int rc = sqlite3_open_v2(path, &m->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                             NULL);
-    ct_err err = CT_OK;
-    if (rc != SQLITE_OK) {
-        ct_error("meta: open %s: %s", path, sqlite3_errstr(rc));
-        err = CT_ERR_DB;
+    pthread_mutex_init(&m->hook_mu, NULL);
+    ct_err err = ct_db_open(url_or_path, &m->db);
+    if (err || (err = create_schema(m->db)))
         goto fail;
+    if (meta_is_pg(m)) {
+        static const char *const channels[] = {"cattube_job", "cattube_outbox"};
+        if ((err = ct_db_listen(m->db, channels, 2, on_notify, m, &m->listener)))
+            goto fail;
     }
-    sqlite3_busy_timeout(m->db, 5000);
-    /* WAL + FULL: a committed transaction survives power loss. */
-    if ((err = exec_schema(m->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                  "PRAGMA foreign_keys=ON;")) ||
-        (err = exec_schema(m->db, kv_schema)) ||
-        (err = exec_schema(m->db, meta_objects_schema)) ||
-        (err = exec_schema(m->db, meta_uploads_schema)) ||
-        (err = exec_schema(m->db, meta_jobs_schema)) ||
-        (err = exec_schema(m->db, meta_edge_schema)) ||
-        (err = exec_schema(m->db, meta_events_schema)) ||
-        (err = exec_schema(m->db, meta_iam_schema)))
-        goto fail;
     *out = m;
     return CT_OK;
 fail:
@@ -125,74 +113,105 @@ fail:
     return err;
 }
 
+ct_err ct_meta_open_sqlite(const char *path, ct_meta **out)
+{
+    if (ct_db_is_pg_url(path))
+        return CT_ERR_INVALID;
+    return ct_meta_open(path, out);
+}
+
+int ct_meta_is_shared(const ct_meta *m) { return meta_is_pg(m); }
+
 void ct_meta_close(ct_meta *m)
 {
     if (!m)
         return;
-    sqlite3_close_v2(m->db);
+    ct_db_listen_stop(m->listener);
+    ct_db_close(m->db);
+    pthread_mutex_destroy(&m->hook_mu);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
 ct_err ct_meta_kv_get(ct_meta *m, const char *key, char **value)
 {
-    sqlite3_stmt *st = NULL;
-    ct_err err = CT_ERR_NOT_FOUND;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    if (sqlite3_prepare_v2(m->db, "SELECT v FROM kv WHERE k=?", -1, &st, NULL) != SQLITE_OK) {
-        err = CT_ERR_DB;
-        goto cleanup;
+    ct_err err = meta_prep(m, "SELECT v FROM kv WHERE k=?", &st);
+    if (!err) {
+        ct_db_bind_text(st, 1, key);
+        int rc = ct_db_step(st);
+        if (rc == CT_DB_ROW) {
+            *value = meta_col_dup(st, 0);
+            err = *value ? CT_OK : CT_ERR_NOMEM;
+        } else {
+            err = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
+        }
     }
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *value = meta_col_dup(st, 0);
-        err = *value ? CT_OK : CT_ERR_NOMEM;
-    }
-cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
 
 ct_err ct_meta_kv_set(ct_meta *m, const char *key, const char *value)
 {
-    sqlite3_stmt *st = NULL;
-    ct_err err;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    int rc = sqlite3_prepare_v2(m->db, "INSERT INTO kv(k,v) VALUES(?,?) "
-                                       "ON CONFLICT(k) DO UPDATE SET v=excluded.v",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
+    ct_err err = meta_prep(m, "INSERT INTO kv(k,v) VALUES(?,?) "
+                              "ON CONFLICT(k) DO UPDATE SET v=excluded.v", &st);
+    if (!err) {
+        ct_db_bind_text(st, 1, key);
+        ct_db_bind_text(st, 2, value);
+        err = ct_db_step_done(st);
     }
-    err = meta_sqlite_err(rc);
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
 
+ct_err ct_meta_kv_add(ct_meta *m, const char *key, const char *value, char **stored)
+{
+    ct_db_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = meta_prep(m, "INSERT INTO kv(k,v) VALUES(?,?) ON CONFLICT(k) DO NOTHING", &st);
+    if (!err) {
+        ct_db_bind_text(st, 1, key);
+        ct_db_bind_text(st, 2, value);
+        err = ct_db_step_done(st);
+    }
+    ct_db_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return err ? err : ct_meta_kv_get(m, key, stored);
+}
+
 void ct_meta_on_outbox(ct_meta *m, ct_meta_notify_fn fn, void *ctx)
 {
+    pthread_mutex_lock(&m->hook_mu);
     m->on_outbox = fn;
     m->on_outbox_ctx = ctx;
+    pthread_mutex_unlock(&m->hook_mu);
 }
 
 void ct_meta_on_job(ct_meta *m, ct_meta_notify_fn fn, void *ctx)
 {
+    pthread_mutex_lock(&m->hook_mu);
     m->on_job = fn;
     m->on_job_ctx = ctx;
+    pthread_mutex_unlock(&m->hook_mu);
 }
 
 void meta_notify_outbox(ct_meta *m)
 {
+    pthread_mutex_lock(&m->hook_mu);
     if (m->on_outbox)
         m->on_outbox(m->on_outbox_ctx);
+    pthread_mutex_unlock(&m->hook_mu);
 }
 
 void meta_notify_job(ct_meta *m)
 {
+    pthread_mutex_lock(&m->hook_mu);
     if (m->on_job)
         m->on_job(m->on_job_ctx);
+    pthread_mutex_unlock(&m->hook_mu);
 }

@@ -1,12 +1,19 @@
 /* meta: all metadata, the job queue and the event outbox, behind one API.
  *
- * DESIGN: every SQL statement in CatTube lives in this module. The embedded
- * engine is SQLite in WAL mode with synchronous=FULL (a committed transaction
- * survives power loss); one connection guarded by a mutex serialises writers,
- * which is what SQLite wants anyway. A PostgreSQL engine will implement the
- * same functions. Each file owns its tables: meta_objects.c (buckets,
- * objects, notifications, outbox, kv), meta_jobs.c (queues, templates,
- * presets, jobs), meta_edge.c (distributions).
+ * DESIGN: every SQL statement in CatTube lives in this module, written once
+ * against the small SQL seam in db.h, which has two drivers: SQLite (the
+ * embedded default: WAL, synchronous=FULL, so a committed transaction
+ * survives power loss) and PostgreSQL (several API nodes and workers on many
+ * hosts share one database). Each ct_meta holds one connection guarded by a
+ * mutex. With PostgreSQL, work that many processes poll for is claimed, not
+ * just read: jobs, outbox rows, job events and webhook deliveries are taken
+ * with SELECT ... FOR UPDATE SKIP LOCKED under a lease, so each is handled
+ * once cluster-wide, and LISTEN/NOTIFY wakes other processes' workers and
+ * dispatchers (the on_job/on_outbox hooks fire for their commits too).
+ * Each file owns its tables: meta_objects.c (buckets, objects,
+ * notifications, outbox), meta_uploads.c, meta_jobs.c (queues, templates,
+ * presets, jobs), meta_iam.c, meta_events.c (webhooks, job events,
+ * deliveries), meta_edge.c (distributions, edge items); meta.c (kv).
  * Ownership: strings in returned structs that are char* are heap copies the
  * caller frees with the matching *_free function; ct_meta is owned by main. */
 #ifndef CT_META_H
@@ -16,11 +23,18 @@
 
 typedef struct ct_meta ct_meta;
 
+/* url_or_path: "postgres://..." / "postgresql://..." (a libpq URI) opens
+ * PostgreSQL; anything else is a SQLite file path. */
+ct_err ct_meta_open(const char *url_or_path, ct_meta **out);
 ct_err ct_meta_open_sqlite(const char *path, ct_meta **out);
 void ct_meta_close(ct_meta *m);
+/* 1 when other hosts may share the database (PostgreSQL). */
+int ct_meta_is_shared(const ct_meta *m);
 
 /* Wake-up hooks, called outside meta's lock after a commit that added
- * outbox rows (on_outbox) or SUBMITTED jobs (on_job). Set once at start. */
+ * outbox rows or job events (on_outbox) or made jobs claimable (on_job);
+ * with PostgreSQL also for other processes' commits, from a listener thread.
+ * Setting NULL waits for a running call to return. */
 typedef void (*ct_meta_notify_fn)(void *ctx);
 void ct_meta_on_outbox(ct_meta *m, ct_meta_notify_fn fn, void *ctx);
 void ct_meta_on_job(ct_meta *m, ct_meta_notify_fn fn, void *ctx);
@@ -28,6 +42,8 @@ void ct_meta_on_job(ct_meta *m, ct_meta_notify_fn fn, void *ctx);
 /* ---- key/value settings (root credentials, account id, ...) ---- */
 ct_err ct_meta_kv_get(ct_meta *m, const char *key, char **value /* heap */);
 ct_err ct_meta_kv_set(ct_meta *m, const char *key, const char *value);
+/* Sets key only if absent; *stored (heap) gets the value now stored. */
+ct_err ct_meta_kv_add(ct_meta *m, const char *key, const char *value, char **stored);
 
 /* ---- buckets ---- */
 typedef struct {

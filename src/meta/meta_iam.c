@@ -23,31 +23,31 @@ const char meta_iam_schema[] =
 
 static ct_err insert_user(ct_meta *m, const char *name, const char *user_id, int64_t now)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     ct_err e = meta_prep(m, "INSERT INTO iam_users(name, user_id, created_ms) VALUES(?,?,?)", &st);
     if (!e) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        e = meta_step_done(st);
+        ct_db_bind_text(st, 1, name);
+        ct_db_bind_text(st, 2, user_id);
+        ct_db_bind_int64(st, 3, now);
+        e = ct_db_step_done(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return e;
 }
 
 static ct_err insert_key(ct_meta *m, const char *name, const char *ak, const char *sk, int64_t now)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     ct_err e = meta_prep(m, "INSERT INTO iam_keys(access_key, user_name, secret, created_ms) "
                        "VALUES(?,?,?,?)", &st);
     if (!e) {
-        sqlite3_bind_text(st, 1, ak, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, sk, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, now);
-        e = meta_step_done(st);
+        ct_db_bind_text(st, 1, ak);
+        ct_db_bind_text(st, 2, name);
+        ct_db_bind_text(st, 3, sk);
+        ct_db_bind_int64(st, 4, now);
+        e = ct_db_step_done(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return e;
 }
 
@@ -73,18 +73,18 @@ cleanup:
 /* One statement with text parameters, reporting NOT_FOUND when nothing changed. */
 static ct_err exec_change(ct_meta *m, const char *sql, const char *a, const char *b)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, sql, &st);
     if (!e) {
-        sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+        ct_db_bind_text(st, 1, a);
         if (b)
-            sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-        e = meta_step_done(st);
-        if (!e && sqlite3_changes(m->db) == 0)
+            ct_db_bind_text(st, 2, b);
+        e = ct_db_step_done(st);
+        if (!e && ct_db_changes(st) == 0)
             e = CT_ERR_NOT_FOUND;
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
@@ -94,12 +94,12 @@ ct_err ct_meta_iam_user_delete(ct_meta *m, const char *name)
     return exec_change(m, "DELETE FROM iam_users WHERE name=?", name, NULL);
 }
 
-static void row_to_user(sqlite3_stmt *st, ct_meta_iam_user *u)
+static void row_to_user(ct_db_stmt *st, ct_meta_iam_user *u)
 {
     memset(u, 0, sizeof *u);
     meta_col_copy(st, 0, u->name, sizeof u->name);
     meta_col_copy(st, 1, u->user_id, sizeof u->user_id);
-    u->created_ms = sqlite3_column_int64(st, 2);
+    u->created_ms = ct_db_col_int64(st, 2);
     meta_col_copy(st, 3, u->access_key, sizeof u->access_key);
 }
 
@@ -110,37 +110,37 @@ static void row_to_user(sqlite3_stmt *st, ct_meta_iam_user *u)
 
 ct_err ct_meta_iam_user_get(ct_meta *m, const char *name, ct_meta_iam_user *out)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, USER_SELECT " WHERE u.name=?", &st);
     if (e)
         goto cleanup;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    ct_db_bind_text(st, 1, name);
+    int rc = ct_db_step(st);
+    if (rc == CT_DB_ROW)
         row_to_user(st, out);
     else
-        e = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+        e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
 
 ct_err ct_meta_iam_user_list(ct_meta *m, ct_meta_iam_user_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, USER_SELECT " ORDER BY u.name", &st);
-    int rc = SQLITE_DONE;
-    while (!e && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int rc = CT_DB_DONE;
+    while (!e && (rc = ct_db_step(st)) == CT_DB_ROW) {
         ct_meta_iam_user u;
         row_to_user(st, &u);
         e = cb(ctx, &u);
     }
-    if (!e && rc != SQLITE_DONE)
-        e = meta_sqlite_err(rc);
-    sqlite3_finalize(st);
+    if (!e && rc != CT_DB_DONE)
+        e = ct_db_stmt_err(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
@@ -148,21 +148,21 @@ ct_err ct_meta_iam_user_list(ct_meta *m, ct_meta_iam_user_cb cb, void *ctx)
 ct_err ct_meta_iam_key_get(ct_meta *m, const char *access_key, char user[72], char *secret,
                            size_t secret_len)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "SELECT user_name, secret FROM iam_keys WHERE access_key=?", &st);
     if (e)
         goto cleanup;
-    sqlite3_bind_text(st, 1, access_key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    ct_db_bind_text(st, 1, access_key);
+    int rc = ct_db_step(st);
+    if (rc == CT_DB_ROW) {
         meta_col_copy(st, 0, user, 72);
         meta_col_copy(st, 1, secret, secret_len);
     } else {
-        e = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+        e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
     }
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
@@ -170,20 +170,20 @@ cleanup:
 ct_err ct_meta_iam_policy_put(ct_meta *m, const char *user, const char *policy_name,
                               const char *document)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "INSERT INTO iam_user_policies(user_name, policy_name, document) "
                        "VALUES(?,?,?) ON CONFLICT(user_name, policy_name) "
                        "DO UPDATE SET document=excluded.document", &st);
     if (!e) {
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, policy_name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, document, -1, SQLITE_STATIC);
-        e = meta_step_done(st);
+        ct_db_bind_text(st, 1, user);
+        ct_db_bind_text(st, 2, policy_name);
+        ct_db_bind_text(st, 3, document);
+        e = ct_db_step_done(st);
         if (e == CT_ERR_EXISTS) /* foreign key: no such user */
             e = CT_ERR_NOT_FOUND;
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
@@ -196,19 +196,19 @@ ct_err ct_meta_iam_policy_delete(ct_meta *m, const char *user, const char *polic
 
 ct_err ct_meta_iam_policy_list(ct_meta *m, const char *user, ct_meta_iam_policy_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "SELECT policy_name, document FROM iam_user_policies "
                        "WHERE user_name=? ORDER BY policy_name", &st);
-    int rc = SQLITE_DONE;
+    int rc = CT_DB_DONE;
     if (!e)
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-    while (!e && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        e = cb(ctx, (const char *)sqlite3_column_text(st, 0),
-               (const char *)sqlite3_column_text(st, 1));
-    if (!e && rc != SQLITE_DONE)
-        e = meta_sqlite_err(rc);
-    sqlite3_finalize(st);
+        ct_db_bind_text(st, 1, user);
+    while (!e && (rc = ct_db_step(st)) == CT_DB_ROW)
+        e = cb(ctx, ct_db_col_text(st, 0),
+               ct_db_col_text(st, 1));
+    if (!e && rc != CT_DB_DONE)
+        e = ct_db_stmt_err(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }

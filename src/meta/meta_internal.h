@@ -2,46 +2,56 @@
 #ifndef CT_META_INTERNAL_H
 #define CT_META_INTERNAL_H
 
+#include "meta/db.h"
 #include "meta/meta.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
 
 struct ct_meta {
-    sqlite3 *db;
-    pthread_mutex_t mu; /* one connection, one writer at a time */
+    ct_db *db;
+    pthread_mutex_t mu;      /* one connection, one user at a time */
+    pthread_mutex_t hook_mu; /* hooks are called under it, so clearing one waits */
     ct_meta_notify_fn on_outbox, on_job;
     void *on_outbox_ctx, *on_job_ctx;
+    ct_db_listener *listener; /* PostgreSQL: LISTEN for other processes' commits */
 };
+
+/* How long a claimed outbox row, job event or delivery stays with the
+ * process that claimed it before others may take it (PostgreSQL). */
+#define META_CLAIM_MS 30000
+
+static inline int meta_is_pg(const ct_meta *m) { return ct_db_dialect(m->db) == CT_DB_PG; }
 
 /* Fire the hooks (call without holding mu). */
 void meta_notify_outbox(ct_meta *m);
 void meta_notify_job(ct_meta *m);
 
-/* Each table-owning file provides its schema (CREATE TABLE IF NOT EXISTS ...). */
+/* Each table-owning file provides its schema (CREATE TABLE IF NOT EXISTS ...)
+ * in SQLite's types; ct_db_exec_ddl maps them for PostgreSQL. */
 extern const char meta_objects_schema[];
 extern const char meta_jobs_schema[];
 extern const char meta_edge_schema[];
 extern const char meta_uploads_schema[];
 extern const char meta_iam_schema[];
 extern const char meta_events_schema[]; /* after meta_jobs_schema: triggers on jobs */
+/* Dialect-specific parts: the job-event triggers and NOTIFY triggers. */
+extern const char meta_events_triggers_sqlite[];
+extern const char meta_events_triggers_pg[];
 
-/* Statement helpers shared by every meta file. meta_prep logs the failing
- * SQL; meta_bind_text binds NULL for NULL and copies the text;
- * meta_step_done maps SQLITE_DONE/ROW to CT_OK. */
-ct_err meta_prep(ct_meta *m, const char *sql, sqlite3_stmt **st);
-void meta_bind_text(sqlite3_stmt *st, int i, const char *s);
-ct_err meta_step_done(sqlite3_stmt *st);
-
-/* sqlite3 result -> ct_err (SQLITE_FULL -> CT_ERR_NOSPC, CONSTRAINT -> EXISTS). */
-ct_err meta_sqlite_err(int rc);
+/* Statement helpers shared by every meta file (the driver logs failures). */
+ct_err meta_prep(ct_meta *m, const char *sql, ct_db_stmt **st);
 /* strdup of a column, NULL for SQL NULL. */
-char *meta_col_dup(sqlite3_stmt *st, int col);
+char *meta_col_dup(ct_db_stmt *st, int col);
 /* Copies a text column into a fixed buffer (truncating safely). */
-void meta_col_copy(sqlite3_stmt *st, int col, char *out, size_t n);
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK; callers hold m->mu. */
+void meta_col_copy(ct_db_stmt *st, int col, char *out, size_t n);
+/* Write transaction; callers hold m->mu. */
 ct_err meta_begin(ct_meta *m);
 ct_err meta_commit(ct_meta *m);
 void meta_rollback(ct_meta *m);
+/* Inside a transaction: serialises transactions that read a row and then
+ * write based on what they read (object put/delete on one key, one part).
+ * PostgreSQL: a transaction advisory lock on a hash of (ns, a, b); SQLite's
+ * single writer already serialises, so a no-op there. */
+ct_err meta_lock_key(ct_meta *m, const char *ns, const char *a, const char *b);
 
 #endif

@@ -1,9 +1,11 @@
-/* meta_jobs.c: MediaConvert queues, job templates, presets and jobs (SQLite).
+/* meta_jobs.c: MediaConvert queues, job templates, presets and jobs.
  *
  * DESIGN: records are stored as their wire JSON plus the columns needed to
  * filter, order and lease. The job queue is a table: a worker claims the best
  * ready job with one UPDATE ... WHERE id=(SELECT ... LIMIT 1) RETURNING, which
- * SQLite runs atomically under its single writer. A claim takes a lease
+ * SQLite runs atomically under its single writer; on PostgreSQL the inner
+ * SELECT takes the row with FOR UPDATE SKIP LOCKED, so concurrent claimers
+ * on many hosts each get a different job without waiting on each other. A claim takes a lease
  * (lease_owner, lease_until) and bumps attempt; heartbeat and finish only
  * touch the row while attempt still matches, so a worker whose lease expired
  * and was reclaimed by another can never overwrite the new owner's state.
@@ -46,22 +48,22 @@ const char meta_jobs_schema[] =
     " attempt, cancel_requested, seq"
 
 /* Runs a statement that returns no rows; *changes gets the row count. */
-static ct_err step_done(ct_meta *m, sqlite3_stmt *st, int *changes)
+static ct_err step_done(ct_meta *m, ct_db_stmt *st, int *changes)
 {
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return meta_sqlite_err(rc) ? meta_sqlite_err(rc) : CT_ERR_DB;
+    int rc = ct_db_step(st);
+    if (rc != CT_DB_DONE && rc != CT_DB_ROW)
+        return ct_db_stmt_err(st) ? ct_db_stmt_err(st) : CT_ERR_DB;
     if (changes)
-        *changes = sqlite3_changes(m->db);
+        *changes = ct_db_changes(st);
     return CT_OK;
 }
 
-static void bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+static void bind_opt_text(ct_db_stmt *st, int i, const char *s)
 {
     if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+        ct_db_bind_text(st, i, s);
     else
-        sqlite3_bind_null(st, i);
+        ct_db_bind_null(st, i);
 }
 
 /* ---------------------------------------------------------------- queues */
@@ -81,34 +83,36 @@ ct_err ct_meta_queue_put(ct_meta *m, const char *name, const char *status, const
     static const char ups[] = "INSERT INTO queues(name,status,json,created_ms) VALUES(?,?,?,?)"
                               " ON CONFLICT(name) DO UPDATE SET status=excluded.status,"
                               " json=excluded.json";
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_prep(m, create_only ? ins : ups, &st);
     if (err)
         goto cleanup;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, ct_now_ms());
+    ct_db_bind_text(st, 1, name);
+    ct_db_bind_text(st, 2, status);
+    ct_db_bind_text(st, 3, json);
+    ct_db_bind_int64(st, 4, ct_now_ms());
     err = step_done(m, st, NULL);
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
+    if (!err && strcmp(status, "ACTIVE") == 0) /* a resumed queue has work */
+        meta_notify_job(m);
     return err;
 }
 
 ct_err ct_meta_queue_get(ct_meta *m, const char *name, ct_meta_queue *out)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_prep(m, "SELECT name, status, json FROM queues WHERE name=?", &st);
     if (err)
         goto cleanup;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        err = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+    ct_db_bind_text(st, 1, name);
+    int rc = ct_db_step(st);
+    if (rc != CT_DB_ROW) {
+        err = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
         goto cleanup;
     }
     meta_col_copy(st, 0, out->name, sizeof out->name);
@@ -116,29 +120,29 @@ ct_err ct_meta_queue_get(ct_meta *m, const char *name, ct_meta_queue *out)
     out->json = meta_col_dup(st, 2);
     err = out->json ? CT_OK : CT_ERR_NOMEM;
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
 
 ct_err ct_meta_queue_counts(ct_meta *m, const char *name, int *submitted, int *progressing)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     *submitted = *progressing = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err err = meta_prep(m, "SELECT coalesce(sum(status='SUBMITTED'),0),"
-                         " coalesce(sum(status='PROGRESSING'),0) FROM jobs"
+    ct_err err = meta_prep(m, "SELECT coalesce(sum(CASE WHEN status='SUBMITTED' THEN 1 ELSE 0 END),0),"
+                         " coalesce(sum(CASE WHEN status='PROGRESSING' THEN 1 ELSE 0 END),0) FROM jobs"
                          " WHERE queue=? AND status IN ('SUBMITTED','PROGRESSING')",
                       &st);
     if (err)
         goto cleanup;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *submitted = sqlite3_column_int(st, 0);
-        *progressing = sqlite3_column_int(st, 1);
+    ct_db_bind_text(st, 1, name);
+    if (ct_db_step(st) == CT_DB_ROW) {
+        *submitted = ct_db_col_int(st, 0);
+        *progressing = ct_db_col_int(st, 1);
     }
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
@@ -146,31 +150,31 @@ cleanup:
 /* Caller holds the lock and a transaction. */
 static ct_err queue_delete_locked(ct_meta *m, const char *name)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     int changes = 0;
     ct_err err = meta_prep(m, "SELECT count(*) FROM jobs WHERE queue=?"
                          " AND status IN ('SUBMITTED','PROGRESSING')", &st);
     if (err)
         goto cleanup;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    ct_db_bind_text(st, 1, name);
+    if (ct_db_step(st) != CT_DB_ROW) {
         err = CT_ERR_DB;
         goto cleanup;
     }
-    if (sqlite3_column_int(st, 0) > 0) {
+    if (ct_db_col_int(st, 0) > 0) {
         err = CT_ERR_CONFLICT;
         goto cleanup;
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     st = NULL;
     if ((err = meta_prep(m, "DELETE FROM queues WHERE name=?", &st)))
         goto cleanup;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    ct_db_bind_text(st, 1, name);
     if ((err = step_done(m, st, &changes)))
         goto cleanup;
     err = changes ? CT_OK : CT_ERR_NOT_FOUND;
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return err;
 }
 
@@ -190,26 +194,26 @@ ct_err ct_meta_queue_delete(ct_meta *m, const char *name)
 }
 
 /* SELECT of one text column; cb per row. Caller passes bound statement. */
-static ct_err each_json(sqlite3_stmt *st, ct_meta_json_cb cb, void *ctx)
+static ct_err each_json(ct_db_stmt *st, ct_meta_json_cb cb, void *ctx)
 {
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *json = (const char *)sqlite3_column_text(st, 0);
+    while ((rc = ct_db_step(st)) == CT_DB_ROW) {
+        const char *json = ct_db_col_text(st, 0);
         ct_err err = cb(ctx, json ? json : "{}");
         if (err)
             return err;
     }
-    return rc == SQLITE_DONE ? CT_OK : meta_sqlite_err(rc);
+    return rc == CT_DB_DONE ? CT_OK : ct_db_stmt_err(st);
 }
 
 ct_err ct_meta_queue_list(ct_meta *m, ct_meta_json_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_prep(m, "SELECT json FROM queues ORDER BY created_ms, name", &st);
     if (!err)
         err = each_json(st, cb, ctx);
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
@@ -222,73 +226,73 @@ ct_err ct_meta_named_put(ct_meta *m, const char *kind, const char *name, const c
     static const char ins[] = "INSERT INTO named(kind,name,json,created_ms) VALUES(?,?,?,?)";
     static const char ups[] = "INSERT INTO named(kind,name,json,created_ms) VALUES(?,?,?,?)"
                               " ON CONFLICT(kind,name) DO UPDATE SET json=excluded.json";
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_prep(m, create_only ? ins : ups, &st);
     if (err)
         goto cleanup;
-    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, ct_now_ms());
+    ct_db_bind_text(st, 1, kind);
+    ct_db_bind_text(st, 2, name);
+    ct_db_bind_text(st, 3, json);
+    ct_db_bind_int64(st, 4, ct_now_ms());
     err = step_done(m, st, NULL);
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
 
 ct_err ct_meta_named_get(ct_meta *m, const char *kind, const char *name, char **json)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     *json = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_prep(m, "SELECT json FROM named WHERE kind=? AND name=?", &st);
     if (err)
         goto cleanup;
-    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        err = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+    ct_db_bind_text(st, 1, kind);
+    ct_db_bind_text(st, 2, name);
+    int rc = ct_db_step(st);
+    if (rc != CT_DB_ROW) {
+        err = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
         goto cleanup;
     }
     *json = meta_col_dup(st, 0);
     err = *json ? CT_OK : CT_ERR_NOMEM;
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
 
 ct_err ct_meta_named_delete(ct_meta *m, const char *kind, const char *name)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     int changes = 0;
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_prep(m, "DELETE FROM named WHERE kind=? AND name=?", &st);
     if (err)
         goto cleanup;
-    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    ct_db_bind_text(st, 1, kind);
+    ct_db_bind_text(st, 2, name);
     if (!(err = step_done(m, st, &changes)) && changes == 0)
         err = CT_ERR_NOT_FOUND;
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
 
 ct_err ct_meta_named_list(ct_meta *m, const char *kind, ct_meta_json_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_prep(m, "SELECT json FROM named WHERE kind=? ORDER BY created_ms, name", &st);
     if (!err) {
-        sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+        ct_db_bind_text(st, 1, kind);
         err = each_json(st, cb, ctx);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
@@ -307,64 +311,64 @@ void ct_meta_job_free(ct_meta_job *j)
 }
 
 /* Reads a JOB_COLS row; returns the row's seq. */
-static int64_t job_from_row(sqlite3_stmt *st, ct_meta_job *j)
+static int64_t job_from_row(ct_db_stmt *st, ct_meta_job *j)
 {
     memset(j, 0, sizeof *j);
     meta_col_copy(st, 0, j->id, sizeof j->id);
     meta_col_copy(st, 1, j->queue, sizeof j->queue);
-    j->priority = sqlite3_column_int(st, 2);
+    j->priority = ct_db_col_int(st, 2);
     meta_col_copy(st, 3, j->status, sizeof j->status);
     meta_col_copy(st, 4, j->phase, sizeof j->phase);
-    j->percent = sqlite3_column_int(st, 5);
-    j->created_ms = sqlite3_column_int64(st, 6);
-    j->start_ms = sqlite3_column_int64(st, 7);
-    j->finish_ms = sqlite3_column_int64(st, 8);
-    j->retry_count = sqlite3_column_int(st, 9);
-    j->error_code = sqlite3_column_int(st, 10);
+    j->percent = ct_db_col_int(st, 5);
+    j->created_ms = ct_db_col_int64(st, 6);
+    j->start_ms = ct_db_col_int64(st, 7);
+    j->finish_ms = ct_db_col_int64(st, 8);
+    j->retry_count = ct_db_col_int(st, 9);
+    j->error_code = ct_db_col_int(st, 10);
     j->error_message = meta_col_dup(st, 11);
     j->spec_json = meta_col_dup(st, 12);
     j->output_details_json = meta_col_dup(st, 13);
     j->warnings_json = meta_col_dup(st, 14);
-    j->attempt = sqlite3_column_int(st, 15);
-    j->cancel_requested = sqlite3_column_int(st, 16);
-    return sqlite3_column_int64(st, 17);
+    j->attempt = ct_db_col_int(st, 15);
+    j->cancel_requested = ct_db_col_int(st, 16);
+    return ct_db_col_int64(st, 17);
 }
 
 /* Caller holds lock + transaction. CT_ERR_EXISTS with id_out when the key is taken. */
 static ct_err idem_lookup(ct_meta *m, const char *idem_key, char id_out[40])
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     ct_err err = meta_prep(m, "SELECT id FROM jobs WHERE idem_key=?", &st);
     if (err)
         return err;
-    sqlite3_bind_text(st, 1, idem_key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    ct_db_bind_text(st, 1, idem_key);
+    int rc = ct_db_step(st);
+    if (rc == CT_DB_ROW) {
         meta_col_copy(st, 0, id_out, 40);
         err = CT_ERR_EXISTS;
-    } else if (rc != SQLITE_DONE) {
-        err = meta_sqlite_err(rc);
+    } else if (rc != CT_DB_DONE) {
+        err = ct_db_stmt_err(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return err;
 }
 
 static ct_err job_insert_locked(ct_meta *m, const ct_meta_job *j, const char *idem_key)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     ct_err err = meta_prep(m, "INSERT INTO jobs(id,queue,priority,status,created_ms,spec_json,"
                          "warnings_json,idem_key) VALUES(?,?,?,'SUBMITTED',?,?,?,?)", &st);
     if (err)
         return err;
-    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, j->queue, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, j->priority);
-    sqlite3_bind_int64(st, 4, j->created_ms ? j->created_ms : ct_now_ms());
-    sqlite3_bind_text(st, 5, j->spec_json ? j->spec_json : "{}", -1, SQLITE_STATIC);
+    ct_db_bind_text(st, 1, j->id);
+    ct_db_bind_text(st, 2, j->queue);
+    ct_db_bind_int64(st, 3, j->priority);
+    ct_db_bind_int64(st, 4, j->created_ms ? j->created_ms : ct_now_ms());
+    ct_db_bind_text(st, 5, j->spec_json ? j->spec_json : "{}");
     bind_opt_text(st, 6, j->warnings_json);
     bind_opt_text(st, 7, idem_key);
     err = step_done(m, st, NULL);
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return err;
 }
 
@@ -389,8 +393,14 @@ ct_err ct_meta_job_insert(ct_meta *m, ct_meta_job *j, const char *idem_key, char
     goto unlock;
 rollback:
     meta_rollback(m);
+    /* Another process inserted the same key between our lookup and insert
+     * (PostgreSQL, READ COMMITTED): answer with its job. */
+    if (err == CT_ERR_EXISTS && idem_key && idem_lookup(m, idem_key, id_out) == CT_ERR_EXISTS)
+        err = CT_ERR_EXISTS;
 unlock:
     pthread_mutex_unlock(&m->mu);
+    if (!err)
+        meta_notify_job(m);
     return err;
 }
 
@@ -404,22 +414,22 @@ ct_err ct_meta_job_find_idem(ct_meta *m, const char *idem_key, char id_out[40])
 
 ct_err ct_meta_job_get(ct_meta *m, const char *id, ct_meta_job *out)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_prep(m, "SELECT " JOB_COLS " FROM jobs WHERE id=?", &st);
     if (err)
         goto cleanup;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        err = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+    ct_db_bind_text(st, 1, id);
+    int rc = ct_db_step(st);
+    if (rc != CT_DB_ROW) {
+        err = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
         goto cleanup;
     }
     job_from_row(st, out);
     err = out->spec_json ? CT_OK : CT_ERR_NOMEM;
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
@@ -439,27 +449,27 @@ static int parse_token(const char *tok, int64_t *seq)
     return 1;
 }
 
-static ct_err job_list_bind(sqlite3_stmt *st, const ct_meta_job_filter *f, int has_tok,
+static ct_err job_list_bind(ct_db_stmt *st, const ct_meta_job_filter *f, int has_tok,
                             int64_t seq, int max)
 {
     bind_opt_text(st, 1, f->queue);
     bind_opt_text(st, 2, f->status);
     if (has_tok)
-        sqlite3_bind_int64(st, 3, seq);
+        ct_db_bind_int64(st, 3, seq);
     else
-        sqlite3_bind_null(st, 3);
+        ct_db_bind_null(st, 3);
     bind_opt_text(st, 4, f->input_file);
-    sqlite3_bind_int(st, 5, max + 1);
+    ct_db_bind_int64(st, 5, max + 1);
     return CT_OK;
 }
 
-static ct_err job_list_rows(sqlite3_stmt *st, int max, ct_meta_job_cb cb, void *ctx,
+static ct_err job_list_rows(ct_db_stmt *st, int max, ct_meta_job_cb cb, void *ctx,
                             char **next_token)
 {
     int n = 0, rc;
     int64_t last = 0;
     ct_err err = CT_OK;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = ct_db_step(st)) == CT_DB_ROW) {
         if (n == max) { /* one more row exists */
             char tok[32];
             snprintf(tok, sizeof tok, "j%lld", (long long)last);
@@ -474,23 +484,26 @@ static ct_err job_list_rows(sqlite3_stmt *st, int max, ct_meta_job_cb cb, void *
             return err;
         n++;
     }
-    return rc == SQLITE_DONE ? CT_OK : meta_sqlite_err(rc);
+    return rc == CT_DB_DONE ? CT_OK : ct_db_stmt_err(st);
 }
 
 ct_err ct_meta_job_list(ct_meta *m, const ct_meta_job_filter *f, ct_meta_job_cb cb, void *ctx,
                         char **next_token)
 {
-    static const char asc[] =
-        "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR queue=?1) AND (?2 IS NULL OR"
-        " status=?2) AND (?3 IS NULL OR seq>?3) AND (?4 IS NULL OR instr(coalesce("
-        "json_extract(spec_json,'$.settings.inputs[0].fileInput'),''),?4)>0)"
-        " ORDER BY seq ASC LIMIT ?5";
-    static const char desc[] =
-        "SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR queue=?1) AND (?2 IS NULL OR"
-        " status=?2) AND (?3 IS NULL OR seq<?3) AND (?4 IS NULL OR instr(coalesce("
-        "json_extract(spec_json,'$.settings.inputs[0].fileInput'),''),?4)>0)"
-        " ORDER BY seq DESC LIMIT ?5";
-    sqlite3_stmt *st = NULL;
+/* Parameters that may be NULL are CAST where first tested: PostgreSQL must
+ * know their type. */
+#define JOB_LIST(cmp, input_match, order)                                                       \
+    "SELECT " JOB_COLS " FROM jobs WHERE (CAST(?1 AS TEXT) IS NULL OR queue=?1) AND"           \
+    " (CAST(?2 AS TEXT) IS NULL OR status=?2) AND (CAST(?3 AS BIGINT) IS NULL OR"              \
+    " seq" cmp "?3) AND (CAST(?4 AS TEXT) IS NULL OR " input_match ")"                         \
+    " ORDER BY seq " order " LIMIT ?5"
+#define SQLITE_INPUT "instr(coalesce(json_extract(spec_json,'$.settings.inputs[0].fileInput'),''),?4)>0"
+#define PG_INPUT "strpos(coalesce(CAST(spec_json AS jsonb) #>> '{settings,inputs,0,fileInput}',''),?4)>0"
+    static const char *const sql[2][2] = {
+        {JOB_LIST("<", SQLITE_INPUT, "DESC"), JOB_LIST(">", SQLITE_INPUT, "ASC")},
+        {JOB_LIST("<", PG_INPUT, "DESC"), JOB_LIST(">", PG_INPUT, "ASC")},
+    };
+    ct_db_stmt *st = NULL;
     int64_t seq = 0;
     int max = f->max < 1 || f->max > 20 ? 20 : f->max;
     *next_token = NULL;
@@ -498,12 +511,12 @@ ct_err ct_meta_job_list(ct_meta *m, const ct_meta_job_filter *f, ct_meta_job_cb 
     if (has_tok < 0)
         return CT_ERR_INVALID;
     pthread_mutex_lock(&m->mu);
-    ct_err err = meta_prep(m, f->ascending ? asc : desc, &st);
+    ct_err err = meta_prep(m, sql[meta_is_pg(m)][f->ascending ? 1 : 0], &st);
     if (!err) {
         job_list_bind(st, f, has_tok, seq, max);
         err = job_list_rows(st, max, cb, ctx, next_token);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
@@ -511,19 +524,19 @@ ct_err ct_meta_job_list(ct_meta *m, const ct_meta_job_filter *f, ct_meta_job_cb 
 /* Caller holds lock + transaction. */
 static ct_err job_cancel_locked(ct_meta *m, const char *id)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     char status[16];
     ct_err err = meta_prep(m, "SELECT status FROM jobs WHERE id=?", &st);
     if (err)
         return err;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        err = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+    ct_db_bind_text(st, 1, id);
+    int rc = ct_db_step(st);
+    if (rc != CT_DB_ROW) {
+        err = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
         goto cleanup;
     }
     meta_col_copy(st, 0, status, sizeof status);
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     st = NULL;
     if (strcmp(status, "SUBMITTED") != 0 && strcmp(status, "PROGRESSING") != 0) {
         err = CT_ERR_CONFLICT;
@@ -532,13 +545,13 @@ static ct_err job_cancel_locked(ct_meta *m, const char *id)
     if ((err = meta_prep(m, "UPDATE jobs SET cancel_requested=1,"
                        " status=CASE WHEN status='SUBMITTED' THEN 'CANCELED' ELSE status END,"
                        " finish_ms=CASE WHEN status='SUBMITTED' THEN ?2 ELSE finish_ms END"
-                       " WHERE id=?1", &st)))
+                       " WHERE id=?1 AND status IN ('SUBMITTED','PROGRESSING')", &st)))
         goto cleanup;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, ct_now_ms());
+    ct_db_bind_text(st, 1, id);
+    ct_db_bind_int64(st, 2, ct_now_ms());
     err = step_done(m, st, NULL);
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return err;
 }
 
@@ -561,52 +574,56 @@ ct_err ct_meta_job_cancel(ct_meta *m, const char *id)
  * CANCELED; those that ran out of retries become ERROR. */
 static ct_err reap_expired_locked(ct_meta *m, int64_t now)
 {
-    sqlite3_stmt *st = NULL;
-    ct_err err = meta_prep(m, "UPDATE jobs SET status=CASE WHEN cancel_requested THEN 'CANCELED'"
-                         " ELSE 'ERROR' END, finish_ms=?1, phase='', lease_owner=NULL,"
-                         " lease_until=0, error_code=CASE WHEN cancel_requested THEN 0 ELSE ?2"
-                         " END, error_message=CASE WHEN cancel_requested THEN NULL ELSE"
-                         " 'job abandoned: its worker stopped responding too many times' END"
-                         " WHERE status='PROGRESSING' AND lease_until<?1"
-                         " AND (cancel_requested=1 OR retry_count>=?3)", &st);
+#define REAP(lock)                                                                             \
+    "UPDATE jobs SET status=CASE WHEN cancel_requested<>0 THEN 'CANCELED' ELSE 'ERROR' END,"   \
+    " finish_ms=?1, phase='', lease_owner=NULL, lease_until=0,"                                \
+    " error_code=CASE WHEN cancel_requested<>0 THEN 0 ELSE ?2 END,"                            \
+    " error_message=CASE WHEN cancel_requested<>0 THEN NULL ELSE"                              \
+    " 'job abandoned: its worker stopped responding too many times' END"                       \
+    " WHERE id IN (SELECT id FROM jobs WHERE status='PROGRESSING' AND lease_until<?1"          \
+    " AND (cancel_requested=1 OR retry_count>=?3)" lock ")"
+    ct_db_stmt *st = NULL;
+    ct_err err = meta_prep(m, meta_is_pg(m) ? REAP(" FOR UPDATE SKIP LOCKED") : REAP(""), &st);
     if (err)
         return err;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int(st, 2, META_JOB_LEASE_ERROR);
-    sqlite3_bind_int(st, 3, META_JOB_MAX_RETRIES);
+    ct_db_bind_int64(st, 1, now);
+    ct_db_bind_int64(st, 2, META_JOB_LEASE_ERROR);
+    ct_db_bind_int64(st, 3, META_JOB_MAX_RETRIES);
     err = step_done(m, st, NULL);
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return err;
 }
 
 static ct_err claim_locked(ct_meta *m, const char *worker_id, int64_t now, int64_t lease_ms,
                            ct_meta_job *out)
 {
-    sqlite3_stmt *st = NULL;
-    ct_err err = meta_prep(m,
-        "UPDATE jobs SET status='PROGRESSING', phase='PROBING', percent=0, lease_owner=?1,"
-        " lease_until=?2+?3, attempt=attempt+1,"
-        " retry_count=retry_count+(CASE WHEN status='PROGRESSING' THEN 1 ELSE 0 END),"
-        " start_ms=CASE WHEN start_ms=0 THEN ?2 ELSE start_ms END"
-        " WHERE id=(SELECT j.id FROM jobs j JOIN queues q ON q.name=j.queue"
-        "  WHERE (j.status='SUBMITTED' AND q.status='ACTIVE' AND j.cancel_requested=0)"
-        "     OR (j.status='PROGRESSING' AND j.lease_until<?2)"
-        "  ORDER BY j.priority DESC, j.created_ms ASC, j.seq ASC LIMIT 1)"
-        " RETURNING " JOB_COLS, &st);
+#define CLAIM(lock)                                                                            \
+    "UPDATE jobs SET status='PROGRESSING', phase='PROBING', percent=0, lease_owner=?1,"        \
+    " lease_until=?2+?3, attempt=attempt+1,"                                                   \
+    " retry_count=retry_count+(CASE WHEN status='PROGRESSING' THEN 1 ELSE 0 END),"             \
+    " start_ms=CASE WHEN start_ms=0 THEN ?2 ELSE start_ms END"                                 \
+    " WHERE id=(SELECT j.id FROM jobs j JOIN queues q ON q.name=j.queue"                       \
+    "  WHERE (j.status='SUBMITTED' AND q.status='ACTIVE' AND j.cancel_requested=0)"            \
+    "     OR (j.status='PROGRESSING' AND j.lease_until<?2)"                                    \
+    "  ORDER BY j.priority DESC, j.created_ms ASC, j.seq ASC LIMIT 1" lock ")"                 \
+    " RETURNING " JOB_COLS
+    ct_db_stmt *st = NULL;
+    ct_err err = meta_prep(m, meta_is_pg(m) ? CLAIM(" FOR UPDATE OF j SKIP LOCKED") : CLAIM(""),
+                           &st);
     if (err)
         return err;
-    sqlite3_bind_text(st, 1, worker_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, lease_ms);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    ct_db_bind_text(st, 1, worker_id);
+    ct_db_bind_int64(st, 2, now);
+    ct_db_bind_int64(st, 3, lease_ms);
+    int rc = ct_db_step(st);
+    if (rc == CT_DB_ROW) {
         job_from_row(st, out);
         err = out->spec_json ? CT_OK : CT_ERR_NOMEM;
-        rc = sqlite3_step(st); /* finish the statement before COMMIT */
+        rc = ct_db_step(st); /* finish the statement before COMMIT */
     } else {
-        err = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+        err = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return err;
 }
 
@@ -638,7 +655,7 @@ unlock:
 ct_err ct_meta_job_heartbeat(ct_meta *m, const char *id, int attempt, const char *phase,
                              int percent, int64_t lease_ms, int *cancel)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     int64_t now = ct_now_ms();
     if (cancel)
         *cancel = 0;
@@ -648,21 +665,21 @@ ct_err ct_meta_job_heartbeat(ct_meta *m, const char *id, int attempt, const char
                          " RETURNING cancel_requested", &st);
     if (err)
         goto cleanup;
-    sqlite3_bind_int64(st, 1, now + lease_ms);
+    ct_db_bind_int64(st, 1, now + lease_ms);
     bind_opt_text(st, 2, phase);
-    sqlite3_bind_int(st, 3, percent < 0 ? 0 : percent > 100 ? 100 : percent);
-    sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, attempt);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    ct_db_bind_int64(st, 3, percent < 0 ? 0 : percent > 100 ? 100 : percent);
+    ct_db_bind_text(st, 4, id);
+    ct_db_bind_int64(st, 5, attempt);
+    int rc = ct_db_step(st);
+    if (rc == CT_DB_ROW) {
         if (cancel)
-            *cancel = sqlite3_column_int(st, 0);
-        sqlite3_step(st);
+            *cancel = ct_db_col_int(st, 0);
+        ct_db_step(st);
     } else {
-        err = rc == SQLITE_DONE ? CT_ERR_CONFLICT : meta_sqlite_err(rc);
+        err = rc == CT_DB_DONE ? CT_ERR_CONFLICT : ct_db_stmt_err(st);
     }
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }
@@ -671,7 +688,7 @@ ct_err ct_meta_job_finish(ct_meta *m, const char *id, int attempt, const char *s
                           int error_code, const char *error_message,
                           const char *output_details_json, const char *warnings_json)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     int changes = 0;
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_prep(m, "UPDATE jobs SET status=?1, error_code=?2, error_message=?3,"
@@ -681,18 +698,18 @@ ct_err ct_meta_job_finish(ct_meta *m, const char *id, int attempt, const char *s
                          " WHERE id=?7 AND attempt=?8 AND status='PROGRESSING'", &st);
     if (err)
         goto cleanup;
-    sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, error_code);
+    ct_db_bind_text(st, 1, status);
+    ct_db_bind_int64(st, 2, error_code);
     bind_opt_text(st, 3, error_message);
     bind_opt_text(st, 4, output_details_json);
     bind_opt_text(st, 5, warnings_json);
-    sqlite3_bind_int64(st, 6, ct_now_ms());
-    sqlite3_bind_text(st, 7, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 8, attempt);
+    ct_db_bind_int64(st, 6, ct_now_ms());
+    ct_db_bind_text(st, 7, id);
+    ct_db_bind_int64(st, 8, attempt);
     if (!(err = step_done(m, st, &changes)) && changes == 0)
         err = CT_ERR_CONFLICT;
 cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
 }

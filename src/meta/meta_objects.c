@@ -1,4 +1,4 @@
-/* meta_objects.c: buckets, objects and the S3 event outbox (SQLite).
+/* meta_objects.c: buckets, objects and the S3 event outbox (SQL via db.h).
  *
  * DESIGN: an object write is one transaction: the object row and, when the
  * caller passes event info, the outbox row that will become the S3 event.
@@ -41,101 +41,110 @@ void ct_meta_bucket_free(ct_meta_bucket *b)
 
 ct_err ct_meta_bucket_create(ct_meta *m, const char *name)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "INSERT INTO buckets(name, created_ms) VALUES(?,?)", &st);
     if (!e) {
-        meta_bind_text(st, 1, name);
-        sqlite3_bind_int64(st, 2, ct_now_ms());
-        e = meta_step_done(st);
+        ct_db_bind_text(st, 1, name);
+        ct_db_bind_int64(st, 2, ct_now_ms());
+        e = ct_db_step_done(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
 
-static void bucket_from_row(sqlite3_stmt *st, ct_meta_bucket *b)
+static void bucket_from_row(ct_db_stmt *st, ct_meta_bucket *b)
 {
     memset(b, 0, sizeof *b);
     meta_col_copy(st, 0, b->name, sizeof b->name);
-    b->created_ms = sqlite3_column_int64(st, 1);
+    b->created_ms = ct_db_col_int64(st, 1);
     b->notification_json = meta_col_dup(st, 2);
     b->policy_json = meta_col_dup(st, 3);
 }
 
 ct_err ct_meta_bucket_get(ct_meta *m, const char *name, ct_meta_bucket *out)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "SELECT name, created_ms, notification_json, policy_json"
                        " FROM buckets WHERE name=?", &st);
     if (!e) {
-        meta_bind_text(st, 1, name);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
+        ct_db_bind_text(st, 1, name);
+        int rc = ct_db_step(st);
+        if (rc == CT_DB_ROW)
             bucket_from_row(st, out);
         else
-            e = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+            e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
 
+/* Deletes the row first, so that (on PostgreSQL) it waits for object writes
+ * holding the bucket row (FOR SHARE) and then sees their objects. */
 ct_err ct_meta_bucket_delete(ct_meta *m, const char *name)
 {
-    sqlite3_stmt *st = NULL;
-    ct_err e;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    if ((e = meta_prep(m, "SELECT 1 FROM objects WHERE bucket=? LIMIT 1", &st)))
-        goto cleanup;
-    meta_bind_text(st, 1, name);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        e = CT_ERR_CONFLICT;
-        goto cleanup;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
+    ct_err e = meta_begin(m);
+    if (e)
+        goto unlock;
     if ((e = meta_prep(m, "DELETE FROM buckets WHERE name=?", &st)))
-        goto cleanup;
-    meta_bind_text(st, 1, name);
-    if (!(e = meta_step_done(st)) && sqlite3_changes(m->db) == 0)
+        goto rollback;
+    ct_db_bind_text(st, 1, name);
+    if (!(e = ct_db_step_done(st)) && ct_db_changes(st) == 0)
         e = CT_ERR_NOT_FOUND;
-cleanup:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
+    st = NULL;
+    if (e || (e = meta_prep(m, "SELECT 1 FROM objects WHERE bucket=? LIMIT 1", &st)))
+        goto rollback;
+    ct_db_bind_text(st, 1, name);
+    int rc = ct_db_step(st);
+    e = rc == CT_DB_ROW ? CT_ERR_CONFLICT : rc == CT_DB_ERROR ? ct_db_stmt_err(st) : CT_OK;
+    if (e)
+        goto rollback;
+    ct_db_finalize(st);
+    e = meta_commit(m);
+    goto unlock;
+rollback:
+    ct_db_finalize(st);
+    meta_rollback(m);
+unlock:
     pthread_mutex_unlock(&m->mu);
     return e;
 }
 
 ct_err ct_meta_bucket_list(ct_meta *m, ct_meta_bucket_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "SELECT name, created_ms, notification_json, policy_json"
                        " FROM buckets ORDER BY name", &st);
-    while (!e && sqlite3_step(st) == SQLITE_ROW) {
+    while (!e && ct_db_step(st) == CT_DB_ROW) {
         ct_meta_bucket b;
         bucket_from_row(st, &b);
         e = cb(ctx, &b);
         ct_meta_bucket_free(&b);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
 
 static ct_err bucket_set_col(ct_meta *m, const char *sql, const char *name, const char *json)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, sql, &st);
     if (!e) {
-        meta_bind_text(st, 1, json);
-        meta_bind_text(st, 2, name);
-        if (!(e = meta_step_done(st)) && sqlite3_changes(m->db) == 0)
+        ct_db_bind_text(st, 1, json);
+        ct_db_bind_text(st, 2, name);
+        if (!(e = ct_db_step_done(st)) && ct_db_changes(st) == 0)
             e = CT_ERR_NOT_FOUND;
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
@@ -161,17 +170,17 @@ void ct_meta_object_free(ct_meta_object *o)
     o->bucket = o->key = o->content_type = o->meta_json = NULL;
 }
 
-static void object_from_row(sqlite3_stmt *st, ct_meta_object *o)
+static void object_from_row(ct_db_stmt *st, ct_meta_object *o)
 {
     memset(o, 0, sizeof *o);
     o->bucket = meta_col_dup(st, 0);
     o->key = meta_col_dup(st, 1);
     meta_col_copy(st, 2, o->blob_id, sizeof o->blob_id);
-    o->size = (uint64_t)sqlite3_column_int64(st, 3);
+    o->size = (uint64_t)ct_db_col_int64(st, 3);
     meta_col_copy(st, 4, o->etag, sizeof o->etag);
     o->content_type = meta_col_dup(st, 5);
     o->meta_json = meta_col_dup(st, 6);
-    o->mtime_ms = sqlite3_column_int64(st, 7);
+    o->mtime_ms = ct_db_col_int64(st, 7);
 }
 
 #define OBJECT_COLS "bucket, key, blob_id, size, etag, content_type, meta_json, mtime_ms"
@@ -180,21 +189,21 @@ static void object_from_row(sqlite3_stmt *st, ct_meta_object *o)
 static ct_err current_row(ct_meta *m, const char *bucket, const char *key, char old_blob[64],
                           char etag[80])
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     old_blob[0] = '\0';
     if (etag)
         etag[0] = '\0';
     ct_err e = meta_prep(m, "SELECT blob_id, etag FROM objects WHERE bucket=? AND key=?", &st);
     if (!e) {
-        meta_bind_text(st, 1, bucket);
-        meta_bind_text(st, 2, key);
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        ct_db_bind_text(st, 1, bucket);
+        ct_db_bind_text(st, 2, key);
+        if (ct_db_step(st) == CT_DB_ROW) {
             meta_col_copy(st, 0, old_blob, 64);
             if (etag)
                 meta_col_copy(st, 1, etag, 80);
         }
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return e;
 }
 
@@ -224,59 +233,60 @@ static ct_err check_cond(const ct_meta_put_cond *c, const char *old_blob, const 
 
 static ct_err bucket_exists_locked(ct_meta *m, const char *bucket)
 {
-    sqlite3_stmt *st = NULL;
-    ct_err e = meta_prep(m, "SELECT 1 FROM buckets WHERE name=?", &st);
+    ct_db_stmt *st = NULL;
+    ct_err e = meta_prep(m, meta_is_pg(m) ? "SELECT 1 FROM buckets WHERE name=? FOR SHARE"
+                                          : "SELECT 1 FROM buckets WHERE name=?", &st);
     if (!e) {
-        meta_bind_text(st, 1, bucket);
-        if (sqlite3_step(st) != SQLITE_ROW)
+        ct_db_bind_text(st, 1, bucket);
+        if (ct_db_step(st) != CT_DB_ROW)
             e = CT_ERR_NOT_FOUND;
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return e;
 }
 
 static ct_err outbox_insert(ct_meta *m, const char *bucket, const char *key, uint64_t size,
                             const char *etag, const ct_meta_event_info *ev)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     ct_err e = meta_prep(m, "INSERT INTO outbox(bucket, key, event_name, size, etag, principal,"
                        " source_ip, request_id, time_ms) VALUES(?,?,?,?,?,?,?,?,?)", &st);
     if (!e) {
-        meta_bind_text(st, 1, bucket);
-        meta_bind_text(st, 2, key);
-        meta_bind_text(st, 3, ev->event_name);
-        sqlite3_bind_int64(st, 4, (sqlite3_int64)size);
-        meta_bind_text(st, 5, etag);
-        meta_bind_text(st, 6, ev->principal);
-        meta_bind_text(st, 7, ev->source_ip);
-        meta_bind_text(st, 8, ev->request_id);
-        sqlite3_bind_int64(st, 9, ct_now_ms());
-        e = meta_step_done(st);
+        ct_db_bind_text(st, 1, bucket);
+        ct_db_bind_text(st, 2, key);
+        ct_db_bind_text(st, 3, ev->event_name);
+        ct_db_bind_int64(st, 4, (int64_t)size);
+        ct_db_bind_text(st, 5, etag);
+        ct_db_bind_text(st, 6, ev->principal);
+        ct_db_bind_text(st, 7, ev->source_ip);
+        ct_db_bind_text(st, 8, ev->request_id);
+        ct_db_bind_int64(st, 9, ct_now_ms());
+        e = ct_db_step_done(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return e;
 }
 
 static ct_err object_upsert_locked(ct_meta *m, const ct_meta_object *o)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     ct_err e = meta_prep(m, "INSERT INTO objects(" OBJECT_COLS ") VALUES(?,?,?,?,?,?,?,?)"
                        " ON CONFLICT(bucket, key) DO UPDATE SET blob_id=excluded.blob_id,"
                        " size=excluded.size, etag=excluded.etag,"
                        " content_type=excluded.content_type, meta_json=excluded.meta_json,"
                        " mtime_ms=excluded.mtime_ms", &st);
     if (!e) {
-        meta_bind_text(st, 1, o->bucket);
-        meta_bind_text(st, 2, o->key);
-        meta_bind_text(st, 3, o->blob_id);
-        sqlite3_bind_int64(st, 4, (sqlite3_int64)o->size);
-        meta_bind_text(st, 5, o->etag);
-        meta_bind_text(st, 6, o->content_type);
-        meta_bind_text(st, 7, o->meta_json);
-        sqlite3_bind_int64(st, 8, o->mtime_ms ? o->mtime_ms : ct_now_ms());
-        e = meta_step_done(st);
+        ct_db_bind_text(st, 1, o->bucket);
+        ct_db_bind_text(st, 2, o->key);
+        ct_db_bind_text(st, 3, o->blob_id);
+        ct_db_bind_int64(st, 4, (int64_t)o->size);
+        ct_db_bind_text(st, 5, o->etag);
+        ct_db_bind_text(st, 6, o->content_type);
+        ct_db_bind_text(st, 7, o->meta_json);
+        ct_db_bind_int64(st, 8, o->mtime_ms ? o->mtime_ms : ct_now_ms());
+        e = ct_db_step_done(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     return e;
 }
 
@@ -295,6 +305,7 @@ ct_err ct_meta_object_put_if(ct_meta *m, const ct_meta_object *o, const ct_meta_
     if (e)
         goto unlock;
     if ((e = bucket_exists_locked(m, o->bucket)) ||
+        (e = meta_lock_key(m, "object", o->bucket, o->key)) ||
         (e = current_row(m, o->bucket, o->key, old_blob, etag)) ||
         (e = check_cond(cond, old_blob, etag)) ||
         (e = object_upsert_locked(m, o)) ||
@@ -312,19 +323,19 @@ unlock:
 
 ct_err ct_meta_object_get(ct_meta *m, const char *bucket, const char *key, ct_meta_object *out)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "SELECT " OBJECT_COLS " FROM objects WHERE bucket=? AND key=?", &st);
     if (!e) {
-        meta_bind_text(st, 1, bucket);
-        meta_bind_text(st, 2, key);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
+        ct_db_bind_text(st, 1, bucket);
+        ct_db_bind_text(st, 2, key);
+        int rc = ct_db_step(st);
+        if (rc == CT_DB_ROW)
             object_from_row(st, out);
         else
-            e = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+            e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
@@ -332,12 +343,13 @@ ct_err ct_meta_object_get(ct_meta *m, const char *bucket, const char *key, ct_me
 ct_err ct_meta_object_delete(ct_meta *m, const char *bucket, const char *key,
                              const ct_meta_event_info *ev, char old_blob[64])
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_begin(m);
     if (e)
         goto unlock;
-    if ((e = current_blob(m, bucket, key, old_blob)))
+    if ((e = meta_lock_key(m, "object", bucket, key)) ||
+        (e = current_blob(m, bucket, key, old_blob)))
         goto rollback;
     if (!old_blob[0]) {
         e = CT_ERR_NOT_FOUND;
@@ -345,18 +357,18 @@ ct_err ct_meta_object_delete(ct_meta *m, const char *bucket, const char *key,
     }
     if ((e = meta_prep(m, "DELETE FROM objects WHERE bucket=? AND key=?", &st)))
         goto rollback;
-    meta_bind_text(st, 1, bucket);
-    meta_bind_text(st, 2, key);
-    if ((e = meta_step_done(st)) || (ev && (e = outbox_insert(m, bucket, key, 0, "", ev))))
+    ct_db_bind_text(st, 1, bucket);
+    ct_db_bind_text(st, 2, key);
+    if ((e = ct_db_step_done(st)) || (ev && (e = outbox_insert(m, bucket, key, 0, "", ev))))
         goto rollback;
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     e = meta_commit(m);
     pthread_mutex_unlock(&m->mu);
     if (!e && ev)
         meta_notify_outbox(m);
     return e;
 rollback:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     meta_rollback(m);
 unlock:
     pthread_mutex_unlock(&m->mu);
@@ -366,40 +378,40 @@ unlock:
 ct_err ct_meta_object_list(ct_meta *m, const char *bucket, const char *prefix, const char *after,
                            int max, ct_meta_object_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "SELECT " OBJECT_COLS " FROM objects WHERE bucket=?1 AND key > ?2"
-                       " AND key >= ?3 AND substr(key, 1, length(?3)) = ?3"
+                       " AND key >= ?3 AND substr(key, 1, length(CAST(?3 AS TEXT))) = ?3"
                        " ORDER BY key LIMIT ?4", &st);
     if (!e) {
-        meta_bind_text(st, 1, bucket);
-        meta_bind_text(st, 2, after ? after : "");
-        meta_bind_text(st, 3, prefix ? prefix : "");
-        sqlite3_bind_int(st, 4, max);
+        ct_db_bind_text(st, 1, bucket);
+        ct_db_bind_text(st, 2, after ? after : "");
+        ct_db_bind_text(st, 3, prefix ? prefix : "");
+        ct_db_bind_int64(st, 4, max);
         int rc;
-        while (!e && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while (!e && (rc = ct_db_step(st)) == CT_DB_ROW) {
             ct_meta_object o;
             object_from_row(st, &o);
             e = cb(ctx, &o);
             ct_meta_object_free(&o);
         }
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
 
 ct_err ct_meta_blob_is_referenced(ct_meta *m, const char *blob_id, int *referenced)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "SELECT 1 FROM objects WHERE blob_id=?1"
                        " UNION ALL SELECT 1 FROM parts WHERE blob_id=?1 LIMIT 1", &st);
     if (!e) {
-        meta_bind_text(st, 1, blob_id);
-        *referenced = sqlite3_step(st) == SQLITE_ROW;
+        ct_db_bind_text(st, 1, blob_id);
+        *referenced = ct_db_step(st) == CT_DB_ROW;
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
@@ -417,58 +429,99 @@ void ct_meta_outbox_row_free(ct_meta_outbox_row *r)
     memset(r, 0, sizeof *r);
 }
 
+#define OUTBOX_COLS                                                                            \
+    "id, bucket, key, event_name, size, etag, principal, source_ip, request_id, time_ms, attempts"
+
+static void outbox_from_row(ct_db_stmt *st, ct_meta_outbox_row *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = ct_db_col_int64(st, 0);
+    r->bucket = meta_col_dup(st, 1);
+    r->key = meta_col_dup(st, 2);
+    r->event_name = meta_col_dup(st, 3);
+    r->size = (uint64_t)ct_db_col_int64(st, 4);
+    meta_col_copy(st, 5, r->etag, sizeof r->etag);
+    r->principal = meta_col_dup(st, 6);
+    r->source_ip = meta_col_dup(st, 7);
+    r->request_id = meta_col_dup(st, 8);
+    r->time_ms = ct_db_col_int64(st, 9);
+    r->attempts = ct_db_col_int(st, 10);
+}
+
+static int outbox_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const ct_meta_outbox_row *)a)->id, y = ((const ct_meta_outbox_row *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* PostgreSQL: rows handed out but not dispatched (a callback failed) are due
+ * again at once instead of after the claim's lease. */
+static void outbox_release(ct_meta *m, const ct_meta_outbox_row *rows, int n)
+{
+    for (int i = 0; i < n; i++) {
+        ct_db_stmt *st = NULL;
+        pthread_mutex_lock(&m->mu);
+        if (!meta_prep(m, "UPDATE outbox SET next_ms=? WHERE id=? AND done=0", &st)) {
+            ct_db_bind_int64(st, 1, ct_now_ms());
+            ct_db_bind_int64(st, 2, rows[i].id);
+            ct_db_step_done(st);
+        }
+        ct_db_finalize(st);
+        pthread_mutex_unlock(&m->mu);
+    }
+}
+
 ct_err ct_meta_outbox_due(ct_meta *m, int max, ct_meta_outbox_cb cb, void *ctx)
 {
     /* Rows are copied out under the lock, delivered without it: delivery
-     * (webhooks, job creation) takes its own locks. */
-    sqlite3_stmt *st = NULL;
+     * (webhooks, job creation) takes its own locks. On PostgreSQL several
+     * dispatchers share the table, so rows are claimed: pushed META_CLAIM_MS
+     * into the future (done or retry_later settle them; a dispatcher that
+     * dies leaves them to be claimed again when that passes). */
+    static const char sel[] = "SELECT " OUTBOX_COLS " FROM outbox"
+                              " WHERE done=0 AND next_ms <= ?1 ORDER BY id LIMIT ?2";
+    static const char claim[] = "UPDATE outbox SET next_ms=?1+?3 WHERE id IN (SELECT id FROM outbox"
+                                " WHERE done=0 AND next_ms <= ?1 ORDER BY id LIMIT ?2"
+                                " FOR UPDATE SKIP LOCKED) RETURNING " OUTBOX_COLS;
+    ct_db_stmt *st = NULL;
     ct_meta_outbox_row rows[64];
-    int n = 0;
+    int n = 0, i = 0;
     if (max > 64)
         max = 64;
     pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "SELECT id, bucket, key, event_name, size, etag, principal, source_ip,"
-                       " request_id, time_ms, attempts FROM outbox"
-                       " WHERE done=0 AND next_ms <= ? ORDER BY id LIMIT ?", &st);
+    ct_err e = meta_prep(m, meta_is_pg(m) ? claim : sel, &st);
     if (!e) {
-        sqlite3_bind_int64(st, 1, ct_now_ms());
-        sqlite3_bind_int(st, 2, max);
-        while (n < max && sqlite3_step(st) == SQLITE_ROW) {
-            ct_meta_outbox_row *r = &rows[n++];
-            memset(r, 0, sizeof *r);
-            r->id = sqlite3_column_int64(st, 0);
-            r->bucket = meta_col_dup(st, 1);
-            r->key = meta_col_dup(st, 2);
-            r->event_name = meta_col_dup(st, 3);
-            r->size = (uint64_t)sqlite3_column_int64(st, 4);
-            meta_col_copy(st, 5, r->etag, sizeof r->etag);
-            r->principal = meta_col_dup(st, 6);
-            r->source_ip = meta_col_dup(st, 7);
-            r->request_id = meta_col_dup(st, 8);
-            r->time_ms = sqlite3_column_int64(st, 9);
-            r->attempts = sqlite3_column_int(st, 10);
-        }
+        ct_db_bind_int64(st, 1, ct_now_ms());
+        ct_db_bind_int64(st, 2, max);
+        ct_db_bind_int64(st, 3, META_CLAIM_MS);
+        int rc;
+        while (n < max && (rc = ct_db_step(st)) == CT_DB_ROW)
+            outbox_from_row(st, &rows[n++]);
+        if (n < max && rc == CT_DB_ERROR)
+            e = ct_db_stmt_err(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
-    for (int i = 0; i < n; i++) {
-        if (!e)
-            e = cb(ctx, &rows[i]);
-        ct_meta_outbox_row_free(&rows[i]);
-    }
+    qsort(rows, (size_t)n, sizeof rows[0], outbox_cmp);
+    for (; i < n && !e; i++)
+        e = cb(ctx, &rows[i]);
+    if (e && i > 0 && meta_is_pg(m)) /* the failed row and those after it */
+        outbox_release(m, rows + i - 1, n - i + 1);
+    for (int k = 0; k < n; k++)
+        ct_meta_outbox_row_free(&rows[k]);
     return e;
 }
 
 ct_err ct_meta_outbox_done(ct_meta *m, int64_t id)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "UPDATE outbox SET done=1 WHERE id=?", &st);
     if (!e) {
-        sqlite3_bind_int64(st, 1, id);
-        e = meta_step_done(st);
+        ct_db_bind_int64(st, 1, id);
+        e = ct_db_step_done(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
@@ -476,17 +529,17 @@ ct_err ct_meta_outbox_done(ct_meta *m, int64_t id)
 ct_err ct_meta_outbox_retry_later(ct_meta *m, int64_t id, int64_t next_attempt_ms,
                                   const char *last_error)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "UPDATE outbox SET attempts=attempts+1, next_ms=?, last_error=?"
                        " WHERE id=?", &st);
     if (!e) {
-        sqlite3_bind_int64(st, 1, next_attempt_ms);
-        meta_bind_text(st, 2, last_error);
-        sqlite3_bind_int64(st, 3, id);
-        e = meta_step_done(st);
+        ct_db_bind_int64(st, 1, next_attempt_ms);
+        ct_db_bind_text(st, 2, last_error);
+        ct_db_bind_int64(st, 3, id);
+        e = ct_db_step_done(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }

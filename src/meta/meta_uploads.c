@@ -1,6 +1,7 @@
-/* meta_uploads.c: multipart uploads and their parts (SQLite). */
+/* meta_uploads.c: multipart uploads and their parts. */
 #include "meta/meta_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,27 +30,27 @@ void ct_meta_upload_free(ct_meta_upload *u)
 
 ct_err ct_meta_upload_create(ct_meta *m, const ct_meta_upload *u)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "INSERT INTO uploads(upload_id, bucket, key, content_type, meta_json,"
                        " created_ms) SELECT ?,?,?,?,?,? WHERE EXISTS"
                        " (SELECT 1 FROM buckets WHERE name=?2)", &st);
     if (!e) {
-        meta_bind_text(st, 1, u->upload_id);
-        meta_bind_text(st, 2, u->bucket);
-        meta_bind_text(st, 3, u->key);
-        meta_bind_text(st, 4, u->content_type);
-        meta_bind_text(st, 5, u->meta_json);
-        sqlite3_bind_int64(st, 6, u->created_ms ? u->created_ms : ct_now_ms());
-        if (!(e = meta_step_done(st)) && sqlite3_changes(m->db) == 0)
+        ct_db_bind_text(st, 1, u->upload_id);
+        ct_db_bind_text(st, 2, u->bucket);
+        ct_db_bind_text(st, 3, u->key);
+        ct_db_bind_text(st, 4, u->content_type);
+        ct_db_bind_text(st, 5, u->meta_json);
+        ct_db_bind_int64(st, 6, u->created_ms ? u->created_ms : ct_now_ms());
+        if (!(e = ct_db_step_done(st)) && ct_db_changes(st) == 0)
             e = CT_ERR_NOT_FOUND;
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
 
-static void upload_from_row(sqlite3_stmt *st, ct_meta_upload *u)
+static void upload_from_row(ct_db_stmt *st, ct_meta_upload *u)
 {
     memset(u, 0, sizeof *u);
     meta_col_copy(st, 0, u->upload_id, sizeof u->upload_id);
@@ -57,25 +58,25 @@ static void upload_from_row(sqlite3_stmt *st, ct_meta_upload *u)
     u->key = meta_col_dup(st, 2);
     u->content_type = meta_col_dup(st, 3);
     u->meta_json = meta_col_dup(st, 4);
-    u->created_ms = sqlite3_column_int64(st, 5);
+    u->created_ms = ct_db_col_int64(st, 5);
 }
 
 #define UPLOAD_COLS "upload_id, bucket, key, content_type, meta_json, created_ms"
 
 ct_err ct_meta_upload_get(ct_meta *m, const char *upload_id, ct_meta_upload *out)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "SELECT " UPLOAD_COLS " FROM uploads WHERE upload_id=?", &st);
     if (!e) {
-        meta_bind_text(st, 1, upload_id);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
+        ct_db_bind_text(st, 1, upload_id);
+        int rc = ct_db_step(st);
+        if (rc == CT_DB_ROW)
             upload_from_row(st, out);
         else
-            e = rc == SQLITE_DONE ? CT_ERR_NOT_FOUND : meta_sqlite_err(rc);
+            e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
@@ -83,43 +84,50 @@ ct_err ct_meta_upload_get(ct_meta *m, const char *upload_id, ct_meta_upload *out
 ct_err ct_meta_part_put(ct_meta *m, const char *upload_id, const ct_meta_part *p,
                         char old_blob[64])
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     old_blob[0] = '\0';
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_begin(m);
     if (e)
         goto unlock;
-    if ((e = meta_prep(m, "SELECT 1 FROM uploads WHERE upload_id=?", &st)))
+    char part[16];
+    snprintf(part, sizeof part, "%d", p->part_number);
+    if ((e = meta_lock_key(m, "part", upload_id, part)))
         goto rollback;
-    meta_bind_text(st, 1, upload_id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if ((e = meta_prep(m, meta_is_pg(m) ? "SELECT 1 FROM uploads WHERE upload_id=? FOR SHARE"
+                                        : "SELECT 1 FROM uploads WHERE upload_id=?", &st)))
+        goto rollback;
+    ct_db_bind_text(st, 1, upload_id);
+    if (ct_db_step(st) != CT_DB_ROW) {
         e = CT_ERR_NOT_FOUND;
         goto rollback;
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     if ((e = meta_prep(m, "SELECT blob_id FROM parts WHERE upload_id=? AND part_number=?", &st)))
         goto rollback;
-    meta_bind_text(st, 1, upload_id);
-    sqlite3_bind_int(st, 2, p->part_number);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    ct_db_bind_text(st, 1, upload_id);
+    ct_db_bind_int64(st, 2, p->part_number);
+    if (ct_db_step(st) == CT_DB_ROW)
         meta_col_copy(st, 0, old_blob, 64);
-    sqlite3_finalize(st);
-    if ((e = meta_prep(m, "INSERT OR REPLACE INTO parts(upload_id, part_number, blob_id, size, etag,"
-                     " mtime_ms) VALUES(?,?,?,?,?,?)", &st)))
+    ct_db_finalize(st);
+    if ((e = meta_prep(m, "INSERT INTO parts(upload_id, part_number, blob_id, size, etag,"
+                     " mtime_ms) VALUES(?,?,?,?,?,?) ON CONFLICT(upload_id, part_number) DO UPDATE"
+                     " SET blob_id=excluded.blob_id, size=excluded.size, etag=excluded.etag,"
+                     " mtime_ms=excluded.mtime_ms", &st)))
         goto rollback;
-    meta_bind_text(st, 1, upload_id);
-    sqlite3_bind_int(st, 2, p->part_number);
-    meta_bind_text(st, 3, p->blob_id);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)p->size);
-    meta_bind_text(st, 5, p->etag);
-    sqlite3_bind_int64(st, 6, p->mtime_ms ? p->mtime_ms : ct_now_ms());
-    if ((e = meta_step_done(st)))
+    ct_db_bind_text(st, 1, upload_id);
+    ct_db_bind_int64(st, 2, p->part_number);
+    ct_db_bind_text(st, 3, p->blob_id);
+    ct_db_bind_int64(st, 4, (int64_t)p->size);
+    ct_db_bind_text(st, 5, p->etag);
+    ct_db_bind_int64(st, 6, p->mtime_ms ? p->mtime_ms : ct_now_ms());
+    if ((e = ct_db_step_done(st)))
         goto rollback;
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     e = meta_commit(m);
     goto unlock;
 rollback:
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     meta_rollback(m);
 unlock:
     pthread_mutex_unlock(&m->mu);
@@ -130,17 +138,17 @@ ct_err ct_meta_part_list(ct_meta *m, const char *upload_id, int after, int max,
                          ct_meta_part_cb cb, void *ctx)
 {
     /* Copied out first so callbacks may call back into meta. */
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     ct_meta_part *parts = NULL;
     int n = 0, cap = 0;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "SELECT part_number, blob_id, size, etag, mtime_ms FROM parts"
                        " WHERE upload_id=? AND part_number>? ORDER BY part_number LIMIT ?", &st);
     if (!e) {
-        meta_bind_text(st, 1, upload_id);
-        sqlite3_bind_int(st, 2, after);
-        sqlite3_bind_int(st, 3, max);
-        while (sqlite3_step(st) == SQLITE_ROW) {
+        ct_db_bind_text(st, 1, upload_id);
+        ct_db_bind_int64(st, 2, after);
+        ct_db_bind_int64(st, 3, max);
+        while (ct_db_step(st) == CT_DB_ROW) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 64;
                 ct_meta_part *np = realloc(parts, (size_t)cap * sizeof *np);
@@ -151,14 +159,14 @@ ct_err ct_meta_part_list(ct_meta *m, const char *upload_id, int after, int max,
                 parts = np;
             }
             ct_meta_part *p = &parts[n++];
-            p->part_number = sqlite3_column_int(st, 0);
+            p->part_number = ct_db_col_int(st, 0);
             meta_col_copy(st, 1, p->blob_id, sizeof p->blob_id);
-            p->size = (uint64_t)sqlite3_column_int64(st, 2);
+            p->size = (uint64_t)ct_db_col_int64(st, 2);
             meta_col_copy(st, 3, p->etag, sizeof p->etag);
-            p->mtime_ms = sqlite3_column_int64(st, 4);
+            p->mtime_ms = ct_db_col_int64(st, 4);
         }
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     for (int i = 0; !e && i < n; i++)
         e = cb(ctx, &parts[i]);
@@ -170,22 +178,24 @@ ct_err ct_meta_upload_delete(ct_meta *m, const char *upload_id)
 {
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_begin(m);
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     if (e)
         goto unlock;
     static const char *const sqls[] = {"DELETE FROM parts WHERE upload_id=?",
                                        "DELETE FROM uploads WHERE upload_id=?"};
+    int changes = 0; /* of the last statement: the upload row */
     for (size_t i = 0; i < CT_ARRAY_LEN(sqls); i++) {
         if ((e = meta_prep(m, sqls[i], &st)))
             break;
-        meta_bind_text(st, 1, upload_id);
-        e = meta_step_done(st);
-        sqlite3_finalize(st);
+        ct_db_bind_text(st, 1, upload_id);
+        e = ct_db_step_done(st);
+        changes = ct_db_changes(st);
+        ct_db_finalize(st);
         st = NULL;
         if (e)
             break;
     }
-    if (!e && sqlite3_changes(m->db) == 0)
+    if (!e && changes == 0)
         e = CT_ERR_NOT_FOUND;
     if (e)
         meta_rollback(m);
@@ -199,20 +209,20 @@ unlock:
 static ct_err upload_query(ct_meta *m, const char *sql, const char *text, int64_t num,
                            ct_meta_upload_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     ct_meta_upload rows[256];
     int n = 0;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, sql, &st);
     if (!e) {
         if (text)
-            meta_bind_text(st, 1, text);
+            ct_db_bind_text(st, 1, text);
         else
-            sqlite3_bind_int64(st, 1, num);
-        while (n < 256 && sqlite3_step(st) == SQLITE_ROW)
+            ct_db_bind_int64(st, 1, num);
+        while (n < 256 && ct_db_step(st) == CT_DB_ROW)
             upload_from_row(st, &rows[n++]);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     for (int i = 0; i < n; i++) {
         if (!e)
@@ -237,19 +247,21 @@ ct_err ct_meta_upload_list_older(ct_meta *m, int64_t cutoff_ms, ct_meta_upload_c
 ct_err ct_meta_upload_completed_put(ct_meta *m, const char *upload_id, const char *bucket,
                                     const char *key, const char *etag)
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "INSERT OR REPLACE INTO completed_uploads(upload_id, bucket, key, etag,"
-                       " completed_ms) VALUES(?,?,?,?,?)", &st);
+    ct_err e = meta_prep(m, "INSERT INTO completed_uploads(upload_id, bucket, key, etag,"
+                       " completed_ms) VALUES(?,?,?,?,?) ON CONFLICT(upload_id) DO UPDATE SET"
+                       " bucket=excluded.bucket, key=excluded.key, etag=excluded.etag,"
+                       " completed_ms=excluded.completed_ms", &st);
     if (!e) {
-        meta_bind_text(st, 1, upload_id);
-        meta_bind_text(st, 2, bucket);
-        meta_bind_text(st, 3, key);
-        meta_bind_text(st, 4, etag);
-        sqlite3_bind_int64(st, 5, ct_now_ms());
-        e = meta_step_done(st);
+        ct_db_bind_text(st, 1, upload_id);
+        ct_db_bind_text(st, 2, bucket);
+        ct_db_bind_text(st, 3, key);
+        ct_db_bind_text(st, 4, etag);
+        ct_db_bind_int64(st, 5, ct_now_ms());
+        e = ct_db_step_done(st);
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
@@ -257,12 +269,12 @@ ct_err ct_meta_upload_completed_put(ct_meta *m, const char *upload_id, const cha
 ct_err ct_meta_upload_completed_get(ct_meta *m, const char *upload_id, char bucket[64],
                                     char **key, char etag[80])
 {
-    sqlite3_stmt *st = NULL;
+    ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "SELECT bucket, key, etag FROM completed_uploads WHERE upload_id=?", &st);
     if (!e) {
-        meta_bind_text(st, 1, upload_id);
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        ct_db_bind_text(st, 1, upload_id);
+        if (ct_db_step(st) == CT_DB_ROW) {
             meta_col_copy(st, 0, bucket, 64);
             *key = meta_col_dup(st, 1);
             meta_col_copy(st, 2, etag, 80);
@@ -271,7 +283,7 @@ ct_err ct_meta_upload_completed_get(ct_meta *m, const char *upload_id, char buck
             e = CT_ERR_NOT_FOUND;
         }
     }
-    sqlite3_finalize(st);
+    ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
 }

@@ -1,6 +1,8 @@
 /* Unit tests for meta_jobs.c: queues, named records, the job queue (claim,
- * heartbeat, finish, lease expiry, cancel, idempotency, listing). */
+ * heartbeat, finish, lease expiry, cancel, idempotency, listing), run on
+ * SQLite and then on PostgreSQL (see ct_test_pg.h). */
 #include "ct_test.h"
+#include "ct_test_pg.h"
 #include "meta/meta.h"
 
 #include <stdlib.h>
@@ -8,13 +10,12 @@
 #include <unistd.h>
 
 static char dir[64] = "/tmp/ct_test_meta_jobs_XXXXXX";
+static char db_url[512]; /* the engine under test: a SQLite path or a PostgreSQL URL */
 
 static ct_meta *open_db(void)
 {
-    char path[128];
     ct_meta *m = NULL;
-    snprintf(path, sizeof path, "%s/meta.db", dir);
-    CHECK(ct_meta_open_sqlite(path, &m) == CT_OK);
+    CHECK(ct_meta_open(db_url, &m) == CT_OK);
     return m;
 }
 
@@ -258,16 +259,11 @@ static void test_list(ct_meta *m)
     CHECK(ct_meta_job_list(m, &bad, list_cb, &a, &next) == CT_ERR_INVALID);
 }
 
-int main(void)
+static void run_all(void)
 {
-    ct_log_set_level(CT_LOG_ERROR);
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
     ct_meta *m = open_db();
     if (!m)
-        CT_TEST_END();
+        return;
     test_queues(m);
     test_named(m);
     test_idempotency(m);
@@ -283,6 +279,24 @@ int main(void)
     if (m)
         ct_meta_job_free(&j);
     ct_meta_close(m);
+}
+
+int main(void)
+{
+    ct_log_set_level(CT_LOG_ERROR);
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(db_url, sizeof db_url, "%s/meta.db", dir);
+    run_all();
+    printf("sqlite: %d passed, %d failed\n", ct_test_pass, ct_test_fail);
+    if (ct_test_pg_url("meta_jobs", db_url, sizeof db_url)) {
+        CHECK(db_url[0] != '\0');
+        if (db_url[0])
+            run_all();
+        ct_test_pg_stop();
+    }
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     CHECK(system(cmd) == 0);

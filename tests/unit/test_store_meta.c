@@ -1,6 +1,7 @@
 /* Unit tests: the filesystem blob store and meta's buckets, objects,
  * outbox and multipart tables. */
 #include "ct_test.h"
+#include "ct_test_pg.h"
 #include "meta/meta.h"
 #include "store/store.h"
 
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 static char dir[256];
+static char db_url[512]; /* SQLite path or PostgreSQL URL: the meta tests run on both */
 
 static int count_entries(const char *path)
 {
@@ -80,10 +82,10 @@ static ct_err outbox_cb(void *ctx, const ct_meta_outbox_row *r)
 
 static void test_meta_objects(void)
 {
-    char path[300];
-    snprintf(path, sizeof path, "%s/meta.db", dir);
-    ct_meta *m;
-    CHECK(ct_meta_open_sqlite(path, &m) == CT_OK);
+    ct_meta *m = NULL;
+    CHECK(ct_meta_open(db_url, &m) == CT_OK);
+    if (!m)
+        return;
     CHECK(ct_meta_bucket_create(m, "b1") == CT_OK);
     CHECK(ct_meta_bucket_create(m, "b1") == CT_ERR_EXISTS);
     ct_meta_object o = {.bucket = "b1", .key = "a", .size = 1, .etag = "e1",
@@ -127,10 +129,10 @@ static ct_err part_cb(void *ctx, const ct_meta_part *p)
 
 static void test_meta_uploads(void)
 {
-    char path[300];
-    snprintf(path, sizeof path, "%s/meta.db", dir);
-    ct_meta *m;
-    CHECK(ct_meta_open_sqlite(path, &m) == CT_OK);
+    ct_meta *m = NULL;
+    CHECK(ct_meta_open(db_url, &m) == CT_OK);
+    if (!m)
+        return;
     ct_meta_upload u = {.upload_id = "U1", .bucket = "b2", .key = "k"};
     CHECK(ct_meta_upload_create(m, &u) == CT_ERR_NOT_FOUND);
     CHECK(ct_meta_bucket_create(m, "b2") == CT_OK);
@@ -158,8 +160,18 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     test_store();
+    snprintf(db_url, sizeof db_url, "%s/meta.db", dir);
     test_meta_objects();
     test_meta_uploads();
+    printf("sqlite: %d passed, %d failed\n", ct_test_pass, ct_test_fail);
+    if (ct_test_pg_url("store_meta", db_url, sizeof db_url)) {
+        CHECK(db_url[0] != '\0');
+        if (db_url[0]) {
+            test_meta_objects();
+            test_meta_uploads();
+        }
+        ct_test_pg_stop();
+    }
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

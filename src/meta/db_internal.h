@@ -1,0 +1,43 @@
+/* db_internal.h: the driver table behind db.h (db.c dispatches, db_sqlite.c
+ * and db_pg.c implement). Private to meta. */
+#ifndef CT_META_DB_INTERNAL_H
+#define CT_META_DB_INTERNAL_H
+
+#include "meta/db.h"
+
+typedef struct {
+    void (*close)(ct_db *db);
+    ct_err (*exec)(ct_db *db, const char *sql);
+    ct_err (*exec_ddl)(ct_db *db, const char *sql);
+    ct_err (*prepare)(ct_db *db, const char *sql, ct_db_stmt **out);
+    void (*finalize)(ct_db_stmt *st);
+    void (*bind_text)(ct_db_stmt *st, int i, const char *s);
+    void (*bind_int64)(ct_db_stmt *st, int i, int64_t v);
+    void (*bind_null)(ct_db_stmt *st, int i);
+    int (*step)(ct_db_stmt *st);
+    const char *(*col_text)(ct_db_stmt *st, int col);
+    int64_t (*col_int64)(ct_db_stmt *st, int col);
+    int (*col_is_null)(ct_db_stmt *st, int col);
+    ct_err (*begin)(ct_db *db);
+    ct_err (*commit)(ct_db *db);
+    void (*rollback)(ct_db *db);
+} ct_db_ops;
+
+/* Each driver's connection and statement start with these. */
+struct ct_db {
+    const ct_db_ops *ops;
+    ct_db_dialect_t dialect;
+};
+struct ct_db_stmt {
+    ct_db *db;
+    ct_err err;  /* of the last failed step */
+    int changes; /* rows changed, set when the statement ran */
+};
+
+ct_err db_sqlite_open(const char *path, ct_db **out);
+ct_err db_pg_open(const char *url, ct_db **out);
+ct_err db_pg_listen(ct_db *db, const char *const *channels, int n, ct_db_notify_fn cb, void *ctx,
+                    ct_db_listener **out);
+void db_pg_listen_stop(ct_db_listener *l);
+
+#endif
