@@ -91,6 +91,8 @@ static ct_err state_err(const char *state)
         return CT_ERR_DB;
     if (strncmp(state, "23", 2) == 0) /* unique, foreign key, not null, check */
         return CT_ERR_EXISTS;
+    if (strncmp(state, "22", 2) == 0) /* data exception: e.g. text that is not UTF-8 */
+        return CT_ERR_INVALID;
     if (strcmp(state, "53100") == 0)
         return CT_ERR_NOSPC;
     if (strcmp(state, "53200") == 0)
@@ -111,7 +113,7 @@ static ct_err result_err(pg_db *db, PGresult *r, const char *sql)
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     ct_err e = state_err(state);
     const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn);
-    if (e == CT_ERR_EXISTS)
+    if (e == CT_ERR_EXISTS || e == CT_ERR_INVALID)
         ct_debug("meta: pg: %s", msg);
     else
         ct_error("meta: pg: %s[%s] %s", msg, state ? state : "-", sql ? sql : "");
@@ -177,9 +179,8 @@ static ct_err pg_exec_ddl(ct_db *d, const char *sql)
                                        (p[-1] >= 'a' && p[-1] <= 'z'));
         for (size_t i = 0; word_start && !done && i < CT_ARRAY_LEN(map); i++) {
             size_t l = strlen(map[i].from);
-            char next = p[l];
-            if (strncmp(p, map[i].from, l) == 0 &&
-                !(next == '_' || (next >= 'A' && next <= 'Z') || (next >= 'a' && next <= 'z'))) {
+            if (strncmp(p, map[i].from, l) == 0 && /* then p[l] exists */
+                !(p[l] == '_' || (p[l] >= 'A' && p[l] <= 'Z') || (p[l] >= 'a' && p[l] <= 'z'))) {
                 o = stpcpy(o, map[i].to);
                 p += l;
                 done = 1;

@@ -58,14 +58,31 @@ ct_err meta_lock_key(ct_meta *m, const char *ns, const char *a, const char *b)
 static const char kv_schema[] =
     "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);";
 
-static ct_err create_schema(ct_db *db)
+/* Bump when the schema changes: PostgreSQL skips its DDL when the stored
+ * version matches, since DROP/CREATE TRIGGER locks the jobs table against
+ * the claims of processes already running. */
+#define META_SCHEMA_VERSION "1"
+
+/* PostgreSQL: 1 when the stored schema version is current. */
+static int pg_schema_current(ct_db *db)
 {
-    int pg = ct_db_dialect(db) == CT_DB_PG;
+    ct_db_stmt *st = NULL;
+    int current = 0;
+    if (ct_db_prepare(db, "SELECT to_regclass('kv') IS NOT NULL", &st) == CT_OK &&
+        ct_db_step(st) == CT_DB_ROW && ct_db_col_int(st, 0)) {
+        ct_db_finalize(st);
+        st = NULL;
+        if (ct_db_prepare(db, "SELECT v FROM kv WHERE k='cattube.schema'", &st) == CT_OK &&
+            ct_db_step(st) == CT_DB_ROW)
+            current = strcmp(ct_db_col_text(st, 0), META_SCHEMA_VERSION) == 0;
+    }
+    ct_db_finalize(st);
+    return current;
+}
+
+static ct_err create_tables(ct_db *db, int pg)
+{
     ct_err err;
-    char lock[96];
-    snprintf(lock, sizeof lock, "SELECT pg_advisory_lock(%d)", META_SCHEMA_LOCK);
-    if (pg && (err = ct_db_exec(db, lock)))
-        return err;
     if ((err = ct_db_exec_ddl(db, kv_schema)) ||
         (err = ct_db_exec_ddl(db, meta_objects_schema)) ||
         (err = ct_db_exec_ddl(db, meta_uploads_schema)) ||
@@ -75,10 +92,27 @@ static ct_err create_schema(ct_db *db)
         (err = ct_db_exec(db, pg ? meta_events_triggers_pg : meta_events_triggers_sqlite)) ||
         (err = ct_db_exec_ddl(db, meta_iam_schema)))
         ct_error("meta: creating the schema failed");
-    if (pg) {
-        snprintf(lock, sizeof lock, "SELECT pg_advisory_unlock(%d)", META_SCHEMA_LOCK);
-        ct_db_exec(db, lock);
-    }
+    if (!err && pg)
+        err = ct_db_exec(db, "INSERT INTO kv(k,v) VALUES('cattube.schema','" META_SCHEMA_VERSION
+                             "') ON CONFLICT(k) DO UPDATE SET v=excluded.v");
+    return err;
+}
+
+static ct_err create_schema(ct_db *db)
+{
+    if (ct_db_dialect(db) != CT_DB_PG)
+        return create_tables(db, 0);
+    if (pg_schema_current(db))
+        return CT_OK;
+    char lock[96];
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_lock(%d)", META_SCHEMA_LOCK);
+    ct_err err = ct_db_exec(db, lock);
+    if (err)
+        return err;
+    if (!pg_schema_current(db)) /* another process may have done it meanwhile */
+        err = create_tables(db, 1);
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_unlock(%d)", META_SCHEMA_LOCK);
+    ct_db_exec(db, lock);
     return err;
 }
 

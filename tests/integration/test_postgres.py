@@ -201,6 +201,12 @@ def cluster(tmp_path_factory, pg_url):
     problems = []
     for n in c.nodes:
         problems += n.stop()
+    for f in os.listdir(c.base):
+        if f.startswith("worker-"):
+            with open(os.path.join(c.base, f), "rb") as fh:
+                log = fh.read().decode("utf-8", "replace")
+            if "Sanitizer" in log or "runtime error:" in log:
+                problems.append(f"sanitizer report in {f}")
     assert not problems, problems
 
 
