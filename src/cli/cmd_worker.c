@@ -5,9 +5,9 @@
  * the blob store is read and written in place (opened "shared", so the
  * worker never cleans the server's temp files). With --db postgres://...
  * the queue is the shared PostgreSQL database instead, and NOTIFY wakes the
- * worker at once; otherwise it polls the queue once a second. SIGTERM or SIGINT stops
- * claiming, kills running transcodes and leaves their jobs to be reclaimed
- * when the lease expires. */
+ * worker at once; otherwise it polls the queue once a second. SIGTERM or
+ * SIGINT stops claiming, kills running transcodes and leaves their jobs to be
+ * reclaimed when the lease expires. */
 #include "cli/cli.h"
 #include "mc/mc.h"
 #include "meta/meta.h"

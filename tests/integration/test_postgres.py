@@ -293,8 +293,8 @@ def test_killed_worker_job_completes_on_another(cluster):
     job = wait_status(a, jid, ("COMPLETE", "ERROR"), timeout=240)
     assert job["Status"] == "COMPLETE", job
     assert job["RetryCount"] >= 1, job
-    claims = cluster.claims()[jid]
-    assert claims[0] == owner[0] and len(claims) == 2 and claims[1] != owner[0], claims
+    claims = cluster.claims()[jid]  # not in time order: logs are read one after another
+    assert len(claims) == 2 and owner[0] in claims and len(set(claims)) == 2, claims
     assert outputs(a, "kill9") == ["kill9/long-t.mp4"]
     wait_events(cluster, jid, "COMPLETE")
     time.sleep(2)
