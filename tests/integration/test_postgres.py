@@ -10,7 +10,10 @@ processes.
   - a worker killed with -9 mid-transcode: the job completes on another
     worker (RetryCount >= 1) with exactly one COMPLETE event;
   - a paused queue holds jobs until resumed (through the other node),
-    priority order is observed, and cancelling a running job stops it.
+    priority order is observed, and cancelling a running job stops it;
+  - S3 uploads through one node with a job template notification make
+    exactly one job per object, though both nodes run an event dispatcher;
+  - PostgreSQL restarts under the cluster: nodes and workers reconnect.
 
 The nodes run with --workers 0 and a 3 s lease."""
 
@@ -38,11 +41,15 @@ PG_DIR = os.path.join(REPO, "tests", "pg")
 
 # ---------------------------------------------------------------- PostgreSQL
 
+PG_STATE = {}
+
+
 @pytest.fixture(scope="module")
 def pg_url():
     # Not under pytest's basetemp: its 0700 root-owned directories would keep
     # the `postgres` user out.
     d = tempfile.mkdtemp(prefix="cattube-pg-")
+    PG_STATE["dir"] = d
     try:
         out = subprocess.run([os.path.join(PG_DIR, "start_pg.sh"), d], capture_output=True,
                              text=True, timeout=120)
@@ -331,3 +338,56 @@ def test_paused_queue_priority_and_cancel(cluster):
     wait_events(cluster, jid, "CANCELED")
     time.sleep(0.5)
     assert outputs(a, "cancel") == []
+
+
+def test_s3_events_make_one_job_each_across_nodes(cluster):
+    a, b = cluster.nodes
+    for name in ("ev0", "ev1"):
+        if name not in cluster.workers:
+            cluster.start_worker(name)
+    mca = a.client("mediaconvert")
+    settings = tiny_job("events")["Settings"]
+    settings["Inputs"][0].pop("FileInput")
+    arn = mca.create_job_template(Name="pg-events", Settings=settings)["JobTemplate"]["Arn"]
+    s3b = b.client("s3")
+    s3b.create_bucket(Bucket="pg-events")
+    s3b.put_bucket_notification_configuration(Bucket="pg-events", NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"Id": "t", "LambdaFunctionArn": arn,
+                                          "Events": ["s3:ObjectCreated:*"]}]})
+    tiny = os.path.join(cluster.base, "tiny.mov")
+    keys = [f"ev{i}.mov" for i in range(6)]
+    for k in keys:
+        s3b.upload_file(tiny, "pg-events", k)
+    want = {f"s3://pg-events/{k}" for k in keys}
+    deadline = time.monotonic() + 180
+    while True:
+        jobs = [j for j in mca.get_paginator("list_jobs").paginate().build_full_result()["Jobs"]
+                if j["Settings"]["Inputs"][0].get("FileInput") in want]
+        if len(jobs) >= len(keys) and all(j["Status"] == "COMPLETE" for j in jobs):
+            break
+        assert time.monotonic() < deadline, [(j["Id"], j["Status"]) for j in jobs]
+        time.sleep(0.5)
+    time.sleep(2)  # a second dispatch of an event would have made its job by now
+    jobs = [j for j in mca.get_paginator("list_jobs").paginate().build_full_result()["Jobs"]
+            if j["Settings"]["Inputs"][0].get("FileInput") in want]
+    assert sorted(j["Settings"]["Inputs"][0]["FileInput"] for j in jobs) == sorted(want)
+    rows = psql(cluster.url, "SELECT count(*) FROM outbox WHERE bucket='pg-events' AND done=0")
+    assert rows == [["0"]]
+
+
+def test_database_restart(cluster):
+    a, b = cluster.nodes
+    if not cluster.workers:
+        cluster.start_worker("after-restart")
+    out = subprocess.run([os.path.join(PG_DIR, "restart_pg.sh"), PG_STATE["dir"]],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    # The first statement on each broken connection reconnects and is retried.
+    for node in (a, b):
+        assert node.client("s3").head_bucket(Bucket=SRC)["ResponseMetadata"]["HTTPStatusCode"] \
+            == 200
+    jid = b.client("mediaconvert").create_job(**tiny_job("restart"))["Job"]["Id"]
+    job = wait_status(a, jid, ("COMPLETE", "ERROR"), timeout=120)
+    assert job["Status"] == "COMPLETE", job
+    wait_events(cluster, jid, "COMPLETE")
+    assert outputs(a, "restart") == ["restart/tiny-t.mp4"]
