@@ -33,6 +33,22 @@ void meta_col_copy(ct_db_stmt *st, int col, char *out, size_t n)
     out[l] = '\0';
 }
 
+int64_t meta_now_ms(ct_meta *m)
+{
+    int64_t t0 = ct_now_ms();
+    if (!meta_is_pg(m) || t0 - m->clock_checked_ms < 60000)
+        return t0 + m->clock_offset_ms;
+    ct_db_stmt *st = NULL;
+    if (meta_prep(m, "SELECT CAST(extract(epoch FROM clock_timestamp()) * 1000 AS bigint)",
+                  &st) == CT_OK && ct_db_step(st) == CT_DB_ROW) {
+        int64_t t1 = ct_now_ms();
+        m->clock_offset_ms = ct_db_col_int64(st, 0) - (t0 + t1) / 2;
+        m->clock_checked_ms = t1;
+    }
+    ct_db_finalize(st);
+    return ct_now_ms() + m->clock_offset_ms;
+}
+
 ct_err meta_begin(ct_meta *m) { return ct_db_begin(m->db); }
 ct_err meta_commit(ct_meta *m) { return ct_db_commit(m->db); }
 void meta_rollback(ct_meta *m) { ct_db_rollback(m->db); }

@@ -241,7 +241,7 @@ ct_err ct_meta_job_events_pending(ct_meta *m, ct_meta_job_event *out, int max, i
         "UPDATE job_events SET claim_until=?2+?3 WHERE id IN (SELECT id FROM job_events"
         " WHERE done=0 AND claim_until<=?2 ORDER BY id LIMIT ?1 FOR UPDATE SKIP LOCKED)"
         " RETURNING id, job_id, status, phase, percent, time_ms";
-    int64_t now = ct_now_ms();
+    int64_t now = meta_now_ms(m);
     ct_err err = meta_prep(m, meta_is_pg(m) ? claim : sel, &st);
     if (err)
         goto cleanup;
@@ -377,6 +377,7 @@ ct_err ct_meta_delivery_due(ct_meta *m, int64_t now, ct_meta_delivery *out, int 
         "UPDATE deliveries SET next_ms=?1+?3 WHERE id IN (SELECT id FROM deliveries"
         " WHERE status='pending' AND next_ms<=?1 ORDER BY next_ms, id LIMIT ?2"
         " FOR UPDATE SKIP LOCKED) RETURNING " DELIVERY_COLS;
+    now += meta_now_ms(m) - ct_now_ms(); /* the caller's clock -> the shared one */
     ct_err err = meta_prep(m, meta_is_pg(m) ? claim : sel, &st);
     if (err)
         goto cleanup;

@@ -14,6 +14,7 @@ struct ct_meta {
     ct_meta_notify_fn on_outbox, on_job;
     void *on_outbox_ctx, *on_job_ctx;
     ct_db_listener *listener; /* PostgreSQL: LISTEN for other processes' commits */
+    int64_t clock_offset_ms, clock_checked_ms; /* see meta_now_ms */
 };
 
 /* How long a claimed outbox row, job event or delivery stays with the
@@ -21,6 +22,13 @@ struct ct_meta {
 #define META_CLAIM_MS 30000
 
 static inline int meta_is_pg(const ct_meta *m) { return ct_db_dialect(m->db) == CT_DB_PG; }
+
+/* Milliseconds since the epoch on the clock every process sharing the
+ * database agrees on: the local clock for SQLite, the server's for
+ * PostgreSQL (leases and claims compare times written by other hosts, whose
+ * clocks may be off). The offset is measured at most once a minute; callers
+ * hold m->mu. */
+int64_t meta_now_ms(ct_meta *m);
 
 /* Fire the hooks (call without holding mu). */
 void meta_notify_outbox(ct_meta *m);

@@ -363,7 +363,7 @@ static ct_err job_insert_locked(ct_meta *m, const ct_meta_job *j, const char *id
     ct_db_bind_text(st, 1, j->id);
     ct_db_bind_text(st, 2, j->queue);
     ct_db_bind_int64(st, 3, j->priority);
-    ct_db_bind_int64(st, 4, j->created_ms ? j->created_ms : ct_now_ms());
+    ct_db_bind_int64(st, 4, j->created_ms ? j->created_ms : meta_now_ms(m));
     ct_db_bind_text(st, 5, j->spec_json ? j->spec_json : "{}");
     bind_opt_text(st, 6, j->warnings_json);
     bind_opt_text(st, 7, idem_key);
@@ -548,7 +548,7 @@ static ct_err job_cancel_locked(ct_meta *m, const char *id)
                        " WHERE id=?1 AND status IN ('SUBMITTED','PROGRESSING')", &st)))
         goto cleanup;
     ct_db_bind_text(st, 1, id);
-    ct_db_bind_int64(st, 2, ct_now_ms());
+    ct_db_bind_int64(st, 2, meta_now_ms(m));
     err = step_done(m, st, NULL);
 cleanup:
     ct_db_finalize(st);
@@ -629,9 +629,9 @@ static ct_err claim_locked(ct_meta *m, const char *worker_id, int64_t now, int64
 
 ct_err ct_meta_job_claim(ct_meta *m, const char *worker_id, int64_t lease_ms, ct_meta_job *out)
 {
-    int64_t now = ct_now_ms();
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->mu);
+    int64_t now = meta_now_ms(m);
     ct_err err = meta_begin(m);
     if (err)
         goto unlock;
@@ -656,10 +656,10 @@ ct_err ct_meta_job_heartbeat(ct_meta *m, const char *id, int attempt, const char
                              int percent, int64_t lease_ms, int *cancel)
 {
     ct_db_stmt *st = NULL;
-    int64_t now = ct_now_ms();
     if (cancel)
         *cancel = 0;
     pthread_mutex_lock(&m->mu);
+    int64_t now = meta_now_ms(m);
     ct_err err = meta_prep(m, "UPDATE jobs SET lease_until=?1, phase=coalesce(?2, phase),"
                          " percent=?3 WHERE id=?4 AND attempt=?5 AND status='PROGRESSING'"
                          " RETURNING cancel_requested", &st);
@@ -703,7 +703,7 @@ ct_err ct_meta_job_finish(ct_meta *m, const char *id, int attempt, const char *s
     bind_opt_text(st, 3, error_message);
     bind_opt_text(st, 4, output_details_json);
     bind_opt_text(st, 5, warnings_json);
-    ct_db_bind_int64(st, 6, ct_now_ms());
+    ct_db_bind_int64(st, 6, meta_now_ms(m));
     ct_db_bind_text(st, 7, id);
     ct_db_bind_int64(st, 8, attempt);
     if (!(err = step_done(m, st, &changes)) && changes == 0)

@@ -462,7 +462,7 @@ static void outbox_release(ct_meta *m, const ct_meta_outbox_row *rows, int n)
         ct_db_stmt *st = NULL;
         pthread_mutex_lock(&m->mu);
         if (!meta_prep(m, "UPDATE outbox SET next_ms=? WHERE id=? AND done=0", &st)) {
-            ct_db_bind_int64(st, 1, ct_now_ms());
+            ct_db_bind_int64(st, 1, meta_now_ms(m));
             ct_db_bind_int64(st, 2, rows[i].id);
             ct_db_step_done(st);
         }
@@ -491,7 +491,7 @@ ct_err ct_meta_outbox_due(ct_meta *m, int max, ct_meta_outbox_cb cb, void *ctx)
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, meta_is_pg(m) ? claim : sel, &st);
     if (!e) {
-        ct_db_bind_int64(st, 1, ct_now_ms());
+        ct_db_bind_int64(st, 1, meta_now_ms(m));
         ct_db_bind_int64(st, 2, max);
         ct_db_bind_int64(st, 3, META_CLAIM_MS);
         int rc;
