@@ -67,6 +67,7 @@ int ct_db_col_is_null(ct_db_stmt *st, int col) { return st->db->ops->col_is_null
 ct_err ct_db_begin(ct_db *db) { return db->ops->begin(db); }
 ct_err ct_db_commit(ct_db *db) { return db->ops->commit(db); }
 void ct_db_rollback(ct_db *db) { db->ops->rollback(db); }
+int ct_db_txn_retryable(ct_db *db) { return db->ops->txn_retryable(db); }
 
 ct_err ct_db_listen(ct_db *db, const char *const *channels, int n, ct_db_notify_fn cb, void *ctx,
                     ct_db_listener **out)

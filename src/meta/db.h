@@ -61,6 +61,9 @@ int ct_db_col_is_null(ct_db_stmt *st, int col);
 ct_err ct_db_begin(ct_db *db);
 ct_err ct_db_commit(ct_db *db);
 void ct_db_rollback(ct_db *db);
+/* 1 when the last transaction failed in a way that running it again may fix
+ * (PostgreSQL: deadlock, serialization failure, lost connection). */
+int ct_db_txn_retryable(ct_db *db);
 
 /* Cross-process notifications (PostgreSQL LISTEN/NOTIFY). ct_db_listen opens
  * a second connection listening on the channels and calls cb(ctx, channel)

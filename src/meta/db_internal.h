@@ -21,6 +21,7 @@ typedef struct {
     ct_err (*begin)(ct_db *db);
     ct_err (*commit)(ct_db *db);
     void (*rollback)(ct_db *db);
+    int (*txn_retryable)(ct_db *db);
 } ct_db_ops;
 
 /* Each driver's connection and statement start with these. */

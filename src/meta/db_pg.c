@@ -32,6 +32,7 @@ typedef struct {
     PGconn *conn;
     char *url;
     int in_txn;
+    int txn_retry; /* the last transaction failed in a way a rerun may fix */
 } pg_db;
 
 typedef struct {
@@ -152,6 +153,8 @@ static ct_err pg_exec_raw(pg_db *db, const char *sql)
                                              reconnect(db) == 0));
         if (!retry) {
             ct_err e = result_err(db, r, sql);
+            if (db->in_txn)
+                db->txn_retry = is_retryable(state) || PQstatus(db->conn) != CONNECTION_OK;
             PQclear(r);
             return e;
         }
@@ -273,6 +276,8 @@ static int run(pg_stmt *st)
                                              reconnect(db) == 0));
         if (!retry) {
             st->base.err = result_err(db, r, st->sql);
+            if (db->in_txn)
+                db->txn_retry = is_retryable(state) || PQstatus(db->conn) != CONNECTION_OK;
             PQclear(r);
             return -1;
         }
@@ -319,6 +324,7 @@ static int pg_col_is_null(ct_db_stmt *s, int col) { return pg_col_text(s, col) =
 static ct_err pg_begin(ct_db *d)
 {
     pg_db *db = pg_of(d);
+    db->txn_retry = 0;
     ct_err e = pg_exec_raw(db, "BEGIN");
     db->in_txn = e == CT_OK;
     return e;
@@ -330,9 +336,11 @@ static ct_err pg_commit(ct_db *d)
     PGresult *r = PQexec(db->conn, "COMMIT");
     ct_err e = CT_OK;
     /* COMMIT of an aborted transaction "succeeds" with the tag ROLLBACK. */
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         e = result_err(db, r, "COMMIT");
-    else if (strcmp(PQcmdStatus(r), "COMMIT") != 0)
+        db->txn_retry = is_retryable(state) || PQstatus(db->conn) != CONNECTION_OK;
+    } else if (strcmp(PQcmdStatus(r), "COMMIT") != 0)
         e = CT_ERR_DB;
     PQclear(r);
     db->in_txn = 0;
@@ -346,10 +354,12 @@ static void pg_rollback(ct_db *d)
     db->in_txn = 0;
 }
 
+static int pg_txn_retryable(ct_db *d) { return pg_of(d)->txn_retry; }
+
 static const ct_db_ops pg_ops = {
     pg_close,    pg_exec,        pg_exec_ddl, pg_prepare, pg_finalize, pg_bind_text,
     pg_bind_int64, pg_bind_null, pg_step,     pg_col_text, pg_col_int64, pg_col_is_null,
-    pg_begin,    pg_commit,      pg_rollback,
+    pg_begin,    pg_commit,      pg_rollback, pg_txn_retryable,
 };
 
 static PGconn *connect_url(const char *url)

@@ -127,10 +127,12 @@ static ct_err sq_commit(ct_db *db)
 
 static void sq_rollback(ct_db *db) { sqlite3_exec(h_of(db), "ROLLBACK", NULL, NULL, NULL); }
 
+static int sq_txn_retryable(ct_db *db) { return (void)db, 0; } /* busy_timeout waits */
+
 static const ct_db_ops sq_ops = {
     sq_close,   sq_exec,  sq_exec,    sq_prepare,  sq_finalize, sq_bind_text,   sq_bind_int64,
     sq_bind_null, sq_step,    sq_col_text, sq_col_int64, sq_col_is_null, sq_begin,
-    sq_commit,  sq_rollback,
+    sq_commit,  sq_rollback, sq_txn_retryable,
 };
 
 ct_err db_sqlite_open(const char *path, ct_db **out)

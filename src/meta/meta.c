@@ -53,6 +53,18 @@ ct_err meta_begin(ct_meta *m) { return ct_db_begin(m->db); }
 ct_err meta_commit(ct_meta *m) { return ct_db_commit(m->db); }
 void meta_rollback(ct_meta *m) { ct_db_rollback(m->db); }
 
+int meta_txn_again(ct_meta *m, ct_err err, int attempt)
+{
+    if (err != CT_ERR_DB || attempt + 1 >= META_TXN_TRIES)
+        return 0;
+    pthread_mutex_lock(&m->mu);
+    int again = ct_db_txn_retryable(m->db);
+    pthread_mutex_unlock(&m->mu);
+    if (again)
+        ct_warn("meta: transaction failed (deadlock, conflict or lost connection), retrying");
+    return again;
+}
+
 ct_err meta_lock_key(ct_meta *m, const char *ns, const char *a, const char *b)
 {
     if (!meta_is_pg(m))

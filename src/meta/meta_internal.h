@@ -56,6 +56,11 @@ void meta_col_copy(ct_db_stmt *st, int col, char *out, size_t n);
 ct_err meta_begin(ct_meta *m);
 ct_err meta_commit(ct_meta *m);
 void meta_rollback(ct_meta *m);
+/* Whether a failed transaction function should run again: PostgreSQL after a
+ * deadlock, serialization failure or lost connection, at most
+ * META_TXN_TRIES times in all (attempt counts from 0). */
+#define META_TXN_TRIES 3
+int meta_txn_again(ct_meta *m, ct_err err, int attempt);
 /* Inside a transaction: serialises transactions that read a row and then
  * write based on what they read (object put/delete on one key, one part).
  * PostgreSQL: a transaction advisory lock on a hash of (ns, a, b); SQLite's

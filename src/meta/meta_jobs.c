@@ -372,7 +372,7 @@ static ct_err job_insert_locked(ct_meta *m, const ct_meta_job *j, const char *id
     return err;
 }
 
-ct_err ct_meta_job_insert(ct_meta *m, ct_meta_job *j, const char *idem_key, char id_out[40])
+static ct_err job_insert_once(ct_meta *m, ct_meta_job *j, const char *idem_key, char id_out[40])
 {
     if (!j->id[0]) { /* caller left the id to us: epoch ms + random suffix */
         char rnd[7];
@@ -555,7 +555,7 @@ cleanup:
     return err;
 }
 
-ct_err ct_meta_job_cancel(ct_meta *m, const char *id)
+static ct_err job_cancel_once(ct_meta *m, const char *id)
 {
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_begin(m);
@@ -627,7 +627,7 @@ static ct_err claim_locked(ct_meta *m, const char *worker_id, int64_t now, int64
     return err;
 }
 
-ct_err ct_meta_job_claim(ct_meta *m, const char *worker_id, int64_t lease_ms, ct_meta_job *out)
+static ct_err job_claim_once(ct_meta *m, const char *worker_id, int64_t lease_ms, ct_meta_job *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->mu);
@@ -712,4 +712,37 @@ cleanup:
     ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return err;
+}
+
+/* PostgreSQL may ask for the transaction to run again (meta_txn_again). */
+ct_err ct_meta_job_insert(ct_meta *m, ct_meta_job *j, const char *idem_key, char id_out[40])
+{
+    ct_err err;
+    for (int attempt = 0;; attempt++) {
+        err = job_insert_once(m, j, idem_key, id_out);
+        if (err == CT_OK || err == CT_ERR_EXISTS || !meta_txn_again(m, err, attempt))
+            return err;
+    }
+}
+
+/* PostgreSQL may ask for the transaction to run again (meta_txn_again). */
+ct_err ct_meta_job_cancel(ct_meta *m, const char *id)
+{
+    ct_err err;
+    for (int attempt = 0;; attempt++) {
+        err = job_cancel_once(m, id);
+        if (err == CT_OK || !meta_txn_again(m, err, attempt))
+            return err;
+    }
+}
+
+/* PostgreSQL may ask for the transaction to run again (meta_txn_again). */
+ct_err ct_meta_job_claim(ct_meta *m, const char *worker_id, int64_t lease_ms, ct_meta_job *out)
+{
+    ct_err err;
+    for (int attempt = 0;; attempt++) {
+        err = job_claim_once(m, worker_id, lease_ms, out);
+        if (err == CT_OK || !meta_txn_again(m, err, attempt))
+            return err;
+    }
 }

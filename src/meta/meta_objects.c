@@ -296,8 +296,8 @@ ct_err ct_meta_object_put(ct_meta *m, const ct_meta_object *o, const ct_meta_eve
     return ct_meta_object_put_if(m, o, ev, NULL, old_blob);
 }
 
-ct_err ct_meta_object_put_if(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,
-                             const ct_meta_put_cond *cond, char old_blob[64])
+static ct_err object_put_if_once(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,
+                                 const ct_meta_put_cond *cond, char old_blob[64])
 {
     char etag[80];
     pthread_mutex_lock(&m->mu);
@@ -340,8 +340,8 @@ ct_err ct_meta_object_get(ct_meta *m, const char *bucket, const char *key, ct_me
     return e;
 }
 
-ct_err ct_meta_object_delete(ct_meta *m, const char *bucket, const char *key,
-                             const ct_meta_event_info *ev, char old_blob[64])
+static ct_err object_delete_once(ct_meta *m, const char *bucket, const char *key,
+                                 const ct_meta_event_info *ev, char old_blob[64])
 {
     ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
@@ -542,4 +542,28 @@ ct_err ct_meta_outbox_retry_later(ct_meta *m, int64_t id, int64_t next_attempt_m
     ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
+}
+
+/* PostgreSQL may ask for the transaction to run again (meta_txn_again). */
+ct_err ct_meta_object_put_if(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,
+                             const ct_meta_put_cond *cond, char old_blob[64])
+{
+    ct_err err;
+    for (int attempt = 0;; attempt++) {
+        err = object_put_if_once(m, o, ev, cond, old_blob);
+        if (err == CT_OK || !meta_txn_again(m, err, attempt))
+            return err;
+    }
+}
+
+/* PostgreSQL may ask for the transaction to run again (meta_txn_again). */
+ct_err ct_meta_object_delete(ct_meta *m, const char *bucket, const char *key,
+                             const ct_meta_event_info *ev, char old_blob[64])
+{
+    ct_err err;
+    for (int attempt = 0;; attempt++) {
+        err = object_delete_once(m, bucket, key, ev, old_blob);
+        if (err == CT_OK || !meta_txn_again(m, err, attempt))
+            return err;
+    }
 }

@@ -81,8 +81,8 @@ ct_err ct_meta_upload_get(ct_meta *m, const char *upload_id, ct_meta_upload *out
     return e;
 }
 
-ct_err ct_meta_part_put(ct_meta *m, const char *upload_id, const ct_meta_part *p,
-                        char old_blob[64])
+static ct_err part_put_once(ct_meta *m, const char *upload_id, const ct_meta_part *p,
+                            char old_blob[64])
 {
     ct_db_stmt *st = NULL;
     old_blob[0] = '\0';
@@ -286,4 +286,16 @@ ct_err ct_meta_upload_completed_get(ct_meta *m, const char *upload_id, char buck
     ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
+}
+
+/* PostgreSQL may ask for the transaction to run again (meta_txn_again). */
+ct_err ct_meta_part_put(ct_meta *m, const char *upload_id, const ct_meta_part *p,
+                        char old_blob[64])
+{
+    ct_err err;
+    for (int attempt = 0;; attempt++) {
+        err = part_put_once(m, upload_id, p, old_blob);
+        if (err == CT_OK || !meta_txn_again(m, err, attempt))
+            return err;
+    }
 }

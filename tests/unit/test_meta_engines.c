@@ -32,7 +32,7 @@ static void raw_sql(const char *sql)
     if (is_pg) {
         PGconn *c = PQconnectdb(db_url);
         PGresult *r = PQexec(c, sql);
-        CHECK(PQresultStatus(r) == PGRES_COMMAND_OK);
+        CHECK(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
         PQclear(r);
         PQfinish(c);
     } else {
@@ -409,6 +409,21 @@ static void test_concurrent_same_key(ct_meta *m)
     CHECK(dup == 0);
 }
 
+/* PostgreSQL: every connection of the test database is killed (a failover,
+ * an idle timeout); the next calls reconnect and succeed. */
+static void test_reconnect(ct_meta *m)
+{
+    char *v = NULL, old[64];
+    raw_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname=current_database() AND pid<>pg_backend_pid()");
+    CHECK(ct_meta_kv_get(m, "a", &v) == CT_OK); /* outside a transaction */
+    free(v);
+    raw_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname=current_database() AND pid<>pg_backend_pid()");
+    ct_meta_object o = {.bucket = "race", .key = "after", .size = 1, .etag = "e", .blob_id = "r1"};
+    CHECK(ct_meta_object_put(m, &o, NULL, old) == CT_OK); /* a transaction */
+}
+
 static void run_all(void)
 {
     ct_meta *m = open_db(), *other = open_db();
@@ -427,6 +442,8 @@ static void run_all(void)
     test_concurrent_claims(m);
     test_concurrent_idempotent_insert();
     test_concurrent_same_key(m);
+    if (is_pg)
+        test_reconnect(m);
     ct_meta_close(other);
     ct_meta_close(m);
 }
