@@ -165,7 +165,9 @@ typedef struct {
     int attempts;
 } ct_meta_outbox_row;
 void ct_meta_outbox_row_free(ct_meta_outbox_row *r);
-/* Oldest undelivered rows whose next attempt is due. */
+/* Oldest undelivered rows whose next attempt is due, in id order. On
+ * PostgreSQL they are claimed for 30 s: other processes do not get them
+ * until done/retry_later settles them or the claim runs out. */
 typedef ct_err (*ct_meta_outbox_cb)(void *ctx, const ct_meta_outbox_row *r);
 ct_err ct_meta_outbox_due(ct_meta *m, int max, ct_meta_outbox_cb cb, void *ctx);
 ct_err ct_meta_outbox_done(ct_meta *m, int64_t id);
@@ -319,7 +321,8 @@ typedef struct {
     int percent;
     int64_t time_ms;
 } ct_meta_job_event;
-/* Oldest not-yet-dispatched job events, at most max, into out. */
+/* Oldest not-yet-dispatched job events, at most max, into out (id order;
+ * claimed for 30 s on PostgreSQL, like the outbox). */
 ct_err ct_meta_job_events_pending(ct_meta *m, ct_meta_job_event *out, int max, int *n);
 ct_err ct_meta_job_event_done(ct_meta *m, int64_t id);
 /* Drops dispatched job events and finished deliveries older than cutoff. */
@@ -342,7 +345,8 @@ void ct_meta_delivery_free(ct_meta_delivery *d);
  * the key already existed. */
 ct_err ct_meta_delivery_add(ct_meta *m, const char *webhook, const char *kind, const char *dedup,
                             const char *body, int *added);
-/* Pending deliveries with next_ms <= now, at most max, into out (free each). */
+/* Pending deliveries with next_ms <= now, at most max, into out (free each).
+ * On PostgreSQL claimed for 30 s (next_ms moves ahead) until _result. */
 ct_err ct_meta_delivery_due(ct_meta *m, int64_t now, ct_meta_delivery *out, int max, int *n);
 /* Earliest next_ms of a pending delivery; 0 when none. */
 ct_err ct_meta_delivery_next_due(ct_meta *m, int64_t *next_ms);

@@ -484,7 +484,7 @@ ct_err ct_meta_outbox_due(ct_meta *m, int max, ct_meta_outbox_cb cb, void *ctx)
                                 " WHERE done=0 AND next_ms <= ?1 ORDER BY id LIMIT ?2"
                                 " FOR UPDATE SKIP LOCKED) RETURNING " OUTBOX_COLS;
     ct_db_stmt *st = NULL;
-    ct_meta_outbox_row rows[64];
+    ct_meta_outbox_row rows[64] = {0};
     int n = 0, i = 0;
     if (max > 64)
         max = 64;
