@@ -21,12 +21,19 @@ if [ "$(id -u)" -eq 0 ]; then
   chmod 0755 "$dir"
   as_pg() { runuser -u postgres -- "$@"; }
 fi
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 || {
   cat "$dir/initdb.log" >&2; exit 1; }
 # Durable settings as in production (fsync on); small and quiet otherwise.
-as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=16MB" \
-  start >"$dir/pg_ctl.log" 2>&1 || { cat "$dir/pg_ctl.log" "$dir/server.log" >&2; exit 1; }
-echo "$port" >"$dir/port"
-echo "postgresql://postgres@127.0.0.1:$port"
+# The free port is picked before the server binds it: retry if taken meanwhile.
+for _try in 1 2 3; do
+  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=16MB" \
+      start >"$dir/pg_ctl.log" 2>&1; then
+    echo "$port" >"$dir/port"
+    echo "postgresql://postgres@127.0.0.1:$port"
+    exit 0
+  fi
+done
+cat "$dir/pg_ctl.log" "$dir/server.log" >&2
+exit 1
