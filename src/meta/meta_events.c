@@ -76,7 +76,8 @@ const char meta_events_triggers_sqlite[] =
 const char meta_events_triggers_pg[] =
     "ALTER TABLE job_events ADD COLUMN IF NOT EXISTS claim_until bigint NOT NULL DEFAULT 0;"
     "CREATE OR REPLACE FUNCTION cattube_job_event_insert() RETURNS trigger LANGUAGE plpgsql AS $$"
-    " BEGIN INSERT INTO job_events(job_id, status, time_ms) VALUES (NEW.id, NEW.status, " PG_NOW_MS ");"
+    " BEGIN INSERT INTO job_events(job_id, status, time_ms)"
+    " VALUES (NEW.id, NEW.status, " PG_NOW_MS ");"
     " PERFORM pg_notify('cattube_outbox', ''); PERFORM pg_notify('cattube_job', '');"
     " RETURN NULL; END $$;"
     "CREATE OR REPLACE FUNCTION cattube_job_event_status() RETURNS trigger LANGUAGE plpgsql AS $$"
@@ -446,7 +447,8 @@ ct_err ct_meta_delivery_list(ct_meta *m, const char *webhook, int max, ct_meta_d
     int rc = CT_DB_DONE;
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_prep(m, "SELECT " DELIVERY_COLS " FROM deliveries"
-                         " WHERE (CAST(?1 AS TEXT) IS NULL OR webhook=?1) ORDER BY id DESC LIMIT ?2", &st);
+                         " WHERE (CAST(?1 AS TEXT) IS NULL OR webhook=?1)"
+                         " ORDER BY id DESC LIMIT ?2", &st);
     if (err)
         goto cleanup;
     if (webhook)

@@ -5,10 +5,11 @@
  * ready job with one UPDATE ... WHERE id=(SELECT ... LIMIT 1) RETURNING, which
  * SQLite runs atomically under its single writer; on PostgreSQL the inner
  * SELECT takes the row with FOR UPDATE SKIP LOCKED, so concurrent claimers
- * on many hosts each get a different job without waiting on each other. A claim takes a lease
- * (lease_owner, lease_until) and bumps attempt; heartbeat and finish only
- * touch the row while attempt still matches, so a worker whose lease expired
- * and was reclaimed by another can never overwrite the new owner's state.
+ * on many hosts each get a different job without waiting on each other.
+ * A claim takes a lease (lease_owner, lease_until) and bumps attempt;
+ * heartbeat and finish only touch the row while attempt still matches, so a
+ * worker whose lease expired and was reclaimed by another can never
+ * overwrite the new owner's state.
  * Expired leases are reclaimed by the next claim (retry_count+1); a job whose
  * lease expired more than META_JOB_MAX_RETRIES times fails with ERROR instead
  * of crashing workers forever. */
@@ -130,9 +131,10 @@ ct_err ct_meta_queue_counts(ct_meta *m, const char *name, int *submitted, int *p
     ct_db_stmt *st = NULL;
     *submitted = *progressing = 0;
     pthread_mutex_lock(&m->mu);
-    ct_err err = meta_prep(m, "SELECT coalesce(sum(CASE WHEN status='SUBMITTED' THEN 1 ELSE 0 END),0),"
-                         " coalesce(sum(CASE WHEN status='PROGRESSING' THEN 1 ELSE 0 END),0) FROM jobs"
-                         " WHERE queue=? AND status IN ('SUBMITTED','PROGRESSING')",
+    ct_err err = meta_prep(m, "SELECT"
+                         " coalesce(sum(CASE WHEN status='SUBMITTED' THEN 1 ELSE 0 END),0),"
+                         " coalesce(sum(CASE WHEN status='PROGRESSING' THEN 1 ELSE 0 END),0)"
+                         " FROM jobs WHERE queue=? AND status IN ('SUBMITTED','PROGRESSING')",
                       &st);
     if (err)
         goto cleanup;
@@ -497,8 +499,10 @@ ct_err ct_meta_job_list(ct_meta *m, const ct_meta_job_filter *f, ct_meta_job_cb 
     " (CAST(?2 AS TEXT) IS NULL OR status=?2) AND (CAST(?3 AS BIGINT) IS NULL OR"              \
     " seq" cmp "?3) AND (CAST(?4 AS TEXT) IS NULL OR " input_match ")"                         \
     " ORDER BY seq " order " LIMIT ?5"
-#define SQLITE_INPUT "instr(coalesce(json_extract(spec_json,'$.settings.inputs[0].fileInput'),''),?4)>0"
-#define PG_INPUT "strpos(coalesce(CAST(spec_json AS jsonb) #>> '{settings,inputs,0,fileInput}',''),?4)>0"
+#define SQLITE_INPUT                                                                           \
+    "instr(coalesce(json_extract(spec_json,'$.settings.inputs[0].fileInput'),''),?4)>0"
+#define PG_INPUT                                                                               \
+    "strpos(coalesce(CAST(spec_json AS jsonb) #>> '{settings,inputs,0,fileInput}',''),?4)>0"
     static const char *const sql[2][2] = {
         {JOB_LIST("<", SQLITE_INPUT, "DESC"), JOB_LIST(">", SQLITE_INPUT, "ASC")},
         {JOB_LIST("<", PG_INPUT, "DESC"), JOB_LIST(">", PG_INPUT, "ASC")},
