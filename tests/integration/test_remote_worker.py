@@ -6,7 +6,9 @@ The server runs with --workers 0 and a 3 s lease (the wrapper trick of
 test_workers.py). Checks: the same job run by a local worker and by a
 remote one gives the same keys and outputGroupDetails (MP4 + HLS, keys with
 a space, '+' and unicode, an MP4 uploaded with multipart); outputs pass
-ffprobe; a user without s3:PutObject on the destination ends the job in
+ffprobe; their S3 events reach a webhook with the worker's identity as
+principal (the multipart MP4 as ObjectCreated:CompleteMultipartUpload); a
+user without s3:PutObject on the destination ends the job in
 ERROR 1432 and without s3:GetObject on the input in ERROR 1401, each
 message naming the object and the action; SIGTERM mid-job hands the job
 back and a new worker completes it; a worker whose store is unreachable
@@ -18,11 +20,13 @@ import os
 import signal
 import subprocess
 import time
+import urllib.parse
 
 import pytest
 
 import media
 from conftest import Server
+from test_webhooks import Receiver, make_webhook, notify_bucket
 
 LEASE = 3
 SRC, DST = "rw-source", "rw-destination"
@@ -175,9 +179,19 @@ def details(job, prefix):
 
 
 @pytest.fixture(scope="module")
-def local_and_remote(rserver):
-    """The same job through a local worker, then through a remote one."""
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def local_and_remote(rserver, receiver):
+    """The same job through a local worker, then through a remote one (whose
+    outputs' S3 events go to a webhook)."""
     srv = rserver
+    hook = make_webhook(srv, "remote-outputs", receiver.url + "/ok")
+    notify_bucket(srv, DST, hook["arn"], "remote/")
     w = start_worker(srv, "local")
     local = wait_status(srv, create(srv, CLIP, "local"), ("COMPLETE", "ERROR"))
     stop_worker(w)
@@ -200,6 +214,20 @@ def test_remote_outputs_match_local(rserver, local_and_remote):
     assert details(remote, "remote") == details(local, "local")
     # nothing left in the worker's scratch directory
     assert os.listdir(os.path.join(rserver.base, "scratch-remote")) == []
+
+
+def test_remote_outputs_fire_s3_events(rserver, local_and_remote, receiver):
+    keys = listing(rserver, "remote")
+    want = {urllib.parse.quote_plus("remote/" + k, safe="/") for k in keys}
+    hits = receiver.wait(lambda h: h["path"] == "/ok", count=len(want))
+    records = [r for h in hits for r in json.loads(h["body"])["Records"]]
+    got = {r["s3"]["object"]["key"]: r for r in records}
+    assert set(got) == want, (sorted(got), sorted(want))
+    mp4 = got[urllib.parse.quote_plus(f"remote/{BASE} sd.mp4", safe="/")]
+    assert mp4["eventName"] == "ObjectCreated:CompleteMultipartUpload", mp4
+    assert mp4["s3"]["object"]["size"] == keys[f"{BASE} sd.mp4"]
+    # the worker's identity, not the service's
+    assert mp4["userIdentity"]["principalId"] == rserver.keys["worker"][0], mp4
 
 
 def test_remote_outputs_probe(rserver, local_and_remote, tmp_path):
