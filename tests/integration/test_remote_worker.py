@@ -14,7 +14,6 @@ message naming the object and the action; SIGTERM mid-job hands the job
 back and a new worker completes it; a worker whose store is unreachable
 retries, hands the job back, and a good worker completes it."""
 
-import copy
 import json
 import os
 import signal
@@ -88,6 +87,11 @@ def rserver(tmp_path_factory):
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
     problems = srv.stop()
+    for name in sorted(os.listdir(base)):
+        if name.startswith("worker-") and name.endswith(".log"):
+            text = worker_log(srv, name[len("worker-"):-len(".log")])
+            if "Sanitizer" in text or "runtime error:" in text:
+                problems.append(f"sanitizer report in {name}")
     assert not problems, problems
 
 
