@@ -4,7 +4,7 @@ with an IAM user's keys (made with `cattube admin user ...`).
 
 The server runs with --workers 0 and a 3 s lease (the wrapper trick of
 test_workers.py). Checks: the same job run by a local worker and by a
-remote one gives the same keys and outputGroupDetails (MP4 + HLS, keys with
+remote one gives the same keys, sizes and outputGroupDetails (MP4 + HLS, keys with
 a space, '+' and unicode, an MP4 uploaded with multipart); outputs pass
 ffprobe; their S3 events reach a webhook with the worker's identity as
 principal (the multipart MP4 as ObjectCreated:CompleteMultipartUpload); a
@@ -213,6 +213,7 @@ def test_remote_outputs_match_local(rserver, local_and_remote):
     local, remote = local_and_remote
     lk, rk = listing(rserver, "local"), listing(rserver, "remote")
     assert sorted(rk) == sorted(lk), (sorted(lk), sorted(rk))
+    assert rk == lk  # same sizes: x264 and the muxers are deterministic
     assert f"{BASE} sd.mp4" in rk and f"hls é/{BASE}.m3u8" in rk, sorted(rk)
     assert f"hls é/{BASE}_180p_00001.ts" in rk, sorted(rk)
     assert details(remote, "remote") == details(local, "local")
