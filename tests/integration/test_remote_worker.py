@@ -12,7 +12,8 @@ user without s3:PutObject on the destination ends the job in
 ERROR 1432 and without s3:GetObject on the input in ERROR 1401, each
 message naming the object and the action; SIGTERM mid-job hands the job
 back and a new worker completes it; a worker whose store is unreachable
-retries, hands the job back, and a good worker completes it."""
+retries, hands the job back, and a good worker completes it; --store without
+credentials is refused with a message naming them."""
 
 import json
 import os
@@ -305,3 +306,15 @@ def test_unreachable_store_hands_back(rserver):
     job = wait_status(srv, jid, ("COMPLETE", "ERROR"))
     assert job["Status"] == "COMPLETE" and job["RetryCount"] >= 1, job
     stop_worker(b)
+
+
+def test_store_needs_credentials(rserver):
+    p = subprocess.run([rserver.real_bin, "worker", rserver.data_dir, "--store",
+                        rserver.endpoint], capture_output=True, text=True, timeout=30,
+                       env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    assert p.returncode == 2, p
+    assert "AWS_ACCESS_KEY_ID" in p.stderr and "--access-key" in p.stderr, p.stderr
+    help_text = subprocess.run([rserver.real_bin, "worker", "--help"], capture_output=True,
+                               text=True, timeout=30).stdout
+    for word in ("--store URL", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "--multipart-threshold"):
+        assert word in help_text, help_text
