@@ -5,8 +5,9 @@
  * the blob store is read and written in place (opened "shared", so the
  * worker never cleans the server's temp files). Without cross-process
  * wake-ups it polls the queue once a second. SIGTERM or SIGINT stops
- * claiming, kills running transcodes and leaves their jobs to be reclaimed
- * when the lease expires (an upload of finished outputs completes first).
+ * claiming, kills running transcodes and hands their jobs back (their
+ * leases end at once, so another worker takes them; an upload of finished
+ * outputs completes first).
  * With --store URL the worker touches neither the blob store nor the object
  * table: inputs and outputs go through that S3 API (job_io_s3.c), so it can
  * run on another host against CatTube or any S3-compatible store. */

@@ -9,7 +9,7 @@
  *    directory; outputs are PUT (multipart when large), so the store's own
  *    notifications fire for them. Network errors and 5xx answers are
  *    retried with backoff; when the attempts run out the job is handed back
- *    (its lease expires and a worker retries it). AccessDenied is the job's
+ *    (its lease is ended at once and a worker retries it). AccessDenied is the job's
  *    fault: ERROR 1401 (input) or 1432 (output), naming the object and the
  *    denied action.
  * Operations return 0, a MediaConvert error code (> 0, msg filled) for

@@ -189,14 +189,23 @@ static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scra
     return code;
 }
 
-/* An I/O failure that is nobody's fault: the lease expires and a worker
- * takes the job again; a cancel seen meanwhile ends it. */
+/* Stopping, or an I/O failure that is nobody's fault: the job goes back to
+ * the queue now (a lease that ends now, so the next claim takes it and
+ * counts a retry) instead of when the lease would have run out. A cancel
+ * seen meanwhile ends it; a lost lease is someone else's job already. */
 static void hand_back(job_run *r)
 {
-    if (r->cancel)
+    if (r->lease_lost) {
+        ct_info("worker: job %s: lease lost, dropped", r->job.id);
+        return;
+    }
+    if (r->cancel) {
         finish(r, "CANCELED", 0, NULL, NULL);
-    else
-        ct_info("worker: job %s handed back", r->job.id);
+        return;
+    }
+    ct_err e = ct_meta_job_heartbeat(r->w->meta, r->job.id, r->job.attempt, NULL,
+                                     r->last_percent < 0 ? 0 : r->last_percent, 0, NULL);
+    ct_info("worker: job %s handed back%s", r->job.id, e ? " (its lease will expire)" : "");
 }
 
 static void run_job(job_run *r)
@@ -219,10 +228,10 @@ static void run_job(job_run *r)
         goto cleanup;
     }
     ct_err e = ct_sandbox_transcode(plan, &w->cfg.limits, on_progress, r, res);
-    /* Stopping: whatever the child's fate, the job is handed back (its lease
-     * expires and another worker takes it); it did not fail. */
+    /* Stopping: whatever the child's fate, the job is handed back; it did
+     * not fail. */
     if (r->lease_lost || (w->stopping && !r->cancel)) {
-        ct_info("worker: job %s handed back", r->job.id);
+        hand_back(r);
         goto cleanup;
     }
     if (e == CT_ERR_CANCELED) {

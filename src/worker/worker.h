@@ -10,7 +10,9 @@
  * A lost lease (another worker took the job over) or a cancel kills the
  * child and discards the scratch outputs. Input errors end the job in ERROR
  * and are not retried; infrastructure errors leave the job to be reclaimed
- * after its lease expires, up to the queue's retry limit.
+ * after its lease expires, up to the queue's retry limit. Stopping, and job
+ * I/O that gave up on the network, hand the job back at once (its lease is
+ * ended); ct_worker_stop therefore needs meta still open.
  * Ownership: ct_worker borrows meta, store (may be NULL with cfg->io), mc
  * and cfg->io. */
 #ifndef CT_WORKER_H
@@ -35,7 +37,8 @@ typedef struct {
 ct_err ct_worker_start(const ct_worker_config *cfg, ct_meta *meta, ct_store *store, ct_mc *mc,
                        ct_worker **out);
 void ct_worker_kick(ct_worker *w);
-/* Stops claiming; running jobs are handed back (their child killed). */
+/* Stops claiming; running jobs are handed back (their child killed, their
+ * lease ended so the next claim takes them). */
 void ct_worker_stop(ct_worker *w);
 
 #endif
