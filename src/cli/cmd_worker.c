@@ -105,6 +105,12 @@ static int parse_opts(int argc, char **argv, worker_opts *o)
         worker_usage(stderr);
         return -1;
     }
+    if (o->store_url && strncmp(o->store_url, "http://", 7) != 0 &&
+        strncmp(o->store_url, "https://", 8) != 0) {
+        fprintf(stderr, "cattube worker: --store wants an http:// or https:// URL, not '%s'\n",
+                o->store_url);
+        return -1;
+    }
     if (o->store_url && (!o->access_key || !*o->access_key || !o->secret_key || !*o->secret_key)) {
         fputs("cattube worker: --store needs credentials: --access-key/--secret-key or\n"
               "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY\n", stderr);

@@ -317,6 +317,10 @@ def test_store_needs_credentials(rserver):
                        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     assert p.returncode == 2, p
     assert "AWS_ACCESS_KEY_ID" in p.stderr and "--access-key" in p.stderr, p.stderr
+    p = subprocess.run([rserver.real_bin, "worker", rserver.data_dir, "--store", "s3://bucket"],
+                       capture_output=True, text=True, timeout=30,
+                       env={"AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "x"})
+    assert p.returncode == 2 and "http:// or https://" in p.stderr, p
     help_text = subprocess.run([rserver.real_bin, "worker", "--help"], capture_output=True,
                                text=True, timeout=30).stdout
     for word in ("--store URL", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "--multipart-threshold"):
