@@ -283,8 +283,6 @@ void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const cha
 /* "/bucket/key" or "bucket/key" (URL-encoded), optionally "?versionId=". */
 ct_err s3_parse_copy_source(const char *src, s3_target *t)
 {
-    ct_http_req fake;
-    memset(&fake, 0, sizeof fake);
     char *copy = strdup(src);
     char *q = strchr(copy, '?');
     if (q)
@@ -293,8 +291,7 @@ ct_err s3_parse_copy_source(const char *src, s3_target *t)
     if (copy[0] != '/')
         ct_buf_puts(&path, "/");
     ct_buf_puts(&path, copy);
-    fake.path = path.data;
-    ct_err e = s3_parse_target(&fake, t);
+    ct_err e = path.data ? s3_parse_path(path.data, t) : CT_ERR_NOMEM;
     if (!e && !t->key)
         e = CT_ERR_INVALID;
     ct_buf_free(&path);

@@ -105,6 +105,8 @@ int ct_s3_wants_stream(ct_s3 *s, const ct_http_req *req)
     if (ct_http_query_has(req, "uploadId") != ct_http_query_has(req, "partNumber"))
         return 0;
     const char *p = req->path[0] == '/' ? req->path + 1 : req->path;
+    if (ct_s3_is_virtual_host(s, req))
+        return *p != '\0';
     const char *slash = strchr(p, '/');
     return slash && slash[1];
 }
@@ -165,7 +167,7 @@ static int begin_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_stat
         ct_s3_auth_error(resp, req);
         return 0;
     }
-    if (s3_parse_target(req, &st->t) || !st->t.key) {
+    if (s3_parse_target(s, req, &st->t) || !st->t.key) {
         ct_s3_error(resp, req, "InvalidArgument", "Couldn't parse the specified URI.");
         return 0;
     }
