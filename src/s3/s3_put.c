@@ -12,6 +12,7 @@
 #include "iam/iam.h"
 #include "s3/s3_internal.h"
 #include "s3/s3_policy.h"
+#include "s3/s3_post.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -19,6 +20,7 @@
 #include <strings.h>
 
 typedef struct {
+    int kind;                 /* S3_STREAM_PUT (see s3_post.h) */
     ct_s3 *s;
     s3_target t;
     ct_store_writer *w;
@@ -99,6 +101,8 @@ static int query_is_upload(const char *q)
 
 int ct_s3_wants_stream(ct_s3 *s, const ct_http_req *req)
 {
+    if (s3_post_wanted(s, req))
+        return 1;
     if (strcmp(req->method, "PUT") != 0 || ct_http_header(req, "x-amz-copy-source") ||
         !query_is_upload(req->query))
         return 0;
@@ -194,11 +198,14 @@ static int begin_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_stat
 
 void *ct_s3_stream_begin(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
 {
+    if (s3_post_wanted(s, req))
+        return s3_post_begin(s, req, resp);
     put_state *st = calloc(1, sizeof *st);
     if (!st) {
         s3_internal_error(resp, req, CT_ERR_NOMEM);
         return NULL;
     }
+    st->kind = S3_STREAM_PUT;
     st->s = s;
     if (!begin_checks(s, req, resp, st))
         goto fail;
@@ -240,6 +247,8 @@ static ct_err sink_to_writer(void *ctx, const void *p, size_t n)
 ct_err ct_s3_stream_data(void *state, const char *p, size_t n)
 {
     put_state *st = state;
+    if (st->kind == S3_STREAM_POST)
+        return s3_post_data(state, p, n);
     if (st->err)
         return st->err;
     if (st->chunked) {
@@ -252,7 +261,13 @@ ct_err ct_s3_stream_data(void *state, const char *p, size_t n)
     return st->err;
 }
 
-void ct_s3_stream_abort(void *state) { state_free(state); }
+void ct_s3_stream_abort(void *state)
+{
+    if (state && *(int *)state == S3_STREAM_POST)
+        s3_post_abort(state);
+    else
+        state_free(state);
+}
 
 /* Every digest the client declared; 0 when all hold, else fills resp. */
 static int verify_body(put_state *st, ct_http_req *req, ct_http_resp *resp,
@@ -348,6 +363,10 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
     put_state *st = state;
     if (!st) {
         s3_internal_error(resp, req, CT_ERR_NOMEM);
+        return;
+    }
+    if (st->kind == S3_STREAM_POST) {
+        s3_post_end(state, req, resp);
         return;
     }
     ct_s3 *s = st->s;
