@@ -163,3 +163,18 @@ def test_aws_cli_virtual(vserver, tmp_path):
     assert (tmp_path / "back.txt").read_bytes() == src.read_bytes()
     out = aws("s3api", "list-objects-v2", "--bucket", BUCKET, "--prefix", "cli/").stdout
     assert [o["Key"] for o in json.loads(out)["Contents"]] == ["cli/c.txt"]
+
+
+def test_post_object_virtual_hosted(vserver):
+    import requests
+    s3 = vclient(vserver)
+    p = s3.generate_presigned_post(BUCKET, "form/${filename}",
+                                   Fields={"success_action_status": "201"},
+                                   Conditions=[["starts-with", "$key", "form/"],
+                                               {"success_action_status": "201"}])
+    assert p["url"] == f"http://{BUCKET}.{DOMAIN}:{vserver.port}/"
+    r = requests.post(p["url"], data=p["fields"], files={"file": ("v.txt", b"virtual form")},
+                      timeout=30, proxies={"http": None})
+    assert r.status_code == 201, r.text
+    assert f"<Location>http://{BUCKET}.{DOMAIN}:{vserver.port}/form/v.txt</Location>" in r.text
+    assert s3.get_object(Bucket=BUCKET, Key="form/v.txt")["Body"].read() == b"virtual form"
