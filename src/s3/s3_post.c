@@ -14,6 +14,7 @@ typedef struct {
     ct_http_req *req;            /* borrowed: alive until end/abort */
     s3_target t;
     char *bucket_policy;
+    int notify;                  /* the bucket has a notification configuration */
     s3_form *form;
     s3_form_field fields[POST_MAX_FIELDS];
     int nfields;
@@ -309,6 +310,7 @@ void *s3_post_begin(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
             s3_internal_error(resp, req, e);
     } else {
         st->bucket_policy = b.policy_json;
+        st->notify = b.notification_json != NULL;
         b.policy_json = NULL;
         ct_meta_bucket_free(&b);
         st->form = s3_form_new(ct_http_header(req, "Content-Type"), &cb, st, msg, sizeof msg);
@@ -441,7 +443,7 @@ static void commit(post_state *st, ct_http_resp *resp)
     memcpy(o.etag, etag, sizeof etag);
     ct_meta_event_info ev = {"ObjectCreated:Post", s3_principal_id(st->req),
                              st->req->client_ip, st->req->request_id};
-    e = ct_meta_object_put(s->meta, &o, &ev, old);
+    e = ct_meta_object_put(s->meta, &o, st->notify ? &ev : NULL, old);
     free(meta_json);
     if (e) {
         ct_store_remove(s->store, id);

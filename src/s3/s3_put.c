@@ -30,6 +30,7 @@ typedef struct {
     int part_number;          /* UploadPart: 1..10000; 0 for PutObject */
     char upload_id[64];
     char *upload_meta;        /* UploadPart: the upload's meta_json (checksum algorithm) */
+    int notify;               /* the bucket has a notification configuration */
     s3_cksum ck;
 } put_state;
 
@@ -192,6 +193,7 @@ static int begin_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_stat
             s3_internal_error(resp, req, e);
         return 0;
     }
+    st->notify = b.notification_json != NULL;
     ct_meta_bucket_free(&b);
     return ct_http_query_has(req, "uploadId") ? part_checks(s, req, resp, st) : 1;
 }
@@ -411,7 +413,9 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
         ct_s3_error(resp, req, "NotImplemented", "If-None-Match on PUT supports only '*'.");
         goto cleanup;
     }
-    e = ct_meta_object_put_if(s->meta, &o, &ev, &cond, old);
+    /* No outbox row (and no dispatcher commit) for a bucket that notifies
+     * nothing: its event would be dropped at dispatch anyway. */
+    e = ct_meta_object_put_if(s->meta, &o, st->notify ? &ev : NULL, &cond, old);
     free(meta_json);
     if (e) {
         ct_store_remove(s->store, id);
