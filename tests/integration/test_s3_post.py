@@ -287,3 +287,31 @@ def test_post_event(server, s3):
         recv.httpd.shutdown()
         s3.put_bucket_notification_configuration(Bucket=BUCKET,
                                                  NotificationConfiguration={})
+
+
+def test_iam_user_post_is_authorized_for_its_prefix(server, s3, tmp_path):
+    import boto3
+    from botocore.config import Config
+    p = server.cattube("admin", "user", "create", "poster", "--endpoint", server.endpoint)
+    key = json.loads(p.stdout)["accessKey"]
+    doc = tmp_path / "poster.json"
+    doc.write_text(json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{BUCKET}/users/poster/*"}]}))
+    server.cattube("admin", "user", "attach-policy", "poster", "--policy-document",
+                   f"file://{doc}", "--policy-name", "post", "--endpoint", server.endpoint)
+    u = boto3.session.Session().client(
+        "s3", endpoint_url=server.endpoint, region_name=server.region,
+        aws_access_key_id=key["accessKeyId"], aws_secret_access_key=key["secretAccessKey"],
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    ok = u.generate_presigned_post(BUCKET, "users/poster/a.txt")
+    assert post(ok, b"mine").status_code == 204
+    denied = u.generate_presigned_post(BUCKET, "users/other/a.txt")
+    r = post(denied, b"not mine")
+    assert r.status_code == 403 and error_of(r) == ("AccessDenied", "Access Denied")
+    # an unknown access key
+    bogus = dict(ok["fields"])
+    bogus["x-amz-credential"] = "AKIANOSUCHKEY0000000/" + bogus["x-amz-credential"].split("/", 1)[1]
+    r = post({"url": ok["url"], "fields": bogus}, b"x")
+    assert r.status_code == 403 and error_of(r)[0] == "InvalidAccessKeyId"
+    assert s3.get_object(Bucket=BUCKET, Key="users/poster/a.txt")["Body"].read() == b"mine"
