@@ -193,6 +193,10 @@ def test_malformed_bodies(server, s3):
                           proxies={"http": None})
         assert r.status_code == 400, (body[:60], r.text)
         assert error_of(r)[0] == "MalformedPOSTRequest", r.text
+    # fields before the file are bounded (S3's 20 KB pre-data limit)
+    r = requests.post(url, data={"key": "k", "x-ignore-pad": "p" * 30000},
+                      files={"file": ("a", b"x")}, timeout=30, proxies={"http": None})
+    assert r.status_code == 400 and error_of(r)[0] == "MaxPostPreDataLengthExceeded", r.text
     r = requests.post(f"{server.endpoint}/post-missing-bucket", files={"file": b"x"},
                       data={"key": "k"}, timeout=30, proxies={"http": None})
     assert r.status_code == 404 and error_of(r)[0] == "NoSuchBucket"
