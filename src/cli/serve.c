@@ -313,7 +313,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
-                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL};
+                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {

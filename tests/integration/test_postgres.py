@@ -1,7 +1,8 @@
 """The PostgreSQL engine: one real PostgreSQL (started here by
 tests/pg/start_pg.sh), two `cattube serve --db postgres://...` API nodes
 sharing one data directory for blobs, and three `cattube worker --db ...`
-processes.
+processes, one of them "on another host": no data directory, only --db
+and --store (node B's S3 API).
 
   - 30 jobs submitted through both nodes all COMPLETE, each claimed and
     finished exactly once, with exactly one COMPLETE event per job at a
@@ -152,11 +153,20 @@ class Cluster:
         self.nodes.append(srv)
         return srv
 
-    def start_worker(self, name):
+    def start_worker(self, name, remote=False):
         log = open(os.path.join(self.base, f"worker-{name}.log"), "ab")
-        p = subprocess.Popen([self.real_bin, "worker", "--data", self.data_dir, "--db", self.url,
-                              "--lease-seconds", str(LEASE), "--worker-id", name],
-                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        cmd = [self.real_bin, "worker", "--db", self.url, "--lease-seconds", str(LEASE),
+               "--worker-id", name]
+        env = dict(os.environ)
+        if remote:  # no data directory: inputs and outputs through node B's S3 API
+            node = self.nodes[-1]
+            cmd += ["--store", node.endpoint, "--scratch",
+                    os.path.join(self.base, f"scratch-{name}")]
+            env.update(AWS_ACCESS_KEY_ID=node.access_key, AWS_SECRET_ACCESS_KEY=node.secret_key,
+                       AWS_REGION=node.region)
+        else:
+            cmd += ["--data", self.data_dir]
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                              start_new_session=True)
         self.workers[name] = p
         return p
@@ -200,7 +210,7 @@ def cluster(tmp_path_factory, pg_url):
                          "jobEvents": {"statuses": ["COMPLETE", "ERROR", "CANCELED"]}})
     assert status == 201, out
     for i in range(3):
-        c.start_worker(f"w{i}")
+        c.start_worker(f"w{i}", remote=i == 2)
     yield c
     for name in list(c.workers):
         c.stop_worker(name, signal.SIGKILL)
@@ -311,8 +321,12 @@ def test_killed_worker_job_completes_on_another(cluster):
 
 def test_paused_queue_priority_and_cancel(cluster):
     a, b = cluster.nodes
-    for name in list(cluster.workers)[1:]:  # one worker: a strict order to observe
-        cluster.stop_worker(name)
+    # One worker, so that there is a strict order to observe: the remote one
+    # (no data directory) when the kill test left it alive.
+    keep = "w2" if "w2" in cluster.workers else list(cluster.workers)[0]
+    for name in list(cluster.workers):
+        if name != keep:
+            cluster.stop_worker(name)
     mca, mcb = a.client("mediaconvert"), b.client("mediaconvert")
     mca.create_queue(Name="pgq")
     mca.update_queue(Name="pgq", Status="PAUSED")
@@ -328,6 +342,8 @@ def test_paused_queue_priority_and_cancel(cluster):
     finishes = [j["Timing"]["FinishTime"] for j in done]
     assert starts == sorted(starts), starts
     assert finishes[0] <= starts[1] and finishes[1] <= starts[2], (starts, finishes)
+    claims = cluster.claims()
+    assert all(claims[jid] == [keep] for jid in (high, mid, low)), claims
 
     # Cancel mid-run, through the node that did not create the job.
     jid = mca.create_job(**tiny_job("cancel", key="long.mov"))["Job"]["Id"]
