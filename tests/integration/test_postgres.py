@@ -53,7 +53,8 @@ def pg_url():
     PG_STATE["dir"] = d
     try:
         out = subprocess.run([os.path.join(PG_DIR, "start_pg.sh"), d], capture_output=True,
-                             text=True, timeout=120)
+                             text=True, timeout=120,
+                             env=dict(os.environ, CT_PG_OWNER_PID=str(os.getpid())))
         assert out.returncode == 0, f"start_pg.sh failed:\n{out.stderr}"
         base = out.stdout.strip().splitlines()[-1]
         subprocess.run(["psql", base + "/postgres", "-qc", "CREATE DATABASE cattube"],

@@ -4,6 +4,8 @@
 #   start_pg.sh DIR     initdb in DIR/data (DIR is created; must be new or
 #                       empty), listen on 127.0.0.1:<free port>, unix socket in DIR
 #   stop_pg.sh DIR      stops it (the caller removes DIR)
+# CT_PG_OWNER_PID=PID: also stop it and remove DIR once that process is gone,
+# so a test that crashes does not leave a server running.
 # As root the server runs as the `postgres` user (runuser), which then owns DIR.
 # Binaries: $PG_BIN, else the newest /usr/lib/postgresql/*/bin (Debian's postgresql).
 set -eu
@@ -31,6 +33,11 @@ for _try in 1 2 3; do
       -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=16MB" \
       start >"$dir/pg_ctl.log" 2>&1; then
     echo "$port" >"$dir/port"
+    if [ -n "${CT_PG_OWNER_PID:-}" ]; then
+      here=$(cd "$(dirname "$0")" && pwd)
+      ( while kill -0 "$CT_PG_OWNER_PID" 2>/dev/null; do sleep 1; done
+        "$here/stop_pg.sh" "$dir"; rm -rf "$dir" ) </dev/null >/dev/null 2>&1 &
+    fi
     echo "postgresql://postgres@127.0.0.1:$port"
     exit 0
   fi

@@ -24,8 +24,9 @@ static int ct_pg_start(void)
     snprintf(ct_pg_dir, sizeof ct_pg_dir, "/tmp/ct-test-pg-XXXXXX");
     if (!mkdtemp(ct_pg_dir))
         return -1;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "../pg/start_pg.sh %s", ct_pg_dir);
+    char cmd[256]; /* the server goes with this process, even if it crashes */
+    snprintf(cmd, sizeof cmd, "CT_PG_OWNER_PID=%d ../pg/start_pg.sh %s", (int)getpid(),
+             ct_pg_dir);
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;
