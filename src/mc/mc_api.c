@@ -303,6 +303,7 @@ static const struct {
     {"jobs", 0, "GET", mc_h_job_list},
     {"jobs", 1, "GET", mc_h_job_get},
     {"jobs", 1, "DELETE", mc_h_job_cancel},
+    {"search", 0, "GET", mc_h_job_search},
     {"queues", 0, "POST", h_queue_create},
     {"queues", 0, "GET", h_queue_list},
     {"queues", 1, "GET", h_queue_get},
