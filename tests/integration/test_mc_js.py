@@ -4,7 +4,7 @@ PAUSED/ACTIVE and DeleteQueue's Conflict, presets and job templates CRUD with
 categories, CreateJob (201, clientRequestToken, template + overriding
 settings, priority, userMetadata, statusUpdateInterval, queue by name and by
 ARN, role), GetJob, ListJobs (queue, status, order, maxResults, nextToken),
-SearchJobs, CancelJob and DescribeEndpoints.
+SearchJobs, CancelJob, DescribeEndpoints and Probe.
 
 tests/integration/js_mc/mc_ops.mjs runs the calls and prints each result (or
 error) as JSON; every check is made here. `npm install` runs once when
@@ -61,12 +61,14 @@ def r(server, node, tmp_path_factory):
     s3.create_bucket(Bucket=PROBE_BUCKET)
     clip = media.make_clip(str(tmp_path_factory.mktemp("probe") / "clip.mov"), duration=1.0)
     s3.upload_file(clip, PROBE_BUCKET, "dir/clip 1.mov")
+    s3.put_object(Bucket=PROBE_BUCKET, Key="junk.mp4", Body=b"JUNK" + bytes(range(256)) * 64)
     env = dict(os.environ)
     env.update({
         "CATTUBE_ENDPOINT": server.endpoint, "AWS_ACCESS_KEY_ID": server.access_key,
         "AWS_SECRET_ACCESS_KEY": server.secret_key, "AWS_REGION": server.region,
         "CATTUBE_SEED_JOB": SEED_JOB, "CATTUBE_PREFIX": P,
         "CATTUBE_PROBE_URL": f"s3://{PROBE_BUCKET}/dir/clip 1.mov",
+        "CATTUBE_PROBE_JUNK_URL": f"s3://{PROBE_BUCKET}/junk.mp4",
     })
     for v in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
               "AWS_ENDPOINT_URL_MEDIACONVERT"):
@@ -254,3 +256,45 @@ def test_search_jobs(r):
     assert "maxResults" in err(r, "searchBadMax", 400, "BadRequestException")
     canceled = ok(r, "searchCanceled")["Jobs"]
     assert canceled and all(j["Status"] == "CANCELED" for j in canceled)
+
+
+def test_probe(r, server):
+    out = ok(r, "probe")
+    assert out["status"] == 200
+    res = out["ProbeResults"]
+    assert len(res) == 1, res
+    c = res[0]["Container"]
+    # media.make_clip: a 1 s QuickTime file, H.264 320x240 at 24 fps, mono 44.1 kHz AAC
+    assert c["Format"] == "quicktime" and abs(c["Duration"] - 1.0) < 0.1, c
+    assert c["BitRate"] > 0
+    tracks = {t["TrackType"]: t for t in c["Tracks"]}
+    assert sorted(t["Index"] for t in c["Tracks"]) == [1, 2]
+    v = tracks["video"]
+    assert v["Codec"] == "AVC" and abs(v["Duration"] - 1.0) < 0.1, v
+    vp = v["VideoProperties"]
+    assert (vp["Width"], vp["Height"], vp["BitDepth"]) == (320, 240, 8), vp
+    assert vp["FrameRate"] == {"Numerator": 24, "Denominator": 1}, vp
+    a = tracks["audio"]
+    assert a["Codec"] == "AAC"
+    ap = a["AudioProperties"]
+    assert (ap["SampleRate"], ap["Channels"]) == (44100, 1), ap
+    m = res[0]["Metadata"]
+    head = server.client("s3").head_object(Bucket=PROBE_BUCKET, Key="dir/clip 1.mov")
+    assert m["FileSize"] == head["ContentLength"] and '"' + m["ETag"] + '"' == head["ETag"], m
+    assert m["MimeType"] and m["LastModified"][:2] == "20", m
+    assert res[0]["TrackMappings"] == [{"VideoTrackIndexes": [v["Index"]],
+                                        "AudioTrackIndexes": [a["Index"]],
+                                        "DataTrackIndexes": []}], res[0]["TrackMappings"]
+    assert len(ok(r, "probeTwo")["ProbeResults"]) == 2
+
+
+def test_probe_errors_name_the_file(r, server):
+    msg = err(r, "probeMissing", 404, "NotFoundException")
+    assert "s3://js-nobucket/x.mov" in msg and "NoSuchBucket" in msg, msg
+    msg = err(r, "probeNoKey", 404, "NotFoundException")
+    assert "none.mov" in msg and "NoSuchKey" in msg, msg
+    msg = err(r, "probeJunk", 400, "BadRequestException")
+    assert f"s3://{PROBE_BUCKET}/junk.mp4" in msg and "unrecognised format" in msg, msg
+    msg = err(r, "probeHttp", 400, "BadRequestException")
+    assert "s3://bucket/key" in msg, msg
+    assert server.health() == 200

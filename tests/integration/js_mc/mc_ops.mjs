@@ -6,7 +6,7 @@
 //
 // Env: CATTUBE_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
 // CATTUBE_SEED_JOB (path of examples/seed/job.json), CATTUBE_PREFIX (names),
-// CATTUBE_PROBE_URL (s3:// URL of a clip for Probe, optional).
+// CATTUBE_PROBE_URL (s3:// URL of a clip for Probe, optional), CATTUBE_PROBE_JUNK_URL.
 import { readFileSync } from "node:fs";
 import * as mcsdk from "@aws-sdk/client-mediaconvert";
 
@@ -209,6 +209,12 @@ await step("deletePresetMissing", DeletePresetCommand, { Name: preset });
 if (ProbeCommand && env.CATTUBE_PROBE_URL) {
   await step("probe", ProbeCommand, { InputFiles: [{ FileUrl: env.CATTUBE_PROBE_URL }] });
   await step("probeMissing", ProbeCommand, { InputFiles: [{ FileUrl: `s3://${P}-nobucket/x.mov` }] });
+  await step("probeNoKey", ProbeCommand,
+    { InputFiles: [{ FileUrl: env.CATTUBE_PROBE_URL.replace(/[^/]*$/, "none.mov") }] });
+  await step("probeJunk", ProbeCommand, { InputFiles: [{ FileUrl: env.CATTUBE_PROBE_JUNK_URL }] });
+  await step("probeHttp", ProbeCommand, { InputFiles: [{ FileUrl: "https://example.com/a.mp4" }] });
+  await step("probeTwo", ProbeCommand,
+    { InputFiles: [{ FileUrl: env.CATTUBE_PROBE_URL }, { FileUrl: env.CATTUBE_PROBE_URL }] });
 }
 
 process.stdout.write(JSON.stringify(results) + "\n");
