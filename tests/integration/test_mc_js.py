@@ -62,8 +62,18 @@ def r(server, node, tmp_path_factory):
     clip = media.make_clip(str(tmp_path_factory.mktemp("probe") / "clip.mov"), duration=1.0)
     s3.upload_file(clip, PROBE_BUCKET, "dir/clip 1.mov")
     s3.put_object(Bucket=PROBE_BUCKET, Key="junk.mp4", Body=b"JUNK" + bytes(range(256)) * 64)
+    user = json.loads(server.cattube("admin", "user", "create", "js-prober", "--endpoint",
+                                     server.endpoint).stdout)["accessKey"]
+    policy = tmp_path_factory.mktemp("policy") / "prober.json"
+    policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "mediaconvert:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{PROBE_BUCKET}/dir/*"}]}))
+    server.cattube("admin", "user", "attach-policy", "js-prober", "--policy-document",
+                   f"file://{policy}", "--policy-name", "probe", "--endpoint", server.endpoint)
     env = dict(os.environ)
     env.update({
+        "CATTUBE_USER_AK": user["accessKeyId"], "CATTUBE_USER_SK": user["secretAccessKey"],
         "CATTUBE_ENDPOINT": server.endpoint, "AWS_ACCESS_KEY_ID": server.access_key,
         "AWS_SECRET_ACCESS_KEY": server.secret_key, "AWS_REGION": server.region,
         "CATTUBE_SEED_JOB": SEED_JOB, "CATTUBE_PREFIX": P,
@@ -298,3 +308,10 @@ def test_probe_errors_name_the_file(r, server):
     msg = err(r, "probeHttp", 400, "BadRequestException")
     assert "s3://bucket/key" in msg, msg
     assert server.health() == 200
+
+
+def test_probe_checks_the_callers_s3_permission(r):
+    """Probe reads the object for its caller: an IAM user needs s3:GetObject on it."""
+    assert ok(r, "probeUserAllowed")["ProbeResults"][0]["Container"]["Format"] == "quicktime"
+    msg = err(r, "probeUserDenied", 403, "ForbiddenException")
+    assert "junk.mp4" in msg and "s3:GetObject" in msg, msg

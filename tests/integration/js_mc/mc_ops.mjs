@@ -6,7 +6,8 @@
 //
 // Env: CATTUBE_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
 // CATTUBE_SEED_JOB (path of examples/seed/job.json), CATTUBE_PREFIX (names),
-// CATTUBE_PROBE_URL (s3:// URL of a clip for Probe, optional), CATTUBE_PROBE_JUNK_URL.
+// CATTUBE_PROBE_URL (s3:// URL of a clip for Probe, optional), CATTUBE_PROBE_JUNK_URL,
+// CATTUBE_USER_AK/SK (an IAM user for Probe's permission check, optional).
 import { readFileSync } from "node:fs";
 import * as mcsdk from "@aws-sdk/client-mediaconvert";
 
@@ -213,6 +214,23 @@ if (ProbeCommand && env.CATTUBE_PROBE_URL) {
     { InputFiles: [{ FileUrl: env.CATTUBE_PROBE_URL.replace(/[^/]*$/, "none.mov") }] });
   await step("probeJunk", ProbeCommand, { InputFiles: [{ FileUrl: env.CATTUBE_PROBE_JUNK_URL }] });
   await step("probeHttp", ProbeCommand, { InputFiles: [{ FileUrl: "https://example.com/a.mp4" }] });
+  if (env.CATTUBE_USER_AK) {
+    // an IAM user allowed mediaconvert:* and s3:GetObject on <probe bucket>/dir/* only
+    const user = new MediaConvertClient({
+      endpoint: env.CATTUBE_ENDPOINT, region: env.AWS_REGION || "us-east-1", maxAttempts: 1,
+      credentials: { accessKeyId: env.CATTUBE_USER_AK, secretAccessKey: env.CATTUBE_USER_SK },
+    });
+    for (const [name, url] of [["probeUserAllowed", env.CATTUBE_PROBE_URL],
+                               ["probeUserDenied", env.CATTUBE_PROBE_JUNK_URL]]) {
+      try {
+        results[name] = { ok: true, out: strip(await user.send(new ProbeCommand(
+          { InputFiles: [{ FileUrl: url }] }))) };
+      } catch (e) {
+        results[name] = { ok: false, err: { name: e.name, status: e.$metadata?.httpStatusCode,
+          message: e.message } };
+      }
+    }
+  }
   await step("probeTwo", ProbeCommand,
     { InputFiles: [{ FileUrl: env.CATTUBE_PROBE_URL }, { FileUrl: env.CATTUBE_PROBE_URL }] });
 }
