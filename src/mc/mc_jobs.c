@@ -6,6 +6,7 @@
  * meta's columns for everything that changes (status, phase, timing, errors,
  * outputGroupDetails). mc_job_render joins the two into the Job shape. */
 #include "mc/mc_internal.h"
+#include "meta/meta_search.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,14 +326,23 @@ void mc_h_job_get(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_res
     mc_reply(resp, 200, json_pack("{s:o}", "job", job));
 }
 
+/* A job that is committing its outputs (phase UPLOADING) can no longer be
+ * stopped, so its cancel is refused like a finished job's: a 202 always ends
+ * CANCELED with no outputs (see meta_search.h). */
 void mc_h_job_cancel(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp)
 {
     (void)req;
     char msg[256];
-    ct_err err = ct_meta_job_cancel(mc->meta, id);
+    ct_meta_job j;
+    ct_err err = ct_meta_job_cancel_before_upload(mc->meta, id);
     if (err == CT_ERR_NOT_FOUND)
         snprintf(msg, sizeof msg, "job %.64s not found", id);
-    else
+    else if (err == CT_ERR_CONFLICT && ct_meta_job_get(mc->meta, id, &j) == CT_OK) {
+        snprintf(msg, sizeof msg, strcmp(j.status, "PROGRESSING") == 0
+                     ? "job %.64s is uploading its outputs and can no longer be canceled"
+                     : "job %.64s has already finished and cannot be canceled", id);
+        ct_meta_job_free(&j);
+    } else
         snprintf(msg, sizeof msg, "job %.64s has already finished and cannot be canceled", id);
     if (err) {
         mc_error(resp, err, err == CT_ERR_NOT_FOUND || err == CT_ERR_CONFLICT ? msg : NULL);
