@@ -315,3 +315,25 @@ def test_probe_checks_the_callers_s3_permission(r):
     assert ok(r, "probeUserAllowed")["ProbeResults"][0]["Container"]["Format"] == "quicktime"
     msg = err(r, "probeUserDenied", 403, "ForbiddenException")
     assert "junk.mp4" in msg and "s3:GetObject" in msg, msg
+
+
+def test_real_jobs_read_back(r, server, tmp_path):
+    """A job that ran (COMPLETE) and one with a junk input (ERROR), as the SDK sees them."""
+    j = ok(r, "getJobComplete")["Job"]
+    assert j["Status"] == "COMPLETE", j
+    t = j["Timing"]
+    assert t["SubmitTime"] <= t["StartTime"] <= t["FinishTime"], t
+    assert j["UserMetadata"] == {"real": "1"} and j["RetryCount"] == 0
+    d = j["OutputGroupDetails"][0]["OutputDetails"][0]
+    assert d["DurationInMs"] > 900 and d["VideoDetails"] == {"WidthInPx": 64, "HeightInPx": 48}, d
+    key = "out/clip 1-tiny.mp4"
+    path = tmp_path / "tiny.mp4"
+    server.client("s3").download_file(PROBE_BUCKET, key, str(path))
+    p = media.probe(str(path))
+    v = [s for s in p["streams"] if s["codec_type"] == "video"][0]
+    assert (v["codec_name"], v["width"], v["height"]) == ("h264", 64, 48)
+    assert [s["codec_name"] for s in p["streams"] if s["codec_type"] == "audio"] == ["aac"]
+    assert [x["Id"] for x in ok(r, "searchComplete")["Jobs"]] == [j["Id"]]
+    e = ok(r, "getJobError")["Job"]
+    assert e["Status"] == "ERROR" and e["ErrorCode"] == 1010, e
+    assert f"s3://{PROBE_BUCKET}/junk.mp4" in e["ErrorMessage"], e

@@ -206,6 +206,39 @@ await step("deletePreset", DeletePresetCommand, { Name: preset });
 await step("getPresetDeleted", GetPresetCommand, { Name: preset });
 await step("deletePresetMissing", DeletePresetCommand, { Name: preset });
 
+// ---- real jobs in Default: one COMPLETE, one ERROR, read back through the SDK ----
+if (env.CATTUBE_PROBE_URL) {
+  const tiny = (input, dest) => ({
+    Role: role, UserMetadata: { real: "1" },
+    Settings: {
+      Inputs: [{ FileInput: input, AudioSelectors: { "Audio Selector 1": { DefaultSelection: "DEFAULT" } } }],
+      OutputGroups: [{ Name: "File Group",
+        OutputGroupSettings: { Type: "FILE_GROUP_SETTINGS", FileGroupSettings: { Destination: dest } },
+        Outputs: [{ NameModifier: "-tiny", ContainerSettings: { Container: "MP4", Mp4Settings: {} },
+          VideoDescription: { Width: 64, Height: 48, CodecSettings: { Codec: "H_264",
+            H264Settings: { RateControlMode: "QVBR", MaxBitrate: 200000 } } },
+          AudioDescriptions: [{ CodecSettings: { Codec: "AAC", AacSettings: {
+            Bitrate: 64000, CodingMode: "CODING_MODE_2_0", SampleRate: 48000 } } }] }] }],
+    },
+  });
+  const bucket = env.CATTUBE_PROBE_URL.split("/")[2];
+  const good = await step("createJobReal", CreateJobCommand,
+    tiny(env.CATTUBE_PROBE_URL, `s3://${bucket}/out/`));
+  const bad = await step("createJobJunk", CreateJobCommand,
+    tiny(env.CATTUBE_PROBE_JUNK_URL, `s3://${bucket}/out-junk/`));
+  for (const [name, created] of [["getJobComplete", good], ["getJobError", bad]]) {
+    if (!created) continue;
+    const deadline = Date.now() + 150000;
+    while (Date.now() < deadline) {
+      const r = await step(name, GetJobCommand, { Id: created.Job.Id });
+      if (!r || ["COMPLETE", "ERROR", "CANCELED"].includes(r.Job.Status)) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+  await step("searchComplete", SearchJobsCommand,
+    { InputFile: env.CATTUBE_PROBE_URL.split("/").pop(), Status: "COMPLETE" });
+}
+
 // ---- Probe ----
 if (ProbeCommand && env.CATTUBE_PROBE_URL) {
   await step("probe", ProbeCommand, { InputFiles: [{ FileUrl: env.CATTUBE_PROBE_URL }] });
