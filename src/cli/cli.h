@@ -13,6 +13,16 @@ int ct_cmd_worker(int argc, char **argv);
 void ct_iam_admin_handle(ct_iam *iam, const ct_http_req *req, ct_http_resp *resp);
 int ct_cmd_distribution(int argc, char **argv);
 
+/* The admin API as a client (cmd_admin.c): one request signed with the root
+ * credentials from the environment (service "cattube"); prints the JSON
+ * answer on stdout or the server's message on stderr. Returns the exit code. */
+typedef struct {
+    const char *endpoint, *region;
+    int no_verify;
+} ct_cli_admin_target;
+int ct_cli_admin_call(const ct_cli_admin_target *t, const char *method, const char *path,
+                      const char *body);
+
 /* MediaConvert's Probe for `serve` (serve_probe.c): a ct_mc_probe_fn whose
  * ctx is a ct_serve_probe_ctx (borrowed handles, owned by serve). */
 typedef struct {

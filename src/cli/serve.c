@@ -45,6 +45,7 @@ typedef struct {
     serve_opts opt;
     char access_key[128];
     char secret_key[128];
+    unsigned char master_key[32];
     char account_id[16];
     char endpoint_url[256];
     ct_meta *meta;
@@ -103,6 +104,35 @@ static ct_err load_or_create_root(server *sv)
     ct_err e = ct_write_file_atomic(path, out, strlen(out), 0600);
     free(out);
     return e;
+}
+
+/* The key sealing IAM users' secrets: CATTUBE_MASTER_KEY (64 hex digits;
+ * nodes sharing one database must share it) or DIR/master.key, made once. */
+static ct_err load_or_create_master_key(server *sv)
+{
+    char path[2048], hex[65], *text = NULL;
+    size_t len = 0;
+    const char *env = getenv("CATTUBE_MASTER_KEY");
+    ct_snprintf(path, sizeof path, "%s/master.key", sv->opt.data_dir);
+    if (env && *env) {
+        snprintf(hex, sizeof hex, "%s", env);
+    } else if (ct_read_file(path, 256, &text, &len) == CT_OK) {
+        snprintf(hex, sizeof hex, "%.*s", (int)(len < 64 ? len : 64), text);
+        free(text);
+    } else {
+        ct_random_hex(hex, 64);
+        hex[64] = '\0';
+        ct_err e = ct_write_file_atomic(path, hex, 64, 0600);
+        if (e)
+            return e;
+    }
+    if (strlen(hex) != 64 || ct_unhex(hex, 64, sv->master_key) < 0) {
+        ct_error("serve: the master key (%s) must be 64 hex digits",
+                 env && *env ? "CATTUBE_MASTER_KEY" : path);
+        return CT_ERR_INVALID;
+    }
+    explicit_bzero(hex, sizeof hex);
+    return CT_OK;
 }
 
 static ct_err secret_for(void *ctx, const char *access_key, char *secret, size_t n,
@@ -324,7 +354,7 @@ static ct_err start_all(server *sv)
     ct_err e;
     if ((e = ct_mkdirs(sv->opt.data_dir, 0700)))
         return e;
-    if ((e = load_or_create_root(sv)))
+    if ((e = load_or_create_root(sv)) || (e = load_or_create_master_key(sv)))
         return e;
     ct_snprintf(path, sizeof path, "%s/meta.db", sv->opt.data_dir);
     if ((e = ct_meta_open_sqlite(path, &sv->meta)) || (e = ct_store_open_fs(sv->opt.data_dir, &sv->store)))
@@ -333,7 +363,7 @@ static ct_err start_all(server *sv)
     if (ct_store_sweep(sv->store, blob_referenced, sv->meta, &swept) == CT_OK && swept)
         ct_info("serve: removed %d unreferenced blob(s) left by a crash", swept);
     snprintf(sv->endpoint_url, sizeof sv->endpoint_url, "http://%s", sv->opt.listen);
-    ct_iam_config ic = {sv->account_id, sv->access_key, sv->secret_key};
+    ct_iam_config ic = {sv->account_id, sv->access_key, sv->secret_key, sv->master_key};
     if ((e = ct_iam_open(&ic, sv->meta, &sv->iam)))
         return e;
     ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam};
