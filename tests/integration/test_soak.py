@@ -15,7 +15,9 @@ Checked at the end:
                 than one terminal state event for a job
   - stuck:      a job not COMPLETE/CANCELED/ERROR when the deadline passes
   - events:     exactly one terminal "MediaConvert Job State Change" per job,
-                with the job's final status
+                with the job's final status, on the webhook; on the admin SSE
+                stream never two, and one per job unless the stream reported
+                skipped frames (it is a live view with a bounded ring)
   - outputs:    exist exactly for COMPLETE jobs (and ffprobe checks each);
                 none for CANCELED jobs
   - ERROR:      none, except the documented retry limit: a job whose worker
@@ -92,6 +94,53 @@ class Receiver:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class SSE:
+    """Reads the admin event stream (GET /cattube/admin/events) in a thread:
+    the job events, and how many frames the server said this client missed
+    (the stream is a live view with a bounded replay ring)."""
+
+    def __init__(self, srv):
+        req = AWSRequest(method="GET", url=srv.endpoint + "/cattube/admin/events")
+        SigV4Auth(Credentials(srv.access_key, srv.secret_key), "cattube",
+                  srv.region).add_auth(req)
+        self.conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
+        self.conn.request("GET", "/cattube/admin/events", headers=dict(req.headers.items()))
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200
+        self.events, self.missed, self.lock = [], 0, threading.Lock()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        ev = {}
+        try:
+            for raw in self.resp:
+                line = raw.decode().rstrip("\n")
+                if line.startswith(": missed "):
+                    with self.lock:
+                        self.missed += int(line.split()[2])
+                elif not line:
+                    if ev.get("event") == "mediaconvert" and "data" in ev:
+                        with self.lock:
+                            self.events.append(json.loads(ev["data"]))
+                    ev = {}
+                elif not line.startswith(":") and ":" in line:
+                    k, v = line.split(":", 1)
+                    ev[k] = v[1:] if v.startswith(" ") else v
+        except Exception:  # noqa: BLE001 - the stream ends when the server stops
+            pass
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.events), self.missed
+
+    def close(self):
+        try:
+            self.conn.sock.shutdown(2)
+        except OSError:
+            pass
+        self.conn.close()
 
 
 def admin_post(srv, path, body):
@@ -177,7 +226,7 @@ def soak(tmp_path_factory):
     srv.bin, srv.real_bin = wrapper, real
     srv.start()
     recv = Receiver()
-    workers = None
+    workers = sse = None
     try:
         admin_post(srv, "/cattube/admin/webhooks",
                    {"name": "soak", "url": recv.url, "jobEvents": {"queues": [QUEUE]}})
@@ -189,10 +238,13 @@ def soak(tmp_path_factory):
         s3.upload_file(clip, SRC, "clip.mov")
         srv.client("mediaconvert").create_queue(Name=QUEUE)
         workers = Workers(srv)
-        yield srv, recv, workers
+        sse = SSE(srv)
+        yield srv, recv, workers, sse
     finally:
         if workers:
             workers.stop()
+        if sse:
+            sse.close()
         recv.close()
         problems = srv.stop()
         assert not problems, problems
@@ -315,11 +367,15 @@ def wait_terminal(mc, ids, deadline):
     return jobs
 
 
-def wait_events(recv, ids, deadline):
+def wait_events(recv, sse, ids, deadline):
     want = set(ids.values())
+
+    def terminal(events):
+        return {e["detail"]["jobId"] for e in events if e["detail"]["status"] in TERMINAL}
+
     while time.monotonic() < deadline:
-        got = {e["detail"]["jobId"] for e in recv.snapshot() if e["detail"]["status"] in TERMINAL}
-        if want <= got:
+        sse_events, missed = sse.snapshot()
+        if want <= terminal(recv.snapshot()) and (missed or want <= terminal(sse_events)):
             break
         time.sleep(0.25)
     time.sleep(2.0)  # let any duplicate delivery arrive before counting
@@ -327,7 +383,7 @@ def wait_events(recv, ids, deadline):
 
 
 def test_soak(soak, capsys, tmp_path):
-    srv, recv, workers = soak
+    srv, recv, workers, sse = soak
     rng = random.Random(SEED)
     mc, s3 = srv.client("mediaconvert"), srv.client("s3")
     t0 = time.monotonic()
@@ -346,7 +402,7 @@ def test_soak(soak, capsys, tmp_path):
     chaos.join()
     jobs = wait_terminal(mc, ids, time.monotonic() + DEADLINE)
     t_done = time.monotonic()
-    events = wait_events(recv, ids, time.monotonic() + 60)
+    events = wait_events(recv, sse, ids, time.monotonic() + 60)
 
     # ---- jobs: lost, duplicated, stuck ----
     by_index = {}
@@ -377,6 +433,14 @@ def test_soak(soak, capsys, tmp_path):
         if d["status"] in TERMINAL:
             terminal_events.setdefault(d["jobId"], []).append(d["status"])
     no_event = sorted(i for i, jid in ids.items() if jid not in terminal_events)
+    # the same on the SSE stream: never twice; all of them unless it skipped frames
+    sse_events, sse_missed = sse.snapshot()
+    sse_terminal = {}
+    for e in sse_events:
+        if e["detail"]["status"] in TERMINAL:
+            sse_terminal.setdefault(e["detail"]["jobId"], []).append(e["detail"]["status"])
+    sse_dup = sorted(i for i, jid in ids.items() if len(sse_terminal.get(jid, [])) > 1)
+    sse_none = sorted(i for i, jid in ids.items() if jid not in sse_terminal)
     dup_events = sorted(i for i, jid in ids.items() if len(terminal_events.get(jid, [])) > 1)
     wrong_event = sorted(i for i, jid in ids.items() if terminal_events.get(jid)
                          and terminal_events[jid][-1] != status.get(i))
@@ -406,9 +470,10 @@ def test_soak(soak, capsys, tmp_path):
               f"kills={workers.kills} cancels={cancels} "
               f"complete={count['COMPLETE']} canceled={count['CANCELED']} "
               f"error={count['ERROR']} (abandoned={len(abandoned)}) retried={retried} | lost={len(lost)} "
-              f"duplicated={len(dup_jobs) + len(resend_mismatch) + len(dup_events)} "
+              f"duplicated={len(dup_jobs) + len(resend_mismatch) + len(dup_events) + len(sse_dup)} "
               f"stuck={len(stuck)} | create_errors={len(create_errors)} "
               f"jobs_without_terminal_event={len(no_event)} wrong_event={len(wrong_event)} "
+              f"sse_without_terminal={len(sse_none)} sse_missed_frames={sse_missed} "
               f"outputs_missing={len(missing_out)} outputs_stray={len(stray_out)} "
               f"bad_media={len(bad_media)} cancel_202_not_canceled={len(cancel_ignored)} | submit={t_submitted - t0:.1f}s "
               f"all_done={t_done - t0:.1f}s")
@@ -417,14 +482,18 @@ def test_soak(soak, capsys, tmp_path):
     detail = {"lost": lost, "dup_jobs": dup_jobs, "resend_mismatch": resend_mismatch,
               "dup_events": dup_events, "stuck": stuck, "create_errors": create_errors,
               "errors": errors, "no_event": no_event, "wrong_event": wrong_event,
-              "foreign_events": foreign, "missing_out": missing_out,
+              "foreign_events": foreign, "missing_out": missing_out, "sse_dup": sse_dup,
+              "sse_none": sse_none[:20], "sse_missed": sse_missed,
               "stray_out": {i: (status.get(i), out_by_index[i]) for i in stray_out},
               "bad_media": bad_media[:3], "cancel_202_not_canceled": cancel_ignored}
     assert not create_errors, detail
-    assert (len(lost), len(dup_jobs) + len(resend_mismatch) + len(dup_events), len(stuck)) == \
+    assert (len(lost), len(dup_jobs) + len(resend_mismatch) + len(dup_events) + len(sse_dup),
+            len(stuck)) == \
         (0, 0, 0), (report, detail)
     assert not errors, detail
     assert not (no_event or wrong_event or foreign), detail
+    assert not sse_dup, detail
+    assert sse_missed or not sse_none, detail
     assert not (missing_out or stray_out or bad_media), detail
     assert count["COMPLETE"] + count["CANCELED"] + len(abandoned) == JOBS
     assert not cancel_ignored, detail
