@@ -39,6 +39,7 @@ typedef struct {
     int workers;
     int lease_s;
     long stale_upload_s;
+    const char *domain;        /* S3 virtual-hosted style base domain, or NULL */
 } serve_opts;
 
 typedef struct {
@@ -148,8 +149,10 @@ typedef enum { ROUTE_S3, ROUTE_MC, ROUTE_ADMIN, ROUTE_CLOUDFRONT, ROUTE_HEALTH }
 
 static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
-static route route_of(const ct_http_req *req)
+static route route_of(const server *sv, const ct_http_req *req)
 {
+    if (ct_s3_is_virtual_host(sv->s3, req))
+        return ROUTE_S3; /* bucket.DOMAIN: every path is a key */
     const char *svc = req->principal.service;
     int signed_s3 = !req->principal.anonymous && strcmp(svc, "s3") == 0;
     if (strcmp(req->path, "/cattube/health") == 0 && (req->principal.anonymous || !signed_s3))
@@ -242,7 +245,7 @@ static void route_admin(server *sv, ct_http_req *req, ct_http_resp *resp)
 static void handle(void *ctx, ct_http_req *req, ct_http_resp *resp)
 {
     server *sv = ctx;
-    switch (route_of(req)) {
+    switch (route_of(sv, req)) {
     case ROUTE_HEALTH:
         ct_http_resp_json(resp, 200, strdup("{\"status\":\"ok\"}"));
         return;
@@ -264,7 +267,7 @@ static void handle(void *ctx, ct_http_req *req, ct_http_resp *resp)
 static int wants_stream(void *ctx, const ct_http_req *req)
 {
     server *sv = ctx;
-    return route_of(req) == ROUTE_S3 && ct_s3_wants_stream(sv->s3, req);
+    return route_of(sv, req) == ROUTE_S3 && ct_s3_wants_stream(sv->s3, req);
 }
 
 static void *stream_begin(void *ctx, ct_http_req *req, ct_http_resp *resp)
@@ -286,6 +289,7 @@ static void serve_usage(FILE *f)
           "  --lease-seconds N        job lease; a dead worker's job is retried after it (30)\n"
           "  --stale-upload-seconds N abort multipart uploads older than this (604800 = 7 days)\n"
           "  --public-host NAME       host name the edge puts in its URLs\n"
+          "  --domain D               S3 virtual-hosted style: Host bucket.D[:port] names a bucket\n"
           "  --edge-cert PEM --edge-key PEM   edge TLS certificate (default: generated)\n"
           "  --verbose                debug logging\n"
           "Root credentials come from CATTUBE_ROOT_ACCESS_KEY / CATTUBE_ROOT_SECRET_KEY, else are\n"
@@ -303,10 +307,11 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"edge-key", required_argument, NULL, 'k'},   {"verbose", no_argument, NULL, 'v'},
         {"lease-seconds", required_argument, NULL, 'L'},
         {"stale-upload-seconds", required_argument, NULL, 'S'},
+        {"domain", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
-                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800};
+                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -318,6 +323,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'r': o->region = optarg; break;
         case 'w': o->workers = atoi(optarg); break;
         case 'p': o->public_host = optarg; break;
+        case 'D': o->domain = optarg; break;
         case 'c': o->edge_cert = optarg; break;
         case 'k': o->edge_key = optarg; break;
         case 'v': ct_log_set_level(CT_LOG_DEBUG); break;
@@ -366,7 +372,7 @@ static ct_err start_all(server *sv)
     ct_iam_config ic = {sv->account_id, sv->access_key, sv->secret_key, sv->master_key};
     if ((e = ct_iam_open(&ic, sv->meta, &sv->iam)))
         return e;
-    ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam};
+    ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam, sv->opt.domain};
     sv->probe = (ct_serve_probe_ctx){sv->meta, sv->store, sv->iam};
     ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url, ct_serve_probe,
                         &sv->probe};

