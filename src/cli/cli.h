@@ -4,6 +4,8 @@
 
 #include "http/http.h"
 #include "iam/iam.h"
+#include "mc/mc.h"
+#include "store/store.h"
 
 int ct_cmd_serve(int argc, char **argv);
 int ct_cmd_worker(int argc, char **argv);
@@ -20,5 +22,15 @@ typedef struct {
 } ct_cli_admin_target;
 int ct_cli_admin_call(const ct_cli_admin_target *t, const char *method, const char *path,
                       const char *body);
+
+/* MediaConvert's Probe for `serve` (serve_probe.c): a ct_mc_probe_fn whose
+ * ctx is a ct_serve_probe_ctx (borrowed handles, owned by serve). */
+typedef struct {
+    ct_meta *meta;
+    ct_store *store;
+    ct_iam *iam;
+} ct_serve_probe_ctx;
+ct_err ct_serve_probe(void *ctx, const ct_http_req *req, const char *bucket, const char *key,
+                      ct_mc_probe_out *out);
 
 #endif

@@ -220,7 +220,7 @@ int ct_cmd_worker(int argc, char **argv)
     ct_job_io *io = NULL;
     char made_scratch[1024] = "";
     int rc = 1;
-    ct_mc_config mcc = {o.region, account, ""};
+    ct_mc_config mcc = {.region = o.region, .account_id = account, .endpoint_url = ""};
     ct_worker_config wc = {.threads = o.threads, .worker_id = o.worker_id,
                            .lease_ms = (int64_t)o.lease_s * 1000};
     ct_err e;

@@ -59,6 +59,7 @@ typedef struct {
     ct_events *events;
     ct_worker *worker;
     ct_http_server *http;
+    ct_serve_probe_ctx probe;
 } server;
 
 /* ---- credentials ---- */
@@ -396,7 +397,9 @@ static ct_err start_all(server *sv)
     if ((e = ct_iam_open(&ic, sv->meta, &sv->iam)))
         return e;
     ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam, sv->opt.domain};
-    ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url};
+    sv->probe = (ct_serve_probe_ctx){sv->meta, sv->store, sv->iam};
+    ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url, ct_serve_probe,
+                        &sv->probe};
     if ((e = ct_s3_open(&s3c, sv->meta, sv->store, &sv->s3)) ||
         (e = ct_mc_open(&mcc, sv->meta, &sv->mc)))
         return e;

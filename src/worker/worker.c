@@ -249,6 +249,17 @@ static void run_job(job_run *r)
         ct_buf_free(&m);
         goto cleanup;
     }
+    /* The point of no return: this heartbeat either sees a cancel (the job
+     * ends CANCELED, nothing committed) or moves the job to UPLOADING, after
+     * which CancelJob answers 409 (meta_search.h). Forced past the
+     * heartbeat throttle. */
+    r->last_beat_ms = 0;
+    r->last_percent = -1;
+    on_progress(r, "UPLOADING", 100);
+    if (r->lease_lost || r->cancel) {
+        hand_back(r); /* lease lost: dropped; cancel: CANCELED */
+        goto cleanup;
+    }
     if ((code = upload_outputs(r, plan, dests, res, msg, sizeof msg))) {
         if (code == CT_JOB_IO_HAND_BACK)
             hand_back(r);

@@ -8,6 +8,7 @@
 #include "ct_test.h"
 #include "ct_test_pg.h"
 #include "meta/meta.h"
+#include "meta/meta_search.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -174,6 +175,37 @@ static void test_job_event_triggers(ct_meta *m)
     CHECK(pending_statuses(m, st, 16) == 1);
     CHECK_STR(st[0], "COMPLETE");
     ct_meta_job_free(&c);
+}
+
+/* CancelJob's point of no return (meta_search.c), on both engines. */
+static void test_cancel_before_upload(ct_meta *m)
+{
+    ct_meta_job j, c;
+    char id[40];
+    int cancel = -1;
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "cbu-1");
+    snprintf(j.queue, sizeof j.queue, "Default");
+    j.spec_json = (char *)"{}";
+    CHECK(ct_meta_job_insert(m, &j, NULL, id) == CT_OK);
+    CHECK(ct_meta_job_claim(m, "w", 60000, &c) == CT_OK);
+    CHECK_STR(c.id, "cbu-1");
+    CHECK(ct_meta_job_heartbeat(m, "cbu-1", c.attempt, "UPLOADING", 100, 60000, &cancel) ==
+          CT_OK && cancel == 0);
+    CHECK(ct_meta_job_cancel_before_upload(m, "cbu-1") == CT_ERR_CONFLICT);
+    CHECK(ct_meta_job_finish(m, "cbu-1", c.attempt, "COMPLETE", 0, NULL, "[]", NULL) == CT_OK);
+    CHECK(ct_meta_job_cancel_before_upload(m, "cbu-1") == CT_ERR_CONFLICT);
+    CHECK(ct_meta_job_cancel_before_upload(m, "missing") == CT_ERR_NOT_FOUND);
+    ct_meta_job_free(&c);
+    snprintf(j.id, sizeof j.id, "cbu-2");
+    CHECK(ct_meta_job_insert(m, &j, NULL, id) == CT_OK);
+    CHECK(ct_meta_job_cancel_before_upload(m, "cbu-2") == CT_OK);
+    CHECK(ct_meta_job_get(m, "cbu-2", &c) == CT_OK);
+    CHECK_STR(c.status, "CANCELED");
+    ct_meta_job_free(&c);
+    char st[16][16];
+    while (pending_statuses(m, st, 16) > 0) /* leave no events for the next tests */
+        ;
 }
 
 static ct_err count_delivery(void *ctx, const ct_meta_delivery *d)
@@ -437,6 +469,7 @@ static void run_all(void)
     test_iam(m);
     test_edge(m);
     test_job_event_triggers(m);
+    test_cancel_before_upload(m);
     test_deliveries(m, other);
     test_outbox_claims(m, other);
     test_concurrent_claims(m);
