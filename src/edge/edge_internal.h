@@ -267,6 +267,43 @@ struct ct_edge {
     void *log;             /* FILE* of DIR/edge/access.log, or NULL */
 };
 
+/* ---- one viewer request (edge.c) and the response helpers (edge_respond.c) ---- */
+typedef struct {
+    edge_listener *l;
+    char *raw;          /* raw request target, as on the wire */
+    int64_t t0;
+    int started, responded;
+    int status;
+    uint64_t bytes;
+    char method[16];
+    char host[EDGE_HOST_MAX]; /* for the access log */
+    char dist[EDGE_ID_LEN + 1];
+    edge_reqlog lg;
+} edge_req;
+
+/* Textual client address ("-" when unknown). */
+void edge_client_ip(struct MHD_Connection *c, char ip[64]);
+/* A request header or NULL. */
+const char *edge_hdr(struct MHD_Connection *c, const char *name);
+void edge_common_headers(struct MHD_Response *mr, const char *x_cache);
+void edge_cors_headers(struct MHD_Response *mr);
+struct MHD_Response *edge_empty_response(void);
+/* Queues mr (taken; NULL -> MHD_NO) and notes status/bytes for the log. */
+int edge_queue(edge_req *r, struct MHD_Connection *c, int status, struct MHD_Response *mr,
+               uint64_t bytes);
+/* S3-shaped XML error, never cacheable. key (optional) is echoed. */
+int edge_send_error(edge_req *r, struct MHD_Connection *c, int status, const char *code,
+                    const char *message, const char *key);
+/* 301 to https://host[:port]path_and_query. */
+int edge_send_redirect(edge_req *r, struct MHD_Connection *c, const char *host, int is_v6,
+                       const char *path_and_query);
+/* GET /metrics on the plain listener (Prometheus text format). */
+int edge_send_metrics(edge_req *r, struct MHD_Connection *c);
+/* ---- edge_serve.c ---- */
+/* GET/HEAD of key in d's origin. */
+int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d, const char *key,
+                      int head);
+
 /* Reloads the routing table from meta. */
 ct_err edge_dists_reload(ct_edge *e);
 /* Routes a parsed host name: the distribution named by its first label, else

@@ -1,0 +1,294 @@
+/* edge_cf_config.c: DistributionConfig XML <-> the stored distribution
+ * JSON (the subset CatTube honours; anything else at a non-default value is
+ * an error naming the field). */
+#include "edge/edge_cf.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Origin DomainName -> bucket: BUCKET.s3[.-]REGION.amazonaws.com, BUCKET.s3.amazonaws.com
+ * or a plain bucket name. */
+static int origin_bucket(const char *dn, char *bucket, size_t n)
+{
+    size_t len = strlen(dn), sfx = strlen(".amazonaws.com");
+    size_t blen = len;
+    if (len > sfx && !strcmp(dn + len - sfx, ".amazonaws.com")) {
+        const char *s3 = strstr(dn, ".s3.");
+        if (!s3)
+            s3 = strstr(dn, ".s3-");
+        if (!s3)
+            return -1;
+        blen = (size_t)(s3 - dn);
+    }
+    if (!blen || blen >= n || blen > 63)
+        return -1;
+    memcpy(bucket, dn, blen);
+    bucket[blen] = '\0';
+    return 0;
+}
+
+static int parse_origin(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
+{
+    static const char *const known[] = {"Id", "DomainName", "OriginPath", "OriginAccessControlId",
+                                        NULL};
+    static const char *const ignored[] = {"S3OriginConfig", "ConnectionAttempts",
+                                          "ConnectionTimeout", NULL};
+    const ct_xml_node *origins = ct_xml_child(cfg, "Origins");
+    const ct_xml_node *items = ct_xml_child(origins, "Items");
+    const ct_xml_node *org = ct_xml_child(items, "Origin");
+    if (!org)
+        return cf_failf(f, 400, "MalformedInput", "Origins must list one origin");
+    if (org->next)
+        return cf_failf(f, 400, "InvalidArgument", "CatTube supports exactly one origin");
+    if (cf_check_unsupported(org, known, ignored, f))
+        return -1;
+    const char *id = ct_xml_child_text(org, "Id"), *dn = ct_xml_child_text(org, "DomainName");
+    const char *op = ct_xml_child_text(org, "OriginPath");
+    const char *oac = ct_xml_child_text(org, "OriginAccessControlId");
+    char bucket[64];
+    if (!id || !*id || !dn || origin_bucket(dn, bucket, sizeof bucket))
+        return cf_failf(f, 400, "InvalidOrigin", "The specified origin server does not exist or is "
+                                             "not valid.");
+    ct_meta_bucket b;
+    memset(&b, 0, sizeof b);
+    ct_err err = ct_meta_bucket_get(e->meta, bucket, &b);
+    if (err)
+        return cf_failf(f, 400, "InvalidOrigin", "The origin bucket %s does not exist.", bucket);
+    ct_meta_bucket_free(&b);
+    if (op && *op && (op[0] != '/' || op[strlen(op) - 1] == '/' || strlen(op) > 255))
+        return cf_failf(f, 400, "InvalidArgument",
+                    "OriginPath must start with a slash and must not end with one");
+    json_object_set_new(o, "originId", json_string(id));
+    json_object_set_new(o, "originDomainName", json_string(dn));
+    json_object_set_new(o, "originBucket", json_string(bucket));
+    json_object_set_new(o, "originPath", json_string(op ? op : ""));
+    json_object_set_new(o, "originAccessControlId", json_string(oac ? oac : ""));
+    return 0;
+}
+
+static int parse_key_groups(ct_edge *e, const ct_xml_node *tkg, json_t *o, cf_fail *f)
+{
+    int enabled = 0;
+    json_t *arr = NULL;
+    if (tkg && (cf_get_bool(tkg, "Enabled", &enabled, f) ||
+                cf_get_items(tkg, "KeyGroup", EDGE_DIST_GROUPS_MAX, &arr, f)))
+        return -1;
+    if (!enabled) {
+        json_decref(arr);
+        arr = json_array();
+    }
+    size_t i;
+    json_t *g;
+    json_array_foreach(arr, i, g)
+    {
+        const char *id = json_string_value(g);
+        if (strlen(id) != EDGE_GROUP_ID_LEN || !edge_key_group_exists(e, id)) {
+            json_decref(arr);
+            return cf_failf(f, 400, "TrustedKeyGroupDoesNotExist",
+                        "The key group %.40s does not exist", id);
+        }
+    }
+    json_object_set_new(o, "trustedKeyGroups", arr);
+    return 0;
+}
+
+static int parse_behavior(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
+{
+    static const char *const known[] = {"TargetOriginId", "TrustedKeyGroups",
+                                        "ViewerProtocolPolicy", "MinTTL", "DefaultTTL",
+                                        "MaxTTL", NULL};
+    static const char *const ignored[] = {"AllowedMethods", "Compress", "ForwardedValues",
+                                          "CachePolicyId", "OriginRequestPolicyId",
+                                          "ResponseHeadersPolicyId", NULL};
+    const ct_xml_node *b = ct_xml_child(cfg, "DefaultCacheBehavior");
+    if (!b)
+        return cf_failf(f, 400, "MalformedInput", "DefaultCacheBehavior is required");
+    if (cf_check_unsupported(b, known, ignored, f))
+        return -1;
+    const char *target = ct_xml_child_text(b, "TargetOriginId");
+    const char *oid = json_string_value(json_object_get(o, "originId"));
+    if (!target || !oid || strcmp(target, oid))
+        return cf_failf(f, 400, "NoSuchOrigin",
+                    "One or more of your origins or origin groups do not exist.");
+    const char *vpp = ct_xml_child_text(b, "ViewerProtocolPolicy");
+    edge_vpp p;
+    if (!vpp || edge_vpp_parse(vpp, &p))
+        return cf_failf(f, 400, "InvalidArgument", "ViewerProtocolPolicy must be one of "
+                                               "redirect-to-https, https-only, allow-all");
+    json_object_set_new(o, "viewerProtocolPolicy", json_string(edge_vpp_name(p)));
+    if (cf_get_ttl(b, "MinTTL", 0, o, "minTTL", f) ||
+        cf_get_ttl(b, "DefaultTTL", EDGE_DEFAULT_TTL, o, "defaultTTL", f) ||
+        cf_get_ttl(b, "MaxTTL", EDGE_MAX_TTL, o, "maxTTL", f))
+        return -1;
+    return parse_key_groups(e, ct_xml_child(b, "TrustedKeyGroups"), o, f);
+}
+
+static int parse_aliases(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
+{
+    const ct_xml_node *al = ct_xml_child(cfg, "Aliases");
+    json_t *arr = NULL;
+    if (!al) {
+        json_object_set_new(o, "aliases", json_array());
+        return 0;
+    }
+    if (cf_get_items(al, "CNAME", EDGE_ALIASES_MAX, &arr, f))
+        return -1;
+    size_t i;
+    json_t *a;
+    json_array_foreach(arr, i, a)
+    {
+        char host[EDGE_HOST_MAX];
+        const char *s = json_string_value(a);
+        const char *check = strncmp(s, "*.", 2) == 0 ? s + 2 : s;
+        if (edge_host_parse(check, host, sizeof host, NULL) || strchr(s, ':')) {
+            json_decref(arr);
+            return cf_failf(f, 400, "InvalidArgument", "The alias %.64s is not a valid host name",
+                        s);
+        }
+        char lower[EDGE_HOST_MAX + 2];
+        snprintf(lower, sizeof lower, "%s%s", check == s ? "" : "*.", host);
+        if (strlen(lower) >= EDGE_HOST_MAX) {
+            json_decref(arr);
+            return cf_failf(f, 400, "InvalidArgument", "The alias %.64s is too long", s);
+        }
+        json_array_set_new(arr, i, json_string(lower));
+    }
+    json_object_set_new(o, "aliases", arr);
+    return 0;
+}
+
+/* DistributionConfig -> the stored fields. */
+int cf_parse_config(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
+{
+    static const char *const known[] = {"CallerReference", "Aliases", "DefaultRootObject",
+                                        "Origins", "DefaultCacheBehavior", "Comment", "Enabled",
+                                        NULL};
+    static const char *const ignored[] = {"PriceClass", "HttpVersion", "IsIPV6Enabled",
+                                          "ViewerCertificate", "Restrictions", NULL};
+    if (!cfg || strcmp(cfg->name, "DistributionConfig"))
+        return cf_failf(f, 400, "MalformedInput", "The body must be a DistributionConfig");
+    if (cf_check_unsupported(cfg, known, ignored, f))
+        return -1;
+    const char *cref = ct_xml_child_text(cfg, "CallerReference");
+    const char *comment = ct_xml_child_text(cfg, "Comment");
+    const char *root = ct_xml_child_text(cfg, "DefaultRootObject");
+    int enabled = 0;
+    if (!cref || !*cref || strlen(cref) > 128)
+        return cf_failf(f, 400, "MalformedInput", "CallerReference is required");
+    if (!comment || strlen(comment) > 128)
+        return cf_failf(f, 400, "InvalidArgument", "Comment is required (at most 128 characters)");
+    if (root && (strlen(root) > 255 || root[0] == '/'))
+        return cf_failf(f, 400, "InvalidDefaultRootObject",
+                    "The specified default root object is invalid.");
+    if (cf_get_bool(cfg, "Enabled", &enabled, f))
+        return -1;
+    json_object_set_new(o, "callerReference", json_string(cref));
+    json_object_set_new(o, "comment", json_string(comment));
+    json_object_set_new(o, "enabled", json_boolean(enabled));
+    json_object_set_new(o, "defaultRootObject", json_string(root ? root : ""));
+    return parse_origin(e, cfg, o, f) || parse_behavior(e, cfg, o, f) ||
+                   parse_aliases(e, cfg, o, f)
+               ? -1
+               : 0;
+}
+
+static void x_origins(ct_buf *b, const json_t *d)
+{
+    const char *oid = cf_js(d, "originId"), *dn = cf_js(d, "originDomainName");
+    char def_dn[128];
+    snprintf(def_dn, sizeof def_dn, "%s.s3.amazonaws.com", cf_js(d, "originBucket"));
+    ct_buf_puts(b, "<Origins><Quantity>1</Quantity><Items><Origin>");
+    cf_x_text(b, "Id", *oid ? oid : cf_js(d, "originBucket"));
+    cf_x_text(b, "DomainName", *dn ? dn : def_dn);
+    cf_x_text(b, "OriginPath", cf_js(d, "originPath"));
+    ct_buf_puts(b, "<CustomHeaders><Quantity>0</Quantity></CustomHeaders>"
+                   "<S3OriginConfig><OriginAccessIdentity></OriginAccessIdentity>"
+                   "</S3OriginConfig><ConnectionAttempts>3</ConnectionAttempts>"
+                   "<ConnectionTimeout>10</ConnectionTimeout>");
+    cf_x_text(b, "OriginAccessControlId", cf_js(d, "originAccessControlId"));
+    ct_buf_puts(b, "</Origin></Items></Origins>");
+}
+
+static void x_behavior(ct_buf *b, const json_t *d)
+{
+    const char *oid = cf_js(d, "originId");
+    json_t *groups = json_object_get(d, "trustedKeyGroups");
+    ct_buf_puts(b, "<DefaultCacheBehavior>");
+    cf_x_text(b, "TargetOriginId", *oid ? oid : cf_js(d, "originBucket"));
+    ct_buf_puts(b, "<TrustedSigners><Enabled>false</Enabled><Quantity>0</Quantity>"
+                   "</TrustedSigners>");
+    ct_buf_printf(b, "<TrustedKeyGroups><Enabled>%s</Enabled><Quantity>%zu</Quantity>",
+                  json_array_size(groups) ? "true" : "false", json_array_size(groups));
+    if (json_array_size(groups)) {
+        size_t i;
+        json_t *g;
+        ct_buf_puts(b, "<Items>");
+        json_array_foreach(groups, i, g) cf_x_text(b, "KeyGroup", json_string_value(g));
+        ct_buf_puts(b, "</Items>");
+    }
+    ct_buf_puts(b, "</TrustedKeyGroups>");
+    cf_x_text(b, "ViewerProtocolPolicy", cf_js(d, "viewerProtocolPolicy"));
+    ct_buf_printf(b, "<MinTTL>%lld</MinTTL><DefaultTTL>%lld</DefaultTTL><MaxTTL>%lld</MaxTTL>",
+                  (long long)json_integer_value(json_object_get(d, "minTTL")),
+                  (long long)json_integer_value(json_object_get(d, "defaultTTL")),
+                  (long long)json_integer_value(json_object_get(d, "maxTTL")));
+    ct_buf_puts(b, "</DefaultCacheBehavior>");
+}
+
+void cf_x_config(ct_buf *b, const json_t *d, const char *tag)
+{
+    ct_buf_printf(b, "<%s>", tag);
+    const char *cref = cf_js(d, "callerReference");
+    cf_x_text(b, "CallerReference", *cref ? cref : cf_js(d, "id"));
+    cf_x_list(b, "Aliases", "CNAME", json_object_get(d, "aliases"));
+    cf_x_text(b, "DefaultRootObject", cf_js(d, "defaultRootObject"));
+    x_origins(b, d);
+    x_behavior(b, d);
+    cf_x_text(b, "Comment", cf_js(d, "comment"));
+    ct_buf_printf(b, "<PriceClass>PriceClass_All</PriceClass><Enabled>%s</Enabled>"
+                     "<HttpVersion>http1.1</HttpVersion><IsIPV6Enabled>true</IsIPV6Enabled>",
+                  json_is_false(json_object_get(d, "enabled")) ? "false" : "true");
+    ct_buf_printf(b, "</%s>", tag);
+}
+
+void cf_x_distribution(ct_buf *b, const json_t *d, int root)
+{
+    ct_buf_printf(b, "<Distribution%s>", root ? " xmlns=\"" CF_NS "\"" : "");
+    cf_x_text(b, "Id", cf_js(d, "id"));
+    cf_x_text(b, "ARN", cf_js(d, "arn"));
+    cf_x_text(b, "Status", "Deployed");
+    cf_x_text(b, "LastModifiedTime", cf_js(d, "lastModifiedAt"));
+    ct_buf_puts(b, "<InProgressInvalidationBatches>0</InProgressInvalidationBatches>");
+    cf_x_text(b, "DomainName", cf_js(d, "domainName"));
+    cf_x_config(b, d, "DistributionConfig");
+    ct_buf_puts(b, "</Distribution>");
+}
+
+void cf_x_summary(ct_buf *b, const json_t *d)
+{
+    ct_buf_puts(b, "<DistributionSummary>");
+    cf_x_text(b, "Id", cf_js(d, "id"));
+    cf_x_text(b, "ARN", cf_js(d, "arn"));
+    cf_x_text(b, "Status", "Deployed");
+    cf_x_text(b, "LastModifiedTime", cf_js(d, "lastModifiedAt"));
+    cf_x_text(b, "DomainName", cf_js(d, "domainName"));
+    cf_x_list(b, "Aliases", "CNAME", json_object_get(d, "aliases"));
+    x_origins(b, d);
+    ct_buf_puts(b, "<OriginGroups><Quantity>0</Quantity></OriginGroups>");
+    x_behavior(b, d);
+    ct_buf_puts(b, "<CacheBehaviors><Quantity>0</Quantity></CacheBehaviors>"
+                   "<CustomErrorResponses><Quantity>0</Quantity></CustomErrorResponses>");
+    cf_x_text(b, "Comment", cf_js(d, "comment"));
+    ct_buf_printf(b, "<PriceClass>PriceClass_All</PriceClass><Enabled>%s</Enabled>"
+                     "<ViewerCertificate><CloudFrontDefaultCertificate>true"
+                     "</CloudFrontDefaultCertificate></ViewerCertificate>"
+                     "<Restrictions><GeoRestriction><RestrictionType>none</RestrictionType>"
+                     "<Quantity>0</Quantity></GeoRestriction></Restrictions>"
+                     "<WebACLId></WebACLId><HttpVersion>http1.1</HttpVersion>"
+                     "<IsIPV6Enabled>true</IsIPV6Enabled><Staging>false</Staging>",
+                  json_is_false(json_object_get(d, "enabled")) ? "false" : "true");
+    ct_buf_puts(b, "</DistributionSummary>");
+}

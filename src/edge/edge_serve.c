@@ -1,0 +1,310 @@
+/* edge_serve.c: one object to a viewer: origin row (through the metadata
+ * cache), preconditions (RFC 9110 §13.2.2), Range (206/416), the origin's
+ * stored headers, and the bytes (sendfile on plain HTTP, 64 KiB preads over
+ * TLS; see edge.c's header for why). */
+#include "edge/edge_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef EDGE_TLS_BLOCK
+#define EDGE_TLS_BLOCK (64 * 1024)
+#endif
+#define EDGE_DEFAULT_CACHE_CONTROL "public, max-age=3600"
+
+typedef struct {
+    int fd;
+    uint64_t off;
+} file_src;
+
+static ssize_t file_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    file_src *s = cls;
+    for (;;) {
+        ssize_t n = pread(s->fd, buf, max, (off_t)(s->off + pos));
+        if (n > 0)
+            return n;
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* Short file (blob truncated under us) or I/O error: MHD closes the
+         * connection rather than sending a body shorter than advertised. */
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+}
+
+static void file_free(void *cls)
+{
+    file_src *s = cls;
+    close(s->fd);
+    free(s);
+}
+
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* Response of len bytes of fd from off; takes fd. */
+static struct MHD_Response *file_response(int secure, int fd, uint64_t off, uint64_t len)
+{
+    struct MHD_Response *mr = NULL;
+    if (len == 0) {
+        close(fd);
+        return edge_empty_response();
+    }
+    if (!secure) {
+        mr = MHD_create_response_from_fd_at_offset64(len, fd, off); /* sendfile */
+        if (!mr)
+            close(fd);
+        return mr;
+    }
+    file_src *s = malloc(sizeof *s);
+    if (!s) {
+        close(fd);
+        return NULL;
+    }
+    s->fd = fd;
+    s->off = off;
+    mr = MHD_create_response_from_callback(len, EDGE_TLS_BLOCK, file_read, s, file_free);
+    if (!mr)
+        file_free(s);
+    return mr;
+}
+
+/* Origin headers stored with the object (meta_json) that a viewer sees. */
+static void object_headers(struct MHD_Response *mr, const char *meta_json, int *have_cc)
+{
+    static const struct {
+        const char *stored, *wire;
+    } pass[] = {
+        {"cache-control", "Cache-Control"},       {"content-disposition", "Content-Disposition"},
+        {"content-encoding", "Content-Encoding"}, {"content-language", "Content-Language"},
+        {"expires", "Expires"},
+    };
+    *have_cc = 0;
+    if (!meta_json || !*meta_json)
+        return;
+    json_t *o = json_loads(meta_json, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        if (!json_is_string(v))
+            continue;
+        const char *s = json_string_value(v);
+        for (size_t i = 0; i < CT_ARRAY_LEN(pass); i++)
+            if (strcasecmp(k, pass[i].stored) == 0) {
+                /* MHD refuses values with CR/LF, so a stored value cannot split the response. */
+                if (MHD_add_response_header(mr, pass[i].wire, s) == MHD_YES && i == 0)
+                    *have_cc = 1;
+            }
+        if (strncasecmp(k, "x-amz-meta-", 11) == 0)
+            MHD_add_response_header(mr, k, s);
+    }
+    json_decref(o);
+}
+
+static const char *object_content_type(const ct_meta_object *o)
+{
+    const char *ct = o->content_type;
+    if (ct && *ct && strcasecmp(ct, "application/octet-stream") != 0 &&
+        strcasecmp(ct, "binary/octet-stream") != 0)
+        return ct;
+    return ct_mime_from_name(o->key);
+}
+
+/* Validators and cache headers shared by 200, 206, 304 and 416 answers. */
+static void validator_headers(struct MHD_Response *mr, const ct_meta_object *o, int with_meta)
+{
+    char etag[96], lm[40];
+    snprintf(etag, sizeof etag, "\"%s\"", o->etag);
+    ct_time_http(o->mtime_ms, lm);
+    MHD_add_response_header(mr, "ETag", etag);
+    MHD_add_response_header(mr, "Last-Modified", lm);
+    int have_cc = 0;
+    if (with_meta)
+        object_headers(mr, o->meta_json, &have_cc);
+    if (!have_cc)
+        MHD_add_response_header(mr, "Cache-Control", EDGE_DEFAULT_CACHE_CONTROL);
+    edge_cors_headers(mr);
+}
+
+
+/* RFC 9110 §13.2.2 order. Returns 0 to go on, or 304 / 412. */
+static int preconditions(struct MHD_Connection *c, const ct_meta_object *o)
+{
+    int64_t mtime_s = o->mtime_ms / 1000;
+    const char *im = edge_hdr(c, "If-Match"), *ius = edge_hdr(c, "If-Unmodified-Since");
+    const char *inm = edge_hdr(c, "If-None-Match"), *ims = edge_hdr(c, "If-Modified-Since");
+    if (im) {
+        if (!edge_etag_match(im, o->etag, 0))
+            return 412;
+    } else if (ius) {
+        int64_t t = ct_time_parse_http(ius);
+        if (t >= 0 && mtime_s > t)
+            return 412;
+    }
+    if (inm) {
+        if (edge_etag_match(inm, o->etag, 1))
+            return 304;
+    } else if (ims) {
+        int64_t t = ct_time_parse_http(ims);
+        if (t >= 0 && mtime_s <= t)
+            return 304;
+    }
+    return 0;
+}
+
+/* If-Range: the Range applies only while the representation is unchanged. */
+static int if_range_ok(struct MHD_Connection *c, const ct_meta_object *o)
+{
+    const char *ir = edge_hdr(c, "If-Range");
+    if (!ir)
+        return 1;
+    while (*ir == ' ')
+        ir++;
+    if (*ir == '"' || *ir == 'W')
+        return edge_etag_match(ir, o->etag, 0);
+    int64_t t = ct_time_parse_http(ir);
+    return t >= 0 && t == o->mtime_ms / 1000;
+}
+
+int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
+                                    const char *key, int head)
+{
+    ct_edge *e = r->l->e;
+    ct_meta_object o;
+    memset(&o, 0, sizeof o);
+    int hit = 0, fd = -1;
+    uint64_t blob_size = 0;
+    int64_t t_origin = edge_now_us();
+    ct_err err = edge_cache_lookup(e, d, key, &o, &hit);
+    if (!hit)
+        edge_metrics_origin(e, edge_now_us() - t_origin);
+    if (!err && hit && !head && ct_store_open_read(e->store, o.blob_id, &fd, &blob_size)) {
+        /* The cached row's blob is gone (overwritten or deleted): read again. */
+        edge_cache_invalidate(e->cache, d->id, key, 0);
+        ct_meta_object_free(&o);
+        memset(&o, 0, sizeof o);
+        hit = 0;
+        fd = -1;
+        err = edge_cache_lookup(e, d, key, &o, &hit);
+    }
+    if (err == CT_ERR_NOT_FOUND)
+        return edge_send_error(r, c, 404, "NoSuchKey", "The specified key does not exist.", key);
+    if (err) {
+        ct_warn("edge: origin lookup %s/%s: %s", d->origin_bucket, key, ct_err_str(err));
+        return edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
+    }
+    enum MHD_Result ret;
+    struct MHD_Response *mr;
+    int pre = preconditions(c, &o);
+    if (pre == 412) {
+        ret = edge_send_error(r, c, 412, "PreconditionFailed",
+                         "At least one of the pre-conditions you specified did not hold", NULL);
+        goto done;
+    }
+    if (pre == 304) {
+        mr = edge_empty_response();
+        if (!mr) {
+            ret = MHD_NO;
+            goto done;
+        }
+        edge_common_headers(mr, "RefreshHit from cattube");
+        validator_headers(mr, &o, 1);
+        ret = edge_queue(r, c, 304, mr, 0);
+        goto done;
+    }
+
+    uint64_t size = o.size, start = 0, end = 0;
+    int status = 200;
+    const char *range = edge_hdr(c, "Range");
+    if (range && if_range_ok(c, &o)) {
+        err = ct_range_parse(range, size, &start, &end);
+        if (err == CT_OK) {
+            status = 206;
+        } else if (err == CT_ERR_INVALID) {
+            ct_buf b = CT_BUF_INIT;
+            ct_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>"
+                            "InvalidRange</Code><Message>The requested range is not "
+                            "satisfiable</Message>");
+            ct_buf_printf(&b, "<ActualObjectSize>%llu</ActualObjectSize></Error>\n",
+                          (unsigned long long)size);
+            size_t blen = b.len;
+            char *data = ct_buf_take(&b);
+            mr = data ? MHD_create_response_from_buffer(blen, data, MHD_RESPMEM_MUST_FREE)
+                      : NULL;
+            if (!mr) {
+                free(data);
+                ret = MHD_NO;
+                goto done;
+            }
+            char cr[64];
+            snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
+            edge_common_headers(mr, "Error from cattube");
+            MHD_add_response_header(mr, "Content-Range", cr);
+            MHD_add_response_header(mr, "Content-Type", "application/xml");
+            MHD_add_response_header(mr, "Accept-Ranges", "bytes");
+            validator_headers(mr, &o, 0);
+            ret = edge_queue(r, c, 416, mr, blen);
+            goto done;
+        }
+        /* CT_ERR_NOT_FOUND: not a range we serve (syntax, several ranges): 200. */
+    }
+    uint64_t len = status == 206 ? end - start + 1 : size;
+
+    if (head) {
+        /* Content-Length of the representation (or the range), no body. */
+        mr = MHD_create_response_from_callback(len, 4096, no_body, NULL, NULL);
+    } else {
+        err = fd >= 0 ? CT_OK : ct_store_open_read(e->store, o.blob_id, &fd, &blob_size);
+        if (err) {
+            ct_error("edge: blob %s of %s/%s: %s", o.blob_id, d->origin_bucket, key,
+                     ct_err_str(err));
+            ret = edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
+            goto done;
+        }
+        if (blob_size < start + len) {
+            close(fd);
+            ct_error("edge: blob %s is %llu bytes, metadata says %llu", o.blob_id,
+                     (unsigned long long)blob_size, (unsigned long long)size);
+            ret = edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
+            goto done;
+        }
+        mr = file_response(r->l->secure, fd, start, len);
+        fd = -1; /* taken */
+    }
+    if (!mr) {
+        ret = MHD_NO;
+        goto done;
+    }
+    edge_common_headers(mr, hit ? "Hit from cattube" : "Miss from cattube");
+    MHD_add_response_header(mr, "Content-Type", object_content_type(&o));
+    MHD_add_response_header(mr, "Accept-Ranges", "bytes");
+    if (status == 206) {
+        char cr[96];
+        snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)start,
+                 (unsigned long long)end, (unsigned long long)size);
+        MHD_add_response_header(mr, "Content-Range", cr);
+    }
+    validator_headers(mr, &o, 1);
+    ret = edge_queue(r, c, status, mr, head ? 0 : len);
+done:
+    if (fd >= 0)
+        close(fd);
+    ct_meta_object_free(&o);
+    return ret;
+}
