@@ -41,6 +41,7 @@ static int dist_from_json(json_t *j, edge_dist *d)
     d->default_ttl = dt ? json_integer_value(dt) : EDGE_DEFAULT_TTL;
     d->min_ttl = mn ? json_integer_value(mn) : 0;
     d->max_ttl = mx ? json_integer_value(mx) : EDGE_MAX_TTL;
+    d->compress = json_is_true(json_object_get(j, "compress"));
     json_t *groups = json_object_get(j, "trustedKeyGroups"), *g;
     size_t i;
     json_array_foreach(groups, i, g)

@@ -99,8 +99,8 @@ static int parse_behavior(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail
 {
     static const char *const known[] = {"TargetOriginId", "TrustedKeyGroups",
                                         "ViewerProtocolPolicy", "MinTTL", "DefaultTTL",
-                                        "MaxTTL", NULL};
-    static const char *const ignored[] = {"AllowedMethods", "Compress", "ForwardedValues",
+                                        "MaxTTL", "Compress", NULL};
+    static const char *const ignored[] = {"AllowedMethods", "ForwardedValues",
                                           "CachePolicyId", "OriginRequestPolicyId",
                                           "ResponseHeadersPolicyId", NULL};
     const ct_xml_node *b = ct_xml_child(cfg, "DefaultCacheBehavior");
@@ -123,6 +123,10 @@ static int parse_behavior(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail
         cf_get_ttl(b, "DefaultTTL", EDGE_DEFAULT_TTL, o, "defaultTTL", f) ||
         cf_get_ttl(b, "MaxTTL", EDGE_MAX_TTL, o, "maxTTL", f))
         return -1;
+    int compress = 0;
+    if (ct_xml_child(b, "Compress") && cf_get_bool(b, "Compress", &compress, f))
+        return -1;
+    json_object_set_new(o, "compress", json_boolean(compress));
     return parse_key_groups(e, ct_xml_child(b, "TrustedKeyGroups"), o, f);
 }
 
@@ -235,6 +239,8 @@ static void x_behavior(ct_buf *b, const json_t *d)
                   (long long)json_integer_value(json_object_get(d, "minTTL")),
                   (long long)json_integer_value(json_object_get(d, "defaultTTL")),
                   (long long)json_integer_value(json_object_get(d, "maxTTL")));
+    ct_buf_printf(b, "<Compress>%s</Compress>",
+                  json_is_true(json_object_get(d, "compress")) ? "true" : "false");
     ct_buf_puts(b, "</DefaultCacheBehavior>");
 }
 

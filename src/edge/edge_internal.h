@@ -53,6 +53,37 @@ char *edge_path_to_key(const char *path, size_t path_len, ct_err *err);
  * weak=0 a W/ tag never matches. "*" matches any existing entity. 1 on match. */
 int edge_etag_match(const char *header, const char *etag, int weak);
 
+/* ---- ranges (edge_range.c; the parser is pure and fuzzed) ---- */
+#define EDGE_RANGES_MAX 16 /* more range-specs than this: the Range is ignored */
+#define EDGE_BOUNDARY_LEN 32
+typedef struct {
+    uint64_t start, end; /* inclusive */
+} edge_range;
+/* A Range header against an object of len bytes. n >= 1: the satisfiable
+ * ranges (out, at most max, in request order); 0: serve the whole object
+ * (no/invalid Range, not bytes, more than max specs, or overlaps adding up
+ * to more than the object); -1: nothing satisfiable (416). */
+int edge_ranges_parse(const char *hdr, uint64_t len, edge_range *out, size_t max);
+struct MHD_Response;
+/* multipart/byteranges body of n (2..EDGE_RANGES_MAX) ranges of fd (taken;
+ * -1 allowed for HEAD) from an object of total bytes; writes the boundary
+ * and the exact body length. HEAD: the length without a body. */
+struct MHD_Response *edge_multipart_response(int fd, const edge_range *rg, size_t n,
+                                             uint64_t total, const char *ctype, int head,
+                                             char boundary[EDGE_BOUNDARY_LEN + 1],
+                                             uint64_t *body_len);
+
+/* ---- gzip (edge_gzip.c) ---- */
+/* 1 when an Accept-Encoding value allows gzip (gzip/x-gzip with q > 0, or
+ * '*' with q > 0 and gzip not refused). Pure; fuzzed. */
+int edge_accepts_gzip(const char *accept_encoding);
+/* 1 for content types CloudFront compresses (text/..., JSON, XML, +xml, HLS...). */
+int edge_gzip_type(const char *content_type);
+/* 1 when size is within CloudFront's 1,000..10,000,000 bytes. */
+int edge_gzip_size_ok(uint64_t size);
+/* gzip of the first len bytes of fd (not taken) into a heap buffer. */
+ct_err edge_gzip_fd(int fd, uint64_t len, char **out, size_t *out_len);
+
 /* ---- certificate (edge_cert.c) ----
  * PEM cert and key for the HTTPS listener: cfg->cert_file/key_file when
  * given, else DIR/edge/{cert,key}.pem, generated (EC P-256, self-signed,
@@ -137,6 +168,7 @@ typedef struct {
     char root_object[256];        /* DefaultRootObject, "" = none */
     size_t n_aliases;             /* CNAMEs routed here (lowercase) */
     char aliases[EDGE_ALIASES_MAX][EDGE_HOST_MAX];
+    int compress;                 /* the behavior's Compress: gzip text and manifests */
 } edge_dist;
 
 /* ---- shared distribution store (edge_admin.c; used by the admin JSON API

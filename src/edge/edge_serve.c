@@ -126,11 +126,18 @@ static const char *object_content_type(const ct_meta_object *o)
     return ct_mime_from_name(o->key);
 }
 
+/* How one answer is shaped: strong or weak (gzip) validator, Vary. */
+typedef struct {
+    int gzip; /* the body is the gzip of the object */
+    int vary; /* Vary: Accept-Encoding */
+} rep_form;
+
 /* Validators and cache headers shared by 200, 206, 304 and 416 answers. */
-static void validator_headers(struct MHD_Response *mr, const ct_meta_object *o, int with_meta)
+static void validator_headers(struct MHD_Response *mr, const ct_meta_object *o, int with_meta,
+                              const rep_form *f)
 {
-    char etag[96], lm[40];
-    snprintf(etag, sizeof etag, "\"%s\"", o->etag);
+    char etag[100], lm[40];
+    snprintf(etag, sizeof etag, "%s\"%s\"", f->gzip ? "W/" : "", o->etag);
     ct_time_http(o->mtime_ms, lm);
     MHD_add_response_header(mr, "ETag", etag);
     MHD_add_response_header(mr, "Last-Modified", lm);
@@ -139,9 +146,10 @@ static void validator_headers(struct MHD_Response *mr, const ct_meta_object *o, 
         object_headers(mr, o->meta_json, &have_cc);
     if (!have_cc)
         MHD_add_response_header(mr, "Cache-Control", EDGE_DEFAULT_CACHE_CONTROL);
+    if (f->vary)
+        MHD_add_response_header(mr, "Vary", "Accept-Encoding");
     edge_cors_headers(mr);
 }
-
 
 /* RFC 9110 §13.2.2 order. Returns 0 to go on, or 304 / 412. */
 static int preconditions(struct MHD_Connection *c, const ct_meta_object *o)
@@ -182,126 +190,196 @@ static int if_range_ok(struct MHD_Connection *c, const ct_meta_object *o)
     return t >= 0 && t == o->mtime_ms / 1000;
 }
 
-int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
-                                    const char *key, int head)
+/* 1 when the origin stored a Content-Encoding (never compressed twice). */
+static int stored_encoding(const char *meta_json)
+{
+    if (!meta_json || !strstr(meta_json, "ncoding"))
+        return 0;
+    json_t *o = json_loads(meta_json, 0, NULL);
+    const char *k;
+    json_t *v;
+    int found = 0;
+    json_object_foreach(o, k, v) if (!strcasecmp(k, "content-encoding")) found = 1;
+    json_decref(o);
+    return found;
+}
+
+/* CloudFront's conditions for compression (see edge_gzip.c). */
+static rep_form choose_form(struct MHD_Connection *c, const edge_dist *d,
+                            const ct_meta_object *o)
+{
+    rep_form f = {0, 0};
+    if (!d->compress || !edge_gzip_type(object_content_type(o)) || stored_encoding(o->meta_json))
+        return f;
+    f.vary = 1;
+    f.gzip = edge_gzip_size_ok(o->size) && !edge_hdr(c, "Range") &&
+             edge_accepts_gzip(edge_hdr(c, "Accept-Encoding"));
+    return f;
+}
+
+/* The origin row of key (cache, then meta) and, for a GET served from a
+ * cached row, its blob already open (*fd) so a vanished blob is noticed. */
+static ct_err origin_row(ct_edge *e, const edge_dist *d, const char *key, int head,
+                         ct_meta_object *o, int *hit, int *fd, uint64_t *blob_size)
+{
+    int64_t t_origin = edge_now_us();
+    ct_err err = edge_cache_lookup(e, d, key, o, hit);
+    if (!*hit)
+        edge_metrics_origin(e, edge_now_us() - t_origin);
+    if (!err && *hit && !head && ct_store_open_read(e->store, o->blob_id, fd, blob_size)) {
+        /* The cached row's blob is gone (overwritten or deleted): read again. */
+        edge_cache_invalidate(e->cache, d->id, key, 0);
+        ct_meta_object_free(o);
+        memset(o, 0, sizeof *o);
+        *hit = 0;
+        *fd = -1;
+        err = edge_cache_lookup(e, d, key, o, hit);
+    }
+    return err;
+}
+
+static int send_416(edge_req *r, struct MHD_Connection *c, const ct_meta_object *o)
+{
+    ct_buf b = CT_BUF_INIT;
+    ct_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>"
+                    "InvalidRange</Code><Message>The requested range is not "
+                    "satisfiable</Message>");
+    ct_buf_printf(&b, "<ActualObjectSize>%llu</ActualObjectSize></Error>\n",
+                  (unsigned long long)o->size);
+    size_t blen = b.len;
+    char *data = ct_buf_take(&b);
+    struct MHD_Response *mr =
+        data ? MHD_create_response_from_buffer(blen, data, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!mr) {
+        free(data);
+        return MHD_NO;
+    }
+    char cr[64];
+    snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)o->size);
+    edge_common_headers(mr, "Error from cattube");
+    MHD_add_response_header(mr, "Content-Range", cr);
+    MHD_add_response_header(mr, "Content-Type", "application/xml");
+    MHD_add_response_header(mr, "Accept-Ranges", "bytes");
+    rep_form f = {0, 0};
+    validator_headers(mr, o, 0, &f);
+    return edge_queue(r, c, 416, mr, blen);
+}
+
+/* The blob of o open in *fd, at least need bytes long; 0 or -1 (logged). */
+static int open_blob(ct_edge *e, const ct_meta_object *o, int *fd, uint64_t blob_size,
+                     uint64_t need)
+{
+    ct_err err = *fd >= 0 ? CT_OK : ct_store_open_read(e->store, o->blob_id, fd, &blob_size);
+    if (err) {
+        ct_error("edge: blob %s of %s: %s", o->blob_id, o->key, ct_err_str(err));
+        return -1;
+    }
+    if (blob_size < need) {
+        ct_error("edge: blob %s is %llu bytes, metadata says %llu", o->blob_id,
+                 (unsigned long long)blob_size, (unsigned long long)o->size);
+        return -1;
+    }
+    return 0;
+}
+
+/* The whole object gzip-compressed (200, or HEAD with its length). */
+static struct MHD_Response *gzip_response(int fd, uint64_t size, uint64_t *len)
+{
+    char *z = NULL;
+    size_t zl = 0;
+    if (edge_gzip_fd(fd, size, &z, &zl))
+        return NULL;
+    struct MHD_Response *mr = MHD_create_response_from_buffer(zl, z, MHD_RESPMEM_MUST_FREE);
+    if (!mr)
+        free(z);
+    *len = zl;
+    return mr;
+}
+
+int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d, const char *key,
+                      int head)
 {
     ct_edge *e = r->l->e;
     ct_meta_object o;
     memset(&o, 0, sizeof o);
     int hit = 0, fd = -1;
     uint64_t blob_size = 0;
-    int64_t t_origin = edge_now_us();
-    ct_err err = edge_cache_lookup(e, d, key, &o, &hit);
-    if (!hit)
-        edge_metrics_origin(e, edge_now_us() - t_origin);
-    if (!err && hit && !head && ct_store_open_read(e->store, o.blob_id, &fd, &blob_size)) {
-        /* The cached row's blob is gone (overwritten or deleted): read again. */
-        edge_cache_invalidate(e->cache, d->id, key, 0);
-        ct_meta_object_free(&o);
-        memset(&o, 0, sizeof o);
-        hit = 0;
-        fd = -1;
-        err = edge_cache_lookup(e, d, key, &o, &hit);
-    }
+    ct_err err = origin_row(e, d, key, head, &o, &hit, &fd, &blob_size);
     if (err == CT_ERR_NOT_FOUND)
         return edge_send_error(r, c, 404, "NoSuchKey", "The specified key does not exist.", key);
     if (err) {
         ct_warn("edge: origin lookup %s/%s: %s", d->origin_bucket, key, ct_err_str(err));
         return edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
     }
-    enum MHD_Result ret;
-    struct MHD_Response *mr;
+    int ret = MHD_NO;
+    struct MHD_Response *mr = NULL;
+    rep_form form = choose_form(c, d, &o);
     int pre = preconditions(c, &o);
     if (pre == 412) {
         ret = edge_send_error(r, c, 412, "PreconditionFailed",
-                         "At least one of the pre-conditions you specified did not hold", NULL);
+                              "At least one of the pre-conditions you specified did not hold",
+                              NULL);
         goto done;
     }
     if (pre == 304) {
-        mr = edge_empty_response();
-        if (!mr) {
-            ret = MHD_NO;
-            goto done;
+        if ((mr = edge_empty_response())) {
+            edge_common_headers(mr, "RefreshHit from cattube");
+            validator_headers(mr, &o, 1, &form);
+            ret = edge_queue(r, c, 304, mr, 0);
         }
-        edge_common_headers(mr, "RefreshHit from cattube");
-        validator_headers(mr, &o, 1);
-        ret = edge_queue(r, c, 304, mr, 0);
         goto done;
     }
 
-    uint64_t size = o.size, start = 0, end = 0;
-    int status = 200;
+    uint64_t size = o.size, len = size;
+    edge_range rg[EDGE_RANGES_MAX];
+    int nr = 0;
     const char *range = edge_hdr(c, "Range");
-    if (range && if_range_ok(c, &o)) {
-        err = ct_range_parse(range, size, &start, &end);
-        if (err == CT_OK) {
-            status = 206;
-        } else if (err == CT_ERR_INVALID) {
-            ct_buf b = CT_BUF_INIT;
-            ct_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>"
-                            "InvalidRange</Code><Message>The requested range is not "
-                            "satisfiable</Message>");
-            ct_buf_printf(&b, "<ActualObjectSize>%llu</ActualObjectSize></Error>\n",
-                          (unsigned long long)size);
-            size_t blen = b.len;
-            char *data = ct_buf_take(&b);
-            mr = data ? MHD_create_response_from_buffer(blen, data, MHD_RESPMEM_MUST_FREE)
-                      : NULL;
-            if (!mr) {
-                free(data);
-                ret = MHD_NO;
-                goto done;
-            }
-            char cr[64];
-            snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
-            edge_common_headers(mr, "Error from cattube");
-            MHD_add_response_header(mr, "Content-Range", cr);
-            MHD_add_response_header(mr, "Content-Type", "application/xml");
-            MHD_add_response_header(mr, "Accept-Ranges", "bytes");
-            validator_headers(mr, &o, 0);
-            ret = edge_queue(r, c, 416, mr, blen);
-            goto done;
-        }
-        /* CT_ERR_NOT_FOUND: not a range we serve (syntax, several ranges): 200. */
-    }
-    uint64_t len = status == 206 ? end - start + 1 : size;
-
-    if (head) {
-        /* Content-Length of the representation (or the range), no body. */
-        mr = MHD_create_response_from_callback(len, 4096, no_body, NULL, NULL);
-    } else {
-        err = fd >= 0 ? CT_OK : ct_store_open_read(e->store, o.blob_id, &fd, &blob_size);
-        if (err) {
-            ct_error("edge: blob %s of %s/%s: %s", o.blob_id, d->origin_bucket, key,
-                     ct_err_str(err));
-            ret = edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
-            goto done;
-        }
-        if (blob_size < start + len) {
-            close(fd);
-            ct_error("edge: blob %s is %llu bytes, metadata says %llu", o.blob_id,
-                     (unsigned long long)blob_size, (unsigned long long)size);
-            ret = edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
-            goto done;
-        }
-        mr = file_response(r->l->secure, fd, start, len);
-        fd = -1; /* taken */
-    }
-    if (!mr) {
-        ret = MHD_NO;
+    if (range && if_range_ok(c, &o))
+        nr = edge_ranges_parse(range, size, rg, EDGE_RANGES_MAX);
+    if (nr < 0) {
+        ret = send_416(r, c, &o);
         goto done;
     }
+    const char *ctype = object_content_type(&o);
+    char boundary[EDGE_BOUNDARY_LEN + 1], mp_type[96];
+    uint64_t need = nr ? rg[nr - 1].end + 1 : size;
+    for (int i = 0; i < nr; i++)
+        need = rg[i].end + 1 > need ? rg[i].end + 1 : need;
+    if ((!head || form.gzip) && open_blob(e, &o, &fd, blob_size, need)) {
+        ret = edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
+        goto done;
+    }
+    if (form.gzip) {
+        mr = gzip_response(fd, size, &len);
+    } else if (nr > 1) {
+        mr = edge_multipart_response(fd, rg, (size_t)nr, size, ctype, head, boundary, &len);
+        fd = -1; /* taken */
+        snprintf(mp_type, sizeof mp_type, "multipart/byteranges; boundary=%s", boundary);
+        ctype = mp_type;
+    } else {
+        if (nr == 1)
+            len = rg[0].end - rg[0].start + 1;
+        if (head) /* Content-Length of the representation (or the range), no body */
+            mr = MHD_create_response_from_callback(len, 4096, no_body, NULL, NULL);
+        else
+            mr = file_response(r->l->secure, fd, nr ? rg[0].start : 0, len);
+        fd = head ? fd : -1; /* taken by file_response */
+    }
+    if (!mr)
+        goto done;
     edge_common_headers(mr, hit ? "Hit from cattube" : "Miss from cattube");
-    MHD_add_response_header(mr, "Content-Type", object_content_type(&o));
+    MHD_add_response_header(mr, "Content-Type", ctype);
     MHD_add_response_header(mr, "Accept-Ranges", "bytes");
-    if (status == 206) {
+    if (form.gzip)
+        MHD_add_response_header(mr, "Content-Encoding", "gzip");
+    if (nr == 1) {
         char cr[96];
-        snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)start,
-                 (unsigned long long)end, (unsigned long long)size);
+        snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)rg[0].start,
+                 (unsigned long long)rg[0].end, (unsigned long long)size);
         MHD_add_response_header(mr, "Content-Range", cr);
     }
-    validator_headers(mr, &o, 1);
-    ret = edge_queue(r, c, status, mr, head ? 0 : len);
+    validator_headers(mr, &o, 1, &form);
+    ret = edge_queue(r, c, nr ? 206 : 200, mr, head ? 0 : len);
 done:
     if (fd >= 0)
         close(fd);

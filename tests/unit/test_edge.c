@@ -429,6 +429,12 @@ static void test_end_to_end(void)
     CHECK_STR(header(&r, "Content-Range", h, sizeof h), "bytes */1000");
     reply_free(&r);
     fetch(url, "GET", "Range: bytes=0-1,5-6", NULL, 0, 0, &r);
+    CHECK(r.status == 206);
+    CHECK(strncmp(header(&r, "Content-Type", h, sizeof h), "multipart/byteranges; boundary=",
+                  31) == 0);
+    CHECK(r.body.len > 4 && strstr(r.body.data, "Content-Range: bytes 5-6/1000\r\n\r\n"));
+    reply_free(&r);
+    fetch(url, "GET", "Range: bytes=0-999,1-1", NULL, 0, 0, &r); /* more than the object */
     CHECK(r.status == 200 && r.body.len == 1000);
     reply_free(&r);
     fetch(url, "GET", "Range: bytes=0-99", "If-Range: \"stale\"", 0, 0, &r);
@@ -787,6 +793,43 @@ static void test_signed_parsers(void)
     CHECK(!edge_cidr_match(&p, NULL));
 }
 
+static void test_range_gzip_parsers(void)
+{
+    edge_range rg[EDGE_RANGES_MAX];
+    CHECK(edge_ranges_parse("bytes=0-9", 100, rg, EDGE_RANGES_MAX) == 1);
+    CHECK(rg[0].start == 0 && rg[0].end == 9);
+    CHECK(edge_ranges_parse("bytes=0-9, 20-29,-5", 100, rg, EDGE_RANGES_MAX) == 3);
+    CHECK(rg[1].start == 20 && rg[1].end == 29 && rg[2].start == 95 && rg[2].end == 99);
+    CHECK(edge_ranges_parse("bytes=0-9,,500-", 100, rg, EDGE_RANGES_MAX) == 1); /* 500- dropped */
+    CHECK(edge_ranges_parse("bytes=500-,600-700", 100, rg, EDGE_RANGES_MAX) == -1);
+    CHECK(edge_ranges_parse("bytes=0-9,x", 100, rg, EDGE_RANGES_MAX) == 0); /* syntax */
+    CHECK(edge_ranges_parse("items=0-9", 100, rg, EDGE_RANGES_MAX) == 0);
+    CHECK(edge_ranges_parse("bytes=", 100, rg, EDGE_RANGES_MAX) == 0);
+    CHECK(edge_ranges_parse("bytes=0-99,0-0", 100, rg, EDGE_RANGES_MAX) == 0); /* overlap */
+    CHECK(edge_ranges_parse("bytes=0-0,1-1,2-2", 100, rg, 2) == 0);            /* too many */
+    CHECK(edge_ranges_parse("bytes=-0", 100, rg, EDGE_RANGES_MAX) == -1);
+    CHECK(edge_ranges_parse("bytes=0-", 0, rg, EDGE_RANGES_MAX) == -1);
+
+    CHECK(edge_accepts_gzip("gzip"));
+    CHECK(edge_accepts_gzip("br, gzip;q=0.5, deflate"));
+    CHECK(edge_accepts_gzip("*"));
+    CHECK(edge_accepts_gzip("x-gzip"));
+    CHECK(!edge_accepts_gzip("gzip;q=0"));
+    CHECK(!edge_accepts_gzip("gzip; q=0.000, *"));
+    CHECK(!edge_accepts_gzip("*;q=0"));
+    CHECK(!edge_accepts_gzip("identity, br"));
+    CHECK(!edge_accepts_gzip("gzipx"));
+    CHECK(!edge_accepts_gzip(NULL));
+    CHECK(edge_gzip_type("application/vnd.apple.mpegurl"));
+    CHECK(edge_gzip_type("application/dash+xml"));
+    CHECK(edge_gzip_type("text/vtt; charset=utf-8"));
+    CHECK(edge_gzip_type("application/json"));
+    CHECK(!edge_gzip_type("video/mp4"));
+    CHECK(!edge_gzip_type("image/jpeg"));
+    CHECK(edge_gzip_size_ok(1000) && edge_gzip_size_ok(10000000));
+    CHECK(!edge_gzip_size_ok(999) && !edge_gzip_size_ok(10000001));
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -801,6 +844,7 @@ int main(void)
     test_parsers();
     test_edge_xml();
     test_signed_parsers();
+    test_range_gzip_parsers();
     test_end_to_end();
     curl_global_cleanup();
     char cmd[600];

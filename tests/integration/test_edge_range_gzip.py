@@ -1,0 +1,184 @@
+"""The edge's Range answers with several ranges (multipart/byteranges, RFC
+9110 §14.6) and gzip for manifests and text (CloudFront's Compress), with
+curl against a distribution made through the CloudFront API."""
+import gzip
+import json
+import os
+import re
+import uuid
+
+import pytest
+
+BODY = bytes((i * 7 + i // 256) % 256 for i in range(4096))
+M3U8 = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n" +
+        "".join(f"#EXTINF:6.000,\nseg_{i:05d}.ts\n" for i in range(200)) +
+        "#EXT-X-ENDLIST\n").encode()
+
+
+def make_dist(server, bucket, compress, oac=None):
+    cfg = {
+        "CallerReference": uuid.uuid4().hex, "Comment": "range/gzip", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{
+            "Id": "o1", "DomainName": f"{bucket}.s3.amazonaws.com",
+            "S3OriginConfig": {"OriginAccessIdentity": ""},
+            "OriginAccessControlId": oac or ""}]},
+        "DefaultCacheBehavior": {
+            "TargetOriginId": "o1", "ViewerProtocolPolicy": "redirect-to-https",
+            "Compress": compress, "MinTTL": 0, "DefaultTTL": 60, "MaxTTL": 3600,
+            "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}}},
+    }
+    path = os.path.join(server.work, f"cfg-{uuid.uuid4().hex}.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    out = server.aws("cloudfront", "create-distribution", "--distribution-config",
+                     "file://" + path)
+    d = out["Distribution"]
+    return f"https://{d['DomainName']}:{server.edge_https_port}"
+
+
+def public_read(server, bucket):
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*"}]}
+    server.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+
+
+@pytest.fixture(scope="module")
+def site(server):
+    bucket = "rg-" + uuid.uuid4().hex[:10]
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    public_read(server, bucket)
+    s3.put_object(Bucket=bucket, Key="blob.bin", Body=BODY, ContentType="video/mp4")
+    s3.put_object(Bucket=bucket, Key="index.m3u8", Body=M3U8)
+    s3.put_object(Bucket=bucket, Key="small.vtt", Body=b"WEBVTT\n\n", ContentType="text/vtt")
+    s3.put_object(Bucket=bucket, Key="pre.json", Body=gzip.compress(b"{}" * 1000),
+                  ContentType="application/json", ContentEncoding="gzip")
+    s3.put_object(Bucket=bucket, Key="manifest.mpd", Body=b"<MPD>" + b" " * 2000 + b"</MPD>")
+    return {"bucket": bucket, "on": make_dist(server, bucket, True),
+            "off": make_dist(server, bucket, False)}
+
+
+def parts(r):
+    """(content-range, bytes) of each part of a multipart/byteranges body."""
+    m = re.match(r"multipart/byteranges; boundary=(\S+)$", r.headers["content-type"])
+    assert m, r.headers
+    delim = b"--" + m.group(1).encode()
+    body = r.body
+    assert body.startswith(delim + b"\r\n"), body[:80]
+    assert body.endswith(b"\r\n" + delim + b"--\r\n"), body[-80:]
+    out = []
+    for chunk in body[:-len(delim) - 6].split(b"\r\n" + delim + b"\r\n"):
+        chunk = chunk[len(delim) + 2:] if chunk.startswith(delim) else chunk
+        head, data = chunk.split(b"\r\n\r\n", 1)
+        hdrs = dict(line.split(": ", 1) for line in head.decode().split("\r\n"))
+        assert hdrs["Content-Type"] == "video/mp4", hdrs
+        out.append((hdrs["Content-Range"], data))
+    return out
+
+
+def test_two_ranges_are_multipart(server, site):
+    r = server.curl(site["on"] + "/blob.bin", "-H", "Range: bytes=0-9, 100-199")
+    assert r.status == 206, r
+    assert "content-range" not in r.headers
+    assert int(r.headers["content-length"]) == len(r.body)
+    assert parts(r) == [("bytes 0-9/4096", BODY[0:10]), ("bytes 100-199/4096", BODY[100:200])]
+
+
+def test_curl_range_option_and_suffix(server, site):
+    r = server.curl(site["on"] + "/blob.bin", "--range", "4000-,-10,7-7")
+    assert r.status == 206, r
+    assert parts(r) == [("bytes 4000-4095/4096", BODY[4000:]), ("bytes 4086-4095/4096", BODY[-10:]),
+                        ("bytes 7-7/4096", BODY[7:8])]
+
+
+def test_head_has_the_multipart_length(server, site):
+    g = server.curl(site["on"] + "/blob.bin", "-H", "Range: bytes=0-9,20-29")
+    h = server.curl(site["on"] + "/blob.bin", "-I", "-H", "Range: bytes=0-9,20-29")
+    assert h.status == 206  # (curl -I writes the headers to the body file)
+    assert h.headers["content-length"] == str(len(g.body))
+    assert h.headers["content-type"].startswith("multipart/byteranges; boundary=")
+
+
+def test_unsatisfiable_parts_are_dropped(server, site):
+    r = server.curl(site["on"] + "/blob.bin", "-H", "Range: bytes=5000-6000, 10-19")
+    assert r.status == 206 and r.headers["content-range"] == "bytes 10-19/4096", r
+    assert r.body == BODY[10:20]
+    r = server.curl(site["on"] + "/blob.bin", "-H", "Range: bytes=5000-6000, 9000-")
+    assert r.status == 416 and r.headers["content-range"] == "bytes */4096", r
+
+
+def test_overlaps_too_many_and_bad_syntax_get_the_whole_object(server, site):
+    u = site["on"] + "/blob.bin"
+    for rng in ("bytes=0-4095,0-1",                                   # more than the object
+                ",".join(f"{i}-{i}" for i in range(17)).join(["bytes=", ""]),  # 17 ranges
+                "bytes=0-9,abc",                                      # syntax
+                "lines=0-9,20-29"):                                   # unit
+        r = server.curl(u, "-H", f"Range: {rng}")
+        assert r.status == 200 and r.body == BODY, (rng, r)
+    r = server.curl(u, "-H", "Range: " + ",".join(f"{i}-{i}" for i in range(16)).join(["bytes=", ""]))
+    assert r.status == 206 and len(parts(r)) == 16
+
+
+def test_if_range_mismatch_gets_200(server, site):
+    r = server.curl(site["on"] + "/blob.bin", "-H", "Range: bytes=0-9,20-29",
+                    "-H", 'If-Range: "nope"')
+    assert r.status == 200 and r.body == BODY
+
+
+def test_gzip_manifest(server, site):
+    u = site["on"] + "/index.m3u8"
+    plain = server.curl(u)
+    assert plain.status == 200 and plain.body == M3U8
+    assert plain.headers["vary"] == "Accept-Encoding"
+    assert "content-encoding" not in plain.headers
+    strong = plain.headers["etag"]
+    assert strong.startswith('"')
+    z = server.curl(u, "-H", "Accept-Encoding: br, gzip")
+    assert z.status == 200 and z.headers["content-encoding"] == "gzip", z
+    assert z.headers["vary"] == "Accept-Encoding"
+    assert z.headers["etag"] == "W/" + strong
+    assert z.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert int(z.headers["content-length"]) == len(z.body) < len(M3U8) // 3
+    assert gzip.decompress(z.body) == M3U8
+    # curl's own --compressed decodes it
+    c = server.curl(u, "--compressed")
+    assert c.body == M3U8 and c.headers["content-encoding"] == "gzip"
+    # HEAD: the compressed length, no body
+    h = server.curl(u, "-I", "-H", "Accept-Encoding: gzip")
+    assert h.headers["content-length"] == str(len(z.body))
+    # revalidation works with either validator (weak comparison)
+    for tag in (strong, "W/" + strong):
+        r = server.curl(u, "-H", "Accept-Encoding: gzip", "-H", f"If-None-Match: {tag}")
+        assert r.status == 304 and r.headers["etag"] == "W/" + strong, r
+    # DASH manifests too
+    m = server.curl(site["on"] + "/manifest.mpd", "-H", "Accept-Encoding: gzip")
+    assert m.headers.get("content-encoding") == "gzip"
+    assert gzip.decompress(m.body).startswith(b"<MPD>")
+
+
+def test_no_gzip_when_cloudfront_would_not(server, site):
+    on, off = site["on"], site["off"]
+    ae = ("-H", "Accept-Encoding: gzip")
+    r = server.curl(on + "/index.m3u8", *ae, "-H", "Range: bytes=0-99")     # a range
+    assert r.status == 206 and "content-encoding" not in r.headers and r.body == M3U8[:100]
+    r = server.curl(on + "/small.vtt", *ae)                                 # under 1,000 bytes
+    assert "content-encoding" not in r.headers and r.headers["vary"] == "Accept-Encoding"
+    r = server.curl(on + "/blob.bin", *ae)                                  # video
+    assert "content-encoding" not in r.headers and "vary" not in r.headers
+    r = server.curl(on + "/index.m3u8", "-H", "Accept-Encoding: gzip;q=0, br")  # refused
+    assert "content-encoding" not in r.headers and r.body == M3U8
+    r = server.curl(off + "/index.m3u8", *ae)                               # Compress=false
+    assert "content-encoding" not in r.headers and "vary" not in r.headers
+    assert r.body == M3U8
+    r = server.curl(on + "/pre.json", *ae)                                  # already encoded
+    assert r.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(r.body) == b"{}" * 1000 and "vary" not in r.headers
+
+
+def test_compress_round_trips_through_the_api(server, site):
+    out = server.aws("cloudfront", "list-distributions")
+    items = out["DistributionList"]["Items"]
+    flags = {i["DomainName"]: i["DefaultCacheBehavior"]["Compress"] for i in items}
+    assert flags[site["on"].split("//")[1].split(":")[0]] is True
+    assert flags[site["off"].split("//")[1].split(":")[0]] is False
