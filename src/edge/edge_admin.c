@@ -42,6 +42,10 @@ static int dist_from_json(json_t *j, edge_dist *d)
     d->min_ttl = mn ? json_integer_value(mn) : 0;
     d->max_ttl = mx ? json_integer_value(mx) : EDGE_MAX_TTL;
     d->compress = json_is_true(json_object_get(j, "compress"));
+    const char *oac = json_string_value(json_object_get(j, "originAccessControlId"));
+    if (oac && strlen(oac) >= sizeof d->oac_id)
+        return -1;
+    strcpy(d->oac_id, oac ? oac : "");
     json_t *groups = json_object_get(j, "trustedKeyGroups"), *g;
     size_t i;
     json_array_foreach(groups, i, g)
@@ -354,6 +358,26 @@ static int check_mutable(ct_edge *e, json_t *in, ct_http_resp *resp)
     return jg ? check_groups(e, jg, resp) : 0;
 }
 
+/* The seed's step 5 after "Create distribution": the console's copy-policy
+ * statement appended to the origin bucket's policy. On failure the new
+ * distribution is removed again (d is consumed) and -1 answered. */
+static int grant(ct_edge *e, const char *bucket, json_t *d, ct_http_resp *resp)
+{
+    const char *id = json_string_value(json_object_get(d, "id"));
+    char msg[256] = "";
+    ct_err err = edge_oac_grant(e, bucket, id, msg, sizeof msg);
+    if (!err) {
+        json_object_set_new(d, "bucketPolicyStatement", edge_oac_statement(e, bucket, id));
+        return 0;
+    }
+    edge_dist_remove(e, id);
+    edge_reply_error(resp, err == CT_ERR_INVALID || err == CT_ERR_TOO_LARGE ? 400 : 500,
+                     "Cannot add the origin access statement to the policy of %s: %s", bucket,
+                     msg[0] ? msg : ct_err_str(err));
+    json_decref(d);
+    return -1;
+}
+
 static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
 {
     json_error_t jerr;
@@ -410,12 +434,24 @@ static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
         json_t *t = json_object_get(in, ttls[i]);
         json_object_set_new(d, ttls[i], json_integer(t ? json_integer_value(t) : defs[i]));
     }
+    json_t *jo = json_object_get(in, "originAccessControl");
+    int with_oac = !jo || json_is_true(jo);
+    char oac[EDGE_ID_LEN + 1] = "";
+    if (with_oac && (err = edge_oac_for_bucket(e, bucket, oac))) {
+        json_decref(d);
+        edge_reply_error(resp, 500, "Cannot make the origin access control: %s",
+                         ct_err_str(err));
+        goto done;
+    }
+    json_object_set_new(d, "originAccessControlId", json_string(oac));
     if ((err = edge_dist_create(e, d))) {
         json_decref(d);
         edge_reply_error(resp, 500, "Cannot store the distribution: %s", ct_err_str(err));
         goto done;
     }
     const char *id = json_string_value(json_object_get(d, "id"));
+    if (with_oac && grant(e, bucket, d, resp))
+        goto done;
     ct_info("edge: created distribution %s for bucket %s (%s)", id, bucket,
             edge_vpp_name(policy));
     char loc[64];

@@ -58,6 +58,9 @@ static int parse_origin(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *
     if (err)
         return cf_failf(f, 400, "InvalidOrigin", "The origin bucket %s does not exist.", bucket);
     ct_meta_bucket_free(&b);
+    if (oac && *oac && !edge_oac_exists(e, oac))
+        return cf_failf(f, 400, "InvalidOriginAccessControl",
+                        "The origin access control %.40s does not exist.", oac);
     if (op && *op && (op[0] != '/' || op[strlen(op) - 1] == '/' || strlen(op) > 255))
         return cf_failf(f, 400, "InvalidArgument",
                     "OriginPath must start with a slash and must not end with one");

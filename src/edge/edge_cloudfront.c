@@ -1,8 +1,10 @@
-/* edge_cloudfront.c: the CloudFront REST/XML API subset under /2020-05-31/
- * (distributions and invalidations), on the shared distribution store of
- * edge_admin.c. XML in (edge_xml.c, bounded) is mapped to the stored JSON
- * form; XML out is rendered from it, so the admin JSON API and this API see
- * the same distributions. Requests arrive authenticated and authorized. */
+/* edge_cloudfront.c: the CloudFront REST/XML API subset under /2020-05-31/:
+ * distributions here, invalidations in edge_cf_inval.c, origin access
+ * controls in edge_cf_oac.c, on the shared distribution store of
+ * edge_admin.c. XML in (core/xml.h, bounded) is mapped to the stored JSON
+ * form (edge_cf_config.c); XML out is rendered from it, so the admin JSON API
+ * and this API see the same distributions. Requests arrive authenticated and
+ * authorized. */
 #include "edge/edge_cf.h"
 
 #include <jansson.h>
@@ -274,10 +276,13 @@ void ct_edge_cloudfront_handle(ct_edge *e, const ct_http_req *req, ct_http_resp 
         cf_failf(&f, 403, "AccessDenied", "%s", req->auth_msg[0] ? req->auth_msg : "Access denied");
     else if (!e)
         cf_failf(&f, 503, "ServiceUnavailable", "The edge is not running");
-    else if (strncmp(path, CF_PREFIX "distribution", strlen(CF_PREFIX "distribution")))
-        cf_failf(&f, 404, "NotImplemented", "This CloudFront API is not supported by CatTube");
-    else
+    else if (!strncmp(path, CF_PREFIX "distribution", strlen(CF_PREFIX "distribution")))
         route(e, path + strlen(CF_PREFIX "distribution"), req, resp, &f);
+    else if (!strncmp(path, CF_PREFIX "origin-access-control",
+                      strlen(CF_PREFIX "origin-access-control")))
+        cf_oac_route(e, path + strlen(CF_PREFIX "origin-access-control"), req, resp, &f);
+    else
+        cf_failf(&f, 404, "NotImplemented", "This CloudFront API is not supported by CatTube");
     if (f.status)
         cf_reply_error(req, resp, &f);
 }

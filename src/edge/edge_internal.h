@@ -169,7 +169,16 @@ typedef struct {
     size_t n_aliases;             /* CNAMEs routed here (lowercase) */
     char aliases[EDGE_ALIASES_MAX][EDGE_HOST_MAX];
     int compress;                 /* the behavior's Compress: gzip text and manifests */
+    char oac_id[EDGE_ID_LEN + 2]; /* OriginAccessControlId, "" = read anonymously */
 } edge_dist;
+
+/* ---- the origin (edge_origin.c) ---- */
+/* The origin row of key behind d, read as CloudFront would: with d's origin
+ * access control as cloudfront.amazonaws.com (aws:SourceArn = d's ARN), else
+ * anonymously, under the bucket's policy. CT_ERR_DENIED when the policy does
+ * not allow it (also for a missing key without s3:ListBucket),
+ * CT_ERR_NOT_FOUND, or a storage error. */
+ct_err edge_origin_head(ct_edge *e, const edge_dist *d, const char *key, ct_meta_object *out);
 
 /* ---- shared distribution store (edge_admin.c; used by the admin JSON API
  * and the CloudFront API). A stored distribution is a JSON object. ---- */
@@ -187,6 +196,24 @@ ct_err edge_dist_list_all(ct_edge *e, void **out);
 void edge_dist_wire(ct_edge *e, void *d);
 /* Drops cached rows for the invalidation paths (a trailing '*' = prefix). */
 void edge_dist_invalidate_path(ct_edge *e, const char *id, const char *path);
+
+/* ---- origin access controls (edge_oac.c); records are json_t* ---- */
+#define EDGE_OAC_KIND "origin-access-control"
+ct_err edge_oac_list_all(ct_edge *e, void **out);          /* array, oldest first */
+ct_err edge_oac_load(ct_edge *e, const char *id, void **out); /* CT_ERR_NOT_FOUND */
+int edge_oac_exists(ct_edge *e, const char *id);
+void edge_oac_new_etag(void *oac);
+/* Stores fields (name, description, signing*, originType) under a new id,
+ * filling id, etag, createdAt. */
+ct_err edge_oac_create(ct_edge *e, void *fields);
+/* The OAC named "<bucket>.s3.amazonaws.com" (the console's default name),
+ * created when missing. */
+ct_err edge_oac_for_bucket(ct_edge *e, const char *bucket, char id[EDGE_ID_LEN + 1]);
+/* The console's "Copy policy" statement for dist_id (new json_t*). */
+void *edge_oac_statement(ct_edge *e, const char *bucket, const char *dist_id);
+/* Appends that statement to the bucket's policy (validated like
+ * PutBucketPolicy; *msg says why on CT_ERR_INVALID / CT_ERR_TOO_LARGE). */
+ct_err edge_oac_grant(ct_edge *e, const char *bucket, const char *dist_id, char *msg, size_t n);
 
 /* XML request bodies are parsed with core/xml.h. */
 

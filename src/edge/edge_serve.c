@@ -307,6 +307,8 @@ int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
     ct_err err = origin_row(e, d, key, head, &o, &hit, &fd, &blob_size);
     if (err == CT_ERR_NOT_FOUND)
         return edge_send_error(r, c, 404, "NoSuchKey", "The specified key does not exist.", key);
+    if (err == CT_ERR_DENIED) /* the origin's bucket policy does not let the edge read it */
+        return edge_send_error(r, c, 403, "AccessDenied", "Access Denied", NULL);
     if (err) {
         ct_warn("edge: origin lookup %s/%s: %s", d->origin_bucket, key, ct_err_str(err));
         return edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
