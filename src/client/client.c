@@ -45,6 +45,13 @@ ct_err ct_client_open(const ct_client_config *cfg, ct_client **out)
         ct_client_close(c);
         return CT_ERR_NOMEM;
     }
+    /* the config keeps only the owned copies */
+    c->cfg.endpoint = c->endpoint;
+    c->cfg.access_key = c->access_key;
+    c->cfg.secret_key = c->secret_key;
+    c->cfg.session_token = c->session_token;
+    c->cfg.region = c->region;
+    c->cfg.service = c->service;
     if (c->endpoint) {
         size_t n = strlen(c->endpoint);
         while (n && c->endpoint[n - 1] == '/')
