@@ -16,6 +16,8 @@
 static char last_target[2048], last_body[8192];
 static ct_err last_auth;
 
+static int multipart_handle(ct_http_req *req, ct_http_resp *resp);
+
 static ct_err secret_fn(void *ctx, const char *ak, char *secret, size_t n, ct_principal *p)
 {
     if (strcmp(ak, AK) != 0)
@@ -35,6 +37,8 @@ static void handle(void *ctx, ct_http_req *req, ct_http_resp *resp)
                                  "</Message></Error>");
         return;
     }
+    if (multipart_handle(req, resp))
+        return;
     if (strstr(req->raw_target, "/denied")) {
         resp->status = 403;
         ct_buf_puts(&resp->body, "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code>"
@@ -52,6 +56,80 @@ static void handle(void *ctx, ct_http_req *req, ct_http_resp *resp)
     ct_http_resp_header(resp, "Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT");
     if (strcmp(req->method, "GET") == 0)
         ct_buf_puts(&resp->body, "hello from the server");
+}
+
+/* ---- a minimal multipart upload emulation: parts are streamed ---- */
+static uint64_t part_sizes[8];
+static int parts_seen, aborted, fail_part;
+static char complete_body[4096];
+
+typedef struct {
+    int num;
+    uint64_t n;
+} part_state;
+
+static int wants_stream(void *ctx, const ct_http_req *req)
+{
+    return strcmp(req->method, "PUT") == 0 && strstr(req->raw_target, "partNumber=") != NULL;
+}
+
+static void *stream_begin(void *ctx, ct_http_req *req, ct_http_resp *resp)
+{
+    part_state *st = calloc(1, sizeof *st);
+    st->num = atoi(strstr(req->raw_target, "partNumber=") + 11);
+    last_auth = req->auth_err;
+    return st;
+}
+
+static ct_err stream_data(void *state, const char *p, size_t n)
+{
+    ((part_state *)state)->n += n;
+    return CT_OK;
+}
+
+static void stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
+{
+    part_state *st = state;
+    char etag[64];
+    if (st->num == fail_part) {
+        resp->status = 500;
+        ct_buf_puts(&resp->body, "<Error><Code>InternalError</Code><Message>disk on fire"
+                                 "</Message></Error>");
+    } else {
+        if (st->num >= 1 && st->num <= 8)
+            part_sizes[st->num - 1] = st->n;
+        parts_seen++;
+        snprintf(etag, sizeof etag, "\"etag-%d\"", st->num);
+        resp->status = 200;
+        ct_http_resp_header(resp, "ETag", etag);
+    }
+    free(st);
+}
+
+static void stream_abort(void *state) { free(state); }
+
+/* POST ?uploads, POST ?uploadId (complete), DELETE ?uploadId (abort). */
+static int multipart_handle(ct_http_req *req, ct_http_resp *resp)
+{
+    if (strcmp(req->method, "POST") == 0 && strcmp(req->query, "uploads") == 0) {
+        resp->status = 200;
+        ct_buf_puts(&resp->body, "<InitiateMultipartUploadResult><UploadId>up+1/x</UploadId>"
+                                 "</InitiateMultipartUploadResult>");
+        return 1;
+    }
+    if (strcmp(req->method, "POST") == 0 && strstr(req->query, "uploadId=up%2B1%2Fx")) {
+        snprintf(complete_body, sizeof complete_body, "%s", req->body);
+        resp->status = 200;
+        ct_buf_puts(&resp->body, "<CompleteMultipartUploadResult><ETag>\"whole-3\"</ETag>"
+                                 "</CompleteMultipartUploadResult>");
+        return 1;
+    }
+    if (strcmp(req->method, "DELETE") == 0 && strstr(req->query, "uploadId=up%2B1%2Fx")) {
+        aborted = 1;
+        resp->status = 204;
+        return 1;
+    }
+    return 0;
 }
 
 static int free_port(void)
@@ -114,6 +192,43 @@ static void test_signed_requests(ct_client *c, const char *dir)
     CHECK(ct_client_s3_head(c, "bkt", "k", &resp) == CT_OK && resp.status == 200);
 }
 
+static void test_multipart(const char *ep, const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/big.bin", dir);
+    static char kib[1024];
+    memset(kib, 'x', sizeof kib);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 11 * 1024; i++)
+        fwrite(kib, 1, sizeof kib, f); /* 11 MiB */
+    fclose(f);
+    ct_client_config cfg = {.endpoint = ep, .access_key = AK, .secret_key = SK,
+                            .multipart_threshold = 1, .part_size = 1}; /* parts of 5 MiB */
+    ct_client *c = NULL;
+    ct_client_resp resp;
+    CHECK(ct_client_open(&cfg, &c) == CT_OK);
+    CHECK(ct_client_s3_put_file(c, "bkt", "big key", path, "video/mp4", NULL, NULL, &resp) ==
+          CT_OK);
+    CHECK(last_auth == CT_OK);
+    CHECK(parts_seen == 3);
+    CHECK(part_sizes[0] == 5u << 20 && part_sizes[1] == 5u << 20 && part_sizes[2] == 1u << 20);
+    CHECK_STR(complete_body, "<CompleteMultipartUpload>"
+                             "<Part><PartNumber>1</PartNumber><ETag>&quot;etag-1&quot;</ETag></Part>"
+                             "<Part><PartNumber>2</PartNumber><ETag>&quot;etag-2&quot;</ETag></Part>"
+                             "<Part><PartNumber>3</PartNumber><ETag>&quot;etag-3&quot;</ETag></Part>"
+                             "</CompleteMultipartUpload>");
+    CHECK_STR(resp.etag, "\"whole-3\"");
+    CHECK(!aborted);
+    /* a failing part: the upload is aborted, the part's error is reported */
+    fail_part = 2;
+    CHECK(ct_client_s3_put_file(c, "bkt", "big key", path, NULL, NULL, NULL, &resp) == CT_ERR_IO);
+    CHECK(resp.retryable && strcmp(resp.err_code, "InternalError") == 0);
+    CHECK_STR(resp.err_message, "disk on fire");
+    CHECK(aborted);
+    fail_part = 0;
+    ct_client_close(c);
+}
+
 static void test_errors(ct_client *c, const char *dir, int port)
 {
     ct_client_resp resp;
@@ -152,7 +267,9 @@ int main(void)
     int port = free_port();
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     snprintf(ep, sizeof ep, "http://127.0.0.1:%d", port);
-    ct_http_handlers h = {.secret = secret_fn, .handle = handle};
+    ct_http_handlers h = {.secret = secret_fn, .handle = handle, .wants_stream = wants_stream,
+                          .stream_begin = stream_begin, .stream_data = stream_data,
+                          .stream_end = stream_end, .stream_abort = stream_abort};
     ct_http_server *srv = NULL;
     CHECK(ct_http_server_start(listen, &h, &srv) == CT_OK);
     ct_client_config cfg = {.endpoint = ep, .access_key = AK, .secret_key = SK};
@@ -162,6 +279,7 @@ int main(void)
         test_url(c);
         test_signed_requests(c, dir);
         test_errors(c, dir, port);
+        test_multipart(ep, dir);
     }
     ct_client_close(c);
     ct_http_server_stop(srv);
