@@ -179,27 +179,86 @@ static ct_err slist_add(struct curl_slist **l, const char *line)
     return CT_OK;
 }
 
+/* The x-amz-content-sha256 value of the request. */
+static ct_err payload_hash(const ct_client_req *r, char out[80])
+{
+    if (r->unsigned_payload)
+        snprintf(out, 80, "UNSIGNED-PAYLOAD");
+    else if (!r->body && !r->body_path)
+        snprintf(out, 80, "%s", EMPTY_SHA256);
+    else
+        return body_sha256(r, out);
+    return CT_OK;
+}
+
+/* The caller's headers: x-amz-* ones join the signed set, others go to l. */
+static ct_err caller_headers(const ct_client_req *r, hdr_set *set, struct curl_slist **l)
+{
+    ct_err e = CT_OK;
+    for (const char *const *h = r->headers; !e && h && *h; h++) {
+        const char *colon = strchr(*h, ':');
+        if (!colon)
+            continue;
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        if (strncasecmp(*h, "x-amz-", 6) == 0)
+            e = hdr_add(set, *h, (size_t)(colon - *h), v);
+        else
+            e = slist_add(l, *h);
+    }
+    return e;
+}
+
+/* Appends the signed headers (sorted) and Authorization to l. */
+static ct_err sign_headers(ct_client *c, const ct_client_req *r, const char *target,
+                           hdr_set *set, const char *amz_date, const char *sha,
+                           struct curl_slist **l)
+{
+    char auth[1024];
+    ct_buf names = CT_BUF_INIT, line = CT_BUF_INIT;
+    ct_err e = CT_OK;
+    qsort(set->h, (size_t)set->n, sizeof set->h[0], hdr_cmp);
+    for (int i = 0; !e && i < set->n; i++) {
+        e = ct_buf_printf(&names, "%s%s", i ? ";" : "", set->h[i].name);
+        ct_buf_reset(&line);
+        if (!e)
+            e = ct_buf_printf(&line, "%s: %s", set->h[i].name, set->h[i].value);
+        if (!e)
+            e = slist_add(l, line.data);
+    }
+    if (!e && c->access_key && c->secret_key) {
+        ct_sigv4_request sr = {r->method, target, hdr_lookup, set};
+        e = ct_sigv4_sign(&sr, c->access_key, c->secret_key, c->region, c->service, amz_date,
+                          names.data, sha, auth, sizeof auth);
+        ct_buf_reset(&line);
+        if (!e)
+            e = ct_buf_printf(&line, "Authorization: %s", auth);
+        if (!e)
+            e = slist_add(l, line.data);
+    }
+    ct_buf_free(&names);
+    ct_buf_free(&line);
+    return e;
+}
+
 /* The curl header list: the caller's, Host, x-amz-*, Authorization. */
 static ct_err build_headers(ct_client *c, const ct_client_req *r, struct curl_slist **out)
 {
-    char host[512], amz_date[20], sha[80], auth[1024];
+    char host[512], amz_date[20], sha[80];
     const char *target;
     hdr_set set = {.n = 0};
     struct curl_slist *l = NULL;
-    ct_buf t = CT_BUF_INIT, line = CT_BUF_INIT;
+    ct_buf t = CT_BUF_INIT;
     ct_err e = split_url(r->url, host, sizeof host, &target);
+    if (!e)
+        e = payload_hash(r, sha);
     if (e)
         return e;
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
-    if (r->unsigned_payload)
-        snprintf(sha, sizeof sha, "UNSIGNED-PAYLOAD");
-    else if (!r->body && !r->body_path)
-        snprintf(sha, sizeof sha, EMPTY_SHA256);
-    else if ((e = body_sha256(r, sha)))
-        return e;
     e = ct_buf_puts(&t, *target && *target != '?' ? target : "/");
     if (!e && *target == '?')
         e = ct_buf_puts(&t, target);
@@ -211,41 +270,11 @@ static ct_err build_headers(ct_client *c, const ct_client_req *r, struct curl_sl
         e = hdr_add(&set, "x-amz-content-sha256", 20, sha);
     if (!e && c->session_token)
         e = hdr_add(&set, "x-amz-security-token", 20, c->session_token);
-    for (const char *const *h = r->headers; !e && h && *h; h++) {
-        const char *colon = strchr(*h, ':');
-        if (!colon)
-            continue;
-        const char *v = colon + 1;
-        while (*v == ' ')
-            v++;
-        if (strncasecmp(*h, "x-amz-", 6) == 0) /* sent below, with the signed ones */
-            e = hdr_add(&set, *h, (size_t)(colon - *h), v);
-        else
-            e = slist_add(&l, *h);
-    }
-    qsort(set.h, (size_t)set.n, sizeof set.h[0], hdr_cmp);
-    ct_buf names = CT_BUF_INIT;
-    for (int i = 0; !e && i < set.n; i++)
-        e = ct_buf_printf(&names, "%s%s", i ? ";" : "", set.h[i].name);
-    for (int i = 0; !e && i < set.n; i++) {
-        ct_buf_reset(&line);
-        e = ct_buf_printf(&line, "%s: %s", set.h[i].name, set.h[i].value);
-        if (!e)
-            e = slist_add(&l, line.data);
-    }
-    if (!e && c->access_key && c->secret_key) {
-        ct_sigv4_request sr = {r->method, t.data, hdr_lookup, &set};
-        e = ct_sigv4_sign(&sr, c->access_key, c->secret_key, c->region, c->service, amz_date,
-                          names.data, sha, auth, sizeof auth);
-        ct_buf_reset(&line);
-        if (!e)
-            e = ct_buf_printf(&line, "Authorization: %s", auth);
-        if (!e)
-            e = slist_add(&l, line.data);
-    }
-    ct_buf_free(&names);
+    if (!e)
+        e = caller_headers(r, &set, &l);
+    if (!e)
+        e = sign_headers(c, r, t.data, &set, amz_date, sha, &l);
     ct_buf_free(&t);
-    ct_buf_free(&line);
     if (e) {
         curl_slist_free_all(l);
         return e;
