@@ -315,9 +315,31 @@ static int is_ip_literal(const char *h)
     return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
 }
 
+static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
+
+/* The remote origin of the standalone edge and its disk cache. */
+static ct_err origin_settings(ct_edge *e, const ct_edge_config *cfg)
+{
+    e->origin_url = strdup(cfg->origin_url);
+    e->origin_ak = dup_or_null(cfg->origin_access_key);
+    e->origin_sk = dup_or_null(cfg->origin_secret_key);
+    e->origin_region = dup_or_null(cfg->origin_region);
+    e->origin_no_verify = cfg->origin_no_verify_tls;
+    e->disk = edge_disk_open(cfg->data_dir, cfg->disk_cache_bytes ? cfg->disk_cache_bytes
+                                                                  : EDGE_DISK_BYTES);
+    if (!e->origin_url || !e->disk)
+        return CT_ERR_NOMEM;
+    ct_info("edge: origin %s, disk cache %s/edge-cache (%llu MiB)", e->origin_url,
+            cfg->data_dir ? cfg->data_dir : ".",
+            (unsigned long long)((cfg->disk_cache_bytes ? cfg->disk_cache_bytes
+                                                        : EDGE_DISK_BYTES) >> 20));
+    return CT_OK;
+}
+
 ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, ct_edge **out)
 {
-    if (!cfg || !cfg->https_listen || !meta || !store)
+    int remote = cfg && cfg->origin_url && *cfg->origin_url;
+    if (!cfg || !cfg->https_listen || !meta || (!store && !remote))
         return CT_ERR_INVALID;
     if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
         ct_error("edge: libmicrohttpd was built without TLS");
@@ -361,6 +383,8 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
         err = CT_ERR_NOMEM;
         goto fail;
     }
+    if (remote && (err = origin_settings(e, cfg)))
+        goto fail;
     if ((err = edge_log_open(e, cfg->data_dir)) || (err = edge_keys_reload(e)) ||
         (err = edge_dists_reload(e)))
         goto fail;
@@ -388,6 +412,11 @@ void ct_edge_stop(ct_edge *e)
     edge_log_close(e);
     edge_keys_free(e);
     edge_cache_free(e->cache);
+    edge_disk_free(e->disk);
+    free(e->origin_url);
+    free(e->origin_ak);
+    free(e->origin_sk);
+    free(e->origin_region);
     free(e->cert_pem);
     free(e->key_pem);
     free(e->account_id);

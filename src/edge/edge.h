@@ -26,9 +26,22 @@ typedef struct {
     const char *key_file;        /* optional PEM */
     const char *account_id;
     const char *public_host;     /* host name for URLs; default from listen address */
+    /* `cattube edge --origin`: every distribution's bucket lives on this
+     * S3-compatible endpoint and is read with SigV4-signed HEAD/GET (signed
+     * with these credentials when the origin has an OAC, else anonymous);
+     * the bytes are cached under data_dir/edge-cache. NULL: meta/store. */
+    const char *origin_url;
+    const char *origin_access_key, *origin_secret_key, *origin_region;
+    int origin_no_verify_tls;
+    uint64_t disk_cache_bytes;   /* 0 = 1 GiB */
 } ct_edge_config;
 
+/* store may be NULL with cfg->origin_url (the standalone edge). */
 ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, ct_edge **out);
+/* Replaces the routing table's source with these distributions (a JSON
+ * array of stored distributions, as the admin API lists them): the
+ * standalone edge's copy of its API node's configuration. */
+ct_err ct_edge_sync_distributions(ct_edge *e, const char *json_array);
 void ct_edge_stop(ct_edge *e);
 /* Bound ports (the real ones when the listen address said port 0); 0 when
  * that listener is not running. */

@@ -264,7 +264,7 @@ ct_err edge_dist_save(ct_edge *e, const char *id, void *dv)
     if (!err)
         err = edge_dists_reload(e);
     if (!err)
-        edge_cache_invalidate(e->cache, id, "", 1);
+        edge_invalidate(e, id, "", 1);
     return err;
 }
 
@@ -276,7 +276,7 @@ ct_err edge_dist_remove(ct_edge *e, const char *id)
         return err;
     if ((err = edge_dists_reload(e)))
         ct_error("edge: reloading distributions: %s", ct_err_str(err));
-    edge_cache_invalidate(e->cache, id, "", 1);
+    edge_invalidate(e, id, "", 1);
     return CT_OK;
 }
 
@@ -291,7 +291,7 @@ void edge_dist_invalidate_path(ct_edge *e, const char *id, const char *path)
     ct_err err;
     char *key = edge_path_to_key(path, len - (size_t)prefix, &err);
     if (key)
-        edge_cache_invalidate(e->cache, id, key, prefix);
+        edge_invalidate(e, id, key, prefix);
     free(key);
 }
 

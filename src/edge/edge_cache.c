@@ -345,3 +345,9 @@ void edge_cache_get_stats(edge_cache *c, edge_cache_stats *out)
     out->bytes = c->bytes;
     pthread_mutex_unlock(&c->mu);
 }
+
+void edge_invalidate(ct_edge *e, const char *dist_id, const char *key, int prefix)
+{
+    edge_cache_invalidate(e->cache, dist_id, key, prefix);
+    edge_disk_invalidate(e->disk, dist_id, key, prefix);
+}

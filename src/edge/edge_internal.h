@@ -179,6 +179,11 @@ typedef struct {
  * not allow it (also for a missing key without s3:ListBucket),
  * CT_ERR_NOT_FOUND, or a storage error. */
 ct_err edge_origin_head(ct_edge *e, const edge_dist *d, const char *key, ct_meta_object *out);
+/* The bytes of o (from edge_origin_head) as an open fd: the local blob, or
+ * for a remote origin the disk cache (filled by a signed GET). *size is the
+ * file's size; *hit tells a disk-cache hit (always 1 for local blobs). */
+ct_err edge_origin_open(ct_edge *e, const edge_dist *d, const ct_meta_object *o, int *fd,
+                        uint64_t *size, int *hit);
 
 /* ---- shared distribution store (edge_admin.c; used by the admin JSON API
  * and the CloudFront API). A stored distribution is a JSON object. ---- */
@@ -279,6 +284,27 @@ void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, 
 /* Seconds an origin row may be reused (0: not cached). */
 int64_t edge_cache_ttl(const edge_dist *d, const ct_meta_object *o);
 void edge_cache_get_stats(edge_cache *c, edge_cache_stats *out);
+/* Both caches (metadata and disk): d's entries for key (prefix: starting with it). */
+void edge_invalidate(ct_edge *e, const char *dist_id, const char *key, int prefix);
+
+/* ---- disk cache of object bytes for remote origins (edge_disk.c) ---- */
+#define EDGE_DISK_BYTES ((uint64_t)1 << 30)
+typedef struct edge_disk edge_disk;
+typedef struct {
+    uint64_t hits, misses, coalesced, evictions, invalidated, bytes;
+} edge_disk_stats;
+/* DATA/edge-cache, emptied; NULL on failure. */
+edge_disk *edge_disk_open(const char *data_dir, uint64_t max_bytes);
+void edge_disk_free(edge_disk *dk);
+/* Fetches the object into tmp_path (created). */
+typedef ct_err (*edge_disk_fill_fn)(void *ctx, const char *tmp_path);
+/* An open fd (caller closes) on the bytes of ckey ("<dist>/<key>") with this
+ * origin ETag: from the cache (*hit = 1), or fetched by fill (coalesced with
+ * concurrent misses) and kept for ttl_s seconds when it fits. */
+ct_err edge_disk_get(edge_disk *dk, const char *ckey, const char *etag, int64_t ttl_s,
+                     edge_disk_fill_fn fill, void *ctx, int *fd, uint64_t *size, int *hit);
+void edge_disk_invalidate(edge_disk *dk, const char *dist_id, const char *key, int prefix);
+void edge_disk_get_stats(edge_disk *dk, edge_disk_stats *out);
 
 /* ---- public keys and key groups (edge_keys.c) ---- */
 typedef struct edge_keyring edge_keyring;
@@ -320,6 +346,10 @@ struct ct_edge {
     size_t n_dists;
     edge_keyring *keys;    /* public keys + key groups, guarded by lock */
     edge_cache *cache;     /* origin metadata cache (own lock) */
+    edge_disk *disk;       /* object bytes of remote origins (own lock), or NULL */
+    char *origin_url;      /* remote S3 origin (cattube edge --origin), or NULL: local */
+    char *origin_ak, *origin_sk, *origin_region;
+    int origin_no_verify;
     edge_metrics metrics;
     pthread_mutex_t log_lock;
     int log_lock_ready;

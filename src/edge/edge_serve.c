@@ -226,7 +226,8 @@ static ct_err origin_row(ct_edge *e, const edge_dist *d, const char *key, int he
     ct_err err = edge_cache_lookup(e, d, key, o, hit);
     if (!*hit)
         edge_metrics_origin(e, edge_now_us() - t_origin);
-    if (!err && *hit && !head && ct_store_open_read(e->store, o->blob_id, fd, blob_size)) {
+    if (!err && *hit && !head && !e->origin_url &&
+        ct_store_open_read(e->store, o->blob_id, fd, blob_size)) {
         /* The cached row's blob is gone (overwritten or deleted): read again. */
         edge_cache_invalidate(e->cache, d->id, key, 0);
         ct_meta_object_free(o);
@@ -265,17 +266,22 @@ static int send_416(edge_req *r, struct MHD_Connection *c, const ct_meta_object 
     return edge_queue(r, c, 416, mr, blen);
 }
 
-/* The blob of o open in *fd, at least need bytes long; 0 or -1 (logged). */
-static int open_blob(ct_edge *e, const ct_meta_object *o, int *fd, uint64_t blob_size,
-                     uint64_t need)
+/* The bytes of o open in *fd (the local blob, or the disk cache of a remote
+ * origin), at least need bytes long; 0 or -1 (logged). A disk-cache miss
+ * clears *hit. */
+static int open_blob(ct_edge *e, const edge_dist *d, const ct_meta_object *o, int *fd,
+                     uint64_t blob_size, uint64_t need, int *hit)
 {
-    ct_err err = *fd >= 0 ? CT_OK : ct_store_open_read(e->store, o->blob_id, fd, &blob_size);
+    int disk_hit = 1;
+    ct_err err = *fd >= 0 ? CT_OK : edge_origin_open(e, d, o, fd, &blob_size, &disk_hit);
     if (err) {
-        ct_error("edge: blob %s of %s: %s", o->blob_id, o->key, ct_err_str(err));
+        ct_error("edge: bytes of %s/%s: %s", o->bucket, o->key, ct_err_str(err));
         return -1;
     }
+    if (!disk_hit)
+        *hit = 0;
     if (blob_size < need) {
-        ct_error("edge: blob %s is %llu bytes, metadata says %llu", o->blob_id,
+        ct_error("edge: object %s/%s is %llu bytes, metadata says %llu", o->bucket, o->key,
                  (unsigned long long)blob_size, (unsigned long long)o->size);
         return -1;
     }
@@ -347,7 +353,7 @@ int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
     uint64_t need = nr ? rg[nr - 1].end + 1 : size;
     for (int i = 0; i < nr; i++)
         need = rg[i].end + 1 > need ? rg[i].end + 1 : need;
-    if ((!head || form.gzip) && open_blob(e, &o, &fd, blob_size, need)) {
+    if ((!head || form.gzip) && open_blob(e, d, &o, &fd, blob_size, need, &hit)) {
         ret = edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
         goto done;
     }
