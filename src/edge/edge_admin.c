@@ -290,8 +290,19 @@ void edge_dist_invalidate_path(ct_edge *e, const char *id, const char *path)
     int prefix = path[len - 1] == '*';
     ct_err err;
     char *key = edge_path_to_key(path, len - (size_t)prefix, &err);
-    if (key)
-        edge_invalidate(e, id, key, prefix);
+    char *full = NULL;
+    char op[sizeof ((edge_dist *)0)->origin_path] = "";
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = 0; i < e->n_dists; i++)
+        if (!strcmp(e->dists[i].id, id))
+            memcpy(op, e->dists[i].origin_path, sizeof op);
+    pthread_rwlock_unlock(&e->lock);
+    /* Cached entries are keyed on the origin key: OriginPath + the path. */
+    if (key && op[0] && asprintf(&full, "%s/%s", op + 1, key) < 0)
+        full = NULL;
+    if (key && (!op[0] || full))
+        edge_invalidate(e, id, full ? full : key, prefix);
+    free(full);
     free(key);
 }
 

@@ -166,6 +166,11 @@ def test_origin_path_alias_and_s3_region_domain(server, bucket):
     err = server.aws_fail("cloudfront", "create-distribution", "--distribution-config",
                           _cfg(server, bucket, uuid.uuid4().hex, aliases=[alias]))
     assert "CNAMEAlreadyExists" in err.stderr
+    # regression: an invalidation reaches entries cached under OriginPath + path
+    assert _edge_get(server, d, "/index.html").headers["x-cache"] == "Hit from cattube"
+    server.aws("cloudfront", "create-invalidation", "--distribution-id", d["Id"],
+               "--paths", "/index.html")
+    assert _edge_get(server, d, "/index.html").headers["x-cache"] == "Miss from cattube"
 
 
 def test_invalid_requests(server, bucket):
