@@ -3,7 +3,8 @@
  * It serves CatTube's distributions from any S3-compatible endpoint (a
  * CatTube API node, or another store): object rows by signed HEAD, bytes by
  * signed GET into a bounded disk cache (DATA/edge-cache). Its distributions
- * come from the API node's admin API (--api URL, polled every
+ * (and the public keys and key groups their signed URLs are checked
+ * against) come from the API node's admin API (--api URL, polled every
  * --poll-seconds, so a create/update/delete there reaches this edge within
  * one period) and/or from a JSON file (--config FILE, read at start and on
  * every poll). They are kept in a private SQLite under DATA. Signals are
@@ -136,7 +137,8 @@ static json_t *dist_array(json_t *j)
     return json_is_array(a) ? a : NULL;
 }
 
-static ct_err append_from_api(const edge_opts *o, json_t *all)
+/* GET {api}{path} (admin API, SigV4 service "cattube") -> JSON (caller decrefs). */
+static ct_err api_get(const edge_opts *o, const char *path, json_t **out)
 {
     ct_client_config cc = {.endpoint = o->api,
                            .access_key = env2("CATTUBE_ROOT_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
@@ -153,26 +155,51 @@ static ct_err append_from_api(const edge_opts *o, json_t *all)
     memset(&resp, 0, sizeof resp);
     ct_err err = ct_client_open(&cc, &c);
     if (!err)
-        err = ct_buf_printf(&url, "%s/cattube/admin/distributions", o->api);
+        err = ct_buf_printf(&url, "%s%s", o->api, path);
     if (!err) {
         ct_client_req rq = {.method = "GET", .url = url.data, .resp_body = &body};
         err = ct_client_request(c, &rq, &resp);
     }
-    if (err) {
-        ct_warn("edge: listing distributions at %s: %s %s %s", o->api, ct_err_str(err),
-                resp.err_code, resp.err_message);
-    } else {
-        json_t *j = json_loadb(body.data ? body.data : "", body.len, 0, NULL);
-        json_t *a = dist_array(j);
-        err = a ? CT_OK : CT_ERR_INVALID;
-        if (a)
-            json_array_extend(all, a);
-        json_decref(j);
-    }
+    if (err)
+        ct_warn("edge: GET %s%s: %s %s %s", o->api, path, ct_err_str(err), resp.err_code,
+                resp.err_message);
+    else if (!(*out = json_loadb(body.data ? body.data : "", body.len, 0, NULL)))
+        err = CT_ERR_INVALID;
     ct_client_close(c);
     ct_buf_free(&url);
     ct_buf_free(&body);
     return err;
+}
+
+static ct_err append_from_api(const edge_opts *o, json_t *all)
+{
+    json_t *j = NULL;
+    ct_err err = api_get(o, "/cattube/admin/distributions", &j);
+    json_t *a = err ? NULL : dist_array(j);
+    if (!err && !a)
+        err = CT_ERR_INVALID;
+    if (a)
+        json_array_extend(all, a);
+    json_decref(j);
+    return err;
+}
+
+/* Public keys and key groups of the API node (signed URLs). */
+static void keys_from_api(const edge_opts *o, ct_edge *e)
+{
+    json_t *k = NULL, *g = NULL;
+    if (!api_get(o, "/cattube/admin/public-keys", &k) &&
+        !api_get(o, "/cattube/admin/key-groups", &g)) {
+        char *ks = json_dumps(json_object_get(k, "publicKeys"), JSON_COMPACT);
+        char *gs = json_dumps(json_object_get(g, "keyGroups"), JSON_COMPACT);
+        ct_err err = ks && gs ? ct_edge_sync_keys(e, ks, gs) : CT_ERR_INVALID;
+        if (err)
+            ct_warn("edge: applying public keys and key groups: %s", ct_err_str(err));
+        free(ks);
+        free(gs);
+    }
+    json_decref(k);
+    json_decref(g);
 }
 
 static ct_err append_from_file(const char *path, json_t *all)
@@ -197,6 +224,8 @@ static void poll_once(const edge_opts *o, ct_edge *e, int *first)
 {
     json_t *all = json_array();
     ct_err err = CT_OK;
+    if (o->api)
+        keys_from_api(o, e); /* before the distributions that trust them */
     if (o->api && (err = append_from_api(o, all)) == CT_OK && *first)
         ct_info("edge: distributions from %s", o->api);
     if (!err && o->config)

@@ -42,6 +42,9 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
  * array of stored distributions, as the admin API lists them): the
  * standalone edge's copy of its API node's configuration. */
 ct_err ct_edge_sync_distributions(ct_edge *e, const char *json_array);
+/* The same for public keys and key groups (JSON arrays of their stored
+ * records, as the admin API lists them), the trust of signed URLs. */
+ct_err ct_edge_sync_keys(ct_edge *e, const char *public_keys_json, const char *key_groups_json);
 void ct_edge_stop(ct_edge *e);
 /* Bound ports (the real ones when the listen address said port 0); 0 when
  * that listener is not running. */

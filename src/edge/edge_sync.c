@@ -5,6 +5,8 @@
  * the edge's local meta copy (a private SQLite under its data directory):
  * distributions that are gone are deleted, the others are written as given
  * (the API node's ids, ARNs and ETags), and the routing table is reloaded.
+ * Public keys and key groups (trusted key groups of signed URLs) are copied
+ * the same way, so signed distributions work on the standalone edge too.
  * A distribution whose ETag changed has its cached rows and bytes dropped,
  * so an update on the API node reaches viewers at the next poll; an
  * invalidation made there since the last poll is applied here too. */
@@ -97,5 +99,42 @@ ct_err ct_edge_sync_distributions(ct_edge *e, const char *list_json)
 cleanup:
     json_decref(in);
     json_decref(old);
+    return err;
+}
+
+static ct_err collect_item(void *ctx, const char *json) { return collect(ctx, json); }
+
+/* Replaces the local edge items of kind with arr (records with an "id"). */
+static ct_err sync_items(ct_edge *e, const char *kind, json_t *arr)
+{
+    json_t *old = json_array(), *d;
+    size_t i;
+    ct_err err = old ? ct_meta_edge_item_list(e->meta, kind, collect_item, old) : CT_ERR_NOMEM;
+    json_array_foreach(old, i, d) if (!err && !find(arr, str(d, "id")))
+        ct_meta_edge_item_delete(e->meta, kind, str(d, "id"));
+    json_array_foreach(arr, i, d)
+    {
+        json_t *was = find(old, str(d, "id"));
+        if (err || !*str(d, "id") || (was && json_equal(was, d)))
+            continue;
+        char *text = json_dumps(d, JSON_COMPACT);
+        err = text ? ct_meta_edge_item_put(e->meta, kind, str(d, "id"), text, 0) : CT_ERR_NOMEM;
+        free(text);
+    }
+    json_decref(old);
+    return err;
+}
+
+ct_err ct_edge_sync_keys(ct_edge *e, const char *public_keys_json, const char *key_groups_json)
+{
+    json_t *keys = json_loads(public_keys_json, 0, NULL);
+    json_t *groups = json_loads(key_groups_json, 0, NULL);
+    ct_err err = CT_ERR_INVALID;
+    if (json_is_array(keys) && json_is_array(groups) &&
+        !(err = sync_items(e, "public-key", keys)) &&
+        !(err = sync_items(e, "key-group", groups)))
+        err = edge_keys_reload(e);
+    json_decref(keys);
+    json_decref(groups);
     return err;
 }

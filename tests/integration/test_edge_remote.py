@@ -178,3 +178,32 @@ def test_config_file_source(server, site, tmp_path):
     err = subprocess.run([server.bin, "edge", "--origin", server.endpoint], capture_output=True,
                          text=True)
     assert err.returncode == 2 and "--api URL and/or --config FILE" in err.stderr
+
+
+def test_signed_urls_on_the_standalone_edge(server, site, tmp_path):
+    """Public keys and key groups are copied from the API node: a distribution with
+    TrustedKeyGroups checks signatures on the standalone edge too."""
+    from test_edge_signed import _node_ready, admin, keypair, JS
+    node = _node_ready()
+    priv, pub = keypair(str(tmp_path), "k")
+    st, k = admin(server, "POST", "/cattube/admin/public-keys",
+                  {"name": "remote-" + uuid.uuid4().hex[:6], "encodedKey": pub})
+    assert st == 201, k
+    st, g = admin(server, "POST", "/cattube/admin/key-groups",
+                  {"name": "remote-" + uuid.uuid4().hex[:6], "items": [k["id"]]})
+    assert st == 201, g
+    st, d = admin(server, "POST", "/cattube/admin/distributions",
+                  {"originBucket": site["bucket"], "trustedKeyGroups": [g["id"]]})
+    assert st == 201, d
+    edge = site["edge"]
+    u = edge.url(d["id"], "/big1.bin")
+    wait_for(lambda: b"Key-Pair-Id" in server.curl(u).body, "the signed distribution")
+    p = subprocess.run([node, os.path.join(JS, "sign.mjs"), json.dumps({
+        "mode": "url", "url": u, "keyPairId": k["id"], "privateKeyFile": priv,
+        "dateLessThan": int(time.time()) + 300})], cwd=JS, capture_output=True, text=True,
+        timeout=60)
+    assert p.returncode == 0, p.stderr
+    r = server.curl(json.loads(p.stdout)["url"])
+    assert r.status == 200 and r.body == BIG[1], r
+    bad = json.loads(p.stdout)["url"].replace("Signature=", "Signature=AA")
+    assert server.curl(bad).status == 403
