@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -795,6 +796,140 @@ static void test_signed_parsers(void)
     CHECK(!edge_cidr_match(&p, NULL));
 }
 
+/* ---- the disk cache (edge_disk.c) ---- */
+
+typedef struct {
+    const char *text;
+    int calls;
+    int fail;
+    pthread_mutex_t mu;
+} fill_src;
+
+static ct_err fill_text(void *ctx, const char *tmp)
+{
+    fill_src *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->calls++;
+    pthread_mutex_unlock(&s->mu);
+    if (s->fail)
+        return CT_ERR_IO;
+    usleep(20000); /* a slow origin, so concurrent misses overlap */
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return CT_ERR_IO;
+    fputs(s->text, f);
+    fclose(f);
+    return CT_OK;
+}
+
+static int disk_read(edge_disk *dk, const char *ckey, const char *etag, fill_src *s, char *buf,
+                     size_t n, int *hit)
+{
+    int fd = -1;
+    uint64_t size = 0;
+    memset(buf, 0, n);
+    if (edge_disk_get(dk, ckey, etag, 60, fill_text, s, &fd, &size, hit))
+        return -1;
+    ssize_t r = pread(fd, buf, n - 1, 0);
+    close(fd);
+    return r == (ssize_t)size ? 0 : -1;
+}
+
+typedef struct {
+    edge_disk *dk;
+    fill_src *s;
+    int ok;
+} disk_thread;
+
+static void *disk_worker(void *arg)
+{
+    disk_thread *t = arg;
+    char buf[64];
+    int hit;
+    t->ok = disk_read(t->dk, "E1/seg.ts", "e1", t->s, buf, sizeof buf, &hit) == 0 &&
+            strcmp(buf, "segment") == 0;
+    return NULL;
+}
+
+static size_t dir_files(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls '%s' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    unsigned long n = 0;
+    if (p) {
+        if (fscanf(p, "%lu", &n) != 1)
+            n = 0;
+        pclose(p);
+    }
+    return n;
+}
+
+static void test_disk_cache(void)
+{
+    char dir[600], cdir[700];
+    snprintf(dir, sizeof dir, "%s/disk", tmpdir);
+    mkdir(dir, 0700);
+    snprintf(cdir, sizeof cdir, "%s/edge-cache", dir);
+    edge_disk *dk = edge_disk_open(dir, 20); /* 20 bytes */
+    CHECK(dk != NULL);
+    if (!dk)
+        return;
+    fill_src a = {.text = "aaaaaaaa"}, b = {.text = "bbbbbbbb"}, c = {.text = "cccccccc"};
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_mutex_init(&c.mu, NULL);
+    char buf[64];
+    int hit = -1;
+    CHECK(disk_read(dk, "E1/a", "ea", &a, buf, sizeof buf, &hit) == 0 && !hit);
+    CHECK_STR(buf, "aaaaaaaa");
+    CHECK(disk_read(dk, "E1/a", "ea", &a, buf, sizeof buf, &hit) == 0 && hit && a.calls == 1);
+    CHECK(disk_read(dk, "E1/b", "eb", &b, buf, sizeof buf, &hit) == 0 && !hit);
+    /* a is the most recent again; c (8 bytes) evicts the LRU entry, b */
+    CHECK(disk_read(dk, "E1/a", "ea", &a, buf, sizeof buf, &hit) == 0 && hit);
+    CHECK(disk_read(dk, "E1/c", "ec", &c, buf, sizeof buf, &hit) == 0 && !hit);
+    CHECK(dir_files(cdir) == 2);
+    CHECK(disk_read(dk, "E1/a", "ea", &a, buf, sizeof buf, &hit) == 0 && hit);
+    CHECK(disk_read(dk, "E1/b", "eb", &b, buf, sizeof buf, &hit) == 0 && !hit && b.calls == 2);
+    edge_disk_stats st;
+    edge_disk_get_stats(dk, &st);
+    CHECK(st.evictions >= 1 && st.bytes <= 20);
+    /* a new origin ETag refetches; an invalidation (prefix) drops */
+    CHECK(disk_read(dk, "E1/a", "ea2", &a, buf, sizeof buf, &hit) == 0 && !hit && a.calls == 2);
+    edge_disk_invalidate(dk, "E1", "", 1);
+    CHECK(dir_files(cdir) == 0);
+    CHECK(disk_read(dk, "E1/a", "ea2", &a, buf, sizeof buf, &hit) == 0 && !hit && a.calls == 3);
+    /* larger than the whole cache: served once from an unlinked temp file, not kept */
+    fill_src big = {.text = "0123456789012345678901234567890123456789"};
+    pthread_mutex_init(&big.mu, NULL);
+    CHECK(disk_read(dk, "E1/big", "eg", &big, buf, sizeof buf, &hit) == 0);
+    CHECK_STR(buf, "0123456789012345678901234567890123456789");
+    CHECK(disk_read(dk, "E1/big", "eg", &big, buf, sizeof buf, &hit) == 0 && big.calls == 2);
+    /* a failed fetch is not cached */
+    fill_src bad = {.text = "x", .fail = 1};
+    pthread_mutex_init(&bad.mu, NULL);
+    CHECK(disk_read(dk, "E1/bad", "ex", &bad, buf, sizeof buf, &hit) == -1);
+    /* 8 concurrent misses on one key: one fetch */
+    fill_src seg = {.text = "segment"};
+    pthread_mutex_init(&seg.mu, NULL);
+    disk_thread th[8];
+    pthread_t tid[8];
+    for (int i = 0; i < 8; i++) {
+        th[i] = (disk_thread){dk, &seg, 0};
+        pthread_create(&tid[i], NULL, disk_worker, &th[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(tid[i], NULL);
+        CHECK(th[i].ok);
+    }
+    CHECK(seg.calls == 1);
+    edge_disk_free(dk);
+    /* a restart begins cold: files of the previous run are removed */
+    dk = edge_disk_open(dir, 20);
+    CHECK(dk && dir_files(cdir) == 0);
+    edge_disk_free(dk);
+}
+
 static void test_range_gzip_parsers(void)
 {
     edge_range rg[EDGE_RANGES_MAX];
@@ -847,6 +982,7 @@ int main(void)
     test_edge_xml();
     test_signed_parsers();
     test_range_gzip_parsers();
+    test_disk_cache();
     test_end_to_end();
     curl_global_cleanup();
     char cmd[600];
