@@ -160,7 +160,7 @@ static void add_wire_fields(ct_edge *e, json_t *j)
         return;
     char lower[EDGE_ID_LEN + 1], domain[EDGE_HOST_MAX + EDGE_ID_LEN + 2], url[sizeof domain + 16];
     size_t i = 0;
-    for (; id[i] && i < EDGE_ID_LEN; i++)
+    for (; i < EDGE_ID_LEN && id[i]; i++)
         lower[i] = (char)(id[i] >= 'A' && id[i] <= 'Z' ? id[i] - 'A' + 'a' : id[i]);
     lower[i] = '\0';
     snprintf(domain, sizeof domain, "%s.%s", lower, e->suffix);
