@@ -172,18 +172,7 @@ typedef struct {
     char oac_id[EDGE_ID_LEN + 2]; /* OriginAccessControlId, "" = read anonymously */
 } edge_dist;
 
-/* ---- the origin (edge_origin.c) ---- */
-/* The origin row of key behind d, read as CloudFront would: with d's origin
- * access control as cloudfront.amazonaws.com (aws:SourceArn = d's ARN), else
- * anonymously, under the bucket's policy. CT_ERR_DENIED when the policy does
- * not allow it (also for a missing key without s3:ListBucket),
- * CT_ERR_NOT_FOUND, or a storage error. */
-ct_err edge_origin_head(ct_edge *e, const edge_dist *d, const char *key, ct_meta_object *out);
-/* The bytes of o (from edge_origin_head) as an open fd: the local blob, or
- * for a remote origin the disk cache (filled by a signed GET). *size is the
- * file's size; *hit tells a disk-cache hit (always 1 for local blobs). */
-ct_err edge_origin_open(ct_edge *e, const edge_dist *d, const ct_meta_object *o, int *fd,
-                        uint64_t *size, int *hit);
+/* The origin seam (edge_origin.c): edge/edge_origin.h, included at the end. */
 
 /* ---- shared distribution store (edge_admin.c; used by the admin JSON API
  * and the CloudFront API). A stored distribution is a JSON object. ---- */
@@ -399,5 +388,7 @@ ct_err edge_dists_reload(ct_edge *e);
  * (for names that do not name a distribution) the most recently created
  * enabled one. 0 with *out filled, -1 when nothing serves this host. */
 int edge_route(ct_edge *e, const char *host_name, edge_dist *out);
+
+#include "edge/edge_origin.h"
 
 #endif

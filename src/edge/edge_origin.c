@@ -26,6 +26,7 @@
  *     and a GET into the disk cache (edge_disk.c) for the bytes. The origin
  *     enforces its own policy: an origin with an OAC is read with the edge's
  *     SigV4 credentials, one without is read unsigned (anonymous). */
+#include "edge/edge_origin.h"
 #include "client/client.h"
 #include "edge/edge_internal.h"
 #include "iam/iam.h"
