@@ -379,7 +379,7 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
     int generated;
     if ((err = edge_cert_load_or_create(cfg, &e->cert_pem, &e->key_pem, &generated)))
         goto fail;
-    if (!(e->cache = edge_cache_new(EDGE_CACHE_BYTES))) {
+    if (!(e->cache = edge_cache_new(EDGE_CACHE_BYTES)) || !(e->gz = edge_gzcache_new())) {
         err = CT_ERR_NOMEM;
         goto fail;
     }
@@ -413,6 +413,7 @@ void ct_edge_stop(ct_edge *e)
     edge_keys_free(e);
     edge_cache_free(e->cache);
     edge_disk_free(e->disk);
+    edge_gzcache_free(e->gz);
     free(e->origin_url);
     free(e->origin_ak);
     free(e->origin_sk);

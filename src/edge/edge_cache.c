@@ -350,4 +350,5 @@ void edge_invalidate(ct_edge *e, const char *dist_id, const char *key, int prefi
 {
     edge_cache_invalidate(e->cache, dist_id, key, prefix);
     edge_disk_invalidate(e->disk, dist_id, key, prefix);
+    edge_gzcache_invalidate(e->gz, dist_id, key, prefix);
 }

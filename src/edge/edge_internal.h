@@ -83,6 +83,18 @@ int edge_gzip_type(const char *content_type);
 int edge_gzip_size_ok(uint64_t size);
 /* gzip of the first len bytes of fd (not taken) into a heap buffer. */
 ct_err edge_gzip_fd(int fd, uint64_t len, char **out, size_t *out_len);
+/* Compressed bodies kept by "<dist>/<key>" + origin ETag (bounded, LRU). */
+typedef struct edge_gzcache edge_gzcache;
+edge_gzcache *edge_gzcache_new(void);
+void edge_gzcache_free(edge_gzcache *g);
+void edge_gzcache_invalidate(edge_gzcache *g, const char *dist_id, const char *key, int prefix);
+/* 200 body of the kept gzip of ckey/etag, or NULL (not kept). */
+struct MHD_Response *edge_gzcache_response(edge_gzcache *g, const char *ckey, const char *etag,
+                                           uint64_t *len);
+/* 200 body: fd's first size bytes deflated now, and kept (g may be NULL).
+ * *len = the compressed length. */
+struct MHD_Response *edge_gzip_response(edge_gzcache *g, const char *ckey, const char *etag,
+                                        int fd, uint64_t size, uint64_t *len);
 
 /* ---- certificate (edge_cert.c) ----
  * PEM cert and key for the HTTPS listener: cfg->cert_file/key_file when
@@ -336,6 +348,7 @@ struct ct_edge {
     edge_keyring *keys;    /* public keys + key groups, guarded by lock */
     edge_cache *cache;     /* origin metadata cache (own lock) */
     edge_disk *disk;       /* object bytes of remote origins (own lock), or NULL */
+    edge_gzcache *gz;      /* compressed bodies (own lock) */
     char *origin_url;      /* remote S3 origin (cattube edge --origin), or NULL: local */
     char *origin_ak, *origin_sk, *origin_region;
     int origin_no_verify;

@@ -288,20 +288,6 @@ static int open_blob(ct_edge *e, const edge_dist *d, const ct_meta_object *o, in
     return 0;
 }
 
-/* The whole object gzip-compressed (200, or HEAD with its length). */
-static struct MHD_Response *gzip_response(int fd, uint64_t size, uint64_t *len)
-{
-    char *z = NULL;
-    size_t zl = 0;
-    if (edge_gzip_fd(fd, size, &z, &zl))
-        return NULL;
-    struct MHD_Response *mr = MHD_create_response_from_buffer(zl, z, MHD_RESPMEM_MUST_FREE);
-    if (!mr)
-        free(z);
-    *len = zl;
-    return mr;
-}
-
 int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d, const char *key,
                       int head)
 {
@@ -353,12 +339,20 @@ int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
     uint64_t need = nr ? rg[nr - 1].end + 1 : size;
     for (int i = 0; i < nr; i++)
         need = rg[i].end + 1 > need ? rg[i].end + 1 : need;
-    if ((!head || form.gzip) && open_blob(e, d, &o, &fd, blob_size, need, &hit)) {
+    char *ckey = NULL; /* "<dist>/<key>": the compressed-body cache's key */
+    if (form.gzip && asprintf(&ckey, "%s/%s", d->id, key) < 0)
+        goto done;
+    if (form.gzip)
+        mr = edge_gzcache_response(e->gz, ckey, o.etag, &len);
+    if (!mr && (!head || form.gzip) && open_blob(e, d, &o, &fd, blob_size, need, &hit)) {
+        free(ckey);
         ret = edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
         goto done;
     }
     if (form.gzip) {
-        mr = gzip_response(fd, size, &len);
+        if (!mr)
+            mr = edge_gzip_response(e->gz, ckey, o.etag, fd, size, &len);
+        free(ckey);
     } else if (nr > 1) {
         mr = edge_multipart_response(fd, rg, (size_t)nr, size, ctype, head, boundary, &len);
         fd = -1; /* taken */

@@ -151,6 +151,14 @@ def test_gzip_manifest(server, site):
     for tag in (strong, "W/" + strong):
         r = server.curl(u, "-H", "Accept-Encoding: gzip", "-H", f"If-None-Match: {tag}")
         assert r.status == 304 and r.headers["etag"] == "W/" + strong, r
+    # the compressed body is kept; a changed object is compressed again
+    z2 = server.curl(u, "-H", "Accept-Encoding: gzip")
+    assert z2.body == z.body and z2.headers["etag"] == z.headers["etag"]
+    m3u8_v2 = M3U8.replace(b"seg_", b"v2_seg_")
+    server.client("s3").put_object(Bucket=site["bucket"], Key="index.m3u8", Body=m3u8_v2)
+    z3 = server.curl(u, "-H", "Accept-Encoding: gzip")
+    assert gzip.decompress(z3.body) == m3u8_v2 and z3.headers["etag"] != z.headers["etag"]
+    server.client("s3").put_object(Bucket=site["bucket"], Key="index.m3u8", Body=M3U8)
     # DASH manifests too
     m = server.curl(site["on"] + "/manifest.mpd", "-H", "Accept-Encoding: gzip")
     assert m.headers.get("content-encoding") == "gzip"
