@@ -167,6 +167,7 @@ static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char 
     memcpy(r->dist, d.id, sizeof r->dist);
     if (!d.enabled)
         return edge_send_error(r, c, 403, "AccessDenied", "The distribution is disabled.", NULL);
+    edge_behavior_select(&d, path, path_len); /* CacheBehaviors: the path's settings */
 
     if (!r->l->secure) {
         if (d.policy == EDGE_VPP_REDIRECT) {

@@ -98,21 +98,20 @@ static int parse_key_groups(ct_edge *e, const ct_xml_node *tkg, json_t *o, cf_fa
     return 0;
 }
 
-static int parse_behavior(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
+/* One cache behavior's settings (DefaultCacheBehavior or a CacheBehavior)
+ * into o; oid is the origin's Id that TargetOriginId must name. */
+static int parse_behavior_node(ct_edge *e, const ct_xml_node *b, const char *oid, json_t *o,
+                               cf_fail *f)
 {
-    static const char *const known[] = {"TargetOriginId", "TrustedKeyGroups",
+    static const char *const known[] = {"PathPattern", "TargetOriginId", "TrustedKeyGroups",
                                         "ViewerProtocolPolicy", "MinTTL", "DefaultTTL",
                                         "MaxTTL", "Compress", NULL};
     static const char *const ignored[] = {"AllowedMethods", "ForwardedValues",
                                           "CachePolicyId", "OriginRequestPolicyId",
                                           "ResponseHeadersPolicyId", NULL};
-    const ct_xml_node *b = ct_xml_child(cfg, "DefaultCacheBehavior");
-    if (!b)
-        return cf_failf(f, 400, "MalformedInput", "DefaultCacheBehavior is required");
     if (cf_check_unsupported(b, known, ignored, f))
         return -1;
     const char *target = ct_xml_child_text(b, "TargetOriginId");
-    const char *oid = json_string_value(json_object_get(o, "originId"));
     if (!target || !oid || strcmp(target, oid))
         return cf_failf(f, 400, "NoSuchOrigin",
                     "One or more of your origins or origin groups do not exist.");
@@ -131,6 +130,45 @@ static int parse_behavior(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail
         return -1;
     json_object_set_new(o, "compress", json_boolean(compress));
     return parse_key_groups(e, ct_xml_child(b, "TrustedKeyGroups"), o, f);
+}
+
+/* CacheBehaviors: ordered path patterns, each with its own settings. */
+static int parse_cache_behaviors(ct_edge *e, const ct_xml_node *cfg, const char *oid,
+                                 json_t *o, cf_fail *f)
+{
+    const ct_xml_node *cbs = ct_xml_child(cfg, "CacheBehaviors");
+    const ct_xml_node *items = ct_xml_child(cbs, "Items");
+    json_t *arr = json_array();
+    json_object_set_new(o, "cacheBehaviors", arr);
+    size_t n = 0;
+    for (const ct_xml_node *c = items ? items->first_child : NULL; c; c = c->next) {
+        if (strcmp(c->name, "CacheBehavior"))
+            continue;
+        if (++n > EDGE_BEHAVIORS_MAX)
+            return cf_failf(f, 400, "TooManyCacheBehaviors",
+                            "CatTube supports at most %d cache behaviors", EDGE_BEHAVIORS_MAX);
+        const char *pat = ct_xml_child_text(c, "PathPattern");
+        if (!pat || !*pat || strlen(pat) > 255)
+            return cf_failf(f, 400, "InvalidArgument",
+                            "CacheBehavior.PathPattern is required (at most 255 characters)");
+        json_t *bo = json_pack("{s:s}", "pathPattern", pat);
+        json_array_append_new(arr, bo);
+        if (parse_behavior_node(e, c, oid, bo, f))
+            return -1;
+    }
+    const char *q = ct_xml_child_text(cbs, "Quantity");
+    if (cbs && (!q || strtoul(q, NULL, 10) != n))
+        return cf_failf(f, 400, "InvalidArgument", "CacheBehaviors.Quantity does not match its items");
+    return 0;
+}
+
+static int parse_behavior(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
+{
+    const ct_xml_node *b = ct_xml_child(cfg, "DefaultCacheBehavior");
+    if (!b)
+        return cf_failf(f, 400, "MalformedInput", "DefaultCacheBehavior is required");
+    const char *oid = json_string_value(json_object_get(o, "originId"));
+    return parse_behavior_node(e, b, oid, o, f) || parse_cache_behaviors(e, cfg, oid, o, f);
 }
 
 static int parse_aliases(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
@@ -171,8 +209,8 @@ static int parse_aliases(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail 
 int cf_parse_config(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
 {
     static const char *const known[] = {"CallerReference", "Aliases", "DefaultRootObject",
-                                        "Origins", "DefaultCacheBehavior", "Comment", "Enabled",
-                                        NULL};
+                                        "Origins", "DefaultCacheBehavior", "CacheBehaviors",
+                                        "Comment", "Enabled", NULL};
     static const char *const ignored[] = {"PriceClass", "HttpVersion", "IsIPV6Enabled",
                                           "ViewerCertificate", "Restrictions", NULL};
     if (!cfg || strcmp(cfg->name, "DistributionConfig"))
@@ -219,12 +257,11 @@ static void x_origins(ct_buf *b, const json_t *d)
     ct_buf_puts(b, "</Origin></Items></Origins>");
 }
 
-static void x_behavior(ct_buf *b, const json_t *d)
+/* The settings of one behavior (d: the distribution or a cacheBehaviors item). */
+static void x_behavior_body(ct_buf *b, const json_t *d, const char *target)
 {
-    const char *oid = cf_js(d, "originId");
     json_t *groups = json_object_get(d, "trustedKeyGroups");
-    ct_buf_puts(b, "<DefaultCacheBehavior>");
-    cf_x_text(b, "TargetOriginId", *oid ? oid : cf_js(d, "originBucket"));
+    cf_x_text(b, "TargetOriginId", target);
     ct_buf_puts(b, "<TrustedSigners><Enabled>false</Enabled><Quantity>0</Quantity>"
                    "</TrustedSigners>");
     ct_buf_printf(b, "<TrustedKeyGroups><Enabled>%s</Enabled><Quantity>%zu</Quantity>",
@@ -244,7 +281,28 @@ static void x_behavior(ct_buf *b, const json_t *d)
                   (long long)json_integer_value(json_object_get(d, "maxTTL")));
     ct_buf_printf(b, "<Compress>%s</Compress>",
                   json_is_true(json_object_get(d, "compress")) ? "true" : "false");
+}
+
+static void x_behavior(ct_buf *b, const json_t *d)
+{
+    const char *oid = cf_js(d, "originId");
+    const char *target = *oid ? oid : cf_js(d, "originBucket");
+    ct_buf_puts(b, "<DefaultCacheBehavior>");
+    x_behavior_body(b, d, target);
     ct_buf_puts(b, "</DefaultCacheBehavior>");
+    json_t *cbs = json_object_get(d, "cacheBehaviors"), *c;
+    size_t i;
+    ct_buf_printf(b, "<CacheBehaviors><Quantity>%zu</Quantity>", json_array_size(cbs));
+    if (json_array_size(cbs))
+        ct_buf_puts(b, "<Items>");
+    json_array_foreach(cbs, i, c)
+    {
+        ct_buf_puts(b, "<CacheBehavior>");
+        cf_x_text(b, "PathPattern", cf_js(c, "pathPattern"));
+        x_behavior_body(b, c, target);
+        ct_buf_puts(b, "</CacheBehavior>");
+    }
+    ct_buf_puts(b, json_array_size(cbs) ? "</Items></CacheBehaviors>" : "</CacheBehaviors>");
 }
 
 void cf_x_config(ct_buf *b, const json_t *d, const char *tag)
@@ -288,8 +346,7 @@ void cf_x_summary(ct_buf *b, const json_t *d)
     x_origins(b, d);
     ct_buf_puts(b, "<OriginGroups><Quantity>0</Quantity></OriginGroups>");
     x_behavior(b, d);
-    ct_buf_puts(b, "<CacheBehaviors><Quantity>0</Quantity></CacheBehaviors>"
-                   "<CustomErrorResponses><Quantity>0</Quantity></CustomErrorResponses>");
+    ct_buf_puts(b, "<CustomErrorResponses><Quantity>0</Quantity></CustomErrorResponses>");
     cf_x_text(b, "Comment", cf_js(d, "comment"));
     ct_buf_printf(b, "<PriceClass>PriceClass_All</PriceClass><Enabled>%s</Enabled>"
                      "<ViewerCertificate><CloudFrontDefaultCertificate>true"

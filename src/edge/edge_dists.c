@@ -21,38 +21,89 @@ typedef struct {
     size_t n, cap;
 } dist_vec;
 
-static int dist_from_json(json_t *j, edge_dist *d)
+/* The behavior settings of a distribution (its default) or a cacheBehaviors item. */
+static int behavior_from_json(json_t *j, edge_behavior *b)
 {
-    memset(d, 0, sizeof *d);
-    const char *id = json_string_value(json_object_get(j, "id"));
-    const char *bucket = json_string_value(json_object_get(j, "originBucket"));
-    const char *vpp = json_string_value(json_object_get(j, "viewerProtocolPolicy"));
-    json_t *en = json_object_get(j, "enabled");
-    if (!edge_dist_id_valid(id) || !bucket || strlen(bucket) >= sizeof d->origin_bucket)
-        return -1;
-    memcpy(d->id, id, EDGE_ID_LEN + 1);
-    strcpy(d->origin_bucket, bucket);
-    if (edge_vpp_parse(vpp, &d->policy))
-        d->policy = EDGE_VPP_REDIRECT;
-    d->enabled = en ? json_is_true(en) : 1;
+    memset(b, 0, sizeof *b);
+    if (edge_vpp_parse(json_string_value(json_object_get(j, "viewerProtocolPolicy")), &b->policy))
+        b->policy = EDGE_VPP_REDIRECT;
     json_t *dt = json_object_get(j, "defaultTTL"), *mn = json_object_get(j, "minTTL");
     json_t *mx = json_object_get(j, "maxTTL");
-    d->default_ttl = dt ? json_integer_value(dt) : EDGE_DEFAULT_TTL;
-    d->min_ttl = mn ? json_integer_value(mn) : 0;
-    d->max_ttl = mx ? json_integer_value(mx) : EDGE_MAX_TTL;
-    d->compress = json_is_true(json_object_get(j, "compress"));
-    const char *oac = json_string_value(json_object_get(j, "originAccessControlId"));
-    if (oac && strlen(oac) >= sizeof d->oac_id)
-        return -1;
-    strcpy(d->oac_id, oac ? oac : "");
+    b->default_ttl = dt ? json_integer_value(dt) : EDGE_DEFAULT_TTL;
+    b->min_ttl = mn ? json_integer_value(mn) : 0;
+    b->max_ttl = mx ? json_integer_value(mx) : EDGE_MAX_TTL;
+    b->compress = json_is_true(json_object_get(j, "compress"));
     json_t *groups = json_object_get(j, "trustedKeyGroups"), *g;
     size_t i;
     json_array_foreach(groups, i, g)
     {
         const char *gid = json_string_value(g);
-        if (!gid || strlen(gid) != EDGE_GROUP_ID_LEN || d->n_groups == EDGE_DIST_GROUPS_MAX)
+        if (!gid || strlen(gid) != EDGE_GROUP_ID_LEN || b->n_groups == EDGE_DIST_GROUPS_MAX)
             return -1; /* fail closed: never serve a protected distribution openly */
-        memcpy(d->groups[d->n_groups++], gid, EDGE_GROUP_ID_LEN + 1);
+        memcpy(b->groups[b->n_groups++], gid, EDGE_GROUP_ID_LEN + 1);
+    }
+    return 0;
+}
+
+static void apply_behavior(edge_dist *d, const edge_behavior *b)
+{
+    d->policy = b->policy;
+    d->default_ttl = b->default_ttl;
+    d->min_ttl = b->min_ttl;
+    d->max_ttl = b->max_ttl;
+    d->compress = b->compress;
+    d->n_groups = b->n_groups;
+    memcpy(d->groups, b->groups, sizeof d->groups);
+}
+
+int edge_behavior_select(edge_dist *d, const char *path, size_t path_len)
+{
+    char p[EDGE_RESOURCE_MAX];
+    if (!d->n_behaviors || path_len >= sizeof p)
+        return -1;
+    memcpy(p, path, path_len);
+    p[path_len] = '\0';
+    for (size_t i = 0; i < d->n_behaviors; i++) {
+        const char *pat = d->behaviors[i].pattern;
+        /* a pattern with or without the leading slash; '*' spans '/' too */
+        if (edge_glob_match(pat, pat[0] == '/' ? p : p + 1)) {
+            apply_behavior(d, &d->behaviors[i]);
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int dist_from_json(json_t *j, edge_dist *d)
+{
+    memset(d, 0, sizeof *d);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *bucket = json_string_value(json_object_get(j, "originBucket"));
+    json_t *en = json_object_get(j, "enabled");
+    if (!edge_dist_id_valid(id) || !bucket || strlen(bucket) >= sizeof d->origin_bucket)
+        return -1;
+    memcpy(d->id, id, EDGE_ID_LEN + 1);
+    strcpy(d->origin_bucket, bucket);
+    d->enabled = en ? json_is_true(en) : 1;
+    const char *oac = json_string_value(json_object_get(j, "originAccessControlId"));
+    if (oac && strlen(oac) >= sizeof d->oac_id)
+        return -1;
+    strcpy(d->oac_id, oac ? oac : "");
+    edge_behavior def;
+    if (behavior_from_json(j, &def))
+        return -1;
+    apply_behavior(d, &def);
+    json_t *cbs = json_object_get(j, "cacheBehaviors"), *c;
+    size_t i;
+    json_array_foreach(cbs, i, c)
+    {
+        const char *pat = json_string_value(json_object_get(c, "pathPattern"));
+        edge_behavior *b = &d->behaviors[d->n_behaviors];
+        if (d->n_behaviors == EDGE_BEHAVIORS_MAX || !pat || strlen(pat) >= sizeof b->pattern ||
+            behavior_from_json(c, b))
+            return -1; /* fail closed */
+        strcpy(b->pattern, pat);
+        d->n_behaviors++;
     }
     const char *op = json_string_value(json_object_get(j, "originPath"));
     const char *ro = json_string_value(json_object_get(j, "defaultRootObject"));

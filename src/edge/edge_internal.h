@@ -168,6 +168,17 @@ int edge_signed_conditions(const edge_signed *s, const char *resource_url, const
                            size_t *signed_len, const char **why);
 
 /* ---- distributions (in-memory routing table, refreshed from meta) ---- */
+#define EDGE_BEHAVIORS_MAX 8 /* CacheBehaviors per distribution (CloudFront: 25) */
+/* The per-path settings of a cache behavior (CacheBehaviors item). */
+typedef struct {
+    char pattern[256];            /* PathPattern: '*' and '?' wildcards */
+    edge_vpp policy;
+    int64_t default_ttl, min_ttl, max_ttl;
+    size_t n_groups;
+    char groups[EDGE_DIST_GROUPS_MAX][EDGE_GROUP_ID_LEN + 1];
+    int compress;
+} edge_behavior;
+
 typedef struct {
     char id[EDGE_ID_LEN + 1];
     char origin_bucket[64];
@@ -182,7 +193,14 @@ typedef struct {
     char aliases[EDGE_ALIASES_MAX][EDGE_HOST_MAX];
     int compress;                 /* the behavior's Compress: gzip text and manifests */
     char oac_id[EDGE_ID_LEN + 2]; /* OriginAccessControlId, "" = read anonymously */
+    size_t n_behaviors;           /* CacheBehaviors, in order; the fields above are the default's */
+    edge_behavior behaviors[EDGE_BEHAVIORS_MAX];
 } edge_dist;
+/* CacheBehaviors: the first behavior whose PathPattern matches the raw
+ * request path (a pattern without a leading '/' matches as if it had one)
+ * replaces d's behavior fields (policy, TTLs, trusted key groups, Compress);
+ * no match keeps the default's. Pure; returns the index or -1. */
+int edge_behavior_select(edge_dist *d, const char *path, size_t path_len);
 
 /* The origin seam (edge_origin.c): edge/edge_origin.h, included at the end. */
 

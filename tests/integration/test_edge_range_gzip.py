@@ -1,6 +1,7 @@
 """The edge's Range answers with several ranges (multipart/byteranges, RFC
-9110 §14.6) and gzip for manifests and text (CloudFront's Compress), with
-curl against a distribution made through the CloudFront API."""
+9110 §14.6), gzip for manifests and text (CloudFront's Compress), and
+CacheBehaviors by path pattern, with curl against distributions made through
+the CloudFront API (aws CLI)."""
 import gzip
 import json
 import os
@@ -15,7 +16,7 @@ M3U8 = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n" +
         "#EXT-X-ENDLIST\n").encode()
 
 
-def make_dist(server, bucket, compress, oac=None):
+def make_dist(server, bucket, compress, oac=None, behaviors=(), raw=False):
     cfg = {
         "CallerReference": uuid.uuid4().hex, "Comment": "range/gzip", "Enabled": True,
         "Origins": {"Quantity": 1, "Items": [{
@@ -27,12 +28,19 @@ def make_dist(server, bucket, compress, oac=None):
             "Compress": compress, "MinTTL": 0, "DefaultTTL": 60, "MaxTTL": 3600,
             "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}}},
     }
+    if behaviors:
+        cfg["CacheBehaviors"] = {"Quantity": len(behaviors), "Items": [dict(
+            {"TargetOriginId": "o1", "ViewerProtocolPolicy": "redirect-to-https", "MinTTL": 0,
+             "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}}},
+            **b) for b in behaviors]}
     path = os.path.join(server.work, f"cfg-{uuid.uuid4().hex}.json")
     with open(path, "w") as f:
         json.dump(cfg, f)
     out = server.aws("cloudfront", "create-distribution", "--distribution-config",
                      "file://" + path)
     d = out["Distribution"]
+    if raw:
+        return d
     return f"https://{d['DomainName']}:{server.edge_https_port}"
 
 
@@ -190,3 +198,53 @@ def test_compress_round_trips_through_the_api(server, site):
     flags = {i["DomainName"]: i["DefaultCacheBehavior"]["Compress"] for i in items}
     assert flags[site["on"].split("//")[1].split(":")[0]] is True
     assert flags[site["off"].split("//")[1].split(":")[0]] is False
+
+
+def test_cache_behaviors_by_path(server, site):
+    """CacheBehaviors: the first PathPattern that matches sets Compress and the viewer
+    protocol policy; other paths get the default behavior."""
+    d = make_dist(server, site["bucket"], False, raw=True, behaviors=[
+        {"PathPattern": "*.m3u8", "Compress": True, "ViewerProtocolPolicy": "allow-all"},
+        {"PathPattern": "/secure/*", "ViewerProtocolPolicy": "https-only"}])
+    items = d["DistributionConfig"]["CacheBehaviors"]["Items"]
+    assert [(i["PathPattern"], i["Compress"], i["ViewerProtocolPolicy"]) for i in items] == [
+        ("*.m3u8", True, "allow-all"), ("/secure/*", False, "https-only")]
+    conf = server.aws("cloudfront", "get-distribution-config", "--id", d["Id"])
+    assert conf["DistributionConfig"]["CacheBehaviors"]["Quantity"] == 2
+    https = f"https://{d['DomainName']}:{server.edge_https_port}"
+    http = f"http://{d['DomainName']}:{server.edge_http_port}"
+    ae = ("-H", "Accept-Encoding: gzip")
+    r = server.curl(https + "/index.m3u8", *ae)
+    assert r.headers.get("content-encoding") == "gzip" and gzip.decompress(r.body) == M3U8
+    r = server.curl(https + "/manifest.mpd", *ae)  # default behavior: Compress false
+    assert "content-encoding" not in r.headers and r.status == 200
+    assert server.curl(http + "/index.m3u8").status == 200           # allow-all
+    assert server.curl(http + "/blob.bin").status == 301              # default: redirect
+    r = server.curl(http + "/secure/x.bin")                           # https-only
+    assert r.status == 403 and b"only accepts HTTPS" in r.body
+    # too many behaviors, and a behavior naming another origin, are refused
+    err = server.aws_fail("cloudfront", "create-distribution", "--distribution-config",
+                          _bad_cfg(server, site["bucket"], [{"PathPattern": f"/p{i}/*"}
+                                                            for i in range(9)]))
+    assert "TooManyCacheBehaviors" in err.stderr
+    err = server.aws_fail("cloudfront", "create-distribution", "--distribution-config",
+                          _bad_cfg(server, site["bucket"], [{"PathPattern": "/x/*",
+                                                             "TargetOriginId": "nope"}]))
+    assert "NoSuchOrigin" in err.stderr
+
+
+def _bad_cfg(server, bucket, behaviors):
+    base = {"TargetOriginId": "o1", "ViewerProtocolPolicy": "allow-all", "MinTTL": 0,
+            "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}}}
+    cfg = {
+        "CallerReference": uuid.uuid4().hex, "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{
+            "Id": "o1", "DomainName": f"{bucket}.s3.amazonaws.com",
+            "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": dict(base),
+        "CacheBehaviors": {"Quantity": len(behaviors),
+                           "Items": [dict(base, **b) for b in behaviors]}}
+    path = os.path.join(server.work, f"bad-{uuid.uuid4().hex}.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return "file://" + path

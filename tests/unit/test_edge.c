@@ -947,6 +947,28 @@ static void test_range_gzip_parsers(void)
     CHECK(edge_ranges_parse("bytes=-0", 100, rg, EDGE_RANGES_MAX) == -1);
     CHECK(edge_ranges_parse("bytes=0-", 0, rg, EDGE_RANGES_MAX) == -1);
 
+    /* CacheBehaviors: first match wins, with or without the leading '/'. */
+    edge_dist d;
+    memset(&d, 0, sizeof d);
+    d.policy = EDGE_VPP_REDIRECT;
+    d.n_behaviors = 2;
+    snprintf(d.behaviors[0].pattern, sizeof d.behaviors[0].pattern, "*.m3u8");
+    d.behaviors[0].compress = 1;
+    d.behaviors[0].policy = EDGE_VPP_ALLOW_ALL;
+    snprintf(d.behaviors[1].pattern, sizeof d.behaviors[1].pattern, "/secure/*");
+    d.behaviors[1].policy = EDGE_VPP_HTTPS_ONLY;
+    d.behaviors[1].default_ttl = 5;
+    edge_dist x = d;
+    CHECK(edge_behavior_select(&x, "/a/b.m3u8", 9) == 0 && x.compress &&
+          x.policy == EDGE_VPP_ALLOW_ALL);
+    x = d;
+    CHECK(edge_behavior_select(&x, "/secure/k.m3u8?q", 14) == 0); /* first match wins */
+    x = d;
+    CHECK(edge_behavior_select(&x, "/secure/k.ts", 12) == 1 && x.policy == EDGE_VPP_HTTPS_ONLY &&
+          x.default_ttl == 5 && !x.compress);
+    x = d;
+    CHECK(edge_behavior_select(&x, "/insecure/k.ts", 14) == -1 && x.policy == EDGE_VPP_REDIRECT);
+
     CHECK(edge_accepts_gzip("gzip"));
     CHECK(edge_accepts_gzip("br, gzip;q=0.5, deflate"));
     CHECK(edge_accepts_gzip("*"));
