@@ -205,12 +205,92 @@ static int parse_aliases(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail 
     return 0;
 }
 
+static int error_code_ok(long v, int allow_200)
+{
+    static const long codes[] = {400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504};
+    for (size_t i = 0; i < CT_ARRAY_LEN(codes); i++)
+        if (v == codes[i])
+            return 1;
+    return allow_200 && v == 200;
+}
+
+/* One CustomErrorResponse into a new JSON object appended to arr. */
+static int parse_error_response(const ct_xml_node *c, json_t *arr, cf_fail *f)
+{
+    static const char *const known[] = {"ErrorCode", "ResponsePagePath", "ResponseCode",
+                                        "ErrorCachingMinTTL", NULL};
+    static const char *const none[] = {NULL};
+    if (cf_check_unsupported(c, known, none, f))
+        return -1;
+    const char *ec = ct_xml_child_text(c, "ErrorCode"), *page = ct_xml_child_text(c, "ResponsePagePath");
+    const char *rc = ct_xml_child_text(c, "ResponseCode");
+    long code = ec ? strtol(ec, NULL, 10) : 0;
+    if (!error_code_ok(code, 0))
+        return cf_failf(f, 400, "InvalidErrorCode", "The error code %.8s is not valid.",
+                        ec ? ec : "(missing)");
+    size_t i;
+    json_t *x;
+    json_array_foreach(arr, i, x) if (json_integer_value(json_object_get(x, "errorCode")) == code)
+        return cf_failf(f, 400, "InvalidArgument", "ErrorCode %ld appears twice", code);
+    if (page && *page && (page[0] != '/' || strlen(page) > 255))
+        return cf_failf(f, 400, "InvalidArgument",
+                        "ResponsePagePath must start with a slash (at most 255 characters)");
+    if (rc && *rc && (!error_code_ok(strtol(rc, NULL, 10), 1) || !page || !*page))
+        return cf_failf(f, 400, "InvalidResponseCode",
+                        "The response code %.8s is not valid, or has no ResponsePagePath.", rc);
+    json_t *o = json_pack("{s:I, s:s, s:s}", "errorCode", (json_int_t)code, "responsePagePath",
+                          page ? page : "", "responseCode", rc ? rc : "");
+    json_array_append_new(arr, o);
+    return cf_get_ttl(c, "ErrorCachingMinTTL", 10, o, "errorCachingMinTTL", f);
+}
+
+static int parse_error_responses(const ct_xml_node *cfg, json_t *o, cf_fail *f)
+{
+    const ct_xml_node *n = ct_xml_child(cfg, "CustomErrorResponses");
+    const ct_xml_node *items = ct_xml_child(n, "Items");
+    json_t *arr = json_array();
+    json_object_set_new(o, "customErrorResponses", arr);
+    size_t count = 0;
+    for (const ct_xml_node *c = items ? items->first_child : NULL; c; c = c->next) {
+        if (strcmp(c->name, "CustomErrorResponse"))
+            continue;
+        if (++count > EDGE_ERRORS_MAX || parse_error_response(c, arr, f))
+            return f->status ? -1
+                             : cf_failf(f, 400, "InvalidArgument", "Too many CustomErrorResponses");
+    }
+    const char *q = ct_xml_child_text(n, "Quantity");
+    if (n && (!q || strtoul(q, NULL, 10) != count))
+        return cf_failf(f, 400, "InvalidArgument",
+                        "CustomErrorResponses.Quantity does not match its items");
+    return 0;
+}
+
+static void x_errors(ct_buf *b, const json_t *d)
+{
+    json_t *arr = json_object_get(d, "customErrorResponses"), *x;
+    size_t i;
+    ct_buf_printf(b, "<CustomErrorResponses><Quantity>%zu</Quantity>", json_array_size(arr));
+    if (json_array_size(arr))
+        ct_buf_puts(b, "<Items>");
+    json_array_foreach(arr, i, x)
+    {
+        ct_buf_printf(b, "<CustomErrorResponse><ErrorCode>%lld</ErrorCode>",
+                      (long long)json_integer_value(json_object_get(x, "errorCode")));
+        cf_x_text(b, "ResponsePagePath", cf_js(x, "responsePagePath"));
+        cf_x_text(b, "ResponseCode", cf_js(x, "responseCode"));
+        ct_buf_printf(b, "<ErrorCachingMinTTL>%lld</ErrorCachingMinTTL></CustomErrorResponse>",
+                      (long long)json_integer_value(json_object_get(x, "errorCachingMinTTL")));
+    }
+    ct_buf_puts(b, json_array_size(arr) ? "</Items></CustomErrorResponses>"
+                                        : "</CustomErrorResponses>");
+}
+
 /* DistributionConfig -> the stored fields. */
 int cf_parse_config(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
 {
     static const char *const known[] = {"CallerReference", "Aliases", "DefaultRootObject",
                                         "Origins", "DefaultCacheBehavior", "CacheBehaviors",
-                                        "Comment", "Enabled", NULL};
+                                        "CustomErrorResponses", "Comment", "Enabled", NULL};
     static const char *const ignored[] = {"PriceClass", "HttpVersion", "IsIPV6Enabled",
                                           "ViewerCertificate", "Restrictions", NULL};
     if (!cfg || strcmp(cfg->name, "DistributionConfig"))
@@ -235,7 +315,7 @@ int cf_parse_config(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
     json_object_set_new(o, "enabled", json_boolean(enabled));
     json_object_set_new(o, "defaultRootObject", json_string(root ? root : ""));
     return parse_origin(e, cfg, o, f) || parse_behavior(e, cfg, o, f) ||
-                   parse_aliases(e, cfg, o, f)
+                   parse_aliases(e, cfg, o, f) || parse_error_responses(cfg, o, f)
                ? -1
                : 0;
 }
@@ -314,6 +394,7 @@ void cf_x_config(ct_buf *b, const json_t *d, const char *tag)
     cf_x_text(b, "DefaultRootObject", cf_js(d, "defaultRootObject"));
     x_origins(b, d);
     x_behavior(b, d);
+    x_errors(b, d);
     cf_x_text(b, "Comment", cf_js(d, "comment"));
     ct_buf_printf(b, "<PriceClass>PriceClass_All</PriceClass><Enabled>%s</Enabled>"
                      "<HttpVersion>http1.1</HttpVersion><IsIPV6Enabled>true</IsIPV6Enabled>",
@@ -346,7 +427,7 @@ void cf_x_summary(ct_buf *b, const json_t *d)
     x_origins(b, d);
     ct_buf_puts(b, "<OriginGroups><Quantity>0</Quantity></OriginGroups>");
     x_behavior(b, d);
-    ct_buf_puts(b, "<CustomErrorResponses><Quantity>0</Quantity></CustomErrorResponses>");
+    x_errors(b, d);
     cf_x_text(b, "Comment", cf_js(d, "comment"));
     ct_buf_printf(b, "<PriceClass>PriceClass_All</PriceClass><Enabled>%s</Enabled>"
                      "<ViewerCertificate><CloudFrontDefaultCertificate>true"

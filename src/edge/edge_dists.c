@@ -105,6 +105,19 @@ static int dist_from_json(json_t *j, edge_dist *d)
         strcpy(b->pattern, pat);
         d->n_behaviors++;
     }
+    json_t *ers = json_object_get(j, "customErrorResponses"), *er;
+    json_array_foreach(ers, i, er)
+    {
+        const char *page = json_string_value(json_object_get(er, "responsePagePath"));
+        const char *rc = json_string_value(json_object_get(er, "responseCode"));
+        edge_error_page *ep = &d->errors[d->n_errors];
+        if (d->n_errors == EDGE_ERRORS_MAX || (page && strlen(page) >= sizeof ep->page))
+            return -1;
+        ep->code = (int)json_integer_value(json_object_get(er, "errorCode"));
+        snprintf(ep->page, sizeof ep->page, "%s", page ? page : "");
+        ep->response_code = rc && *rc ? atoi(rc) : 0;
+        d->n_errors++;
+    }
     const char *op = json_string_value(json_object_get(j, "originPath"));
     const char *ro = json_string_value(json_object_get(j, "defaultRootObject"));
     if ((op && strlen(op) >= sizeof d->origin_path) || (ro && strlen(ro) >= sizeof d->root_object))

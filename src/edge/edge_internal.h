@@ -169,6 +169,13 @@ int edge_signed_conditions(const edge_signed *s, const char *resource_url, const
 
 /* ---- distributions (in-memory routing table, refreshed from meta) ---- */
 #define EDGE_BEHAVIORS_MAX 8 /* CacheBehaviors per distribution (CloudFront: 25) */
+#define EDGE_ERRORS_MAX 11 /* one CustomErrorResponse per error code */
+typedef struct {
+    int code;                     /* ErrorCode */
+    char page[256];               /* ResponsePagePath ("" = none) */
+    int response_code;            /* ResponseCode, 0 = the error's own */
+} edge_error_page;
+
 /* The per-path settings of a cache behavior (CacheBehaviors item). */
 typedef struct {
     char pattern[256];            /* PathPattern: '*' and '?' wildcards */
@@ -193,6 +200,8 @@ typedef struct {
     char aliases[EDGE_ALIASES_MAX][EDGE_HOST_MAX];
     int compress;                 /* the behavior's Compress: gzip text and manifests */
     char oac_id[EDGE_ID_LEN + 2]; /* OriginAccessControlId, "" = read anonymously */
+    size_t n_errors;              /* CustomErrorResponses with a page (403/404 used) */
+    edge_error_page errors[EDGE_ERRORS_MAX];
     size_t n_behaviors;           /* CacheBehaviors, in order; the fields above are the default's */
     edge_behavior behaviors[EDGE_BEHAVIORS_MAX];
 } edge_dist;

@@ -288,8 +288,19 @@ static int open_blob(ct_edge *e, const edge_dist *d, const ct_meta_object *o, in
     return 0;
 }
 
-int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d, const char *key,
-                      int head)
+/* A CustomErrorResponse's page is served in place of an error: with
+ * as_status (its ResponseCode), no conditionals or ranges; when the page
+ * itself cannot be read, the original error (orig) is sent. */
+typedef struct {
+    int as_status;
+    int orig; /* 403 or 404 */
+} page_for;
+
+static int send_origin_error(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
+                             const char *key, int head, int status);
+
+static int serve(edge_req *r, struct MHD_Connection *c, const edge_dist *d, const char *key,
+                 int head, const page_for *pf)
 {
     ct_edge *e = r->l->e;
     ct_meta_object o;
@@ -297,10 +308,12 @@ int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
     int hit = 0, fd = -1;
     uint64_t blob_size = 0;
     ct_err err = origin_row(e, d, key, head, &o, &hit, &fd, &blob_size);
+    if (pf && (err == CT_ERR_NOT_FOUND || err == CT_ERR_DENIED))
+        return send_origin_error(r, c, NULL, key, head, pf->orig);
     if (err == CT_ERR_NOT_FOUND)
-        return edge_send_error(r, c, 404, "NoSuchKey", "The specified key does not exist.", key);
+        return send_origin_error(r, c, d, key, head, 404);
     if (err == CT_ERR_DENIED) /* the origin's bucket policy does not let the edge read it */
-        return edge_send_error(r, c, 403, "AccessDenied", "Access Denied", NULL);
+        return send_origin_error(r, c, d, key, head, 403);
     if (err) {
         ct_warn("edge: origin lookup %s/%s: %s", d->origin_bucket, key, ct_err_str(err));
         return edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
@@ -308,7 +321,7 @@ int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
     int ret = MHD_NO;
     struct MHD_Response *mr = NULL;
     rep_form form = choose_form(c, d, &o);
-    int pre = preconditions(c, &o);
+    int pre = pf ? 0 : preconditions(c, &o);
     if (pre == 412) {
         ret = edge_send_error(r, c, 412, "PreconditionFailed",
                               "At least one of the pre-conditions you specified did not hold",
@@ -328,7 +341,7 @@ int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
     edge_range rg[EDGE_RANGES_MAX];
     int nr = 0;
     const char *range = edge_hdr(c, "Range");
-    if (range && if_range_ok(c, &o))
+    if (range && !pf && if_range_ok(c, &o))
         nr = edge_ranges_parse(range, size, rg, EDGE_RANGES_MAX);
     if (nr < 0) {
         ret = send_416(r, c, &o);
@@ -381,10 +394,44 @@ int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
         MHD_add_response_header(mr, "Content-Range", cr);
     }
     validator_headers(mr, &o, 1, &form);
-    ret = edge_queue(r, c, nr ? 206 : 200, mr, head ? 0 : len);
+    ret = edge_queue(r, c, pf ? pf->as_status : nr ? 206 : 200, mr, head ? 0 : len);
 done:
     if (fd >= 0)
         close(fd);
     ct_meta_object_free(&o);
     return ret;
+}
+
+/* 403/404 from the origin: the distribution's CustomErrorResponse page for
+ * that code when it has one (d NULL: never), else the S3-shaped error. */
+static int send_origin_error(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
+                             const char *key, int head, int status)
+{
+    const edge_error_page *ep = NULL;
+    for (size_t i = 0; d && i < d->n_errors; i++)
+        if (d->errors[i].code == status && d->errors[i].page[0])
+            ep = &d->errors[i];
+    if (!ep) {
+        if (status == 404)
+            return edge_send_error(r, c, 404, "NoSuchKey", "The specified key does not exist.",
+                                   key);
+        return edge_send_error(r, c, 403, "AccessDenied", "Access Denied", NULL);
+    }
+    ct_err err;
+    char *page = edge_path_to_key(ep->page, strlen(ep->page), &err), *full = NULL;
+    if (page && d->origin_path[0] && asprintf(&full, "%s/%s", d->origin_path + 1, page) < 0)
+        full = NULL;
+    page_for pf = {ep->response_code ? ep->response_code : status, status};
+    int ret = page && (!d->origin_path[0] || full)
+                  ? serve(r, c, d, full ? full : page, head, &pf)
+                  : send_origin_error(r, c, NULL, key, head, status);
+    free(full);
+    free(page);
+    return ret;
+}
+
+int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d, const char *key,
+                      int head)
+{
+    return serve(r, c, d, key, head, NULL);
 }

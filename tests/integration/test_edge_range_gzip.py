@@ -16,7 +16,7 @@ M3U8 = ("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n" +
         "#EXT-X-ENDLIST\n").encode()
 
 
-def make_dist(server, bucket, compress, oac=None, behaviors=(), raw=False):
+def make_dist(server, bucket, compress, oac=None, behaviors=(), raw=False, errors=None):
     cfg = {
         "CallerReference": uuid.uuid4().hex, "Comment": "range/gzip", "Enabled": True,
         "Origins": {"Quantity": 1, "Items": [{
@@ -28,6 +28,8 @@ def make_dist(server, bucket, compress, oac=None, behaviors=(), raw=False):
             "Compress": compress, "MinTTL": 0, "DefaultTTL": 60, "MaxTTL": 3600,
             "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}}},
     }
+    if errors is not None:
+        cfg["CustomErrorResponses"] = {"Quantity": len(errors), "Items": errors}
     if behaviors:
         cfg["CacheBehaviors"] = {"Quantity": len(behaviors), "Items": [dict(
             {"TargetOriginId": "o1", "ViewerProtocolPolicy": "redirect-to-https", "MinTTL": 0,
@@ -248,3 +250,44 @@ def _bad_cfg(server, bucket, behaviors):
     with open(path, "w") as f:
         json.dump(cfg, f)
     return "file://" + path
+
+
+def test_custom_error_responses(server, site):
+    """CustomErrorResponses: the origin's 403 (a missing key without s3:ListBucket)
+    answered with a page from the origin and the configured ResponseCode."""
+    s3 = server.client("s3")
+    s3.put_object(Bucket=site["bucket"], Key="errors/oops.html", Body=b"<h1>oops</h1>",
+                  ContentType="text/html")
+    d = make_dist(server, site["bucket"], False, raw=True, errors=[
+        {"ErrorCode": 403, "ResponsePagePath": "/errors/oops.html", "ResponseCode": "200",
+         "ErrorCachingMinTTL": 5}])
+    got = d["DistributionConfig"]["CustomErrorResponses"]["Items"]
+    assert got == [{"ErrorCode": 403, "ResponsePagePath": "/errors/oops.html",
+                    "ResponseCode": "200", "ErrorCachingMinTTL": 5}]
+    https = f"https://{d['DomainName']}:{server.edge_https_port}"
+    r = server.curl(https + "/no/such/thing.mp4")
+    assert r.status == 200 and r.body == b"<h1>oops</h1>", r
+    assert r.headers["content-type"] == "text/html"
+    r = server.curl(https + "/blob.bin", "-H", "Range: bytes=0-9")  # objects unaffected
+    assert r.status == 206 and r.body == BODY[:10]
+    # a page that cannot be read leaves the original error
+    d2 = make_dist(server, site["bucket"], False, raw=True, errors=[
+        {"ErrorCode": 403, "ResponsePagePath": "/errors/missing.html", "ResponseCode": "404"}])
+    r = server.curl(f"https://{d2['DomainName']}:{server.edge_https_port}/nope")
+    assert r.status == 403 and b"AccessDenied" in r.body, r
+    for bad, code in (([{"ErrorCode": 302}], "InvalidErrorCode"),
+                      ([{"ErrorCode": 404, "ResponseCode": "200"}], "InvalidResponseCode")):
+        cfg_path = os.path.join(server.work, f"e-{uuid.uuid4().hex}.json")
+        with open(cfg_path, "w") as f:
+            json.dump({
+                "CallerReference": uuid.uuid4().hex, "Comment": "", "Enabled": True,
+                "Origins": {"Quantity": 1, "Items": [{
+                    "Id": "o1", "DomainName": f"{site['bucket']}.s3.amazonaws.com",
+                    "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+                "DefaultCacheBehavior": {"TargetOriginId": "o1", "ViewerProtocolPolicy": "allow-all",
+                                         "MinTTL": 0, "ForwardedValues": {
+                                             "QueryString": False, "Cookies": {"Forward": "none"}}},
+                "CustomErrorResponses": {"Quantity": len(bad), "Items": bad}}, f)
+        err = server.aws_fail("cloudfront", "create-distribution", "--distribution-config",
+                              "file://" + cfg_path)
+        assert code in err.stderr, err.stderr
