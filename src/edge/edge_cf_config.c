@@ -98,6 +98,23 @@ static int parse_key_groups(ct_edge *e, const ct_xml_node *tkg, json_t *o, cf_fa
     return 0;
 }
 
+/* AllowedMethods: the edge serves reads only (it forwards nothing to the
+ * origin), so GET, HEAD and OPTIONS are the methods it takes. */
+static int check_methods(const ct_xml_node *b, cf_fail *f)
+{
+    const ct_xml_node *am = ct_xml_child(b, "AllowedMethods");
+    const ct_xml_node *items = ct_xml_child(am, "Items");
+    for (const ct_xml_node *m = items ? items->first_child : NULL; m; m = m->next) {
+        const char *v = cf_text_of(m);
+        if (strcmp(v, "GET") && strcmp(v, "HEAD") && strcmp(v, "OPTIONS"))
+            return cf_failf(f, 400, "InvalidArgument",
+                            "AllowedMethods %.16s is not supported by CatTube (the edge serves "
+                            "GET, HEAD and OPTIONS)",
+                            v);
+    }
+    return 0;
+}
+
 /* One cache behavior's settings (DefaultCacheBehavior or a CacheBehavior)
  * into o; oid is the origin's Id that TargetOriginId must name. */
 static int parse_behavior_node(ct_edge *e, const ct_xml_node *b, const char *oid, json_t *o,
@@ -109,7 +126,7 @@ static int parse_behavior_node(ct_edge *e, const ct_xml_node *b, const char *oid
     static const char *const ignored[] = {"AllowedMethods", "ForwardedValues",
                                           "CachePolicyId", "OriginRequestPolicyId",
                                           "ResponseHeadersPolicyId", NULL};
-    if (cf_check_unsupported(b, known, ignored, f))
+    if (cf_check_unsupported(b, known, ignored, f) || check_methods(b, f))
         return -1;
     const char *target = ct_xml_child_text(b, "TargetOriginId");
     if (!target || !oid || strcmp(target, oid))

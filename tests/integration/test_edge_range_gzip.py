@@ -233,6 +233,12 @@ def test_cache_behaviors_by_path(server, site):
                           _bad_cfg(server, site["bucket"], [{"PathPattern": "/x/*",
                                                              "TargetOriginId": "nope"}]))
     assert "NoSuchOrigin" in err.stderr
+    err = server.aws_fail("cloudfront", "create-distribution", "--distribution-config",
+                          _bad_cfg(server, site["bucket"], [{"PathPattern": "/up/*", "AllowedMethods": {
+                              "Quantity": 7, "Items": ["GET", "HEAD", "OPTIONS", "PUT", "POST",
+                                                       "PATCH", "DELETE"],
+                              "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]}}}]))
+    assert "InvalidArgument" in err.stderr and "AllowedMethods PUT" in err.stderr
 
 
 def _bad_cfg(server, bucket, behaviors):
