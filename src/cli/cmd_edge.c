@@ -30,7 +30,7 @@
 typedef struct {
     const char *origin, *api, *config, *listen, *http_listen, *data_dir, *region;
     const char *public_host, *cert, *key, *poll, *cache_mib;
-    int no_verify;
+    int no_verify, eval_policy;
 } edge_opts;
 
 static void usage(FILE *f)
@@ -50,6 +50,9 @@ static void usage(FILE *f)
           "  --public-host HOST  host name distributions answer at (<id>.HOST)\n"
           "  --cert FILE --key FILE  TLS certificate (default: generated under DATA/edge)\n"
           "  --no-verify-ssl     do not verify the origin's or the API's TLS certificate\n"
+          "  --evaluate-bucket-policy  read each origin bucket's policy and let it decide\n"
+          "                      as CloudFront would (OAC principal or anonymous); for\n"
+          "                      origins whose credentials read everything (a CatTube node)\n"
           "credentials: the origin is read with CATTUBE_ORIGIN_ACCESS_KEY /\n"
           "CATTUBE_ORIGIN_SECRET_KEY (else AWS_*, else CATTUBE_ROOT_*) for\n"
           "origins with an origin access control, unsigned for the others; the API with\n"
@@ -96,6 +99,10 @@ static int parse_opts(int argc, char **argv, edge_opts *o)
         }
         if (!strcmp(a, "--no-verify-ssl")) {
             o->no_verify = 1;
+            continue;
+        }
+        if (!strcmp(a, "--evaluate-bucket-policy")) {
+            o->eval_policy = 1;
             continue;
         }
         size_t k = 0;
@@ -278,6 +285,7 @@ int ct_cmd_edge(int argc, char **argv)
                                                    "CATTUBE_ROOT_SECRET_KEY"),
                          .origin_region = o.region,
                          .origin_no_verify_tls = o.no_verify,
+                         .origin_evaluate_policy = o.eval_policy,
                          .disk_cache_bytes = (uint64_t)mib << 20};
     ct_err err;
     if ((err = ct_client_global_init()) ||

@@ -326,6 +326,7 @@ static ct_err origin_settings(ct_edge *e, const ct_edge_config *cfg)
     e->origin_sk = dup_or_null(cfg->origin_secret_key);
     e->origin_region = dup_or_null(cfg->origin_region);
     e->origin_no_verify = cfg->origin_no_verify_tls;
+    e->origin_eval_policy = cfg->origin_evaluate_policy;
     e->disk = edge_disk_open(cfg->data_dir, cfg->disk_cache_bytes ? cfg->disk_cache_bytes
                                                                   : EDGE_DISK_BYTES);
     if (!e->origin_url || !e->disk)

@@ -33,6 +33,10 @@ typedef struct {
     const char *origin_url;
     const char *origin_access_key, *origin_secret_key, *origin_region;
     int origin_no_verify_tls;
+    /* Read each origin bucket's policy (GetBucketPolicy) and evaluate it as
+     * for a local origin (OAC principal or anonymous), e.g. in front of a
+     * CatTube node whose credentials read everything. */
+    int origin_evaluate_policy;
     uint64_t disk_cache_bytes;   /* 0 = 1 GiB */
 } ct_edge_config;
 

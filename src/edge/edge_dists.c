@@ -89,6 +89,8 @@ static int dist_from_json(json_t *j, edge_dist *d)
     if (oac && strlen(oac) >= sizeof d->oac_id)
         return -1;
     strcpy(d->oac_id, oac ? oac : "");
+    const char *arn = json_string_value(json_object_get(j, "arn"));
+    snprintf(d->arn, sizeof d->arn, "%s", arn ? arn : "");
     edge_behavior def;
     if (behavior_from_json(j, &def))
         return -1;

@@ -200,6 +200,7 @@ typedef struct {
     char aliases[EDGE_ALIASES_MAX][EDGE_HOST_MAX];
     int compress;                 /* the behavior's Compress: gzip text and manifests */
     char oac_id[EDGE_ID_LEN + 2]; /* OriginAccessControlId, "" = read anonymously */
+    char arn[96];                 /* its ARN as stored (the API node's account on a standalone edge) */
     size_t n_errors;              /* CustomErrorResponses with a page (403/404 used) */
     edge_error_page errors[EDGE_ERRORS_MAX];
     size_t n_behaviors;           /* CacheBehaviors, in order; the fields above are the default's */
@@ -379,6 +380,7 @@ struct ct_edge {
     char *origin_url;      /* remote S3 origin (cattube edge --origin), or NULL: local */
     char *origin_ak, *origin_sk, *origin_region;
     int origin_no_verify;
+    int origin_eval_policy; /* evaluate the origin bucket's policy here */
     edge_metrics metrics;
     pthread_mutex_t log_lock;
     int log_lock_ready;

@@ -43,8 +43,11 @@ static int allowed(ct_edge *e, const edge_dist *d, const char *policy, const cha
         return 0;
     ct_principal p;
     memset(&p, 0, sizeof p);
-    char arn[128];
-    snprintf(arn, sizeof arn, "arn:aws:cloudfront::%s:distribution/%s", e->account_id, d->id);
+    char arn[128]; /* aws:SourceArn: the distribution's ARN as its API node made it */
+    if (d->arn[0])
+        snprintf(arn, sizeof arn, "%s", d->arn);
+    else
+        snprintf(arn, sizeof arn, "arn:aws:cloudfront::%s:distribution/%s", e->account_id, d->id);
     if (d->oac_id[0])
         snprintf(p.service_principal, sizeof p.service_principal, "cloudfront.amazonaws.com");
     else
@@ -110,17 +113,69 @@ static ct_err row_from_head(const edge_dist *d, const char *key, const ct_client
     return CT_OK;
 }
 
+/* --evaluate-bucket-policy: the origin bucket's policy (GetBucketPolicy with
+ * the edge's credentials) into *policy (NULL when it has none). */
+static ct_err remote_policy(ct_edge *e, const edge_dist *d, char **policy)
+{
+    ct_client_config cfg = {.endpoint = e->origin_url, .access_key = e->origin_ak,
+                            .secret_key = e->origin_sk, .region = e->origin_region,
+                            .no_verify_tls = e->origin_no_verify, .connect_timeout_s = 5,
+                            .low_speed_timeout_s = 30};
+    ct_client *c = NULL;
+    ct_buf url = CT_BUF_INIT, body = CT_BUF_INIT;
+    body.max = CT_POLICY_MAX + 1;
+    ct_client_resp resp;
+    memset(&resp, 0, sizeof resp);
+    *policy = NULL;
+    ct_err err = ct_client_open(&cfg, &c);
+    if (!err)
+        err = ct_client_s3_url(c, d->origin_bucket, NULL, "policy", &url);
+    if (!err) {
+        ct_client_req rq = {.method = "GET", .url = url.data, .resp_body = &body};
+        err = ct_client_request(c, &rq, &resp);
+    }
+    ct_client_close(c);
+    ct_buf_free(&url);
+    if (err == CT_ERR_NOT_FOUND) /* NoSuchBucketPolicy (or no bucket): nothing is granted */
+        err = CT_OK;
+    else if (err)
+        err = remote_err(err, &resp, "GetBucketPolicy");
+    else
+        *policy = ct_buf_take(&body);
+    ct_buf_free(&body);
+    return err;
+}
+
 static ct_err remote_head(ct_edge *e, const edge_dist *d, const char *key, ct_meta_object *out)
 {
+    char *policy = NULL;
+    ct_buf res = CT_BUF_INIT;
+    ct_err err = CT_OK;
+    if (e->origin_eval_policy) { /* the bucket policy decides, as for a local origin */
+        err = remote_policy(e, d, &policy);
+        if (!err && ct_buf_printf(&res, "arn:aws:s3:::%s/%s", d->origin_bucket, key))
+            err = CT_ERR_NOMEM;
+        if (!err && !allowed(e, d, policy, "s3:GetObject", res.data))
+            err = CT_ERR_DENIED;
+    }
     ct_client *c = NULL;
     ct_client_resp resp;
     memset(&resp, 0, sizeof resp);
-    ct_err err = remote_client(e, d, &c);
+    if (!err)
+        err = remote_client(e, d, &c);
     if (!err)
         err = ct_client_s3_head(c, d->origin_bucket, key, &resp);
     ct_client_close(c);
+    if (err == CT_ERR_NOT_FOUND && e->origin_eval_policy) {
+        ct_buf_reset(&res);
+        if (ct_buf_printf(&res, "arn:aws:s3:::%s", d->origin_bucket) ||
+            !allowed(e, d, policy, "s3:ListBucket", res.data))
+            err = CT_ERR_DENIED;
+    }
+    free(policy);
+    ct_buf_free(&res);
     if (err)
-        return remote_err(err, &resp, "HEAD");
+        return err == CT_ERR_DENIED ? err : remote_err(err, &resp, "HEAD");
     return row_from_head(d, key, &resp, out);
 }
 

@@ -207,3 +207,42 @@ def test_signed_urls_on_the_standalone_edge(server, site, tmp_path):
     assert r.status == 200 and r.body == BIG[1], r
     bad = json.loads(p.stdout)["url"].replace("Signature=", "Signature=AA")
     assert server.curl(bad).status == 403
+
+
+def test_evaluate_bucket_policy(server, site, tmp_path):
+    """--evaluate-bucket-policy: in front of a CatTube node (whose root keys read
+    everything) the origin bucket's policy decides, as on the API node's own edge: the
+    shortcut's copy-policy statement lets its distribution read; a distribution whose
+    OAC has no statement gets 403, with or without the object."""
+    oac = server.aws("cloudfront", "create-origin-access-control",
+                     "--origin-access-control-config", json.dumps({
+                         "Name": "remote-eval-" + uuid.uuid4().hex[:6], "SigningProtocol": "sigv4",
+                         "SigningBehavior": "always", "OriginAccessControlOriginType": "s3"}))
+    cfg = tmp_path / "d.json"
+    cfg.write_text(json.dumps({
+        "CallerReference": uuid.uuid4().hex, "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{
+            "Id": "o", "DomainName": f"{site['bucket']}.s3.amazonaws.com",
+            "S3OriginConfig": {"OriginAccessIdentity": ""},
+            "OriginAccessControlId": oac["OriginAccessControl"]["Id"]}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "o", "ViewerProtocolPolicy": "allow-all",
+                                 "MinTTL": 0, "ForwardedValues": {
+                                     "QueryString": False, "Cookies": {"Forward": "none"}}}}))
+    other = server.aws("cloudfront", "create-distribution", "--distribution-config",
+                       "file://" + str(cfg))["Distribution"]
+    edge = Edge(server, str(tmp_path), "--api", server.endpoint, "--evaluate-bucket-policy")
+    try:
+        ok = edge.url(site["dist"]["id"], "/big2.bin")
+        r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(server.curl(ok)),
+                     "the evaluating edge")
+        assert r.body == BIG[2]
+        for path in ("/big2.bin", "/no-such-key"):
+            r = server.curl(edge.url(other["Id"], path))
+            assert r.status == 403 and b"<Code>AccessDenied</Code>" in r.body, r
+        # the plain edge (no evaluation) reads it with its keys: the origin decides
+        r = server.curl(site["edge"].url(other["Id"], "/big2.bin"))
+        r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
+            server.curl(site["edge"].url(other["Id"], "/big2.bin"))), "the plain edge")
+        assert r.body == BIG[2]
+    finally:
+        edge.stop()
