@@ -118,3 +118,87 @@ def mp4_top_level_boxes(path):
 def moov_before_mdat(path):
     types = [b[0] for b in mp4_top_level_boxes(path)]
     return "moov" in types and "mdat" in types and types.index("moov") < types.index("mdat")
+
+
+# ---- the input matrix (tests/integration/test_inputs.py) ----
+
+def run_ffmpeg(*args, timeout=300):
+    """The ffmpeg CLI, quiet, overwriting; raises with ffmpeg's stderr on failure."""
+    cmd = [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"] + [str(a) for a in args]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
+
+
+def make_media(path, video=("libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"),
+               audio=("aac",), size="320x240", rate=24, duration=2.0, sample_rate=44100,
+               channels=1, vf=None, fmt=None, extra=()):
+    """A clip from lavfi sources: testsrc2 video encoded with `-c:v *video`
+    (None: no video) and a 440 Hz sine encoded with `-c:a *audio` (None: no
+    audio). vf is a -vf filter chain (e.g. "scale=321:241" for odd sizes,
+    "setsar=4/3" for anamorphic pixels); fmt forces the container; extra
+    goes just before the output path."""
+    args = []
+    if video:
+        args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={duration}"]
+    if audio:
+        args += ["-f", "lavfi", "-i",
+                 f"sine=frequency=440:sample_rate={sample_rate}:duration={duration}"]
+    if video:
+        if vf:
+            args += ["-vf", vf]
+        args += ["-c:v", *video]
+    if audio:
+        args += ["-c:a", *audio, "-ac", str(channels)]
+    args += ["-t", str(duration)]
+    if fmt:
+        args += ["-f", fmt]
+    run_ffmpeg(*args, *extra, path)
+    return str(path)
+
+
+def set_rotation(src, dst, degrees):
+    """Stream-copies src to dst (MP4/MOV) with a display matrix that turns the
+    picture `degrees` clockwise, as a phone held upright writes it."""
+    run_ffmpeg("-i", src, "-map", "0", "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", dst)
+    return str(dst)
+
+
+def make_two_audio_tracks(path, duration=2.0):
+    """H.264 video with two AAC tracks: track 1 silent (mono 44.1 kHz), track 2
+    a loud 880 Hz tone (mono 48 kHz), so which one was used shows in the
+    output's volume."""
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=24:duration={duration}",
+               "-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono",
+               "-f", "lavfi", "-i", f"sine=frequency=880:sample_rate=48000:duration={duration}",
+               "-map", "0:v", "-map", "1:a", "-map", "2:a",
+               "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+               "-c:a", "aac", "-b:a", "64k", "-t", str(duration), path)
+    return str(path)
+
+
+def mean_volume_db(path):
+    """Mean volume (dB) of the first audio stream, from ffmpeg's volumedetect."""
+    p = subprocess.run([FFMPEG, "-nostdin", "-hide_banner", "-i", str(path), "-map", "0:a:0",
+                        "-af", "volumedetect", "-f", "null", "-"],
+                       capture_output=True, text=True, timeout=120)
+    for line in p.stderr.splitlines():
+        if "mean_volume:" in line:
+            return float(line.split("mean_volume:")[1].split()[0])
+    raise RuntimeError(f"volumedetect printed no mean_volume for {path}:\n{p.stderr[-2000:]}")
+
+
+def count_frames(path):
+    """Decoded video frames of the first video stream (ffprobe -count_frames)."""
+    out = subprocess.run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-count_frames",
+                          "-show_entries", "stream=nb_read_frames", "-of", "json", str(path)],
+                         check=True, capture_output=True, timeout=120).stdout
+    return int(json.loads(out)["streams"][0]["nb_read_frames"])
+
+
+def rotation_of(video_stream):
+    """The display-matrix rotation ffprobe reports for a video stream (0 if none)."""
+    for sd in video_stream.get("side_data_list", []) or []:
+        if "rotation" in sd:
+            return int(sd["rotation"])
+    return int(video_stream.get("tags", {}).get("rotate", 0))

@@ -1,0 +1,207 @@
+"""The input matrix: every kind of file people upload, each a clip made here
+with ffmpeg's lavfi sources (tiny: about 2 s at 320x240 or less, so CI on
+2 cores stays fast), uploaded through the S3 API, converted by a
+MediaConvert job with one H.264+AAC MP4 output (and a JPEG frame capture on
+a few), the job must end COMPLETE and ffprobe checks each output's codecs,
+size and orientation, and duration.
+
+Cases whose failure lies outside the input side of the engine are marked
+xfail(strict=False) with the reason (see each case's `xfail`)."""
+
+import json
+import os
+import types
+
+import pytest
+
+import media
+
+SRC, DST = "inputs-source", "inputs-destination"
+ROLE = "arn:aws:iam::000000000000:role/MediaConvert_Default_Role"
+X264 = ("libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+# An input that starts at 1 fps, then 24 fps, then 8 fps (timestamps set by setpts).
+VFR_PTS = "setpts='if(lt(N,24),N/24,1+(N-24)/8)/TB'"
+
+
+def case(name, ext, expect_size=(320, 240), audio_out=True, capture=False, xfail=None,
+         make=None, selectors=None, check=None, **clip):
+    """One input: `clip` are media.make_media arguments (or `make(path)` builds
+    it); expect_size is the display size the output must have."""
+    return pytest.param(types.SimpleNamespace(
+        name=name, ext=ext, clip=clip, make=make, expect_size=expect_size, audio_out=audio_out,
+        capture=capture, selectors=selectors, check=check),
+        id=name, marks=[pytest.mark.xfail(reason=xfail, strict=False)] if xfail else [])
+
+
+def make_rotated(path):
+    land = path + ".landscape.mp4"
+    media.make_media(land)
+    media.set_rotation(land, path, 90)
+    os.unlink(land)
+    return path
+
+
+def check_one_frame(out_path, job):
+    assert media.count_frames(out_path) == 1
+
+
+def check_track_2(out_path, job):
+    # track 1 is digital silence, track 2 a full-scale tone
+    vol = media.mean_volume_db(out_path)
+    assert vol > -40, f"output audio is silent ({vol} dB): track 1 was used, not track 2"
+
+
+FINISHED = {}  # case name -> the finished job, for the follow-up tests
+
+
+CASES = [
+    case("mp4_h264_aac", "mp4"),
+    case("mov_hevc_10bit_aac", "mov", capture=True,
+         video=("libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
+                "-x265-params", "log-level=error")),
+    # 24-bit big-endian PCM ('in24'), as editors write next to ProRes
+    case("mov_prores_pcm24", "mov", capture=True,
+         video=("prores_ks", "-profile:v", "0"), audio=("pcm_s24be",)),
+    case("mkv_vp8_vorbis", "mkv",
+         video=("libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"),
+         audio=("libvorbis",)),
+    case("webm_vp9_opus", "webm", sample_rate=48000,
+         video=("libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"),
+         audio=("libopus",)),
+    case("mkv_av1_flac", "mkv", video=("libsvtav1", "-preset", "12"), audio=("flac",)),
+    case("avi_mjpeg_pcm", "avi", video=("mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p"),
+         audio=("pcm_s16le",)),
+    case("avi_mpeg4_mp3", "avi", video=("mpeg4", "-q:v", "5"), audio=("libmp3lame",)),
+    case("avi_divx3_mp3", "avi", video=("msmpeg4", "-q:v", "5"), audio=("libmp3lame",)),
+    case("ts_mpeg2_interlaced_ac3", "ts", rate=25, sample_rate=48000, vf="setfield=tff",
+         video=("mpeg2video", "-flags", "+ilme+ildct", "-top", "1", "-b:v", "1M"),
+         audio=("ac3",)),
+    case("flv_sorenson_mp3", "flv", video=("flv",), audio=("libmp3lame",)),
+    # No AMR encoder in Debian's ffmpeg: H.263 video with AAC audio.
+    case("3gp_h263_aac", "3gp", expect_size=(176, 144), size="176x144", rate=15,
+         sample_rate=16000, video=("h263",), audio=("aac", "-b:a", "24k")),
+    case("ogg_theora_vorbis", "ogg", video=("libtheora", "-q:v", "5"), audio=("libvorbis",)),
+    case("no_audio", "mp4", audio=None, audio_out=False),
+    # 321x241 comes out at the nearest even size (4:2:0 H.264)
+    case("odd_dimensions", "mp4", expect_size=(322, 242), vf="scale=321:241,format=yuv444p",
+         video=("libx264", "-preset", "ultrafast")),
+    # 240x240 coded, 4:3 pixels: displayed (and output with square pixels) at 320x240
+    case("anamorphic_sar", "mp4", capture=True, size="240x240", vf="setsar=4/3"),
+    # landscape frames + a 90 degree display matrix: a phone held upright
+    case("rotation_portrait", "mp4", expect_size=(240, 320), capture=True, make=make_rotated),
+    case("variable_frame_rate", "mp4", vf=VFR_PTS, extra=("-fps_mode", "vfr")),
+    case("two_audio_tracks_pick_2", "mp4", make=media.make_two_audio_tracks,
+         selectors={"Audio Selector 1": {"SelectorType": "TRACK", "Tracks": [2]}},
+         check=check_track_2,
+         xfail="AudioSelectors Tracks/SelectorType are not in the plan yet (mc_plan.c has no "
+               "track field; tc_input.c picks the default/first audio track)"),
+    case("one_frame", "mp4", audio=None, audio_out=False, extra=("-frames:v", "1"),
+         check=check_one_frame),
+    # five minutes at 160x120, 2 fps, 16 kHz mono: long but cheap
+    case("long_5_minutes", "mp4", expect_size=(160, 120), size="160x120", rate=2, duration=300,
+         sample_rate=16000, audio=("aac", "-b:a", "16k")),
+]
+
+
+@pytest.fixture(scope="module")
+def buckets(server):
+    s3 = server.client("s3")
+    for b in (SRC, DST):
+        s3.create_bucket(Bucket=b)
+    return s3
+
+
+def job_settings(key, name, c):
+    selector = c.selectors or {"Audio Selector 1": {"DefaultSelection": "DEFAULT"}}
+    mp4 = {"NameModifier": "-h264", "ContainerSettings": {"Container": "MP4"},
+           "VideoDescription": {"CodecSettings": {"Codec": "H_264", "H264Settings": {
+               "RateControlMode": "QVBR", "MaxBitrate": 1000000,
+               "QvbrSettings": {"QvbrQualityLevel": 7}}}},
+           "AudioDescriptions": [{"AudioSourceName": "Audio Selector 1", "CodecSettings": {
+               "Codec": "AAC", "AacSettings": {"Bitrate": 96000, "CodingMode": "CODING_MODE_2_0",
+                                               "SampleRate": 48000}}}]}
+    outputs = [mp4]
+    if c.capture:
+        outputs.append({"NameModifier": "-thumb", "Extension": "jpg",
+                        "ContainerSettings": {"Container": "RAW"},
+                        "VideoDescription": {"CodecSettings": {
+                            "Codec": "FRAME_CAPTURE", "FrameCaptureSettings": {
+                                "FramerateNumerator": 1, "FramerateDenominator": 1,
+                                "MaxCaptures": 2, "Quality": 80}}}})
+    return {"Inputs": [{"FileInput": f"s3://{SRC}/{key}", "AudioSelectors": selector}],
+            "OutputGroups": [{"Name": "File Group", "OutputGroupSettings": {
+                "Type": "FILE_GROUP_SETTINGS",
+                "FileGroupSettings": {"Destination": f"s3://{DST}/{name}/"}},
+                "Outputs": outputs}]}
+
+
+def duration_tolerance(seconds):
+    return max(0.15, seconds * 0.02)
+
+
+@pytest.mark.parametrize("c", CASES)
+def test_input(server, buckets, tmp_path, c):
+    s3 = buckets
+    local = str(tmp_path / f"in.{c.ext}")
+    if c.make:
+        c.make(local)
+    else:
+        media.make_media(local, **c.clip)
+    in_info = media.probe(local)
+    in_dur = media.duration(in_info)
+    key = f"{c.name}/clip {c.name}.{c.ext}"
+    s3.upload_file(local, SRC, key)
+
+    mc = server.client("mediaconvert")
+    job = mc.create_job(Role=ROLE, Settings=job_settings(key, c.name, c))["Job"]
+    final, history = server.wait_job(job["Id"], timeout=300)
+    assert final["Status"] == "COMPLETE", (history, final.get("ErrorCode"),
+                                           final.get("ErrorMessage"))
+    FINISHED[c.name] = final
+
+    out_key = f"{c.name}/clip {c.name}-h264.mp4"
+    out = str(tmp_path / "out.mp4")
+    s3.download_file(DST, out_key, out)
+    info = media.probe(out)
+    v, a = media.stream(info, "video"), media.stream(info, "audio")
+    assert v is not None and v["codec_name"] == "h264", info["streams"]
+    assert (v["width"], v["height"]) == c.expect_size, (v["width"], v["height"], c.expect_size)
+    assert v.get("sample_aspect_ratio", "1:1") in ("1:1", "0:1", "N/A"), v
+    assert media.rotation_of(v) == 0, ("the output must not ask players to rotate again", v)
+    if c.audio_out:
+        assert a is not None and a["codec_name"] == "aac", info["streams"]
+        assert int(a["channels"]) == 2 and int(a["sample_rate"]) == 48000, a
+    else:
+        assert a is None, info["streams"]
+    assert len(info["streams"]) == (2 if c.audio_out else 1), info["streams"]
+    out_dur = media.duration(info)
+    if in_dur > 0.5:
+        assert abs(out_dur - in_dur) <= duration_tolerance(in_dur), (out_dur, in_dur)
+    assert media.moov_before_mdat(out), media.mp4_top_level_boxes(out)
+
+    details = final["OutputGroupDetails"][0]["OutputDetails"]
+    vd = details[0]["VideoDetails"]
+    assert (vd["WidthInPx"], vd["HeightInPx"]) == c.expect_size, details[0]
+
+    if c.capture:
+        thumb = str(tmp_path / "thumb.jpg")
+        s3.download_file(DST, f"{c.name}/clip {c.name}-thumb.0000000.jpg", thumb)
+        t = media.probe(thumb)["streams"][0]
+        assert t["codec_name"] == "mjpeg" and (t["width"], t["height"]) == c.expect_size, t
+    if c.check:
+        c.check(out, final)
+
+
+@pytest.mark.xfail(strict=False, reason="the engine reports 'output 1: input has no audio stream, "
+                   "written without audio' in its result, but src/worker/worker.c finish() passes "
+                   "NULL warnings_json to ct_meta_job_finish, so the job never shows it")
+def test_no_audio_warning_in_job(server):
+    """No audio + AudioDescriptions: the video-only output (checked above) is
+    explained by a warning in the job."""
+    job = FINISHED.get("no_audio")
+    if job is None:
+        pytest.skip("test_input[no_audio] did not run or did not complete")
+    full = server.client("mediaconvert").get_job(Id=job["Id"])["Job"]
+    text = json.dumps({k: full.get(k) for k in ("Messages", "Warnings")}, default=str)
+    assert "audio" in text.lower(), \
+        f"no warning about the missing audio in the job: {json.dumps(full, default=str)[:2000]}"
