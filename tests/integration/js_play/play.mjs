@@ -3,7 +3,8 @@
 // result and every response from the source's origin.
 //
 //   node play.mjs '{"kind":"hls|dash|mp4","src":"https://...","seekTo":8,
-//                   "playS":1,"timeoutMs":60000,"chromium":"/usr/bin/chromium"}'
+//                   "playS":1,"timeoutMs":60000,"chromium":"/usr/bin/chromium",
+//                   "width":320}'   (optional, HLS: lock the rendition that wide)
 //
 // The page and the players are served by a tiny static server on its own
 // loopback port, so every request to the edge is cross-origin (CORS). The
@@ -89,7 +90,8 @@ async function main() {
     await page.goto(page_url, { waitUntil: "load", timeout: 60000 });
     out.result = await page.evaluate(
       ([kind, src, opts]) => window.runPlayback(kind, src, opts),
-      [cfg.kind, cfg.src, { seekTo: cfg.seekTo, playS: cfg.playS, timeoutMs: cfg.timeoutMs }]);
+      [cfg.kind, cfg.src, { seekTo: cfg.seekTo, playS: cfg.playS, timeoutMs: cfg.timeoutMs,
+                            width: cfg.width || 0 }]);
     out.browserVersion = browser.version();
   } finally {
     await browser.close();
