@@ -18,7 +18,7 @@ import media
 
 SRC, DST = "inputs-source", "inputs-destination"
 ROLE = "arn:aws:iam::000000000000:role/MediaConvert_Default_Role"
-X264 = ("libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+X264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
 # An input that starts at 1 fps, then 24 fps, then 8 fps (timestamps set by setpts).
 VFR_PTS = "setpts='if(lt(N,24),N/24,1+(N-24)/8)/TB'"
 
@@ -41,6 +41,40 @@ def make_rotated(path):
     return path
 
 
+def make_iphone_like(path):
+    """What an iPhone held upright writes: HEVC 10-bit 30 fps in MOV, AAC,
+    a timecode (tmcd) data track and a 90 degree display matrix."""
+    land = path + ".landscape.mov"
+    media.make_media(land, rate=30, sample_rate=48000,
+                     video=("libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le",
+                            "-tag:v", "hvc1", "-x265-params", "log-level=error"),
+                     extra=("-timecode", "01:00:00:00"))
+    media.set_rotation(land, path, 90)
+    os.unlink(land)
+    return path
+
+
+def make_with_subtitles(path):
+    """A subtitle track (mov_text in MP4, ASS in MKV) and, in MKV, a font
+    attachment next to video and audio: both must be ignored."""
+    d = os.path.dirname(path)
+    srt = os.path.join(d, "subs.srt")
+    with open(srt, "w") as f:
+        f.write("1\n00:00:00,000 --> 00:00:01,500\nHello cat\n")
+    mkv = path.endswith(".mkv")
+    extra = []
+    if mkv:
+        font = os.path.join(d, "font.ttf")
+        with open(font, "wb") as f:
+            f.write(b"\0\1\0\0" + bytes(252))
+        extra = ["-attach", font, "-metadata:s:3", "mimetype=application/x-truetype-font"]
+    media.run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=2",
+                     "-f", "lavfi", "-i", "sine=sample_rate=44100:duration=2", "-i", srt,
+                     "-map", "0", "-map", "1", "-map", "2", *X264, "-c:a", "aac",
+                     "-c:s", "ass" if mkv else "mov_text", *extra, "-t", "2", path)
+    return path
+
+
 def check_one_frame(out_path, job):
     assert media.count_frames(out_path) == 1
 
@@ -56,17 +90,26 @@ FINISHED = {}  # case name -> the finished job, for the follow-up tests
 
 CASES = [
     case("mp4_h264_aac", "mp4"),
+    case("mov_iphone_hevc10_rotated_timecode", "mov", expect_size=(240, 320),
+         make=make_iphone_like),
     case("mov_hevc_10bit_aac", "mov", capture=True,
          video=("libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
                 "-x265-params", "log-level=error")),
     # 24-bit big-endian PCM ('in24'), as editors write next to ProRes
     case("mov_prores_pcm24", "mov", capture=True,
          video=("prores_ks", "-profile:v", "0"), audio=("pcm_s24be",)),
+    case("mp4_with_subtitles", "mp4", make=make_with_subtitles),
+    case("mkv_with_subtitles_and_font", "mkv", make=make_with_subtitles),
+    case("mp4_60fps", "mp4", rate=60),
     case("mkv_vp8_vorbis", "mkv",
          video=("libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"),
          audio=("libvorbis",)),
     case("webm_vp9_opus", "webm", sample_rate=48000,
          video=("libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"),
+         audio=("libopus",)),
+    case("webm_vp9_10bit_opus", "webm", sample_rate=48000,
+         video=("libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k",
+                "-pix_fmt", "yuv420p10le", "-profile:v", "2"),
          audio=("libopus",)),
     case("mkv_av1_flac", "mkv", video=("libsvtav1", "-preset", "12"), audio=("flac",)),
     case("avi_mjpeg_pcm", "avi", video=("mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p"),
