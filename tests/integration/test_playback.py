@@ -287,31 +287,42 @@ def test_dash_plays_and_seeks(env, server):
             assert x["contentType"] == "application/dash+xml", x
 
 
+@pytest.fixture(scope="module")
+def cmaf(env, server):
+    """One set of fMP4 segments (an AV1 and an H.264 rendition, audio apart)
+    with an HLS and a DASH manifest."""
+    settings = {
+        "Inputs": [{"FileInput": f"s3://{SRC}/{CLIP}",
+                    "AudioSelectors": {"Audio Selector 1": {"DefaultSelection": "DEFAULT"}}}],
+        "OutputGroups": [{
+            "Name": "CMAF",
+            "OutputGroupSettings": {"Type": "CMAF_GROUP_SETTINGS", "CmafGroupSettings": {
+                "Destination": f"s3://{DST}/cmaf/", "SegmentLength": SEGMENT,
+                "FragmentLength": SEGMENT, "WriteHlsManifest": "ENABLED",
+                "WriteDashManifest": "ENABLED"}},
+            "Outputs": [
+                {"NameModifier": "_av1", "ContainerSettings": {"Container": "CMFC"},
+                 "VideoDescription": {"Width": 320, "Height": 240, "CodecSettings": {
+                     "Codec": "AV1", "Av1Settings": {"RateControlMode": "QVBR",
+                                                     "MaxBitrate": 400000}}}},
+                {"NameModifier": "_h264", "ContainerSettings": {"Container": "CMFC"},
+                 "VideoDescription": h264_video(160, 120, 200000)},
+                {"NameModifier": "_audio", "ContainerSettings": {"Container": "CMFC"},
+                 "AudioDescriptions": [{"CodecSettings": aac(64000)}]}]}]}
+    return run_job(server, settings, "CMAF_GROUP_SETTINGS")
+
+
 @pytest.mark.parametrize("kind,manifest", [("hls", f"cmaf/{BASE}.m3u8"),
                                            ("dash", f"cmaf/{BASE}.mpd")])
-def test_cmaf_av1_plays_and_seeks(env, server, kind, manifest):
-    """One set of fMP4 segments (AV1 + H.264 renditions) with an HLS and a
-    DASH manifest, played by hls.js and by dash.js."""
-    if not getattr(test_cmaf_av1_plays_and_seeks, "done", False):
-        settings = {
-            "Inputs": [{"FileInput": f"s3://{SRC}/{CLIP}",
-                        "AudioSelectors": {"Audio Selector 1": {"DefaultSelection": "DEFAULT"}}}],
-            "OutputGroups": [{
-                "Name": "CMAF",
-                "OutputGroupSettings": {"Type": "CMAF_GROUP_SETTINGS", "CmafGroupSettings": {
-                    "Destination": f"s3://{DST}/cmaf/", "SegmentLength": SEGMENT,
-                    "FragmentLength": SEGMENT, "WriteHlsManifest": "ENABLED",
-                    "WriteDashManifest": "ENABLED"}},
-                "Outputs": [
-                    {"NameModifier": "_av1", "ContainerSettings": {"Container": "CMFC"},
-                     "VideoDescription": {"Width": 320, "Height": 240, "CodecSettings": {
-                         "Codec": "AV1", "Av1Settings": {"RateControlMode": "QVBR",
-                                                         "MaxBitrate": 400000}}}},
-                    {"NameModifier": "_h264", "ContainerSettings": {"Container": "CMFC"},
-                     "VideoDescription": h264_video(160, 120, 200000)},
-                    {"NameModifier": "_audio", "ContainerSettings": {"Container": "CMFC"},
-                     "AudioDescriptions": [{"CodecSettings": aac(64000)}]}]}]}
-        run_job(server, settings, "CMAF_GROUP_SETTINGS")
-        test_cmaf_av1_plays_and_seeks.done = True
-    out = play(env, kind, manifest)
+@pytest.mark.parametrize("width,modifier", [(320, "_av1"), (160, "_h264")],
+                         ids=["av1", "h264"])
+def test_cmaf_plays_and_seeks(env, cmaf, kind, manifest, width, modifier):
+    """Each CMAF rendition, locked, with hls.js (HLS manifest) and dash.js
+    (DASH manifest)."""
+    out = play(env, kind, manifest, width=width)
     check_played(out)
+    r, why = out["result"], explain(out)
+    assert r["width"] == width, why
+    names = [urllib.parse.unquote(x["url"]) for x in out["responses"]]
+    assert any(f"{BASE}{modifier}" in n for n in names), (modifier, why)
+    assert any(f"{BASE}_audio" in n for n in names), why

@@ -4,7 +4,7 @@
 //
 //   node play.mjs '{"kind":"hls|dash|mp4","src":"https://...","seekTo":8,
 //                   "playS":1,"timeoutMs":60000,"chromium":"/usr/bin/chromium",
-//                   "width":320}'   (optional, HLS: lock the rendition that wide)
+//                   "width":320}'   (optional: lock the rendition that wide)
 //
 // The page and the players are served by a tiny static server on its own
 // loopback port, so every request to the edge is cross-origin (CORS). The
