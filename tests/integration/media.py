@@ -202,3 +202,26 @@ def rotation_of(video_stream):
         if "rotation" in sd:
             return int(sd["rotation"])
     return int(video_stream.get("tags", {}).get("rotate", 0))
+
+
+def idet(path):
+    """(TFF, BFF, progressive) frame counts from ffmpeg's idet filter (multi-frame
+    detection) on the first video stream: combing says interlaced."""
+    p = subprocess.run([FFMPEG, "-nostdin", "-hide_banner", "-i", str(path), "-map", "0:v:0",
+                        "-vf", "idet", "-f", "null", "-"],
+                       capture_output=True, text=True, timeout=120)
+    for line in p.stderr.splitlines():
+        if "Multi frame detection:" in line:
+            f = line.split("Multi frame detection:")[1].split()
+            return int(f[1]), int(f[3]), int(f[5])
+    raise RuntimeError(f"idet printed nothing for {path}:\n{p.stderr[-2000:]}")
+
+
+def frame_durations(path):
+    """Differences between consecutive presentation timestamps (stream time
+    base) of the first video stream."""
+    out = subprocess.run([FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "packet=pts", "-of", "json", str(path)],
+                         check=True, capture_output=True, timeout=120).stdout
+    pts = sorted(int(p["pts"]) for p in json.loads(out)["packets"] if "pts" in p)
+    return [b - a for a, b in zip(pts, pts[1:])]
