@@ -225,3 +225,19 @@ def frame_durations(path):
                          check=True, capture_output=True, timeout=120).stdout
     pts = sorted(int(p["pts"]) for p in json.loads(out)["packets"] if "pts" in p)
     return [b - a for a, b in zip(pts, pts[1:])]
+
+
+def psnr(path, ref):
+    """Average PSNR (dB) of path's video against ref's, ref scaled to path's
+    size (the ffmpeg CLI autorotates ref as players do)."""
+    v = stream(probe(path), "video")
+    w, h = v["width"], v["height"]
+    p = subprocess.run([FFMPEG, "-nostdin", "-hide_banner", "-i", str(path), "-i", str(ref),
+                        "-lavfi", f"[1:v]scale={w}:{h},format=yuv420p[r];"
+                                  "[0:v]format=yuv420p[o];[o][r]psnr", "-f", "null", "-"],
+                       capture_output=True, text=True, timeout=120)
+    for line in p.stderr.splitlines():
+        if "PSNR" in line and "average:" in line:
+            v = line.split("average:")[1].split()[0]
+            return float("inf") if v == "inf" else float(v)
+    raise RuntimeError(f"psnr printed nothing for {path}:\n{p.stderr[-2000:]}")

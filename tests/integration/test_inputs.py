@@ -33,18 +33,28 @@ def case(name, ext, expect_size=(320, 240), audio_out=True, capture=False, xfail
         id=name, marks=[pytest.mark.xfail(reason=xfail, strict=False)] if xfail else [])
 
 
-def make_rotated(path):
-    land = path + ".landscape.mp4"
-    media.make_media(land)
-    media.set_rotation(land, path, 90)
-    os.unlink(land)
-    return path
+def rotated(degrees):
+    def make(path):
+        land = path + ".landscape.mp4"
+        media.make_media(land)
+        media.set_rotation(land, path, degrees)
+        os.unlink(land)
+        return path
+    return make
+
+
+def check_same_picture(out_path, job, in_path):
+    """The output shows what ffmpeg's own autorotation shows for the input
+    (a turn the wrong way round would have the right size but not the
+    picture)."""
+    db = media.psnr(out_path, in_path)
+    assert db > 25, f"output differs from the autorotated input (PSNR {db:.1f} dB)"
 
 
 def make_iphone_like(path):
     """What an iPhone held upright writes: HEVC 10-bit 30 fps in MOV, AAC,
     a timecode (tmcd) data track and a 90 degree display matrix."""
-    land = path + ".landscape.mov"
+    land = path + ".landscape.mov"  # then turned 90 degrees
     media.make_media(land, rate=30, sample_rate=48000,
                      video=("libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le",
                             "-tag:v", "hvc1", "-x265-params", "log-level=error"),
@@ -75,11 +85,11 @@ def make_with_subtitles(path):
     return path
 
 
-def check_one_frame(out_path, job):
+def check_one_frame(out_path, job, in_path):
     assert media.count_frames(out_path) == 1
 
 
-def check_track_2(out_path, job):
+def check_track_2(out_path, job, in_path):
     # track 1 is digital silence, track 2 a full-scale tone
     vol = media.mean_volume_db(out_path)
     assert vol > -40, f"output audio is silent ({vol} dB): track 1 was used, not track 2"
@@ -133,7 +143,11 @@ CASES = [
     # 240x240 coded, 4:3 pixels: displayed (and output with square pixels) at 320x240
     case("anamorphic_sar", "mp4", capture=True, size="240x240", vf="setsar=4/3"),
     # landscape frames + a 90 degree display matrix: a phone held upright
-    case("rotation_portrait", "mp4", expect_size=(240, 320), capture=True, make=make_rotated),
+    case("rotation_portrait", "mp4", expect_size=(240, 320), capture=True, make=rotated(90),
+         check=check_same_picture),
+    case("rotation_270", "mp4", expect_size=(240, 320), make=rotated(270),
+         check=check_same_picture),
+    case("rotation_180", "mp4", make=rotated(180), check=check_same_picture),
     case("variable_frame_rate", "mp4", vf=VFR_PTS, extra=("-fps_mode", "vfr")),
     case("two_audio_tracks_pick_2", "mp4", make=media.make_two_audio_tracks,
          selectors={"Audio Selector 1": {"SelectorType": "TRACK", "Tracks": [2]}},
@@ -234,7 +248,7 @@ def test_input(server, buckets, tmp_path, c):
         t = media.probe(thumb)["streams"][0]
         assert t["codec_name"] == "mjpeg" and (t["width"], t["height"]) == c.expect_size, t
     if c.check:
-        c.check(out, final)
+        c.check(out, final, local)
 
 
 def finished(name):
