@@ -8,9 +8,10 @@ currentTime advances, then a seek to a later point, and playback goes on
 from there. A progressive MP4 must be fetched with Range requests (206).
 
 One job makes the outputs from a 12 s clip: the seed job's file group
-(-hd H.265, -sd AV1 MP4), an HLS group (two H.264 renditions, 2 s
-segments) and an H.264 MP4. DASH and CMAF groups get their own jobs; they
-skip (naming the reason) while the engine does not offer them.
+(-hd H.265, -sd AV1 MP4), an HLS group (two H.264 renditions and an audio
+rendition, TS, 2 s segments) and an H.264 MP4. DASH ISO, CMAF and fMP4 HLS
+groups (AV1 and H.264 renditions, each locked in turn) get their own jobs;
+they skip (naming the reason) while the engine does not offer them.
 
 `npm ci` runs once when js_play/node_modules is missing; the tests skip
 when node/npm or /usr/bin/chromium are not installed (scripts/deps.sh
@@ -326,3 +327,38 @@ def test_cmaf_plays_and_seeks(env, cmaf, kind, manifest, width, modifier):
     names = [urllib.parse.unquote(x["url"]) for x in out["responses"]]
     assert any(f"{BASE}{modifier}" in n for n in names), (modifier, why)
     assert any(f"{BASE}_audio" in n for n in names), why
+
+
+@pytest.fixture(scope="module")
+def hls_fmp4(env, server):
+    """An HLS group with fMP4 segments (container CMFC): AV1 and H.264."""
+    settings = {
+        "Inputs": [{"FileInput": f"s3://{SRC}/{CLIP}",
+                    "AudioSelectors": {"Audio Selector 1": {"DefaultSelection": "DEFAULT"}}}],
+        "OutputGroups": [{
+            "Name": "Apple HLS fMP4",
+            "OutputGroupSettings": {"Type": "HLS_GROUP_SETTINGS", "HlsGroupSettings": {
+                "Destination": f"s3://{DST}/hlsfmp4/", "SegmentLength": SEGMENT,
+                "MinSegmentLength": 0}},
+            "Outputs": [
+                {"NameModifier": "_av1", "ContainerSettings": {"Container": "CMFC"},
+                 "VideoDescription": {"Width": 320, "Height": 240, "CodecSettings": {
+                     "Codec": "AV1", "Av1Settings": {"RateControlMode": "QVBR",
+                                                     "MaxBitrate": 400000}}},
+                 "AudioDescriptions": [{"CodecSettings": aac(64000)}]},
+                {"NameModifier": "_h264", "ContainerSettings": {"Container": "CMFC"},
+                 "VideoDescription": h264_video(160, 120, 200000),
+                 "AudioDescriptions": [{"CodecSettings": aac(64000)}]}]}]}
+    return run_job(server, settings, "HLS with fMP4 (CMFC) segments")
+
+
+@pytest.mark.parametrize("width,modifier", [(320, "_av1"), (160, "_h264")],
+                         ids=["av1", "h264"])
+def test_hls_fmp4_plays_and_seeks(env, hls_fmp4, width, modifier):
+    out = play(env, "hls", f"hlsfmp4/{BASE}.m3u8", width=width)
+    check_played(out)
+    r, why = out["result"], explain(out)
+    assert r["width"] == width, why
+    names = [urllib.parse.unquote(x["url"]) for x in out["responses"]]
+    assert any(f"{BASE}{modifier}" in n and not n.endswith(".m3u8") for n in names), \
+        (modifier, why)
