@@ -241,3 +241,33 @@ def psnr(path, ref):
             v = line.split("average:")[1].split()[0]
             return float("inf") if v == "inf" else float(v)
     raise RuntimeError(f"psnr printed nothing for {path}:\n{p.stderr[-2000:]}")
+
+
+def make_amr(path, wideband=False, duration=2.0, seed=7):
+    """An AMR file (RFC 4867 storage format) without an AMR encoder: frames of
+    the highest mode (AMR-NB 12.2 kb/s, AMR-WB 23.85 kb/s) whose speech
+    parameters are random bits, which decode to noise. 20 ms per frame."""
+    import random
+    rnd = random.Random(seed)
+    magic, mode, payload = (b"#!AMR-WB\n", 8, 60) if wideband else (b"#!AMR\n", 7, 31)
+    with open(path, "wb") as f:
+        f.write(magic)
+        for _ in range(int(duration * 50)):
+            f.write(bytes([(mode << 3) | 4]) + bytes(rnd.getrandbits(8) for _ in range(payload)))
+    return str(path)
+
+
+def make_3gp_amr(path, wideband=False, duration=2.0):
+    """A phone's 3GP: H.263 176x144 15 fps with AMR-NB, or H.264 320x240 with
+    AMR-WB (the AMR track is stream-copied from make_amr)."""
+    amr = make_amr(str(path) + (".awb" if wideband else ".amr"), wideband, duration)
+    if wideband:
+        v = ["testsrc2=size=320x240:rate=15", "-c:v", "libx264", "-preset", "ultrafast",
+             "-pix_fmt", "yuv420p"]
+    else:
+        v = ["testsrc2=size=176x144:rate=15", "-c:v", "h263"]
+    run_ffmpeg("-f", "lavfi", "-i", f"{v[0]}:duration={duration}", "-i", amr,
+               "-map", "0:v", "-map", "1:a", *v[1:], "-c:a", "copy", "-t", str(duration),
+               "-f", "3gp", path)
+    os.unlink(amr)
+    return str(path)

@@ -124,9 +124,11 @@ CASES = [
          video=("mpeg2video", "-flags", "+ilme+ildct", "-top", "1", "-b:v", "1M"),
          audio=("ac3",)),
     case("flv_sorenson_mp3", "flv", video=("flv",), audio=("libmp3lame",)),
-    # No AMR encoder in Debian's ffmpeg: H.263 video with AAC audio.
     case("3gp_h263_aac", "3gp", expect_size=(176, 144), size="176x144", rate=15,
          sample_rate=16000, video=("h263",), audio=("aac", "-b:a", "24k")),
+    # Debian's ffmpeg has no AMR encoder: the AMR frames are made by hand
+    case("3gp_h263_amr_nb", "3gp", expect_size=(176, 144), make=media.make_3gp_amr),
+    case("3gp_h264_amr_wb", "3gp", make=lambda p: media.make_3gp_amr(p, wideband=True)),
     case("ogg_theora_vorbis", "ogg", video=("libtheora", "-q:v", "5"), audio=("libvorbis",)),
     case("no_audio", "mp4", audio=None, audio_out=False),
     # 321x241 comes out at the nearest even size (4:2:0 H.264)
