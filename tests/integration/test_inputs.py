@@ -10,6 +10,7 @@ xfail(strict=False) with the reason (see each case's `xfail`)."""
 
 import json
 import os
+import subprocess
 import types
 
 import pytest
@@ -53,6 +54,19 @@ def make_iphone_like(path):
                      extra=("-timecode", "01:00:00:00"))
     media.set_rotation(land, path, 90)
     os.unlink(land)
+    return path
+
+
+def make_streamed_webm(path):
+    """What a browser's MediaRecorder uploads: WebM written as a stream (to a
+    pipe), so without a duration, cues or cluster sizes; VP8 + Opus."""
+    with open(path, "wb") as f:
+        subprocess.run([media.FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error",
+                        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2",
+                        "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=2",
+                        "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8",
+                        "-b:v", "300k", "-c:a", "libopus", "-t", "2", "-f", "webm", "pipe:1"],
+                       stdout=f, check=True, timeout=120)
     return path
 
 
@@ -113,6 +127,11 @@ CASES = [
          video=("libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k",
                 "-pix_fmt", "yuv420p10le", "-profile:v", "2"),
          audio=("libopus",)),
+    case("webm_streamed_like_mediarecorder", "webm", make=make_streamed_webm),
+    # fragmented MP4 (moof/mdat pairs after an empty moov), as screen
+    # recorders and browsers write it
+    case("mp4_fragmented", "mp4",
+         extra=("-movflags", "frag_keyframe+empty_moov+default_base_moof")),
     case("mkv_av1_flac", "mkv", video=("libsvtav1", "-preset", "12"), audio=("flac",)),
     case("avi_mjpeg_pcm", "avi", video=("mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p"),
          audio=("pcm_s16le",)),
