@@ -227,12 +227,13 @@ def frame_durations(path):
     return [b - a for a, b in zip(pts, pts[1:])]
 
 
-def psnr(path, ref):
-    """Average PSNR (dB) of path's video against ref's, ref scaled to path's
-    size (the ffmpeg CLI autorotates ref as players do)."""
+def psnr(path, ref, seconds=10):
+    """Average PSNR (dB) of the first `seconds` of path's video against ref's,
+    ref scaled to path's size (the ffmpeg CLI autorotates ref as players do)."""
     v = stream(probe(path), "video")
     w, h = v["width"], v["height"]
-    p = subprocess.run([FFMPEG, "-nostdin", "-hide_banner", "-i", str(path), "-i", str(ref),
+    t = ["-t", str(seconds)]
+    p = subprocess.run([FFMPEG, "-nostdin", "-hide_banner", *t, "-i", str(path), *t, "-i", str(ref),
                         "-lavfi", f"[1:v]scale={w}:{h},format=yuv420p[r];"
                                   "[0:v]format=yuv420p[o];[o][r]psnr", "-f", "null", "-"],
                        capture_output=True, text=True, timeout=120)
