@@ -70,6 +70,21 @@ def make_streamed_webm(path):
     return path
 
 
+def make_cover_art_audio_first(path):
+    """An MP4 whose first track is audio, then the video, then a JPEG cover
+    (attached picture), as iTunes-style files are laid out: the video track
+    must be the one converted."""
+    cover = path + ".cover.jpg"
+    media.run_ffmpeg("-f", "lavfi", "-i", "color=red:size=200x200", "-frames:v", "1", cover)
+    media.run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=2",
+                     "-f", "lavfi", "-i", "sine=sample_rate=44100:duration=2", "-i", cover,
+                     "-map", "1", "-map", "0", "-map", "2", "-c:v:0", "libx264",
+                     "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:v:1", "copy",
+                     "-disposition:v:1", "attached_pic", "-c:a", "aac", "-t", "2", path)
+    os.unlink(cover)
+    return path
+
+
 def make_with_subtitles(path):
     """A subtitle track (mov_text in MP4, ASS in MKV) and, in MKV, a font
     attachment next to video and audio: both must be ignored."""
@@ -117,6 +132,7 @@ CASES = [
     case("mp4_with_subtitles", "mp4", make=make_with_subtitles),
     case("mkv_with_subtitles_and_font", "mkv", make=make_with_subtitles),
     case("mp4_60fps", "mp4", rate=60),
+    case("mp4_audio_first_and_cover_art", "mp4", make=make_cover_art_audio_first),
     case("mkv_vp8_vorbis", "mkv",
          video=("libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"),
          audio=("libvorbis",)),
@@ -142,6 +158,7 @@ CASES = [
          vf="tinterlace=mode=interleave_top,setfield=tff",
          video=("mpeg2video", "-flags", "+ilme+ildct", "-top", "1", "-b:v", "1M"),
          audio=("ac3",)),
+    case("mkv_h264_ac3_5_1", "mkv", sample_rate=48000, channels=6, audio=("ac3",)),
     case("flv_sorenson_mp3", "flv", video=("flv",), audio=("libmp3lame",)),
     case("3gp_h263_aac", "3gp", expect_size=(176, 144), size="176x144", rate=15,
          sample_rate=16000, video=("h263",), audio=("aac", "-b:a", "24k")),
