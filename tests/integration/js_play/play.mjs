@@ -4,12 +4,16 @@
 //
 //   node play.mjs '{"kind":"hls|dash|mp4","src":"https://...","seekTo":8,
 //                   "playS":1,"timeoutMs":60000,"chromium":"/usr/bin/chromium",
-//                   "width":320}'   (optional: lock the rendition that wide)
+//                   "width":320,     (optional: lock the rendition that wide)
+//                   "cookies":{...}, "withCredentials":true,  (optional: signed cookies)
+//                   "pageHost":"player.cattube.localhost",
+//                   "pageTls":{"cert":"c.pem","key":"k.pem"}}'  (optional: the page's origin)
 //
 // The page and the players are served by a tiny static server on its own
 // loopback port, so every request to the edge is cross-origin (CORS). The
 // edge's certificate is self-signed: --ignore-certificate-errors.
 import http from "node:http";
+import https from "node:https";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,8 +26,8 @@ const FILES = {
   "/dash.js": ["node_modules/dashjs/dist/modern/umd/dash.all.min.js", "text/javascript"],
 };
 
-function serve() {
-  const srv = http.createServer((req, res) => {
+function serve(tls) {
+  const handler = (req, res) => {
     const f = FILES[new URL(req.url, "http://x").pathname];
     if (req.url === "/favicon.ico") {
       res.writeHead(204).end();
@@ -35,15 +39,21 @@ function serve() {
     }
     res.writeHead(200, { "Content-Type": f[1], "Cache-Control": "no-store" });
     fs.createReadStream(path.join(HERE, f[0])).pipe(res);
-  });
+  };
+  const srv = tls
+    ? https.createServer({ cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) }, handler)
+    : http.createServer(handler);
   return new Promise((resolve) => srv.listen(0, "127.0.0.1", () => resolve(srv)));
 }
 
 async function main() {
   const cfg = JSON.parse(process.argv[2]);
   const srcOrigin = new URL(cfg.src).origin;
-  const srv = await serve();
-  const page_url = `http://127.0.0.1:${srv.address().port}/player.html`;
+  // pageHost (+ pageTls {cert, key}): serve the page as https://pageHost, e.g.
+  // on the edge's site (a *.cattube.localhost name) as a real player would be
+  const srv = await serve(cfg.pageTls);
+  const page_url = `${cfg.pageTls ? "https" : "http"}://${cfg.pageHost || "127.0.0.1"}:` +
+    `${srv.address().port}/player.html`;
   const browser = await chromium.launch({
     executablePath: cfg.chromium || "/usr/bin/chromium",
     headless: true,
@@ -61,6 +71,9 @@ async function main() {
   const out = { responses: [], console: [], pageErrors: [], failed: [] };
   try {
     const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+    if (cfg.cookies) // e.g. CloudFront signed cookies, set on the source's host
+      await ctx.addCookies(Object.entries(cfg.cookies).map(([name, value]) => ({
+        name, value, url: srcOrigin + "/", secure: true, sameSite: "None" })));
     const page = await ctx.newPage();
     page.on("console", (m) => out.console.push(`${m.type()}: ${m.text()}`.slice(0, 500)));
     page.on("pageerror", (e) => out.pageErrors.push(String(e).slice(0, 500)));
@@ -91,7 +104,7 @@ async function main() {
     out.result = await page.evaluate(
       ([kind, src, opts]) => window.runPlayback(kind, src, opts),
       [cfg.kind, cfg.src, { seekTo: cfg.seekTo, playS: cfg.playS, timeoutMs: cfg.timeoutMs,
-                            width: cfg.width || 0 }]);
+                            width: cfg.width || 0, withCredentials: !!cfg.withCredentials }]);
     out.browserVersion = browser.version();
   } finally {
     await browser.close();
