@@ -44,11 +44,11 @@ def rotated(degrees):
     return make
 
 
-def make_iphone_like(path):
+def make_iphone_like(path, size="320x240", duration=2.0):
     """What an iPhone held upright writes: HEVC 10-bit 30 fps in MOV, AAC,
     a timecode (tmcd) data track and a 90 degree display matrix."""
     land = path + ".landscape.mov"  # then turned 90 degrees
-    media.make_media(land, rate=30, sample_rate=48000,
+    media.make_media(land, rate=30, sample_rate=48000, size=size, duration=duration,
                      video=("libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le",
                             "-tag:v", "hvc1", "-x265-params", "log-level=error"),
                      extra=("-timecode", "01:00:00:00"))
@@ -123,6 +123,10 @@ CASES = [
     case("mp4_h264_aac", "mp4"),
     case("mov_iphone_hevc10_rotated_timecode", "mov", expect_size=(240, 320),
          make=make_iphone_like),
+    # the same at the size phones record (4K), half a second: the engine's
+    # memory and pixel limits must let it through
+    case("mov_iphone_4k_portrait", "mov", expect_size=(2160, 3840),
+         make=lambda p: make_iphone_like(p, size="3840x2160", duration=0.5)),
     case("mov_hevc_10bit_aac", "mov", capture=True,
          video=("libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1",
                 "-x265-params", "log-level=error")),
