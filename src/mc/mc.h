@@ -85,4 +85,11 @@ ct_err ct_mc_job_plan(const char *spec_json, ct_plan *plan, char in_bucket[64],
 char *ct_mc_output_details(const char *spec_json, const ct_mc_dest *dests, int n,
                            const double *durations_s, const int *widths, const int *heights);
 
+/* The engine's warnings ("a; b", "" for none) as the job's stored warnings:
+ * [{"code":CT_MC_WARN_ENGINE,"count":1,"message":"a"},...], or NULL when
+ * none. GetJob shows the codes in warnings[] and the messages in
+ * messages.warning. Heap string. */
+#define CT_MC_WARN_ENGINE 900001
+char *ct_mc_warnings_json(const char *engine_warnings);
+
 #endif

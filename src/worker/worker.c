@@ -83,17 +83,23 @@ static int on_progress(void *ctx, const char *phase, int percent)
     return r->cancel || r->lease_lost || r->w->stopping;
 }
 
-static void finish(job_run *r, const char *status, int code, const char *msg,
-                   const char *details)
+static void finish_warned(job_run *r, const char *status, int code, const char *msg,
+                          const char *details, const char *warnings_json)
 {
     ct_err e = ct_meta_job_finish(r->w->meta, r->job.id, r->job.attempt, status, code, msg,
-                                  details, NULL);
+                                  details, warnings_json);
     if (e)
         ct_warn("worker: job %s: could not record %s: %s", r->job.id, status, ct_err_str(e));
     else if (code)
         ct_info("worker: job %s %s (%d): %s", r->job.id, status, code, msg ? msg : "");
     else
         ct_info("worker: job %s %s", r->job.id, status);
+}
+
+static void finish(job_run *r, const char *status, int code, const char *msg,
+                   const char *details)
+{
+    finish_warned(r, status, code, msg, details, NULL);
 }
 
 /* Job I/O transfers heartbeat through here; they stop for a cancel, a lost
@@ -276,7 +282,9 @@ static void run_job(job_run *r)
     }
     char *details = ct_mc_output_details(r->job.spec_json, dests, plan->n_outputs, durs, widths,
                                          heights);
-    finish(r, "COMPLETE", 0, NULL, details);
+    char *warnings = ct_mc_warnings_json(res->warnings);
+    finish_warned(r, "COMPLETE", 0, NULL, details, warnings);
+    free(warnings);
     free(details);
 cleanup:
     if (scratch[0])
