@@ -185,7 +185,7 @@ static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char 
             return MHD_NO;
         edge_common_headers(mr, "Miss from cattube");
         MHD_add_response_header(mr, "Allow", "GET, HEAD, OPTIONS");
-        edge_cors_headers(mr);
+        edge_cors_headers(mr, c, 0);
         MHD_add_response_header(mr, "Access-Control-Allow-Methods", "GET, HEAD");
         MHD_add_response_header(mr, "Access-Control-Allow-Headers",
                                 "Range, If-None-Match, If-Modified-Since, If-Range");

@@ -406,7 +406,9 @@ void edge_client_ip(struct MHD_Connection *c, char ip[64]);
 /* A request header or NULL. */
 const char *edge_hdr(struct MHD_Connection *c, const char *name);
 void edge_common_headers(struct MHD_Response *mr, const char *x_cache);
-void edge_cors_headers(struct MHD_Response *mr);
+/* CORS and the Vary header (Origin, plus Accept-Encoding when the body
+ * depends on it). */
+void edge_cors_headers(struct MHD_Response *mr, struct MHD_Connection *c, int vary_encoding);
 struct MHD_Response *edge_empty_response(void);
 /* Queues mr (taken; NULL -> MHD_NO) and notes status/bytes for the log. */
 int edge_queue(edge_req *r, struct MHD_Connection *c, int status, struct MHD_Response *mr,

@@ -3,6 +3,8 @@
  * the per-request accessors (client address, request headers). */
 #include "edge/edge_internal.h"
 
+#include <ctype.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -38,11 +40,60 @@ void edge_common_headers(struct MHD_Response *mr, const char *x_cache)
     MHD_add_response_header(mr, "X-Cache", x_cache);
 }
 
-void edge_cors_headers(struct MHD_Response *mr)
+/* hostname of "scheme://host[:port]" or "host[:port]" into out; 0 if malformed. */
+static int host_part(const char *v, char *out, size_t n)
 {
-    /* Objects behind a distribution are public by construction; '*' without
-     * credentials lets hls.js / dash.js players on any origin fetch them. */
-    MHD_add_response_header(mr, "Access-Control-Allow-Origin", "*");
+    const char *p = strstr(v, "://");
+    p = p ? p + 3 : v;
+    size_t len = strcspn(p, ":/");
+    if (*p == '[') /* IPv6 literal: only ever compared whole */
+        len = strcspn(p, "]") + 1;
+    if (len == 0 || len >= n)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)p[i]) && !strchr(".-[]:", p[i]))
+            return 0;
+    memcpy(out, p, len);
+    out[len] = '\0';
+    return 1;
+}
+
+/* Same site: the Origin's host is the request's host, or its parent domain
+ * (the Host minus its first label: a distribution's <id>.cattube.localhost
+ * or an alias's site), or below it. IP hosts match only exactly. */
+static int same_site(const char *origin, const char *host)
+{
+    char oh[256], hh[256];
+    if (!host_part(origin, oh, sizeof oh) || !host_part(host, hh, sizeof hh))
+        return 0;
+    if (strcasecmp(oh, hh) == 0)
+        return 1;
+    if (strspn(hh, "0123456789.") == strlen(hh) || hh[0] == '[')
+        return 0;
+    const char *parent = strchr(hh, '.');
+    if (!parent || !strchr(parent + 1, '.'))
+        return 0; /* never a bare TLD like .localhost or .com */
+    parent++;
+    size_t lo = strlen(oh), lp = strlen(parent);
+    return strcasecmp(oh, parent) == 0 ||
+           (lo > lp && oh[lo - lp - 1] == '.' && strcasecmp(oh + lo - lp, parent) == 0);
+}
+
+void edge_cors_headers(struct MHD_Response *mr, struct MHD_Connection *c, int vary_encoding)
+{
+    /* Any origin may read without credentials ('*': hls.js / dash.js players
+     * anywhere). A player page on the distribution's own site also gets its
+     * Origin echoed with credentials, so signed cookies work for private
+     * videos; other sites never see credentialed answers. */
+    const char *origin = c ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin") : NULL;
+    const char *host = c ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") : NULL;
+    if (origin && host && strlen(origin) < 256 && same_site(origin, host)) {
+        MHD_add_response_header(mr, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(mr, "Access-Control-Allow-Credentials", "true");
+    } else {
+        MHD_add_response_header(mr, "Access-Control-Allow-Origin", "*");
+    }
+    MHD_add_response_header(mr, "Vary", vary_encoding ? "Accept-Encoding, Origin" : "Origin");
     MHD_add_response_header(mr, "Access-Control-Expose-Headers",
                             "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified");
 }
@@ -90,6 +141,7 @@ int edge_send_error(edge_req *r, struct MHD_Connection *c, int status,
     MHD_add_response_header(mr, "Content-Type", "application/xml");
     MHD_add_response_header(mr, "Cache-Control", "no-store"); /* errors are never cached */
     MHD_add_response_header(mr, "x-amz-request-id", rid);
+    edge_cors_headers(mr, c, 0); /* a player must see a 403 as a 403, not a network error */
     return edge_queue(r, c, status, mr, len);
 }
 

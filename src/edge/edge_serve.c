@@ -133,8 +133,8 @@ typedef struct {
 } rep_form;
 
 /* Validators and cache headers shared by 200, 206, 304 and 416 answers. */
-static void validator_headers(struct MHD_Response *mr, const ct_meta_object *o, int with_meta,
-                              const rep_form *f)
+static void validator_headers(struct MHD_Response *mr, struct MHD_Connection *c,
+                              const ct_meta_object *o, int with_meta, const rep_form *f)
 {
     char etag[100], lm[40];
     snprintf(etag, sizeof etag, "%s\"%s\"", f->gzip ? "W/" : "", o->etag);
@@ -146,9 +146,7 @@ static void validator_headers(struct MHD_Response *mr, const ct_meta_object *o, 
         object_headers(mr, o->meta_json, &have_cc);
     if (!have_cc)
         MHD_add_response_header(mr, "Cache-Control", EDGE_DEFAULT_CACHE_CONTROL);
-    if (f->vary)
-        MHD_add_response_header(mr, "Vary", "Accept-Encoding");
-    edge_cors_headers(mr);
+    edge_cors_headers(mr, c, f->vary);
 }
 
 /* RFC 9110 §13.2.2 order. Returns 0 to go on, or 304 / 412. */
@@ -262,7 +260,7 @@ static int send_416(edge_req *r, struct MHD_Connection *c, const ct_meta_object 
     MHD_add_response_header(mr, "Content-Type", "application/xml");
     MHD_add_response_header(mr, "Accept-Ranges", "bytes");
     rep_form f = {0, 0};
-    validator_headers(mr, o, 0, &f);
+    validator_headers(mr, c, o, 0, &f);
     return edge_queue(r, c, 416, mr, blen);
 }
 
@@ -331,7 +329,7 @@ static int serve(edge_req *r, struct MHD_Connection *c, const edge_dist *d, cons
     if (pre == 304) {
         if ((mr = edge_empty_response())) {
             edge_common_headers(mr, "RefreshHit from cattube");
-            validator_headers(mr, &o, 1, &form);
+            validator_headers(mr, c, &o, 1, &form);
             ret = edge_queue(r, c, 304, mr, 0);
         }
         goto done;
@@ -393,7 +391,7 @@ static int serve(edge_req *r, struct MHD_Connection *c, const edge_dist *d, cons
                  (unsigned long long)rg[0].end, (unsigned long long)size);
         MHD_add_response_header(mr, "Content-Range", cr);
     }
-    validator_headers(mr, &o, 1, &form);
+    validator_headers(mr, c, &o, 1, &form);
     ret = edge_queue(r, c, pf ? pf->as_status : nr ? 206 : 200, mr, head ? 0 : len);
 done:
     if (fd >= 0)

@@ -140,13 +140,13 @@ def test_gzip_manifest(server, site):
     u = site["on"] + "/index.m3u8"
     plain = server.curl(u)
     assert plain.status == 200 and plain.body == M3U8
-    assert plain.headers["vary"] == "Accept-Encoding"
+    assert plain.headers["vary"] == "Accept-Encoding, Origin"
     assert "content-encoding" not in plain.headers
     strong = plain.headers["etag"]
     assert strong.startswith('"')
     z = server.curl(u, "-H", "Accept-Encoding: br, gzip")
     assert z.status == 200 and z.headers["content-encoding"] == "gzip", z
-    assert z.headers["vary"] == "Accept-Encoding"
+    assert z.headers["vary"] == "Accept-Encoding, Origin"
     assert z.headers["etag"] == "W/" + strong
     assert z.headers["content-type"] == "application/vnd.apple.mpegurl"
     assert int(z.headers["content-length"]) == len(z.body) < len(M3U8) // 3
@@ -181,17 +181,17 @@ def test_no_gzip_when_cloudfront_would_not(server, site):
     r = server.curl(on + "/index.m3u8", *ae, "-H", "Range: bytes=0-99")     # a range
     assert r.status == 206 and "content-encoding" not in r.headers and r.body == M3U8[:100]
     r = server.curl(on + "/small.vtt", *ae)                                 # under 1,000 bytes
-    assert "content-encoding" not in r.headers and r.headers["vary"] == "Accept-Encoding"
+    assert "content-encoding" not in r.headers and r.headers["vary"] == "Accept-Encoding, Origin"
     r = server.curl(on + "/blob.bin", *ae)                                  # video
-    assert "content-encoding" not in r.headers and "vary" not in r.headers
+    assert "content-encoding" not in r.headers and r.headers["vary"] == "Origin"
     r = server.curl(on + "/index.m3u8", "-H", "Accept-Encoding: gzip;q=0, br")  # refused
     assert "content-encoding" not in r.headers and r.body == M3U8
     r = server.curl(off + "/index.m3u8", *ae)                               # Compress=false
-    assert "content-encoding" not in r.headers and "vary" not in r.headers
+    assert "content-encoding" not in r.headers and r.headers["vary"] == "Origin"
     assert r.body == M3U8
     r = server.curl(on + "/pre.json", *ae)                                  # already encoded
     assert r.headers["content-encoding"] == "gzip"
-    assert gzip.decompress(r.body) == b"{}" * 1000 and "vary" not in r.headers
+    assert gzip.decompress(r.body) == b"{}" * 1000 and r.headers["vary"] == "Origin"
 
 
 def test_compress_round_trips_through_the_api(server, site):
@@ -297,3 +297,26 @@ def test_custom_error_responses(server, site):
         err = server.aws_fail("cloudfront", "create-distribution", "--distribution-config",
                               "file://" + cfg_path)
         assert code in err.stderr, err.stderr
+
+
+def test_cors_credentials_only_for_the_distributions_own_site(server, site):
+    """Any origin reads without credentials ('*'); a page on the distribution's
+    own site gets its Origin echoed with credentials (signed cookies); errors
+    carry CORS too, so a player sees a 403 as a 403."""
+    url = site["on"] + "/blob.bin"
+    host = url.split("//", 1)[1].split(":", 1)[0]            # <id>.cattube.localhost
+    parent = host.split(".", 1)[1]
+    own = f"https://player.{parent}"
+    r = server.curl(url, "-H", f"Origin: {own}")
+    assert r.status == 200
+    assert r.headers["access-control-allow-origin"] == own
+    assert r.headers["access-control-allow-credentials"] == "true"
+    assert r.headers["vary"] == "Origin"
+    for foreign in ("https://evil.example", f"https://{parent}.evil.example",
+                    "https://localhost", "null"):
+        r = server.curl(url, "-H", f"Origin: {foreign}")
+        assert r.headers["access-control-allow-origin"] == "*", foreign
+        assert "access-control-allow-credentials" not in r.headers, foreign
+    r = server.curl(site["on"] + "/missing.bin", "-H", f"Origin: {own}")
+    assert r.status in (403, 404)
+    assert r.headers["access-control-allow-origin"] == own

@@ -373,10 +373,6 @@ def test_hls_fmp4_plays_and_seeks(env, hls_fmp4, width, modifier):
         (modifier, why)
 
 
-@pytest.mark.xfail(strict=False, reason="the edge answers every request with "
-                   "'Access-Control-Allow-Origin: *' (src/edge/edge.c cors_headers) and no "
-                   "Access-Control-Allow-Credentials, so a browser refuses credentialed "
-                   "(signed-cookie) responses to a page on another origin")
 def test_private_hls_with_signed_cookies(env, server, tmp_path):
     """A private video: a distribution that trusts a key group, CloudFront
     signed cookies (custom policy on /hls/*, from @aws-sdk/cloudfront-signer)
