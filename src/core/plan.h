@@ -20,11 +20,22 @@ typedef enum { CT_RC_QVBR = 0, CT_RC_CBR, CT_RC_VBR } ct_rc_mode;
 /* MP4: one file at path. The others are multi-file outputs: path names a
  * directory and the child writes a bundle of named files (see
  * sandbox/sandbox.h) that the parent unpacks there:
- *   HLS_TS / HLS_FMP4: NAME.m3u8 (variant playlist), NAME_00001.ts|.mp4
- *     segments (+ NAME_init.mp4 for fMP4) and, when master[0], MASTER
- *     (the group's master playlist, listing every output with its group);
- *   JPEG: NAME.0000000.jpg, NAME.0000001.jpg, ... (frame capture). */
-typedef enum { CT_CONTAINER_MP4 = 0, CT_CONTAINER_HLS_TS, CT_CONTAINER_HLS_FMP4, CT_CONTAINER_JPEG } ct_container;
+ *   HLS_TS: NAME.m3u8 (variant playlist), NAME_00001.ts segments and, when
+ *     master[0], MASTER (the group's master playlist, listing every output
+ *     of its group);
+ *   HLS_FMP4 (HLS group, container CMFC): NAME.m3u8, NAMEinit.mp4,
+ *     NAME_00001.mp4 ... and MASTER as for HLS_TS;
+ *   DASH (DASH ISO group): NAMEinit.mp4, NAME_000000001.mp4 ... and, when
+ *     master[0], MASTER (the group's .mpd);
+ *   CMAF: NAMEinit.cmfv|.cmfa, NAME_000000001.cmfv|.cmfa ..., NAME.m3u8
+ *     and, when master[0], MASTER (BASE.m3u8) plus BASE.mpd;
+ *   JPEG: NAME.0000000.jpg, NAME.0000001.jpg, ... (frame capture).
+ * The fMP4 containers (HLS_FMP4, DASH, CMAF) carry one track per output
+ * except HLS_FMP4, which may mux video and audio. */
+typedef enum {
+    CT_CONTAINER_MP4 = 0, CT_CONTAINER_HLS_TS, CT_CONTAINER_HLS_FMP4, CT_CONTAINER_JPEG,
+    CT_CONTAINER_DASH, CT_CONTAINER_CMAF
+} ct_container;
 
 #define CT_PLAN_NAME_MAX 256
 
@@ -58,8 +69,12 @@ typedef struct {
     char name[CT_PLAN_NAME_MAX]; /* multi-file: file name stem (basename + nameModifier) */
     char master[CT_PLAN_NAME_MAX]; /* HLS: master playlist file name, set on the
                                     * first output of its group only */
-    int group;                   /* output group index (HLS master membership) */
-    int segment_length;          /* HLS: seconds per segment (keyframe every segment start) */
+    int group;                   /* output group index (manifest membership) */
+    int segment_length;          /* HLS/DASH/CMAF: seconds per segment (keyframe
+                                  * at every segment start) */
+    int fragment_length;         /* DASH/CMAF/HLS_FMP4: seconds per fMP4 fragment
+                                  * (0 = one fragment per segment) */
+    int min_buffer_ms;           /* DASH/CMAF: the MPD's minBufferTime */
     ct_plan_video video;
     ct_plan_audio audio;
 } ct_plan_output;
@@ -88,8 +103,11 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
 
 const char *ct_vcodec_name(ct_vcodec c);   /* "H_264", "H_265", "AV1", "FRAME_CAPTURE", "NONE" */
 
-/* 1 when the output is a directory of files (HLS, frame capture). */
+/* 1 when the output is a directory of files (HLS, DASH, CMAF, frame capture). */
 int ct_plan_output_is_multi(const ct_plan_output *o);
+
+/* 1 for the containers written as fragmented MP4 segments (HLS_FMP4, DASH, CMAF). */
+int ct_plan_output_is_fmp4(const ct_plan_output *o);
 
 /* 1 when name is acceptable as a file name inside a multi-file output:
  * 1..255 bytes, no '/', no control characters, no quote or backslash, not "." or "..", no

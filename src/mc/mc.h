@@ -49,7 +49,7 @@ typedef struct {
      * file name stem (basename + nameModifier); master the group's master
      * playlist name ("" when none). */
     int multi;
-    char group_type[24];         /* "FILE_GROUP", "HLS_GROUP" */
+    char group_type[24];         /* "FILE_GROUP", "HLS_GROUP", "DASH_ISO_GROUP", "CMAF_GROUP" */
     char stem[256];
     char master[256];
 } ct_mc_dest;

@@ -331,7 +331,24 @@ typedef struct {
     const char *modifier;
 } out_naming;
 
-enum { GK_ANY = 0, GK_FILE, GK_HLS }; /* the output group an output is checked for */
+/* the output group an output is checked for (GK_ANY: a preset, any group) */
+enum { GK_ANY = 0, GK_FILE, GK_HLS, GK_DASH, GK_CMAF };
+
+/* Containers per group kind: the name in the settings, the plan's container. */
+static const struct {
+    int gk;
+    const char *name;
+    ct_container container;
+} k_containers[] = {
+    {GK_FILE, "MP4", CT_CONTAINER_MP4},   {GK_FILE, "RAW", CT_CONTAINER_JPEG},
+    {GK_HLS, "M3U8", CT_CONTAINER_HLS_TS}, {GK_HLS, "CMFC", CT_CONTAINER_HLS_FMP4},
+    {GK_DASH, "MPD", CT_CONTAINER_DASH},  {GK_CMAF, "CMFC", CT_CONTAINER_CMAF},
+};
+
+static const char *k_container_help =
+    "supported: MP4 and RAW (frame capture) in FILE_GROUP_SETTINGS; M3U8 (TS segments) and CMFC"
+    " (fMP4 segments) in HLS_GROUP_SETTINGS; MPD in DASH_ISO_GROUP_SETTINGS; CMFC in"
+    " CMAF_GROUP_SETTINGS";
 
 static int container_check(const json_t *out, int gk, ct_plan_output *po, mc_diag *d)
 {
@@ -340,18 +357,14 @@ static int container_check(const json_t *out, int gk, ct_plan_output *po, mc_dia
         return mc_fail_at(d, "containerSettings", "expected an object");
     const char *c = cs ? jstr(cs, "container") : NULL;
     if (!c)
-        c = gk == GK_HLS ? "M3U8" : "MP4";
-    if (strcmp(c, "MP4") == 0 && gk != GK_HLS)
-        po->container = CT_CONTAINER_MP4;
-    else if (strcmp(c, "M3U8") == 0 && gk != GK_FILE)
-        po->container = CT_CONTAINER_HLS_TS;
-    else if (strcmp(c, "RAW") == 0 && gk != GK_HLS)
-        po->container = CT_CONTAINER_JPEG;
-    else
-        return mc_fail_at(d, "containerSettings.container",
-                          "unsupported value \"%.64s\" in this output group (supported: MP4 and RAW"
-                          " for frame capture in FILE_GROUP_SETTINGS, M3U8 in HLS_GROUP_SETTINGS)", c);
-    return 0;
+        c = gk == GK_HLS ? "M3U8" : gk == GK_DASH ? "MPD" : gk == GK_CMAF ? "CMFC" : "MP4";
+    for (size_t i = 0; i < CT_ARRAY_LEN(k_containers); i++)
+        if (strcmp(c, k_containers[i].name) == 0 && (gk == GK_ANY || gk == k_containers[i].gk)) {
+            po->container = k_containers[i].container;
+            return 0;
+        }
+    return mc_fail_at(d, "containerSettings.container",
+                      "unsupported value \"%.64s\" in this output group (%s)", c, k_container_help);
 }
 
 /* What each container can carry. */
@@ -365,8 +378,13 @@ static int streams_check(const ct_plan_output *po, mc_diag *d)
     if (po->container == CT_CONTAINER_HLS_TS && po->video.codec != CT_VCODEC_NONE &&
         po->video.codec != CT_VCODEC_H264)
         return mc_fail_at(d, "videoDescription.codecSettings.codec",
-                          "unsupported value \"%s\" in an HLS output (supported: H_264)",
+                          "unsupported value \"%s\" in an HLS output with TS segments (supported:"
+                          " H_264; use container CMFC for H_265 and AV1)",
                           ct_vcodec_name(po->video.codec));
+    if ((po->container == CT_CONTAINER_DASH || po->container == CT_CONTAINER_CMAF) &&
+        po->video.codec != CT_VCODEC_NONE && po->audio.codec != CT_ACODEC_NONE)
+        return mc_fail(d, "an output of a DASH ISO or CMAF group carries either videoDescription or"
+                       " audioDescriptions, not both: put audio in an output of its own");
     return 0;
 }
 
@@ -496,11 +514,71 @@ cleanup:
 
 /* One output group's kind and settings. */
 typedef struct {
-    int kind;                  /* GK_FILE or GK_HLS */
-    int segment_length;        /* HLS: seconds */
-    int manifests;             /* HLS: write the master playlist */
+    int kind;                  /* GK_FILE, GK_HLS, GK_DASH or GK_CMAF */
+    int segment_length;        /* HLS/DASH/CMAF: seconds */
+    int fragment_length;       /* DASH/CMAF: seconds, 0 = one fragment per segment */
+    int min_buffer_ms;         /* DASH/CMAF */
+    int manifests;             /* write the group's master playlist / MPD */
     char bucket[64], prefix[1025];
 } group_info;
+
+/* The group types: settings key, default group name, outputGroupDetails type. */
+static const struct {
+    const char *type, *key, *name, *detail;
+    int kind;
+} k_groups[] = {
+    {"FILE_GROUP_SETTINGS", "fileGroupSettings", "File Group", "FILE_GROUP", GK_FILE},
+    {"HLS_GROUP_SETTINGS", "hlsGroupSettings", "Apple HLS", "HLS_GROUP", GK_HLS},
+    {"DASH_ISO_GROUP_SETTINGS", "dashIsoGroupSettings", "DASH ISO", "DASH_ISO_GROUP", GK_DASH},
+    {"CMAF_GROUP_SETTINGS", "cmafGroupSettings", "CMAF", "CMAF_GROUP", GK_CMAF},
+};
+
+/* enum-valued key: absent or one of the allowed values ("A|B"). */
+static int enum_only(const json_t *o, const char *k, const char *allowed, mc_diag *d)
+{
+    const char *v = jstr(o, k);
+    size_t n = v ? strlen(v) : 0;
+    for (const char *a = allowed; v && *a;) {
+        const char *bar = strchr(a, '|');
+        size_t l = bar ? (size_t)(bar - a) : strlen(a);
+        if (l == n && strncmp(a, v, n) == 0)
+            return 0;
+        a += l + (bar ? 1 : 0);
+    }
+    if (!v)
+        return 0;
+    return mc_fail_at(d, k, "unsupported value \"%.64s\" (supported: %s)", v, allowed);
+}
+
+/* DASH ISO and CMAF: SegmentLength (default 30 s for DASH, 10 s for CMAF),
+ * FragmentLength (shorter than the segment: several fragments per
+ * segment), MinBufferTime (ms); segmented files and the main profile only. */
+static int dash_settings(const json_t *gs, group_info *gi, mc_diag *d)
+{
+    json_int_t seg = gi->kind == GK_DASH ? 30 : 10, frag = 0, mbt = 0;
+    if (jint(gs, "segmentLength", &seg, d) < 0 || jint(gs, "fragmentLength", &frag, d) < 0 ||
+        jint(gs, "minBufferTime", &mbt, d) < 0)
+        return -1;
+    if (seg < 1 || seg > 3600)
+        return mc_fail_at(d, "segmentLength", "must be between 1 and 3600 seconds");
+    if (frag < 0 || frag > 3600)
+        return mc_fail_at(d, "fragmentLength", "must be between 1 and 3600 seconds");
+    if (mbt < 0 || mbt > 3600000)
+        return mc_fail_at(d, "minBufferTime", "must be between 0 and 3600000 milliseconds");
+    if (enum_only(gs, "segmentControl", "SEGMENTED_FILES", d) ||
+        enum_only(gs, "mpdProfile", "MAIN_PROFILE", d) ||
+        enum_only(gs, "writeSegmentTimelineInRepresentation", "ENABLED|DISABLED", d) ||
+        enum_only(gs, "mpdManifestBandwidthType", "MAX", d))
+        return -1;
+    if (gi->kind == GK_CMAF &&
+        (enum_only(gs, "writeHlsManifest", "ENABLED", d) || enum_only(gs, "writeDashManifest", "ENABLED", d)))
+        return -1;
+    gi->segment_length = (int)seg;
+    gi->fragment_length = frag > 0 && frag < seg ? (int)frag : 0;
+    gi->min_buffer_ms = (int)mbt;
+    gi->manifests = 1;
+    return 0;
+}
 
 static int hls_settings(const json_t *hgs, group_info *gi, mc_diag *d)
 {
@@ -519,6 +597,14 @@ static int hls_settings(const json_t *hgs, group_info *gi, mc_diag *d)
     return 0;
 }
 
+static int group_kind(const char *type)
+{
+    for (size_t i = 0; type && i < CT_ARRAY_LEN(k_groups); i++)
+        if (strcmp(type, k_groups[i].type) == 0)
+            return (int)i;
+    return -1;
+}
+
 static int group_dest(const json_t *g, group_info *gi, mc_diag *d)
 {
     const json_t *ogs = json_object_get(g, "outputGroupSettings");
@@ -526,25 +612,25 @@ static int group_dest(const json_t *g, group_info *gi, mc_diag *d)
         return mc_fail_at(d, "outputGroupSettings", ogs ? "expected an object" : "required");
     size_t p = mc_path_key(d, "outputGroupSettings");
     const char *type = jstr(ogs, "type");
-    int hls = type && strcmp(type, "HLS_GROUP_SETTINGS") == 0;
-    const char *key = hls ? "hlsGroupSettings" : "fileGroupSettings";
-    const json_t *gs = jobj(ogs, key);
-    const char *dst = gs ? jstr(gs, "destination") : NULL;
-    int rc = -1;
-    gi->kind = hls ? GK_HLS : GK_FILE;
-    if (!type || (!hls && strcmp(type, "FILE_GROUP_SETTINGS") != 0)) {
+    int gt = group_kind(type), rc = -1;
+    if (gt < 0) {
         mc_fail_at(d, "type", type ? "unsupported value \"%.64s\" (supported: FILE_GROUP_SETTINGS,"
-                   " HLS_GROUP_SETTINGS)" : "required", type);
+                   " HLS_GROUP_SETTINGS, DASH_ISO_GROUP_SETTINGS, CMAF_GROUP_SETTINGS)" : "required", type);
         mc_path_pop(d, p);
         return -1;
     }
+    const char *key = k_groups[gt].key;
+    const json_t *gs = jobj(ogs, key);
+    const char *dst = gs ? jstr(gs, "destination") : NULL;
+    gi->kind = k_groups[gt].kind;
     size_t p2 = mc_path_key(d, key);
     if (!dst)
         mc_fail_at(d, "destination", "required");
     else if (mc_parse_s3(dst, gi->bucket, gi->prefix, 1025, 1))
         mc_fail_at(d, "destination", "must be an s3://bucket/prefix URL (got \"%.128s\")", dst);
     else
-        rc = hls ? hls_settings(gs, gi, d) : 0;
+        rc = gi->kind == GK_HLS ? hls_settings(gs, gi, d)
+           : gi->kind == GK_FILE ? 0 : dash_settings(gs, gi, d);
     mc_path_pop(d, p2);
     mc_path_pop(d, p);
     return rc;
@@ -571,11 +657,16 @@ static int multi_names(plan_state *s, int idx, const group_info *gi, int first, 
     if (n < 0 || n > 230 || !ct_plan_name_ok(dst->stem) || dl + (size_t)n + 16 > 1024)
         return mc_fail_at(d, "nameModifier", "file name \"%.64s\" is not usable (at most 230 bytes,"
                           " no control characters, quotes or backslashes, no leading '.')", dst->stem);
-    if (gi->kind == GK_HLS && first && gi->manifests)
-        snprintf(dst->master, sizeof dst->master, "%.240s.m3u8", base);
+    if ((gi->kind == GK_DASH || gi->kind == GK_CMAF) && strchr(dst->stem, '$'))
+        return mc_fail_at(d, "nameModifier", "format identifiers ($Number$, $Bandwidth$...) are not"
+                          " supported in DASH ISO and CMAF names (got \"%.64s\")", dst->stem);
+    if (gi->kind != GK_FILE && first && gi->manifests)
+        snprintf(dst->master, sizeof dst->master, "%.240s.%s", base, gi->kind == GK_DASH ? "mpd" : "m3u8");
     snprintf(po->name, sizeof po->name, "%s", dst->stem);
     snprintf(po->master, sizeof po->master, "%s", dst->master);
-    po->segment_length = gi->kind == GK_HLS ? gi->segment_length : 0;
+    po->segment_length = gi->kind != GK_FILE ? gi->segment_length : 0;
+    po->fragment_length = gi->fragment_length;
+    po->min_buffer_ms = gi->min_buffer_ms;
     return 0;
 }
 
@@ -586,9 +677,11 @@ static int dest_add(plan_state *s, int idx, int gidx, const json_t *g, const gro
     memset(dst, 0, sizeof *dst);
     snprintf(dst->bucket, sizeof dst->bucket, "%s", gi->bucket);
     const char *name = jstr(g, "name");
-    snprintf(dst->group_name, sizeof dst->group_name, "%s",
-             name ? name : gi->kind == GK_HLS ? "Apple HLS" : "File Group");
-    snprintf(dst->group_type, sizeof dst->group_type, "%s", gi->kind == GK_HLS ? "HLS_GROUP" : "FILE_GROUP");
+    size_t gt = 0;
+    while (gt + 1 < CT_ARRAY_LEN(k_groups) && k_groups[gt].kind != gi->kind)
+        gt++;
+    snprintf(dst->group_name, sizeof dst->group_name, "%s", name ? name : k_groups[gt].name);
+    snprintf(dst->group_type, sizeof dst->group_type, "%s", k_groups[gt].detail);
     dst->group_index = gidx;
     s->plan->outputs[idx].group = gidx;
     if (ct_plan_output_is_multi(&s->plan->outputs[idx])) {
@@ -721,6 +814,25 @@ static void hls_details(json_t *group, json_t *od, const ct_mc_dest *dst)
     json_object_set_new(od, "outputFilePaths", json_pack("[s]", url));
 }
 
+/* DASH ISO: playlistFilePaths [BASE.mpd]; CMAF: [BASE.mpd, BASE.m3u8]
+ * (MediaConvert returns no outputFilePaths for either). */
+static void dash_details(json_t *group, const ct_mc_dest *dst)
+{
+    char url[1600];
+    int cmaf = strcmp(dst->group_type, "CMAF_GROUP") == 0;
+    json_object_set_new(group, "type", json_string(dst->group_type));
+    if (!dst->master[0])
+        return;
+    size_t n = strlen(dst->master) - (cmaf ? 5 : 4);
+    snprintf(url, sizeof url, "s3://%s/%s%.*s.mpd", dst->bucket, dst->key, (int)n, dst->master);
+    json_t *paths = json_pack("[s]", url);
+    if (cmaf) {
+        snprintf(url, sizeof url, "s3://%s/%s%s", dst->bucket, dst->key, dst->master);
+        json_array_append_new(paths, json_string(url));
+    }
+    json_object_set_new(group, "playlistFilePaths", paths);
+}
+
 char *ct_mc_output_details(const char *spec_json, const ct_mc_dest *dests, int n,
                            const double *durations_s, const int *widths, const int *heights)
 {
@@ -733,6 +845,8 @@ char *ct_mc_output_details(const char *spec_json, const ct_mc_dest *dests, int n
         json_t *od = json_object();
         if (strcmp(dests[i].group_type, "HLS_GROUP") == 0)
             hls_details(json_array_get(groups, (size_t)gi), od, &dests[i]);
+        else if (strcmp(dests[i].group_type, "DASH_ISO_GROUP") == 0 || strcmp(dests[i].group_type, "CMAF_GROUP") == 0)
+            dash_details(json_array_get(groups, (size_t)gi), &dests[i]);
         double ms = durations_s ? durations_s[i] * 1000.0 : 0;
         json_object_set_new(od, "durationInMs",
                             json_integer(ms > 0 && ms < 9.2e15 ? (json_int_t)llround(ms) : 0));

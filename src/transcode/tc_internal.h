@@ -37,7 +37,8 @@ typedef struct {
     int64_t bytes;
     int64_t frames;
     int flushed;            /* end-of-stream sent to the encoder */
-    int64_t seg_idx;        /* HLS: segment of the last frame (forced keyframes) */
+    int64_t seg_idx;        /* segment of the last frame (forced keyframes) */
+    int64_t frag_idx;       /* fragment of the last frame (DASH/CMAF FragmentLength) */
 } tc_track;
 
 #define TC_BUNDLE_OPEN_MAX 8
@@ -56,6 +57,26 @@ typedef struct {
     tc_bfile open[TC_BUNDLE_OPEN_MAX];
 } tc_bundle;
 
+/* One fMP4 segment written (DASH, CMAF, HLS fMP4). */
+typedef struct {
+    int64_t start;          /* earliest pts, stream time base */
+    int64_t bytes;          /* file size */
+    int64_t pkt_bytes;      /* packet payload, for bitrates */
+} tc_seg;
+
+/* fMP4 segmenter state (tc_fmp4.c): the muxer writes into a dynamic
+ * buffer that is closed into one file at every segment cut. */
+typedef struct {
+    int on;
+    int64_t cur_seg, cur_frag;  /* segment/fragment index of the last packet; -1 before */
+    tc_seg *segs;
+    int64_t n_segs;
+    int64_t init_bytes;
+    int shift_set;
+    int64_t shift[2];           /* video, audio: added by the muxer (MAKE_ZERO) */
+    char vcodecs[64], acodecs[64]; /* RFC 6381 strings from the init segment */
+} tc_fmp4;
+
 typedef struct {
     int index;
     const ct_plan_output *po;
@@ -67,6 +88,7 @@ typedef struct {
     int64_t *seg_bytes;     /* HLS: packet bytes per segment index */
     int64_t n_seg, pkt_bytes;
     int64_t captures;       /* frame capture: JPEGs written */
+    tc_fmp4 fm;
 } tc_out;
 
 typedef struct {
@@ -121,6 +143,21 @@ int tc_hls_open_muxer(tc_job *j, tc_out *o, AVDictionary **opts);
 void tc_hls_count(tc_out *o, const AVPacket *pkt, AVRational tb);
 int tc_hls_force_key(tc_out *o, tc_track *t, const AVFrame *f);
 int tc_hls_write_masters(tc_job *j);
+
+/* tc_fmp4.c */
+int tc_fmp4_open_muxer(tc_job *j, tc_out *o, AVDictionary **opts);
+int tc_fmp4_after_header(tc_job *j, tc_out *o);
+int tc_fmp4_write(tc_job *j, tc_out *o, tc_track *t, AVPacket *pkt);
+int tc_fmp4_finish(tc_job *j, tc_out *o);
+void tc_fmp4_close(tc_out *o);
+double tc_fmp4_seg_seconds(const tc_out *o, int64_t k);
+int64_t tc_fmp4_shift(const tc_out *o, const tc_track *t);
+void tc_fmp4_bandwidth(const tc_out *o, int64_t *avg, int64_t *peak);
+void tc_fmp4_seg_name(const tc_out *o, int64_t k, char *buf, size_t n);
+void tc_fmp4_init_name(const tc_out *o, char *buf, size_t n);
+
+/* tc_mpd.c */
+int tc_mpd_write(tc_job *j, tc_out *m, const char *name);
 
 /* transcode.c */
 int tc_fail(tc_job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

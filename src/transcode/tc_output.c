@@ -97,10 +97,12 @@ static int add_stream(tc_job *j, tc_out *o, tc_track *t)
     if ((ret = avcodec_parameters_from_context(t->st->codecpar, t->enc)) < 0)
         return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: %s", o->index + 1, tc_averr(ret, eb, sizeof eb));
     t->st->time_base = t->enc->time_base;
+    if (o->fm.on && t == &o->v)
+        t->st->time_base = (AVRational){1, 90000}; /* MediaConvert's video timescale */
     if (t->enc->codec_id == AV_CODEC_ID_HEVC)
         t->st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1'); /* QuickTime/Safari */
     t->last_pts = AV_NOPTS_VALUE;
-    t->seg_idx = -1;
+    t->seg_idx = t->frag_idx = -1;
     return 0;
 }
 
@@ -135,11 +137,14 @@ static void jpeg_settings(const ct_plan_video *pv, AVCodecContext *enc)
     enc->global_quality = FF_QP2LAMBDA * qscale;
 }
 
-/* HLS: one GOP per segment, keyframes forced at segment starts (tc_hls.c). */
+/* Segmented outputs: one GOP per segment (or fragment), keyframes forced
+ * at their starts (tc_hls.c). */
 static void segment_gop(tc_job *j, const ct_plan_output *po, AVCodecContext *enc, AVDictionary **opts)
 {
     double fps = av_q2d(j->frame_rate);
-    int gop = (int)lround(po->segment_length * (fps > 0 ? fps : 25));
+    int len = po->fragment_length > 0 && po->fragment_length < po->segment_length ? po->fragment_length
+                                                                                  : po->segment_length;
+    int gop = (int)lround(len * (fps > 0 ? fps : 25));
     enc->gop_size = gop > 0 ? gop : 1;
     if (po->video.codec == CT_VCODEC_H264)
         av_dict_set(opts, "forced-idr", "1", 0);
@@ -221,6 +226,8 @@ static int open_muxer(tc_job *j, tc_out *o, int fd, AVDictionary **opts)
     o->bundle.fd = fd;
     if (o->po->container == CT_CONTAINER_JPEG)
         return 0;
+    if (ct_plan_output_is_fmp4(o->po))
+        return tc_fmp4_open_muxer(j, o, opts);
     if (o->po->container != CT_CONTAINER_MP4)
         return tc_hls_open_muxer(j, o, opts);
     av_dict_set(opts, "movflags", "+faststart", 0);
@@ -241,7 +248,7 @@ int tc_output_open(tc_job *j, tc_out *o, int fd)
     AVDictionary *opts = NULL;
     char eb[128];
     o->v.last_pts = o->a.last_pts = AV_NOPTS_VALUE; /* also for frame capture (no stream) */
-    o->v.seg_idx = o->a.seg_idx = -1;
+    o->v.seg_idx = o->a.seg_idx = o->v.frag_idx = o->a.frag_idx = -1;
     int ret = open_muxer(j, o, fd, &opts);
     if (ret < 0)
         goto cleanup;
@@ -262,6 +269,8 @@ int tc_output_open(tc_job *j, tc_out *o, int fd)
         goto cleanup;
     }
     o->header_written = 1;
+    if (o->fm.on && tc_fmp4_after_header(j, o) < 0)
+        ret = -1;
 cleanup:
     av_dict_free(&opts);
     return ret < 0 ? -1 : 0;
@@ -311,6 +320,11 @@ static int encode(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame)
         if (pkt->pts != AV_NOPTS_VALUE && pkt->pts + pkt->duration > t->end_ts)
             t->end_ts = pkt->pts + pkt->duration;
         t->bytes += pkt->size;
+        if (o->fm.on) {
+            if (tc_fmp4_write(j, o, t, pkt) < 0)
+                return -1;
+            continue;
+        }
         if (o->po->segment_length > 0)
             tc_hls_count(o, pkt, t->st->time_base);
         ret = av_interleaved_write_frame(o->fmt, pkt); /* takes the packet's reference */
@@ -365,7 +379,9 @@ static double track_seconds(const tc_track *t)
 int tc_output_finish(tc_job *j, tc_out *o)
 {
     char eb[128];
-    int ret = o->fmt ? av_write_trailer(o->fmt) : 0;
+    if (o->fm.on && tc_fmp4_finish(j, o) < 0)
+        return -1;
+    int ret = o->fmt && !o->fm.on ? av_write_trailer(o->fmt) : 0;
     o->header_written = 0;
     if (ret >= 0 && o->bundle.err < 0)
         ret = o->bundle.err;
@@ -403,6 +419,7 @@ void tc_output_close(tc_out *o)
     tc_graph_free(&o->a.g);
     avcodec_free_context(&o->v.enc);
     avcodec_free_context(&o->a.enc);
+    tc_fmp4_close(o);
     if (o->fmt) {
         AVIOContext *pb = o->fmt->pb;
         o->fmt->pb = NULL;

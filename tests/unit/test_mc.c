@@ -174,8 +174,11 @@ static void test_errors(void)
     expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("HLS_GROUP_SETTINGS"),
                "settings.outputGroups[0].outputGroupSettings.hlsGroupSettings.destination: required");
     expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("DASH_ISO_GROUP_SETTINGS"),
+               "settings.outputGroups[0].outputGroupSettings.dashIsoGroupSettings.destination: required");
+    expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("MS_SMOOTH_GROUP_SETTINGS"),
                "settings.outputGroups[0].outputGroupSettings.type: unsupported value "
-               "\"DASH_ISO_GROUP_SETTINGS\" (supported: FILE_GROUP_SETTINGS, HLS_GROUP_SETTINGS)");
+               "\"MS_SMOOTH_GROUP_SETTINGS\" (supported: FILE_GROUP_SETTINGS, HLS_GROUP_SETTINGS,"
+               " DASH_ISO_GROUP_SETTINGS, CMAF_GROUP_SETTINGS)");
     expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("BOGUS"),
                "settings.outputGroups[0].outputGroupSettings.type: invalid value \"BOGUS\" "
                "(valid: HLS_GROUP_SETTINGS, DASH_ISO_GROUP_SETTINGS, FILE_GROUP_SETTINGS, "
@@ -203,8 +206,9 @@ static void test_errors(void)
                "unsupported value \"MP3\" (supported: AAC)");
     expect_err("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("MOV"),
                "settings.outputGroups[0].outputs[0].containerSettings.container: unsupported "
-               "value \"MOV\" in this output group (supported: MP4 and RAW for frame capture in "
-               "FILE_GROUP_SETTINGS, M3U8 in HLS_GROUP_SETTINGS)");
+               "value \"MOV\" in this output group (supported: MP4 and RAW (frame capture) in "
+               "FILE_GROUP_SETTINGS; M3U8 (TS segments) and CMFC (fMP4 segments) in "
+               "HLS_GROUP_SETTINGS; MPD in DASH_ISO_GROUP_SETTINGS; CMFC in CMAF_GROUP_SETTINGS)");
     expect_err("Settings.OutputGroups.0.Outputs.0.CaptionDescriptions", json_array(),
                "settings.outputGroups[0].outputs[0].captionDescriptions: unsupported field "
                "(CatTube does not implement it)");
@@ -330,6 +334,92 @@ static void test_hls_plan(void)
     CHECK(hls_case("Settings.OutputGroups.0.Outputs.1.NameModifier", json_string("a\"b"), msg,
                    sizeof msg, &plan, d) == -1);
     CHECK(strstr(msg, "is not usable") != NULL);
+}
+
+static const char k_dash_job[] =
+    "{\"Role\":\"arn:aws:iam::1:role/r\",\"Settings\":{\"Inputs\":[{\"FileInput\":\"s3://src/in/my clip.mov\"}],"
+    "\"OutputGroups\":[{\"OutputGroupSettings\":{\"Type\":\"DASH_ISO_GROUP_SETTINGS\",\"DashIsoGroupSettings\":"
+    "{\"Destination\":\"s3://out/dash/\",\"SegmentLength\":4,\"FragmentLength\":2,\"MinBufferTime\":3000}},"
+    "\"Outputs\":[{\"NameModifier\":\"_720p\",\"ContainerSettings\":{\"Container\":\"MPD\"},"
+    "\"VideoDescription\":{\"Height\":720,\"CodecSettings\":{\"Codec\":\"H_265\",\"H265Settings\":"
+    "{\"MaxBitrate\":3000000}}}},"
+    "{\"NameModifier\":\"_a\",\"AudioDescriptions\":[{\"CodecSettings\":{\"Codec\":\"AAC\"}}]}]},"
+    "{\"OutputGroupSettings\":{\"Type\":\"CMAF_GROUP_SETTINGS\",\"CmafGroupSettings\":"
+    "{\"Destination\":\"s3://out/cmaf/main\",\"SegmentLength\":2}},\"Outputs\":[{\"NameModifier\":\"_v\","
+    "\"ContainerSettings\":{\"Container\":\"CMFC\"},\"VideoDescription\":{\"Width\":320,"
+    "\"CodecSettings\":{\"Codec\":\"AV1\",\"Av1Settings\":{\"MaxBitrate\":500000}}}}]}]}}";
+
+static int dash_case(const char *path, json_t *val, char *msg, size_t n, ct_plan *plan, ct_mc_dest *dests)
+{
+    json_t *j = json_loads(k_dash_job, 0, NULL);
+    char b[64], k[1025];
+    if (path)
+        set_path(j, path, val);
+    int rc = run_job(j, plan, b, k, dests, msg, n);
+    json_decref(j);
+    return rc;
+}
+
+/* DASH ISO and CMAF groups: containers, names, settings, details, errors. */
+static void test_dash_cmaf_plan(void)
+{
+    static ct_plan plan;
+    static ct_mc_dest d[CT_PLAN_MAX_OUTPUTS];
+    char msg[2048];
+    const char *g0 = "Settings.OutputGroups.0.OutputGroupSettings.DashIsoGroupSettings.";
+    char key[256];
+    CHECK(dash_case(NULL, NULL, msg, sizeof msg, &plan, d) == 0);
+    CHECK_STR(msg, "");
+    CHECK(plan.n_outputs == 3);
+    const ct_plan_output *o = &plan.outputs[0];
+    CHECK(o->container == CT_CONTAINER_DASH && o->segment_length == 4 && o->fragment_length == 2);
+    CHECK(o->min_buffer_ms == 3000 && o->video.codec == CT_VCODEC_H265);
+    CHECK_STR(o->name, "my clip_720p");
+    CHECK_STR(o->master, "my clip.mpd");
+    CHECK_STR(plan.outputs[1].master, "");
+    CHECK(plan.outputs[1].container == CT_CONTAINER_DASH && plan.outputs[1].audio.codec == CT_ACODEC_AAC);
+    o = &plan.outputs[2];
+    CHECK(o->container == CT_CONTAINER_CMAF && o->segment_length == 2 && o->fragment_length == 0);
+    CHECK_STR(o->name, "main_v");
+    CHECK_STR(o->master, "main.m3u8");
+    CHECK_STR(d[0].group_type, "DASH_ISO_GROUP");
+    CHECK_STR(d[0].group_name, "DASH ISO");
+    CHECK_STR(d[2].group_type, "CMAF_GROUP");
+    CHECK_STR(d[2].key, "cmaf/");
+    double dur[3] = {10, 10, 10};
+    int w[3] = {1280, 0, 320}, h[3] = {720, 0, 180};
+    char *det = ct_mc_output_details(NULL, d, 3, dur, w, h);
+    CHECK(det && strstr(det, "\"type\":\"DASH_ISO_GROUP\",\"playlistFilePaths\":[\"s3://out/dash/my clip.mpd\"]"));
+    CHECK(det && strstr(det, "\"playlistFilePaths\":[\"s3://out/cmaf/main.mpd\",\"s3://out/cmaf/main.m3u8\"]"));
+    CHECK(det && !strstr(det, "outputFilePaths"));
+    free(det);
+    snprintf(key, sizeof key, "%sSegmentControl", g0);
+    CHECK(dash_case(key, json_string("SINGLE_FILE"), msg, sizeof msg, &plan, d) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputGroupSettings.dashIsoGroupSettings.segmentControl:"
+                   " unsupported value \"SINGLE_FILE\" (supported: SEGMENTED_FILES)");
+    snprintf(key, sizeof key, "%sMpdProfile", g0);
+    CHECK(dash_case(key, json_string("ON_DEMAND_PROFILE"), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "mpdProfile: unsupported value \"ON_DEMAND_PROFILE\" (supported: MAIN_PROFILE)") != NULL);
+    CHECK(dash_case("Settings.OutputGroups.0.Outputs.1.VideoDescription",
+                    json_pack("{s:{s:s, s:{s:i}}}", "CodecSettings", "Codec", "H_264", "H264Settings",
+                              "MaxBitrate", 1000000), msg, sizeof msg, &plan, d) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputs[1]: an output of a DASH ISO or CMAF group carries"
+                   " either videoDescription or audioDescriptions, not both: put audio in an output of"
+                   " its own");
+    CHECK(dash_case("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("M3U8"),
+                    msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "outputs[0].containerSettings.container: unsupported value \"M3U8\" in this"
+                      " output group") != NULL);
+    CHECK(dash_case("Settings.OutputGroups.0.Outputs.0.NameModifier", json_string("_$Number$"),
+                    msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "nameModifier: format identifiers") != NULL);
+    CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.WriteHlsManifest",
+                    json_string("DISABLED"), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "cmafGroupSettings.writeHlsManifest: unsupported value \"DISABLED\"") != NULL);
+    /* an HLS group with CMFC writes fMP4 segments */
+    CHECK(hls_case("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("CMFC"),
+                   msg, sizeof msg, &plan, d) == 0);
+    CHECK(plan.outputs[0].container == CT_CONTAINER_HLS_FMP4);
 }
 
 static void test_variants(void)
@@ -735,6 +825,7 @@ int main(void)
     test_merge();
     test_output_details();
     test_hls_plan();
+    test_dash_cmaf_plan();
     if (!mkdtemp(dir))
         return 1;
     snprintf(path, sizeof path, "%s/meta.db", dir);
