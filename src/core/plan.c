@@ -11,13 +11,27 @@ const char *ct_vcodec_name(ct_vcodec c)
     case CT_VCODEC_H265: return "H_265";
     case CT_VCODEC_AV1: return "AV1";
     case CT_VCODEC_JPEG: return "FRAME_CAPTURE";
+    case CT_VCODEC_VP9: return "VP9";
+    case CT_VCODEC_VP8: return "VP8";
+    default: return "NONE";
+    }
+}
+
+const char *ct_acodec_name(ct_acodec c)
+{
+    switch (c) {
+    case CT_ACODEC_AAC: return "AAC";
+    case CT_ACODEC_OPUS: return "OPUS";
+    case CT_ACODEC_MP3: return "MP3";
+    case CT_ACODEC_VORBIS: return "VORBIS";
     default: return "NONE";
     }
 }
 
 int ct_plan_output_is_multi(const ct_plan_output *o)
 {
-    return o->container != CT_CONTAINER_MP4;
+    return o->container == CT_CONTAINER_HLS_TS || o->container == CT_CONTAINER_JPEG ||
+           ct_plan_output_is_fmp4(o);
 }
 
 int ct_plan_output_is_fmp4(const ct_plan_output *o)
@@ -42,8 +56,8 @@ int ct_plan_name_ok(const char *name)
 static json_t *output_to_json(const ct_plan_output *o)
 {
     return json_pack("{s:i, s:s, s:s, s:s, s:i, s:[i, i, i], s:[i, i, i, i],"
-                     " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i},"
-                     " s:{s:i, s:I, s:i, s:i}}",
+                     " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i]},"
+                     " s:{s:i, s:I, s:i, s:i, s:i}}",
                      "container", (int)o->container, "path", o->path, "name", o->name,
                      "master", o->master, "group", o->group, "seg", o->segment_length,
                      o->fragment_length, o->min_buffer_ms,
@@ -55,8 +69,10 @@ static json_t *output_to_json(const ct_plan_output *o)
                      "hrd_buffer", (json_int_t)o->video.hrd_buffer,
                      "gop_frames", o->video.gop_frames,
                      "scene_change_detect", o->video.scene_change_detect,
+                     "rate", o->video.gop_ms, o->video.fr_num, o->video.fr_den, o->video.fr_algo,
                      "audio", "codec", (int)o->audio.codec, "bitrate", (json_int_t)o->audio.bitrate,
-                     "channels", o->audio.channels, "sample_rate", o->audio.sample_rate);
+                     "channels", o->audio.channels, "sample_rate", o->audio.sample_rate,
+                     "vbr_quality", o->audio.vbr_quality);
 }
 
 char *ct_plan_to_json(const ct_plan *p)
@@ -113,8 +129,8 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
         ct_plan_video *v = &po->video;
         if (json_unpack_ex(o, &je, JSON_STRICT,
                            "{s:i, s:s, s:s, s:s, s:i, s:[i, i, i], s:[i, i, i, i],"
-                           " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i},"
-                           " s:{s:i, s:I, s:i, s:i}}",
+                           " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i]},"
+                           " s:{s:i, s:I, s:i, s:i, s:i}}",
                            "container", &container, "path", &path, "name", &name, "master",
                            &master, "group", &po->group, "seg", &po->segment_length,
                            &po->fragment_length, &po->min_buffer_ms,
@@ -124,9 +140,10 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
                            &rc_mode, "qvbr_level", &po->video.qvbr_level, "bitrate", &vb,
                            "max_bitrate", &vmax, "hrd_buffer", &hrd, "gop_frames",
                            &po->video.gop_frames, "scene_change_detect",
-                           &po->video.scene_change_detect, "audio", "codec", &acodec,
+                           &po->video.scene_change_detect, "rate", &v->gop_ms, &v->fr_num,
+                           &v->fr_den, &v->fr_algo, "audio", "codec", &acodec,
                            "bitrate", &ab, "channels", &po->audio.channels, "sample_rate",
-                           &po->audio.sample_rate) ||
+                           &po->audio.sample_rate, "vbr_quality", &po->audio.vbr_quality) ||
             copy_str(po->path, sizeof po->path, path) ||
             copy_str(po->name, sizeof po->name, name) ||
             copy_str(po->master, sizeof po->master, master)) {

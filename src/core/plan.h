@@ -14,10 +14,17 @@
 #define CT_PLAN_MAX_OUTPUTS 16
 #define CT_PLAN_PATH_MAX 1024
 
-typedef enum { CT_VCODEC_NONE = 0, CT_VCODEC_H264, CT_VCODEC_H265, CT_VCODEC_AV1, CT_VCODEC_JPEG } ct_vcodec;
-typedef enum { CT_ACODEC_NONE = 0, CT_ACODEC_AAC } ct_acodec;
+typedef enum {
+    CT_VCODEC_NONE = 0, CT_VCODEC_H264, CT_VCODEC_H265, CT_VCODEC_AV1, CT_VCODEC_JPEG,
+    CT_VCODEC_VP9, CT_VCODEC_VP8
+} ct_vcodec;
+typedef enum {
+    CT_ACODEC_NONE = 0, CT_ACODEC_AAC, CT_ACODEC_OPUS, CT_ACODEC_MP3, CT_ACODEC_VORBIS
+} ct_acodec;
 typedef enum { CT_RC_QVBR = 0, CT_RC_CBR, CT_RC_VBR } ct_rc_mode;
-/* MP4: one file at path. The others are multi-file outputs: path names a
+typedef enum { CT_FR_DUPLICATE_DROP = 0, CT_FR_INTERPOLATE, CT_FR_FRAMEFORMER } ct_fr_algo;
+/* MP4, MOV, MKV, WEBM, MP3 (container RAW with MP3 audio): one file at
+ * path (mp4/mov with moov first). The others are multi-file outputs: path names a
  * directory and the child writes a bundle of named files (see
  * sandbox/sandbox.h) that the parent unpacks there:
  *   HLS_TS: NAME.m3u8 (variant playlist), NAME_00001.ts segments and, when
@@ -34,7 +41,8 @@ typedef enum { CT_RC_QVBR = 0, CT_RC_CBR, CT_RC_VBR } ct_rc_mode;
  * except HLS_FMP4, which may mux video and audio. */
 typedef enum {
     CT_CONTAINER_MP4 = 0, CT_CONTAINER_HLS_TS, CT_CONTAINER_HLS_FMP4, CT_CONTAINER_JPEG,
-    CT_CONTAINER_DASH, CT_CONTAINER_CMAF
+    CT_CONTAINER_DASH, CT_CONTAINER_CMAF, CT_CONTAINER_MOV, CT_CONTAINER_MKV, CT_CONTAINER_WEBM,
+    CT_CONTAINER_MP3
 } ct_container;
 
 #define CT_PLAN_NAME_MAX 256
@@ -47,7 +55,12 @@ typedef struct {
     int64_t bitrate;       /* bits/s; CBR/VBR target */
     int64_t max_bitrate;   /* bits/s; QVBR cap and VBR peak; 0 = none */
     int64_t hrd_buffer;    /* bits; 0 = 2 * max_bitrate */
-    int gop_frames;        /* 0 = encoder default */
+    int gop_frames;        /* 0 = encoder default (or gop_ms) */
+    int gop_ms;            /* GOP in milliseconds (gopSizeUnits SECONDS); 0 = gop_frames */
+    /* FramerateControl SPECIFIED: output frame rate fr_num/fr_den (0/0 =
+     * the input's), converted with fr_algo */
+    int fr_num, fr_den;
+    int fr_algo;           /* CT_FR_DUPLICATE_DROP, CT_FR_INTERPOLATE, CT_FR_FRAMEFORMER */
     int scene_change_detect;
     /* frame capture (codec JPEG): one frame every fc_den/fc_num seconds
      * starting with the first, at most fc_max captures (0 = no cap),
@@ -57,7 +70,8 @@ typedef struct {
 
 typedef struct {
     ct_acodec codec;       /* CT_ACODEC_NONE: no audio stream in this output */
-    int64_t bitrate;       /* bits/s */
+    int64_t bitrate;       /* bits/s (unused when vbr_quality is set) */
+    int vbr_quality;       /* MP3 VBR 0..9, Vorbis -1..10; VBR_NONE = bitrate mode */
     int channels;          /* 1 or 2 */
     int sample_rate;       /* Hz */
 } ct_plan_audio;
@@ -101,7 +115,10 @@ typedef struct {
 char *ct_plan_to_json(const ct_plan *p);
 ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen);
 
-const char *ct_vcodec_name(ct_vcodec c);   /* "H_264", "H_265", "AV1", "FRAME_CAPTURE", "NONE" */
+#define CT_PLAN_VBR_NONE (-100)
+
+const char *ct_vcodec_name(ct_vcodec c);   /* "H_264", "H_265", "AV1", "VP9", "VP8", "FRAME_CAPTURE", "NONE" */
+const char *ct_acodec_name(ct_acodec c);   /* "AAC", "OPUS", "MP3", "VORBIS", "NONE" */
 
 /* 1 when the output is a directory of files (HLS, DASH, CMAF, frame capture). */
 int ct_plan_output_is_multi(const ct_plan_output *o);

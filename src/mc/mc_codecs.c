@@ -45,26 +45,74 @@ static const struct {
     {"H_264", "h264Settings", CT_VCODEC_H264},
     {"H_265", "h265Settings", CT_VCODEC_H265},
     {"AV1", "av1Settings", CT_VCODEC_AV1},
+    {"VP9", "vp9Settings", CT_VCODEC_VP9},
+    {"VP8", "vp8Settings", CT_VCODEC_VP8},
 };
 
-static int video_gop(const json_t *cs, ct_vcodec codec, ct_plan_video *v, mc_diag *d)
+static int is_vpx(ct_vcodec c)
+{
+    return c == CT_VCODEC_VP9 || c == CT_VCODEC_VP8;
+}
+
+/* GopSize in FRAMES (the default) or SECONDS (H.264/H.265 gopSizeUnits);
+ * AUTO leaves the GOP to the encoder (segmented outputs still get one GOP
+ * per segment). */
+static int video_gop(const json_t *cs, ct_plan_video *v, mc_diag *d)
 {
     const json_t *gs = json_object_get(cs, "gopSize");
     const char *units = mc_jstr(cs, "gopSizeUnits");
+    int seconds = units && strcmp(units, "SECONDS") == 0;
+    if (units && strcmp(units, "AUTO") == 0)
+        return 0;
+    if (units && !seconds && strcmp(units, "FRAMES") != 0)
+        return mc_fail_at(d, "gopSizeUnits", "unsupported value \"%.64s\" (supported: FRAMES, SECONDS,"
+                          " AUTO)", units);
     if (!gs)
         return 0;
     if (!json_is_number(gs) || json_number_value(gs) < 0)
         return mc_fail_at(d, "gopSize", "expected a non-negative number");
     double g = json_number_value(gs);
-    if (codec != CT_VCODEC_AV1 && units && strcmp(units, "SECONDS") == 0) {
-        mc_warn(d, "gopSizeUnits SECONDS is not supported yet; the encoder's default GOP is used");
-        return 0;
-    }
-    if (codec != CT_VCODEC_AV1 && units && strcmp(units, "AUTO") == 0)
-        return 0;
-    if (g > 10000)
+    if (seconds && g > 300)
+        return mc_fail_at(d, "gopSize", "must be at most 300 seconds");
+    if (!seconds && g > 10000)
         return mc_fail_at(d, "gopSize", "must be at most 10000 frames");
-    v->gop_frames = (int)lround(g);
+    if (seconds)
+        v->gop_ms = (int)lround(g * 1000);
+    else
+        v->gop_frames = (int)lround(g);
+    return 0;
+}
+
+/* FramerateControl SPECIFIED: FramerateNumerator/Denominator, converted by
+ * FramerateConversionAlgorithm (see tc_filter.c for the filters). */
+static int video_rate(const json_t *cs, ct_plan_video *v, mc_diag *d)
+{
+    const char *ctl = mc_jstr(cs, "framerateControl"), *alg = mc_jstr(cs, "framerateConversionAlgorithm");
+    json_int_t num = 0, den = 0;
+    if (mc_jint(cs, "framerateNumerator", &num, d) < 0 || mc_jint(cs, "framerateDenominator", &den, d) < 0)
+        return -1;
+    if (!ctl || strcmp(ctl, "INITIALIZE_FROM_SOURCE") == 0)
+        return 0;
+    if (strcmp(ctl, "SPECIFIED") != 0)
+        return mc_fail_at(d, "framerateControl", "unsupported value \"%.64s\" (supported:"
+                          " INITIALIZE_FROM_SOURCE, SPECIFIED)", ctl);
+    if (num < 1 || den < 1 || num > 1000000 || den > 1000000)
+        return mc_fail_at(d, num < 1 || num > 1000000 ? "framerateNumerator" : "framerateDenominator",
+                          "required, between 1 and 1000000, when framerateControl is SPECIFIED");
+    if ((double)num / (double)den < 0.5 || (double)num / (double)den > 120)
+        return mc_fail_at(d, "framerateNumerator", "frame rate %lld/%lld is outside 0.5..120 fps",
+                          (long long)num, (long long)den);
+    if (!alg || strcmp(alg, "DUPLICATE_DROP") == 0)
+        v->fr_algo = CT_FR_DUPLICATE_DROP;
+    else if (strcmp(alg, "INTERPOLATE") == 0)
+        v->fr_algo = CT_FR_INTERPOLATE;
+    else if (strcmp(alg, "FRAMEFORMER") == 0)
+        v->fr_algo = CT_FR_FRAMEFORMER;
+    else
+        return mc_fail_at(d, "framerateConversionAlgorithm", "unsupported value \"%.64s\" (supported:"
+                          " DUPLICATE_DROP, INTERPOLATE, FRAMEFORMER)", alg);
+    v->fr_num = (int)num;
+    v->fr_den = (int)den;
     return 0;
 }
 
@@ -78,8 +126,33 @@ static int video_scene(const json_t *cs, ct_vcodec codec, ct_plan_video *v)
     return 0;
 }
 
+/* VP8/VP9: VBR only (MediaConvert's Vp8/Vp9RateControlMode). */
+static int vpx_rc(const json_t *cs, ct_plan_video *v, mc_diag *d)
+{
+    json_int_t bitrate = 0, maxb = 0, hrd = 0;
+    const char *rc = mc_jstr(cs, "rateControlMode");
+    if (mc_jint(cs, "bitrate", &bitrate, d) < 0 || mc_jint(cs, "maxBitrate", &maxb, d) < 0 ||
+        mc_jint(cs, "hrdBufferSize", &hrd, d) < 0)
+        return -1;
+    if (rc && strcmp(rc, "VBR") != 0)
+        return mc_fail_at(d, "rateControlMode", "unsupported value \"%.64s\" (supported: VBR)", rc);
+    if (bitrate < 1000)
+        return mc_fail_at(d, "bitrate", "required (at least 1000)");
+    if (maxb && maxb < bitrate)
+        return mc_fail_at(d, "maxBitrate", "must be at least bitrate");
+    if (hrd < 0)
+        return mc_fail_at(d, "hrdBufferSize", "must not be negative");
+    v->rc_mode = CT_RC_VBR;
+    v->bitrate = bitrate;
+    v->max_bitrate = maxb;
+    v->hrd_buffer = hrd;
+    return 0;
+}
+
 static int video_rc(const json_t *cs, ct_plan_video *v, mc_diag *d)
 {
+    if (is_vpx(v->codec))
+        return vpx_rc(cs, v, d);
     json_int_t bitrate = 0, maxb = 0, hrd = 0, level = 7;
     int has_b = mc_jint(cs, "bitrate", &bitrate, d), has_m = mc_jint(cs, "maxBitrate", &maxb, d);
     if (has_b < 0 || has_m < 0 || mc_jint(cs, "hrdBufferSize", &hrd, d) < 0)
@@ -127,8 +200,8 @@ static int video_codec(const json_t *csets, ct_plan_video *v, mc_diag *d)
         if (strcmp(vcodecs[i].name, codec) == 0)
             break;
     if (i == CT_ARRAY_LEN(vcodecs))
-        return mc_fail_at(d, "codec", "unsupported value \"%.64s\" (supported: H_264, H_265, AV1)",
-                          codec);
+        return mc_fail_at(d, "codec", "unsupported value \"%.64s\" (supported: H_264, H_265, AV1, VP9,"
+                          " VP8, FRAME_CAPTURE)", codec);
     v->codec = vcodecs[i].codec;
     const json_t *cs = json_object_get(csets, vcodecs[i].settings);
     if (cs && !json_is_object(cs))
@@ -137,7 +210,9 @@ static int video_codec(const json_t *csets, ct_plan_video *v, mc_diag *d)
     size_t p = mc_path_key(d, vcodecs[i].settings);
     int rc = video_rc(cs ? cs : empty, v, d);
     if (!rc)
-        rc = video_gop(cs ? cs : empty, v->codec, v, d);
+        rc = video_gop(cs ? cs : empty, v, d);
+    if (!rc)
+        rc = video_rate(cs ? cs : empty, v, d);
     if (!rc)
         video_scene(cs ? cs : empty, v->codec, v);
     mc_path_pop(d, p);
@@ -236,24 +311,116 @@ static int aac_plan(const json_t *aac, ct_plan_audio *a, mc_diag *d)
     return 0;
 }
 
+static int rate_in(json_int_t r, const int *rates, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rates[i] == r)
+            return 1;
+    return 0;
+}
+
+static int channels_plan(const json_t *cs, ct_plan_audio *a, mc_diag *d)
+{
+    json_int_t ch = 2;
+    if (mc_jint(cs, "channels", &ch, d) < 0)
+        return -1;
+    if (ch < 1 || ch > 2)
+        return mc_fail_at(d, "channels", "must be 1 or 2");
+    a->channels = (int)ch;
+    return 0;
+}
+
+/* OPUS: Bitrate 32000..192000 (96000), Channels 1-2, SampleRate 16000, 24000, 48000. */
+static int opus_plan(const json_t *cs, ct_plan_audio *a, mc_diag *d)
+{
+    static const int rates[] = {16000, 24000, 48000};
+    json_int_t br = 96000, sr = 48000;
+    if (mc_jint(cs, "bitrate", &br, d) < 0 || mc_jint(cs, "sampleRate", &sr, d) < 0 || channels_plan(cs, a, d))
+        return -1;
+    if (br < 32000 || br > 192000)
+        return mc_fail_at(d, "bitrate", "must be between 32000 and 192000");
+    if (!rate_in(sr, rates, CT_ARRAY_LEN(rates)))
+        return mc_fail_at(d, "sampleRate", "unsupported value %lld (supported: 16000, 24000, 48000)",
+                          (long long)sr);
+    a->bitrate = br;
+    a->sample_rate = (int)sr;
+    return 0;
+}
+
+/* MP3: CBR Bitrate 16000..320000 (128000) or VBR VbrQuality 0..9 (4). */
+static int mp3_plan(const json_t *cs, ct_plan_audio *a, mc_diag *d)
+{
+    static const int rates[] = {22050, 32000, 44100, 48000};
+    json_int_t br = 128000, sr = 48000, q = 4;
+    const char *rc = mc_jstr(cs, "rateControlMode");
+    if (mc_jint(cs, "bitrate", &br, d) < 0 || mc_jint(cs, "sampleRate", &sr, d) < 0 ||
+        mc_jint(cs, "vbrQuality", &q, d) < 0 || channels_plan(cs, a, d))
+        return -1;
+    if (rc && strcmp(rc, "CBR") != 0 && strcmp(rc, "VBR") != 0)
+        return mc_fail_at(d, "rateControlMode", "unsupported value \"%.64s\" (supported: CBR, VBR)", rc);
+    if (br < 16000 || br > 320000)
+        return mc_fail_at(d, "bitrate", "must be between 16000 and 320000");
+    if (q < 0 || q > 9)
+        return mc_fail_at(d, "vbrQuality", "must be between 0 and 9");
+    if (!rate_in(sr, rates, CT_ARRAY_LEN(rates)))
+        return mc_fail_at(d, "sampleRate", "unsupported value %lld (supported: 22050, 32000, 44100, 48000)",
+                          (long long)sr);
+    a->bitrate = br;
+    a->sample_rate = (int)sr;
+    a->vbr_quality = rc && strcmp(rc, "VBR") == 0 ? (int)q : CT_PLAN_VBR_NONE;
+    return 0;
+}
+
+/* VORBIS: VbrQuality -1..10 (4), Channels 1-2, SampleRate 22050..48000. */
+static int vorbis_plan(const json_t *cs, ct_plan_audio *a, mc_diag *d)
+{
+    static const int rates[] = {22050, 32000, 44100, 48000};
+    json_int_t sr = 48000, q = 4;
+    if (mc_jint(cs, "sampleRate", &sr, d) < 0 || mc_jint(cs, "vbrQuality", &q, d) < 0 || channels_plan(cs, a, d))
+        return -1;
+    if (q < -1 || q > 10)
+        return mc_fail_at(d, "vbrQuality", "must be between -1 and 10");
+    if (!rate_in(sr, rates, CT_ARRAY_LEN(rates)))
+        return mc_fail_at(d, "sampleRate", "unsupported value %lld (supported: 22050, 32000, 44100, 48000)",
+                          (long long)sr);
+    a->sample_rate = (int)sr;
+    a->vbr_quality = (int)q;
+    return 0;
+}
+
+static const struct {
+    const char *name, *settings;
+    ct_acodec codec;
+    int (*plan)(const json_t *cs, ct_plan_audio *a, mc_diag *d);
+} k_acodecs[] = {
+    {"AAC", "aacSettings", CT_ACODEC_AAC, aac_plan},
+    {"OPUS", "opusSettings", CT_ACODEC_OPUS, opus_plan},
+    {"MP3", "mp3Settings", CT_ACODEC_MP3, mp3_plan},
+    {"VORBIS", "vorbisSettings", CT_ACODEC_VORBIS, vorbis_plan},
+};
+
 static int audio_codec(const json_t *ad, ct_plan_audio *a, mc_diag *d)
 {
     const json_t *cs = json_object_get(ad, "codecSettings");
     if (!json_is_object(cs))
         return mc_fail_at(d, "codecSettings", cs ? "expected an object" : "required");
-    size_t p = mc_path_key(d, "codecSettings");
+    size_t p = mc_path_key(d, "codecSettings"), i = 0;
     const char *codec = mc_jstr(cs, "codec");
     int rc;
+    while (codec && i < CT_ARRAY_LEN(k_acodecs) && strcmp(codec, k_acodecs[i].name) != 0)
+        i++;
     if (!codec) {
         rc = mc_fail_at(d, "codec", "required");
-    } else if (strcmp(codec, "AAC") != 0) {
-        rc = mc_fail_at(d, "codec", "unsupported value \"%.64s\" (supported: AAC)", codec);
+    } else if (i == CT_ARRAY_LEN(k_acodecs)) {
+        rc = mc_fail_at(d, "codec", "unsupported value \"%.64s\" (supported: AAC, OPUS, MP3, VORBIS)", codec);
     } else {
-        const json_t *aac = json_object_get(cs, "aacSettings");
+        const json_t *set = json_object_get(cs, k_acodecs[i].settings);
         json_t *empty = json_object();
-        size_t p2 = mc_path_key(d, "aacSettings");
-        rc = aac && !json_is_object(aac) ? mc_fail(d, "expected an object")
-                                         : aac_plan(aac ? aac : empty, a, d);
+        size_t p2 = mc_path_key(d, k_acodecs[i].settings);
+        a->codec = k_acodecs[i].codec;
+        a->vbr_quality = CT_PLAN_VBR_NONE;
+        rc = set && !json_is_object(set) ? mc_fail(d, "expected an object")
+                                         : k_acodecs[i].plan(set ? set : empty, a, d);
         mc_path_pop(d, p2);
         json_decref(empty);
     }

@@ -57,23 +57,46 @@ typedef struct {
 /* the output group an output is checked for (GK_ANY: a preset, any group) */
 enum { GK_ANY = 0, GK_FILE, GK_HLS, GK_DASH, GK_CMAF };
 
-/* Containers per group kind: the name in the settings, the plan's container. */
+#define V(c) (1u << (c))
+#define A(c) (1u << (c))
+#define V_STD (V(CT_VCODEC_H264) | V(CT_VCODEC_H265) | V(CT_VCODEC_AV1))
+#define V_VPX (V(CT_VCODEC_VP8) | V(CT_VCODEC_VP9))
+#define K_RAW_HELP "video FRAME_CAPTURE without audio, or audio MP3 without video"
+
+/* Containers per group kind: the name in the settings, the plan's
+ * container, the default extension, and the codecs each carries (as in
+ * MediaConvert's supported-codecs table, limited to what CatTube encodes).
+ * MKV is not a MediaConvert ContainerType (the model refuses it), so the
+ * engine's matroska output (CT_CONTAINER_MKV) has no setting yet. */
 static const struct {
     int gk;
     const char *name;
     ct_container container;
+    const char *ext;
+    unsigned vcodecs, acodecs;
+    const char *help;
 } k_containers[] = {
-    {GK_FILE, "MP4", CT_CONTAINER_MP4},   {GK_FILE, "RAW", CT_CONTAINER_JPEG},
-    {GK_HLS, "M3U8", CT_CONTAINER_HLS_TS}, {GK_HLS, "CMFC", CT_CONTAINER_HLS_FMP4},
-    {GK_DASH, "MPD", CT_CONTAINER_DASH},  {GK_CMAF, "CMFC", CT_CONTAINER_CMAF},
+    {GK_FILE, "MP4", CT_CONTAINER_MP4, "mp4", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
+    {GK_FILE, "MOV", CT_CONTAINER_MOV, "mov", V(CT_VCODEC_H264) | V(CT_VCODEC_H265),
+     A(CT_ACODEC_AAC) | A(CT_ACODEC_MP3), "video H_264, H_265; audio AAC, MP3"},
+    {GK_FILE, "WEBM", CT_CONTAINER_WEBM, "webm", V_VPX, A(CT_ACODEC_OPUS) | A(CT_ACODEC_VORBIS),
+     "video VP8, VP9; audio OPUS, VORBIS"},
+    {GK_FILE, "RAW", CT_CONTAINER_JPEG, "jpg", V(CT_VCODEC_JPEG), 0, K_RAW_HELP},
+    {GK_FILE, "RAW", CT_CONTAINER_MP3, "mp3", 0, A(CT_ACODEC_MP3), K_RAW_HELP},
+    {GK_HLS, "M3U8", CT_CONTAINER_HLS_TS, "m3u8", V(CT_VCODEC_H264), A(CT_ACODEC_AAC),
+     "video H_264 (use container CMFC for H_265 and AV1); audio AAC"},
+    {GK_HLS, "CMFC", CT_CONTAINER_HLS_FMP4, "m3u8", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
+    {GK_DASH, "MPD", CT_CONTAINER_DASH, "mpd", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
+    {GK_CMAF, "CMFC", CT_CONTAINER_CMAF, "mp4", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
 };
 
 static const char *k_container_help =
-    "supported: MP4 and RAW (frame capture) in FILE_GROUP_SETTINGS; M3U8 (TS segments) and CMFC"
-    " (fMP4 segments) in HLS_GROUP_SETTINGS; MPD in DASH_ISO_GROUP_SETTINGS; CMFC in"
-    " CMAF_GROUP_SETTINGS";
+    "supported: MP4, MOV, WEBM and RAW (frame capture or MP3) in FILE_GROUP_SETTINGS; M3U8"
+    " (TS segments) and CMFC (fMP4 segments) in HLS_GROUP_SETTINGS; MPD in DASH_ISO_GROUP_SETTINGS;"
+    " CMFC in CMAF_GROUP_SETTINGS";
 
-static int container_check(const json_t *out, int gk, ct_plan_output *po, mc_diag *d)
+/* Index in k_containers of the container named in out (-1 with d set). */
+static int container_check(const json_t *out, int gk, mc_diag *d)
 {
     const json_t *cs = json_object_get(out, "containerSettings");
     if (cs && !json_is_object(cs))
@@ -82,28 +105,32 @@ static int container_check(const json_t *out, int gk, ct_plan_output *po, mc_dia
     if (!c)
         c = gk == GK_HLS ? "M3U8" : gk == GK_DASH ? "MPD" : gk == GK_CMAF ? "CMFC" : "MP4";
     for (size_t i = 0; i < CT_ARRAY_LEN(k_containers); i++)
-        if (strcmp(c, k_containers[i].name) == 0 && (gk == GK_ANY || gk == k_containers[i].gk)) {
-            po->container = k_containers[i].container;
-            return 0;
-        }
+        if (strcmp(c, k_containers[i].name) == 0 && (gk == GK_ANY || gk == k_containers[i].gk))
+            return (int)i;
     return mc_fail_at(d, "containerSettings.container",
                       "unsupported value \"%.64s\" in this output group (%s)", c, k_container_help);
 }
 
-/* What each container can carry. */
-static int streams_check(const ct_plan_output *po, mc_diag *d)
+/* What the container can carry; RAW is frame capture or an MP3 file. */
+static int streams_check(int ci, ct_plan_output *po, mc_diag *d)
 {
-    int jpeg = po->video.codec == CT_VCODEC_JPEG;
-    if (po->container == CT_CONTAINER_JPEG && (!jpeg || po->audio.codec != CT_ACODEC_NONE))
-        return mc_fail(d, "container RAW needs a FRAME_CAPTURE video codec and no audio");
-    if (po->container != CT_CONTAINER_JPEG && jpeg)
+    if (k_containers[ci].container == CT_CONTAINER_JPEG && po->video.codec == CT_VCODEC_NONE &&
+        po->audio.codec == CT_ACODEC_MP3)
+        ci++; /* RAW, MP3 */
+    po->container = k_containers[ci].container;
+    const char *cname = k_containers[ci].name;
+    if (po->video.codec != CT_VCODEC_NONE && !(k_containers[ci].vcodecs & V(po->video.codec)))
+        return mc_fail_at(d, "videoDescription.codecSettings.codec", "unsupported value \"%s\" in"
+                          " container %s (supported: %s)", ct_vcodec_name(po->video.codec), cname,
+                          k_containers[ci].help);
+    if (po->audio.codec != CT_ACODEC_NONE && !(k_containers[ci].acodecs & A(po->audio.codec)))
+        return mc_fail_at(d, "audioDescriptions[0].codecSettings.codec", "unsupported value \"%s\" in"
+                          " container %s (supported: %s)", ct_acodec_name(po->audio.codec), cname,
+                          k_containers[ci].help);
+    if (po->container == CT_CONTAINER_JPEG && po->video.codec == CT_VCODEC_NONE)
+        return mc_fail(d, "container RAW needs a FRAME_CAPTURE video codec, or MP3 audio and no video");
+    if (po->container != CT_CONTAINER_JPEG && po->video.codec == CT_VCODEC_JPEG)
         return mc_fail_at(d, "containerSettings.container", "FRAME_CAPTURE needs container RAW");
-    if (po->container == CT_CONTAINER_HLS_TS && po->video.codec != CT_VCODEC_NONE &&
-        po->video.codec != CT_VCODEC_H264)
-        return mc_fail_at(d, "videoDescription.codecSettings.codec",
-                          "unsupported value \"%s\" in an HLS output with TS segments (supported:"
-                          " H_264; use container CMFC for H_265 and AV1)",
-                          ct_vcodec_name(po->video.codec));
     if ((po->container == CT_CONTAINER_DASH || po->container == CT_CONTAINER_CMAF) &&
         po->video.codec != CT_VCODEC_NONE && po->audio.codec != CT_ACODEC_NONE)
         return mc_fail(d, "an output of a DASH ISO or CMAF group carries either videoDescription or"
@@ -111,14 +138,14 @@ static int streams_check(const ct_plan_output *po, mc_diag *d)
     return 0;
 }
 
-static int naming_check(const json_t *out, out_naming *nm, mc_diag *d)
+static int naming_check(const json_t *out, const char *def_ext, out_naming *nm, mc_diag *d)
 {
     const json_t *ext = json_object_get(out, "extension"), *mod = json_object_get(out, "nameModifier");
     if (ext && !json_is_string(ext))
         return mc_fail_at(d, "extension", "expected a string");
     if (mod && !json_is_string(mod))
         return mc_fail_at(d, "nameModifier", "expected a string");
-    nm->ext = ext ? json_string_value(ext) : "mp4";
+    nm->ext = ext ? json_string_value(ext) : def_ext;
     if (nm->ext[0] == '.')
         nm->ext++;
     if (!nm->ext[0] || strlen(nm->ext) > 16 || strchr(nm->ext, '/'))
@@ -135,8 +162,8 @@ static int output_plan(const json_t *out, const json_t *selectors, int gk, ct_pl
     if (!json_is_object(out))
         return mc_fail(d, "expected an object");
     memset(po, 0, sizeof *po);
-    po->container = CT_CONTAINER_MP4;
-    if (container_check(out, gk, po, d) || naming_check(out, nm, d))
+    int ci = container_check(out, gk, d);
+    if (ci < 0 || naming_check(out, k_containers[ci].ext, nm, d))
         return -1;
     const json_t *vd = json_object_get(out, "videoDescription");
     const json_t *ads = json_object_get(out, "audioDescriptions");
@@ -156,7 +183,11 @@ static int output_plan(const json_t *out, const json_t *selectors, int gk, ct_pl
     }
     if (po->video.codec == CT_VCODEC_NONE && po->audio.codec == CT_ACODEC_NONE)
         return mc_fail(d, "output has neither videoDescription nor audioDescriptions");
-    return streams_check(po, d);
+    if (streams_check(ci, po, d))
+        return -1;
+    if (po->container == CT_CONTAINER_MP3 && !json_object_get(out, "extension"))
+        nm->ext = "mp3";
+    return 0;
 }
 
 int mc_output_check(const json_t *output, mc_diag *d)

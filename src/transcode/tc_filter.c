@@ -1,8 +1,16 @@
 /* tc_filter: per-output filter graphs.
  *
  * Video: buffer -> [transpose/flip for rotation] -> scale=WxH -> setsar=1
- *        -> format=yuv420p -> buffersink
+ *        -> format=yuv420p -> [frame rate conversion] -> buffersink
  *        (frame capture: fps=NUM/DEN first, full-range yuvj420p for JPEG)
+ * FramerateControl SPECIFIED, by FramerateConversionAlgorithm:
+ *   DUPLICATE_DROP -> fps (repeats or drops whole frames, nearest in time);
+ *   INTERPOLATE    -> framerate (blends the two neighbouring frames);
+ *   FRAMEFORMER    -> minterpolate, motion-compensated (bidirectional
+ *                     motion estimation, overlapped blocks): the closest
+ *                     libavfilter has to MediaConvert's FrameFormer, and
+ *                     by far the slowest of the three.
+ * The conversion runs after scaling, on the output size.
  * Audio: abuffer -> aformat=fltp:RATE:LAYOUT (aresample auto-inserted)
  *        -> abuffersink with frame size = encoder frame size
  * A graph is built from the first frame it receives and rebuilt whenever the
@@ -73,8 +81,14 @@ static int chain_desc(tc_out *o, tc_track *t, int rotation, int is_video, char *
         return 0;
     }
     if (is_video) {
-        snprintf(buf, n, "%sscale=%d:%d:flags=bicubic,setsar=1,format=yuv420p",
-                 rotate_chain(rotation), o->target_w, o->target_h);
+        char rate[160] = "";
+        if (pv->fr_num > 0 && pv->fr_den > 0)
+            snprintf(rate, sizeof rate, pv->fr_algo == CT_FR_INTERPOLATE ? ",framerate=fps=%d/%d"
+                     : pv->fr_algo == CT_FR_FRAMEFORMER
+                         ? ",minterpolate=fps=%d/%d:mi_mode=mci:mc_mode=aobmc:me_mode=bidir"
+                         : ",fps=fps=%d/%d:round=near", pv->fr_num, pv->fr_den);
+        snprintf(buf, n, "%sscale=%d:%d:flags=bicubic,setsar=1,format=yuv420p%s",
+                 rotate_chain(rotation), o->target_w, o->target_h, rate);
         return 0;
     }
     char layout[64];

@@ -286,3 +286,118 @@ def test_output_group_details(done):
     assert d[0]["VideoDetails"] == {"WidthInPx": 640, "HeightInPx": 360}, d[0]
     assert groups[1]["OutputDetails"][1]["VideoDetails"] == {"WidthInPx": 320, "HeightInPx": 180}
     assert all(abs(o["DurationInMs"] - 4000) < 200 for g in groups for o in g["OutputDetails"]), groups
+
+
+# ---------------------------------------------------------------- file formats
+#
+# A second job: one FILE group with the other containers and codecs
+# (WebM VP9 + Opus, WebM VP8 + Vorbis, MOV H.264 + MP3, an MP3 file) and
+# the frame-rate conversions with a GOP in seconds, on the same clip.
+
+FMT_DST = "pkg-formats"
+
+
+def vpx(codec, bitrate):
+    key = "Vp9Settings" if codec == "VP9" else "Vp8Settings"
+    return {"Width": 320, "Height": 180, "CodecSettings": {"Codec": codec, key: {
+        "RateControlMode": "VBR", "Bitrate": bitrate}}}
+
+
+def rate(codec, num, den, algo, **extra):
+    key = {"H_264": "H264Settings", "H_265": "H265Settings"}[codec]
+    s = {"RateControlMode": "QVBR", "MaxBitrate": 300000, "FramerateControl": "SPECIFIED",
+         "FramerateNumerator": num, "FramerateDenominator": den,
+         "FramerateConversionAlgorithm": algo, **extra}
+    return {"Width": 160, "Height": 90, "CodecSettings": {"Codec": codec, key: s}}
+
+
+def audio(codec, **s):
+    key = {"OPUS": "OpusSettings", "VORBIS": "VorbisSettings", "MP3": "Mp3Settings"}[codec]
+    return [{"CodecSettings": {"Codec": codec, key: s}}]
+
+
+def formats_settings():
+    outs = [
+        {"NameModifier": "_vp9", "ContainerSettings": {"Container": "WEBM"},
+         "VideoDescription": vpx("VP9", 300000),
+         "AudioDescriptions": audio("OPUS", Bitrate=64000, Channels=2, SampleRate=48000)},
+        {"NameModifier": "_vp8", "ContainerSettings": {"Container": "WEBM"},
+         "VideoDescription": vpx("VP8", 300000),
+         "AudioDescriptions": audio("VORBIS", Channels=1, SampleRate=44100, VbrQuality=3)},
+        {"NameModifier": "_mov", "ContainerSettings": {"Container": "MOV"},
+         "VideoDescription": video("H_264", 320, 180, 300000),
+         "AudioDescriptions": audio("MP3", RateControlMode="CBR", Bitrate=128000, Channels=2,
+                                    SampleRate=44100)},
+        {"NameModifier": "_audio", "ContainerSettings": {"Container": "RAW"},
+         "AudioDescriptions": audio("MP3", RateControlMode="VBR", VbrQuality=2, Channels=2,
+                                    SampleRate=48000)},
+        {"NameModifier": "_30fps",
+         "VideoDescription": rate("H_264", 30, 1, "DUPLICATE_DROP", GopSize=0.5,
+                                  GopSizeUnits="SECONDS")},
+        {"NameModifier": "_50fps", "VideoDescription": rate("H_264", 50, 1, "INTERPOLATE")},
+        {"NameModifier": "_ntsc", "VideoDescription": rate("H_265", 24000, 1001, "FRAMEFORMER")},
+    ]
+    group = {"Name": "File Group",
+             "OutputGroupSettings": {"Type": "FILE_GROUP_SETTINGS", "FileGroupSettings": {
+                 "Destination": f"s3://{FMT_DST}/f/"}},
+             "Outputs": outs}
+    return {"Inputs": [{"FileInput": f"s3://{SRC}/{CLIP}"}], "OutputGroups": [group]}
+
+
+@pytest.fixture(scope="module")
+def formats(server, done, tmp_path_factory):
+    d = tmp_path_factory.mktemp("fmt")
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket=FMT_DST)
+    mc = server.client("mediaconvert")
+    job = mc.create_job(Role="arn:aws:iam::000000000000:role/MediaConvert_Default_Role",
+                        Settings=formats_settings())["Job"]
+    final, history = server.wait_job(job["Id"])
+    assert final["Status"] == "COMPLETE", (history, final.get("ErrorCode"),
+                                           final.get("ErrorMessage"))
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=FMT_DST)["Contents"]]
+    for k in keys:
+        s3.download_file(FMT_DST, k, str(d / os.path.basename(k)))
+    return {"keys": keys, "dir": d}
+
+
+def test_format_names(formats):
+    assert sorted(formats["keys"]) == sorted(
+        f"f/{BASE}{m}" for m in ("_vp9.webm", "_vp8.webm", "_mov.mov", "_audio.mp3",
+                                 "_30fps.mp4", "_50fps.mp4", "_ntsc.mp4"))
+
+
+@pytest.mark.parametrize("name,fmt,vcodec,acodec,rate_,channels", [
+    ("_vp9.webm", "matroska,webm", "vp9", ("opus", "48000"), None, 2),
+    ("_vp8.webm", "matroska,webm", "vp8", ("vorbis", "44100"), None, 1),
+    ("_mov.mov", "mov,mp4,m4a,3gp,3g2,mj2", "h264", ("mp3", "44100"), None, 2),
+    ("_audio.mp3", "mp3", None, ("mp3", "48000"), None, 2),
+    ("_30fps.mp4", "mov,mp4,m4a,3gp,3g2,mj2", "h264", None, "30/1", 0),
+    ("_50fps.mp4", "mov,mp4,m4a,3gp,3g2,mj2", "h264", None, "50/1", 0),
+    ("_ntsc.mp4", "mov,mp4,m4a,3gp,3g2,mj2", "hevc", None, "24000/1001", 0)])
+def test_format_outputs(formats, name, fmt, vcodec, acodec, rate_, channels):
+    path = formats["dir"] / f"{BASE}{name}"
+    info = ffprobe(path, "-show_streams", "-show_format")
+    assert info["format"]["format_name"] == fmt, info["format"]
+    assert abs(float(info["format"]["duration"]) - 4.0) < 0.15, info["format"]
+    v = [s for s in info["streams"] if s["codec_type"] == "video"]
+    a = [s for s in info["streams"] if s["codec_type"] == "audio"]
+    assert [s["codec_name"] for s in v] == ([vcodec] if vcodec else []), v
+    assert [(s["codec_name"], s["sample_rate"]) for s in a] == ([acodec] if acodec else []), a
+    if a:
+        assert int(a[0]["channels"]) == channels, a
+    if v:
+        w, h = (320, 180) if not rate_ else (160, 90)
+        assert (v[0]["width"], v[0]["height"]) == (w, h), v
+    if rate_:
+        assert v[0]["r_frame_rate"] == rate_ and v[0]["avg_frame_rate"] in (rate_, v[0]["avg_frame_rate"])
+        n, dd = map(int, rate_.split("/"))
+        frames = ffprobe(path, "-count_frames", "-select_streams", "v",
+                         "-show_entries", "stream=nb_read_frames")["streams"][0]["nb_read_frames"]
+        assert abs(int(frames) - 4.0 * n / dd) <= 2, (frames, rate_)
+
+
+def test_gop_in_seconds(formats):
+    # GopSize 0.5 with GopSizeUnits SECONDS at 30 fps: a keyframe every 15 frames
+    times = keyframes(formats["dir"] / f"{BASE}_30fps.mp4")
+    assert times == [round(0.5 * k, 3) for k in range(8)], times

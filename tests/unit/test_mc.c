@@ -162,7 +162,7 @@ static void test_errors(void)
     expect_err("Settings.OutputGroups.0.Outputs.1.VideoDescription.CodecSettings.Codec",
                json_string("MPEG2"),
                "settings.outputGroups[0].outputs[1].videoDescription.codecSettings.codec: "
-               "unsupported value \"MPEG2\" (supported: H_264, H_265, AV1)");
+               "unsupported value \"MPEG2\" (supported: H_264, H_265, AV1, VP9, VP8, FRAME_CAPTURE)");
     expect_err("Settings.OutputGroups.0.Outputs.0.VideoDescription.foo", json_integer(1),
                "settings.outputGroups[0].outputs[0].videoDescription.foo: unknown field");
     expect_err("Settings.OutputGroups.0.Outputs.0.VideoDescription.Widht", json_integer(640),
@@ -203,12 +203,19 @@ static void test_errors(void)
     expect_err("Settings.OutputGroups.0.Outputs.0.AudioDescriptions.0.CodecSettings.Codec",
                json_string("MP3"),
                "settings.outputGroups[0].outputs[0].audioDescriptions[0].codecSettings.codec: "
-               "unsupported value \"MP3\" (supported: AAC)");
-    expect_err("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("MOV"),
+               "unsupported value \"MP3\" in container MP4 (supported: video H_264, H_265, AV1; audio AAC)");
+    expect_err("Settings.OutputGroups.0.Outputs.0.AudioDescriptions.0.CodecSettings.Codec",
+               json_string("AC3"),
+               "settings.outputGroups[0].outputs[0].audioDescriptions[0].codecSettings.codec: "
+               "unsupported value \"AC3\" (supported: AAC, OPUS, MP3, VORBIS)");
+    expect_err("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("MXF"),
                "settings.outputGroups[0].outputs[0].containerSettings.container: unsupported "
-               "value \"MOV\" in this output group (supported: MP4 and RAW (frame capture) in "
-               "FILE_GROUP_SETTINGS; M3U8 (TS segments) and CMFC (fMP4 segments) in "
+               "value \"MXF\" in this output group (supported: MP4, MOV, WEBM and RAW (frame "
+               "capture or MP3) in FILE_GROUP_SETTINGS; M3U8 (TS segments) and CMFC (fMP4 segments) in "
                "HLS_GROUP_SETTINGS; MPD in DASH_ISO_GROUP_SETTINGS; CMFC in CMAF_GROUP_SETTINGS)");
+    expect_err("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("WEBM"),
+               "settings.outputGroups[0].outputs[0].videoDescription.codecSettings.codec: unsupported "
+               "value \"H_265\" in container WEBM (supported: video VP8, VP9; audio OPUS, VORBIS)");
     expect_err("Settings.OutputGroups.0.Outputs.0.CaptionDescriptions", json_array(),
                "settings.outputGroups[0].outputs[0].captionDescriptions: unsupported field "
                "(CatTube does not implement it)");
@@ -324,10 +331,10 @@ static void test_hls_plan(void)
     CHECK(hls_case("Settings.OutputGroups.0.Outputs.0.VideoDescription.CodecSettings",
                    json_pack("{s:s, s:{s:i}}", "Codec", "H_265", "H265Settings", "MaxBitrate", 1000000),
                    msg, sizeof msg, &plan, d) == -1);
-    CHECK(strstr(msg, "supported: H_264") != NULL);
+    CHECK(strstr(msg, "supported: video H_264 (use container CMFC for H_265 and AV1)") != NULL);
     CHECK(hls_case("Settings.OutputGroups.1.Outputs.0.ContainerSettings.Container",
                    json_string("MP4"), msg, sizeof msg, &plan, d) == -1);
-    CHECK(strstr(msg, "FRAME_CAPTURE needs container RAW") != NULL);
+    CHECK(strstr(msg, "unsupported value \"FRAME_CAPTURE\" in container MP4") != NULL);
     CHECK(hls_case("Settings.OutputGroups.0.Outputs.1.NameModifier", json_string("_720p"), msg,
                    sizeof msg, &plan, d) == -1);
     CHECK(strstr(msg, "distinct nameModifier") != NULL);
@@ -450,7 +457,7 @@ static void test_variants(void)
     set_path(j, "Settings.OutputGroups.0.Outputs.1.VideoDescription", NULL);
     CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == 0);
     CHECK(plan.outputs[1].video.codec == CT_VCODEC_NONE && plan.outputs[1].audio.codec == CT_ACODEC_AAC);
-    /* harmless model fields are accepted; framerate changes are accepted with a warning */
+    /* harmless model fields are accepted; FramerateControl SPECIFIED is planned */
     set_path(j, "Settings.OutputGroups.0.Outputs.0.VideoDescription.AfdSignaling", json_string("NONE"));
     set_path(j, "Settings.OutputGroups.0.Outputs.0.VideoDescription.ScalingBehavior",
              json_string("DEFAULT"));
@@ -462,12 +469,90 @@ static void test_variants(void)
     mc_diag_init(&d, "", w);
     json_t *n = mc_model_check("CreateJobRequest", j, &d);
     CHECK(n != NULL);
-    CHECK(json_array_size(w) == 1);
-    CHECK_STR(json_string_value(json_array_get(w, 0)),
-              "settings.outputGroups[0].outputs[0].videoDescription.codecSettings.h264Settings."
-              "framerateControl: not supported by CatTube; ignored");
+    CHECK(json_array_size(w) == 0);
     json_decref(n);
     json_decref(w);
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputs[0].videoDescription.codecSettings.h264Settings."
+                   "framerateNumerator: required, between 1 and 1000000, when framerateControl is SPECIFIED");
+    snprintf(path, sizeof path, "%s.H264Settings.FramerateNumerator", cs);
+    set_path(j, path, json_integer(30000));
+    snprintf(path, sizeof path, "%s.H264Settings.FramerateDenominator", cs);
+    set_path(j, path, json_integer(1001));
+    snprintf(path, sizeof path, "%s.H264Settings.FramerateConversionAlgorithm", cs);
+    set_path(j, path, json_string("INTERPOLATE"));
+    snprintf(path, sizeof path, "%s.H264Settings.GopSizeUnits", cs);
+    set_path(j, path, json_string("SECONDS"));
+    snprintf(path, sizeof path, "%s.H264Settings.GopSize", cs);
+    set_path(j, path, json_real(1.5));
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == 0);
+    CHECK(v->fr_num == 30000 && v->fr_den == 1001 && v->fr_algo == CT_FR_INTERPOLATE);
+    CHECK(v->gop_ms == 1500 && v->gop_frames == 0);
+    snprintf(path, sizeof path, "%s.H264Settings.FramerateNumerator", cs);
+    set_path(j, path, json_integer(200000));
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK(strstr(msg, "h264Settings.framerateNumerator: frame rate 200000/1001 is outside 0.5..120 fps"));
+    json_decref(j);
+}
+
+/* VP8/VP9 (VBR only), OPUS, MP3 (CBR/VBR), VORBIS, WEBM/MOV/RAW containers. */
+static void test_codecs(void)
+{
+    static const char job[] =
+        "{\"Role\":\"r\",\"Settings\":{\"Inputs\":[{\"FileInput\":\"s3://src/in/c.mov\"}],"
+        "\"OutputGroups\":[{\"OutputGroupSettings\":{\"Type\":\"FILE_GROUP_SETTINGS\","
+        "\"FileGroupSettings\":{\"Destination\":\"s3://out/f/\"}},\"Outputs\":["
+        "{\"NameModifier\":\"_a\",\"ContainerSettings\":{\"Container\":\"WEBM\"},\"VideoDescription\":"
+        "{\"CodecSettings\":{\"Codec\":\"VP9\",\"Vp9Settings\":{\"Bitrate\":500000,\"MaxBitrate\":900000}}},"
+        "\"AudioDescriptions\":[{\"CodecSettings\":{\"Codec\":\"OPUS\",\"OpusSettings\":{\"Channels\":1}}}]},"
+        "{\"NameModifier\":\"_b\",\"ContainerSettings\":{\"Container\":\"RAW\"},\"AudioDescriptions\":"
+        "[{\"CodecSettings\":{\"Codec\":\"MP3\",\"Mp3Settings\":{\"RateControlMode\":\"VBR\","
+        "\"VbrQuality\":3,\"SampleRate\":44100}}}]},"
+        "{\"NameModifier\":\"_c\",\"ContainerSettings\":{\"Container\":\"MOV\"},\"VideoDescription\":"
+        "{\"CodecSettings\":{\"Codec\":\"H_264\",\"H264Settings\":{\"MaxBitrate\":900000}}},"
+        "\"AudioDescriptions\":[{\"CodecSettings\":{\"Codec\":\"MP3\",\"Mp3Settings\":{\"Bitrate\":192000}}}]}"
+        "]}]}}";
+    json_t *j = json_loads(job, 0, NULL);
+    static ct_plan plan;
+    static ct_mc_dest dd[CT_PLAN_MAX_OUTPUTS];
+    char b[64], k[1025], msg[2048];
+    CHECK(run_job(j, &plan, b, k, dd, msg, sizeof msg) == 0);
+    CHECK_STR(msg, "");
+    const ct_plan_output *o = &plan.outputs[0];
+    CHECK(o->container == CT_CONTAINER_WEBM && o->video.codec == CT_VCODEC_VP9);
+    CHECK(o->video.rc_mode == CT_RC_VBR && o->video.bitrate == 500000 && o->video.max_bitrate == 900000);
+    CHECK(o->audio.codec == CT_ACODEC_OPUS && o->audio.channels == 1 && o->audio.bitrate == 96000);
+    CHECK(o->audio.sample_rate == 48000 && o->audio.vbr_quality == CT_PLAN_VBR_NONE);
+    CHECK_STR(dd[0].key, "f/c_a.webm");
+    o = &plan.outputs[1];
+    CHECK(o->container == CT_CONTAINER_MP3 && o->video.codec == CT_VCODEC_NONE);
+    CHECK(o->audio.codec == CT_ACODEC_MP3 && o->audio.vbr_quality == 3 && o->audio.sample_rate == 44100);
+    CHECK_STR(dd[1].key, "f/c_b.mp3");
+    o = &plan.outputs[2];
+    CHECK(o->container == CT_CONTAINER_MOV && o->audio.codec == CT_ACODEC_MP3);
+    CHECK(o->audio.bitrate == 192000 && o->audio.vbr_quality == CT_PLAN_VBR_NONE);
+    CHECK_STR(dd[2].key, "f/c_c.mov");
+    json_t *bad = json_deep_copy(j);
+    set_path(bad, "Settings.OutputGroups.0.Outputs.0.VideoDescription.CodecSettings.Vp9Settings.Bitrate", NULL);
+    CHECK(run_job(bad, &plan, b, k, dd, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputs[0].videoDescription.codecSettings.vp9Settings.bitrate:"
+                   " required (at least 1000)");
+    json_decref(bad);
+    bad = json_deep_copy(j);
+    set_path(bad, "Settings.OutputGroups.0.Outputs.0.AudioDescriptions.0.CodecSettings.OpusSettings.SampleRate",
+             json_integer(44100));
+    CHECK(run_job(bad, &plan, b, k, dd, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputs[0].audioDescriptions[0].codecSettings.opusSettings."
+                   "sampleRate: unsupported value 44100 (supported: 16000, 24000, 48000)");
+    json_decref(bad);
+    bad = json_deep_copy(j);
+    set_path(bad, "Settings.OutputGroups.0.Outputs.1.VideoDescription",
+             json_pack("{s:{s:s, s:{s:i}}}", "CodecSettings", "Codec", "VP8", "Vp8Settings", "Bitrate", 100000));
+    CHECK(run_job(bad, &plan, b, k, dd, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputs[1].videoDescription.codecSettings.codec: unsupported"
+                   " value \"VP8\" in container RAW (supported: video FRAME_CAPTURE without audio, or audio MP3"
+                   " without video)");
+    json_decref(bad);
     json_decref(j);
 }
 
@@ -720,8 +805,8 @@ static void test_api_templates(ct_mc *mc)
     json_decref(r);
     CHECK(call(mc, "POST", "/2017-08-29/presets", "{\"name\":\"bad\",\"settings\":{\"videoDescription\":"
                "{\"codecSettings\":{\"codec\":\"VP9\"}}}}", &r) == 400);
-    CHECK_STR(jget(r, "message"), "settings.videoDescription.codecSettings.codec: unsupported value "
-                                  "\"VP9\" (supported: H_264, H_265, AV1)");
+    CHECK_STR(jget(r, "message"), "settings.videoDescription.codecSettings.vp9Settings.bitrate: "
+                                  "required (at least 1000)");
     json_decref(r);
     CHECK(call(mc, "POST", "/2017-08-29/jobTemplates", tmpl_body, &r) == 201);
     CHECK_STR(jget(r, "jobTemplate.arn"), "arn:aws:mediaconvert:us-east-1:" ACCOUNT ":jobTemplates/hls-ish");
@@ -822,6 +907,7 @@ int main(void)
     test_two_inputs();
     test_naming();
     test_variants();
+    test_codecs();
     test_merge();
     test_output_details();
     test_hls_plan();
