@@ -75,13 +75,30 @@ static json_t *output_to_json(const ct_plan_output *o)
                      "vbr_quality", o->audio.vbr_quality);
 }
 
+static json_t *tc_json(const ct_timecode *t)
+{
+    return json_pack("[i, i, i, i]", t->h, t->m, t->s, t->f);
+}
+
+static json_t *input_to_json(const ct_plan_input *in)
+{
+    json_t *clips = json_array();
+    for (int i = 0; i < in->n_clips && i < CT_PLAN_MAX_CLIPS; i++)
+        json_array_append_new(clips, json_pack("[o, o]", tc_json(&in->clips[i].start),
+                                               tc_json(&in->clips[i].end)));
+    return json_pack("{s:s, s:i, s:o, s:o}", "path", in->path, "tc_source", (int)in->tc_source,
+                     "tc_start", tc_json(&in->tc_start), "clips", clips);
+}
+
 char *ct_plan_to_json(const ct_plan *p)
 {
-    json_t *outs = json_array();
+    json_t *outs = json_array(), *ins = json_array();
     for (int i = 0; i < p->n_outputs; i++)
         json_array_append_new(outs, output_to_json(&p->outputs[i]));
-    json_t *root = json_pack("{s:s, s:o, s:i, s:i, s:f}", "input_path", p->input_path,
-                             "outputs", outs, "max_width", p->max_width, "max_height",
+    for (int i = 0; i < p->n_inputs && i < CT_PLAN_MAX_INPUTS; i++)
+        json_array_append_new(ins, input_to_json(&p->inputs[i]));
+    json_t *root = json_pack("{s:s, s:o, s:o, s:i, s:i, s:f}", "input_path", p->input_path,
+                             "inputs", ins, "outputs", outs, "max_width", p->max_width, "max_height",
                              p->max_height, "max_duration_s", p->max_duration_s);
     if (!root)
         return NULL;
@@ -99,6 +116,34 @@ static int copy_str(char *dst, size_t n, const char *src)
     return 0;
 }
 
+static int tc_from_json(json_t *a, ct_timecode *t)
+{
+    json_error_t je;
+    return json_unpack_ex(a, &je, JSON_STRICT, "[i, i, i, i]", &t->h, &t->m, &t->s, &t->f);
+}
+
+static int input_from_json(json_t *o, ct_plan_input *in)
+{
+    json_error_t je;
+    const char *path;
+    json_t *tcs, *clips, *c;
+    int src;
+    size_t i;
+    if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:i, s:o, s:o}", "path", &path, "tc_source", &src,
+                       "tc_start", &tcs, "clips", &clips) ||
+        copy_str(in->path, sizeof in->path, path) || tc_from_json(tcs, &in->tc_start) ||
+        !json_is_array(clips) || json_array_size(clips) > CT_PLAN_MAX_CLIPS)
+        return -1;
+    in->tc_source = (ct_tc_source)src;
+    json_array_foreach(clips, i, c) {
+        if (json_array_size(c) != 2 || tc_from_json(json_array_get(c, 0), &in->clips[i].start) ||
+            tc_from_json(json_array_get(c, 1), &in->clips[i].end))
+            return -1;
+    }
+    in->n_clips = (int)json_array_size(clips);
+    return 0;
+}
+
 ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
 {
     json_error_t je;
@@ -110,9 +155,9 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
         return CT_ERR_INVALID;
     }
     const char *input = NULL;
-    json_t *outs = NULL;
-    if (json_unpack_ex(root, &je, JSON_STRICT, "{s:s, s:o, s:i, s:i, s:F}", "input_path", &input,
-                       "outputs", &outs, "max_width", &p->max_width, "max_height",
+    json_t *outs = NULL, *ins = NULL;
+    if (json_unpack_ex(root, &je, JSON_STRICT, "{s:s, s?o, s:o, s:i, s:i, s:F}", "input_path", &input,
+                       "inputs", &ins, "outputs", &outs, "max_width", &p->max_width, "max_height",
                        &p->max_height, "max_duration_s", &p->max_duration_s) ||
         !json_is_array(outs) || json_array_size(outs) == 0 ||
         json_array_size(outs) > CT_PLAN_MAX_OUTPUTS || copy_str(p->input_path, sizeof p->input_path, input)) {
@@ -121,6 +166,17 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
     }
     size_t i;
     json_t *o;
+    if (ins && (!json_is_array(ins) || json_array_size(ins) > CT_PLAN_MAX_INPUTS)) {
+        snprintf(err, errlen, "plan: bad inputs");
+        goto cleanup;
+    }
+    json_array_foreach(ins, i, o) {
+        if (input_from_json(o, &p->inputs[i])) {
+            snprintf(err, errlen, "plan input %zu: bad fields", i);
+            goto cleanup;
+        }
+    }
+    p->n_inputs = ins ? (int)json_array_size(ins) : 0;
     json_array_foreach(outs, i, o) {
         ct_plan_output *po = &p->outputs[i];
         const char *path, *name, *master;

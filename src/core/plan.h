@@ -93,8 +93,39 @@ typedef struct {
     ct_plan_audio audio;
 } ct_plan_output;
 
+#define CT_PLAN_MAX_INPUTS 8
+#define CT_PLAN_MAX_CLIPS 8
+
+/* A timecode HH:MM:SS:FF; h < 0 = not set. Frames count at the input's
+ * frame rate, resolved by the child once it has probed the input. */
+typedef struct {
+    int h, m, s, f;
+} ct_timecode;
+
+typedef enum { CT_TC_EMBEDDED = 0, CT_TC_ZEROBASED, CT_TC_SPECIFIED } ct_tc_source;
+
+/* One part of an input to use (InputClippings); an unset start is the
+ * input's beginning, an unset end its end. */
+typedef struct {
+    ct_timecode start, end;
+} ct_plan_clip;
+
+/* Settings.Inputs[i]: the inputs are concatenated in order, each clipping
+ * in its order (no clipping = the whole input). Timecodes are read against
+ * tc_source: EMBEDDED = the input's own start timecode (00:00:00:00 when it
+ * has none), ZEROBASED = 00:00:00:00, SPECIFIED = tc_start. */
+typedef struct {
+    char path[CT_PLAN_PATH_MAX]; /* input 0 uses ct_plan.input_path instead */
+    ct_tc_source tc_source;
+    ct_timecode tc_start;
+    int n_clips;
+    ct_plan_clip clips[CT_PLAN_MAX_CLIPS];
+} ct_plan_input;
+
 typedef struct {
     char input_path[CT_PLAN_PATH_MAX];
+    int n_inputs;                /* 0 or 1: one input (input_path) */
+    ct_plan_input inputs[CT_PLAN_MAX_INPUTS];
     int n_outputs;
     ct_plan_output outputs[CT_PLAN_MAX_OUTPUTS];
     /* caps checked after probing, before decoding (0 = no cap) */

@@ -62,6 +62,10 @@ ct_err ct_mc_job_plan(const char *spec_json, ct_plan *plan, char in_bucket[64],
                       char in_key[1025], ct_mc_dest dests[CT_PLAN_MAX_OUTPUTS], char *msg,
                       size_t msglen);
 
+/* Location of Settings.Inputs[i] of a stored job (i counts from 0;
+ * plan->n_inputs says how many there are). CT_ERR_NOT_FOUND past the last. */
+ct_err ct_mc_job_input(const char *spec_json, int i, char bucket[64], char key[1025]);
+
 /* outputGroupDetails JSON (wire form) for finished outputs, given per-output
  * results (durations in ms, sizes). Heap string. */
 char *ct_mc_output_details(const char *spec_json, const ct_mc_dest *dests, int n,

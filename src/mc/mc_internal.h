@@ -82,6 +82,12 @@ const json_t *mc_jobj(const json_t *o, const char *k);         /* NULL unless an
 int mc_video_plan(const json_t *vd, ct_plan_video *v, mc_diag *d);
 int mc_audio_plan(const json_t *ads, const json_t *selectors, ct_plan_audio *a, mc_diag *d);
 
+/* ---- inputs (mc_inputs.c) ---- */
+/* Settings.Inputs -> plan->inputs (clippings, timecode source; paths left
+ * empty), input 0's location and its audioSelectors (borrowed). */
+int mc_inputs_plan(const json_t *settings, ct_plan *plan, char in_bucket[64], char in_key[1025],
+                   const json_t **selectors, mc_diag *d);
+
 /* ---- settings helpers (mc_settings.c) ---- */
 /* Deep merge: objects merge by key, arrays merge index-wise, scalars from
  * `over` win. Returns a new reference. */

@@ -145,14 +145,12 @@ static const struct {
     int action;
     const char *ok;
 } policy[] = {
-    {"Input", "inputClippings", POL_REJECT, NULL},
     {"Input", "crop", POL_REJECT, NULL},
     {"Input", "position", POL_REJECT, NULL},
     {"Input", "imageInserter", POL_REJECT, NULL},
     {"Input", "videoGenerator", POL_REJECT, NULL},
     {"Input", "supplementalImps", POL_REJECT, NULL},
     {"Input", "decryptionSettings", POL_REJECT, NULL},
-    {"InputTemplate", "inputClippings", POL_REJECT, NULL},
     {"InputTemplate", "crop", POL_REJECT, NULL},
     {"InputTemplate", "position", POL_REJECT, NULL},
     {"InputTemplate", "imageInserter", POL_REJECT, NULL},

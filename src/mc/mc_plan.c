@@ -233,37 +233,7 @@ typedef struct {
 
 static int input_plan(const json_t *settings, plan_state *s, mc_diag *d)
 {
-    const json_t *inputs = json_object_get(settings, "inputs");
-    if (!inputs)
-        return mc_fail_at(d, "inputs", "required");
-    if (!json_is_array(inputs) || json_array_size(inputs) != 1)
-        return mc_fail_at(d, "inputs", "exactly one input is supported (got %zu)",
-                          json_array_size(inputs));
-    const json_t *in = json_array_get(inputs, 0);
-    size_t p = mc_path_key(d, "inputs[0]");
-    int rc = -1;
-    if (!json_is_object(in)) {
-        mc_fail(d, "expected an object");
-        goto cleanup;
-    }
-    const char *fi = mc_jstr(in, "fileInput");
-    if (!fi) {
-        mc_fail_at(d, "fileInput", "required");
-        goto cleanup;
-    }
-    if (mc_parse_s3(fi, s->in_bucket, s->in_key, sizeof s->in_key, 0)) {
-        mc_fail_at(d, "fileInput", "must be an s3://bucket/key URL (got \"%.128s\")", fi);
-        goto cleanup;
-    }
-    s->selectors = json_object_get(in, "audioSelectors");
-    if (s->selectors && !json_is_object(s->selectors)) {
-        mc_fail_at(d, "audioSelectors", "expected an object");
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    mc_path_pop(d, p);
-    return rc;
+    return mc_inputs_plan(settings, s->plan, s->in_bucket, s->in_key, &s->selectors, d);
 }
 
 /* One output group's kind and settings. */

@@ -30,13 +30,13 @@ void tc_graph_free(tc_graph *g)
     memset(&g->key, 0, sizeof g->key);
 }
 
-static int key_matches(const tc_graph *g, const AVFrame *f, int is_video)
+static int key_matches(const tc_job *j, const tc_graph *g, const AVFrame *f, int is_video)
 {
     if (!g->graph)
         return 0;
     if (is_video)
         return g->key.w == f->width && g->key.h == f->height && g->key.format == f->format &&
-               av_cmp_q(g->key.sar, f->sample_aspect_ratio) == 0;
+               av_cmp_q(g->key.sar, f->sample_aspect_ratio) == 0 && g->key.rotation == j->rotation;
     return g->key.format == f->format && g->key.sample_rate == f->sample_rate &&
            av_channel_layout_compare(&g->key.ch_layout, &f->ch_layout) == 0;
 }
@@ -51,13 +51,14 @@ static const char *rotate_chain(int rotation)
     }
 }
 
+/* Frames arrive in the job's time bases (tc_timeline.c), whatever the input. */
 static int src_args(tc_job *j, tc_track *t, const AVFrame *f, int is_video, char *buf, size_t n)
 {
-    AVStream *st = j->in->streams[is_video ? j->vidx : j->aidx];
+    AVRational tb = is_video ? j->vtb : j->atb;
     if (is_video) {
         AVRational sar = f->sample_aspect_ratio.num > 0 ? f->sample_aspect_ratio : (AVRational){1, 1};
         snprintf(buf, n, "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=%d/%d:frame_rate=%d/%d",
-                 f->width, f->height, f->format, st->time_base.num, st->time_base.den, sar.num,
+                 f->width, f->height, f->format, tb.num, tb.den, sar.num,
                  sar.den, j->frame_rate.num, j->frame_rate.den);
         return 0;
     }
@@ -65,14 +66,15 @@ static int src_args(tc_job *j, tc_track *t, const AVFrame *f, int is_video, char
     if (av_channel_layout_describe(&f->ch_layout, layout, sizeof layout) < 0)
         return AVERROR(EINVAL);
     snprintf(buf, n, "time_base=%d/%d:sample_rate=%d:sample_fmt=%s:channel_layout=%s",
-             st->time_base.num, st->time_base.den, f->sample_rate,
+             tb.num, tb.den, f->sample_rate,
              av_get_sample_fmt_name(f->format), layout);
     (void)t;
     return 0;
 }
 
-static int chain_desc(tc_out *o, tc_track *t, int rotation, int is_video, char *buf, size_t n)
+static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, int is_video, char *buf, size_t n)
 {
+    int rotation = j->rotation;
     const ct_plan_video *pv = &o->po->video;
     if (is_video && pv->codec == CT_VCODEC_JPEG) { /* frame capture: first frame, then every den/num s */
         snprintf(buf, n, "%sfps=fps=%d/%d:round=near,scale=%d:%d:flags=bicubic:out_range=full,"
@@ -93,7 +95,9 @@ static int chain_desc(tc_out *o, tc_track *t, int rotation, int is_video, char *
     }
     char layout[64];
     av_channel_layout_describe(&t->enc->ch_layout, layout, sizeof layout);
-    snprintf(buf, n, "aformat=sample_fmts=%s:sample_rates=%d:channel_layouts=%s",
+    /* joined parts: fill audio gaps with silence so sound stays in sync */
+    snprintf(buf, n, "%saformat=sample_fmts=%s:sample_rates=%d:channel_layouts=%s",
+             j->joined ? "aresample=async=1:first_pts=0," : "",
              av_get_sample_fmt_name(t->enc->sample_fmt), t->enc->sample_rate, layout);
     return 0;
 }
@@ -139,7 +143,7 @@ static int graph_build(tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int 
                                        "out", NULL, NULL, g->graph);
     if (ret < 0)
         return ret;
-    chain_desc(o, t, j->rotation, is_video, desc, sizeof desc);
+    chain_desc(j, o, t, is_video, desc, sizeof desc);
     if ((ret = link_chain(g->graph, g->src, g->sink, desc)) < 0)
         return ret;
     if (!is_video && !(t->enc->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE))
@@ -148,6 +152,7 @@ static int graph_build(tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int 
     g->key.h = f->height;
     g->key.format = f->format;
     g->key.sar = f->sample_aspect_ratio;
+    g->key.rotation = j->rotation;
     g->key.sample_rate = f->sample_rate;
     if (!is_video)
         return av_channel_layout_copy(&g->key.ch_layout, &f->ch_layout);
@@ -160,7 +165,7 @@ int tc_graph_push(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame, int is_vide
 {
     char eb[128];
     int ret;
-    if (frame && !key_matches(&t->g, frame, is_video)) {
+    if (frame && !key_matches(j, &t->g, frame, is_video)) {
         if (t->g.graph) /* parameters changed: finish what is buffered first */
             tc_output_drain(j, o, t, 0);
         ret = graph_build(j, o, t, frame, is_video);

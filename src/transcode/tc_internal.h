@@ -16,7 +16,7 @@
 
 /* Parameters a filter graph was built for; a change forces a rebuild. */
 typedef struct {
-    int w, h, format;
+    int w, h, format, rotation;
     AVRational sar;
     int sample_rate;
     AVChannelLayout ch_layout;
@@ -91,6 +91,28 @@ typedef struct {
     tc_fmp4 fm;
 } tc_out;
 
+/* One opened input. The current one is also in tc_job's in/vidx/... fields,
+ * where tc_input.c opens it (see tc_timeline.c). */
+typedef struct {
+    AVFormatContext *in;
+    AVIOContext *in_pb;
+    int vidx, aidx;
+    AVCodecContext *vdec, *adec;
+    int rotation, disp_w, disp_h;
+    AVRational frame_rate;
+    double duration_s;      /* container duration, 0 when unknown */
+    int used;               /* read before: seek back before reading again */
+} tc_src;
+
+/* One part of the output timeline: input src from start_s to end_s (input
+ * time, seconds; end_s < 0 = to the input's end). */
+typedef struct {
+    int src;
+    double start_s, end_s;
+} tc_part;
+
+#define TC_MAX_PARTS (CT_PLAN_MAX_INPUTS * CT_PLAN_MAX_CLIPS)
+
 typedef struct {
     const ct_plan *plan;
     ct_transcode_result *res;
@@ -104,8 +126,18 @@ typedef struct {
     AVCodecContext *vdec, *adec;
     int rotation;            /* clockwise degrees to apply: 0, 90, 180, 270 */
     int disp_w, disp_h;      /* display size after SAR and rotation */
-    AVRational frame_rate;   /* guessed input frame rate */
-    double duration_s;       /* container duration, 0 when unknown */
+    AVRational frame_rate;   /* guessed frame rate of the first input */
+    double duration_s;       /* the output timeline's expected length, 0 when unknown */
+
+    tc_src src[CT_PLAN_MAX_INPUTS];
+    int n_src, cur_src;
+    tc_part parts[TC_MAX_PARTS];
+    int n_parts, cur_part;
+    int joined;              /* several parts, or a clipped one: audio gaps get filled */
+    AVRational vtb, atb;     /* time bases of the frames fed to every graph */
+    double offset_s;         /* output time where the current part starts */
+    double part_end[2];      /* furthest video/audio end decoded in the part, input time */
+    int done[2];             /* video/audio reached the part's end */
 
     tc_out out[CT_PLAN_MAX_OUTPUTS];
     int n_out;
@@ -163,6 +195,13 @@ int tc_mpd_write(tc_job *j, tc_out *m, const char *name);
 int tc_fail(tc_job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void tc_warn(tc_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *tc_averr(int err, char *buf, size_t n);
+
+/* tc_timeline.c */
+int tc_timeline_open(tc_job *j, const int *in_fds, int n_in);
+int tc_timeline_part_begin(tc_job *j, int k);
+int tc_timeline_part_end(tc_job *j);
+int tc_timeline_frame(tc_job *j, AVFrame *f, int is_video);
+void tc_timeline_close(tc_job *j);
 
 /* tc_input.c */
 int tc_input_open(tc_job *j, int in_fd);

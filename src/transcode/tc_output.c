@@ -216,7 +216,7 @@ static int open_video(tc_job *j, tc_out *o)
     enc->sample_aspect_ratio = (AVRational){1, 1};
     enc->framerate = out_rate(j, pv);
     /* a converted rate gets its own time base (the filter's output) */
-    enc->time_base = pv->fr_num > 0 ? av_inv_q(enc->framerate) : ist->time_base;
+    enc->time_base = pv->fr_num > 0 ? av_inv_q(enc->framerate) : j->vtb;
     enc->color_primaries = ist->codecpar->color_primaries;
     enc->color_trc = ist->codecpar->color_trc;
     enc->colorspace = ist->codecpar->color_space;

@@ -45,6 +45,11 @@ typedef void (*ct_transcode_progress_fn)(void *ctx, const char *phase, int perce
 ct_err ct_transcode_run(const ct_plan *plan, int in_fd, const int *out_fds,
                         ct_transcode_progress_fn progress, void *ctx, ct_transcode_result *result);
 
+/* Several inputs (plan->n_inputs, at most CT_PLAN_MAX_INPUTS), in order:
+ * in_fds[0] is plan->input_path, in_fds[i] plan->inputs[i].path. */
+ct_err ct_transcode_run_inputs(const ct_plan *plan, const int *in_fds, int n_in, const int *out_fds,
+                               ct_transcode_progress_fn progress, void *ctx, ct_transcode_result *result);
+
 /* Opens and closes a tiny encoder for each encoder in the plan that needs
  * one-time set-up from /proc or /sys (today libx265: its thread pools ask
  * libnuma for CPU maps, which libnuma then caches), without touching the

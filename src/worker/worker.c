@@ -189,6 +189,43 @@ static int scratch_output(const char *scratch, int i, ct_plan_output *o, char *m
     return 0;
 }
 
+/* Local path of the stored object s3://bucket/key (an input). */
+static int input_path(ct_worker *w, const char *bucket, const char *key, char *path, size_t n,
+                      char *msg, size_t msglen)
+{
+    ct_meta_object o;
+    ct_err e = ct_meta_object_get(w->meta, bucket, key, &o);
+    if (e) {
+        snprintf(msg, msglen, "s3://%s/%s: %s", bucket, key,
+                 e == CT_ERR_NOT_FOUND ? "input object not found" : ct_err_str(e));
+        return e == CT_ERR_NOT_FOUND ? 1404 : 1999;
+    }
+    e = ct_store_local_path(w->store, o.blob_id, path, n);
+    ct_meta_object_free(&o);
+    if (e) {
+        snprintf(msg, msglen, "s3://%s/%s: input not readable", bucket, key);
+        return 1010;
+    }
+    return 0;
+}
+
+/* Settings.Inputs[1..] of a job with several inputs (concatenated). */
+static int more_inputs(job_run *r, ct_plan *plan, char *msg, size_t msglen)
+{
+    char bucket[64], key[1025];
+    for (int i = 1; i < plan->n_inputs; i++) {
+        if (ct_mc_job_input(r->job.spec_json, i, bucket, key) != CT_OK) {
+            snprintf(msg, msglen, "settings.inputs[%d].fileInput: not an s3:// URL", i);
+            return 1040;
+        }
+        int code = input_path(r->w, bucket, key, plan->inputs[i].path, sizeof plan->inputs[i].path,
+                              msg, msglen);
+        if (code)
+            return code;
+    }
+    return 0;
+}
+
 static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scratch, size_t n,
                         char *msg, size_t msglen)
 {
@@ -197,19 +234,9 @@ static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scra
     if (ct_mc_job_plan(r->job.spec_json, plan, in_bucket, in_key, dests, msg, msglen))
         return 1040;
     snprintf(r->input_url, sizeof r->input_url, "s3://%s/%s", in_bucket, in_key);
-    ct_meta_object o;
-    ct_err e = ct_meta_object_get(w->meta, in_bucket, in_key, &o);
-    if (e) {
-        snprintf(msg, msglen, "s3://%s/%s: %s", in_bucket, in_key,
-                 e == CT_ERR_NOT_FOUND ? "input object not found" : ct_err_str(e));
-        return e == CT_ERR_NOT_FOUND ? 1404 : 1999;
-    }
-    e = ct_store_local_path(w->store, o.blob_id, plan->input_path, sizeof plan->input_path);
-    ct_meta_object_free(&o);
-    if (e) {
-        snprintf(msg, msglen, "s3://%s/%s: input not readable", in_bucket, in_key);
-        return 1010;
-    }
+    int code = input_path(w, in_bucket, in_key, plan->input_path, sizeof plan->input_path, msg, msglen);
+    if (code || (code = more_inputs(r, plan, msg, msglen)))
+        return code;
     if (ct_snprintf(scratch, n, "%s/job-%s-%d", ct_store_scratch_dir(w->store), r->job.id,
                     r->job.attempt) ||
         (mkdir(scratch, 0700) != 0 && errno != EEXIST)) {
@@ -218,7 +245,7 @@ static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scra
         return 1050;
     }
     for (int i = 0; i < plan->n_outputs; i++) {
-        int code = scratch_output(scratch, i, &plan->outputs[i], msg, msglen);
+        code = scratch_output(scratch, i, &plan->outputs[i], msg, msglen);
         if (code)
             return code;
     }
@@ -231,7 +258,7 @@ static void run_job(job_run *r)
     ct_plan *plan = calloc(1, sizeof *plan);
     ct_mc_dest *dests = calloc(CT_PLAN_MAX_OUTPUTS, sizeof *dests);
     ct_transcode_result *res = calloc(1, sizeof *res);
-    char scratch[1024] = "", msg[1400] = "";
+    char scratch[1024] = "", msg[1400] = "", in_b[64], in_k[1025];
     if (!plan || !dests || !res)
         goto cleanup; /* the lease expires and the job is retried */
     on_progress(r, "PROBING", 0);
@@ -254,10 +281,18 @@ static void run_job(job_run *r)
     if (e || res->error_code) {
         /* Name the input the user knows (its S3 URL), not the engine's view. */
         const char *why = res->error_message[0] ? res->error_message : ct_err_str(e);
+        char url[1100];
+        int k = 0, used = 0;
+        snprintf(url, sizeof url, "%s", r->input_url);
         if (strncmp(why, "input: ", 7) == 0)
             why += 7;
+        else if (sscanf(why, "input %d: %n", &k, &used) == 1 && used > 0 && k > 1 &&
+                 ct_mc_job_input(r->job.spec_json, k - 1, in_b, in_k) == CT_OK) {
+            why += used; /* "input N: " names the N-th input of a joined job */
+            snprintf(url, sizeof url, "s3://%s/%s", in_b, in_k);
+        }
         ct_buf m = CT_BUF_INIT;
-        ct_buf_printf(&m, "%s: %s", r->input_url, why);
+        ct_buf_printf(&m, "%s: %s", url, why);
         finish(r, "ERROR", res->error_code ? res->error_code : 1999, m.data, NULL);
         ct_buf_free(&m);
         goto cleanup;

@@ -401,3 +401,104 @@ def test_gop_in_seconds(formats):
     # GopSize 0.5 with GopSizeUnits SECONDS at 30 fps: a keyframe every 15 frames
     times = keyframes(formats["dir"] / f"{BASE}_30fps.mp4")
     assert times == [round(0.5 * k, 3) for k in range(8)], times
+
+
+# ------------------------------------------------------- inputs and clippings
+#
+# A third job joins three inputs: 00:00:01:00-00:00:01:24 of a clip whose
+# four seconds are red, green, blue and white (ZEROBASED: the green second),
+# all of a 2 s yellow 320x240 30 fps MKV without audio, and the same first
+# clip from 01:00:03:00 on read against its embedded timecode 01:00:00:00
+# (the white second). The output must be green, yellow, yellow, white, 4 s,
+# with continuous audio (the silent middle filled in).
+
+def colour_clip(path):
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-filter_complex",
+           ";".join(f"color={c}:s=320x180:r=25:d=1[{k}]" for k, c in
+                    zip("abcd", ("red", "green", "blue", "white"))) +
+           ";[a][b][c][d]concat=n=4:v=1:a=0[v];sine=f=440:r=48000:d=4[s]",
+           "-map", "[v]", "-map", "[s]", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", "-c:a", "aac", "-timecode", "01:00:00:00", str(path)]
+    subprocess.run(cmd, check=True, timeout=120)
+    return str(path)
+
+
+def yellow_clip(path):
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "color=yellow:s=320x240:r=30:d=2", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", str(path)], check=True, timeout=120)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def joined_job(server, done, tmp_path_factory):
+    d = tmp_path_factory.mktemp("join")
+    s3 = server.client("s3")
+    s3.upload_file(colour_clip(d / "colours.mp4"), SRC, "colours.mp4")
+    s3.upload_file(yellow_clip(d / "yellow.mkv"), SRC, "yellow.mkv")
+    settings = {
+        "Inputs": [
+            {"FileInput": f"s3://{SRC}/colours.mp4", "TimecodeSource": "ZEROBASED",
+             "InputClippings": [{"StartTimecode": "00:00:01:00", "EndTimecode": "00:00:01:24"}]},
+            {"FileInput": f"s3://{SRC}/yellow.mkv"},
+            {"FileInput": f"s3://{SRC}/colours.mp4", "TimecodeSource": "EMBEDDED",
+             "InputClippings": [{"StartTimecode": "01:00:03:00"}]}],
+        "OutputGroups": [{"OutputGroupSettings": {"Type": "FILE_GROUP_SETTINGS",
+                                                  "FileGroupSettings": {"Destination": f"s3://{DST}/joined/"}},
+                          "Outputs": [{"NameModifier": "_all",
+                                       "VideoDescription": video("H_264", 320, 180, 500000),
+                                       "AudioDescriptions": AUDIO}]}]}
+    mc = server.client("mediaconvert")
+    job = mc.create_job(Role="arn:aws:iam::000000000000:role/MediaConvert_Default_Role",
+                        Settings=settings)["Job"]
+    final, history = server.wait_job(job["Id"])
+    assert final["Status"] == "COMPLETE", (history, final.get("ErrorCode"), final.get("ErrorMessage"))
+    out = d / "all.mp4"
+    s3.download_file(DST, "joined/colours_all.mp4", str(out))
+    return {"job": final, "out": out, "server": server}
+
+
+def pixel(path, t):
+    r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(t), "-i", str(path),
+                        "-frames:v", "1", "-vf", "scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                       check=True, capture_output=True, timeout=60)
+    return tuple(r.stdout[:3])
+
+
+def test_joined_inputs(joined_job):
+    info = ffprobe(joined_job["out"], "-show_streams", "-show_format")
+    v = [s for s in info["streams"] if s["codec_type"] == "video"][0]
+    a = [s for s in info["streams"] if s["codec_type"] == "audio"][0]
+    assert (v["width"], v["height"]) == (320, 180), v
+    assert abs(float(v["duration"]) - 4.0) < 0.1, v
+    assert abs(float(a["duration"]) - 4.0) < 0.1, a  # the audio-less input became silence
+    # 25 frames of green, 60 of yellow (30 fps input), 25 of white
+    assert int(v["nb_frames"]) == 110, v
+
+    def near(rgb, want):
+        return all(abs(x - y) < 40 for x, y in zip(rgb, want))
+    green, yellow, white = (0, 128, 0), (255, 255, 0), (255, 255, 255)
+    for t, want in ((0.1, green), (0.9, green), (1.2, yellow), (2.9, yellow), (3.1, white), (3.9, white)):
+        assert near(pixel(joined_job["out"], t), want), (t, pixel(joined_job["out"], t))
+    assert abs(joined_job["job"]["OutputGroupDetails"][0]["OutputDetails"][0]["DurationInMs"] - 4000) < 100
+
+
+def test_clipping_errors(joined_job):
+    mc = joined_job["server"].client("mediaconvert")
+    base = {"OutputGroups": [{"OutputGroupSettings": {"Type": "FILE_GROUP_SETTINGS",
+                                                      "FileGroupSettings": {"Destination": f"s3://{DST}/x/"}},
+                              "Outputs": [{"VideoDescription": video("H_264", 320, 180, 500000)}]}]}
+    bad = dict(base, Inputs=[{"FileInput": f"s3://{SRC}/colours.mp4",
+                              "InputClippings": [{"StartTimecode": "00:00:02:00",
+                                                  "EndTimecode": "00:00:01:00"}]}])
+    with pytest.raises(mc.exceptions.BadRequestException) as e:
+        mc.create_job(Role="arn:aws:iam::000000000000:role/MediaConvert_Default_Role", Settings=bad)
+    assert "settings.inputs[0].inputClippings[0].endTimecode: must not be before startTimecode" in str(e.value)
+    # a clipping after the input's end is a settings error of the job (1040), named by input
+    late = dict(base, Inputs=[{"FileInput": f"s3://{SRC}/colours.mp4"},
+                              {"FileInput": f"s3://{SRC}/yellow.mkv", "TimecodeSource": "ZEROBASED",
+                               "InputClippings": [{"StartTimecode": "00:00:09:00"}]}])
+    job = mc.create_job(Role="arn:aws:iam::000000000000:role/MediaConvert_Default_Role", Settings=late)["Job"]
+    final, _ = joined_job["server"].wait_job(job["Id"])
+    assert final["Status"] == "ERROR" and final["ErrorCode"] == 1040, final
+    assert final["ErrorMessage"].startswith(f"s3://{SRC}/yellow.mkv: clipping 1 starts at 9.000 s"), final

@@ -229,15 +229,47 @@ static void test_errors(void)
                                                       "least 1 item");
 }
 
+/* Several inputs (concatenated), InputClippings and TimecodeSource. */
 static void test_two_inputs(void)
 {
     json_t *j = seed();
     json_t *inputs = json_object_get(json_object_get(j, "Settings"), "Inputs");
-    json_array_append_new(inputs, json_pack("{s:s}", "FileInput", "s3://b/c.mp4"));
+    json_array_append_new(inputs, json_pack("{s:s, s:[{s:s, s:s}, {s:s}], s:s, s:s}", "FileInput",
+                                            "s3://bbb/c.mp4", "InputClippings", "StartTimecode",
+                                            "00:00:01:00", "EndTimecode", "00:00:02;12", "StartTimecode",
+                                            "01:00:05:00", "TimecodeSource", "SPECIFIEDSTART",
+                                            "TimecodeStart", "01:00:00:00"));
     char b[64], k[1025], msg[2048];
-    ct_plan plan;
+    static ct_plan plan;
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == 0);
+    CHECK_STR(msg, "");
+    CHECK(plan.n_inputs == 2 && plan.inputs[0].n_clips == 0 && plan.inputs[0].tc_source == CT_TC_ZEROBASED);
+    const ct_plan_input *in = &plan.inputs[1];
+    CHECK(in->n_clips == 2 && in->tc_source == CT_TC_SPECIFIED && in->tc_start.h == 1);
+    CHECK(in->clips[0].start.s == 1 && in->clips[0].end.s == 2 && in->clips[0].end.f == 12);
+    CHECK(in->clips[1].start.h == 1 && in->clips[1].start.s == 5 && in->clips[1].end.h == -1);
+    CHECK_STR(k, "object.mp4"); /* names come from the first input */
+    char jb[64], jk[1025];
+    set_path(j, "Settings.Inputs.1.InputClippings.0.EndTimecode", json_string("00:00:00:10"));
     CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
-    CHECK_STR(msg, "settings.inputs: exactly one input is supported (got 2)");
+    CHECK_STR(msg, "settings.inputs[1].inputClippings[0].endTimecode: must not be before startTimecode");
+    set_path(j, "Settings.Inputs.1.InputClippings.0.EndTimecode", json_string("00:61:00:10"));
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK(strstr(msg, "endTimecode: ") != NULL);
+    set_path(j, "Settings.Inputs.1.InputClippings.0.EndTimecode", NULL);
+    set_path(j, "Settings.Inputs.1.TimecodeStart", NULL);
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.inputs[1].timecodeStart: required when timecodeSource is SPECIFIEDSTART");
+    /* the worker's view of input 2 of a stored job */
+    CHECK(ct_mc_job_input("{\"settings\":{\"inputs\":[{\"fileInput\":\"s3://aaa/x.mp4\"},"
+                          "{\"fileInput\":\"s3://bbb/d/y.mov\"}]}}", 1, jb, jk) == CT_OK);
+    CHECK_STR(jb, "bbb");
+    CHECK_STR(jk, "d/y.mov");
+    CHECK(ct_mc_job_input("{\"settings\":{\"inputs\":[]}}", 0, jb, jk) == CT_ERR_NOT_FOUND);
+    for (int i = 0; i < 8; i++)
+        json_array_append_new(inputs, json_pack("{s:s}", "FileInput", "s3://bbb/c.mp4"));
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.inputs: expected 1 to 8 inputs (got 10)");
     json_decref(j);
 }
 
