@@ -502,3 +502,12 @@ def test_clipping_errors(joined_job):
     final, _ = joined_job["server"].wait_job(job["Id"])
     assert final["Status"] == "ERROR" and final["ErrorCode"] == 1040, final
     assert final["ErrorMessage"].startswith(f"s3://{SRC}/yellow.mkv: clipping 1 starts at 9.000 s"), final
+
+
+def test_content_types(server, done):
+    s3 = server.client("s3")
+    want = {f"dash/{BASE}.mpd": "application/dash+xml", f"cmaf/{BASE}.m3u8": "application/vnd.apple.mpegurl",
+            f"cmaf/{BASE}_360p_000000001.cmfv": "video/mp4", f"cmaf/{BASE}_audioinit.cmfa": "audio/mp4",
+            f"dash/{BASE}_360p_000000001.mp4": "video/mp4"}
+    got = {k: s3.head_object(Bucket=DST, Key=k)["ContentType"] for k in want}
+    assert got == want, got
