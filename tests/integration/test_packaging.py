@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import media
+import playback
 
 SRC, DST = "pkg-source", "pkg-destination"
 CLIP = "cat clip.mp4"
@@ -511,3 +512,25 @@ def test_content_types(server, done):
             f"dash/{BASE}_360p_000000001.mp4": "video/mp4"}
     got = {k: s3.head_object(Bucket=DST, Key=k)["ContentType"] for k in want}
     assert got == want, got
+
+
+# ------------------------------------------------------------------- playback
+#
+# The DASH and CMAF outputs played end to end in headless Chromium by
+# dash.js and hls.js (tests/integration/js_play, npm packages pinned by its
+# package-lock.json; installed on first use). Skipped without node, npm,
+# the registry or /usr/bin/chromium.
+
+@pytest.fixture(scope="module")
+def player():
+    return playback.node_or_skip()
+
+
+@pytest.mark.parametrize("manifest,player_name,sizes", [
+    (f"dash/{BASE}.mpd", "dash.js", {(640, 360), (320, 180)}),
+    (f"cmaf/{BASE}.mpd", "dash.js", {(640, 360), (320, 180)}),
+    (f"cmaf/{BASE}.m3u8", "hls.js", {(640, 360), (320, 180)})])
+def test_plays_in_chromium(done, player, manifest, player_name, sizes):
+    r = playback.play(player, done["dir"], manifest, 2.5)
+    assert r["ok"] and r["player"] == player_name, r
+    assert r["currentTime"] >= 2.5 and (r["width"], r["height"]) in sizes, r
