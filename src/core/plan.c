@@ -56,7 +56,7 @@ int ct_plan_name_ok(const char *name)
 static json_t *output_to_json(const ct_plan_output *o)
 {
     return json_pack("{s:i, s:s, s:s, s:s, s:i, s:[i, i, i], s:[i, i, i, i],"
-                     " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i]},"
+                     " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i},"
                      " s:{s:i, s:I, s:i, s:i, s:i}}",
                      "container", (int)o->container, "path", o->path, "name", o->name,
                      "master", o->master, "group", o->group, "seg", o->segment_length,
@@ -70,6 +70,7 @@ static json_t *output_to_json(const ct_plan_output *o)
                      "gop_frames", o->video.gop_frames,
                      "scene_change_detect", o->video.scene_change_detect,
                      "rate", o->video.gop_ms, o->video.fr_num, o->video.fr_den, o->video.fr_algo,
+                     "stretch", o->video.stretch,
                      "audio", "codec", (int)o->audio.codec, "bitrate", (json_int_t)o->audio.bitrate,
                      "channels", o->audio.channels, "sample_rate", o->audio.sample_rate,
                      "vbr_quality", o->audio.vbr_quality);
@@ -185,7 +186,7 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
         ct_plan_video *v = &po->video;
         if (json_unpack_ex(o, &je, JSON_STRICT,
                            "{s:i, s:s, s:s, s:s, s:i, s:[i, i, i], s:[i, i, i, i],"
-                           " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i]},"
+                           " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i},"
                            " s:{s:i, s:I, s:i, s:i, s:i}}",
                            "container", &container, "path", &path, "name", &name, "master",
                            &master, "group", &po->group, "seg", &po->segment_length,
@@ -197,7 +198,7 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
                            "max_bitrate", &vmax, "hrd_buffer", &hrd, "gop_frames",
                            &po->video.gop_frames, "scene_change_detect",
                            &po->video.scene_change_detect, "rate", &v->gop_ms, &v->fr_num,
-                           &v->fr_den, &v->fr_algo, "audio", "codec", &acodec,
+                           &v->fr_den, &v->fr_algo, "stretch", &v->stretch, "audio", "codec", &acodec,
                            "bitrate", &ab, "channels", &po->audio.channels, "sample_rate",
                            &po->audio.sample_rate, "vbr_quality", &po->audio.vbr_quality) ||
             copy_str(po->path, sizeof po->path, path) ||

@@ -50,6 +50,7 @@ typedef enum {
 typedef struct {
     ct_vcodec codec;       /* CT_VCODEC_NONE: no video stream in this output */
     int width, height;     /* 0 = derive (keep aspect; both 0 = input display size) */
+    int stretch;           /* ScalingBehavior STRETCH_TO_OUTPUT; 0 = DEFAULT: letterbox */
     ct_rc_mode rc_mode;
     int qvbr_level;        /* 1..10, used when rc_mode == CT_RC_QVBR (default 7) */
     int64_t bitrate;       /* bits/s; CBR/VBR target */

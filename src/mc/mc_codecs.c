@@ -262,6 +262,11 @@ int mc_video_plan(const json_t *vd, ct_plan_video *v, mc_diag *d)
         return mc_fail(d, "width and height must be between 32 and 8192");
     v->width = (int)w;
     v->height = (int)h;
+    const char *sb = mc_jstr(vd, "scalingBehavior");
+    if (sb && strcmp(sb, "DEFAULT") != 0 && strcmp(sb, "STRETCH_TO_OUTPUT") != 0)
+        return mc_fail_at(d, "scalingBehavior", "unsupported value \"%.64s\" (supported: DEFAULT,"
+                          " STRETCH_TO_OUTPUT)", sb);
+    v->stretch = sb && strcmp(sb, "STRETCH_TO_OUTPUT") == 0;
     const json_t *cs = json_object_get(vd, "codecSettings");
     if (!json_is_object(cs))
         return mc_fail_at(d, "codecSettings", cs ? "expected an object" : "required");

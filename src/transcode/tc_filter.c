@@ -1,6 +1,7 @@
 /* tc_filter: per-output filter graphs.
  *
- * Video: buffer -> [transpose/flip for rotation] -> scale=WxH -> setsar=1
+ * Video: buffer -> [transpose/flip for rotation] -> scale=WxH (or smaller +
+ *        pad, ScalingBehavior DEFAULT letterboxing) -> setsar=1
  *        -> format=yuv420p -> [frame rate conversion] -> buffersink
  *        (frame capture: fps=NUM/DEN first, full-range yuvj420p for JPEG)
  * FramerateControl SPECIFIED, by FramerateConversionAlgorithm:
@@ -20,6 +21,7 @@
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
 #include <libavutil/opt.h>
+#include <math.h>
 #include <string.h>
 
 void tc_graph_free(tc_graph *g)
@@ -72,14 +74,45 @@ static int src_args(tc_job *j, tc_track *t, const AVFrame *f, int is_video, char
     return 0;
 }
 
-static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, int is_video, char *buf, size_t n)
+/* ScalingBehavior DEFAULT: the picture keeps its display aspect inside the
+ * output size, with black bars (letterbox or pillarbox); STRETCH_TO_OUTPUT
+ * fills the output. Differences of a pixel or two are stretched away. */
+static void fit_chain(const tc_job *j, const tc_out *o, const AVFrame *f, const char *extra, char *buf,
+                      size_t n)
+{
+    int W = o->target_w, H = o->target_h, fw = W, fh = H;
+    AVRational sar = f->sample_aspect_ratio.num > 0 ? f->sample_aspect_ratio : (AVRational){1, 1};
+    double dw = f->width * av_q2d(sar), dh = f->height;
+    if (j->rotation == 90 || j->rotation == 270) {
+        double tmp = dw;
+        dw = dh;
+        dh = tmp;
+    }
+    if (!o->po->video.stretch && dw > 0 && dh > 0) {
+        if (dw * H > dh * W)
+            fh = 2 * (int)lround(W * dh / dw / 2);
+        else
+            fw = 2 * (int)lround(H * dw / dh / 2);
+    }
+    fw = fw < 2 ? 2 : fw > W ? W : fw;
+    fh = fh < 2 ? 2 : fh > H ? H : fh;
+    if (W - fw <= 2 && H - fh <= 2)
+        snprintf(buf, n, "scale=%d:%d:flags=bicubic%s", W, H, extra);
+    else
+        snprintf(buf, n, "scale=%d:%d:flags=bicubic%s,pad=%d:%d:(ow-iw)/2:(oh-ih)/2:black", fw, fh, extra,
+                 W, H);
+}
+
+static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int is_video, char *buf,
+                      size_t n)
 {
     int rotation = j->rotation;
     const ct_plan_video *pv = &o->po->video;
+    char fit[256];
     if (is_video && pv->codec == CT_VCODEC_JPEG) { /* frame capture: first frame, then every den/num s */
-        snprintf(buf, n, "%sfps=fps=%d/%d:round=near,scale=%d:%d:flags=bicubic:out_range=full,"
-                 "setsar=1,format=yuvj420p", rotate_chain(rotation), pv->fc_num > 0 ? pv->fc_num : 1,
-                 pv->fc_den > 0 ? pv->fc_den : 1, o->target_w, o->target_h);
+        fit_chain(j, o, f, ":out_range=full", fit, sizeof fit);
+        snprintf(buf, n, "%sfps=fps=%d/%d:round=near,%s,setsar=1,format=yuvj420p", rotate_chain(rotation),
+                 pv->fc_num > 0 ? pv->fc_num : 1, pv->fc_den > 0 ? pv->fc_den : 1, fit);
         return 0;
     }
     if (is_video) {
@@ -89,8 +122,8 @@ static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, int is_video, cha
                      : pv->fr_algo == CT_FR_FRAMEFORMER
                          ? ",minterpolate=fps=%d/%d:mi_mode=mci:mc_mode=aobmc:me_mode=bidir"
                          : ",fps=fps=%d/%d:round=near", pv->fr_num, pv->fr_den);
-        snprintf(buf, n, "%sscale=%d:%d:flags=bicubic,setsar=1,format=yuv420p%s",
-                 rotate_chain(rotation), o->target_w, o->target_h, rate);
+        fit_chain(j, o, f, "", fit, sizeof fit);
+        snprintf(buf, n, "%s%s,setsar=1,format=yuv420p%s", rotate_chain(rotation), fit, rate);
         return 0;
     }
     char layout[64];
@@ -143,7 +176,7 @@ static int graph_build(tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int 
                                        "out", NULL, NULL, g->graph);
     if (ret < 0)
         return ret;
-    chain_desc(j, o, t, is_video, desc, sizeof desc);
+    chain_desc(j, o, t, f, is_video, desc, sizeof desc);
     if ((ret = link_chain(g->graph, g->src, g->sink, desc)) < 0)
         return ret;
     if (!is_video && !(t->enc->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE))

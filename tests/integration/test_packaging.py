@@ -411,7 +411,8 @@ def test_gop_in_seconds(formats):
 # all of a 2 s yellow 320x240 30 fps MKV without audio, and the same first
 # clip from 01:00:03:00 on read against its embedded timecode 01:00:00:00
 # (the white second). The output must be green, yellow, yellow, white, 4 s,
-# with continuous audio (the silent middle filled in).
+# with continuous audio (the silent middle filled in), and the 4:3 yellow
+# part pillarboxed (ScalingBehavior DEFAULT).
 
 def colour_clip(path):
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-filter_complex",
@@ -459,9 +460,10 @@ def joined_job(server, done, tmp_path_factory):
     return {"job": final, "out": out, "server": server}
 
 
-def pixel(path, t):
+def pixel(path, t, crop="crop=16:16"):
+    """Average colour of a 16x16 square (the centre unless crop says otherwise) at time t."""
     r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(t), "-i", str(path),
-                        "-frames:v", "1", "-vf", "scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                        "-frames:v", "1", "-vf", crop + ",scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
                        check=True, capture_output=True, timeout=60)
     return tuple(r.stdout[:3])
 
@@ -481,6 +483,9 @@ def test_joined_inputs(joined_job):
     green, yellow, white = (0, 128, 0), (255, 255, 0), (255, 255, 255)
     for t, want in ((0.1, green), (0.9, green), (1.2, yellow), (2.9, yellow), (3.1, white), (3.9, white)):
         assert near(pixel(joined_job["out"], t), want), (t, pixel(joined_job["out"], t))
+    # ScalingBehavior DEFAULT: the 4:3 input is pillarboxed in the 16:9 output (black sides)
+    assert near(pixel(joined_job["out"], 2.0, "crop=16:16:0:82"), (0, 0, 0))
+    assert near(pixel(joined_job["out"], 0.5, "crop=16:16:0:82"), green)
     assert abs(joined_job["job"]["OutputGroupDetails"][0]["OutputDetails"][0]["DurationInMs"] - 4000) < 100
 
 

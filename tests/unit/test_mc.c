@@ -519,7 +519,10 @@ static void test_variants(void)
     set_path(j, path, json_real(1.5));
     CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == 0);
     CHECK(v->fr_num == 30000 && v->fr_den == 1001 && v->fr_algo == CT_FR_INTERPOLATE);
-    CHECK(v->gop_ms == 1500 && v->gop_frames == 0);
+    CHECK(v->gop_ms == 1500 && v->gop_frames == 0 && v->stretch == 0);
+    set_path(j, "Settings.OutputGroups.0.Outputs.0.VideoDescription.ScalingBehavior",
+             json_string("STRETCH_TO_OUTPUT"));
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == 0 && v->stretch == 1);
     snprintf(path, sizeof path, "%s.H264Settings.FramerateNumerator", cs);
     set_path(j, path, json_integer(200000));
     CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);

@@ -395,6 +395,24 @@ static void test_scaling_and_rotation(void)
     probe(p.outputs[1].path, pr, sizeof pr);
     CHECK(has(pr, "width=120") && has(pr, "height=160"));
 
+    /* ScalingBehavior: DEFAULT letterboxes a 4:3 picture in 320x180 (black sides), STRETCH fills it */
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i color=red:s=320x240:r=25:d=1 -c:v libx264 -preset ultrafast "
+             "-pix_fmt yuv420p '%s'", path("red43.mp4")) == 0);
+    plan_init(&p, path("red43.mp4"), 2);
+    for (int i = 0; i < 2; i++) {
+        p.outputs[i].video.width = 320;
+        p.outputs[i].video.height = 180;
+        p.outputs[i].audio.codec = CT_ACODEC_NONE;
+    }
+    p.outputs[1].video.stretch = 1;
+    CHECK(run_plan(&p, &r) == CT_OK);
+    CHECK(sh("test \"$(ffmpeg -v error -i '%s' -frames:v 1 -vf crop=8:8:0:86,scale=1:1 -f rawvideo "
+             "-pix_fmt gray - | od -An -tu1 | tr -d ' ')\" -lt 30", p.outputs[0].path) == 0);
+    CHECK(sh("test \"$(ffmpeg -v error -i '%s' -frames:v 1 -vf crop=8:8:0:86,scale=1:1 -f rawvideo "
+             "-pix_fmt gray - | od -An -tu1 | tr -d ' ')\" -gt 50", p.outputs[1].path) == 0);
+    probe(p.outputs[0].path, pr, sizeof pr);
+    CHECK(has(pr, "width=320") && has(pr, "height=180"));
+
     CHECK(sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=25:duration=1 -vf setsar=3/2 "
              "-c:v libx264 -preset ultrafast '%s'", path("sar.mkv")) == 0);
     plan_init(&p, path("sar.mkv"), 1);
