@@ -274,6 +274,46 @@ static int enum_only(const json_t *o, const char *k, const char *allowed, mc_dia
     return mc_fail_at(d, k, "unsupported value \"%.64s\" (supported: %s)", v, allowed);
 }
 
+/* Group settings that would change the output and that CatTube does not
+ * do: allowed values ("A|B"; "" = must be absent or empty; "0" = a number
+ * that must be 0). Members not listed are done or harmless. */
+static const struct {
+    int gk;
+    const char *key, *allowed;
+} k_group_limits[] = {
+    {GK_HLS, "additionalManifests", ""}, {GK_HLS, "adMarkers", ""}, {GK_HLS, "baseUrl", ""},
+    {GK_HLS, "encryption", ""}, {GK_HLS, "imageBasedTrickPlay", "NONE"},
+    {GK_HLS, "manifestCompression", "NONE"}, {GK_HLS, "manifestDurationFormat", "FLOATING_POINT"},
+    {GK_HLS, "streamInfResolution", "INCLUDE"}, {GK_HLS, "directoryStructure", "SINGLE_DIRECTORY"},
+    {GK_HLS, "programDateTime", "EXCLUDE"}, {GK_HLS, "minFinalSegmentLength", "0"},
+    {GK_DASH, "additionalManifests", ""}, {GK_DASH, "baseUrl", ""}, {GK_DASH, "encryption", ""},
+    {GK_DASH, "imageBasedTrickPlay", "NONE"}, {GK_DASH, "hbbtvCompliance", "NONE"},
+    {GK_DASH, "audioChannelConfigSchemeIdUri", "MPEG_CHANNEL_CONFIGURATION"},
+    {GK_DASH, "videoCompositionOffsets", "UNSIGNED"}, {GK_DASH, "minFinalSegmentLength", "0"},
+    {GK_CMAF, "additionalManifests", ""}, {GK_CMAF, "baseUrl", ""}, {GK_CMAF, "encryption", ""},
+    {GK_CMAF, "imageBasedTrickPlay", "NONE"}, {GK_CMAF, "manifestCompression", "NONE"},
+    {GK_CMAF, "manifestDurationFormat", "FLOATING_POINT"}, {GK_CMAF, "streamInfResolution", "INCLUDE"},
+    {GK_CMAF, "videoCompositionOffsets", "UNSIGNED"}, {GK_CMAF, "minFinalSegmentLength", "0"},
+};
+
+static int group_limits(const json_t *gs, int gk, mc_diag *d)
+{
+    for (size_t i = 0; i < CT_ARRAY_LEN(k_group_limits); i++) {
+        const json_t *v = json_object_get(gs, k_group_limits[i].key);
+        const char *allowed = k_group_limits[i].allowed, *key = k_group_limits[i].key;
+        if (k_group_limits[i].gk != gk || !v)
+            continue;
+        if (strcmp(allowed, "0") == 0 && json_is_number(v) && json_number_value(v) != 0)
+            return mc_fail_at(d, key, "not supported by CatTube (supported: 0)");
+        if (!allowed[0] && !(json_is_array(v) && json_array_size(v) == 0) &&
+            !(json_is_string(v) && json_string_length(v) == 0) && !(json_is_object(v) && json_object_size(v) == 0))
+            return mc_fail_at(d, key, "not supported by CatTube (leave it out)");
+        if (allowed[0] && strcmp(allowed, "0") != 0 && enum_only(gs, key, allowed, d))
+            return -1;
+    }
+    return 0;
+}
+
 /* DASH ISO and CMAF: SegmentLength (default 30 s for DASH, 10 s for CMAF),
  * FragmentLength (shorter than the segment: several fragments per
  * segment), MinBufferTime (ms); segmented files and the main profile only. */
@@ -352,6 +392,8 @@ static int group_dest(const json_t *g, group_info *gi, mc_diag *d)
         mc_fail_at(d, "destination", "required");
     else if (mc_parse_s3(dst, gi->bucket, gi->prefix, 1025, 1))
         mc_fail_at(d, "destination", "must be an s3://bucket/prefix URL (got \"%.128s\")", dst);
+    else if (gi->kind != GK_FILE && group_limits(gs, gi->kind, d))
+        rc = -1;
     else
         rc = gi->kind == GK_HLS ? hls_settings(gs, gi, d)
            : gi->kind == GK_FILE ? 0 : dash_settings(gs, gi, d);

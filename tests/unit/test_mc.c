@@ -455,6 +455,21 @@ static void test_dash_cmaf_plan(void)
     CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.WriteHlsManifest",
                     json_string("DISABLED"), msg, sizeof msg, &plan, d) == -1);
     CHECK(strstr(msg, "cmafGroupSettings.writeHlsManifest: unsupported value \"DISABLED\"") != NULL);
+    CHECK(dash_case("Settings.OutputGroups.0.OutputGroupSettings.DashIsoGroupSettings.Encryption",
+                    json_pack("{s:s}", "PlaybackDeviceCompatibility", "CENC_V1"), msg, sizeof msg, &plan, d) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputGroupSettings.dashIsoGroupSettings.encryption: not"
+                   " supported by CatTube (leave it out)");
+    CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.VideoCompositionOffsets",
+                    json_string("SIGNED"), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "videoCompositionOffsets: unsupported value \"SIGNED\" (supported: UNSIGNED)") != NULL);
+    CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.MinFinalSegmentLength",
+                    json_real(1.5), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "minFinalSegmentLength: not supported by CatTube (supported: 0)") != NULL);
+    CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.AdditionalManifests",
+                    json_array(), msg, sizeof msg, &plan, d) == 0);
+    CHECK(hls_case("Settings.OutputGroups.0.OutputGroupSettings.HlsGroupSettings.ManifestCompression",
+                   json_string("GZIP"), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "hlsGroupSettings.manifestCompression: unsupported value \"GZIP\" (supported: NONE)"));
     /* an HLS group with CMFC writes fMP4 segments */
     CHECK(hls_case("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("CMFC"),
                    msg, sizeof msg, &plan, d) == 0);
