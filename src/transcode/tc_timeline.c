@@ -145,6 +145,9 @@ static int build_parts(tc_job *j, int n_in)
         known &= end > 0;
         total += end - p->start_s;
     }
+    if (known && j->plan->max_duration_s > 0 && total > j->plan->max_duration_s)
+        return tc_fail(j, CT_MC_ERR_SETTINGS, "inputs: %.1f s joined exceed the limit of %.1f s", total,
+                       j->plan->max_duration_s);
     j->joined = j->n_parts > 1 || j->parts[0].start_s > 0 || j->parts[0].end_s >= 0;
     j->duration_s = known ? total : 0;
     j->res->input_duration_s = j->duration_s;

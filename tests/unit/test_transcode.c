@@ -372,6 +372,12 @@ static void test_joined_inputs(void)
     CHECK(ct_transcode_run_inputs(&p, in, 3, (int[]){open(p.outputs[0].path, O_RDWR | O_TRUNC)}, NULL, NULL,
                                   &r) == CT_ERR_INVALID);
     CHECK(r.error_code == CT_MC_ERR_SETTINGS && strstr(r.error_message, "input 3: clipping 1 starts at 9.000 s"));
+    /* each input under the duration cap, together over it: refused before encoding */
+    p.inputs[2].clips[0].start.s = 2;
+    p.max_duration_s = 3.5;
+    CHECK(ct_transcode_run_inputs(&p, in, 3, (int[]){open(p.outputs[0].path, O_RDWR | O_TRUNC)}, NULL, NULL,
+                                  &r) == CT_ERR_INVALID);
+    CHECK(r.error_code == CT_MC_ERR_SETTINGS && strstr(r.error_message, "exceed the limit of 3.5 s"));
     for (int i = 0; i < 3; i++)
         close(in[i]);
 }
