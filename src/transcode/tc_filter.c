@@ -128,9 +128,11 @@ static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, const AVFrame *f,
     }
     char layout[64];
     av_channel_layout_describe(&t->enc->ch_layout, layout, sizeof layout);
-    /* joined parts: fill audio gaps with silence so sound stays in sync */
+    /* joined parts: fill audio gaps with silence so sound stays in sync
+     * (first_pts only for the first graph: a graph rebuilt mid-stream for a
+     * new sample rate starts where the sound is) */
     snprintf(buf, n, "%saformat=sample_fmts=%s:sample_rates=%d:channel_layouts=%s",
-             j->joined ? "aresample=async=1:first_pts=0," : "",
+             !j->joined ? "" : t->frames == 0 ? "aresample=async=1:first_pts=0," : "aresample=async=1,",
              av_get_sample_fmt_name(t->enc->sample_fmt), t->enc->sample_rate, layout);
     return 0;
 }

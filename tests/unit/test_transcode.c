@@ -372,6 +372,25 @@ static void test_joined_inputs(void)
     CHECK(ct_transcode_run_inputs(&p, in, 3, (int[]){open(p.outputs[0].path, O_RDWR | O_TRUNC)}, NULL, NULL,
                                   &r) == CT_ERR_INVALID);
     CHECK(r.error_code == CT_MC_ERR_SETTINGS && strstr(r.error_message, "input 3: clipping 1 starts at 9.000 s"));
+    /* a second input at another sample rate rebuilds the audio graph mid-stream:
+     * its sound must follow the first input's, not start again at 0 */
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i color=blue:s=320x180:r=25:d=1 -f lavfi -i "
+             "sine=f=880:r=44100:d=1 -c:v libx264 -preset ultrafast -c:a aac -shortest '%s'",
+             path("blue441.mp4")) == 0);
+    static ct_plan q;
+    plan_init(&q, path("hls_in.mp4"), 1);
+    q.n_inputs = 2;
+    snprintf(q.inputs[1].path, sizeof q.inputs[1].path, "%s", path("blue441.mp4"));
+    int in2[2] = {open(q.input_path, O_RDONLY | O_CLOEXEC), open(path("blue441.mp4"), O_RDONLY | O_CLOEXEC)};
+    CHECK(ct_transcode_run_inputs(&q, in2, 2, (int[]){open(q.outputs[0].path, O_RDWR | O_CREAT | O_TRUNC, 0600)},
+                                  NULL, NULL, &r) == CT_OK);
+    probe(q.outputs[0].path, pr, sizeof pr);
+    CHECK(has(pr, "codec_name=aac") && fabs(format_duration(pr) - 4.0) < 0.1);
+    CHECK(sh("ffmpeg -v error -ss 3.5 -i '%s' -vn -f null - 2>&1; ffprobe -v error -select_streams a "
+             "-show_entries stream=duration -of csv=p=0 '%s' | awk '{exit !($1 > 3.9 && $1 < 4.1)}'",
+             q.outputs[0].path, q.outputs[0].path) == 0);
+    close(in2[0]);
+    close(in2[1]);
     /* each input under the duration cap, together over it: refused before encoding */
     p.inputs[2].clips[0].start.s = 2;
     p.max_duration_s = 3.5;
