@@ -184,7 +184,10 @@ static void jpeg_settings(const ct_plan_video *pv, AVCodecContext *enc)
 }
 
 /* Segmented outputs: one GOP per segment (or fragment), keyframes forced
- * at their starts (tc_hls.c). */
+ * at their starts (tc_hls.c). Forced keyframes are IDR: x265 would make
+ * them CRA pictures of an open GOP, whose leading pictures need the
+ * previous segment, so a player starting or switching there would drop
+ * them. */
 static void segment_gop(tc_job *j, const ct_plan_output *po, AVCodecContext *enc, AVDictionary **opts)
 {
     double fps = av_q2d(out_rate(j, &po->video));
@@ -192,8 +195,14 @@ static void segment_gop(tc_job *j, const ct_plan_output *po, AVCodecContext *enc
                                                                                   : po->segment_length;
     int gop = (int)lround(len * (fps > 0 ? fps : 25));
     enc->gop_size = gop > 0 ? gop : 1;
-    if (po->video.codec == CT_VCODEC_H264)
+    if (po->video.codec == CT_VCODEC_H264 || po->video.codec == CT_VCODEC_H265)
         av_dict_set(opts, "forced-idr", "1", 0);
+    if (po->video.codec == CT_VCODEC_H265) { /* x265's own keyframes too: closed GOPs */
+        const AVDictionaryEntry *e = av_dict_get(*opts, "x265-params", NULL, 0);
+        char params[320];
+        snprintf(params, sizeof params, "%s%sopen-gop=0", e ? e->value : "", e ? ":" : "");
+        av_dict_set(opts, "x265-params", params, 0);
+    }
 }
 
 static int open_video(tc_job *j, tc_out *o)

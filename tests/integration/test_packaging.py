@@ -539,3 +539,34 @@ def test_plays_in_chromium(done, player, manifest, player_name, sizes):
     r = playback.play(player, done["dir"], manifest, 2.5)
     assert r["ok"] and r["player"] == player_name, r
     assert r["currentTime"] >= 2.5 and (r["width"], r["height"]) in sizes, r
+
+
+def first_picture(path):
+    """The first coded picture's NAL unit type (HEVC) or frame_type (AV1) in a file."""
+    r = subprocess.run(["ffmpeg", "-nostdin", "-v", "trace", "-i", str(path), "-c", "copy", "-bsf:v",
+                        "trace_headers", "-f", "null", "-"], capture_output=True, text=True, timeout=60)
+    for line in r.stderr.splitlines():
+        if "trace_headers" not in line:
+            continue
+        m = re.search(r"nal_unit_type: (\d+)\((\w+)\)", line)
+        if m and int(m.group(1)) < 32:
+            return m.group(2)
+        m = re.search(r"frame_type\s+\S+ = (\d)", line)
+        if m:
+            return "KEY_FRAME" if m.group(1) == "0" else "frame_type " + m.group(1)
+    return None
+
+
+@pytest.mark.parametrize("group,mod,ext,want", [
+    ("dash", "_180p", "mp4", {"IDR_N_LP", "IDR_W_RADL"}), ("cmaf", "_av1", "cmfv", {"KEY_FRAME"})])
+def test_segments_start_closed(done, tmp_path, group, mod, ext, want):
+    # every segment opens with a picture that needs nothing before it (x265
+    # would otherwise start them with open-GOP CRA pictures)
+    folder, n = done["dir"] / group, 1
+    while (folder / f"{BASE}{mod}_{n:09d}.{ext}").is_file():
+        seg = tmp_path / f"seg{n}.mp4"
+        seg.write_bytes((folder / f"{BASE}{mod}init.{ext}").read_bytes() +
+                        (folder / f"{BASE}{mod}_{n:09d}.{ext}").read_bytes())
+        assert first_picture(seg) in want, (n, first_picture(seg))
+        n += 1
+    assert n > 2
