@@ -90,6 +90,7 @@ typedef struct {
     int fragment_length;         /* DASH/CMAF/HLS_FMP4: seconds per fMP4 fragment
                                   * (0 = one fragment per segment) */
     int min_buffer_ms;           /* DASH/CMAF: the MPD's minBufferTime */
+    int no_hls, no_dash;         /* CMAF: WriteHlsManifest / WriteDashManifest DISABLED */
     ct_plan_video video;
     ct_plan_audio audio;
 } ct_plan_output;

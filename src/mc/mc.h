@@ -52,6 +52,7 @@ typedef struct {
     char group_type[24];         /* "FILE_GROUP", "HLS_GROUP", "DASH_ISO_GROUP", "CMAF_GROUP" */
     char stem[256];
     char master[256];
+    int no_hls, no_dash;         /* CMAF group without its HLS / DASH manifests */
 } ct_mc_dest;
 
 /* Builds the transcode plan of a stored job (spec_json from ct_meta_job):

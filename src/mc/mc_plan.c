@@ -243,6 +243,7 @@ typedef struct {
     int fragment_length;       /* DASH/CMAF: seconds, 0 = one fragment per segment */
     int min_buffer_ms;         /* DASH/CMAF */
     int manifests;             /* write the group's master playlist / MPD */
+    int no_hls, no_dash;       /* CMAF: WriteHlsManifest / WriteDashManifest DISABLED */
     char bucket[64], prefix[1025];
 } group_info;
 
@@ -335,8 +336,12 @@ static int dash_settings(const json_t *gs, group_info *gi, mc_diag *d)
         enum_only(gs, "mpdManifestBandwidthType", "MAX", d))
         return -1;
     if (gi->kind == GK_CMAF &&
-        (enum_only(gs, "writeHlsManifest", "ENABLED", d) || enum_only(gs, "writeDashManifest", "ENABLED", d)))
+        (enum_only(gs, "writeHlsManifest", "ENABLED|DISABLED", d) ||
+         enum_only(gs, "writeDashManifest", "ENABLED|DISABLED", d)))
         return -1;
+    const char *wh = mc_jstr(gs, "writeHlsManifest"), *wd = mc_jstr(gs, "writeDashManifest");
+    gi->no_hls = gi->kind == GK_CMAF && wh && strcmp(wh, "DISABLED") == 0;
+    gi->no_dash = gi->kind == GK_CMAF && wd && strcmp(wd, "DISABLED") == 0;
     gi->segment_length = (int)seg;
     gi->fragment_length = frag > 0 && frag < seg ? (int)frag : 0;
     gi->min_buffer_ms = (int)mbt;
@@ -433,6 +438,8 @@ static int multi_names(plan_state *s, int idx, const group_info *gi, int first, 
     po->segment_length = gi->kind != GK_FILE ? gi->segment_length : 0;
     po->fragment_length = gi->fragment_length;
     po->min_buffer_ms = gi->min_buffer_ms;
+    po->no_hls = dst->no_hls = gi->no_hls;
+    po->no_dash = dst->no_dash = gi->no_dash;
     return 0;
 }
 
@@ -590,9 +597,11 @@ static void dash_details(json_t *group, const ct_mc_dest *dst)
     if (!dst->master[0])
         return;
     size_t n = strlen(dst->master) - (cmaf ? 5 : 4);
+    json_t *paths = json_array();
     snprintf(url, sizeof url, "s3://%s/%s%.*s.mpd", dst->bucket, dst->key, (int)n, dst->master);
-    json_t *paths = json_pack("[s]", url);
-    if (cmaf) {
+    if (!dst->no_dash)
+        json_array_append_new(paths, json_string(url));
+    if (cmaf && !dst->no_hls) {
         snprintf(url, sizeof url, "s3://%s/%s%s", dst->bucket, dst->key, dst->master);
         json_array_append_new(paths, json_string(url));
     }

@@ -392,7 +392,7 @@ int tc_fmp4_finish(tc_job *j, tc_out *o)
     tc_fmp4_seg_name(o, o->fm.n_segs - 1, name, sizeof name);
     if (emit(j, o, name, &o->fm.segs[o->fm.n_segs - 1].bytes) < 0)
         return -1;
-    if (o->po->container != CT_CONTAINER_DASH && write_media_playlist(j, o) < 0)
+    if (o->po->container != CT_CONTAINER_DASH && !o->po->no_hls && write_media_playlist(j, o) < 0)
         return -1;
     return 0;
 }

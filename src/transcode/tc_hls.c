@@ -230,8 +230,8 @@ int tc_hls_write_masters(tc_job *j)
         if (!o->po->master[0])
             continue;
         int ret = o->po->container == CT_CONTAINER_DASH ? tc_mpd_write(j, o, o->po->master)
-                  : is_hls(o->po) ? write_master(j, o) : 0;
-        if (ret >= 0 && o->po->container == CT_CONTAINER_CMAF)
+                  : is_hls(o->po) && !o->po->no_hls ? write_master(j, o) : 0;
+        if (ret >= 0 && o->po->container == CT_CONTAINER_CMAF && !o->po->no_dash)
             ret = write_cmaf_mpd(j, o);
         if (ret < 0)
             return tc_fail(j, CT_MC_ERR_DISK, "output %d: cannot write the group manifest (%s)",

@@ -453,8 +453,11 @@ static void test_dash_cmaf_plan(void)
                     msg, sizeof msg, &plan, d) == -1);
     CHECK(strstr(msg, "nameModifier: format identifiers") != NULL);
     CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.WriteHlsManifest",
-                    json_string("DISABLED"), msg, sizeof msg, &plan, d) == -1);
-    CHECK(strstr(msg, "cmafGroupSettings.writeHlsManifest: unsupported value \"DISABLED\"") != NULL);
+                    json_string("DISABLED"), msg, sizeof msg, &plan, d) == 0);
+    CHECK(plan.outputs[2].no_hls == 1 && plan.outputs[2].no_dash == 0 && d[2].no_hls == 1);
+    det = ct_mc_output_details(NULL, d, 3, dur, w, h);
+    CHECK(det && strstr(det, "\"playlistFilePaths\":[\"s3://out/cmaf/main.mpd\"]"));
+    free(det);
     CHECK(dash_case("Settings.OutputGroups.0.OutputGroupSettings.DashIsoGroupSettings.Encryption",
                     json_pack("{s:s}", "PlaybackDeviceCompatibility", "CENC_V1"), msg, sizeof msg, &plan, d) == -1);
     CHECK_STR(msg, "settings.outputGroups[0].outputGroupSettings.dashIsoGroupSettings.encryption: not"

@@ -336,6 +336,30 @@ static void test_dash_cmaf(void)
        path("av1.mp4"));
     probe(path("av1.mp4"), pr, sizeof pr);
     CHECK(has(pr, "codec_name=av1") && has(pr, "width=320") && fabs(format_duration(pr) - 3.0) < 0.15);
+
+    /* CMAF with WriteDashManifest DISABLED: playlists but no MPD; WriteHlsManifest DISABLED: the reverse */
+    char dir2[512];
+    snprintf(dir2, sizeof dir2, "%s", path("cmaf2"));
+    CHECK(mkdir(dir2, 0700) == 0);
+    plan_init(&p, path("hls_in.mp4"), 2);
+    for (int i = 0; i < 2; i++) {
+        ct_plan_output *o = &p.outputs[i];
+        snprintf(o->path, sizeof o->path, "%s", dir2);
+        snprintf(o->name, sizeof o->name, "%s", i ? "y_a" : "x_a");
+        snprintf(o->master, sizeof o->master, "%s", i ? "y.m3u8" : "x.m3u8");
+        o->container = CT_CONTAINER_CMAF;
+        o->group = i;
+        o->segment_length = 1;
+        o->video.codec = CT_VCODEC_NONE;
+    }
+    p.outputs[0].no_dash = 1;
+    p.outputs[1].no_hls = 1;
+    in = open(p.input_path, O_RDONLY | O_CLOEXEC);
+    CHECK(run_bundles(&p, dir2, &in, 1, &r) == CT_OK && r.error_code == 0);
+    close(in);
+    CHECK(exists(dir2, "x.m3u8") && exists(dir2, "x_a.m3u8") && !exists(dir2, "x.mpd"));
+    CHECK(exists(dir2, "y.mpd") && !exists(dir2, "y.m3u8") && !exists(dir2, "y_a.m3u8"));
+    CHECK(exists(dir2, "y_a_000000001.cmfa") && exists(dir2, "x_ainit.cmfa"));
 }
 
 /* Three parts: 1 s clipped from input 1, all of input 2 (no audio), and
