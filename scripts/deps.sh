@@ -14,7 +14,7 @@ PACKAGES=(
   # fuzz and sanitizer builds
   clang libclang-rt-14-dev
   # run and test
-  ffmpeg awscli curl python3-boto3 python3-botocore python3-pytest s3cmd rclone cppcheck
+  ffmpeg awscli curl python3-boto3 python3-botocore python3-pytest python3-requests s3cmd rclone cppcheck
   # HLS/DASH playback test (hls.js, dash.js, puppeteer-core from npm drive it)
   chromium
 )

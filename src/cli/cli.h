@@ -4,11 +4,33 @@
 
 #include "http/http.h"
 #include "iam/iam.h"
+#include "mc/mc.h"
+#include "store/store.h"
 
 int ct_cmd_serve(int argc, char **argv);
 int ct_cmd_worker(int argc, char **argv);
 /* Admin API for users, access keys and policies (/cattube/admin/users...). */
 void ct_iam_admin_handle(ct_iam *iam, const ct_http_req *req, ct_http_resp *resp);
 int ct_cmd_distribution(int argc, char **argv);
+
+/* The admin API as a client (cmd_admin.c): one request signed with the root
+ * credentials from the environment (service "cattube"); prints the JSON
+ * answer on stdout or the server's message on stderr. Returns the exit code. */
+typedef struct {
+    const char *endpoint, *region;
+    int no_verify;
+} ct_cli_admin_target;
+int ct_cli_admin_call(const ct_cli_admin_target *t, const char *method, const char *path,
+                      const char *body);
+
+/* MediaConvert's Probe for `serve` (serve_probe.c): a ct_mc_probe_fn whose
+ * ctx is a ct_serve_probe_ctx (borrowed handles, owned by serve). */
+typedef struct {
+    ct_meta *meta;
+    ct_store *store;
+    ct_iam *iam;
+} ct_serve_probe_ctx;
+ct_err ct_serve_probe(void *ctx, const ct_http_req *req, const char *bucket, const char *key,
+                      ct_mc_probe_out *out);
 
 #endif

@@ -1,12 +1,13 @@
 /* cmd_admin: `cattube admin user|policy ...`, a client of the admin API
  * (/cattube/admin/users, /cattube/admin/policies) signed with SigV4 (service
- * "cattube") through libcurl's CURLOPT_AWS_SIGV4, as cmd_distribution does.
+ * "cattube") by the client module; ct_cli_admin_call is shared with
+ * cmd_distribution.
  * Prints the server's JSON, pretty, on stdout; on an error prints the
  * server's message on stderr and exits 1. */
 #include "cli/cli.h"
+#include "client/client.h"
 #include "core/core.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -38,14 +39,9 @@ static void usage(FILE *f)
 }
 
 typedef struct {
-    const char *endpoint, *region, *document, *policy_name, *bucket, *name;
-    int no_verify;
+    ct_cli_admin_target t;
+    const char *document, *policy_name, *bucket, *name;
 } admin_opts;
-
-static size_t collect(char *p, size_t size, size_t n, void *ctx)
-{
-    return ct_buf_append(ctx, p, size * n) ? 0 : size * n;
-}
 
 static const char *env2(const char *a, const char *b)
 {
@@ -56,94 +52,66 @@ static const char *env2(const char *a, const char *b)
     return v && *v ? v : NULL;
 }
 
-static int report(long status, const ct_buf *body)
+/* Prints the server's answer (pretty JSON, or its message on stderr). */
+static int report(const ct_buf *body)
 {
     json_t *j = body->len ? json_loadb(body->data, body->len, 0, NULL) : NULL;
-    int rc = 0;
-    if (status >= 200 && status < 300) {
-        char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-        if (text)
-            printf("%s\n", text);
-        else if (body->len)
-            printf("%s\n", body->data);
-        free(text);
-    } else {
-        const char *msg = json_string_value(json_object_get(j, "message"));
-        fprintf(stderr, "cattube: %s (HTTP %ld)\n",
-                msg ? msg : (body->len ? body->data : "request failed"), status);
-        rc = 1;
-    }
+    char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    if (text)
+        printf("%s\n", text);
+    else if (body->len)
+        printf("%s\n", body->data);
+    free(text);
     json_decref(j);
-    return rc;
+    return 0;
 }
 
-static void set_common(CURL *c, const admin_opts *o)
+int ct_cli_admin_call(const ct_cli_admin_target *t, const char *method, const char *path,
+                      const char *body)
 {
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (o->no_verify) {
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-}
-
-/* One signed request to path (already URL-safe); body may be NULL. */
-static int call(const admin_opts *o, const char *method, const char *path, const char *body)
-{
-    const char *ak = env2("CATTUBE_ROOT_ACCESS_KEY", "AWS_ACCESS_KEY_ID");
-    const char *sk = env2("CATTUBE_ROOT_SECRET_KEY", "AWS_SECRET_ACCESS_KEY");
-    if (!ak || !sk) {
+    ct_client_config cfg = {
+        .access_key = env2("CATTUBE_ROOT_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
+        .secret_key = env2("CATTUBE_ROOT_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"),
+        .region = t->region, .service = "cattube", .no_verify_tls = t->no_verify};
+    if (!cfg.access_key || !cfg.secret_key) {
         fputs("cattube: no credentials: set CATTUBE_ROOT_ACCESS_KEY and "
               "CATTUBE_ROOT_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)\n",
               stderr);
         return 1;
     }
-    size_t elen = strlen(o->endpoint);
-    while (elen && o->endpoint[elen - 1] == '/')
+    size_t elen = strlen(t->endpoint);
+    while (elen && t->endpoint[elen - 1] == '/')
         elen--;
-    ct_buf url = CT_BUF_INIT, userpwd = CT_BUF_INIT, sigv4 = CT_BUF_INIT, resp = CT_BUF_INIT;
-    ct_buf_printf(&url, "%.*s%s", (int)elen, o->endpoint, path);
-    ct_buf_printf(&userpwd, "%s:%s", ak, sk);
-    ct_buf_printf(&sigv4, "aws:amz:%s:cattube", o->region);
-    resp.max = (size_t)8 << 20;
+    const char *json_hdrs[] = {"Accept: application/json", "Content-Type: application/json",
+                               NULL};
+    ct_buf url = CT_BUF_INIT, resp_body = CT_BUF_INIT;
+    resp_body.max = (size_t)8 << 20;
+    ct_client_resp resp;
+    ct_client *c = NULL;
     int rc = 1;
-    struct curl_slist *hdrs = NULL;
-    CURL *c = curl_easy_init();
-    if (!c || !url.data || !userpwd.data || !sigv4.data) {
-        fputs("cattube: out of memory\n", stderr);
+    ct_err e = ct_buf_printf(&url, "%.*s%s", (int)elen, t->endpoint, path);
+    if (!e)
+        e = ct_client_open(&cfg, &c);
+    if (e) {
+        fprintf(stderr, "cattube: %s\n", ct_err_str(e));
         goto cleanup;
     }
-    curl_easy_setopt(c, CURLOPT_URL, url.data);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4.data);
-    curl_easy_setopt(c, CURLOPT_USERPWD, userpwd.data);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    set_common(c, o);
-    hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    if (body) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    CURLcode cc = curl_easy_perform(c);
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "cattube: %s: %s\n", url.data, curl_easy_strerror(cc));
-        goto cleanup;
-    }
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    rc = report(status, &resp);
+    if (!body)
+        json_hdrs[1] = NULL;
+    ct_client_req r = {.method = method, .url = url.data, .headers = json_hdrs, .body = body,
+                       .body_len = body ? strlen(body) : 0, .resp_body = &resp_body};
+    e = ct_client_request(c, &r, &resp);
+    if (e == CT_OK)
+        rc = report(&resp_body);
+    else if (resp.status)
+        fprintf(stderr, "cattube: %s (HTTP %ld)\n",
+                resp.err_message[0] ? resp.err_message : "request failed", resp.status);
+    else
+        fprintf(stderr, "cattube: %s\n", resp.err_message[0] ? resp.err_message : ct_err_str(e));
 cleanup:
-    curl_slist_free_all(hdrs);
-    if (c)
-        curl_easy_cleanup(c);
+    ct_client_close(c);
     ct_buf_free(&url);
-    ct_buf_free(&userpwd);
-    ct_buf_free(&sigv4);
-    ct_buf_free(&resp);
+    ct_buf_free(&resp_body);
     return rc;
 }
 
@@ -169,8 +137,8 @@ static int parse_opts(int argc, char **argv, admin_opts *o)
         const char *name;
         size_t off;
     } opts[] = {
-        {"--endpoint", offsetof(admin_opts, endpoint)},
-        {"--region", offsetof(admin_opts, region)},
+        {"--endpoint", offsetof(admin_opts, t.endpoint)},
+        {"--region", offsetof(admin_opts, t.region)},
         {"--policy-document", offsetof(admin_opts, document)},
         {"--policy-name", offsetof(admin_opts, policy_name)},
         {"--bucket", offsetof(admin_opts, bucket)},
@@ -178,7 +146,7 @@ static int parse_opts(int argc, char **argv, admin_opts *o)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--no-verify-ssl") == 0) {
-            o->no_verify = 1;
+            o->t.no_verify = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {
@@ -225,33 +193,33 @@ static int user_cmd(const char *sub, admin_opts *o)
         return 2;
     }
     if (strcmp(sub, "list") == 0)
-        return call(o, "GET", "/cattube/admin/users", NULL);
+        return ct_cli_admin_call(&o->t, "GET", "/cattube/admin/users", NULL);
     if (strcmp(sub, "create") == 0) {
         json_t *j = json_pack("{s:s}", "userName", o->name);
         char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
-        int rc = body ? call(o, "POST", "/cattube/admin/users", body) : 1;
+        int rc = body ? ct_cli_admin_call(&o->t, "POST", "/cattube/admin/users", body) : 1;
         free(body);
         return rc;
     }
     snprintf(path, sizeof path, "/cattube/admin/users/%s", o->name);
     if (strcmp(sub, "get") == 0 || strcmp(sub, "delete") == 0)
-        return call(o, strcmp(sub, "get") == 0 ? "GET" : "DELETE", path, NULL);
+        return ct_cli_admin_call(&o->t, strcmp(sub, "get") == 0 ? "GET" : "DELETE", path, NULL);
     if (strcmp(sub, "list-policies") == 0)
-        return call(o, "GET", strcat(path, "/policies"), NULL);
+        return ct_cli_admin_call(&o->t, "GET", strcat(path, "/policies"), NULL);
     if (strcmp(sub, "detach-policy") != 0 && strcmp(sub, "attach-policy") != 0) {
         fprintf(stderr, "cattube: unknown user command '%s'\n", sub);
         return 2;
     }
     snprintf(path + strlen(path), sizeof path - strlen(path), "/policies/%s", pname);
     if (strcmp(sub, "detach-policy") == 0)
-        return call(o, "DELETE", path, NULL);
+        return ct_cli_admin_call(&o->t, "DELETE", path, NULL);
     if (!o->document) {
         fputs("cattube: attach-policy needs --policy-document\n", stderr);
         return 2;
     }
     char *doc = load_document(o->document);
-    int rc = doc ? call(o, "PUT", path, doc) : 1;
+    int rc = doc ? ct_cli_admin_call(&o->t, "PUT", path, doc) : 1;
     free(doc);
     return rc;
 }
@@ -288,20 +256,20 @@ int ct_cmd_admin(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    admin_opts o = {.endpoint = getenv("CATTUBE_ENDPOINT"), .region = "us-east-1"};
+    admin_opts o = {.t = {.endpoint = getenv("CATTUBE_ENDPOINT"), .region = "us-east-1"}};
     if (parse_opts(argc - 3, argv + 3, &o))
         return 2;
     if (strcmp(argv[1], "policy") == 0)
         return policy_cmd(argv[2], &o);
-    if (!o.endpoint || !*o.endpoint) {
+    if (!o.t.endpoint || !*o.t.endpoint) {
         fputs("cattube: --endpoint is required (or set CATTUBE_ENDPOINT)\n", stderr);
         return 2;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (ct_client_global_init() != CT_OK) {
         fputs("cattube: cannot initialise libcurl\n", stderr);
         return 1;
     }
     int rc = user_cmd(argv[2], &o);
-    curl_global_cleanup();
+    ct_client_global_cleanup();
     return rc;
 }

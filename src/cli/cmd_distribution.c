@@ -1,12 +1,12 @@
 /* cmd_distribution: `cattube distribution create|list|get|delete`, a client of
- * the admin API (/cattube/admin/distributions) signed with SigV4 (service
- * "cattube") through libcurl's CURLOPT_AWS_SIGV4. Prints the server's JSON,
+ * the admin API (/cattube/admin/distributions) through ct_cli_admin_call
+ * (cmd_admin.c: SigV4, service "cattube", signed by the client module). Prints the server's JSON,
  * pretty, on stdout; on an error prints the server's message on stderr and
  * exits 1. */
 #include "cli/cli.h"
+#include "client/client.h"
 #include "core/core.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -36,113 +36,15 @@ static void usage(FILE *f)
 }
 
 typedef struct {
-    const char *endpoint, *region, *origin_bucket, *policy, *comment, *id;
-    int no_verify;
+    ct_cli_admin_target t;
+    const char *origin_bucket, *policy, *comment, *id;
 } dist_opts;
-
-static size_t collect(char *p, size_t size, size_t n, void *ctx)
-{
-    return ct_buf_append(ctx, p, size * n) ? 0 : size * n;
-}
-
-static const char *env2(const char *a, const char *b)
-{
-    const char *v = getenv(a);
-    if (v && *v)
-        return v;
-    v = getenv(b);
-    return v && *v ? v : NULL;
-}
-
-/* Prints the server's answer; returns the exit code. */
-static int report(long status, const ct_buf *body)
-{
-    json_t *j = body->len ? json_loadb(body->data, body->len, 0, NULL) : NULL;
-    int rc = 0;
-    if (status >= 200 && status < 300) {
-        if (j) {
-            char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            if (text)
-                printf("%s\n", text);
-            free(text);
-        } else if (body->len) {
-            printf("%s\n", body->data);
-        }
-    } else {
-        const char *msg = json_string_value(json_object_get(j, "message"));
-        if (!msg)
-            msg = json_string_value(json_object_get(j, "Message"));
-        fprintf(stderr, "cattube: %s (HTTP %ld)\n",
-                msg ? msg : (body->len ? body->data : "request failed"), status);
-        rc = 1;
-    }
-    json_decref(j);
-    return rc;
-}
 
 static int call(const dist_opts *o, const char *method, const char *suffix, const char *body)
 {
-    const char *ak = env2("CATTUBE_ROOT_ACCESS_KEY", "AWS_ACCESS_KEY_ID");
-    const char *sk = env2("CATTUBE_ROOT_SECRET_KEY", "AWS_SECRET_ACCESS_KEY");
-    if (!ak || !sk) {
-        fputs("cattube: no credentials: set CATTUBE_ROOT_ACCESS_KEY and "
-              "CATTUBE_ROOT_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)\n",
-              stderr);
-        return 1;
-    }
-    size_t elen = strlen(o->endpoint);
-    while (elen && o->endpoint[elen - 1] == '/')
-        elen--;
-    ct_buf url = CT_BUF_INIT, userpwd = CT_BUF_INIT, sigv4 = CT_BUF_INIT, resp = CT_BUF_INIT;
-    ct_buf_printf(&url, "%.*s" ADMIN_PATH "%s", (int)elen, o->endpoint, suffix);
-    ct_buf_printf(&userpwd, "%s:%s", ak, sk);
-    ct_buf_printf(&sigv4, "aws:amz:%s:cattube", o->region);
-    resp.max = (size_t)8 << 20;
-
-    int rc = 1;
-    struct curl_slist *hdrs = NULL;
-    CURL *c = curl_easy_init();
-    if (!c || !url.data || !userpwd.data || !sigv4.data) {
-        fputs("cattube: out of memory\n", stderr);
-        goto done;
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url.data);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4.data);
-    curl_easy_setopt(c, CURLOPT_USERPWD, userpwd.data);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (o->no_verify) {
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    if (body) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    CURLcode cc = curl_easy_perform(c);
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "cattube: %s: %s\n", url.data, curl_easy_strerror(cc));
-        goto done;
-    }
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    rc = report(status, &resp);
-done:
-    curl_slist_free_all(hdrs);
-    if (c)
-        curl_easy_cleanup(c);
-    ct_buf_free(&url);
-    ct_buf_free(&userpwd);
-    ct_buf_free(&sigv4);
-    ct_buf_free(&resp);
-    return rc;
+    char path[128];
+    snprintf(path, sizeof path, ADMIN_PATH "%s", suffix);
+    return ct_cli_admin_call(&o->t, method, path, body);
 }
 
 static int id_ok(const char *id)
@@ -158,13 +60,13 @@ int ct_cmd_distribution(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1];
-    dist_opts o = {.endpoint = getenv("CATTUBE_ENDPOINT"), .region = "us-east-1"};
+    dist_opts o = {.t = {.endpoint = getenv("CATTUBE_ENDPOINT"), .region = "us-east-1"}};
     static const struct {
         const char *name;
         size_t off;
     } opts[] = {
-        {"--endpoint", offsetof(dist_opts, endpoint)},
-        {"--region", offsetof(dist_opts, region)},
+        {"--endpoint", offsetof(dist_opts, t.endpoint)},
+        {"--region", offsetof(dist_opts, t.region)},
         {"--origin-bucket", offsetof(dist_opts, origin_bucket)},
         {"--viewer-protocol-policy", offsetof(dist_opts, policy)},
         {"--comment", offsetof(dist_opts, comment)},
@@ -176,7 +78,7 @@ int ct_cmd_distribution(int argc, char **argv)
             return 0;
         }
         if (strcmp(a, "--no-verify-ssl") == 0) {
-            o.no_verify = 1;
+            o.t.no_verify = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {
@@ -206,11 +108,11 @@ int ct_cmd_distribution(int argc, char **argv)
             return 2;
         }
     }
-    if (!o.endpoint || !*o.endpoint) {
+    if (!o.t.endpoint || !*o.t.endpoint) {
         fputs("cattube: --endpoint is required (or set CATTUBE_ENDPOINT)\n", stderr);
         return 2;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (ct_client_global_init() != CT_OK) {
         fputs("cattube: cannot initialise libcurl\n", stderr);
         return 1;
     }
@@ -249,6 +151,6 @@ int ct_cmd_distribution(int argc, char **argv)
         usage(stderr);
     }
 out:
-    curl_global_cleanup();
+    ct_client_global_cleanup();
     return rc;
 }

@@ -72,7 +72,11 @@ static void user_create(ct_iam *iam, const ct_http_req *req, ct_http_resp *resp)
     ct_random_alnum(u.user_id + 4, 17, 1);
     ct_iam_new_key(u.access_key, sk);
     u.created_ms = ct_now_ms();
-    ct_err e = ct_meta_iam_user_create(ct_iam_meta(iam), u.name, u.user_id, u.access_key, sk);
+    char sealed[CT_IAM_SEALED_MAX];
+    ct_err e = ct_iam_seal_secret(iam, u.access_key, sk, sealed);
+    if (!e)
+        e = ct_meta_iam_user_create(ct_iam_meta(iam), u.name, u.user_id, u.access_key, sealed);
+    explicit_bzero(sealed, sizeof sealed);
     if (e) {
         fail_err(resp, e, "user");
         goto cleanup;

@@ -36,7 +36,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "admin") == 0)
         return ct_cmd_admin(argc - 1, argv + 1);
     if (strcmp(cmd, "transcode") == 0)
-        return ct_sandbox_child_main();
+        return argc > 2 && strcmp(argv[2], "--probe") == 0 ? ct_sandbox_probe_child_main()
+                                                            : ct_sandbox_child_main();
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;

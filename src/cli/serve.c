@@ -39,12 +39,14 @@ typedef struct {
     int workers;
     int lease_s;
     long stale_upload_s;
+    const char *domain;        /* S3 virtual-hosted style base domain, or NULL */
 } serve_opts;
 
 typedef struct {
     serve_opts opt;
     char access_key[128];
     char secret_key[128];
+    unsigned char master_key[32];
     char account_id[16];
     char endpoint_url[256];
     ct_meta *meta;
@@ -56,6 +58,7 @@ typedef struct {
     ct_events *events;
     ct_worker *worker;
     ct_http_server *http;
+    ct_serve_probe_ctx probe;
 } server;
 
 /* ---- credentials ---- */
@@ -104,6 +107,35 @@ static ct_err load_or_create_root(server *sv)
     return e;
 }
 
+/* The key sealing IAM users' secrets: CATTUBE_MASTER_KEY (64 hex digits;
+ * nodes sharing one database must share it) or DIR/master.key, made once. */
+static ct_err load_or_create_master_key(server *sv)
+{
+    char path[2048], hex[65], *text = NULL;
+    size_t len = 0;
+    const char *env = getenv("CATTUBE_MASTER_KEY");
+    ct_snprintf(path, sizeof path, "%s/master.key", sv->opt.data_dir);
+    if (env && *env) {
+        snprintf(hex, sizeof hex, "%s", env);
+    } else if (ct_read_file(path, 256, &text, &len) == CT_OK) {
+        snprintf(hex, sizeof hex, "%.*s", (int)(len < 64 ? len : 64), text);
+        free(text);
+    } else {
+        ct_random_hex(hex, 64);
+        hex[64] = '\0';
+        ct_err e = ct_write_file_atomic(path, hex, 64, 0600);
+        if (e)
+            return e;
+    }
+    if (strlen(hex) != 64 || ct_unhex(hex, 64, sv->master_key) < 0) {
+        ct_error("serve: the master key (%s) must be 64 hex digits",
+                 env && *env ? "CATTUBE_MASTER_KEY" : path);
+        return CT_ERR_INVALID;
+    }
+    explicit_bzero(hex, sizeof hex);
+    return CT_OK;
+}
+
 static ct_err secret_for(void *ctx, const char *access_key, char *secret, size_t n,
                          ct_principal *p)
 {
@@ -117,8 +149,10 @@ typedef enum { ROUTE_S3, ROUTE_MC, ROUTE_ADMIN, ROUTE_CLOUDFRONT, ROUTE_HEALTH }
 
 static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
-static route route_of(const ct_http_req *req)
+static route route_of(const server *sv, const ct_http_req *req)
 {
+    if (ct_s3_is_virtual_host(sv->s3, req))
+        return ROUTE_S3; /* bucket.DOMAIN: every path is a key */
     const char *svc = req->principal.service;
     int signed_s3 = !req->principal.anonymous && strcmp(svc, "s3") == 0;
     if (strcmp(req->path, "/cattube/health") == 0 && (req->principal.anonymous || !signed_s3))
@@ -211,7 +245,7 @@ static void route_admin(server *sv, ct_http_req *req, ct_http_resp *resp)
 static void handle(void *ctx, ct_http_req *req, ct_http_resp *resp)
 {
     server *sv = ctx;
-    switch (route_of(req)) {
+    switch (route_of(sv, req)) {
     case ROUTE_HEALTH:
         ct_http_resp_json(resp, 200, strdup("{\"status\":\"ok\"}"));
         return;
@@ -233,7 +267,7 @@ static void handle(void *ctx, ct_http_req *req, ct_http_resp *resp)
 static int wants_stream(void *ctx, const ct_http_req *req)
 {
     server *sv = ctx;
-    return route_of(req) == ROUTE_S3 && ct_s3_wants_stream(sv->s3, req);
+    return route_of(sv, req) == ROUTE_S3 && ct_s3_wants_stream(sv->s3, req);
 }
 
 static void *stream_begin(void *ctx, ct_http_req *req, ct_http_resp *resp)
@@ -255,6 +289,7 @@ static void serve_usage(FILE *f)
           "  --lease-seconds N        job lease; a dead worker's job is retried after it (30)\n"
           "  --stale-upload-seconds N abort multipart uploads older than this (604800 = 7 days)\n"
           "  --public-host NAME       host name the edge puts in its URLs\n"
+          "  --domain D               S3 virtual-hosted style: Host bucket.D[:port] names a bucket\n"
           "  --edge-cert PEM --edge-key PEM   edge TLS certificate (default: generated)\n"
           "  --verbose                debug logging\n"
           "Root credentials come from CATTUBE_ROOT_ACCESS_KEY / CATTUBE_ROOT_SECRET_KEY, else are\n"
@@ -272,10 +307,11 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"edge-key", required_argument, NULL, 'k'},   {"verbose", no_argument, NULL, 'v'},
         {"lease-seconds", required_argument, NULL, 'L'},
         {"stale-upload-seconds", required_argument, NULL, 'S'},
+        {"domain", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
-                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800};
+                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -287,6 +323,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'r': o->region = optarg; break;
         case 'w': o->workers = atoi(optarg); break;
         case 'p': o->public_host = optarg; break;
+        case 'D': o->domain = optarg; break;
         case 'c': o->edge_cert = optarg; break;
         case 'k': o->edge_key = optarg; break;
         case 'v': ct_log_set_level(CT_LOG_DEBUG); break;
@@ -323,7 +360,7 @@ static ct_err start_all(server *sv)
     ct_err e;
     if ((e = ct_mkdirs(sv->opt.data_dir, 0700)))
         return e;
-    if ((e = load_or_create_root(sv)))
+    if ((e = load_or_create_root(sv)) || (e = load_or_create_master_key(sv)))
         return e;
     ct_snprintf(path, sizeof path, "%s/meta.db", sv->opt.data_dir);
     if ((e = ct_meta_open_sqlite(path, &sv->meta)) || (e = ct_store_open_fs(sv->opt.data_dir, &sv->store)))
@@ -332,11 +369,13 @@ static ct_err start_all(server *sv)
     if (ct_store_sweep(sv->store, blob_referenced, sv->meta, &swept) == CT_OK && swept)
         ct_info("serve: removed %d unreferenced blob(s) left by a crash", swept);
     snprintf(sv->endpoint_url, sizeof sv->endpoint_url, "http://%s", sv->opt.listen);
-    ct_iam_config ic = {sv->account_id, sv->access_key, sv->secret_key};
+    ct_iam_config ic = {sv->account_id, sv->access_key, sv->secret_key, sv->master_key};
     if ((e = ct_iam_open(&ic, sv->meta, &sv->iam)))
         return e;
-    ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam};
-    ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url};
+    ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam, sv->opt.domain};
+    sv->probe = (ct_serve_probe_ctx){sv->meta, sv->store, sv->iam};
+    ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url, ct_serve_probe,
+                        &sv->probe};
     if ((e = ct_s3_open(&s3c, sv->meta, sv->store, &sv->s3)) ||
         (e = ct_mc_open(&mcc, sv->meta, &sv->mc)))
         return e;

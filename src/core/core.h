@@ -95,6 +95,15 @@ int ct_consttime_cmp(const char *a, const char *b);
 void ct_random_hex(char *out, size_t n);
 /* Random string from [A-Z0-9] (access keys) or base62 (secrets). */
 void ct_random_alnum(char *out, size_t n, int upper_only);
+/* AES-256-GCM: out = 12-byte random nonce | ciphertext | 16-byte tag, so
+ * outcap must be at least n + CT_AEAD_OVERHEAD. aad is authenticated, not
+ * stored. open returns CT_ERR_DIGEST when the tag does not verify. */
+#define CT_AEAD_OVERHEAD 28
+ct_err ct_aead_seal(const unsigned char key[32], const void *aad, size_t aadlen, const void *in,
+                    size_t n, unsigned char *out, size_t outcap, size_t *outlen);
+ct_err ct_aead_open(const unsigned char key[32], const void *aad, size_t aadlen,
+                    const unsigned char *in, size_t n, unsigned char *out, size_t outcap,
+                    size_t *outlen);
 
 /* ---- time ---- */
 int64_t ct_now_ms(void);          /* wall clock, ms since epoch */

@@ -64,12 +64,75 @@ void ct_random_alnum(char *out, size_t n, int upper_only)
     static const char any[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     const char *set = upper_only ? upper : any;
     size_t setlen = upper_only ? sizeof upper - 1 : sizeof any - 1;
+    unsigned char buf[64];
+    size_t have = 0, used = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c;
-        do
-            random_bytes(&c, 1);
-        while (c >= 256 - (256 % setlen)); /* no modulo bias */
+        do {
+            if (used == have) { /* one RAND_bytes per 64 bytes: it was 27% of a 4 KiB edge GET */
+                random_bytes(buf, sizeof buf);
+                have = sizeof buf;
+                used = 0;
+            }
+            c = buf[used++];
+        } while (c >= 256 - (256 % setlen)); /* no modulo bias */
         out[i] = set[c % setlen];
     }
+    explicit_bzero(buf, sizeof buf);
     out[n] = '\0';
+}
+
+/* AES-256-GCM with a random 96-bit nonce: used to keep secrets that must be
+ * recoverable (SigV4 needs a user's secret itself) unreadable at rest. */
+ct_err ct_aead_seal(const unsigned char key[32], const void *aad, size_t aadlen, const void *in,
+                    size_t n, unsigned char *out, size_t outcap, size_t *outlen)
+{
+    if (outcap < n + CT_AEAD_OVERHEAD || n > INT32_MAX || aadlen > INT32_MAX)
+        return CT_ERR_TOO_LARGE;
+    ct_err e = CT_ERR_INTERNAL;
+    int len = 0, fin = 0;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (!c)
+        return CT_ERR_NOMEM;
+    random_bytes(out, 12);
+    if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, out) != 1 ||
+        EVP_EncryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1 ||
+        EVP_EncryptUpdate(c, out + 12, &len, in, (int)n) != 1 ||
+        EVP_EncryptFinal_ex(c, out + 12 + len, &fin) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, out + 12 + len + fin) != 1)
+        goto cleanup;
+    *outlen = 12 + (size_t)len + (size_t)fin + 16;
+    e = CT_OK;
+cleanup:
+    EVP_CIPHER_CTX_free(c);
+    return e;
+}
+
+ct_err ct_aead_open(const unsigned char key[32], const void *aad, size_t aadlen,
+                    const unsigned char *in, size_t n, unsigned char *out, size_t outcap,
+                    size_t *outlen)
+{
+    if (n < CT_AEAD_OVERHEAD || n > INT32_MAX || aadlen > INT32_MAX)
+        return CT_ERR_DIGEST;
+    size_t clen = n - CT_AEAD_OVERHEAD;
+    if (outcap < clen)
+        return CT_ERR_TOO_LARGE;
+    ct_err e = CT_ERR_DIGEST;
+    int len = 0, fin = 0;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (!c)
+        return CT_ERR_NOMEM;
+    if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, in) != 1 ||
+        EVP_DecryptUpdate(c, NULL, &len, aad, (int)aadlen) != 1 ||
+        EVP_DecryptUpdate(c, out, &len, in + 12, (int)clen) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)(in + 12 + clen)) != 1 ||
+        EVP_DecryptFinal_ex(c, out + len, &fin) != 1) {
+        explicit_bzero(out, clen);
+        goto cleanup;
+    }
+    *outlen = (size_t)len + (size_t)fin;
+    e = CT_OK;
+cleanup:
+    EVP_CIPHER_CTX_free(c);
+    return e;
 }

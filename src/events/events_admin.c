@@ -99,9 +99,12 @@ static char *job_filter_of(json_t *je, int *bad)
 
 static json_t *webhook_json(ct_events *ev, const ct_meta_webhook *w)
 {
-    char arn[256], ts[32];
+    char arn[256], qarn[256], tarn[256], ts[32];
     snprintf(arn, sizeof arn, CT_EVENTS_WEBHOOK_ARN_PREFIX "%s:%s:webhook/%s", ev->region,
              ev->account_id, w->name);
+    /* The same target as a Queue or Topic configuration names it (s3_notify.c). */
+    snprintf(qarn, sizeof qarn, "arn:aws:sqs:%s:%s:%s", ev->region, ev->account_id, w->name);
+    snprintf(tarn, sizeof tarn, "arn:aws:sns:%s:%s:%s", ev->region, ev->account_id, w->name);
     ct_time_iso8601(w->created_ms, ts);
     json_t *je = json_false();
     if (w->job_filter) {
@@ -113,8 +116,9 @@ static json_t *webhook_json(ct_events *ev, const ct_meta_webhook *w)
             je = f;
         }
     }
-    return json_pack("{s:s, s:s, s:s, s:o, s:s}", "name", w->name, "arn", arn, "url", w->url,
-                     "jobEvents", je, "createdAt", ts);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "name", w->name, "arn", arn,
+                     "queueArn", qarn, "topicArn", tarn, "url", w->url, "jobEvents", je,
+                     "createdAt", ts);
 }
 
 /* Fills w from a create request; returns an error message or NULL. */

@@ -178,6 +178,9 @@ typedef struct {
     const char *account_id;
     const char *root_access_key;
     const char *root_secret_key;
+    /* 32-byte key that seals IAM users' secrets at rest (DIR/master.key or
+     * CATTUBE_MASTER_KEY), or NULL to store them as given (tests). */
+    const unsigned char *master_key;
 } ct_iam_config;
 
 ct_err ct_iam_open(const ct_iam_config *cfg, struct ct_meta *meta, ct_iam **out);
@@ -205,6 +208,12 @@ const char *ct_iam_account_id(const ct_iam *iam);
 int ct_iam_is_root(const ct_iam *iam, const ct_principal *p);
 /* New access key "AKIA" + 16 uppercase alnum, and a 40-char secret. */
 void ct_iam_new_key(char access_key[21], char secret[41]);
+/* The form of a user's secret kept in meta: "ct1:" + hex(AES-256-GCM of the
+ * secret, bound to its access key) under the master key, or the secret
+ * itself when there is none. ct_iam_secret() accepts both forms. */
+#define CT_IAM_SEALED_MAX 256
+ct_err ct_iam_seal_secret(const ct_iam *iam, const char *access_key, const char *secret,
+                          char out[CT_IAM_SEALED_MAX]);
 /* IAM user names: [A-Za-z0-9+=,.@_-]{1,64}. */
 int ct_iam_user_name_valid(const char *name);
 

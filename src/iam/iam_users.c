@@ -8,7 +8,10 @@
  * cannot be locked out); otherwise any explicit Deny in the bucket policy or
  * the user's identity policies -> denied; else any Allow -> allowed; else
  * denied. Anonymous callers and service principals only have the bucket
- * policy. */
+ * policy.
+ * Users' secrets are sealed at rest with the master key (AES-256-GCM, the
+ * access key as associated data so rows cannot be swapped): a copy of the
+ * database alone does not give away credentials. */
 #include "iam/iam.h"
 #include "meta/meta.h"
 
@@ -21,6 +24,8 @@ struct ct_iam {
     char account_id[16];
     char root_ak[128];
     char root_sk[128];
+    unsigned char master[32];
+    int has_master;
     struct ct_meta *meta;
 };
 
@@ -32,6 +37,10 @@ ct_err ct_iam_open(const ct_iam_config *cfg, struct ct_meta *meta, ct_iam **out)
     snprintf(iam->account_id, sizeof iam->account_id, "%s", cfg->account_id);
     snprintf(iam->root_ak, sizeof iam->root_ak, "%s", cfg->root_access_key);
     snprintf(iam->root_sk, sizeof iam->root_sk, "%s", cfg->root_secret_key);
+    if (cfg->master_key) {
+        memcpy(iam->master, cfg->master_key, sizeof iam->master);
+        iam->has_master = 1;
+    }
     iam->meta = meta;
     *out = iam;
     return CT_OK;
@@ -40,7 +49,7 @@ ct_err ct_iam_open(const ct_iam_config *cfg, struct ct_meta *meta, ct_iam **out)
 void ct_iam_close(ct_iam *iam)
 {
     if (iam)
-        explicit_bzero(iam->root_sk, sizeof iam->root_sk);
+        explicit_bzero(iam, sizeof *iam);
     free(iam);
 }
 
@@ -60,6 +69,50 @@ void ct_iam_new_key(char access_key[21], char secret[41])
     memcpy(access_key, "AKIA", 4);
     ct_random_alnum(access_key + 4, 16, 1);
     ct_random_alnum(secret, 40, 0);
+}
+
+#define SEALED_PREFIX "ct1:"
+
+ct_err ct_iam_seal_secret(const ct_iam *iam, const char *access_key, const char *secret,
+                          char out[CT_IAM_SEALED_MAX])
+{
+    size_t n = strlen(secret), len = 0;
+    unsigned char raw[128];
+    if (!iam->has_master)
+        return ct_snprintf(out, CT_IAM_SEALED_MAX, "%s", secret);
+    if (n + CT_AEAD_OVERHEAD > sizeof raw)
+        return CT_ERR_TOO_LARGE;
+    ct_err e = ct_aead_seal(iam->master, access_key, strlen(access_key), secret, n, raw,
+                            sizeof raw, &len);
+    if (e)
+        return e;
+    memcpy(out, SEALED_PREFIX, 4);
+    ct_hex(raw, len, out + 4);
+    return CT_OK;
+}
+
+/* The stored form -> the secret; plaintext rows from before sealing are
+ * accepted as they are. */
+static ct_err unseal(const ct_iam *iam, const char *access_key, const char *stored,
+                     char *secret, size_t n)
+{
+    if (strncmp(stored, SEALED_PREFIX, 4) != 0)
+        return ct_snprintf(secret, n, "%s", stored);
+    size_t hexlen = strlen(stored + 4), len = 0;
+    unsigned char raw[128], plain[128];
+    if (!iam->has_master || hexlen % 2 || hexlen / 2 > sizeof raw ||
+        ct_unhex(stored + 4, hexlen, raw) < 0)
+        return CT_ERR_AUTH;
+    ct_err e = ct_aead_open(iam->master, access_key, strlen(access_key), raw, hexlen / 2, plain,
+                            sizeof plain, &len);
+    if (e || len >= n) {
+        ct_warn("iam: the secret of %s does not open with this master key", access_key);
+        return CT_ERR_AUTH;
+    }
+    memcpy(secret, plain, len);
+    secret[len] = '\0';
+    explicit_bzero(plain, sizeof plain);
+    return CT_OK;
 }
 
 int ct_iam_user_name_valid(const char *name)
@@ -86,10 +139,13 @@ ct_err ct_iam_secret(ct_iam *iam, const char *access_key, char *secret, size_t n
     }
     if (!iam->meta || strlen(access_key) > 64)
         return CT_ERR_NOT_FOUND;
-    char user[72];
-    ct_err e = ct_meta_iam_key_get(iam->meta, access_key, user, secret, n);
+    char user[72], stored[CT_IAM_SEALED_MAX];
+    ct_err e = ct_meta_iam_key_get(iam->meta, access_key, user, stored, sizeof stored);
+    if (!e)
+        e = unseal(iam, access_key, stored, secret, n);
+    explicit_bzero(stored, sizeof stored);
     if (e)
-        return e == CT_ERR_NOT_FOUND ? e : CT_ERR_NOT_FOUND;
+        return CT_ERR_NOT_FOUND;
     memcpy(p->account_id, iam->account_id, sizeof p->account_id);
     snprintf(p->arn, sizeof p->arn, "arn:aws:iam::%s:user/%s", iam->account_id, user);
     return CT_OK;

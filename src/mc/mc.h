@@ -18,10 +18,28 @@
 
 typedef struct ct_mc ct_mc;
 
+/* Probe's view of one input file, filled by the server's probe function. */
+typedef struct {
+    char *container_json;        /* heap: the wire's Container JSON (sandboxed probe) */
+    char etag[80];
+    uint64_t size;
+    int64_t last_modified_ms;
+    char content_type[256];
+    char msg[512];               /* on error: what was wrong, naming the file */
+} ct_mc_probe_out;
+/* Reads s3://bucket/key for the caller of req and probes it. CT_ERR_NOT_FOUND
+ * (no such bucket/key), CT_ERR_DENIED, CT_ERR_INVALID (not readable media),
+ * others; out->msg says which. mc never touches media itself: it has no
+ * store and no sandbox, so the server wires this in (cli/serve_probe.c). */
+typedef ct_err (*ct_mc_probe_fn)(void *ctx, const ct_http_req *req, const char *bucket,
+                                 const char *key, ct_mc_probe_out *out);
+
 typedef struct {
     const char *region;          /* "us-east-1" */
     const char *account_id;      /* 12 digits */
     const char *endpoint_url;    /* what DescribeEndpoints returns */
+    ct_mc_probe_fn probe;        /* NULL: Probe answers 400 */
+    void *probe_ctx;
 } ct_mc_config;
 
 /* Creates the Default queue if missing. */

@@ -303,6 +303,7 @@ static const struct {
     {"jobs", 0, "GET", mc_h_job_list},
     {"jobs", 1, "GET", mc_h_job_get},
     {"jobs", 1, "DELETE", mc_h_job_cancel},
+    {"search", 0, "GET", mc_h_job_search},
     {"queues", 0, "POST", h_queue_create},
     {"queues", 0, "GET", h_queue_list},
     {"queues", 1, "GET", h_queue_get},
@@ -320,6 +321,7 @@ static const struct {
     {"presets", 1, "DELETE", mc_h_preset_delete},
     {"endpoints", 0, "POST", h_endpoints},
     {"policy", 0, "GET", h_policy},
+    {"probe", 0, "POST", mc_h_probe},
 };
 
 /* Splits "/2017-08-29/coll[/id]" into coll and decoded id (heap, NULL when absent). */
@@ -400,6 +402,8 @@ ct_err ct_mc_open(const ct_mc_config *cfg, ct_meta *meta, ct_mc **out)
     if (!mc)
         return CT_ERR_NOMEM;
     mc->meta = meta;
+    mc->probe = cfg->probe;
+    mc->probe_ctx = cfg->probe_ctx;
     if (ct_snprintf(mc->region, sizeof mc->region, "%s", cfg->region ? cfg->region : "us-east-1") ||
         ct_snprintf(mc->account, sizeof mc->account, "%s",
                     cfg->account_id ? cfg->account_id : "000000000000") ||

@@ -30,6 +30,8 @@ struct ct_mc {
     char region[32];
     char account[13];
     char endpoint[512];
+    ct_mc_probe_fn probe;
+    void *probe_ctx;
 };
 
 /* Diagnostics while checking a request: the current JSON path, the first
@@ -121,6 +123,10 @@ void mc_h_job_create(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_
 void mc_h_job_get(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp);
 void mc_h_job_cancel(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp);
 void mc_h_job_list(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp);
+/* SearchJobs: GET /search (not in Debian's botocore model; newer SDKs have it). */
+void mc_h_job_search(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp);
+/* mc_probe.c: Probe (POST /probe; newer SDKs only, like SearchJobs). */
+void mc_h_probe(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp);
 /* mc_named.c: job templates and presets */
 void mc_h_template_create(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp);
 void mc_h_template_update(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp);

@@ -1,11 +1,12 @@
 /* mc_jobs.c: CreateJob (API and the built-in template "Lambda"), the job
- * record on the wire, GetJob, ListJobs, CancelJob.
+ * record on the wire, GetJob, ListJobs, SearchJobs, CancelJob.
  *
  * DESIGN: a job is stored as its static wire part (spec_json: arn, id, role,
  * settings with templates and presets already resolved, queue ARN, ...) plus
  * meta's columns for everything that changes (status, phase, timing, errors,
  * outputGroupDetails). mc_job_render joins the two into the Job shape. */
 #include "mc/mc_internal.h"
+#include "meta/meta_search.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,14 +326,23 @@ void mc_h_job_get(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_res
     mc_reply(resp, 200, json_pack("{s:o}", "job", job));
 }
 
+/* A job that is committing its outputs (phase UPLOADING) can no longer be
+ * stopped, so its cancel is refused like a finished job's: a 202 always ends
+ * CANCELED with no outputs (see meta_search.h). */
 void mc_h_job_cancel(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp)
 {
     (void)req;
     char msg[256];
-    ct_err err = ct_meta_job_cancel(mc->meta, id);
+    ct_meta_job j;
+    ct_err err = ct_meta_job_cancel_before_upload(mc->meta, id);
     if (err == CT_ERR_NOT_FOUND)
         snprintf(msg, sizeof msg, "job %.64s not found", id);
-    else
+    else if (err == CT_ERR_CONFLICT && ct_meta_job_get(mc->meta, id, &j) == CT_OK) {
+        snprintf(msg, sizeof msg, strcmp(j.status, "PROGRESSING") == 0
+                     ? "job %.64s is uploading its outputs and can no longer be canceled"
+                     : "job %.64s has already finished and cannot be canceled", id);
+        ct_meta_job_free(&j);
+    } else
         snprintf(msg, sizeof msg, "job %.64s has already finished and cannot be canceled", id);
     if (err) {
         mc_error(resp, err, err == CT_ERR_NOT_FOUND || err == CT_ERR_CONFLICT ? msg : NULL);
@@ -347,8 +357,9 @@ static ct_err list_cb(void *ctx, const ct_meta_job *j)
     return job && !json_array_append_new(ctx, job) ? CT_OK : CT_ERR_NOMEM;
 }
 
-/* Reads ListJobs' query parameters; returns 0 or -1 with msg. */
-static int list_params(const ct_http_req *req, ct_meta_job_filter *f, char *q[4], char *msg,
+/* Reads ListJobs'/SearchJobs' query parameters (q[] keeps the strings f
+ * points into); returns 0 or -1 with msg. */
+static int list_params(const ct_http_req *req, ct_meta_job_filter *f, char *q[5], char *msg,
                        size_t msglen)
 {
     static const char *const status[] = {"SUBMITTED", "PROGRESSING", "COMPLETE", "CANCELED", "ERROR"};
@@ -356,8 +367,10 @@ static int list_params(const ct_http_req *req, ct_meta_job_filter *f, char *q[4]
     q[1] = ct_http_query(req, "status");
     q[2] = ct_http_query(req, "order");
     q[3] = ct_http_query(req, "maxResults");
+    q[4] = ct_http_query(req, "inputFile");
     f->queue = q[0] ? mc_ref_name(q[0]) : NULL;
     f->status = q[1];
+    f->input_file = q[4] && q[4][0] ? q[4] : NULL;
     f->ascending = q[2] && strcmp(q[2], "ASCENDING") == 0;
     if (q[2] && !f->ascending && strcmp(q[2], "DESCENDING") != 0)
         return snprintf(msg, msglen, "order: invalid value \"%.32s\" (valid: ASCENDING, DESCENDING)", q[2]), -1;
@@ -365,7 +378,10 @@ static int list_params(const ct_http_req *req, ct_meta_job_filter *f, char *q[4]
     for (size_t i = 0; q[1] && i < CT_ARRAY_LEN(status); i++)
         ok |= strcmp(q[1], status[i]) == 0;
     if (!ok)
-        return snprintf(msg, msglen, "status: invalid value \"%.32s\"", q[1]), -1;
+        return snprintf(msg, msglen, "status: invalid value \"%.32s\" (valid: SUBMITTED, "
+                        "PROGRESSING, COMPLETE, CANCELED, ERROR)", q[1]), -1;
+    if (q[4] && strlen(q[4]) > 300)
+        return snprintf(msg, msglen, "inputFile: at most 300 characters"), -1;
     char *end = NULL;
     long max = q[3] ? strtol(q[3], &end, 10) : 20;
     if (q[3] && (*end || max < 1 || max > 20))
@@ -374,15 +390,18 @@ static int list_params(const ct_http_req *req, ct_meta_job_filter *f, char *q[4]
     return 0;
 }
 
-void mc_h_job_list(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp)
+/* ListJobs and SearchJobs: the same filter (SearchJobs adds inputFile, a
+ * substring of the first input's fileInput) and the same reply shape. */
+static void job_list_reply(ct_mc *mc, const ct_http_req *req, int search, ct_http_resp *resp)
 {
-    (void)id;
     ct_meta_job_filter f = {0};
-    char *q[4] = {0}, *tok = ct_http_query(req, "nextToken"), *next = NULL, msg[256];
+    char *q[5] = {0}, *tok = ct_http_query(req, "nextToken"), *next = NULL, msg[256];
     json_t *jobs = json_array();
     ct_err err = CT_ERR_INVALID;
     if (list_params(req, &f, q, msg, sizeof msg))
         goto cleanup;
+    if (!search)
+        f.input_file = NULL;
     f.after_token = tok;
     err = ct_meta_job_list(mc->meta, &f, list_cb, jobs, &next);
     snprintf(msg, sizeof msg, "nextToken: invalid token");
@@ -395,9 +414,21 @@ void mc_h_job_list(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_re
 cleanup:
     if (err)
         mc_error(resp, err, err == CT_ERR_INVALID ? msg : NULL);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         free(q[i]);
     free(tok);
     free(next);
     json_decref(jobs);
+}
+
+void mc_h_job_list(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp)
+{
+    (void)id;
+    job_list_reply(mc, req, 0, resp);
+}
+
+void mc_h_job_search(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp)
+{
+    (void)id;
+    job_list_reply(mc, req, 1, resp);
 }

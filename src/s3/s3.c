@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 ct_err ct_s3_open(const ct_s3_config *cfg, ct_meta *meta, ct_store *store, ct_s3 **out)
 {
@@ -12,6 +13,16 @@ ct_err ct_s3_open(const ct_s3_config *cfg, ct_meta *meta, ct_store *store, ct_s3
         return CT_ERR_NOMEM;
     snprintf(s->region, sizeof s->region, "%s", cfg->region);
     snprintf(s->account_id, sizeof s->account_id, "%s", cfg->account_id);
+    if (cfg->domain && *cfg->domain) {
+        size_t n = strlen(cfg->domain);
+        if (n >= sizeof s->domain) {
+            free(s);
+            return CT_ERR_INVALID;
+        }
+        for (size_t i = 0; i <= n; i++)
+            s->domain[i] = (char)tolower((unsigned char)cfg->domain[i]);
+        s->cfg.domain = s->domain;
+    }
     s->cfg.region = s->region;
     s->cfg.account_id = s->account_id;
     s->cfg.iam = cfg->iam;
@@ -29,12 +40,22 @@ void s3_target_free(s3_target *t)
     t->key = NULL;
 }
 
+static ct_err parse_key(const char *p, s3_target *t)
+{
+    t->key = ct_uri_decode(p, strlen(p), 0, &t->key_len);
+    if (!t->key || t->key_len != strlen(t->key)) {
+        s3_target_free(t);
+        return CT_ERR_INVALID;
+    }
+    return CT_OK;
+}
+
 /* "/bucket/some%20key" -> bucket "bucket", key "some key". A key that
  * decodes to bytes containing NUL is refused: S3 keys are UTF-8 text. */
-ct_err s3_parse_target(const ct_http_req *req, s3_target *t)
+ct_err s3_parse_path(const char *path, s3_target *t)
 {
     memset(t, 0, sizeof *t);
-    const char *p = req->path;
+    const char *p = path;
     if (*p == '/')
         p++;
     const char *slash = strchr(p, '/');
@@ -47,14 +68,40 @@ ct_err s3_parse_target(const ct_http_req *req, s3_target *t)
     }
     memcpy(t->bucket, b, dlen + 1);
     free(b);
-    if (slash && slash[1]) {
-        t->key = ct_uri_decode(slash + 1, strlen(slash + 1), 0, &t->key_len);
-        if (!t->key || t->key_len != strlen(t->key)) {
-            s3_target_free(t);
-            return CT_ERR_INVALID;
-        }
-    }
-    return CT_OK;
+    return slash && slash[1] ? parse_key(slash + 1, t) : CT_OK;
+}
+
+int s3_virtual_bucket(const ct_s3 *s, const ct_http_req *req, char *bucket, size_t n)
+{
+    const char *host = s->cfg.domain ? ct_http_header(req, "Host") : NULL;
+    if (!host)
+        return 0;
+    size_t hlen = strcspn(host, ":"), dlen = strlen(s->domain);
+    if (hlen <= dlen + 1 || hlen - dlen - 1 >= n || host[hlen - dlen - 1] != '.' ||
+        strncasecmp(host + hlen - dlen, s->domain, dlen) != 0)
+        return 0;
+    size_t blen = hlen - dlen - 1;
+    for (size_t i = 0; i < blen; i++)
+        bucket[i] = (char)tolower((unsigned char)host[i]);
+    bucket[blen] = '\0';
+    return 1;
+}
+
+int ct_s3_is_virtual_host(const ct_s3 *s, const ct_http_req *req)
+{
+    char b[256];
+    return s3_virtual_bucket(s, req, b, sizeof b);
+}
+
+/* Virtual-hosted style (Host "bucket.DOMAIN[:port]", the whole path is the
+ * key) when --domain is set and the Host names a bucket; else path style. */
+ct_err s3_parse_target(const ct_s3 *s, const ct_http_req *req, s3_target *t)
+{
+    memset(t, 0, sizeof *t);
+    if (!s3_virtual_bucket(s, req, t->bucket, sizeof t->bucket))
+        return s3_parse_path(req->path, t);
+    const char *p = req->path[0] == '/' ? req->path + 1 : req->path;
+    return *p ? parse_key(p, t) : CT_OK;
 }
 
 int s3_bucket_name_valid(const char *name)
@@ -93,7 +140,7 @@ void ct_s3_handle(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
         return;
     }
     s3_target t;
-    if (s3_parse_target(req, &t)) {
+    if (s3_parse_target(s, req, &t)) {
         ct_s3_error(resp, req, "InvalidURI", "Couldn't parse the specified URI.");
         resp->status = 400;
         return;

@@ -1,7 +1,10 @@
 /* s3: the S3 REST/XML API on top of store (bytes), meta (metadata, outbox)
  * and the authentication done by http.
  *
- * DESIGN: path-style addressing (/bucket/key). The key is the raw path
+ * DESIGN: path-style addressing (/bucket/key), and virtual-hosted style
+ * (Host bucket.DOMAIN, the path is the key) when a domain is configured;
+ * SigV4 needs nothing special for it, its canonical URI being the path as
+ * sent. The key is the raw path
  * percent-decoded once; it is only ever a database value, never a file name.
  * Object bodies stream into a store writer (aws-chunked decoded on the fly)
  * and become visible only when one meta transaction commits the object row
@@ -20,10 +23,15 @@ typedef struct {
     const char *region;
     const char *account_id;
     ct_iam *iam;               /* authorization decisions (borrowed) */
+    const char *domain;        /* virtual-hosted style base domain, or NULL (copied) */
 } ct_s3_config;
 
 ct_err ct_s3_open(const ct_s3_config *cfg, ct_meta *meta, ct_store *store, ct_s3 **out);
 void ct_s3_close(ct_s3 *s);
+
+/* Whether the Host header names a bucket under the configured domain (such
+ * requests are S3's whatever their path). */
+int ct_s3_is_virtual_host(const ct_s3 *s, const ct_http_req *req);
 
 /* Buffered requests. */
 void ct_s3_handle(ct_s3 *s, ct_http_req *req, ct_http_resp *resp);

@@ -13,6 +13,7 @@ struct ct_s3 {
     ct_s3_config cfg;
     char region[32];
     char account_id[16];
+    char domain[256];   /* --domain, lower case; "" when unset */
     ct_meta *meta;
     ct_store *store;
 };
@@ -24,7 +25,12 @@ typedef struct {
     size_t key_len;
 } s3_target;
 
-ct_err s3_parse_target(const ct_http_req *req, s3_target *t);
+/* The request's bucket and key, virtual-hosted or path style. */
+ct_err s3_parse_target(const ct_s3 *s, const ct_http_req *req, s3_target *t);
+/* "/bucket/key" (still %-encoded) -> t. */
+ct_err s3_parse_path(const char *path, s3_target *t);
+/* 1 with the bucket when the Host header is "bucket.DOMAIN[:port]". */
+int s3_virtual_bucket(const ct_s3 *s, const ct_http_req *req, char *bucket, size_t n);
 void s3_target_free(s3_target *t);
 void s3_internal_error(ct_http_resp *resp, const ct_http_req *req, ct_err e);
 int s3_bucket_name_valid(const char *name);

@@ -5,7 +5,18 @@
  * "events":[..],"prefix":..,"suffix":..}]}. The events module matches
  * outbox rows against it. On the wire S3 calls the Lambda configuration
  * CloudFunctionConfiguration with CloudFunction and Event elements (the
- * botocore model's locationNames). */
+ * botocore model's locationNames).
+ *
+ * Targets are validated as AWS validates destinations: a webhook declared
+ * through the admin API is named by its own ARN
+ * (arn:cattube:webhooks:REGION:ACCOUNT:webhook/NAME, any kind), or by
+ * arn:aws:sqs:REGION:ACCOUNT:NAME in a Queue and arn:aws:sns:...:NAME in a
+ * Topic configuration; such an ARN is stored resolved to the webhook ARN
+ * the events module delivers to ("arn"), with the ARN as configured kept
+ * for Get ("configuredArn"). Lambda configurations also take MediaConvert
+ * job template ARNs (checked when the event is delivered). Anything else
+ * is InvalidArgument "Unable to validate the following destination
+ * configurations". */
 #include "s3/s3_internal.h"
 
 #include <jansson.h>
@@ -62,13 +73,54 @@ static const char *parse_filter(const ct_xml_node *cfg, json_t *out)
     return NULL;
 }
 
-static const char *parse_config(const ct_xml_node *n, const char *target, const char *kind,
-                                json_t *configs)
+#define WEBHOOK_ARN_PREFIX "arn:cattube:webhooks:" /* CT_EVENTS_WEBHOOK_ARN_PREFIX */
+#define UNVALIDATED "Unable to validate the following destination configurations"
+
+static int webhook_exists(ct_s3 *s, const char *name)
+{
+    ct_meta_webhook w;
+    if (!name[0] || strlen(name) > 64 || ct_meta_webhook_get(s->meta, name, &w) != CT_OK)
+        return 0;
+    ct_meta_webhook_free(&w);
+    return 1;
+}
+
+/* The webhook ARN events delivers to for a configured ARN of this kind, in
+ * out; -1 when it names no declared target. */
+static int resolve_target(ct_s3 *s, const char *kind, const char *arn, char *out, size_t n)
+{
+    char prefix[128];
+    const char *svc = strcmp(kind, "queue") == 0 ? "sqs" : strcmp(kind, "topic") == 0 ? "sns" : NULL;
+    snprintf(prefix, sizeof prefix, WEBHOOK_ARN_PREFIX "%s:%s:webhook/", s->region, s->account_id);
+    if (strncmp(arn, prefix, strlen(prefix)) == 0) {
+        snprintf(out, n, "%s", arn);
+        return webhook_exists(s, arn + strlen(prefix)) ? 0 : -1;
+    }
+    if (svc) {
+        snprintf(prefix, sizeof prefix, "arn:aws:%s:%s:%s:", svc, s->region, s->account_id);
+        if (strncmp(arn, prefix, strlen(prefix)) != 0 || !webhook_exists(s, arn + strlen(prefix)))
+            return -1;
+        snprintf(out, n, WEBHOOK_ARN_PREFIX "%s:%s:webhook/%s", s->region, s->account_id,
+                 arn + strlen(prefix));
+        return 0;
+    }
+    snprintf(out, n, "%s", arn);
+    return strncmp(arn, "arn:aws:mediaconvert:", 21) == 0 && strstr(arn, ":jobTemplates/") ? 0
+                                                                                          : -1;
+}
+
+static const char *parse_config(ct_s3 *s, const ct_xml_node *n, const char *target,
+                                const char *kind, json_t *configs)
 {
     const char *arn = ct_xml_child_text(n, target);
+    char resolved[512];
     if (!arn || !arn[0])
         return "missing target ARN";
-    json_t *c = json_pack("{s:s, s:s, s:s}", "kind", kind, "arn", arn, "id", "");
+    if (strlen(arn) > 300 || resolve_target(s, kind, arn, resolved, sizeof resolved))
+        return UNVALIDATED;
+    json_t *c = json_pack("{s:s, s:s, s:s}", "kind", kind, "arn", resolved, "id", "");
+    if (strcmp(resolved, arn) != 0)
+        json_object_set_new(c, "configuredArn", json_string(arn));
     const char *id = ct_xml_child_text(n, "Id");
     char gen[40];
     if (!id || !id[0]) {
@@ -146,8 +198,8 @@ void s3_notification_put(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const c
         for (size_t k = 0; k < CT_ARRAY_LEN(config_kinds); k++) {
             if (strcmp(n->name, config_kinds[k].element) != 0)
                 continue;
-            const char *err = parse_config(n, config_kinds[k].target, config_kinds[k].kind,
-                                           configs);
+            const char *err = parse_config(s, n, config_kinds[k].target,
+                                           config_kinds[k].kind, configs);
             if (err) {
                 ct_s3_error(resp, req, "InvalidArgument", err);
                 goto cleanup;
@@ -192,7 +244,8 @@ static void emit_config(ct_buf *x, json_t *c)
     ct_buf_printf(x, "<%s><Id>", el);
     ct_xml_escape(x, json_string_value(json_object_get(c, "id")));
     ct_buf_printf(x, "</Id><%s>", target);
-    ct_xml_escape(x, json_string_value(json_object_get(c, "arn")));
+    const char *arn = json_string_value(json_object_get(c, "configuredArn"));
+    ct_xml_escape(x, arn ? arn : json_string_value(json_object_get(c, "arn")));
     ct_buf_printf(x, "</%s>", target);
     size_t i;
     json_t *ev;

@@ -1,5 +1,6 @@
 /* s3_object.c: GetObject, HeadObject, DeleteObject(s), CopyObject. */
 #include "s3/s3_internal.h"
+#include "s3/s3_policy.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -205,6 +206,45 @@ static void delete_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const 
         resp->status = 204;
 }
 
+static void delete_entry(ct_buf *x, const char *key, const char *code, const char *msg)
+{
+    ct_buf_puts(x, "<Error><Key>");
+    ct_xml_escape(x, key);
+    ct_buf_printf(x, "</Key><Code>%s</Code><Message>", code);
+    ct_xml_escape(x, msg);
+    ct_buf_puts(x, "</Message></Error>");
+}
+
+/* Each <Object>'s key: s3:DeleteObject decided for that key (a denied key
+ * is an AccessDenied entry, the others are deleted); Quiet lists errors only. */
+static int delete_keys(ct_s3 *s, ct_http_req *req, const ct_xml_node *root, const char *bucket,
+                       const char *policy, ct_buf *x)
+{
+    const char *quiet = ct_xml_child_text(root, "Quiet");
+    int is_quiet = quiet && strcasecmp(quiet, "true") == 0;
+    int count = 0;
+    for (const ct_xml_node *n = root->first_child; n; n = n->next)
+        count += strcmp(n->name, "Object") == 0;
+    if (count > 1000)
+        return -1;
+    for (const ct_xml_node *n = root->first_child; n; n = n->next) {
+        const char *key = strcmp(n->name, "Object") == 0 ? ct_xml_child_text(n, "Key") : NULL;
+        if (!key)
+            continue;
+        ct_err e = CT_OK;
+        if (!s3_allowed_key(s, req, "s3:DeleteObject", bucket, key, policy))
+            delete_entry(x, key, "AccessDenied", "Access Denied");
+        else if ((e = delete_one(s, req, bucket, key)))
+            delete_entry(x, key, "InternalError", ct_err_str(e));
+        else if (!is_quiet) {
+            ct_buf_puts(x, "<Deleted><Key>");
+            ct_xml_escape(x, key);
+            ct_buf_puts(x, "</Key></Deleted>");
+        }
+    }
+    return 0;
+}
+
 void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char *bucket);
 void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const char *bucket)
 {
@@ -217,38 +257,25 @@ void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const cha
                                                "did not validate against our published schema");
         return;
     }
-    const char *quiet = ct_xml_child_text(root, "Quiet");
-    int is_quiet = quiet && strcasecmp(quiet, "true") == 0;
+    ct_meta_bucket b;
+    ct_err e = ct_meta_bucket_get(s->meta, bucket, &b);
+    if (e) {
+        ct_xml_free(root);
+        lookup_error(s, resp, req, bucket, e);
+        return;
+    }
     ct_buf *x = &resp->body;
     ct_buf_puts(x, XML_HEAD "<DeleteResult xmlns=\"" S3_NS "\">");
-    int count = 0;
-    for (ct_xml_node *n = root->first_child; n; n = n->next) {
-        if (strcmp(n->name, "Object") != 0)
-            continue;
-        if (++count > 1000) {
-            ct_xml_free(root);
-            ct_buf_reset(x);
-            ct_s3_error(resp, req, "MalformedXML", "You have attempted to delete more than "
-                                                   "1000 objects");
-            return;
-        }
-        const char *key = ct_xml_child_text(n, "Key");
-        if (!key)
-            continue;
-        ct_err e = delete_one(s, req, bucket, key);
-        if (e) {
-            ct_buf_puts(x, "<Error><Key>");
-            ct_xml_escape(x, key);
-            ct_buf_printf(x, "</Key><Code>InternalError</Code><Message>%s</Message></Error>",
-                          ct_err_str(e));
-        } else if (!is_quiet) {
-            ct_buf_puts(x, "<Deleted><Key>");
-            ct_xml_escape(x, key);
-            ct_buf_puts(x, "</Key></Deleted>");
-        }
+    int rc = delete_keys(s, req, root, bucket, b.policy_json, x);
+    ct_meta_bucket_free(&b);
+    ct_xml_free(root);
+    if (rc) {
+        ct_buf_reset(x);
+        ct_s3_error(resp, req, "MalformedXML", "You have attempted to delete more than "
+                                               "1000 objects");
+        return;
     }
     ct_buf_puts(x, "</DeleteResult>");
-    ct_xml_free(root);
     resp->status = 200;
     ct_http_resp_header(resp, "Content-Type", "application/xml");
 }
@@ -256,8 +283,6 @@ void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const cha
 /* "/bucket/key" or "bucket/key" (URL-encoded), optionally "?versionId=". */
 ct_err s3_parse_copy_source(const char *src, s3_target *t)
 {
-    ct_http_req fake;
-    memset(&fake, 0, sizeof fake);
     char *copy = strdup(src);
     char *q = strchr(copy, '?');
     if (q)
@@ -266,8 +291,7 @@ ct_err s3_parse_copy_source(const char *src, s3_target *t)
     if (copy[0] != '/')
         ct_buf_puts(&path, "/");
     ct_buf_puts(&path, copy);
-    fake.path = path.data;
-    ct_err e = s3_parse_target(&fake, t);
+    ct_err e = path.data ? s3_parse_path(path.data, t) : CT_ERR_NOMEM;
     if (!e && !t->key)
         e = CT_ERR_INVALID;
     ct_buf_free(&path);

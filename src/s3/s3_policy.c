@@ -4,8 +4,9 @@
  * arn:aws:s3:::bucket/key; arn:aws:s3:::* for ListAllMyBuckets) and is
  * decided by iam with the bucket's policy. CopyObject also needs
  * s3:GetObject on the source (decided with the source bucket's policy).
- * DeleteObjects (POST ?delete) is decided once, as s3:DeleteObject on
- * arn:aws:s3:::bucket/(star). */
+ * DeleteObjects (POST ?delete) is decided per key, as S3 does: each key's
+ * s3:DeleteObject on arn:aws:s3:::bucket/key (s3_allowed_key), a denied key
+ * becoming an AccessDenied entry of the result. */
 #include "s3/s3_policy.h"
 
 #include <string.h>
@@ -25,7 +26,7 @@ static const char *bucket_action(const ct_http_req *req)
     if (ct_http_query_has(req, "notification"))
         return is(req, "PUT") ? "s3:PutBucketNotification" : "s3:GetBucketNotification";
     if (is(req, "POST") && ct_http_query_has(req, "delete"))
-        return "s3:DeleteObject";
+        return NULL; /* decided per key */
     if (is(req, "PUT"))
         return "s3:CreateBucket";
     if (is(req, "DELETE"))
@@ -64,29 +65,45 @@ const char *s3_action_of(const ct_http_req *req, const s3_target *t)
     return t->key ? object_action(req) : bucket_action(req);
 }
 
-/* One decision: action on bucket[/key] with that bucket's policy. */
-static int allowed(ct_s3 *s, const ct_http_req *req, const char *action, const char *bucket,
-                   const char *key)
+/* One decision: action on arn:aws:s3:::bucket[/key] (arn:aws:s3:::* without
+ * a bucket) with the given bucket policy (NULL: none). */
+static int decide(ct_s3 *s, const ct_http_req *req, const char *action, const char *bucket,
+                  const char *key, const char *policy)
 {
+    if (!s->cfg.iam)
+        return !req->principal.anonymous;
     ct_buf res = CT_BUF_INIT;
-    ct_meta_bucket b = {0};
-    int have_bucket = bucket[0] && ct_meta_bucket_get(s->meta, bucket, &b) == CT_OK;
     if (!bucket[0])
         ct_buf_puts(&res, "arn:aws:s3:::*");
     else if (ct_buf_printf(&res, "arn:aws:s3:::%s", bucket) == CT_OK && key)
         ct_buf_printf(&res, "/%s", key);
     int ok = 0;
-    if (!res.data)
-        goto cleanup;
-    ct_iam_request r = {.action = action, .resource = res.data,
-                        .bucket_policy_json = have_bucket ? b.policy_json : NULL,
-                        .source_ip = req->client_ip, .secure = req->secure};
-    ok = ct_iam_authorize(s->cfg.iam, &req->principal, &r) == CT_OK;
-cleanup:
-    if (have_bucket)
-        ct_meta_bucket_free(&b);
+    if (res.data) {
+        ct_iam_request r = {.action = action, .resource = res.data,
+                            .bucket_policy_json = policy, .source_ip = req->client_ip,
+                            .secure = req->secure};
+        ok = ct_iam_authorize(s->cfg.iam, &req->principal, &r) == CT_OK;
+    }
     ct_buf_free(&res);
     return ok;
+}
+
+/* As decide, with that bucket's stored policy. */
+static int allowed(ct_s3 *s, const ct_http_req *req, const char *action, const char *bucket,
+                   const char *key)
+{
+    ct_meta_bucket b = {0};
+    int have_bucket = bucket[0] && ct_meta_bucket_get(s->meta, bucket, &b) == CT_OK;
+    int ok = decide(s, req, action, bucket, key, have_bucket ? b.policy_json : NULL);
+    if (have_bucket)
+        ct_meta_bucket_free(&b);
+    return ok;
+}
+
+int s3_allowed_key(ct_s3 *s, const ct_http_req *req, const char *action, const char *bucket,
+                   const char *key, const char *bucket_policy)
+{
+    return decide(s, req, action, bucket, key, bucket_policy);
 }
 
 /* x-amz-copy-source "/bucket/key" or "bucket/key" (URL-encoded, optional
@@ -113,9 +130,12 @@ static int copy_source_allowed(ct_s3 *s, const ct_http_req *req, const char *src
 
 int s3_authorize(ct_s3 *s, const ct_http_req *req, const s3_target *t)
 {
+    const char *action = s3_action_of(req, t);
+    if (!action)
+        return 1; /* DeleteObjects: each key is decided by the operation */
     if (!s->cfg.iam)
         return !req->principal.anonymous;
-    if (!allowed(s, req, s3_action_of(req, t), t->bucket, t->key))
+    if (!allowed(s, req, action, t->bucket, t->key))
         return 0;
     const char *src = t->key && is(req, "PUT") ? ct_http_header(req, "x-amz-copy-source") : NULL;
     return !src || copy_source_allowed(s, req, src);

@@ -12,6 +12,7 @@
 #include "iam/iam.h"
 #include "s3/s3_internal.h"
 #include "s3/s3_policy.h"
+#include "s3/s3_post.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -19,6 +20,7 @@
 #include <strings.h>
 
 typedef struct {
+    int kind;                 /* S3_STREAM_PUT (see s3_post.h) */
     ct_s3 *s;
     s3_target t;
     ct_store_writer *w;
@@ -28,6 +30,7 @@ typedef struct {
     int part_number;          /* UploadPart: 1..10000; 0 for PutObject */
     char upload_id[64];
     char *upload_meta;        /* UploadPart: the upload's meta_json (checksum algorithm) */
+    int notify;               /* the bucket has a notification configuration */
     s3_cksum ck;
 } put_state;
 
@@ -99,12 +102,16 @@ static int query_is_upload(const char *q)
 
 int ct_s3_wants_stream(ct_s3 *s, const ct_http_req *req)
 {
+    if (s3_post_wanted(s, req))
+        return 1;
     if (strcmp(req->method, "PUT") != 0 || ct_http_header(req, "x-amz-copy-source") ||
         !query_is_upload(req->query))
         return 0;
     if (ct_http_query_has(req, "uploadId") != ct_http_query_has(req, "partNumber"))
         return 0;
     const char *p = req->path[0] == '/' ? req->path + 1 : req->path;
+    if (ct_s3_is_virtual_host(s, req))
+        return *p != '\0';
     const char *slash = strchr(p, '/');
     return slash && slash[1];
 }
@@ -165,7 +172,7 @@ static int begin_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_stat
         ct_s3_auth_error(resp, req);
         return 0;
     }
-    if (s3_parse_target(req, &st->t) || !st->t.key) {
+    if (s3_parse_target(s, req, &st->t) || !st->t.key) {
         ct_s3_error(resp, req, "InvalidArgument", "Couldn't parse the specified URI.");
         return 0;
     }
@@ -186,17 +193,21 @@ static int begin_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_stat
             s3_internal_error(resp, req, e);
         return 0;
     }
+    st->notify = b.notification_json != NULL;
     ct_meta_bucket_free(&b);
     return ct_http_query_has(req, "uploadId") ? part_checks(s, req, resp, st) : 1;
 }
 
 void *ct_s3_stream_begin(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
 {
+    if (s3_post_wanted(s, req))
+        return s3_post_begin(s, req, resp);
     put_state *st = calloc(1, sizeof *st);
     if (!st) {
         s3_internal_error(resp, req, CT_ERR_NOMEM);
         return NULL;
     }
+    st->kind = S3_STREAM_PUT;
     st->s = s;
     if (!begin_checks(s, req, resp, st))
         goto fail;
@@ -238,6 +249,8 @@ static ct_err sink_to_writer(void *ctx, const void *p, size_t n)
 ct_err ct_s3_stream_data(void *state, const char *p, size_t n)
 {
     put_state *st = state;
+    if (st->kind == S3_STREAM_POST)
+        return s3_post_data(state, p, n);
     if (st->err)
         return st->err;
     if (st->chunked) {
@@ -250,7 +263,13 @@ ct_err ct_s3_stream_data(void *state, const char *p, size_t n)
     return st->err;
 }
 
-void ct_s3_stream_abort(void *state) { state_free(state); }
+void ct_s3_stream_abort(void *state)
+{
+    if (state && *(int *)state == S3_STREAM_POST)
+        s3_post_abort(state);
+    else
+        state_free(state);
+}
 
 /* Every digest the client declared; 0 when all hold, else fills resp. */
 static int verify_body(put_state *st, ct_http_req *req, ct_http_resp *resp,
@@ -348,6 +367,10 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
         s3_internal_error(resp, req, CT_ERR_NOMEM);
         return;
     }
+    if (st->kind == S3_STREAM_POST) {
+        s3_post_end(state, req, resp);
+        return;
+    }
     ct_s3 *s = st->s;
     char id[CT_BLOB_ID_MAX], old[64], etag[40];
     unsigned char md5[16];
@@ -390,7 +413,9 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
         ct_s3_error(resp, req, "NotImplemented", "If-None-Match on PUT supports only '*'.");
         goto cleanup;
     }
-    e = ct_meta_object_put_if(s->meta, &o, &ev, &cond, old);
+    /* No outbox row (and no dispatcher commit) for a bucket that notifies
+     * nothing: its event would be dropped at dispatch anyway. */
+    e = ct_meta_object_put_if(s->meta, &o, st->notify ? &ev : NULL, &cond, old);
     free(meta_json);
     if (e) {
         ct_store_remove(s->store, id);

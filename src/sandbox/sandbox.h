@@ -56,6 +56,16 @@ ct_err ct_sandbox_transcode(const ct_plan *plan, const ct_sandbox_limits *lim,
  * name, CT_ERR_IO for file-system errors; err says which. */
 ct_err ct_sandbox_unpack_bundle(int bundle_fd, const char *dir, char *err, size_t errlen);
 
+/* MediaConvert's Probe of a local file in a sandboxed child (`cattube
+ * transcode --probe`: fd 0 a go-pipe, fd 1 the report, fd 3 the input; the
+ * same lock-down and seccomp as a transcode). *json_out (heap) is the
+ * Container JSON of ct_transcode_probe. CT_ERR_INVALID with
+ * result->error_code/message for unreadable input; CT_ERR_TIMEOUT past the
+ * wall limit (0 = 30 s); CT_ERR_INTERNAL when the child failed. */
+ct_err ct_sandbox_probe(const char *input_path, const ct_sandbox_limits *lim, char **json_out,
+                        ct_transcode_result *result);
+int ct_sandbox_probe_child_main(void);
+
 /* Entry point of `cattube transcode` (the child side). Returns the exit code. */
 int ct_sandbox_child_main(void);
 

@@ -80,7 +80,7 @@ static char *read_plan(void)
 }
 
 /* fd 0 becomes /dev/null; everything at or above 4+N is closed. */
-static int settle_fds(int n_outputs) /* outputs and further inputs */
+int ct_sandbox_settle_fds(int n_outputs) /* outputs and further inputs */
 {
     int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (nul < 0 || dup2(nul, 0) < 0)
@@ -101,7 +101,7 @@ static int set_limit(int res, rlim_t v)
     return setrlimit(res, &rl);
 }
 
-static int lock_down(int n_outputs)
+int ct_sandbox_lock_down(int n_outputs)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         prctl(PR_SET_DUMPABLE, 0) != 0)
@@ -143,12 +143,12 @@ int ct_sandbox_child_main(void)
     }
     free(json);
     int n_in = plan.n_inputs > 1 ? plan.n_inputs : 1; /* inputs 2.. come after the outputs */
-    if (settle_fds(plan.n_outputs + n_in - 1) != 0) {
+    if (ct_sandbox_settle_fds(plan.n_outputs + n_in - 1) != 0) {
         fprintf(stderr, "cattube transcode: expected fds 3..%d (input, outputs, further inputs)\n",
                 2 + plan.n_outputs + n_in);
         return 3;
     }
-    int locked = lock_down(plan.n_outputs + n_in - 1) == 0;
+    int locked = ct_sandbox_lock_down(plan.n_outputs + n_in - 1) == 0;
     if (locked) /* encoders read /sys and /proc once; nothing here reads the input */
         ct_transcode_preload(&plan);
     if (!locked || ct_sandbox_seccomp_install() != 0) {

@@ -153,7 +153,7 @@ static ct_err open_files(sb_run *s)
 /* The child gets a minimal environment: the server's may hold secrets, and
  * a compromised decoder could copy them into an output the user downloads.
  * Sanitizer settings pass through so test builds behave. */
-static void child_env(char **env, size_t cap)
+void ct_sandbox_child_env(char **env, size_t cap)
 {
     static const char *const pass[] = {"ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS="};
     size_t n = 0;
@@ -175,7 +175,7 @@ static ct_err spawn_child(sb_run *s)
     const char *exe = s->lim.self_exe ? s->lim.self_exe : "/proc/self/exe";
     char *argv[] = {(char *)exe, (char *)"transcode", NULL};
     int n = s->plan->n_outputs, rc;
-    child_env(env, CT_ARRAY_LEN(env));
+    ct_sandbox_child_env(env, CT_ARRAY_LEN(env));
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
     sigemptyset(&none);

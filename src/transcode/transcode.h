@@ -50,6 +50,13 @@ ct_err ct_transcode_run(const ct_plan *plan, int in_fd, const int *out_fds,
 ct_err ct_transcode_run_inputs(const ct_plan *plan, const int *in_fds, int n_in, const int *out_fds,
                                ct_transcode_progress_fn progress, void *ctx, ct_transcode_result *result);
 
+/* MediaConvert's Probe: opens in_fd through the same hardened path as a
+ * transcode (nothing is decoded) and describes it as the wire's Container
+ * JSON {"format","duration","bitRate","tracks":[...]} (*json_out, heap).
+ * CT_ERR_INVALID with result->error_code/message when the input cannot be
+ * read. Runs in the sandboxed child (ct_sandbox_probe). */
+ct_err ct_transcode_probe(int in_fd, char **json_out, ct_transcode_result *result);
+
 /* Opens and closes a tiny encoder for each encoder in the plan that needs
  * one-time set-up from /proc or /sys (today libx265: its thread pools ask
  * libnuma for CPU maps, which libnuma then caches), without touching the

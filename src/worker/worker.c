@@ -20,6 +20,8 @@ struct ct_worker {
     ct_meta *meta;
     ct_store *store;
     ct_mc *mc;
+    ct_job_io *io;
+    int own_io;                /* the local job I/O, made by ct_worker_start */
     int n_threads;
     pthread_t threads[WORKER_MAX_THREADS];
     pthread_mutex_t mu;
@@ -36,6 +38,8 @@ typedef struct {
     int last_percent;
     int lease_lost;
     int cancel;
+    int uploading;           /* SIGTERM lets an upload finish */
+    char phase[32];
     char input_url[1100];    /* s3://bucket/key, for error messages */
 } job_run;
 
@@ -63,6 +67,8 @@ static int on_progress(void *ctx, const char *phase, int percent)
 {
     job_run *r = ctx;
     int64_t now = ct_mono_ms();
+    if (phase != r->phase)
+        snprintf(r->phase, sizeof r->phase, "%s", phase);
     if (now - r->last_beat_ms < HEARTBEAT_EVERY_MS && percent == r->last_percent)
         return r->cancel || r->lease_lost || r->w->stopping;
     r->last_beat_ms = now;
@@ -90,35 +96,13 @@ static void finish(job_run *r, const char *status, int code, const char *msg,
         ct_info("worker: job %s %s", r->job.id, status);
 }
 
-/* Commits a finished local file as an object: adopt as blob, then one meta
- * transaction with the ObjectCreated event, then drop any replaced blob. */
-static ct_err put_output(ct_worker *w, const ct_mc_dest *d, const char *path, uint64_t *size)
+/* Job I/O transfers heartbeat through here; they stop for a cancel, a lost
+ * lease, or SIGTERM (except while uploading finished outputs). */
+static int io_tick(void *ctx)
 {
-    char id[CT_BLOB_ID_MAX], old[64];
-    unsigned char md5[16];
-    ct_err e = ct_store_adopt_file(w->store, path, id, md5, size);
-    if (e)
-        return e;
-    ct_meta_object o = {.bucket = (char *)d->bucket, .key = (char *)d->key, .size = *size,
-                        .content_type = (char *)ct_mime_from_name(d->key),
-                        .mtime_ms = ct_now_ms()};
-    memcpy(o.blob_id, id, sizeof o.blob_id);
-    ct_hex(md5, 16, o.etag);
-    ct_meta_event_info ev = {"ObjectCreated:Put", "mediaconvert.amazonaws.com", "127.0.0.1", ""};
-    if ((e = ct_meta_object_put(w->meta, &o, &ev, old))) {
-        ct_store_remove(w->store, id);
-        return e;
-    }
-    if (old[0])
-        ct_store_remove(w->store, old);
-    return CT_OK;
-}
-
-static int upload_error(const ct_mc_dest *d, ct_err e, char *msg, size_t msglen)
-{
-    snprintf(msg, msglen, "s3://%s/%s: could not write output (%s)", d->bucket, d->key,
-             e == CT_ERR_NOT_FOUND ? "bucket does not exist" : ct_err_str(e));
-    return e == CT_ERR_NOT_FOUND ? 1404 : e == CT_ERR_NOSPC ? 1050 : 1999;
+    job_run *r = ctx;
+    on_progress(r, r->phase, r->last_percent < 0 ? 0 : r->last_percent);
+    return r->cancel || r->lease_lost || (r->w->stopping && !r->uploading);
 }
 
 /* Multi-file output: every file of its directory becomes the object
@@ -136,7 +120,6 @@ static int upload_dir(job_run *r, const ct_mc_dest *dest, const char *dir, char 
     while (!code && (e = readdir(d))) {
         ct_mc_dest one = *dest;
         char p[4096];
-        uint64_t size = 0;
         if (e->d_name[0] == '.')
             continue;
         if (ct_snprintf(one.key, sizeof one.key, "%s%s", dest->key, e->d_name) ||
@@ -145,9 +128,7 @@ static int upload_dir(job_run *r, const ct_mc_dest *dest, const char *dir, char 
             code = 1040;
             break;
         }
-        ct_err err = put_output(r->w, &one, p, &size);
-        if (err)
-            code = upload_error(&one, err, msg, msglen);
+        code = r->w->io->ops->put_output(r->w->io, &one, p, io_tick, r, msg, msglen);
     }
     closedir(d);
     return code;
@@ -156,20 +137,17 @@ static int upload_dir(job_run *r, const ct_mc_dest *dest, const char *dir, char 
 static int upload_outputs(job_run *r, const ct_plan *plan, const ct_mc_dest *dests,
                           const ct_transcode_result *res, char *msg, size_t msglen)
 {
-    ct_worker *w = r->w;
+    ct_job_io *io = r->w->io;
     (void)res;
     on_progress(r, "UPLOADING", 100);
+    r->uploading = 1;
     for (int i = 0; i < plan->n_outputs; i++) {
-        uint64_t size = 0;
-        if (ct_plan_output_is_multi(&plan->outputs[i])) {
-            int code = upload_dir(r, &dests[i], plan->outputs[i].path, msg, msglen);
-            if (code)
-                return code;
-            continue;
-        }
-        ct_err e = put_output(w, &dests[i], plan->outputs[i].path, &size);
-        if (e)
-            return upload_error(&dests[i], e, msg, msglen);
+        int code = ct_plan_output_is_multi(&plan->outputs[i])
+                       ? upload_dir(r, &dests[i], plan->outputs[i].path, msg, msglen)
+                       : io->ops->put_output(io, &dests[i], plan->outputs[i].path, io_tick, r,
+                                             msg, msglen);
+        if (code)
+            return code;
     }
     return 0;
 }
@@ -189,37 +167,24 @@ static int scratch_output(const char *scratch, int i, ct_plan_output *o, char *m
     return 0;
 }
 
-/* Local path of the stored object s3://bucket/key (an input). */
-static int input_path(ct_worker *w, const char *bucket, const char *key, char *path, size_t n,
-                      char *msg, size_t msglen)
+/* Settings.Inputs[1..] of a job with several inputs (joined in order):
+ * each fetched like the first, into its own scratch subdirectory (an S3
+ * fetch names its file after the job, not the input). */
+static int more_inputs(job_run *r, ct_plan *plan, const char *scratch, char *msg, size_t msglen)
 {
-    ct_meta_object o;
-    ct_err e = ct_meta_object_get(w->meta, bucket, key, &o);
-    if (e) {
-        snprintf(msg, msglen, "s3://%s/%s: %s", bucket, key,
-                 e == CT_ERR_NOT_FOUND ? "input object not found" : ct_err_str(e));
-        return e == CT_ERR_NOT_FOUND ? 1404 : 1999;
-    }
-    e = ct_store_local_path(w->store, o.blob_id, path, n);
-    ct_meta_object_free(&o);
-    if (e) {
-        snprintf(msg, msglen, "s3://%s/%s: input not readable", bucket, key);
-        return 1010;
-    }
-    return 0;
-}
-
-/* Settings.Inputs[1..] of a job with several inputs (concatenated). */
-static int more_inputs(job_run *r, ct_plan *plan, char *msg, size_t msglen)
-{
-    char bucket[64], key[1025];
+    ct_job_io *io = r->w->io;
+    char bucket[64], key[1025], dir[1100];
     for (int i = 1; i < plan->n_inputs; i++) {
         if (ct_mc_job_input(r->job.spec_json, i, bucket, key) != CT_OK) {
             snprintf(msg, msglen, "settings.inputs[%d].fileInput: not an s3:// URL", i);
             return 1040;
         }
-        int code = input_path(r->w, bucket, key, plan->inputs[i].path, sizeof plan->inputs[i].path,
-                              msg, msglen);
+        if (ct_snprintf(dir, sizeof dir, "%s/in%d", scratch, i) || (mkdir(dir, 0700) != 0 && errno != EEXIST)) {
+            snprintf(msg, msglen, "scratch directory: %s", strerror(errno));
+            return 1050;
+        }
+        int code = io->ops->fetch_input(io, bucket, key, dir, plan->inputs[i].path,
+                                        sizeof plan->inputs[i].path, io_tick, r, msg, msglen);
         if (code)
             return code;
     }
@@ -229,27 +194,44 @@ static int more_inputs(job_run *r, ct_plan *plan, char *msg, size_t msglen)
 static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scratch, size_t n,
                         char *msg, size_t msglen)
 {
-    ct_worker *w = r->w;
+    ct_job_io *io = r->w->io;
     char in_bucket[64], in_key[1025];
     if (ct_mc_job_plan(r->job.spec_json, plan, in_bucket, in_key, dests, msg, msglen))
         return 1040;
     snprintf(r->input_url, sizeof r->input_url, "s3://%s/%s", in_bucket, in_key);
-    int code = input_path(w, in_bucket, in_key, plan->input_path, sizeof plan->input_path, msg, msglen);
-    if (code || (code = more_inputs(r, plan, msg, msglen)))
-        return code;
-    if (ct_snprintf(scratch, n, "%s/job-%s-%d", ct_store_scratch_dir(w->store), r->job.id,
+    if (ct_snprintf(scratch, n, "%s/job-%s-%d", io->ops->scratch_dir(io), r->job.id,
                     r->job.attempt) ||
         (mkdir(scratch, 0700) != 0 && errno != EEXIST)) {
         snprintf(msg, msglen, "scratch directory: %s", strerror(errno));
         scratch[0] = '\0';
         return 1050;
     }
-    for (int i = 0; i < plan->n_outputs; i++) {
+    int code = io->ops->fetch_input(io, in_bucket, in_key, scratch, plan->input_path,
+                                    sizeof plan->input_path, io_tick, r, msg, msglen);
+    if (!code)
+        code = more_inputs(r, plan, scratch, msg, msglen);
+    for (int i = 0; !code && i < plan->n_outputs; i++)
         code = scratch_output(scratch, i, &plan->outputs[i], msg, msglen);
-        if (code)
-            return code;
+    return code;
+}
+
+/* Stopping, or an I/O failure that is nobody's fault: the job goes back to
+ * the queue now (a lease that ends now, so the next claim takes it and
+ * counts a retry) instead of when the lease would have run out. A cancel
+ * seen meanwhile ends it; a lost lease is someone else's job already. */
+static void hand_back(job_run *r)
+{
+    if (r->lease_lost) {
+        ct_info("worker: job %s: lease lost, dropped", r->job.id);
+        return;
     }
-    return 0;
+    if (r->cancel) {
+        finish(r, "CANCELED", 0, NULL, NULL);
+        return;
+    }
+    ct_err e = ct_meta_job_heartbeat(r->w->meta, r->job.id, r->job.attempt, NULL,
+                                     r->last_percent < 0 ? 0 : r->last_percent, 0, NULL);
+    ct_info("worker: job %s handed back%s", r->job.id, e ? " (its lease will expire)" : "");
 }
 
 static void run_job(job_run *r)
@@ -263,15 +245,19 @@ static void run_job(job_run *r)
         goto cleanup; /* the lease expires and the job is retried */
     on_progress(r, "PROBING", 0);
     int code = prepare_plan(r, plan, dests, scratch, sizeof scratch, msg, sizeof msg);
+    if (code == CT_JOB_IO_HAND_BACK) {
+        hand_back(r);
+        goto cleanup;
+    }
     if (code) {
         finish(r, "ERROR", code, msg, NULL);
         goto cleanup;
     }
     ct_err e = ct_sandbox_transcode(plan, &w->cfg.limits, on_progress, r, res);
-    /* Stopping: whatever the child's fate, the job is handed back (its lease
-     * expires and another worker takes it); it did not fail. */
+    /* Stopping: whatever the child's fate, the job is handed back; it did
+     * not fail. */
     if (r->lease_lost || (w->stopping && !r->cancel)) {
-        ct_info("worker: job %s handed back", r->job.id);
+        hand_back(r);
         goto cleanup;
     }
     if (e == CT_ERR_CANCELED) {
@@ -297,8 +283,22 @@ static void run_job(job_run *r)
         ct_buf_free(&m);
         goto cleanup;
     }
+    /* The point of no return: this heartbeat either sees a cancel (the job
+     * ends CANCELED, nothing committed) or moves the job to UPLOADING, after
+     * which CancelJob answers 409 (meta_search.h). Forced past the
+     * heartbeat throttle. */
+    r->last_beat_ms = 0;
+    r->last_percent = -1;
+    on_progress(r, "UPLOADING", 100);
+    if (r->lease_lost || r->cancel) {
+        hand_back(r); /* lease lost: dropped; cancel: CANCELED */
+        goto cleanup;
+    }
     if ((code = upload_outputs(r, plan, dests, res, msg, sizeof msg))) {
-        finish(r, "ERROR", code, msg, NULL);
+        if (code == CT_JOB_IO_HAND_BACK)
+            hand_back(r);
+        else
+            finish(r, "ERROR", code, msg, NULL);
         goto cleanup;
     }
     double durs[CT_PLAN_MAX_OUTPUTS];
@@ -389,6 +389,15 @@ ct_err ct_worker_start(const ct_worker_config *cfg, ct_meta *meta, ct_store *sto
     w->meta = meta;
     w->store = store;
     w->mc = mc;
+    w->io = cfg->io;
+    if (!w->io) {
+        ct_err e = store ? ct_job_io_local_open(meta, store, &w->io) : CT_ERR_INVALID;
+        if (e) {
+            free(w);
+            return e;
+        }
+        w->own_io = 1;
+    }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     for (int i = 0; i < w->n_threads; i++) {
@@ -416,5 +425,7 @@ void ct_worker_stop(ct_worker *w)
         pthread_join(w->threads[i], NULL);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
+    if (w->own_io)
+        ct_job_io_close(w->io);
     free(w);
 }

@@ -1,15 +1,20 @@
 /* worker: claims jobs from the queue and runs them.
  *
  * DESIGN: each worker thread loops: claim a job with a lease, build its plan
- * (mc), point the plan at the input blob and a scratch directory, run the
+ * (mc), fetch the input through the job I/O (job_io.h: the local store, or
+ * any S3 API) and point the plan at it and at a scratch directory, run the
  * transcode in the sandboxed child, renewing the lease and reporting
- * progress from the child's reports, then commit every output as an object
- * in its destination bucket (so output events fire too) and finish the job.
+ * progress from the child's reports, then store every output through the
+ * job I/O as an object in its destination bucket (so output events fire
+ * too) and finish the job.
  * A lost lease (another worker took the job over) or a cancel kills the
  * child and discards the scratch outputs. Input errors end the job in ERROR
  * and are not retried; infrastructure errors leave the job to be reclaimed
- * after its lease expires, up to the queue's retry limit.
- * Ownership: ct_worker borrows meta, store and mc. */
+ * after its lease expires, up to the queue's retry limit. Stopping, and job
+ * I/O that gave up on the network, hand the job back at once (its lease is
+ * ended); ct_worker_stop therefore needs meta still open.
+ * Ownership: ct_worker borrows meta, store (may be NULL with cfg->io), mc
+ * and cfg->io. */
 #ifndef CT_WORKER_H
 #define CT_WORKER_H
 
@@ -17,6 +22,7 @@
 #include "meta/meta.h"
 #include "sandbox/sandbox.h"
 #include "store/store.h"
+#include "worker/job_io.h"
 
 typedef struct ct_worker ct_worker;
 
@@ -25,12 +31,14 @@ typedef struct {
     const char *worker_id;       /* lease owner name (default host:pid) */
     int64_t lease_ms;            /* default 30 s */
     ct_sandbox_limits limits;
+    ct_job_io *io;               /* borrowed; NULL = local I/O on meta + store */
 } ct_worker_config;
 
 ct_err ct_worker_start(const ct_worker_config *cfg, ct_meta *meta, ct_store *store, ct_mc *mc,
                        ct_worker **out);
 void ct_worker_kick(ct_worker *w);
-/* Stops claiming; running jobs are handed back (their child killed). */
+/* Stops claiming; running jobs are handed back (their child killed, their
+ * lease ended so the next claim takes them). */
 void ct_worker_stop(ct_worker *w);
 
 #endif

@@ -122,6 +122,7 @@ class Server:
         self.proc = None
         self._log = None
         self._clients = {}
+        self.extra_args = []  # more `cattube serve` options (e.g. --domain)
 
     # ---- lifecycle ----
     def _pick_ports(self):
@@ -151,7 +152,7 @@ class Server:
                    "--listen", f"127.0.0.1:{self.port}",
                    "--edge-listen", f"127.0.0.1:{self.edge_https_port}",
                    "--edge-http-listen", f"127.0.0.1:{self.edge_http_port}",
-                   "--region", self.region]
+                   "--region", self.region] + list(self.extra_args)
             self._log.write(("### " + " ".join(cmd) + "\n").encode())
             self._log.flush()
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,

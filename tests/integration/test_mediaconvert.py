@@ -198,3 +198,125 @@ def test_templates_and_presets(server, mc, paused, tmp_path):
     mc.delete_preset(Name="mc-hd")
     status, _, _ = client_error(mc.get_preset, Name="mc-hd")
     assert status == 404
+
+
+def test_cli_every_operation(server, tmp_path):
+    """Every MediaConvert operation of issue 5 that Debian's aws CLI (2.9.19)
+    has, with the parameters the issue names. (SearchJobs and Probe are not in
+    that CLI; test_mc_js covers them with the JavaScript SDK.)"""
+    aws = server.aws
+    seed = seed_job()
+
+    def fail(*args):
+        return server.aws_fail("mediaconvert", *args).stderr
+
+    def write(name, obj):
+        p = tmp_path / name
+        p.write_text(json.dumps(obj))
+        return f"file://{p}"
+
+    # ---- queues ----
+    q = aws("mediaconvert", "create-queue", "--name", "cli-q", "--status", "PAUSED",
+            "--description", "cli held")["Queue"]
+    assert (q["Name"], q["Status"], q["Description"]) == ("cli-q", "PAUSED", "cli held")
+    assert "ConflictException" in fail("create-queue", "--name", "cli-q")
+    assert aws("mediaconvert", "get-queue", "--name", "cli-q")["Queue"]["Arn"] == q["Arn"]
+    page = aws("mediaconvert", "list-queues", "--max-results", "1", "--no-paginate",
+               "--list-by", "NAME", "--order", "ASCENDING")
+    assert len(page["Queues"]) == 1 and page["NextToken"], page
+    names = [x["Name"] for x in aws("mediaconvert", "list-queues", "--page-size", "1",
+                                    "--list-by", "NAME")["Queues"]]
+    assert names == sorted(names) and {"Default", "cli-q"} <= set(names), names
+    assert aws("mediaconvert", "update-queue", "--name", "cli-q", "--status", "ACTIVE")[
+        "Queue"]["Status"] == "ACTIVE"
+    assert aws("mediaconvert", "update-queue", "--name", "cli-q", "--status", "PAUSED",
+               "--description", "again")["Queue"]["Description"] == "again"
+    assert "NotFoundException" in fail("get-queue", "--name", "cli-no-such-queue")
+
+    # ---- presets ----
+    hd = seed["Settings"]["OutputGroups"][0]["Outputs"][0]
+    p = aws("mediaconvert", "create-preset", "--name", "cli-preset", "--category", "cli-cat",
+            "--settings", write("preset.json", {
+                "ContainerSettings": hd["ContainerSettings"],
+                "VideoDescription": hd["VideoDescription"],
+                "AudioDescriptions": [{"CodecSettings": hd["AudioDescriptions"][0][
+                    "CodecSettings"]}]}))["Preset"]
+    assert p["Arn"].endswith(":presets/cli-preset") and p["Category"] == "cli-cat"
+    assert aws("mediaconvert", "get-preset", "--name", "cli-preset")["Preset"]["Name"] == \
+        "cli-preset"
+    assert [x["Name"] for x in aws("mediaconvert", "list-presets", "--category",
+                                   "cli-cat")["Presets"]] == ["cli-preset"]
+    assert aws("mediaconvert", "update-preset", "--name", "cli-preset", "--description",
+               "v2")["Preset"]["Description"] == "v2"
+
+    # ---- job templates ----
+    ts = json.loads(json.dumps(seed["Settings"]))
+    del ts["Inputs"][0]["FileInput"]
+    ts["OutputGroups"][0]["Outputs"][0] = {"Preset": "cli-preset", "NameModifier": "-hd"}
+    t = aws("mediaconvert", "create-job-template", "--name", "cli-tmpl", "--category",
+            "cli-cat", "--queue", q["Arn"], "--priority", "3", "--status-update-interval",
+            "SECONDS_10", "--settings", write("tmpl.json", ts))["JobTemplate"]
+    assert (t["Priority"], t["StatusUpdateInterval"], t["Category"]) == (3, "SECONDS_10",
+                                                                        "cli-cat")
+    assert t["Queue"] == q["Arn"]
+    assert aws("mediaconvert", "get-job-template", "--name", "cli-tmpl")["JobTemplate"][
+        "Arn"] == t["Arn"]
+    listed = aws("mediaconvert", "list-job-templates", "--category", "cli-cat", "--list-by",
+                 "NAME", "--order", "ASCENDING")["JobTemplates"]
+    assert [x["Name"] for x in listed] == ["cli-tmpl"]
+    assert aws("mediaconvert", "update-job-template", "--name", "cli-tmpl", "--priority",
+               "6")["JobTemplate"]["Priority"] == 6
+
+    # ---- jobs ----
+    over = write("over.json", {
+        "Inputs": [{"FileInput": "s3://cli-src/in put.mov"}],
+        "OutputGroups": [{"OutputGroupSettings": {"Type": "FILE_GROUP_SETTINGS",
+                                                  "FileGroupSettings": {
+                                                      "Destination": "s3://cli-dst/o/"}}}]})
+    args = ("mediaconvert", "create-job", "--job-template", "cli-tmpl", "--role",
+            "arn:aws:iam::000000000000:role/R", "--settings", over, "--user-metadata",
+            "owner=cli,n=1", "--client-request-token", "cli-token-1")
+    j = aws(*args)["Job"]
+    assert aws(*args)["Job"]["Id"] == j["Id"]  # same token: same job
+    assert j["Status"] == "SUBMITTED" and j["Queue"] == q["Arn"] and j["Priority"] == 6
+    assert j["StatusUpdateInterval"] == "SECONDS_10" and j["JobTemplate"] == "cli-tmpl"
+    assert j["UserMetadata"] == {"owner": "cli", "n": "1"}
+    assert j["Role"] == "arn:aws:iam::000000000000:role/R"
+    g = j["Settings"]["OutputGroups"][0]
+    assert g["OutputGroupSettings"]["FileGroupSettings"]["Destination"] == "s3://cli-dst/o/"
+    assert g["Outputs"][0]["VideoDescription"]["CodecSettings"]["Codec"] == "H_265"
+    assert j["Settings"]["Inputs"][0]["FileInput"] == "s3://cli-src/in put.mov"
+    j2 = aws("mediaconvert", "create-job", "--queue", q["Arn"], "--role", "r", "--priority",
+             "-50", "--status-update-interval", "SECONDS_15", "--settings",
+             write("s.json", seed["Settings"]))["Job"]
+    assert (j2["Priority"], j2["StatusUpdateInterval"], j2["Queue"]) == (-50, "SECONDS_15",
+                                                                          q["Arn"])
+    err = fail("create-job", "--queue", "cli-q", "--role", "r", "--priority", "51",
+               "--settings", write("s.json", seed["Settings"]))
+    assert "BadRequestException" in err and "priority" in err, err
+    assert aws("mediaconvert", "get-job", "--id", j["Id"])["Job"]["Id"] == j["Id"]
+    first = aws("mediaconvert", "list-jobs", "--queue", "cli-q", "--status", "SUBMITTED",
+                "--order", "ASCENDING", "--max-results", "1", "--no-paginate")
+    assert [x["Id"] for x in first["Jobs"]] == [j["Id"]] and first["NextToken"], first
+    rest = aws("mediaconvert", "list-jobs", "--queue", "cli-q", "--status", "SUBMITTED",
+               "--order", "ASCENDING", "--max-results", "20", "--no-paginate",
+               "--next-token", first["NextToken"])
+    assert [x["Id"] for x in rest["Jobs"]] == [j2["Id"]] and "NextToken" not in rest
+    every = aws("mediaconvert", "list-jobs", "--queue", q["Arn"], "--order", "DESCENDING",
+                "--page-size", "1")["Jobs"]
+    assert [x["Id"] for x in every] == [j2["Id"], j["Id"]]
+    assert "BadRequestException" in fail("list-jobs", "--max-results", "21", "--no-paginate")
+    assert "ConflictException" in fail("delete-queue", "--name", "cli-q")
+    for x in (j, j2):
+        aws("mediaconvert", "cancel-job", "--id", x["Id"])
+    assert aws("mediaconvert", "get-job", "--id", j["Id"])["Job"]["Status"] == "CANCELED"
+    assert "ConflictException" in fail("cancel-job", "--id", j["Id"])
+
+    # ---- deletes ----
+    aws("mediaconvert", "delete-queue", "--name", "cli-q")
+    aws("mediaconvert", "delete-job-template", "--name", "cli-tmpl")
+    aws("mediaconvert", "delete-preset", "--name", "cli-preset")
+    for cmd in ("get-queue", "get-job-template", "get-preset"):
+        name = {"get-queue": "cli-q", "get-job-template": "cli-tmpl",
+                "get-preset": "cli-preset"}[cmd]
+        assert "NotFoundException" in fail(cmd, "--name", name)

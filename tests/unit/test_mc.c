@@ -970,7 +970,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/meta.db", dir);
     ct_meta *meta = NULL;
     ct_mc *mc = NULL;
-    ct_mc_config cfg = {"us-east-1", ACCOUNT, "http://localhost:9000"};
+    ct_mc_config cfg = {.region = "us-east-1", .account_id = ACCOUNT, .endpoint_url = "http://localhost:9000"};
     CHECK(ct_meta_open_sqlite(path, &meta) == CT_OK);
     CHECK(meta && ct_mc_open(&cfg, meta, &mc) == CT_OK);
     if (mc) {

@@ -241,7 +241,7 @@ static void test_authorize(void)
     ct_meta *m = NULL;
     ct_iam *iam = NULL;
     CHECK(ct_meta_open_sqlite(path, &m) == CT_OK);
-    ct_iam_config cfg = {ACCT, "AKIAROOT", "rootsecret"};
+    ct_iam_config cfg = {ACCT, "AKIAROOT", "rootsecret", NULL};
     CHECK(ct_iam_open(&cfg, m, &iam) == CT_OK);
     char ak[21], sk[41], got[64];
     ct_iam_new_key(ak, sk);
@@ -257,6 +257,33 @@ static void test_authorize(void)
     memset(&root, 0, sizeof root);
     CHECK(ct_iam_secret(iam, "AKIAROOT", got, sizeof got, &root) == CT_OK);
     CHECK(ct_iam_secret(iam, "AKIANOPE", got, sizeof got, &root) == CT_ERR_NOT_FOUND);
+
+    /* Sealed at rest: meta holds ct1:<hex>, the secret comes back only with
+     * the same master key, for the same access key (rows can't be swapped). */
+    unsigned char mk[32], other[32];
+    memset(mk, 7, sizeof mk);
+    memset(other, 8, sizeof other);
+    ct_iam_config sc = {ACCT, "AKIAROOT", "rootsecret", mk}, oc = {ACCT, "AKIAROOT", "rootsecret", other};
+    ct_iam *sealing = NULL, *wrong = NULL;
+    CHECK(ct_iam_open(&sc, m, &sealing) == CT_OK && ct_iam_open(&oc, m, &wrong) == CT_OK);
+    char bk[21], bs[41], sealed[CT_IAM_SEALED_MAX], stored[CT_IAM_SEALED_MAX], u[72];
+    ct_iam_new_key(bk, bs);
+    CHECK(ct_iam_seal_secret(sealing, bk, bs, sealed) == CT_OK);
+    CHECK(strncmp(sealed, "ct1:", 4) == 0 && strstr(sealed, bs) == NULL);
+    CHECK(ct_meta_iam_user_create(m, "bob", "AIDABOB", bk, sealed) == CT_OK);
+    CHECK(ct_meta_iam_key_get(m, bk, u, stored, sizeof stored) == CT_OK);
+    CHECK_STR(stored, sealed);
+    memset(&p, 0, sizeof p);
+    CHECK(ct_iam_secret(sealing, bk, got, sizeof got, &p) == CT_OK);
+    CHECK_STR(got, bs);
+    CHECK(ct_iam_secret(wrong, bk, got, sizeof got, &p) == CT_ERR_NOT_FOUND);
+    CHECK(ct_iam_secret(iam, bk, got, sizeof got, &p) == CT_ERR_NOT_FOUND); /* no key */
+    CHECK(ct_meta_iam_user_create(m, "carol", "AIDACAROL", "AKIASWAPPED", sealed) == CT_OK);
+    CHECK(ct_iam_secret(sealing, "AKIASWAPPED", got, sizeof got, &p) == CT_ERR_NOT_FOUND);
+    CHECK(ct_iam_secret(sealing, ak, got, sizeof got, &p) == CT_OK); /* legacy plaintext */
+    CHECK_STR(got, sk);
+    ct_iam_close(sealing);
+    ct_iam_close(wrong);
 
     ct_iam_request r = req("s3:GetObject", "arn:aws:s3:::b/k");
     const char *deny_all = "{\"Statement\":{\"Effect\":\"Deny\",\"Principal\":\"*\","
