@@ -15,7 +15,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # run and test
   ffmpeg awscli curl python3-boto3 python3-botocore python3-pytest python3-requests s3cmd rclone cppcheck
-  # playback tests (tests/integration/test_playback.py: headless, via playwright-core)
+  # playback tests (test_playback.py via playwright-core; test_packaging.py/test_hls.py via puppeteer-core)
   chromium
 )
 
