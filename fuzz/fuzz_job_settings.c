@@ -22,11 +22,14 @@ static void check_plan(const ct_plan *p, const ct_mc_dest *dests, const char *bu
         abort();
     for (int i = 0; i < p->n_outputs; i++) {
         const ct_plan_output *o = &p->outputs[i];
-        if (o->video.codec > CT_VCODEC_AV1 || o->audio.codec > CT_ACODEC_AAC)
+        if (o->video.codec > CT_VCODEC_VP8 || o->audio.codec > CT_ACODEC_VORBIS)
             abort();
         if (o->video.codec == CT_VCODEC_NONE && o->audio.codec == CT_ACODEC_NONE)
             abort();
-        if (o->video.codec != CT_VCODEC_NONE && (o->video.qvbr_level < 1 || o->video.qvbr_level > 10))
+        if (o->video.rc_mode == CT_RC_QVBR && o->video.codec != CT_VCODEC_NONE &&
+            o->video.codec != CT_VCODEC_JPEG && (o->video.qvbr_level < 1 || o->video.qvbr_level > 10))
+            abort();
+        if (p->n_inputs < 1 || p->n_inputs > CT_PLAN_MAX_INPUTS)
             abort();
         if (o->path[0] || (o->audio.codec && (o->audio.channels < 1 || o->audio.channels > 2)))
             abort();

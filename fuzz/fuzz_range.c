@@ -1,4 +1,5 @@
-/* libFuzzer target: HTTP Range parsing (ct_range_parse) and the edge's
+/* libFuzzer target: HTTP Range parsing (ct_range_parse, the edge's
+ * multi-range edge_ranges_parse), Accept-Encoding, and the edge's
  * request parsing (Host, request target, key decoding, entity-tag lists).
  *
  * Input layout: byte 0 selects the object length (small lengths find the
@@ -33,6 +34,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (e != CT_OK && e != CT_ERR_NOT_FOUND && e != CT_ERR_INVALID)
         abort();
+
+    /* Several ranges: each inside the object, no more than asked for, and
+     * together never more than the object (the overlap guard). */
+    edge_range rg[EDGE_RANGES_MAX];
+    int nr = edge_ranges_parse(s, len, rg, EDGE_RANGES_MAX);
+    if (nr < -1 || nr > EDGE_RANGES_MAX)
+        abort();
+    uint64_t total = 0;
+    for (int i = 0; i < nr; i++) {
+        if (rg[i].start > rg[i].end || rg[i].end >= len)
+            abort();
+        total += rg[i].end - rg[i].start + 1;
+    }
+    if (total > len)
+        abort();
+    if (e == CT_OK && nr != 1)
+        abort(); /* a single valid range reads the same either way */
+    (void)edge_accepts_gzip(s);
+    (void)edge_gzip_type(s);
 
     /* Host: the result is lowercase, bounded, and free of header-splitting bytes. */
     char name[EDGE_HOST_MAX];

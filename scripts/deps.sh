@@ -8,13 +8,15 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config
   libmicrohttpd-dev libjansson-dev libexpat1-dev libsqlite3-dev libssl-dev
-  libseccomp-dev libcurl4-openssl-dev libpq-dev
+  libseccomp-dev libcurl4-openssl-dev zlib1g-dev libpq-dev
   libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev
   libswresample-dev libswscale-dev
   # fuzz and sanitizer builds
   clang libclang-rt-14-dev
   # run and test
   ffmpeg awscli curl python3-boto3 python3-botocore python3-pytest python3-requests s3cmd rclone cppcheck
+  # playback tests (test_playback.py via playwright-core; test_packaging.py/test_hls.py via puppeteer-core)
+  chromium
   # PostgreSQL engine tests start their own server (tests/pg/start_pg.sh)
   postgresql
 )

@@ -20,7 +20,8 @@ static void usage(FILE *f)
     fputs("usage:\n"
           "  cattube distribution create --origin-bucket BUCKET\n"
           "                              [--viewer-protocol-policy redirect-to-https|https-only|allow-all]\n"
-          "                              [--comment TEXT] [common options]\n"
+          "                              [--comment TEXT] [--no-origin-access-control]\n"
+          "                              [common options]\n"
           "  cattube distribution list   [common options]\n"
           "  cattube distribution get ID [common options]\n"
           "  cattube distribution delete ID [common options]\n"
@@ -31,13 +32,18 @@ static void usage(FILE *f)
           "credentials: CATTUBE_ROOT_ACCESS_KEY / CATTUBE_ROOT_SECRET_KEY, else\n"
           "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n"
           "A distribution is served at https://<id>.cattube.localhost:<edge port>/<key>; requests\n"
-          "whose Host names no distribution go to the most recently created one.\n",
+          "whose Host names no distribution go to the most recently created one.\n"
+          "create does the seed's step 5: it reuses (or makes) the origin access control\n"
+          "<bucket>.s3.amazonaws.com and appends the console's \"Copy policy\" statement to\n"
+          "the bucket's policy (printed as bucketPolicyStatement). With\n"
+          "--no-origin-access-control the edge reads the bucket anonymously (public only).\n",
           f);
 }
 
 typedef struct {
     ct_cli_admin_target t;
     const char *origin_bucket, *policy, *comment, *id;
+    int no_oac;
 } dist_opts;
 
 static int call(const dist_opts *o, const char *method, const char *suffix, const char *body)
@@ -79,6 +85,10 @@ int ct_cmd_distribution(int argc, char **argv)
         }
         if (strcmp(a, "--no-verify-ssl") == 0) {
             o.t.no_verify = 1;
+            continue;
+        }
+        if (strcmp(a, "--no-origin-access-control") == 0) {
+            o.no_oac = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {
@@ -127,6 +137,8 @@ int ct_cmd_distribution(int argc, char **argv)
                                 "viewerProtocolPolicy", o.policy ? o.policy : "redirect-to-https");
         if (req && o.comment)
             json_object_set_new(req, "comment", json_string(o.comment));
+        if (req && o.no_oac)
+            json_object_set_new(req, "originAccessControl", json_false());
         char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
         json_decref(req);
         if (!body) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 int ct_cmd_admin(int argc, char **argv); /* cmd_admin.c */
+int ct_cmd_edge(int argc, char **argv);  /* cmd_edge.c */
 
 static void usage(FILE *f)
 {
@@ -14,6 +15,7 @@ static void usage(FILE *f)
           "  serve          run the all-in-one server (S3, MediaConvert, admin API, workers, edge)\n"
           "  worker         run transcode workers against a serve's data directory\n"
           "  distribution   manage edge distributions (create|list|get|delete)\n"
+          "  edge           run the edge alone in front of an S3 origin (--origin URL)\n"
           "  admin          manage users and policies (user ...|policy validate)\n"
           "  transcode      internal: the sandboxed transcode child\n"
           "run 'cattube <command> --help' for a command's options\n",
@@ -33,6 +35,8 @@ int main(int argc, char **argv)
         return ct_cmd_worker(argc - 1, argv + 1);
     if (strcmp(cmd, "distribution") == 0)
         return ct_cmd_distribution(argc - 1, argv + 1);
+    if (strcmp(cmd, "edge") == 0)
+        return ct_cmd_edge(argc - 1, argv + 1);
     if (strcmp(cmd, "admin") == 0)
         return ct_cmd_admin(argc - 1, argv + 1);
     if (strcmp(cmd, "transcode") == 0)

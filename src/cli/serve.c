@@ -403,9 +403,13 @@ static ct_err start_all(server *sv)
     if ((e = ct_s3_open(&s3c, sv->meta, sv->store, &sv->s3)) ||
         (e = ct_mc_open(&mcc, sv->meta, &sv->mc)))
         return e;
-    ct_edge_config ec = {sv->opt.edge_listen, sv->opt.edge_http_listen, sv->opt.data_dir,
-                         sv->opt.edge_cert, sv->opt.edge_key, sv->account_id,
-                         sv->opt.public_host};
+    ct_edge_config ec = {.https_listen = sv->opt.edge_listen,
+                         .http_listen = sv->opt.edge_http_listen,
+                         .data_dir = sv->opt.data_dir,
+                         .cert_file = sv->opt.edge_cert,
+                         .key_file = sv->opt.edge_key,
+                         .account_id = sv->account_id,
+                         .public_host = sv->opt.public_host};
     if ((e = ct_edge_start(&ec, sv->meta, sv->store, &sv->edge))) {
         ct_error("serve: edge failed to start on %s / %s", sv->opt.edge_listen,
                  sv->opt.edge_http_listen);

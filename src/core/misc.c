@@ -31,6 +31,7 @@ const char *ct_mime_from_name(const char *name)
         {"png", "image/png"},  {"vtt", "text/vtt"},    {"json", "application/json"},
         {"html", "text/html"}, {"txt", "text/plain"},  {"mp3", "audio/mpeg"},
         {"aac", "audio/aac"},  {"avi", "video/x-msvideo"}, {"flv", "video/x-flv"},
+        {"cmfv", "video/mp4"}, {"cmfa", "audio/mp4"}, /* CMAF segments */
     };
     const char *dot = strrchr(name, '.');
     if (!dot || strchr(dot, '/'))

@@ -11,14 +11,33 @@ const char *ct_vcodec_name(ct_vcodec c)
     case CT_VCODEC_H265: return "H_265";
     case CT_VCODEC_AV1: return "AV1";
     case CT_VCODEC_JPEG: return "FRAME_CAPTURE";
+    case CT_VCODEC_VP9: return "VP9";
+    case CT_VCODEC_VP8: return "VP8";
+    default: return "NONE";
+    }
+}
+
+const char *ct_acodec_name(ct_acodec c)
+{
+    switch (c) {
+    case CT_ACODEC_AAC: return "AAC";
+    case CT_ACODEC_OPUS: return "OPUS";
+    case CT_ACODEC_MP3: return "MP3";
+    case CT_ACODEC_VORBIS: return "VORBIS";
     default: return "NONE";
     }
 }
 
 int ct_plan_output_is_multi(const ct_plan_output *o)
 {
-    return o->container == CT_CONTAINER_HLS_TS || o->container == CT_CONTAINER_HLS_FMP4 ||
-           o->container == CT_CONTAINER_JPEG;
+    return o->container == CT_CONTAINER_HLS_TS || o->container == CT_CONTAINER_JPEG ||
+           ct_plan_output_is_fmp4(o);
+}
+
+int ct_plan_output_is_fmp4(const ct_plan_output *o)
+{
+    return o->container == CT_CONTAINER_HLS_FMP4 || o->container == CT_CONTAINER_DASH ||
+           o->container == CT_CONTAINER_CMAF;
 }
 
 int ct_plan_name_ok(const char *name)
@@ -36,11 +55,12 @@ int ct_plan_name_ok(const char *name)
 
 static json_t *output_to_json(const ct_plan_output *o)
 {
-    return json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:[i, i, i, i],"
-                     " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i},"
-                     " s:{s:i, s:I, s:i, s:i}}",
+    return json_pack("{s:i, s:s, s:s, s:s, s:i, s:[i, i, i, i, i], s:[i, i, i, i],"
+                     " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i},"
+                     " s:{s:i, s:I, s:i, s:i, s:i}}",
                      "container", (int)o->container, "path", o->path, "name", o->name,
-                     "master", o->master, "group", o->group, "segment_length", o->segment_length,
+                     "master", o->master, "group", o->group, "seg", o->segment_length,
+                     o->fragment_length, o->min_buffer_ms, o->no_hls, o->no_dash,
                      "fc", o->video.fc_num, o->video.fc_den, o->video.fc_max, o->video.fc_quality,
                      "video", "codec", (int)o->video.codec, "width", o->video.width,
                      "height", o->video.height, "rc_mode", (int)o->video.rc_mode,
@@ -49,17 +69,37 @@ static json_t *output_to_json(const ct_plan_output *o)
                      "hrd_buffer", (json_int_t)o->video.hrd_buffer,
                      "gop_frames", o->video.gop_frames,
                      "scene_change_detect", o->video.scene_change_detect,
+                     "rate", o->video.gop_ms, o->video.fr_num, o->video.fr_den, o->video.fr_algo,
+                     "stretch", o->video.stretch,
                      "audio", "codec", (int)o->audio.codec, "bitrate", (json_int_t)o->audio.bitrate,
-                     "channels", o->audio.channels, "sample_rate", o->audio.sample_rate);
+                     "channels", o->audio.channels, "sample_rate", o->audio.sample_rate,
+                     "vbr_quality", o->audio.vbr_quality);
+}
+
+static json_t *tc_json(const ct_timecode *t)
+{
+    return json_pack("[i, i, i, i]", t->h, t->m, t->s, t->f);
+}
+
+static json_t *input_to_json(const ct_plan_input *in)
+{
+    json_t *clips = json_array();
+    for (int i = 0; i < in->n_clips && i < CT_PLAN_MAX_CLIPS; i++)
+        json_array_append_new(clips, json_pack("[o, o]", tc_json(&in->clips[i].start),
+                                               tc_json(&in->clips[i].end)));
+    return json_pack("{s:s, s:i, s:o, s:o}", "path", in->path, "tc_source", (int)in->tc_source,
+                     "tc_start", tc_json(&in->tc_start), "clips", clips);
 }
 
 char *ct_plan_to_json(const ct_plan *p)
 {
-    json_t *outs = json_array();
+    json_t *outs = json_array(), *ins = json_array();
     for (int i = 0; i < p->n_outputs; i++)
         json_array_append_new(outs, output_to_json(&p->outputs[i]));
-    json_t *root = json_pack("{s:s, s:o, s:i, s:i, s:f}", "input_path", p->input_path,
-                             "outputs", outs, "max_width", p->max_width, "max_height",
+    for (int i = 0; i < p->n_inputs && i < CT_PLAN_MAX_INPUTS; i++)
+        json_array_append_new(ins, input_to_json(&p->inputs[i]));
+    json_t *root = json_pack("{s:s, s:o, s:o, s:i, s:i, s:f}", "input_path", p->input_path,
+                             "inputs", ins, "outputs", outs, "max_width", p->max_width, "max_height",
                              p->max_height, "max_duration_s", p->max_duration_s);
     if (!root)
         return NULL;
@@ -77,6 +117,34 @@ static int copy_str(char *dst, size_t n, const char *src)
     return 0;
 }
 
+static int tc_from_json(json_t *a, ct_timecode *t)
+{
+    json_error_t je;
+    return json_unpack_ex(a, &je, JSON_STRICT, "[i, i, i, i]", &t->h, &t->m, &t->s, &t->f);
+}
+
+static int input_from_json(json_t *o, ct_plan_input *in)
+{
+    json_error_t je;
+    const char *path;
+    json_t *tcs, *clips, *c;
+    int src;
+    size_t i;
+    if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:i, s:o, s:o}", "path", &path, "tc_source", &src,
+                       "tc_start", &tcs, "clips", &clips) ||
+        copy_str(in->path, sizeof in->path, path) || tc_from_json(tcs, &in->tc_start) ||
+        !json_is_array(clips) || json_array_size(clips) > CT_PLAN_MAX_CLIPS)
+        return -1;
+    in->tc_source = (ct_tc_source)src;
+    json_array_foreach(clips, i, c) {
+        if (json_array_size(c) != 2 || tc_from_json(json_array_get(c, 0), &in->clips[i].start) ||
+            tc_from_json(json_array_get(c, 1), &in->clips[i].end))
+            return -1;
+    }
+    in->n_clips = (int)json_array_size(clips);
+    return 0;
+}
+
 ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
 {
     json_error_t je;
@@ -88,9 +156,9 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
         return CT_ERR_INVALID;
     }
     const char *input = NULL;
-    json_t *outs = NULL;
-    if (json_unpack_ex(root, &je, JSON_STRICT, "{s:s, s:o, s:i, s:i, s:F}", "input_path", &input,
-                       "outputs", &outs, "max_width", &p->max_width, "max_height",
+    json_t *outs = NULL, *ins = NULL;
+    if (json_unpack_ex(root, &je, JSON_STRICT, "{s:s, s?o, s:o, s:i, s:i, s:F}", "input_path", &input,
+                       "inputs", &ins, "outputs", &outs, "max_width", &p->max_width, "max_height",
                        &p->max_height, "max_duration_s", &p->max_duration_s) ||
         !json_is_array(outs) || json_array_size(outs) == 0 ||
         json_array_size(outs) > CT_PLAN_MAX_OUTPUTS || copy_str(p->input_path, sizeof p->input_path, input)) {
@@ -99,6 +167,17 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
     }
     size_t i;
     json_t *o;
+    if (ins && (!json_is_array(ins) || json_array_size(ins) > CT_PLAN_MAX_INPUTS)) {
+        snprintf(err, errlen, "plan: bad inputs");
+        goto cleanup;
+    }
+    json_array_foreach(ins, i, o) {
+        if (input_from_json(o, &p->inputs[i])) {
+            snprintf(err, errlen, "plan input %zu: bad fields", i);
+            goto cleanup;
+        }
+    }
+    p->n_inputs = ins ? (int)json_array_size(ins) : 0;
     json_array_foreach(outs, i, o) {
         ct_plan_output *po = &p->outputs[i];
         const char *path, *name, *master;
@@ -106,20 +185,22 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
         json_int_t vb, vmax, hrd, ab;
         ct_plan_video *v = &po->video;
         if (json_unpack_ex(o, &je, JSON_STRICT,
-                           "{s:i, s:s, s:s, s:s, s:i, s:i, s:[i, i, i, i],"
-                           " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i},"
-                           " s:{s:i, s:I, s:i, s:i}}",
+                           "{s:i, s:s, s:s, s:s, s:i, s:[i, i, i, i, i], s:[i, i, i, i],"
+                           " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i},"
+                           " s:{s:i, s:I, s:i, s:i, s:i}}",
                            "container", &container, "path", &path, "name", &name, "master",
-                           &master, "group", &po->group, "segment_length", &po->segment_length,
+                           &master, "group", &po->group, "seg", &po->segment_length,
+                           &po->fragment_length, &po->min_buffer_ms, &po->no_hls, &po->no_dash,
                            "fc", &v->fc_num, &v->fc_den, &v->fc_max, &v->fc_quality,
                            "video", "codec", &vcodec,
                            "width", &po->video.width, "height", &po->video.height, "rc_mode",
                            &rc_mode, "qvbr_level", &po->video.qvbr_level, "bitrate", &vb,
                            "max_bitrate", &vmax, "hrd_buffer", &hrd, "gop_frames",
                            &po->video.gop_frames, "scene_change_detect",
-                           &po->video.scene_change_detect, "audio", "codec", &acodec,
+                           &po->video.scene_change_detect, "rate", &v->gop_ms, &v->fr_num,
+                           &v->fr_den, &v->fr_algo, "stretch", &v->stretch, "audio", "codec", &acodec,
                            "bitrate", &ab, "channels", &po->audio.channels, "sample_rate",
-                           &po->audio.sample_rate) ||
+                           &po->audio.sample_rate, "vbr_quality", &po->audio.vbr_quality) ||
             copy_str(po->path, sizeof po->path, path) ||
             copy_str(po->name, sizeof po->name, name) ||
             copy_str(po->master, sizeof po->master, master)) {

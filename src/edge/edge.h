@@ -26,9 +26,29 @@ typedef struct {
     const char *key_file;        /* optional PEM */
     const char *account_id;
     const char *public_host;     /* host name for URLs; default from listen address */
+    /* `cattube edge --origin`: every distribution's bucket lives on this
+     * S3-compatible endpoint and is read with SigV4-signed HEAD/GET (signed
+     * with these credentials when the origin has an OAC, else anonymous);
+     * the bytes are cached under data_dir/edge-cache. NULL: meta/store. */
+    const char *origin_url;
+    const char *origin_access_key, *origin_secret_key, *origin_region;
+    int origin_no_verify_tls;
+    /* Read each origin bucket's policy (GetBucketPolicy) and evaluate it as
+     * for a local origin (OAC principal or anonymous), e.g. in front of a
+     * CatTube node whose credentials read everything. */
+    int origin_evaluate_policy;
+    uint64_t disk_cache_bytes;   /* 0 = 1 GiB */
 } ct_edge_config;
 
+/* store may be NULL with cfg->origin_url (the standalone edge). */
 ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, ct_edge **out);
+/* Replaces the routing table's source with these distributions (a JSON
+ * array of stored distributions, as the admin API lists them): the
+ * standalone edge's copy of its API node's configuration. */
+ct_err ct_edge_sync_distributions(ct_edge *e, const char *json_array);
+/* The same for public keys and key groups (JSON arrays of their stored
+ * records, as the admin API lists them), the trust of signed URLs. */
+ct_err ct_edge_sync_keys(ct_edge *e, const char *public_keys_json, const char *key_groups_json);
 void ct_edge_stop(ct_edge *e);
 /* Bound ports (the real ones when the listen address said port 0); 0 when
  * that listener is not running. */

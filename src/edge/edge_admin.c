@@ -1,10 +1,7 @@
-/* edge_admin.c: distributions — the in-memory routing table and the admin API
- * (/cattube/admin/distributions[/ID] on the API port, after SigV4).
- *
- * A distribution is stored in meta as its wire JSON; domainName and url are
- * derived on output from the current public host and HTTPS port, so a
- * restart on another port keeps the printed URLs right. The routing table is
- * reloaded from meta after every change made here. */
+/* edge_admin.c: the admin JSON API for distributions
+ * (/cattube/admin/distributions[/ID] on the API port, after SigV4), on the
+ * shared store of edge_dists.c, and the JSON reply helpers the admin files
+ * share. */
 #include "edge/edge_internal.h"
 
 #include <jansson.h>
@@ -14,159 +11,6 @@
 #include <string.h>
 
 #define ADMIN_PREFIX "/cattube/admin/distributions"
-
-/* ---- routing table ---- */
-
-typedef struct {
-    edge_dist *v;
-    size_t n, cap;
-} dist_vec;
-
-static int dist_from_json(json_t *j, edge_dist *d)
-{
-    memset(d, 0, sizeof *d);
-    const char *id = json_string_value(json_object_get(j, "id"));
-    const char *bucket = json_string_value(json_object_get(j, "originBucket"));
-    const char *vpp = json_string_value(json_object_get(j, "viewerProtocolPolicy"));
-    json_t *en = json_object_get(j, "enabled");
-    if (!edge_dist_id_valid(id) || !bucket || strlen(bucket) >= sizeof d->origin_bucket)
-        return -1;
-    memcpy(d->id, id, EDGE_ID_LEN + 1);
-    strcpy(d->origin_bucket, bucket);
-    if (edge_vpp_parse(vpp, &d->policy))
-        d->policy = EDGE_VPP_REDIRECT;
-    d->enabled = en ? json_is_true(en) : 1;
-    json_t *dt = json_object_get(j, "defaultTTL"), *mn = json_object_get(j, "minTTL");
-    json_t *mx = json_object_get(j, "maxTTL");
-    d->default_ttl = dt ? json_integer_value(dt) : EDGE_DEFAULT_TTL;
-    d->min_ttl = mn ? json_integer_value(mn) : 0;
-    d->max_ttl = mx ? json_integer_value(mx) : EDGE_MAX_TTL;
-    json_t *groups = json_object_get(j, "trustedKeyGroups"), *g;
-    size_t i;
-    json_array_foreach(groups, i, g)
-    {
-        const char *gid = json_string_value(g);
-        if (!gid || strlen(gid) != EDGE_GROUP_ID_LEN || d->n_groups == EDGE_DIST_GROUPS_MAX)
-            return -1; /* fail closed: never serve a protected distribution openly */
-        memcpy(d->groups[d->n_groups++], gid, EDGE_GROUP_ID_LEN + 1);
-    }
-    const char *op = json_string_value(json_object_get(j, "originPath"));
-    const char *ro = json_string_value(json_object_get(j, "defaultRootObject"));
-    if ((op && strlen(op) >= sizeof d->origin_path) || (ro && strlen(ro) >= sizeof d->root_object))
-        return -1;
-    strcpy(d->origin_path, op ? op : "");
-    strcpy(d->root_object, ro ? ro : "");
-    json_t *aliases = json_object_get(j, "aliases"), *a;
-    json_array_foreach(aliases, i, a)
-    {
-        const char *s = json_string_value(a);
-        if (!s || strlen(s) >= EDGE_HOST_MAX || d->n_aliases == EDGE_ALIASES_MAX)
-            return -1;
-        strcpy(d->aliases[d->n_aliases++], s);
-    }
-    return 0;
-}
-
-static int alias_match(const edge_dist *d, const char *host)
-{
-    for (size_t i = 0; i < d->n_aliases; i++) {
-        const char *a = d->aliases[i];
-        if (strcmp(a, host) == 0)
-            return 1;
-        /* "*.example.com" matches one or more leading labels */
-        if (a[0] == '*' && a[1] == '.') {
-            size_t hl = strlen(host), al = strlen(a + 1);
-            if (hl > al && strcmp(host + hl - al, a + 1) == 0)
-                return 1;
-        }
-    }
-    return 0;
-}
-
-static ct_err collect_dist(void *ctx, const char *json)
-{
-    dist_vec *v = ctx;
-    json_t *j = json_loads(json, 0, NULL);
-    edge_dist d;
-    int bad = !j || dist_from_json(j, &d);
-    json_decref(j);
-    if (bad) {
-        ct_warn("edge: skipping a malformed stored distribution");
-        return CT_OK;
-    }
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 8;
-        edge_dist *nv = realloc(v->v, cap * sizeof *nv);
-        if (!nv)
-            return CT_ERR_NOMEM;
-        v->v = nv;
-        v->cap = cap;
-    }
-    v->v[v->n++] = d;
-    return CT_OK;
-}
-
-ct_err edge_dists_reload(ct_edge *e)
-{
-    dist_vec v = {0};
-    ct_err err = ct_meta_distribution_list(e->meta, collect_dist, &v);
-    if (err) {
-        free(v.v);
-        return err;
-    }
-    pthread_rwlock_wrlock(&e->lock);
-    edge_dist *old = e->dists;
-    e->dists = v.v;
-    e->n_dists = v.n;
-    pthread_rwlock_unlock(&e->lock);
-    free(old);
-    return CT_OK;
-}
-
-int edge_route(ct_edge *e, const char *host_name, edge_dist *out)
-{
-    char id[EDGE_ID_LEN + 1];
-    int named = host_name && *host_name && edge_host_dist_label(host_name, id);
-    int rc = -1;
-    pthread_rwlock_rdlock(&e->lock);
-    for (size_t i = e->n_dists; !named && host_name && i-- > 0;)
-        if (alias_match(&e->dists[i], host_name)) {
-            *out = e->dists[i];
-            pthread_rwlock_unlock(&e->lock);
-            return 0;
-        }
-    for (size_t i = e->n_dists; i-- > 0;) {
-        const edge_dist *d = &e->dists[i];
-        if (named ? strcmp(d->id, id) == 0 : d->enabled) {
-            *out = *d;
-            rc = 0;
-            break;
-        }
-    }
-    pthread_rwlock_unlock(&e->lock);
-    return rc;
-}
-
-/* ---- wire form ---- */
-
-static void add_wire_fields(ct_edge *e, json_t *j)
-{
-    const char *id = json_string_value(json_object_get(j, "id"));
-    if (!id)
-        return;
-    char lower[EDGE_ID_LEN + 1], domain[EDGE_HOST_MAX + EDGE_ID_LEN + 2], url[sizeof domain + 16];
-    size_t i = 0;
-    for (; id[i] && i < EDGE_ID_LEN; i++)
-        lower[i] = (char)(id[i] >= 'A' && id[i] <= 'Z' ? id[i] - 'A' + 'a' : id[i]);
-    lower[i] = '\0';
-    snprintf(domain, sizeof domain, "%s.%s", lower, e->suffix);
-    if (e->https.port == 443)
-        snprintf(url, sizeof url, "https://%s", domain);
-    else
-        snprintf(url, sizeof url, "https://%s:%u", domain, (unsigned)e->https.port);
-    json_object_set_new(j, "domainName", json_string(domain));
-    json_object_set_new(j, "url", json_string(url));
-}
 
 void edge_reply_json(ct_http_resp *resp, int status, void *json)
 {
@@ -189,107 +33,6 @@ void edge_reply_error(ct_http_resp *resp, int status, const char *fmt, ...)
     va_end(ap);
     edge_reply_json(resp, status, json_pack("{s:s}", "message", msg));
 }
-
-/* ---- shared store ---- */
-
-static void new_etag(json_t *d)
-{
-    char tag[15];
-    tag[0] = 'E';
-    ct_random_alnum(tag + 1, 13, 1);
-    tag[14] = '\0';
-    json_object_set_new(d, "etag", json_string(tag));
-}
-
-ct_err edge_dist_create(ct_edge *e, void *fields)
-{
-    json_t *d = fields;
-    char created[32], id[EDGE_ID_LEN + 1], arn[128];
-    ct_time_iso8601(ct_now_ms(), created);
-    ct_err err = CT_ERR_EXISTS;
-    for (int attempt = 0; attempt < 5 && err == CT_ERR_EXISTS; attempt++) {
-        id[0] = 'E';
-        ct_random_alnum(id + 1, EDGE_ID_LEN - 1, 1);
-        snprintf(arn, sizeof arn, "arn:aws:cloudfront::%s:distribution/%s", e->account_id, id);
-        json_object_set_new(d, "id", json_string(id));
-        json_object_set_new(d, "arn", json_string(arn));
-        json_object_set_new(d, "status", json_string("Deployed"));
-        json_object_set_new(d, "createdAt", json_string(created));
-        json_object_set_new(d, "lastModifiedAt", json_string(created));
-        new_etag(d);
-        add_wire_fields(e, d); /* domainName at creation, kept for the record */
-        char *text = json_dumps(d, JSON_COMPACT);
-        err = text ? ct_meta_distribution_put(e->meta, id, text, 1) : CT_ERR_NOMEM;
-        free(text);
-    }
-    if (err)
-        return err;
-    if ((err = edge_dists_reload(e)))
-        ct_error("edge: reloading distributions: %s", ct_err_str(err));
-    return CT_OK;
-}
-
-ct_err edge_dist_load(ct_edge *e, const char *id, void **out)
-{
-    char *json = NULL;
-    ct_err err = edge_dist_id_valid(id) ? ct_meta_distribution_get(e->meta, id, &json)
-                                        : CT_ERR_NOT_FOUND;
-    if (err)
-        return err;
-    json_t *j = json_loads(json, 0, NULL);
-    free(json);
-    if (!j)
-        return CT_ERR_INTERNAL;
-    if (!json_object_get(j, "etag"))
-        json_object_set_new(j, "etag", json_string("E1"));
-    *out = j;
-    return CT_OK;
-}
-
-ct_err edge_dist_save(ct_edge *e, const char *id, void *dv)
-{
-    json_t *d = dv;
-    char now[32];
-    ct_time_iso8601(ct_now_ms(), now);
-    json_object_set_new(d, "lastModifiedAt", json_string(now));
-    new_etag(d);
-    char *text = json_dumps(d, JSON_COMPACT);
-    ct_err err = text ? ct_meta_distribution_put(e->meta, id, text, 0) : CT_ERR_NOMEM;
-    free(text);
-    if (!err)
-        err = edge_dists_reload(e);
-    if (!err)
-        edge_cache_invalidate(e->cache, id, "", 1);
-    return err;
-}
-
-ct_err edge_dist_remove(ct_edge *e, const char *id)
-{
-    ct_err err = edge_dist_id_valid(id) ? ct_meta_distribution_delete(e->meta, id)
-                                        : CT_ERR_NOT_FOUND;
-    if (err)
-        return err;
-    if ((err = edge_dists_reload(e)))
-        ct_error("edge: reloading distributions: %s", ct_err_str(err));
-    edge_cache_invalidate(e->cache, id, "", 1);
-    return CT_OK;
-}
-
-void edge_dist_wire(ct_edge *e, void *d) { add_wire_fields(e, d); }
-
-void edge_dist_invalidate_path(ct_edge *e, const char *id, const char *path)
-{
-    size_t len = strlen(path);
-    if (!len)
-        return;
-    int prefix = path[len - 1] == '*';
-    ct_err err;
-    char *key = edge_path_to_key(path, len - (size_t)prefix, &err);
-    if (key)
-        edge_cache_invalidate(e->cache, id, key, prefix);
-    free(key);
-}
-
 /* ---- handlers ---- */
 
 /* trustedKeyGroups: an array of up to EDGE_DIST_GROUPS_MAX existing, distinct key group ids. */
@@ -353,6 +96,26 @@ static int check_mutable(ct_edge *e, json_t *in, ct_http_resp *resp)
     return jg ? check_groups(e, jg, resp) : 0;
 }
 
+/* The seed's step 5 after "Create distribution": the console's copy-policy
+ * statement appended to the origin bucket's policy. On failure the new
+ * distribution is removed again (d is consumed) and -1 answered. */
+static int grant(ct_edge *e, const char *bucket, json_t *d, ct_http_resp *resp)
+{
+    const char *id = json_string_value(json_object_get(d, "id"));
+    char msg[256] = "";
+    ct_err err = edge_oac_grant(e, bucket, id, msg, sizeof msg);
+    if (!err) {
+        json_object_set_new(d, "bucketPolicyStatement", edge_oac_statement(e, bucket, id));
+        return 0;
+    }
+    edge_dist_remove(e, id);
+    edge_reply_error(resp, err == CT_ERR_INVALID || err == CT_ERR_TOO_LARGE ? 400 : 500,
+                     "Cannot add the origin access statement to the policy of %s: %s", bucket,
+                     msg[0] ? msg : ct_err_str(err));
+    json_decref(d);
+    return -1;
+}
+
 static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
 {
     json_error_t jerr;
@@ -409,12 +172,24 @@ static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
         json_t *t = json_object_get(in, ttls[i]);
         json_object_set_new(d, ttls[i], json_integer(t ? json_integer_value(t) : defs[i]));
     }
+    json_t *jo = json_object_get(in, "originAccessControl");
+    int with_oac = !jo || json_is_true(jo);
+    char oac[EDGE_ID_LEN + 1] = "";
+    if (with_oac && (err = edge_oac_for_bucket(e, bucket, oac))) {
+        json_decref(d);
+        edge_reply_error(resp, 500, "Cannot make the origin access control: %s",
+                         ct_err_str(err));
+        goto done;
+    }
+    json_object_set_new(d, "originAccessControlId", json_string(oac));
     if ((err = edge_dist_create(e, d))) {
         json_decref(d);
         edge_reply_error(resp, 500, "Cannot store the distribution: %s", ct_err_str(err));
         goto done;
     }
     const char *id = json_string_value(json_object_get(d, "id"));
+    if (with_oac && grant(e, bucket, d, resp))
+        goto done;
     ct_info("edge: created distribution %s for bucket %s (%s)", id, bucket,
             edge_vpp_name(policy));
     char loc[64];
@@ -424,37 +199,6 @@ static void do_create(ct_edge *e, const ct_http_req *req, ct_http_resp *resp)
 done:
     json_decref(in);
 }
-
-static json_t *load_wire(ct_edge *e, const char *json)
-{
-    json_t *j = json_loads(json, 0, NULL);
-    if (j)
-        add_wire_fields(e, j);
-    return j;
-}
-
-static ct_err collect_wire(void *ctx, const char *json)
-{
-    json_t **pair = ctx; /* {edge (as opaque), array} */
-    json_t *j = load_wire((ct_edge *)(void *)pair[0], json);
-    if (j)
-        json_array_append_new(pair[1], j);
-    return CT_OK;
-}
-
-ct_err edge_dist_list_all(ct_edge *e, void **out)
-{
-    json_t *arr = json_array();
-    void *pair[2] = {e, arr};
-    ct_err err = arr ? ct_meta_distribution_list(e->meta, collect_wire, pair) : CT_ERR_NOMEM;
-    if (err) {
-        json_decref(arr);
-        return err;
-    }
-    *out = arr;
-    return CT_OK;
-}
-
 static void do_list(ct_edge *e, ct_http_resp *resp)
 {
     void *av = NULL;
@@ -480,8 +224,10 @@ static void do_get(ct_edge *e, const char *id, ct_http_resp *resp)
         edge_reply_error(resp, 500, "Cannot read the distribution: %s", ct_err_str(err));
         return;
     }
-    json_t *j = load_wire(e, json);
+    json_t *j = json_loads(json, 0, NULL);
     free(json);
+    if (j)
+        edge_dist_wire(e, j);
     if (!j) {
         edge_reply_error(resp, 500, "The stored distribution is malformed");
         return;
@@ -528,7 +274,7 @@ static void do_update(ct_edge *e, const char *id, const ct_http_req *req, ct_htt
         goto cleanup;
     }
     ct_info("edge: updated distribution %s", id);
-    add_wire_fields(e, d);
+    edge_dist_wire(e, d);
     edge_reply_json(resp, 200, d);
     d = NULL;
 cleanup:

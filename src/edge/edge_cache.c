@@ -271,7 +271,7 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
     edge_cache *c = e->cache;
     *hit = 0;
     if (!c)
-        return ct_meta_object_get(e->meta, d->origin_bucket, key, out);
+        return edge_origin_head(e, d, key, out);
     char *ckey = malloc(EDGE_ID_LEN + 2 + strlen(key));
     if (!ckey)
         return CT_ERR_NOMEM;
@@ -299,7 +299,7 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
         c->pending[slot] = ckey; /* owned by the table until the read ends */
     pthread_mutex_unlock(&c->mu);
 
-    ct_err err = ct_meta_object_get(e->meta, d->origin_bucket, key, out);
+    ct_err err = edge_origin_head(e, d, key, out);
     int64_t ttl = err ? 0 : edge_cache_ttl(d, out);
 
     pthread_mutex_lock(&c->mu);
@@ -344,4 +344,11 @@ void edge_cache_get_stats(edge_cache *c, edge_cache_stats *out)
     out->entries = c->n;
     out->bytes = c->bytes;
     pthread_mutex_unlock(&c->mu);
+}
+
+void edge_invalidate(ct_edge *e, const char *dist_id, const char *key, int prefix)
+{
+    edge_cache_invalidate(e->cache, dist_id, key, prefix);
+    edge_disk_invalidate(e->disk, dist_id, key, prefix);
+    edge_gzcache_invalidate(e->gz, dist_id, key, prefix);
 }

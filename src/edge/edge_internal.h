@@ -53,6 +53,49 @@ char *edge_path_to_key(const char *path, size_t path_len, ct_err *err);
  * weak=0 a W/ tag never matches. "*" matches any existing entity. 1 on match. */
 int edge_etag_match(const char *header, const char *etag, int weak);
 
+/* ---- ranges (edge_range.c; the parser is pure and fuzzed) ---- */
+#define EDGE_RANGES_MAX 16 /* more range-specs than this: the Range is ignored */
+#define EDGE_BOUNDARY_LEN 32
+typedef struct {
+    uint64_t start, end; /* inclusive */
+} edge_range;
+/* A Range header against an object of len bytes. n >= 1: the satisfiable
+ * ranges (out, at most max, in request order); 0: serve the whole object
+ * (no/invalid Range, not bytes, more than max specs, or overlaps adding up
+ * to more than the object); -1: nothing satisfiable (416). */
+int edge_ranges_parse(const char *hdr, uint64_t len, edge_range *out, size_t max);
+struct MHD_Response;
+/* multipart/byteranges body of n (2..EDGE_RANGES_MAX) ranges of fd (taken;
+ * -1 allowed for HEAD) from an object of total bytes; writes the boundary
+ * and the exact body length. HEAD: the length without a body. */
+struct MHD_Response *edge_multipart_response(int fd, const edge_range *rg, size_t n,
+                                             uint64_t total, const char *ctype, int head,
+                                             char boundary[EDGE_BOUNDARY_LEN + 1],
+                                             uint64_t *body_len);
+
+/* ---- gzip (edge_gzip.c) ---- */
+/* 1 when an Accept-Encoding value allows gzip (gzip/x-gzip with q > 0, or
+ * '*' with q > 0 and gzip not refused). Pure; fuzzed. */
+int edge_accepts_gzip(const char *accept_encoding);
+/* 1 for content types CloudFront compresses (text/..., JSON, XML, +xml, HLS...). */
+int edge_gzip_type(const char *content_type);
+/* 1 when size is within CloudFront's 1,000..10,000,000 bytes. */
+int edge_gzip_size_ok(uint64_t size);
+/* gzip of the first len bytes of fd (not taken) into a heap buffer. */
+ct_err edge_gzip_fd(int fd, uint64_t len, char **out, size_t *out_len);
+/* Compressed bodies kept by "<dist>/<key>" + origin ETag (bounded, LRU). */
+typedef struct edge_gzcache edge_gzcache;
+edge_gzcache *edge_gzcache_new(void);
+void edge_gzcache_free(edge_gzcache *g);
+void edge_gzcache_invalidate(edge_gzcache *g, const char *dist_id, const char *key, int prefix);
+/* 200 body of the kept gzip of ckey/etag, or NULL (not kept). */
+struct MHD_Response *edge_gzcache_response(edge_gzcache *g, const char *ckey, const char *etag,
+                                           uint64_t *len);
+/* 200 body: fd's first size bytes deflated now, and kept (g may be NULL).
+ * *len = the compressed length. */
+struct MHD_Response *edge_gzip_response(edge_gzcache *g, const char *ckey, const char *etag,
+                                        int fd, uint64_t size, uint64_t *len);
+
 /* ---- certificate (edge_cert.c) ----
  * PEM cert and key for the HTTPS listener: cfg->cert_file/key_file when
  * given, else DIR/edge/{cert,key}.pem, generated (EC P-256, self-signed,
@@ -125,6 +168,24 @@ int edge_signed_conditions(const edge_signed *s, const char *resource_url, const
                            size_t *signed_len, const char **why);
 
 /* ---- distributions (in-memory routing table, refreshed from meta) ---- */
+#define EDGE_BEHAVIORS_MAX 8 /* CacheBehaviors per distribution (CloudFront: 25) */
+#define EDGE_ERRORS_MAX 11 /* one CustomErrorResponse per error code */
+typedef struct {
+    int code;                     /* ErrorCode */
+    char page[256];               /* ResponsePagePath ("" = none) */
+    int response_code;            /* ResponseCode, 0 = the error's own */
+} edge_error_page;
+
+/* The per-path settings of a cache behavior (CacheBehaviors item). */
+typedef struct {
+    char pattern[256];            /* PathPattern: '*' and '?' wildcards */
+    edge_vpp policy;
+    int64_t default_ttl, min_ttl, max_ttl;
+    size_t n_groups;
+    char groups[EDGE_DIST_GROUPS_MAX][EDGE_GROUP_ID_LEN + 1];
+    int compress;
+} edge_behavior;
+
 typedef struct {
     char id[EDGE_ID_LEN + 1];
     char origin_bucket[64];
@@ -137,7 +198,21 @@ typedef struct {
     char root_object[256];        /* DefaultRootObject, "" = none */
     size_t n_aliases;             /* CNAMEs routed here (lowercase) */
     char aliases[EDGE_ALIASES_MAX][EDGE_HOST_MAX];
+    int compress;                 /* the behavior's Compress: gzip text and manifests */
+    char oac_id[EDGE_ID_LEN + 2]; /* OriginAccessControlId, "" = read anonymously */
+    char arn[96];                 /* its ARN as stored (the API node's account on a standalone edge) */
+    size_t n_errors;              /* CustomErrorResponses with a page (403/404 used) */
+    edge_error_page errors[EDGE_ERRORS_MAX];
+    size_t n_behaviors;           /* CacheBehaviors, in order; the fields above are the default's */
+    edge_behavior behaviors[EDGE_BEHAVIORS_MAX];
 } edge_dist;
+/* CacheBehaviors: the first behavior whose PathPattern matches the raw
+ * request path (a pattern without a leading '/' matches as if it had one)
+ * replaces d's behavior fields (policy, TTLs, trusted key groups, Compress);
+ * no match keeps the default's. Pure; returns the index or -1. */
+int edge_behavior_select(edge_dist *d, const char *path, size_t path_len);
+
+/* The origin seam (edge_origin.c): edge/edge_origin.h, included at the end. */
 
 /* ---- shared distribution store (edge_admin.c; used by the admin JSON API
  * and the CloudFront API). A stored distribution is a JSON object. ---- */
@@ -155,6 +230,24 @@ ct_err edge_dist_list_all(ct_edge *e, void **out);
 void edge_dist_wire(ct_edge *e, void *d);
 /* Drops cached rows for the invalidation paths (a trailing '*' = prefix). */
 void edge_dist_invalidate_path(ct_edge *e, const char *id, const char *path);
+
+/* ---- origin access controls (edge_oac.c); records are json_t* ---- */
+#define EDGE_OAC_KIND "origin-access-control"
+ct_err edge_oac_list_all(ct_edge *e, void **out);          /* array, oldest first */
+ct_err edge_oac_load(ct_edge *e, const char *id, void **out); /* CT_ERR_NOT_FOUND */
+int edge_oac_exists(ct_edge *e, const char *id);
+void edge_oac_new_etag(void *oac);
+/* Stores fields (name, description, signing*, originType) under a new id,
+ * filling id, etag, createdAt. */
+ct_err edge_oac_create(ct_edge *e, void *fields);
+/* The OAC named "<bucket>.s3.amazonaws.com" (the console's default name),
+ * created when missing. */
+ct_err edge_oac_for_bucket(ct_edge *e, const char *bucket, char id[EDGE_ID_LEN + 1]);
+/* The console's "Copy policy" statement for dist_id (new json_t*). */
+void *edge_oac_statement(ct_edge *e, const char *bucket, const char *dist_id);
+/* Appends that statement to the bucket's policy (validated like
+ * PutBucketPolicy; *msg says why on CT_ERR_INVALID / CT_ERR_TOO_LARGE). */
+ct_err edge_oac_grant(ct_edge *e, const char *bucket, const char *dist_id, char *msg, size_t n);
 
 /* XML request bodies are parsed with core/xml.h. */
 
@@ -220,6 +313,27 @@ void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, 
 /* Seconds an origin row may be reused (0: not cached). */
 int64_t edge_cache_ttl(const edge_dist *d, const ct_meta_object *o);
 void edge_cache_get_stats(edge_cache *c, edge_cache_stats *out);
+/* Both caches (metadata and disk): d's entries for key (prefix: starting with it). */
+void edge_invalidate(ct_edge *e, const char *dist_id, const char *key, int prefix);
+
+/* ---- disk cache of object bytes for remote origins (edge_disk.c) ---- */
+#define EDGE_DISK_BYTES ((uint64_t)1 << 30)
+typedef struct edge_disk edge_disk;
+typedef struct {
+    uint64_t hits, misses, coalesced, evictions, invalidated, bytes;
+} edge_disk_stats;
+/* DATA/edge-cache, emptied; NULL on failure. */
+edge_disk *edge_disk_open(const char *data_dir, uint64_t max_bytes);
+void edge_disk_free(edge_disk *dk);
+/* Fetches the object into tmp_path (created). */
+typedef ct_err (*edge_disk_fill_fn)(void *ctx, const char *tmp_path);
+/* An open fd (caller closes) on the bytes of ckey ("<dist>/<key>") with this
+ * origin ETag: from the cache (*hit = 1), or fetched by fill (coalesced with
+ * concurrent misses) and kept for ttl_s seconds when it fits. */
+ct_err edge_disk_get(edge_disk *dk, const char *ckey, const char *etag, int64_t ttl_s,
+                     edge_disk_fill_fn fill, void *ctx, int *fd, uint64_t *size, int *hit);
+void edge_disk_invalidate(edge_disk *dk, const char *dist_id, const char *key, int prefix);
+void edge_disk_get_stats(edge_disk *dk, edge_disk_stats *out);
 
 /* ---- public keys and key groups (edge_keys.c) ---- */
 typedef struct edge_keyring edge_keyring;
@@ -261,11 +375,56 @@ struct ct_edge {
     size_t n_dists;
     edge_keyring *keys;    /* public keys + key groups, guarded by lock */
     edge_cache *cache;     /* origin metadata cache (own lock) */
+    edge_disk *disk;       /* object bytes of remote origins (own lock), or NULL */
+    edge_gzcache *gz;      /* compressed bodies (own lock) */
+    char *origin_url;      /* remote S3 origin (cattube edge --origin), or NULL: local */
+    char *origin_ak, *origin_sk, *origin_region;
+    int origin_no_verify;
+    int origin_eval_policy; /* evaluate the origin bucket's policy here */
     edge_metrics metrics;
     pthread_mutex_t log_lock;
     int log_lock_ready;
     void *log;             /* FILE* of DIR/edge/access.log, or NULL */
 };
+
+/* ---- one viewer request (edge.c) and the response helpers (edge_respond.c) ---- */
+typedef struct {
+    edge_listener *l;
+    char *raw;          /* raw request target, as on the wire */
+    int64_t t0;
+    int started, responded;
+    int status;
+    uint64_t bytes;
+    char method[16];
+    char host[EDGE_HOST_MAX]; /* for the access log */
+    char dist[EDGE_ID_LEN + 1];
+    edge_reqlog lg;
+} edge_req;
+
+/* Textual client address ("-" when unknown). */
+void edge_client_ip(struct MHD_Connection *c, char ip[64]);
+/* A request header or NULL. */
+const char *edge_hdr(struct MHD_Connection *c, const char *name);
+void edge_common_headers(struct MHD_Response *mr, const char *x_cache);
+/* CORS and the Vary header (Origin, plus Accept-Encoding when the body
+ * depends on it). */
+void edge_cors_headers(struct MHD_Response *mr, struct MHD_Connection *c, int vary_encoding);
+struct MHD_Response *edge_empty_response(void);
+/* Queues mr (taken; NULL -> MHD_NO) and notes status/bytes for the log. */
+int edge_queue(edge_req *r, struct MHD_Connection *c, int status, struct MHD_Response *mr,
+               uint64_t bytes);
+/* S3-shaped XML error, never cacheable. key (optional) is echoed. */
+int edge_send_error(edge_req *r, struct MHD_Connection *c, int status, const char *code,
+                    const char *message, const char *key);
+/* 301 to https://host[:port]path_and_query. */
+int edge_send_redirect(edge_req *r, struct MHD_Connection *c, const char *host, int is_v6,
+                       const char *path_and_query);
+/* GET /metrics on the plain listener (Prometheus text format). */
+int edge_send_metrics(edge_req *r, struct MHD_Connection *c);
+/* ---- edge_serve.c ---- */
+/* GET/HEAD of key in d's origin. */
+int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d, const char *key,
+                      int head);
 
 /* Reloads the routing table from meta. */
 ct_err edge_dists_reload(ct_edge *e);
@@ -273,5 +432,7 @@ ct_err edge_dists_reload(ct_edge *e);
  * (for names that do not name a distribution) the most recently created
  * enabled one. 0 with *out filled, -1 when nothing serves this host. */
 int edge_route(ct_edge *e, const char *host_name, edge_dist *out);
+
+#include "edge/edge_origin.h"
 
 #endif

@@ -64,6 +64,31 @@ static void render_cache(ct_edge *e, ct_buf *b)
                   st.entries);
 }
 
+/* The disk cache of remote origins (cattube edge --origin); absent otherwise. */
+static void render_disk(ct_edge *e, ct_buf *b)
+{
+    if (!e->disk)
+        return;
+    edge_disk_stats st;
+    edge_disk_get_stats(e->disk, &st);
+    const struct {
+        const char *name, *help;
+        unsigned long long v;
+    } c[] = {
+        {"cattube_edge_disk_hits_total", "Disk cache hits.", st.hits},
+        {"cattube_edge_disk_misses_total", "Disk cache misses (origin GETs).", st.misses},
+        {"cattube_edge_disk_coalesced_total", "Misses served by another request's GET.",
+         st.coalesced},
+        {"cattube_edge_disk_evictions_total", "Disk cache evictions.", st.evictions},
+    };
+    for (size_t i = 0; i < CT_ARRAY_LEN(c); i++)
+        ct_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", c[i].name, c[i].help,
+                      c[i].name, c[i].name, c[i].v);
+    ct_buf_printf(b, "# HELP cattube_edge_disk_bytes Bytes in the disk cache.\n"
+                     "# TYPE cattube_edge_disk_bytes gauge\ncattube_edge_disk_bytes %llu\n",
+                  (unsigned long long)st.bytes);
+}
+
 static void render_latency(ct_edge *e, ct_buf *b)
 {
     const char *n = "cattube_edge_origin_latency_seconds";
@@ -89,6 +114,7 @@ char *edge_metrics_render(ct_edge *e, size_t *len)
     ct_buf b = CT_BUF_INIT;
     render_requests(e, &b);
     render_cache(e, &b);
+    render_disk(e, &b);
     render_latency(e, &b);
     *len = b.len;
     return ct_buf_take(&b);

@@ -67,9 +67,10 @@ typedef struct {
      * file name stem (basename + nameModifier); master the group's master
      * playlist name ("" when none). */
     int multi;
-    char group_type[24];         /* "FILE_GROUP", "HLS_GROUP" */
+    char group_type[24];         /* "FILE_GROUP", "HLS_GROUP", "DASH_ISO_GROUP", "CMAF_GROUP" */
     char stem[256];
     char master[256];
+    int no_hls, no_dash;         /* CMAF group without its HLS / DASH manifests */
 } ct_mc_dest;
 
 /* Builds the transcode plan of a stored job (spec_json from ct_meta_job):
@@ -80,9 +81,20 @@ ct_err ct_mc_job_plan(const char *spec_json, ct_plan *plan, char in_bucket[64],
                       char in_key[1025], ct_mc_dest dests[CT_PLAN_MAX_OUTPUTS], char *msg,
                       size_t msglen);
 
+/* Location of Settings.Inputs[i] of a stored job (i counts from 0;
+ * plan->n_inputs says how many there are). CT_ERR_NOT_FOUND past the last. */
+ct_err ct_mc_job_input(const char *spec_json, int i, char bucket[64], char key[1025]);
+
 /* outputGroupDetails JSON (wire form) for finished outputs, given per-output
  * results (durations in ms, sizes). Heap string. */
 char *ct_mc_output_details(const char *spec_json, const ct_mc_dest *dests, int n,
                            const double *durations_s, const int *widths, const int *heights);
+
+/* The engine's warnings ("a; b", "" for none) as the job's stored warnings:
+ * [{"code":CT_MC_WARN_ENGINE,"count":1,"message":"a"},...], or NULL when
+ * none. GetJob shows the codes in warnings[] and the messages in
+ * messages.warning. Heap string. */
+#define CT_MC_WARN_ENGINE 900001
+char *ct_mc_warnings_json(const char *engine_warnings);
 
 #endif

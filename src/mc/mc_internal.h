@@ -75,6 +75,21 @@ int mc_output_check(const json_t *output, mc_diag *d);
 /* "s3://bucket/key" -> bucket and key (key may be empty when allow_empty_key). */
 int mc_parse_s3(const char *url, char bucket[64], char *key, size_t keylen, int allow_empty_key);
 
+/* ---- codecs (mc_codecs.c) ---- */
+const char *mc_jstr(const json_t *o, const char *k);           /* NULL unless a string */
+/* 1 when o[k] is an integer (stored in *out), 0 when absent, -1 (d set) when not. */
+int mc_jint(const json_t *o, const char *k, json_int_t *out, mc_diag *d);
+const json_t *mc_jobj(const json_t *o, const char *k);         /* NULL unless an object */
+/* videoDescription / audioDescriptions of one output (d's path at that key). */
+int mc_video_plan(const json_t *vd, ct_plan_video *v, mc_diag *d);
+int mc_audio_plan(const json_t *ads, const json_t *selectors, ct_plan_audio *a, mc_diag *d);
+
+/* ---- inputs (mc_inputs.c) ---- */
+/* Settings.Inputs -> plan->inputs (clippings, timecode source; paths left
+ * empty), input 0's location and its audioSelectors (borrowed). */
+int mc_inputs_plan(const json_t *settings, ct_plan *plan, char in_bucket[64], char in_key[1025],
+                   const json_t **selectors, mc_diag *d);
+
 /* ---- settings helpers (mc_settings.c) ---- */
 /* Deep merge: objects merge by key, arrays merge index-wise, scalars from
  * `over` win. Returns a new reference. */

@@ -237,6 +237,49 @@ static void render_json_field(json_t *job, const char *key, const char *text)
         json_object_set_new(job, key, v);
 }
 
+/* Stored warnings carry a message each: the wire's warnings[] has only
+ * code and count, the messages join messages.warning. */
+static void render_warnings(json_t *job, const char *text)
+{
+    json_t *stored = text ? json_loads(text, 0, NULL) : NULL;
+    if (!json_is_array(stored)) {
+        json_decref(stored);
+        return;
+    }
+    json_t *wire = json_array(), *msgs = json_object_get(job, "messages");
+    json_t *list = json_object_get(msgs, "warning");
+    size_t i;
+    json_t *w;
+    json_array_foreach(stored, i, w) {
+        json_array_append_new(wire, json_pack("{s:O?, s:O?}", "code", json_object_get(w, "code"),
+                                              "count", json_object_get(w, "count")));
+        const char *m = json_string_value(json_object_get(w, "message"));
+        if (m && json_is_array(list))
+            json_array_append_new(list, json_string(m));
+    }
+    json_object_set_new(job, "warnings", wire);
+    json_decref(stored);
+}
+
+char *ct_mc_warnings_json(const char *engine_warnings)
+{
+    if (!engine_warnings || !*engine_warnings)
+        return NULL;
+    json_t *arr = json_array();
+    char *copy = strdup(engine_warnings), *save = NULL;
+    for (char *t = copy ? strtok_r(copy, ";", &save) : NULL; t; t = strtok_r(NULL, ";", &save)) {
+        while (*t == ' ')
+            t++;
+        if (*t)
+            json_array_append_new(arr, json_pack("{s:i, s:i, s:s}", "code", CT_MC_WARN_ENGINE,
+                                                 "count", 1, "message", t));
+    }
+    free(copy);
+    char *out = json_array_size(arr) ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    return out;
+}
+
 json_t *mc_job_render(const ct_meta_job *j)
 {
     json_t *job = j->spec_json ? json_loads(j->spec_json, 0, NULL) : NULL;
@@ -262,7 +305,7 @@ json_t *mc_job_render(const ct_meta_job *j)
     }
     if (strcmp(j->status, "COMPLETE") == 0)
         render_json_field(job, "outputGroupDetails", j->output_details_json);
-    render_json_field(job, "warnings", j->warnings_json);
+    render_warnings(job, j->warnings_json);
     return job;
 }
 

@@ -24,30 +24,6 @@
 #include <string.h>
 
 
-static const char *jstr(const json_t *o, const char *k)
-{
-    const json_t *v = json_object_get(o, k);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* 1 when o[k] is an integer (stored in *out), 0 when absent, -1 when wrong type. */
-static int jint(const json_t *o, const char *k, json_int_t *out, mc_diag *d)
-{
-    const json_t *v = json_object_get(o, k);
-    if (!v)
-        return 0;
-    if (!json_is_integer(v))
-        return mc_fail_at(d, k, "expected an integer");
-    *out = json_integer_value(v);
-    return 1;
-}
-
-static const json_t *jobj(const json_t *o, const char *k)
-{
-    const json_t *v = json_object_get(o, k);
-    return json_is_object(v) ? v : NULL;
-}
-
 int mc_parse_s3(const char *url, char bucket[64], char *key, size_t keylen, int allow_empty_key)
 {
     if (!url || strncmp(url, "s3://", 5) != 0)
@@ -71,259 +47,6 @@ int mc_parse_s3(const char *url, char bucket[64], char *key, size_t keylen, int 
     return 0;
 }
 
-/* ------------------------------------------------------------------ video */
-
-static const struct {
-    const char *name, *settings;
-    ct_vcodec codec;
-} vcodecs[] = {
-    {"H_264", "h264Settings", CT_VCODEC_H264},
-    {"H_265", "h265Settings", CT_VCODEC_H265},
-    {"AV1", "av1Settings", CT_VCODEC_AV1},
-};
-
-static int video_gop(const json_t *cs, ct_vcodec codec, ct_plan_video *v, mc_diag *d)
-{
-    const json_t *gs = json_object_get(cs, "gopSize");
-    const char *units = jstr(cs, "gopSizeUnits");
-    if (!gs)
-        return 0;
-    if (!json_is_number(gs) || json_number_value(gs) < 0)
-        return mc_fail_at(d, "gopSize", "expected a non-negative number");
-    double g = json_number_value(gs);
-    if (codec != CT_VCODEC_AV1 && units && strcmp(units, "SECONDS") == 0) {
-        mc_warn(d, "gopSizeUnits SECONDS is not supported yet; the encoder's default GOP is used");
-        return 0;
-    }
-    if (codec != CT_VCODEC_AV1 && units && strcmp(units, "AUTO") == 0)
-        return 0;
-    if (g > 10000)
-        return mc_fail_at(d, "gopSize", "must be at most 10000 frames");
-    v->gop_frames = (int)lround(g);
-    return 0;
-}
-
-static int video_scene(const json_t *cs, ct_vcodec codec, ct_plan_video *v)
-{
-    const char *scd = jstr(cs, "sceneChangeDetect");
-    if (codec == CT_VCODEC_AV1)
-        v->scene_change_detect = 0;
-    else
-        v->scene_change_detect = !(scd && strcmp(scd, "DISABLED") == 0);
-    return 0;
-}
-
-static int video_rc(const json_t *cs, ct_plan_video *v, mc_diag *d)
-{
-    json_int_t bitrate = 0, maxb = 0, hrd = 0, level = 7;
-    int has_b = jint(cs, "bitrate", &bitrate, d), has_m = jint(cs, "maxBitrate", &maxb, d);
-    if (has_b < 0 || has_m < 0 || jint(cs, "hrdBufferSize", &hrd, d) < 0)
-        return -1;
-    const char *rc = jstr(cs, "rateControlMode");
-    if (!rc)
-        rc = has_b && !has_m ? "CBR" : "QVBR";
-    const json_t *q = jobj(cs, "qvbrSettings");
-    size_t p = mc_path_key(d, "qvbrSettings");
-    int lv = q ? jint(q, "qvbrQualityLevel", &level, d) : 0;
-    mc_path_pop(d, p);
-    if (lv < 0)
-        return -1;
-    if (level < 1 || level > 10)
-        return mc_fail_at(d, "qvbrSettings.qvbrQualityLevel", "must be between 1 and 10");
-    if (strcmp(rc, "QVBR") == 0) {
-        if (!has_m)
-            return mc_fail_at(d, "maxBitrate", "required when rateControlMode is QVBR");
-        v->rc_mode = CT_RC_QVBR;
-    } else if (strcmp(rc, "CBR") == 0 || strcmp(rc, "VBR") == 0) {
-        if (!has_b)
-            return mc_fail_at(d, "bitrate", "required when rateControlMode is %s", rc);
-        if (has_m && maxb < bitrate)
-            return mc_fail_at(d, "maxBitrate", "must be at least bitrate");
-        v->rc_mode = rc[0] == 'C' ? CT_RC_CBR : CT_RC_VBR;
-    } else {
-        return mc_fail_at(d, "rateControlMode", "unsupported value \"%s\" (supported: QVBR, CBR, VBR)", rc);
-    }
-    if (bitrate < 0 || maxb < 0 || hrd < 0)
-        return mc_fail(d, "bitrates must not be negative");
-    v->qvbr_level = (int)level;
-    v->bitrate = v->rc_mode == CT_RC_QVBR ? 0 : bitrate;
-    v->max_bitrate = v->rc_mode == CT_RC_CBR ? 0 : maxb;
-    v->hrd_buffer = hrd;
-    return 0;
-}
-
-static int video_codec(const json_t *csets, ct_plan_video *v, mc_diag *d)
-{
-    const char *codec = jstr(csets, "codec");
-    if (!codec)
-        return mc_fail_at(d, "codec", "required");
-    size_t i;
-    for (i = 0; i < CT_ARRAY_LEN(vcodecs); i++)
-        if (strcmp(vcodecs[i].name, codec) == 0)
-            break;
-    if (i == CT_ARRAY_LEN(vcodecs))
-        return mc_fail_at(d, "codec", "unsupported value \"%.64s\" (supported: H_264, H_265, AV1)",
-                          codec);
-    v->codec = vcodecs[i].codec;
-    const json_t *cs = json_object_get(csets, vcodecs[i].settings);
-    if (cs && !json_is_object(cs))
-        return mc_fail_at(d, vcodecs[i].settings, "expected an object");
-    json_t *empty = json_object();
-    size_t p = mc_path_key(d, vcodecs[i].settings);
-    int rc = video_rc(cs ? cs : empty, v, d);
-    if (!rc)
-        rc = video_gop(cs ? cs : empty, v->codec, v, d);
-    if (!rc)
-        video_scene(cs ? cs : empty, v->codec, v);
-    mc_path_pop(d, p);
-    json_decref(empty);
-    return rc;
-}
-
-static int fc_int(const json_t *fc, const char *k, json_int_t def, json_int_t lo, json_int_t hi,
-                  int *out, mc_diag *d)
-{
-    json_int_t v = def;
-    if (jint(fc, k, &v, d) < 0)
-        return -1;
-    if (v < lo || v > hi)
-        return mc_fail_at(d, k, "must be between %lld and %lld", (long long)lo, (long long)hi);
-    *out = (int)v;
-    return 0;
-}
-
-/* FRAME_CAPTURE: JPEG stills, one every den/num seconds from the first frame. */
-static int frame_capture_plan(const json_t *csets, ct_plan_video *v, mc_diag *d)
-{
-    const json_t *fc = json_object_get(csets, "frameCaptureSettings");
-    if (fc && !json_is_object(fc))
-        return mc_fail_at(d, "frameCaptureSettings", "expected an object");
-    json_t *empty = json_object();
-    size_t p = mc_path_key(d, "frameCaptureSettings");
-    const json_t *f = fc ? fc : empty;
-    int rc = fc_int(f, "framerateNumerator", 1, 1, 120, &v->fc_num, d) ||
-             fc_int(f, "framerateDenominator", 1, 1, 3600, &v->fc_den, d) ||
-             fc_int(f, "maxCaptures", 0, 0, 10000000, &v->fc_max, d) ||
-             fc_int(f, "quality", 80, 1, 100, &v->fc_quality, d) ? -1 : 0;
-    mc_path_pop(d, p);
-    json_decref(empty);
-    v->codec = CT_VCODEC_JPEG;
-    return rc;
-}
-
-static int video_plan(const json_t *vd, ct_plan_video *v, mc_diag *d)
-{
-    json_int_t w = 0, h = 0;
-    if (!json_is_object(vd))
-        return mc_fail(d, "expected an object");
-    if (jint(vd, "width", &w, d) < 0 || jint(vd, "height", &h, d) < 0)
-        return -1;
-    if (w < 0 || w > 8192 || h < 0 || h > 8192)
-        return mc_fail(d, "width and height must be between 32 and 8192");
-    v->width = (int)w;
-    v->height = (int)h;
-    const json_t *cs = json_object_get(vd, "codecSettings");
-    if (!json_is_object(cs))
-        return mc_fail_at(d, "codecSettings", cs ? "expected an object" : "required");
-    size_t p = mc_path_key(d, "codecSettings");
-    const char *codec = jstr(cs, "codec");
-    int rc = codec && strcmp(codec, "FRAME_CAPTURE") == 0 ? frame_capture_plan(cs, v, d)
-                                                          : video_codec(cs, v, d);
-    mc_path_pop(d, p);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ audio */
-
-static int aac_rate_ok(json_int_t r)
-{
-    static const int rates[] = {8000, 11025, 12000, 16000, 22050, 24000,
-                                32000, 44100, 48000, 64000, 88200, 96000};
-    for (size_t i = 0; i < CT_ARRAY_LEN(rates); i++)
-        if (rates[i] == r)
-            return 1;
-    return 0;
-}
-
-static int aac_plan(const json_t *aac, ct_plan_audio *a, mc_diag *d)
-{
-    json_int_t br = 96000, sr = 48000;
-    const char *mode = jstr(aac, "codingMode"), *prof = jstr(aac, "codecProfile");
-    if (jint(aac, "bitrate", &br, d) < 0 || jint(aac, "sampleRate", &sr, d) < 0)
-        return -1;
-    if (br < 6000 || br > 1024000)
-        return mc_fail_at(d, "bitrate", "must be between 6000 and 1024000");
-    if (!aac_rate_ok(sr))
-        return mc_fail_at(d, "sampleRate", "unsupported value %lld", (long long)sr);
-    if (prof && strcmp(prof, "LC") != 0)
-        return mc_fail_at(d, "codecProfile", "unsupported value \"%.64s\" (supported: LC)", prof);
-    if (!mode || strcmp(mode, "CODING_MODE_2_0") == 0)
-        a->channels = 2;
-    else if (strcmp(mode, "CODING_MODE_1_0") == 0)
-        a->channels = 1;
-    else
-        return mc_fail_at(d, "codingMode",
-                          "unsupported value \"%.64s\" (supported: CODING_MODE_1_0, CODING_MODE_2_0)",
-                          mode);
-    a->codec = CT_ACODEC_AAC;
-    a->bitrate = br;
-    a->sample_rate = (int)sr;
-    return 0;
-}
-
-static int audio_codec(const json_t *ad, ct_plan_audio *a, mc_diag *d)
-{
-    const json_t *cs = json_object_get(ad, "codecSettings");
-    if (!json_is_object(cs))
-        return mc_fail_at(d, "codecSettings", cs ? "expected an object" : "required");
-    size_t p = mc_path_key(d, "codecSettings");
-    const char *codec = jstr(cs, "codec");
-    int rc;
-    if (!codec) {
-        rc = mc_fail_at(d, "codec", "required");
-    } else if (strcmp(codec, "AAC") != 0) {
-        rc = mc_fail_at(d, "codec", "unsupported value \"%.64s\" (supported: AAC)", codec);
-    } else {
-        const json_t *aac = json_object_get(cs, "aacSettings");
-        json_t *empty = json_object();
-        size_t p2 = mc_path_key(d, "aacSettings");
-        rc = aac && !json_is_object(aac) ? mc_fail(d, "expected an object")
-                                         : aac_plan(aac ? aac : empty, a, d);
-        mc_path_pop(d, p2);
-        json_decref(empty);
-    }
-    mc_path_pop(d, p);
-    return rc;
-}
-
-static int audio_plan(const json_t *ads, const json_t *selectors, ct_plan_audio *a, mc_diag *d)
-{
-    if (!json_is_array(ads))
-        return mc_fail(d, "expected an array");
-    if (json_array_size(ads) == 0)
-        return 0;
-    if (json_array_size(ads) > 1)
-        return mc_fail(d, "at most one audio description per output is supported (got %zu)",
-                       json_array_size(ads));
-    const json_t *ad = json_array_get(ads, 0);
-    size_t p = mc_path_index(d, 0);
-    int rc = -1;
-    if (!json_is_object(ad)) {
-        mc_fail(d, "expected an object");
-        goto cleanup;
-    }
-    const char *src = jstr(ad, "audioSourceName");
-    if (src && selectors && !json_object_get(selectors, src)) {
-        mc_fail_at(d, "audioSourceName", "no audio selector named \"%.128s\" in settings.inputs[0]",
-                   src);
-        goto cleanup;
-    }
-    rc = audio_codec(ad, a, d);
-cleanup:
-    mc_path_pop(d, p);
-    return rc;
-}
-
 /* ----------------------------------------------------------------- output */
 
 typedef struct {
@@ -331,53 +54,98 @@ typedef struct {
     const char *modifier;
 } out_naming;
 
-enum { GK_ANY = 0, GK_FILE, GK_HLS }; /* the output group an output is checked for */
+/* the output group an output is checked for (GK_ANY: a preset, any group) */
+enum { GK_ANY = 0, GK_FILE, GK_HLS, GK_DASH, GK_CMAF };
 
-static int container_check(const json_t *out, int gk, ct_plan_output *po, mc_diag *d)
+#define V(c) (1u << (c))
+#define A(c) (1u << (c))
+#define V_STD (V(CT_VCODEC_H264) | V(CT_VCODEC_H265) | V(CT_VCODEC_AV1))
+#define V_VPX (V(CT_VCODEC_VP8) | V(CT_VCODEC_VP9))
+#define K_RAW_HELP "video FRAME_CAPTURE without audio, or audio MP3 without video"
+
+/* Containers per group kind: the name in the settings, the plan's
+ * container, the default extension, and the codecs each carries (as in
+ * MediaConvert's supported-codecs table, limited to what CatTube encodes).
+ * MKV is not a MediaConvert ContainerType (the model refuses it), so the
+ * engine's matroska output (CT_CONTAINER_MKV) has no setting yet. */
+static const struct {
+    int gk;
+    const char *name;
+    ct_container container;
+    const char *ext;
+    unsigned vcodecs, acodecs;
+    const char *help;
+} k_containers[] = {
+    {GK_FILE, "MP4", CT_CONTAINER_MP4, "mp4", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
+    {GK_FILE, "MOV", CT_CONTAINER_MOV, "mov", V(CT_VCODEC_H264) | V(CT_VCODEC_H265),
+     A(CT_ACODEC_AAC) | A(CT_ACODEC_MP3), "video H_264, H_265; audio AAC, MP3"},
+    {GK_FILE, "WEBM", CT_CONTAINER_WEBM, "webm", V_VPX, A(CT_ACODEC_OPUS) | A(CT_ACODEC_VORBIS),
+     "video VP8, VP9; audio OPUS, VORBIS"},
+    {GK_FILE, "RAW", CT_CONTAINER_JPEG, "jpg", V(CT_VCODEC_JPEG), 0, K_RAW_HELP},
+    {GK_FILE, "RAW", CT_CONTAINER_MP3, "mp3", 0, A(CT_ACODEC_MP3), K_RAW_HELP},
+    {GK_HLS, "M3U8", CT_CONTAINER_HLS_TS, "m3u8", V(CT_VCODEC_H264), A(CT_ACODEC_AAC),
+     "video H_264 (use container CMFC for H_265 and AV1); audio AAC"},
+    {GK_HLS, "CMFC", CT_CONTAINER_HLS_FMP4, "m3u8", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
+    {GK_DASH, "MPD", CT_CONTAINER_DASH, "mpd", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
+    {GK_CMAF, "CMFC", CT_CONTAINER_CMAF, "mp4", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
+};
+
+static const char *k_container_help =
+    "supported: MP4, MOV, WEBM and RAW (frame capture or MP3) in FILE_GROUP_SETTINGS; M3U8"
+    " (TS segments) and CMFC (fMP4 segments) in HLS_GROUP_SETTINGS; MPD in DASH_ISO_GROUP_SETTINGS;"
+    " CMFC in CMAF_GROUP_SETTINGS";
+
+/* Index in k_containers of the container named in out (-1 with d set). */
+static int container_check(const json_t *out, int gk, mc_diag *d)
 {
     const json_t *cs = json_object_get(out, "containerSettings");
     if (cs && !json_is_object(cs))
         return mc_fail_at(d, "containerSettings", "expected an object");
-    const char *c = cs ? jstr(cs, "container") : NULL;
+    const char *c = cs ? mc_jstr(cs, "container") : NULL;
     if (!c)
-        c = gk == GK_HLS ? "M3U8" : "MP4";
-    if (strcmp(c, "MP4") == 0 && gk != GK_HLS)
-        po->container = CT_CONTAINER_MP4;
-    else if (strcmp(c, "M3U8") == 0 && gk != GK_FILE)
-        po->container = CT_CONTAINER_HLS_TS;
-    else if (strcmp(c, "RAW") == 0 && gk != GK_HLS)
-        po->container = CT_CONTAINER_JPEG;
-    else
-        return mc_fail_at(d, "containerSettings.container",
-                          "unsupported value \"%.64s\" in this output group (supported: MP4 and RAW"
-                          " for frame capture in FILE_GROUP_SETTINGS, M3U8 in HLS_GROUP_SETTINGS)", c);
-    return 0;
+        c = gk == GK_HLS ? "M3U8" : gk == GK_DASH ? "MPD" : gk == GK_CMAF ? "CMFC" : "MP4";
+    for (size_t i = 0; i < CT_ARRAY_LEN(k_containers); i++)
+        if (strcmp(c, k_containers[i].name) == 0 && (gk == GK_ANY || gk == k_containers[i].gk))
+            return (int)i;
+    return mc_fail_at(d, "containerSettings.container",
+                      "unsupported value \"%.64s\" in this output group (%s)", c, k_container_help);
 }
 
-/* What each container can carry. */
-static int streams_check(const ct_plan_output *po, mc_diag *d)
+/* What the container can carry; RAW is frame capture or an MP3 file. */
+static int streams_check(int ci, ct_plan_output *po, mc_diag *d)
 {
-    int jpeg = po->video.codec == CT_VCODEC_JPEG;
-    if (po->container == CT_CONTAINER_JPEG && (!jpeg || po->audio.codec != CT_ACODEC_NONE))
-        return mc_fail(d, "container RAW needs a FRAME_CAPTURE video codec and no audio");
-    if (po->container != CT_CONTAINER_JPEG && jpeg)
+    if (k_containers[ci].container == CT_CONTAINER_JPEG && po->video.codec == CT_VCODEC_NONE &&
+        po->audio.codec == CT_ACODEC_MP3)
+        ci++; /* RAW, MP3 */
+    po->container = k_containers[ci].container;
+    const char *cname = k_containers[ci].name;
+    if (po->video.codec != CT_VCODEC_NONE && !(k_containers[ci].vcodecs & V(po->video.codec)))
+        return mc_fail_at(d, "videoDescription.codecSettings.codec", "unsupported value \"%s\" in"
+                          " container %s (supported: %s)", ct_vcodec_name(po->video.codec), cname,
+                          k_containers[ci].help);
+    if (po->audio.codec != CT_ACODEC_NONE && !(k_containers[ci].acodecs & A(po->audio.codec)))
+        return mc_fail_at(d, "audioDescriptions[0].codecSettings.codec", "unsupported value \"%s\" in"
+                          " container %s (supported: %s)", ct_acodec_name(po->audio.codec), cname,
+                          k_containers[ci].help);
+    if (po->container == CT_CONTAINER_JPEG && po->video.codec == CT_VCODEC_NONE)
+        return mc_fail(d, "container RAW needs a FRAME_CAPTURE video codec, or MP3 audio and no video");
+    if (po->container != CT_CONTAINER_JPEG && po->video.codec == CT_VCODEC_JPEG)
         return mc_fail_at(d, "containerSettings.container", "FRAME_CAPTURE needs container RAW");
-    if (po->container == CT_CONTAINER_HLS_TS && po->video.codec != CT_VCODEC_NONE &&
-        po->video.codec != CT_VCODEC_H264)
-        return mc_fail_at(d, "videoDescription.codecSettings.codec",
-                          "unsupported value \"%s\" in an HLS output (supported: H_264)",
-                          ct_vcodec_name(po->video.codec));
+    if ((po->container == CT_CONTAINER_DASH || po->container == CT_CONTAINER_CMAF) &&
+        po->video.codec != CT_VCODEC_NONE && po->audio.codec != CT_ACODEC_NONE)
+        return mc_fail(d, "an output of a DASH ISO or CMAF group carries either videoDescription or"
+                       " audioDescriptions, not both: put audio in an output of its own");
     return 0;
 }
 
-static int naming_check(const json_t *out, out_naming *nm, mc_diag *d)
+static int naming_check(const json_t *out, const char *def_ext, out_naming *nm, mc_diag *d)
 {
     const json_t *ext = json_object_get(out, "extension"), *mod = json_object_get(out, "nameModifier");
     if (ext && !json_is_string(ext))
         return mc_fail_at(d, "extension", "expected a string");
     if (mod && !json_is_string(mod))
         return mc_fail_at(d, "nameModifier", "expected a string");
-    nm->ext = ext ? json_string_value(ext) : "mp4";
+    nm->ext = ext ? json_string_value(ext) : def_ext;
     if (nm->ext[0] == '.')
         nm->ext++;
     if (!nm->ext[0] || strlen(nm->ext) > 16 || strchr(nm->ext, '/'))
@@ -394,28 +162,32 @@ static int output_plan(const json_t *out, const json_t *selectors, int gk, ct_pl
     if (!json_is_object(out))
         return mc_fail(d, "expected an object");
     memset(po, 0, sizeof *po);
-    po->container = CT_CONTAINER_MP4;
-    if (container_check(out, gk, po, d) || naming_check(out, nm, d))
+    int ci = container_check(out, gk, d);
+    if (ci < 0 || naming_check(out, k_containers[ci].ext, nm, d))
         return -1;
     const json_t *vd = json_object_get(out, "videoDescription");
     const json_t *ads = json_object_get(out, "audioDescriptions");
     if (vd) {
         size_t p = mc_path_key(d, "videoDescription");
-        int rc = video_plan(vd, &po->video, d);
+        int rc = mc_video_plan(vd, &po->video, d);
         mc_path_pop(d, p);
         if (rc)
             return -1;
     }
     if (ads) {
         size_t p = mc_path_key(d, "audioDescriptions");
-        int rc = audio_plan(ads, selectors, &po->audio, d);
+        int rc = mc_audio_plan(ads, selectors, &po->audio, d);
         mc_path_pop(d, p);
         if (rc)
             return -1;
     }
     if (po->video.codec == CT_VCODEC_NONE && po->audio.codec == CT_ACODEC_NONE)
         return mc_fail(d, "output has neither videoDescription nor audioDescriptions");
-    return streams_check(po, d);
+    if (streams_check(ci, po, d))
+        return -1;
+    if (po->container == CT_CONTAINER_MP3 && !json_object_get(out, "extension"))
+        nm->ext = "mp3";
+    return 0;
 }
 
 int mc_output_check(const json_t *output, mc_diag *d)
@@ -461,52 +233,127 @@ typedef struct {
 
 static int input_plan(const json_t *settings, plan_state *s, mc_diag *d)
 {
-    const json_t *inputs = json_object_get(settings, "inputs");
-    if (!inputs)
-        return mc_fail_at(d, "inputs", "required");
-    if (!json_is_array(inputs) || json_array_size(inputs) != 1)
-        return mc_fail_at(d, "inputs", "exactly one input is supported (got %zu)",
-                          json_array_size(inputs));
-    const json_t *in = json_array_get(inputs, 0);
-    size_t p = mc_path_key(d, "inputs[0]");
-    int rc = -1;
-    if (!json_is_object(in)) {
-        mc_fail(d, "expected an object");
-        goto cleanup;
-    }
-    const char *fi = jstr(in, "fileInput");
-    if (!fi) {
-        mc_fail_at(d, "fileInput", "required");
-        goto cleanup;
-    }
-    if (mc_parse_s3(fi, s->in_bucket, s->in_key, sizeof s->in_key, 0)) {
-        mc_fail_at(d, "fileInput", "must be an s3://bucket/key URL (got \"%.128s\")", fi);
-        goto cleanup;
-    }
-    s->selectors = json_object_get(in, "audioSelectors");
-    if (s->selectors && !json_is_object(s->selectors)) {
-        mc_fail_at(d, "audioSelectors", "expected an object");
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    mc_path_pop(d, p);
-    return rc;
+    return mc_inputs_plan(settings, s->plan, s->in_bucket, s->in_key, &s->selectors, d);
 }
 
 /* One output group's kind and settings. */
 typedef struct {
-    int kind;                  /* GK_FILE or GK_HLS */
-    int segment_length;        /* HLS: seconds */
-    int manifests;             /* HLS: write the master playlist */
+    int kind;                  /* GK_FILE, GK_HLS, GK_DASH or GK_CMAF */
+    int segment_length;        /* HLS/DASH/CMAF: seconds */
+    int fragment_length;       /* DASH/CMAF: seconds, 0 = one fragment per segment */
+    int min_buffer_ms;         /* DASH/CMAF */
+    int manifests;             /* write the group's master playlist / MPD */
+    int no_hls, no_dash;       /* CMAF: WriteHlsManifest / WriteDashManifest DISABLED */
     char bucket[64], prefix[1025];
 } group_info;
+
+/* The group types: settings key, default group name, outputGroupDetails type. */
+static const struct {
+    const char *type, *key, *name, *detail;
+    int kind;
+} k_groups[] = {
+    {"FILE_GROUP_SETTINGS", "fileGroupSettings", "File Group", "FILE_GROUP", GK_FILE},
+    {"HLS_GROUP_SETTINGS", "hlsGroupSettings", "Apple HLS", "HLS_GROUP", GK_HLS},
+    {"DASH_ISO_GROUP_SETTINGS", "dashIsoGroupSettings", "DASH ISO", "DASH_ISO_GROUP", GK_DASH},
+    {"CMAF_GROUP_SETTINGS", "cmafGroupSettings", "CMAF", "CMAF_GROUP", GK_CMAF},
+};
+
+/* enum-valued key: absent or one of the allowed values ("A|B"). */
+static int enum_only(const json_t *o, const char *k, const char *allowed, mc_diag *d)
+{
+    const char *v = mc_jstr(o, k);
+    size_t n = v ? strlen(v) : 0;
+    for (const char *a = allowed; v && *a;) {
+        const char *bar = strchr(a, '|');
+        size_t l = bar ? (size_t)(bar - a) : strlen(a);
+        if (l == n && strncmp(a, v, n) == 0)
+            return 0;
+        a += l + (bar ? 1 : 0);
+    }
+    if (!v)
+        return 0;
+    return mc_fail_at(d, k, "unsupported value \"%.64s\" (supported: %s)", v, allowed);
+}
+
+/* Group settings that would change the output and that CatTube does not
+ * do: allowed values ("A|B"; "" = must be absent or empty; "0" = a number
+ * that must be 0). Members not listed are done or harmless. */
+static const struct {
+    int gk;
+    const char *key, *allowed;
+} k_group_limits[] = {
+    {GK_HLS, "additionalManifests", ""}, {GK_HLS, "adMarkers", ""}, {GK_HLS, "baseUrl", ""},
+    {GK_HLS, "encryption", ""}, {GK_HLS, "imageBasedTrickPlay", "NONE"},
+    {GK_HLS, "manifestCompression", "NONE"}, {GK_HLS, "manifestDurationFormat", "FLOATING_POINT"},
+    {GK_HLS, "streamInfResolution", "INCLUDE"}, {GK_HLS, "directoryStructure", "SINGLE_DIRECTORY"},
+    {GK_HLS, "programDateTime", "EXCLUDE"}, {GK_HLS, "minFinalSegmentLength", "0"},
+    {GK_DASH, "additionalManifests", ""}, {GK_DASH, "baseUrl", ""}, {GK_DASH, "encryption", ""},
+    {GK_DASH, "imageBasedTrickPlay", "NONE"}, {GK_DASH, "hbbtvCompliance", "NONE"},
+    {GK_DASH, "audioChannelConfigSchemeIdUri", "MPEG_CHANNEL_CONFIGURATION"},
+    {GK_DASH, "videoCompositionOffsets", "UNSIGNED"}, {GK_DASH, "minFinalSegmentLength", "0"},
+    {GK_CMAF, "additionalManifests", ""}, {GK_CMAF, "baseUrl", ""}, {GK_CMAF, "encryption", ""},
+    {GK_CMAF, "imageBasedTrickPlay", "NONE"}, {GK_CMAF, "manifestCompression", "NONE"},
+    {GK_CMAF, "manifestDurationFormat", "FLOATING_POINT"}, {GK_CMAF, "streamInfResolution", "INCLUDE"},
+    {GK_CMAF, "videoCompositionOffsets", "UNSIGNED"}, {GK_CMAF, "minFinalSegmentLength", "0"},
+};
+
+static int group_limits(const json_t *gs, int gk, mc_diag *d)
+{
+    for (size_t i = 0; i < CT_ARRAY_LEN(k_group_limits); i++) {
+        const json_t *v = json_object_get(gs, k_group_limits[i].key);
+        const char *allowed = k_group_limits[i].allowed, *key = k_group_limits[i].key;
+        if (k_group_limits[i].gk != gk || !v)
+            continue;
+        if (strcmp(allowed, "0") == 0 && json_is_number(v) && json_number_value(v) != 0)
+            return mc_fail_at(d, key, "not supported by CatTube (supported: 0)");
+        if (!allowed[0] && !(json_is_array(v) && json_array_size(v) == 0) &&
+            !(json_is_string(v) && json_string_length(v) == 0) && !(json_is_object(v) && json_object_size(v) == 0))
+            return mc_fail_at(d, key, "not supported by CatTube (leave it out)");
+        if (allowed[0] && strcmp(allowed, "0") != 0 && enum_only(gs, key, allowed, d))
+            return -1;
+    }
+    return 0;
+}
+
+/* DASH ISO and CMAF: SegmentLength (default 30 s for DASH, 10 s for CMAF),
+ * FragmentLength (shorter than the segment: several fragments per
+ * segment), MinBufferTime (ms); segmented files and the main profile only. */
+static int dash_settings(const json_t *gs, group_info *gi, mc_diag *d)
+{
+    json_int_t seg = gi->kind == GK_DASH ? 30 : 10, frag = 0, mbt = 0;
+    if (mc_jint(gs, "segmentLength", &seg, d) < 0 || mc_jint(gs, "fragmentLength", &frag, d) < 0 ||
+        mc_jint(gs, "minBufferTime", &mbt, d) < 0)
+        return -1;
+    if (seg < 1 || seg > 3600)
+        return mc_fail_at(d, "segmentLength", "must be between 1 and 3600 seconds");
+    if (frag < 0 || frag > 3600)
+        return mc_fail_at(d, "fragmentLength", "must be between 1 and 3600 seconds");
+    if (mbt < 0 || mbt > 3600000)
+        return mc_fail_at(d, "minBufferTime", "must be between 0 and 3600000 milliseconds");
+    if (enum_only(gs, "segmentControl", "SEGMENTED_FILES", d) ||
+        enum_only(gs, "mpdProfile", "MAIN_PROFILE", d) ||
+        enum_only(gs, "writeSegmentTimelineInRepresentation", "ENABLED|DISABLED", d) ||
+        enum_only(gs, "mpdManifestBandwidthType", "MAX", d))
+        return -1;
+    if (gi->kind == GK_CMAF &&
+        (enum_only(gs, "writeHlsManifest", "ENABLED|DISABLED", d) ||
+         enum_only(gs, "writeDashManifest", "ENABLED|DISABLED", d)))
+        return -1;
+    const char *wh = mc_jstr(gs, "writeHlsManifest"), *wd = mc_jstr(gs, "writeDashManifest");
+    gi->no_hls = gi->kind == GK_CMAF && wh && strcmp(wh, "DISABLED") == 0;
+    gi->no_dash = gi->kind == GK_CMAF && wd && strcmp(wd, "DISABLED") == 0;
+    gi->segment_length = (int)seg;
+    gi->fragment_length = frag > 0 && frag < seg ? (int)frag : 0;
+    gi->min_buffer_ms = (int)mbt;
+    gi->manifests = 1;
+    return 0;
+}
 
 static int hls_settings(const json_t *hgs, group_info *gi, mc_diag *d)
 {
     json_int_t seg = 10, minseg = 0;
-    const char *ctl = jstr(hgs, "segmentControl"), *sel = jstr(hgs, "outputSelection");
-    if (jint(hgs, "segmentLength", &seg, d) < 0 || jint(hgs, "minSegmentLength", &minseg, d) < 0)
+    const char *ctl = mc_jstr(hgs, "segmentControl"), *sel = mc_jstr(hgs, "outputSelection");
+    if (mc_jint(hgs, "segmentLength", &seg, d) < 0 || mc_jint(hgs, "minSegmentLength", &minseg, d) < 0)
         return -1;
     if (seg < 1 || seg > 3600)
         return mc_fail_at(d, "segmentLength", "must be between 1 and 3600 seconds");
@@ -519,32 +366,42 @@ static int hls_settings(const json_t *hgs, group_info *gi, mc_diag *d)
     return 0;
 }
 
+static int group_kind(const char *type)
+{
+    for (size_t i = 0; type && i < CT_ARRAY_LEN(k_groups); i++)
+        if (strcmp(type, k_groups[i].type) == 0)
+            return (int)i;
+    return -1;
+}
+
 static int group_dest(const json_t *g, group_info *gi, mc_diag *d)
 {
     const json_t *ogs = json_object_get(g, "outputGroupSettings");
     if (!json_is_object(ogs))
         return mc_fail_at(d, "outputGroupSettings", ogs ? "expected an object" : "required");
     size_t p = mc_path_key(d, "outputGroupSettings");
-    const char *type = jstr(ogs, "type");
-    int hls = type && strcmp(type, "HLS_GROUP_SETTINGS") == 0;
-    const char *key = hls ? "hlsGroupSettings" : "fileGroupSettings";
-    const json_t *gs = jobj(ogs, key);
-    const char *dst = gs ? jstr(gs, "destination") : NULL;
-    int rc = -1;
-    gi->kind = hls ? GK_HLS : GK_FILE;
-    if (!type || (!hls && strcmp(type, "FILE_GROUP_SETTINGS") != 0)) {
+    const char *type = mc_jstr(ogs, "type");
+    int gt = group_kind(type), rc = -1;
+    if (gt < 0) {
         mc_fail_at(d, "type", type ? "unsupported value \"%.64s\" (supported: FILE_GROUP_SETTINGS,"
-                   " HLS_GROUP_SETTINGS)" : "required", type);
+                   " HLS_GROUP_SETTINGS, DASH_ISO_GROUP_SETTINGS, CMAF_GROUP_SETTINGS)" : "required", type);
         mc_path_pop(d, p);
         return -1;
     }
+    const char *key = k_groups[gt].key;
+    const json_t *gs = mc_jobj(ogs, key);
+    const char *dst = gs ? mc_jstr(gs, "destination") : NULL;
+    gi->kind = k_groups[gt].kind;
     size_t p2 = mc_path_key(d, key);
     if (!dst)
         mc_fail_at(d, "destination", "required");
     else if (mc_parse_s3(dst, gi->bucket, gi->prefix, 1025, 1))
         mc_fail_at(d, "destination", "must be an s3://bucket/prefix URL (got \"%.128s\")", dst);
+    else if (gi->kind != GK_FILE && group_limits(gs, gi->kind, d))
+        rc = -1;
     else
-        rc = hls ? hls_settings(gs, gi, d) : 0;
+        rc = gi->kind == GK_HLS ? hls_settings(gs, gi, d)
+           : gi->kind == GK_FILE ? 0 : dash_settings(gs, gi, d);
     mc_path_pop(d, p2);
     mc_path_pop(d, p);
     return rc;
@@ -571,11 +428,18 @@ static int multi_names(plan_state *s, int idx, const group_info *gi, int first, 
     if (n < 0 || n > 230 || !ct_plan_name_ok(dst->stem) || dl + (size_t)n + 16 > 1024)
         return mc_fail_at(d, "nameModifier", "file name \"%.64s\" is not usable (at most 230 bytes,"
                           " no control characters, quotes or backslashes, no leading '.')", dst->stem);
-    if (gi->kind == GK_HLS && first && gi->manifests)
-        snprintf(dst->master, sizeof dst->master, "%.240s.m3u8", base);
+    if ((gi->kind == GK_DASH || gi->kind == GK_CMAF) && strchr(dst->stem, '$'))
+        return mc_fail_at(d, "nameModifier", "format identifiers ($Number$, $Bandwidth$...) are not"
+                          " supported in DASH ISO and CMAF names (got \"%.64s\")", dst->stem);
+    if (gi->kind != GK_FILE && first && gi->manifests)
+        snprintf(dst->master, sizeof dst->master, "%.240s.%s", base, gi->kind == GK_DASH ? "mpd" : "m3u8");
     snprintf(po->name, sizeof po->name, "%s", dst->stem);
     snprintf(po->master, sizeof po->master, "%s", dst->master);
-    po->segment_length = gi->kind == GK_HLS ? gi->segment_length : 0;
+    po->segment_length = gi->kind != GK_FILE ? gi->segment_length : 0;
+    po->fragment_length = gi->fragment_length;
+    po->min_buffer_ms = gi->min_buffer_ms;
+    po->no_hls = dst->no_hls = gi->no_hls;
+    po->no_dash = dst->no_dash = gi->no_dash;
     return 0;
 }
 
@@ -585,10 +449,12 @@ static int dest_add(plan_state *s, int idx, int gidx, const json_t *g, const gro
     ct_mc_dest *dst = &s->dests[idx];
     memset(dst, 0, sizeof *dst);
     snprintf(dst->bucket, sizeof dst->bucket, "%s", gi->bucket);
-    const char *name = jstr(g, "name");
-    snprintf(dst->group_name, sizeof dst->group_name, "%s",
-             name ? name : gi->kind == GK_HLS ? "Apple HLS" : "File Group");
-    snprintf(dst->group_type, sizeof dst->group_type, "%s", gi->kind == GK_HLS ? "HLS_GROUP" : "FILE_GROUP");
+    const char *name = mc_jstr(g, "name");
+    size_t gt = 0;
+    while (gt + 1 < CT_ARRAY_LEN(k_groups) && k_groups[gt].kind != gi->kind)
+        gt++;
+    snprintf(dst->group_name, sizeof dst->group_name, "%s", name ? name : k_groups[gt].name);
+    snprintf(dst->group_type, sizeof dst->group_type, "%s", k_groups[gt].detail);
     dst->group_index = gidx;
     s->plan->outputs[idx].group = gidx;
     if (ct_plan_output_is_multi(&s->plan->outputs[idx])) {
@@ -721,6 +587,27 @@ static void hls_details(json_t *group, json_t *od, const ct_mc_dest *dst)
     json_object_set_new(od, "outputFilePaths", json_pack("[s]", url));
 }
 
+/* DASH ISO: playlistFilePaths [BASE.mpd]; CMAF: [BASE.mpd, BASE.m3u8]
+ * (MediaConvert returns no outputFilePaths for either). */
+static void dash_details(json_t *group, const ct_mc_dest *dst)
+{
+    char url[1600];
+    int cmaf = strcmp(dst->group_type, "CMAF_GROUP") == 0;
+    json_object_set_new(group, "type", json_string(dst->group_type));
+    if (!dst->master[0])
+        return;
+    size_t n = strlen(dst->master) - (cmaf ? 5 : 4);
+    json_t *paths = json_array();
+    snprintf(url, sizeof url, "s3://%s/%s%.*s.mpd", dst->bucket, dst->key, (int)n, dst->master);
+    if (!dst->no_dash)
+        json_array_append_new(paths, json_string(url));
+    if (cmaf && !dst->no_hls) {
+        snprintf(url, sizeof url, "s3://%s/%s%s", dst->bucket, dst->key, dst->master);
+        json_array_append_new(paths, json_string(url));
+    }
+    json_object_set_new(group, "playlistFilePaths", paths);
+}
+
 char *ct_mc_output_details(const char *spec_json, const ct_mc_dest *dests, int n,
                            const double *durations_s, const int *widths, const int *heights)
 {
@@ -733,6 +620,8 @@ char *ct_mc_output_details(const char *spec_json, const ct_mc_dest *dests, int n
         json_t *od = json_object();
         if (strcmp(dests[i].group_type, "HLS_GROUP") == 0)
             hls_details(json_array_get(groups, (size_t)gi), od, &dests[i]);
+        else if (strcmp(dests[i].group_type, "DASH_ISO_GROUP") == 0 || strcmp(dests[i].group_type, "CMAF_GROUP") == 0)
+            dash_details(json_array_get(groups, (size_t)gi), &dests[i]);
         double ms = durations_s ? durations_s[i] * 1000.0 : 0;
         json_object_set_new(od, "durationInMs",
                             json_integer(ms > 0 && ms < 9.2e15 ? (json_int_t)llround(ms) : 0));

@@ -4,7 +4,8 @@
  * files, then re-executes /proc/self/exe as `cattube transcode` with:
  *   fd 0: the plan as JSON (a socketpair end, read to EOF)
  *   fd 1: the report pipe (line protocol below)
- *   fd 3: the input file; fd 4..4+N-1: the outputs
+ *   fd 3: the input file; fd 4..4+N-1: the outputs; fd 4+N..: the further
+ *   inputs of a job with several (plan->inputs[1..])
  * The child closes everything else, sets no_new_privs, rlimits, tries to
  * unshare the network, installs the seccomp allow-list (no socket, execve or
  * open of new files), and calls ct_transcode_run. Report lines:

@@ -80,7 +80,7 @@ static char *read_plan(void)
 }
 
 /* fd 0 becomes /dev/null; everything at or above 4+N is closed. */
-int ct_sandbox_settle_fds(int n_outputs)
+int ct_sandbox_settle_fds(int n_outputs) /* outputs and further inputs */
 {
     int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (nul < 0 || dup2(nul, 0) < 0)
@@ -131,7 +131,7 @@ int ct_sandbox_child_main(void)
     static ct_plan plan; /* large; keep it off the stack */
     static ct_transcode_result res;
     char err[256];
-    int out_fds[CT_PLAN_MAX_OUTPUTS];
+    int out_fds[CT_PLAN_MAX_OUTPUTS], in_fds[CT_PLAN_MAX_INPUTS];
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* over RLIMIT_FSIZE: write fails with EFBIG -> error 1050 */
     setenv("SVT_LOG", "1", 0); /* SVT-AV1: errors only */
@@ -142,11 +142,13 @@ int ct_sandbox_child_main(void)
         return 3;
     }
     free(json);
-    if (ct_sandbox_settle_fds(plan.n_outputs) != 0) {
-        fprintf(stderr, "cattube transcode: expected fds 3..%d (input, outputs)\n", 3 + plan.n_outputs);
+    int n_in = plan.n_inputs > 1 ? plan.n_inputs : 1; /* inputs 2.. come after the outputs */
+    if (ct_sandbox_settle_fds(plan.n_outputs + n_in - 1) != 0) {
+        fprintf(stderr, "cattube transcode: expected fds 3..%d (input, outputs, further inputs)\n",
+                2 + plan.n_outputs + n_in);
         return 3;
     }
-    int locked = ct_sandbox_lock_down(plan.n_outputs) == 0;
+    int locked = ct_sandbox_lock_down(plan.n_outputs + n_in - 1) == 0;
     if (locked) /* encoders read /sys and /proc once; nothing here reads the input */
         ct_transcode_preload(&plan);
     if (!locked || ct_sandbox_seccomp_install() != 0) {
@@ -155,7 +157,10 @@ int ct_sandbox_child_main(void)
     }
     for (int i = 0; i < plan.n_outputs; i++)
         out_fds[i] = 4 + i;
-    ct_transcode_run(&plan, INPUT_FD, out_fds, child_progress, NULL, &res);
+    in_fds[0] = INPUT_FD;
+    for (int i = 1; i < n_in; i++)
+        in_fds[i] = 4 + plan.n_outputs + i - 1;
+    ct_transcode_run_inputs(&plan, in_fds, n_in, out_fds, child_progress, NULL, &res);
     emit_result(&res, plan.n_outputs);
 #if defined(__SANITIZE_ADDRESS__)
     _exit(0); /* LSan's exit-time check clones a ptrace tracer: seccomp kills that */

@@ -38,6 +38,8 @@ typedef struct {
     void *ctx;
     ct_transcode_result *res;
     int in_fd, out_fds[CT_PLAN_MAX_OUTPUTS];
+    int more_in[CT_PLAN_MAX_INPUTS - 1]; /* inputs 2.. (plan->inputs[1..].path) */
+    int n_more;
     int bundle_fds[CT_PLAN_MAX_OUTPUTS]; /* parent's copies, unpacked after the run */
     int plan_parent, plan_child, rep_parent, rep_child;
     pid_t pid;
@@ -109,11 +111,19 @@ static int open_output(sb_run *s, int i)
 static ct_err open_files(sb_run *s)
 {
     const ct_plan *p = s->plan;
-    int min = 5 + p->n_outputs, sp[2], pp[2];
+    s->n_more = p->n_inputs > 1 ? p->n_inputs - 1 : 0;
+    int min = 5 + p->n_outputs + s->n_more, sp[2], pp[2];
     s->in_fd = open(p->input_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (s->in_fd < 0) {
         set_msg(s->res, CT_MC_ERR_INPUT_UNREADABLE, "input: cannot open (%s)", strerror(errno));
         return CT_ERR_IO;
+    }
+    for (int i = 0; i < s->n_more; i++) {
+        s->more_in[i] = open(p->inputs[i + 1].path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (s->more_in[i] < 0 || raise_fd(&s->more_in[i], min) != 0) {
+            set_msg(s->res, CT_MC_ERR_INPUT_UNREADABLE, "input %d: cannot open (%s)", i + 2, strerror(errno));
+            return CT_ERR_IO;
+        }
     }
     for (int i = 0; i < p->n_outputs; i++) {
         if (open_output(s, i) != 0) {
@@ -184,7 +194,9 @@ static ct_err spawn_child(sb_run *s)
     rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, s->in_fd, 3);
     for (int i = 0; !rc && i < n; i++)
         rc = posix_spawn_file_actions_adddup2(&fa, s->out_fds[i], 4 + i);
-    rc = rc ? rc : posix_spawn_file_actions_addclosefrom_np(&fa, 4 + n);
+    for (int i = 0; !rc && i < s->n_more; i++) /* further inputs after the outputs */
+        rc = posix_spawn_file_actions_adddup2(&fa, s->more_in[i], 4 + n + i);
+    rc = rc ? rc : posix_spawn_file_actions_addclosefrom_np(&fa, 4 + n + s->n_more);
     rc = rc ? rc : posix_spawn(&s->pid, exe, &fa, &at, argv, env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
@@ -400,6 +412,8 @@ static ct_err start(sb_run *s)
     close_fd(&s->in_fd);
     for (int i = 0; i < CT_PLAN_MAX_OUTPUTS; i++)
         close_fd(&s->out_fds[i]);
+    for (int i = 0; i < CT_PLAN_MAX_INPUTS - 1; i++)
+        close_fd(&s->more_in[i]);
     if (e == CT_OK && limit_child(s) != 0) {
         set_msg(s->res, CT_MC_ERR_UNKNOWN, "sandbox: prlimit failed (%s)", strerror(errno));
         kill(s->pid, SIGKILL);
@@ -417,7 +431,10 @@ ct_err ct_sandbox_transcode(const ct_plan *plan, const ct_sandbox_limits *lim,
     memset(result, 0, sizeof *result);
     for (int i = 0; i < CT_PLAN_MAX_OUTPUTS; i++)
         s.out_fds[i] = s.bundle_fds[i] = -1;
-    if (!plan || plan->n_outputs < 1 || plan->n_outputs > CT_PLAN_MAX_OUTPUTS) {
+    for (int i = 0; i < CT_PLAN_MAX_INPUTS - 1; i++)
+        s.more_in[i] = -1;
+    if (!plan || plan->n_outputs < 1 || plan->n_outputs > CT_PLAN_MAX_OUTPUTS ||
+        plan->n_inputs > CT_PLAN_MAX_INPUTS) {
         set_msg(result, CT_MC_ERR_SETTINGS, "plan: bad output count");
         return CT_ERR_INVALID;
     }

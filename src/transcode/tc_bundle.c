@@ -31,7 +31,7 @@ static int pwrite_all(int fd, const void *buf, size_t n, int64_t off)
 static int name_is_media(const char *name)
 {
     size_t n = strlen(name);
-    return !(n >= 5 && strcmp(name + n - 5, ".m3u8") == 0);
+    return !(n >= 5 && strcmp(name + n - 5, ".m3u8") == 0) && !(n >= 4 && strcmp(name + n - 4, ".mpd") == 0);
 }
 
 int tc_bundle_put(tc_out *o, const char *name, const uint8_t *data, size_t size)

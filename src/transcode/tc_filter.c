@@ -1,8 +1,17 @@
 /* tc_filter: per-output filter graphs.
  *
- * Video: buffer -> [transpose/flip for rotation] -> scale=WxH -> setsar=1
- *        -> format=yuv420p -> buffersink
+ * Video: buffer -> [transpose/flip for rotation] -> scale=WxH (or smaller +
+ *        pad, ScalingBehavior DEFAULT letterboxing) -> setsar=1
+ *        -> format=yuv420p -> [frame rate conversion] -> buffersink
  *        (frame capture: fps=NUM/DEN first, full-range yuvj420p for JPEG)
+ * FramerateControl SPECIFIED, by FramerateConversionAlgorithm:
+ *   DUPLICATE_DROP -> fps (repeats or drops whole frames, nearest in time);
+ *   INTERPOLATE    -> framerate (blends the two neighbouring frames);
+ *   FRAMEFORMER    -> minterpolate, motion-compensated (bidirectional
+ *                     motion estimation, overlapped blocks): the closest
+ *                     libavfilter has to MediaConvert's FrameFormer, and
+ *                     by far the slowest of the three.
+ * The conversion runs after scaling, on the output size.
  * Audio: abuffer -> aformat=fltp:RATE:LAYOUT (aresample auto-inserted)
  *        -> abuffersink with frame size = encoder frame size
  * A graph is built from the first frame it receives and rebuilt whenever the
@@ -12,6 +21,7 @@
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
 #include <libavutil/opt.h>
+#include <math.h>
 #include <string.h>
 
 void tc_graph_free(tc_graph *g)
@@ -22,13 +32,13 @@ void tc_graph_free(tc_graph *g)
     memset(&g->key, 0, sizeof g->key);
 }
 
-static int key_matches(const tc_graph *g, const AVFrame *f, int is_video)
+static int key_matches(const tc_job *j, const tc_graph *g, const AVFrame *f, int is_video)
 {
     if (!g->graph)
         return 0;
     if (is_video)
         return g->key.w == f->width && g->key.h == f->height && g->key.format == f->format &&
-               av_cmp_q(g->key.sar, f->sample_aspect_ratio) == 0;
+               av_cmp_q(g->key.sar, f->sample_aspect_ratio) == 0 && g->key.rotation == j->rotation;
     return g->key.format == f->format && g->key.sample_rate == f->sample_rate &&
            av_channel_layout_compare(&g->key.ch_layout, &f->ch_layout) == 0;
 }
@@ -43,13 +53,14 @@ static const char *rotate_chain(int rotation)
     }
 }
 
+/* Frames arrive in the job's time bases (tc_timeline.c), whatever the input. */
 static int src_args(tc_job *j, tc_track *t, const AVFrame *f, int is_video, char *buf, size_t n)
 {
-    AVStream *st = j->in->streams[is_video ? j->vidx : j->aidx];
+    AVRational tb = is_video ? j->vtb : j->atb;
     if (is_video) {
         AVRational sar = f->sample_aspect_ratio.num > 0 ? f->sample_aspect_ratio : (AVRational){1, 1};
         snprintf(buf, n, "video_size=%dx%d:pix_fmt=%d:time_base=%d/%d:pixel_aspect=%d/%d:frame_rate=%d/%d",
-                 f->width, f->height, f->format, st->time_base.num, st->time_base.den, sar.num,
+                 f->width, f->height, f->format, tb.num, tb.den, sar.num,
                  sar.den, j->frame_rate.num, j->frame_rate.den);
         return 0;
     }
@@ -57,29 +68,71 @@ static int src_args(tc_job *j, tc_track *t, const AVFrame *f, int is_video, char
     if (av_channel_layout_describe(&f->ch_layout, layout, sizeof layout) < 0)
         return AVERROR(EINVAL);
     snprintf(buf, n, "time_base=%d/%d:sample_rate=%d:sample_fmt=%s:channel_layout=%s",
-             st->time_base.num, st->time_base.den, f->sample_rate,
+             tb.num, tb.den, f->sample_rate,
              av_get_sample_fmt_name(f->format), layout);
     (void)t;
     return 0;
 }
 
-static int chain_desc(tc_out *o, tc_track *t, int rotation, int is_video, char *buf, size_t n)
+/* ScalingBehavior DEFAULT: the picture keeps its display aspect inside the
+ * output size, with black bars (letterbox or pillarbox); STRETCH_TO_OUTPUT
+ * fills the output. Differences of a pixel or two are stretched away. */
+static void fit_chain(const tc_job *j, const tc_out *o, const AVFrame *f, const char *extra, char *buf,
+                      size_t n)
 {
+    int W = o->target_w, H = o->target_h, fw = W, fh = H;
+    AVRational sar = f->sample_aspect_ratio.num > 0 ? f->sample_aspect_ratio : (AVRational){1, 1};
+    double dw = f->width * av_q2d(sar), dh = f->height;
+    if (j->rotation == 90 || j->rotation == 270) {
+        double tmp = dw;
+        dw = dh;
+        dh = tmp;
+    }
+    if (!o->po->video.stretch && dw > 0 && dh > 0) {
+        if (dw * H > dh * W)
+            fh = 2 * (int)lround(W * dh / dw / 2);
+        else
+            fw = 2 * (int)lround(H * dw / dh / 2);
+    }
+    fw = fw < 2 ? 2 : fw > W ? W : fw;
+    fh = fh < 2 ? 2 : fh > H ? H : fh;
+    if (W - fw <= 2 && H - fh <= 2)
+        snprintf(buf, n, "scale=%d:%d:flags=bicubic%s", W, H, extra);
+    else
+        snprintf(buf, n, "scale=%d:%d:flags=bicubic%s,pad=%d:%d:(ow-iw)/2:(oh-ih)/2:black", fw, fh, extra,
+                 W, H);
+}
+
+static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int is_video, char *buf,
+                      size_t n)
+{
+    int rotation = j->rotation;
     const ct_plan_video *pv = &o->po->video;
+    char fit[256];
     if (is_video && pv->codec == CT_VCODEC_JPEG) { /* frame capture: first frame, then every den/num s */
-        snprintf(buf, n, "%sfps=fps=%d/%d:round=near,scale=%d:%d:flags=bicubic:out_range=full,"
-                 "setsar=1,format=yuvj420p", rotate_chain(rotation), pv->fc_num > 0 ? pv->fc_num : 1,
-                 pv->fc_den > 0 ? pv->fc_den : 1, o->target_w, o->target_h);
+        fit_chain(j, o, f, ":out_range=full", fit, sizeof fit);
+        snprintf(buf, n, "%sfps=fps=%d/%d:round=near,%s,setsar=1,format=yuvj420p", rotate_chain(rotation),
+                 pv->fc_num > 0 ? pv->fc_num : 1, pv->fc_den > 0 ? pv->fc_den : 1, fit);
         return 0;
     }
     if (is_video) {
-        snprintf(buf, n, "%sscale=%d:%d:flags=bicubic,setsar=1,format=yuv420p",
-                 rotate_chain(rotation), o->target_w, o->target_h);
+        char rate[160] = "";
+        if (pv->fr_num > 0 && pv->fr_den > 0)
+            snprintf(rate, sizeof rate, pv->fr_algo == CT_FR_INTERPOLATE ? ",framerate=fps=%d/%d"
+                     : pv->fr_algo == CT_FR_FRAMEFORMER
+                         ? ",minterpolate=fps=%d/%d:mi_mode=mci:mc_mode=aobmc:me_mode=bidir"
+                         : ",fps=fps=%d/%d:round=near", pv->fr_num, pv->fr_den);
+        fit_chain(j, o, f, "", fit, sizeof fit);
+        snprintf(buf, n, "%s%s,setsar=1,format=yuv420p%s", rotate_chain(rotation), fit, rate);
         return 0;
     }
     char layout[64];
     av_channel_layout_describe(&t->enc->ch_layout, layout, sizeof layout);
-    snprintf(buf, n, "aformat=sample_fmts=%s:sample_rates=%d:channel_layouts=%s",
+    /* joined parts: fill audio gaps with silence so sound stays in sync
+     * (first_pts only for the first graph: a graph rebuilt mid-stream for a
+     * new sample rate starts where the sound is) */
+    snprintf(buf, n, "%saformat=sample_fmts=%s:sample_rates=%d:channel_layouts=%s",
+             !j->joined ? "" : t->frames == 0 ? "aresample=async=1:first_pts=0," : "aresample=async=1,",
              av_get_sample_fmt_name(t->enc->sample_fmt), t->enc->sample_rate, layout);
     return 0;
 }
@@ -125,7 +178,7 @@ static int graph_build(tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int 
                                        "out", NULL, NULL, g->graph);
     if (ret < 0)
         return ret;
-    chain_desc(o, t, j->rotation, is_video, desc, sizeof desc);
+    chain_desc(j, o, t, f, is_video, desc, sizeof desc);
     if ((ret = link_chain(g->graph, g->src, g->sink, desc)) < 0)
         return ret;
     if (!is_video && !(t->enc->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE))
@@ -134,6 +187,7 @@ static int graph_build(tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int 
     g->key.h = f->height;
     g->key.format = f->format;
     g->key.sar = f->sample_aspect_ratio;
+    g->key.rotation = j->rotation;
     g->key.sample_rate = f->sample_rate;
     if (!is_video)
         return av_channel_layout_copy(&g->key.ch_layout, &f->ch_layout);
@@ -146,7 +200,7 @@ int tc_graph_push(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame, int is_vide
 {
     char eb[128];
     int ret;
-    if (frame && !key_matches(&t->g, frame, is_video)) {
+    if (frame && !key_matches(j, &t->g, frame, is_video)) {
         if (t->g.graph) /* parameters changed: finish what is buffered first */
             tc_output_drain(j, o, t, 0);
         ret = graph_build(j, o, t, frame, is_video);

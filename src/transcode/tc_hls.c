@@ -26,7 +26,8 @@
 
 static int is_hls(const ct_plan_output *po)
 {
-    return po->container == CT_CONTAINER_HLS_TS || po->container == CT_CONTAINER_HLS_FMP4;
+    return po->container == CT_CONTAINER_HLS_TS || po->container == CT_CONTAINER_HLS_FMP4 ||
+           po->container == CT_CONTAINER_CMAF;
 }
 
 int tc_hls_open_muxer(tc_job *j, tc_out *o, AVDictionary **opts)
@@ -68,12 +69,16 @@ static int64_t seg_index(int64_t ts, AVRational tb, int seglen)
     return av_rescale_rnd(ts, tb.num, (int64_t)tb.den * seglen, AV_ROUND_DOWN);
 }
 
+/* A keyframe on the first frame of every segment and, with FragmentLength
+ * (DASH/CMAF), of every fragment: fragments start at keyframes. */
 int tc_hls_force_key(tc_out *o, tc_track *t, const AVFrame *f)
 {
     int64_t idx = seg_index(f->pts, t->enc->time_base, o->po->segment_length);
-    if (t != &o->v || idx < 0 || idx == t->seg_idx)
+    int64_t fidx = seg_index(f->pts, t->enc->time_base, o->po->fragment_length);
+    if (t != &o->v || idx < 0 || (idx == t->seg_idx && fidx == t->frag_idx))
         return 0;
     t->seg_idx = idx;
+    t->frag_idx = fidx;
     return 1;
 }
 
@@ -107,6 +112,10 @@ static double out_seconds(const tc_out *o)
 /* Average and peak-segment bits per second of one rendition. */
 static void bandwidth(const tc_out *o, int64_t *avg, int64_t *peak)
 {
+    if (o->fm.on) {
+        tc_fmp4_bandwidth(o, avg, peak);
+        return;
+    }
     double d = out_seconds(o), L = o->po->segment_length > 0 ? o->po->segment_length : 10;
     double overhead = o->pkt_bytes > 0 ? (double)o->bundle.media_bytes / (double)o->pkt_bytes : 1;
     double a = d > 0 ? (double)o->bundle.media_bytes * 8 / d : 0, p = a;
@@ -121,13 +130,15 @@ static void bandwidth(const tc_out *o, int64_t *avg, int64_t *peak)
     *peak = (int64_t)ceil(p);
 }
 
-/* RFC 6381 codec string of a video encoder. */
-static void video_codec_str(const AVCodecContext *enc, char *buf, size_t n)
+/* RFC 6381 codec string of a video encoder: fMP4 outputs read it from
+ * their init segment (tc_fmp4.c); TS outputs are H.264 only. */
+static void video_codec_str(const tc_out *o, char *buf, size_t n)
 {
+    const AVCodecContext *enc = o->v.enc;
     const uint8_t *p = enc->extradata;
     int sz = enc->extradata_size;
-    if (enc->codec_id != AV_CODEC_ID_H264) {
-        snprintf(buf, n, "%s", enc->codec_id == AV_CODEC_ID_HEVC ? "hvc1.1.6.L120.90" : "av01.0.08M.08");
+    if (o->fm.on) {
+        snprintf(buf, n, "%s", o->fm.vcodecs);
         return;
     }
     snprintf(buf, n, "avc1.640028");
@@ -150,17 +161,22 @@ static void media_line(AVBPrint *bp, const tc_out *o, int first)
                o->po->name);
 }
 
-static void variant_line(tc_job *j, AVBPrint *bp, const tc_out *o, int64_t audio_bw)
+static const char *audio_codec_str(const tc_out *o)
+{
+    return o->fm.on && o->fm.acodecs[0] ? o->fm.acodecs : "mp4a.40.2";
+}
+
+static void variant_line(AVBPrint *bp, const tc_out *o, int64_t audio_bw, const char *group_ac)
 {
     char vc[64];
     int64_t avg, peak;
     bandwidth(o, &avg, &peak);
-    video_codec_str(o->v.enc, vc, sizeof vc);
-    int audio = o->a.enc || audio_bw > 0;
-    av_bprintf(bp, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld,CODECS=\"%s%s\","
+    video_codec_str(o, vc, sizeof vc);
+    const char *ac = o->a.enc ? audio_codec_str(o) : audio_bw > 0 ? group_ac : NULL;
+    av_bprintf(bp, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld,CODECS=\"%s%s%s\","
                "RESOLUTION=%dx%d,FRAME-RATE=%.3f%s\n%s.m3u8\n",
-               (long long)(peak + audio_bw), (long long)(avg + audio_bw), vc,
-               audio ? ",mp4a.40.2" : "", o->target_w, o->target_h, av_q2d(j->frame_rate),
+               (long long)(peak + audio_bw), (long long)(avg + audio_bw), vc, ac ? "," : "",
+               ac ? ac : "", o->target_w, o->target_h, av_q2d(o->v.enc->framerate),
                audio_bw > 0 ? ",AUDIO=\"" TC_AUDIO_GROUP "\"" : "", o->po->name);
 }
 
@@ -169,21 +185,23 @@ static int write_master(tc_job *j, tc_out *m)
     AVBPrint bp;
     int64_t audio_bw = 0, avg, peak;
     int n_audio = 0, ret;
+    const char *group_ac = "mp4a.40.2";
     av_bprint_init(&bp, 0, AV_BPRINT_SIZE_UNLIMITED);
     av_bprintf(&bp, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-INDEPENDENT-SEGMENTS\n",
-               m->po->container == CT_CONTAINER_HLS_FMP4 ? 6 : 3);
+               m->po->container == CT_CONTAINER_HLS_TS ? 3 : 7);
     for (int i = 0; i < j->n_out; i++) {
         const tc_out *o = &j->out[i];
         if (o->po->group != m->po->group || !is_hls(o->po) || o->v.enc || !o->a.enc)
             continue;
         media_line(&bp, o, n_audio++ == 0);
+        group_ac = audio_codec_str(o);
         bandwidth(o, &avg, &peak);
         audio_bw = peak > audio_bw ? peak : audio_bw;
     }
     for (int i = 0; i < j->n_out; i++) {
         const tc_out *o = &j->out[i];
         if (o->po->group == m->po->group && is_hls(o->po) && o->v.enc)
-            variant_line(j, &bp, o, audio_bw);
+            variant_line(&bp, o, audio_bw, group_ac);
     }
     if (!av_bprint_is_complete(&bp))
         ret = AVERROR(ENOMEM);
@@ -193,16 +211,30 @@ static int write_master(tc_job *j, tc_out *m)
     return ret;
 }
 
+/* CMAF: master is BASE.m3u8; the MPD is BASE.mpd next to it. */
+static int write_cmaf_mpd(tc_job *j, tc_out *o)
+{
+    char name[CT_PLAN_NAME_MAX + 8];
+    size_t n = strlen(o->po->master);
+    if (n < 5 || n - 5 + 5 >= sizeof name)
+        return AVERROR(EINVAL);
+    snprintf(name, sizeof name, "%.*s.mpd", (int)(n - 5), o->po->master);
+    return tc_mpd_write(j, o, name);
+}
+
 int tc_hls_write_masters(tc_job *j)
 {
     char eb[128];
     for (int i = 0; i < j->n_out; i++) {
         tc_out *o = &j->out[i];
-        if (!o->po->master[0] || !is_hls(o->po))
+        if (!o->po->master[0])
             continue;
-        int ret = write_master(j, o);
+        int ret = o->po->container == CT_CONTAINER_DASH ? tc_mpd_write(j, o, o->po->master)
+                  : is_hls(o->po) && !o->po->no_hls ? write_master(j, o) : 0;
+        if (ret >= 0 && o->po->container == CT_CONTAINER_CMAF && !o->po->no_dash)
+            ret = write_cmaf_mpd(j, o);
         if (ret < 0)
-            return tc_fail(j, CT_MC_ERR_DISK, "output %d: cannot write master playlist (%s)",
+            return tc_fail(j, CT_MC_ERR_DISK, "output %d: cannot write the group manifest (%s)",
                            o->index + 1, tc_averr(ret, eb, sizeof eb));
     }
     return 0;

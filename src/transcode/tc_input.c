@@ -20,17 +20,22 @@ static const char k_formats[] = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegt
 /* Decoders the demuxer may open while probing (names of decoders). */
 static const char k_codecs[] =
     "h264,hevc,av1,libdav1d,vp8,vp9,mpeg4,mpeg2video,mpeg1video,mjpeg,prores,theora,"
-    "aac,mp3float,mp3,mp2float,mp2,opus,vorbis,ac3,eac3,flac,alac,"
-    "pcm_s16le,pcm_s16be,pcm_s24le,pcm_s32le,pcm_f32le,pcm_u8";
+    "flv,h263,h263p,msmpeg4,"
+    "aac,mp3float,mp3,mp2float,mp2,opus,vorbis,ac3,eac3,flac,alac,amrnb,amrwb,"
+    "pcm_s16le,pcm_s16be,pcm_s24le,pcm_s24be,pcm_s32le,pcm_s32be,pcm_f32le,pcm_f32be,pcm_u8";
 static const enum AVCodecID k_video_ids[] = {
     AV_CODEC_ID_H264, AV_CODEC_ID_HEVC, AV_CODEC_ID_AV1, AV_CODEC_ID_VP8, AV_CODEC_ID_VP9,
     AV_CODEC_ID_MPEG4, AV_CODEC_ID_MPEG2VIDEO, AV_CODEC_ID_MPEG1VIDEO, AV_CODEC_ID_MJPEG,
-    AV_CODEC_ID_PRORES, AV_CODEC_ID_THEORA, AV_CODEC_ID_NONE};
+    AV_CODEC_ID_PRORES, AV_CODEC_ID_THEORA,
+    /* Flash (Sorenson Spark), 3GP phones (H.263), DivX 3 AVIs */
+    AV_CODEC_ID_FLV1, AV_CODEC_ID_H263, AV_CODEC_ID_H263P, AV_CODEC_ID_MSMPEG4V3, AV_CODEC_ID_NONE};
 static const enum AVCodecID k_audio_ids[] = {
     AV_CODEC_ID_AAC, AV_CODEC_ID_MP3, AV_CODEC_ID_MP2, AV_CODEC_ID_OPUS, AV_CODEC_ID_VORBIS,
     AV_CODEC_ID_AC3, AV_CODEC_ID_EAC3, AV_CODEC_ID_FLAC, AV_CODEC_ID_ALAC,
-    AV_CODEC_ID_PCM_S16LE, AV_CODEC_ID_PCM_S16BE, AV_CODEC_ID_PCM_S24LE,
-    AV_CODEC_ID_PCM_S32LE, AV_CODEC_ID_PCM_F32LE, AV_CODEC_ID_PCM_U8, AV_CODEC_ID_NONE};
+    AV_CODEC_ID_AMR_NB, AV_CODEC_ID_AMR_WB, /* 3GP phones */
+    AV_CODEC_ID_PCM_S16LE, AV_CODEC_ID_PCM_S16BE, AV_CODEC_ID_PCM_S24LE, AV_CODEC_ID_PCM_S24BE,
+    AV_CODEC_ID_PCM_S32LE, AV_CODEC_ID_PCM_S32BE, AV_CODEC_ID_PCM_F32LE, AV_CODEC_ID_PCM_F32BE,
+    AV_CODEC_ID_PCM_U8, AV_CODEC_ID_NONE};
 
 #define TC_PROBESIZE (10 * 1024 * 1024)
 #define TC_ANALYZE_US (10 * AV_TIME_BASE)

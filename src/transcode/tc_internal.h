@@ -16,7 +16,7 @@
 
 /* Parameters a filter graph was built for; a change forces a rebuild. */
 typedef struct {
-    int w, h, format;
+    int w, h, format, rotation;
     AVRational sar;
     int sample_rate;
     AVChannelLayout ch_layout;
@@ -37,7 +37,8 @@ typedef struct {
     int64_t bytes;
     int64_t frames;
     int flushed;            /* end-of-stream sent to the encoder */
-    int64_t seg_idx;        /* HLS: segment of the last frame (forced keyframes) */
+    int64_t seg_idx;        /* segment of the last frame (forced keyframes) */
+    int64_t frag_idx;       /* fragment of the last frame (DASH/CMAF FragmentLength) */
 } tc_track;
 
 #define TC_BUNDLE_OPEN_MAX 8
@@ -56,6 +57,26 @@ typedef struct {
     tc_bfile open[TC_BUNDLE_OPEN_MAX];
 } tc_bundle;
 
+/* One fMP4 segment written (DASH, CMAF, HLS fMP4). */
+typedef struct {
+    int64_t start;          /* earliest pts, stream time base */
+    int64_t bytes;          /* file size */
+    int64_t pkt_bytes;      /* packet payload, for bitrates */
+} tc_seg;
+
+/* fMP4 segmenter state (tc_fmp4.c): the muxer writes into a dynamic
+ * buffer that is closed into one file at every segment cut. */
+typedef struct {
+    int on;
+    int64_t cur_seg, cur_frag;  /* segment/fragment index of the last packet; -1 before */
+    tc_seg *segs;
+    int64_t n_segs;
+    int64_t init_bytes;
+    int shift_set;
+    int64_t shift[2];           /* video, audio: added by the muxer (MAKE_ZERO) */
+    char vcodecs[64], acodecs[64]; /* RFC 6381 strings from the init segment */
+} tc_fmp4;
+
 typedef struct {
     int index;
     const ct_plan_output *po;
@@ -67,7 +88,30 @@ typedef struct {
     int64_t *seg_bytes;     /* HLS: packet bytes per segment index */
     int64_t n_seg, pkt_bytes;
     int64_t captures;       /* frame capture: JPEGs written */
+    tc_fmp4 fm;
 } tc_out;
+
+/* One opened input. The current one is also in tc_job's in/vidx/... fields,
+ * where tc_input.c opens it (see tc_timeline.c). */
+typedef struct {
+    AVFormatContext *in;
+    AVIOContext *in_pb;
+    int vidx, aidx;
+    AVCodecContext *vdec, *adec;
+    int rotation, disp_w, disp_h;
+    AVRational frame_rate;
+    double duration_s;      /* container duration, 0 when unknown */
+    int used;               /* read before: seek back before reading again */
+} tc_src;
+
+/* One part of the output timeline: input src from start_s to end_s (input
+ * time, seconds; end_s < 0 = to the input's end). */
+typedef struct {
+    int src;
+    double start_s, end_s;
+} tc_part;
+
+#define TC_MAX_PARTS (CT_PLAN_MAX_INPUTS * CT_PLAN_MAX_CLIPS)
 
 typedef struct {
     const ct_plan *plan;
@@ -82,8 +126,18 @@ typedef struct {
     AVCodecContext *vdec, *adec;
     int rotation;            /* clockwise degrees to apply: 0, 90, 180, 270 */
     int disp_w, disp_h;      /* display size after SAR and rotation */
-    AVRational frame_rate;   /* guessed input frame rate */
-    double duration_s;       /* container duration, 0 when unknown */
+    AVRational frame_rate;   /* guessed frame rate of the first input */
+    double duration_s;       /* the output timeline's expected length, 0 when unknown */
+
+    tc_src src[CT_PLAN_MAX_INPUTS];
+    int n_src, cur_src;
+    tc_part parts[TC_MAX_PARTS];
+    int n_parts, cur_part;
+    int joined;              /* several parts, or a clipped one: audio gaps get filled */
+    AVRational vtb, atb;     /* time bases of the frames fed to every graph */
+    double offset_s;         /* output time where the current part starts */
+    double part_end[2];      /* furthest video/audio end decoded in the part, input time */
+    int done[2];             /* video/audio reached the part's end */
 
     tc_out out[CT_PLAN_MAX_OUTPUTS];
     int n_out;
@@ -122,10 +176,32 @@ void tc_hls_count(tc_out *o, const AVPacket *pkt, AVRational tb);
 int tc_hls_force_key(tc_out *o, tc_track *t, const AVFrame *f);
 int tc_hls_write_masters(tc_job *j);
 
+/* tc_fmp4.c */
+int tc_fmp4_open_muxer(tc_job *j, tc_out *o, AVDictionary **opts);
+int tc_fmp4_after_header(tc_job *j, tc_out *o);
+int tc_fmp4_write(tc_job *j, tc_out *o, tc_track *t, AVPacket *pkt);
+int tc_fmp4_finish(tc_job *j, tc_out *o);
+void tc_fmp4_close(tc_out *o);
+double tc_fmp4_seg_seconds(const tc_out *o, int64_t k);
+int64_t tc_fmp4_shift(const tc_out *o, const tc_track *t);
+void tc_fmp4_bandwidth(const tc_out *o, int64_t *avg, int64_t *peak);
+void tc_fmp4_seg_name(const tc_out *o, int64_t k, char *buf, size_t n);
+void tc_fmp4_init_name(const tc_out *o, char *buf, size_t n);
+
+/* tc_mpd.c */
+int tc_mpd_write(tc_job *j, tc_out *m, const char *name);
+
 /* transcode.c */
 int tc_fail(tc_job *j, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void tc_warn(tc_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *tc_averr(int err, char *buf, size_t n);
+
+/* tc_timeline.c */
+int tc_timeline_open(tc_job *j, const int *in_fds, int n_in);
+int tc_timeline_part_begin(tc_job *j, int k);
+int tc_timeline_part_end(tc_job *j);
+int tc_timeline_frame(tc_job *j, AVFrame *f, int is_video);
+void tc_timeline_close(tc_job *j);
 
 /* tc_input.c */
 int tc_input_open(tc_job *j, int in_fd);

@@ -12,8 +12,15 @@
  * CBR: target = max = bitrate, buffer = hrd_buffer or 2 * bitrate (SVT-AV1
  * 1.4 only does CBR in low-delay mode, so AV1 "CBR" is VBR at the bitrate).
  * VBR: target = bitrate, cap = max_bitrate when set.
+ * VP8/VP9 (libvpx): VBR only, as in MediaConvert: target bitrate, peak
+ * max_bitrate when set; deadline "good" with cpu-used 4 (row-mt for VP9).
  * Presets (fixed, see docs/benchmarks.md): x264 "fast", x265 "fast",
- * SVT-AV1 preset 8. */
+ * SVT-AV1 preset 8.
+ *
+ * Audio: AAC (native encoder, LC), Opus (libopus), MP3 (libmp3lame, CBR or
+ * VBR quality 0..9), Vorbis (libvorbis, quality -1..10).
+ * Containers: mp4/mov (moov first), matroska, webm, mp3 on the output fd;
+ * fMP4 segments (tc_fmp4.c); HLS TS (tc_hls.c). */
 #include "transcode/tc_internal.h"
 
 #include <libavfilter/buffersink.h>
@@ -32,8 +39,29 @@ static const char *encoder_name(ct_vcodec c)
     case CT_VCODEC_H265: return "libx265";
     case CT_VCODEC_AV1: return "libsvtav1";
     case CT_VCODEC_JPEG: return "mjpeg";
+    case CT_VCODEC_VP9: return "libvpx-vp9";
+    case CT_VCODEC_VP8: return "libvpx";
     default: return NULL;
     }
+}
+
+static const char *audio_encoder_name(ct_acodec c)
+{
+    switch (c) {
+    case CT_ACODEC_AAC: return "aac";
+    case CT_ACODEC_OPUS: return "libopus";
+    case CT_ACODEC_MP3: return "libmp3lame";
+    case CT_ACODEC_VORBIS: return "libvorbis";
+    default: return NULL;
+    }
+}
+
+/* Output frame rate: FramerateControl SPECIFIED, else the input's. */
+static AVRational out_rate(const tc_job *j, const ct_plan_video *pv)
+{
+    if (pv->fr_num > 0 && pv->fr_den > 0)
+        return (AVRational){pv->fr_num, pv->fr_den};
+    return j->frame_rate;
 }
 
 static int crf_for(ct_vcodec c, int level)
@@ -45,9 +73,27 @@ static int crf_for(ct_vcodec c, int level)
                                : k_crf_av1[level - 1];
 }
 
+static void vpx_rate_control(const ct_plan_video *pv, AVCodecContext *enc, AVDictionary **opts)
+{
+    enc->bit_rate = pv->bitrate;
+    if (pv->max_bitrate > 0) {
+        int64_t buf = pv->hrd_buffer > 0 ? pv->hrd_buffer : 2 * pv->max_bitrate;
+        enc->rc_max_rate = pv->max_bitrate;
+        enc->rc_buffer_size = (int)(buf > INT32_MAX ? INT32_MAX : buf);
+    }
+    av_dict_set(opts, "deadline", "good", 0);
+    av_dict_set(opts, "cpu-used", "4", 0);
+    if (pv->codec == CT_VCODEC_VP9)
+        av_dict_set(opts, "row-mt", "1", 0);
+}
+
 /* Fills enc rate fields and the encoder option dictionary. */
 static void rate_control(const ct_plan_video *pv, AVCodecContext *enc, AVDictionary **opts)
 {
+    if (pv->codec == CT_VCODEC_VP9 || pv->codec == CT_VCODEC_VP8) {
+        vpx_rate_control(pv, enc, opts);
+        return;
+    }
     int64_t target = 0, cap = 0, buf;
     char x265[256] = "log-level=error", tmp[128];
     if (pv->rc_mode == CT_RC_QVBR) {
@@ -97,10 +143,12 @@ static int add_stream(tc_job *j, tc_out *o, tc_track *t)
     if ((ret = avcodec_parameters_from_context(t->st->codecpar, t->enc)) < 0)
         return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: %s", o->index + 1, tc_averr(ret, eb, sizeof eb));
     t->st->time_base = t->enc->time_base;
+    if (o->fm.on && t == &o->v)
+        t->st->time_base = (AVRational){1, 90000}; /* MediaConvert's video timescale */
     if (t->enc->codec_id == AV_CODEC_ID_HEVC)
         t->st->codecpar->codec_tag = MKTAG('h', 'v', 'c', '1'); /* QuickTime/Safari */
     t->last_pts = AV_NOPTS_VALUE;
-    t->seg_idx = -1;
+    t->seg_idx = t->frag_idx = -1;
     return 0;
 }
 
@@ -135,14 +183,26 @@ static void jpeg_settings(const ct_plan_video *pv, AVCodecContext *enc)
     enc->global_quality = FF_QP2LAMBDA * qscale;
 }
 
-/* HLS: one GOP per segment, keyframes forced at segment starts (tc_hls.c). */
+/* Segmented outputs: one GOP per segment (or fragment), keyframes forced
+ * at their starts (tc_hls.c). Forced keyframes are IDR: x265 would make
+ * them CRA pictures of an open GOP, whose leading pictures need the
+ * previous segment, so a player starting or switching there would drop
+ * them. */
 static void segment_gop(tc_job *j, const ct_plan_output *po, AVCodecContext *enc, AVDictionary **opts)
 {
-    double fps = av_q2d(j->frame_rate);
-    int gop = (int)lround(po->segment_length * (fps > 0 ? fps : 25));
+    double fps = av_q2d(out_rate(j, &po->video));
+    int len = po->fragment_length > 0 && po->fragment_length < po->segment_length ? po->fragment_length
+                                                                                  : po->segment_length;
+    int gop = (int)lround(len * (fps > 0 ? fps : 25));
     enc->gop_size = gop > 0 ? gop : 1;
-    if (po->video.codec == CT_VCODEC_H264)
+    if (po->video.codec == CT_VCODEC_H264 || po->video.codec == CT_VCODEC_H265)
         av_dict_set(opts, "forced-idr", "1", 0);
+    if (po->video.codec == CT_VCODEC_H265) { /* x265's own keyframes too: closed GOPs */
+        const AVDictionaryEntry *e = av_dict_get(*opts, "x265-params", NULL, 0);
+        char params[320];
+        snprintf(params, sizeof params, "%s%sopen-gop=0", e ? e->value : "", e ? ":" : "");
+        av_dict_set(opts, "x265-params", params, 0);
+    }
 }
 
 static int open_video(tc_job *j, tc_out *o)
@@ -163,14 +223,18 @@ static int open_video(tc_job *j, tc_out *o)
     enc->height = o->target_h;
     enc->pix_fmt = AV_PIX_FMT_YUV420P;
     enc->sample_aspect_ratio = (AVRational){1, 1};
-    enc->time_base = ist->time_base;
-    enc->framerate = j->frame_rate;
+    enc->framerate = out_rate(j, pv);
+    /* a converted rate gets its own time base (the filter's output) */
+    enc->time_base = pv->fr_num > 0 ? av_inv_q(enc->framerate) : j->vtb;
     enc->color_primaries = ist->codecpar->color_primaries;
     enc->color_trc = ist->codecpar->color_trc;
     enc->colorspace = ist->codecpar->color_space;
     enc->color_range = AVCOL_RANGE_MPEG;
     if (pv->gop_frames > 0)
         enc->gop_size = pv->gop_frames;
+    else if (pv->gop_ms > 0) /* GopSizeUnits SECONDS */
+        enc->gop_size = (int)lround(pv->gop_ms / 1000.0 * av_q2d(enc->framerate));
+    enc->gop_size = enc->gop_size < 1 && (pv->gop_frames > 0 || pv->gop_ms > 0) ? 1 : enc->gop_size;
     if (o->fmt && (o->fmt->oformat->flags & AVFMT_GLOBALHEADER))
         enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     if (pv->codec == CT_VCODEC_JPEG)
@@ -192,27 +256,47 @@ static int open_video(tc_job *j, tc_out *o)
 static int open_audio(tc_job *j, tc_out *o)
 {
     const ct_plan_audio *pa = &o->po->audio;
-    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
+    const char *name = audio_encoder_name(pa->codec);
+    const AVCodec *codec = name ? avcodec_find_encoder_by_name(name) : NULL;
     char eb[128];
     if (!codec)
-        return tc_fail(j, CT_MC_ERR_UNSUPPORTED_CODEC, "output %d: AAC encoder not available", o->index + 1);
+        return tc_fail(j, CT_MC_ERR_UNSUPPORTED_CODEC, "output %d: %s encoder not available", o->index + 1,
+                       ct_acodec_name(pa->codec));
     AVCodecContext *enc = o->a.enc = avcodec_alloc_context3(codec);
     if (!enc)
         return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: out of memory", o->index + 1);
-    enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
+    enc->sample_fmt = codec->sample_fmts ? codec->sample_fmts[0] : AV_SAMPLE_FMT_FLTP;
     enc->sample_rate = pa->sample_rate > 0 ? pa->sample_rate : 48000;
     av_channel_layout_default(&enc->ch_layout, pa->channels == 1 ? 1 : 2);
     enc->bit_rate = pa->bitrate > 0 ? pa->bitrate : 96000;
-    enc->profile = FF_PROFILE_AAC_LOW;
+    if (pa->codec == CT_ACODEC_AAC)
+        enc->profile = FF_PROFILE_AAC_LOW;
+    if ((pa->codec == CT_ACODEC_MP3 || pa->codec == CT_ACODEC_VORBIS) && pa->vbr_quality != CT_PLAN_VBR_NONE) {
+        enc->flags |= AV_CODEC_FLAG_QSCALE; /* VBR: quality, not bitrate */
+        enc->global_quality = FF_QP2LAMBDA * pa->vbr_quality;
+        enc->bit_rate = 0;
+    }
     enc->time_base = (AVRational){1, enc->sample_rate};
     if (o->fmt->oformat->flags & AVFMT_GLOBALHEADER)
         enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     int ret = avcodec_open2(enc, codec, NULL);
     if (ret < 0)
-        return tc_fail(j, CT_MC_ERR_SETTINGS, "output %d: cannot open AAC encoder (%d Hz, %d ch, %lld b/s): %s",
-                       o->index + 1, enc->sample_rate, pa->channels, (long long)enc->bit_rate,
+        return tc_fail(j, CT_MC_ERR_SETTINGS, "output %d: cannot open %s encoder (%d Hz, %d ch, %lld b/s): %s",
+                       o->index + 1, codec->name, enc->sample_rate, pa->channels, (long long)enc->bit_rate,
                        tc_averr(ret, eb, sizeof eb));
     return add_stream(j, o, &o->a);
+}
+
+/* libav muxer of a single-file container. */
+static const char *muxer_name(ct_container c)
+{
+    switch (c) {
+    case CT_CONTAINER_MOV: return "mov";
+    case CT_CONTAINER_MKV: return "matroska";
+    case CT_CONTAINER_WEBM: return "webm";
+    case CT_CONTAINER_MP3: return "mp3";
+    default: return "mp4";
+    }
 }
 
 static int open_muxer(tc_job *j, tc_out *o, int fd, AVDictionary **opts)
@@ -221,12 +305,16 @@ static int open_muxer(tc_job *j, tc_out *o, int fd, AVDictionary **opts)
     o->bundle.fd = fd;
     if (o->po->container == CT_CONTAINER_JPEG)
         return 0;
-    if (o->po->container != CT_CONTAINER_MP4)
+    if (ct_plan_output_is_fmp4(o->po))
+        return tc_fmp4_open_muxer(j, o, opts);
+    if (o->po->container == CT_CONTAINER_HLS_TS)
         return tc_hls_open_muxer(j, o, opts);
-    av_dict_set(opts, "movflags", "+faststart", 0);
-    int ret = avformat_alloc_output_context2(&o->fmt, NULL, "mp4", NULL);
+    const char *mux = muxer_name(o->po->container);
+    if (o->po->container == CT_CONTAINER_MP4 || o->po->container == CT_CONTAINER_MOV)
+        av_dict_set(opts, "movflags", "+faststart", 0);
+    int ret = avformat_alloc_output_context2(&o->fmt, NULL, mux, NULL);
     if (ret < 0 || !o->fmt)
-        return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: cannot create MP4 muxer", o->index + 1);
+        return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: cannot create the %s muxer", o->index + 1, mux);
     if (tc_fdio_alloc(fd, 1, &pb) < 0)
         return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: out of memory", o->index + 1);
     o->fmt->pb = pb;
@@ -241,7 +329,7 @@ int tc_output_open(tc_job *j, tc_out *o, int fd)
     AVDictionary *opts = NULL;
     char eb[128];
     o->v.last_pts = o->a.last_pts = AV_NOPTS_VALUE; /* also for frame capture (no stream) */
-    o->v.seg_idx = o->a.seg_idx = -1;
+    o->v.seg_idx = o->a.seg_idx = o->v.frag_idx = o->a.frag_idx = -1;
     int ret = open_muxer(j, o, fd, &opts);
     if (ret < 0)
         goto cleanup;
@@ -262,6 +350,8 @@ int tc_output_open(tc_job *j, tc_out *o, int fd)
         goto cleanup;
     }
     o->header_written = 1;
+    if (o->fm.on && tc_fmp4_after_header(j, o) < 0)
+        ret = -1;
 cleanup:
     av_dict_free(&opts);
     return ret < 0 ? -1 : 0;
@@ -311,6 +401,11 @@ static int encode(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame)
         if (pkt->pts != AV_NOPTS_VALUE && pkt->pts + pkt->duration > t->end_ts)
             t->end_ts = pkt->pts + pkt->duration;
         t->bytes += pkt->size;
+        if (o->fm.on) {
+            if (tc_fmp4_write(j, o, t, pkt) < 0)
+                return -1;
+            continue;
+        }
         if (o->po->segment_length > 0)
             tc_hls_count(o, pkt, t->st->time_base);
         ret = av_interleaved_write_frame(o->fmt, pkt); /* takes the packet's reference */
@@ -365,7 +460,9 @@ static double track_seconds(const tc_track *t)
 int tc_output_finish(tc_job *j, tc_out *o)
 {
     char eb[128];
-    int ret = o->fmt ? av_write_trailer(o->fmt) : 0;
+    if (o->fm.on && tc_fmp4_finish(j, o) < 0)
+        return -1;
+    int ret = o->fmt && !o->fm.on ? av_write_trailer(o->fmt) : 0;
     o->header_written = 0;
     if (ret >= 0 && o->bundle.err < 0)
         ret = o->bundle.err;
@@ -403,6 +500,7 @@ void tc_output_close(tc_out *o)
     tc_graph_free(&o->a.g);
     avcodec_free_context(&o->v.enc);
     avcodec_free_context(&o->a.enc);
+    tc_fmp4_close(o);
     if (o->fmt) {
         AVIOContext *pb = o->fmt->pb;
         o->fmt->pb = NULL;

@@ -1,13 +1,15 @@
 /* transcode: ct_transcode_run, the decode loop, and the mapping of failures
  * to MediaConvert error codes.
  *
- * Flow: probe + open input (tc_input.c) -> open every output's encoders and
- * write MP4 headers (tc_output.c) -> read packets, decode once, push each
- * frame into every output's filter graph (tc_filter.c) -> flush decoders,
- * graphs, encoders -> sanity checks (decode error rate, truncation) ->
- * trailers (moov moved before mdat) -> HLS master playlists -> per-output
- * results. Multi-file outputs (HLS, frame capture) write a bundle of named
- * files to their fd (tc_bundle.c). */
+ * Flow: probe + open every input (tc_input.c, tc_timeline.c) -> open every
+ * output's encoders and write headers (tc_output.c) -> for each part of
+ * the timeline (an input or one of its clippings): read packets, decode
+ * once, move each frame onto the output timeline and push it into every
+ * output's filter graph (tc_filter.c), drain the decoders -> flush graphs
+ * and encoders -> sanity checks (decode error rate, truncation) -> trailers
+ * (moov moved before mdat) -> group manifests (HLS master, MPD) ->
+ * per-output results. Multi-file outputs (HLS, DASH, CMAF, frame capture)
+ * write a bundle of named files to their fd (tc_bundle.c). */
 #include "transcode/tc_internal.h"
 
 #include <stdarg.h>
@@ -67,7 +69,8 @@ static int count_error(tc_job *j)
     return 0;
 }
 
-/* Timestamps, progress, duration cap; normalises unspecified channel layouts. */
+/* Timestamps, timeline, progress, duration cap; normalises unspecified
+ * channel layouts. Returns 1 when the frame is outside the current part. */
 static int prepare_frame(tc_job *j, AVFrame *f, int is_video)
 {
     AVStream *st = j->in->streams[is_video ? j->vidx : j->aidx];
@@ -77,9 +80,9 @@ static int prepare_frame(tc_job *j, AVFrame *f, int is_video)
         if (dur <= 0)
             dur = av_rescale_q(1, av_inv_q(j->frame_rate), st->time_base);
         if (f->pts == AV_NOPTS_VALUE)
-            f->pts = j->next_vpts;
+            f->pts = j->next_vpts != AV_NOPTS_VALUE ? j->next_vpts
+                   : llrint(j->parts[j->cur_part].start_s / av_q2d(st->time_base));
         j->next_vpts = f->pts + dur;
-        j->vframes++;
     } else {
         if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) {
             int n = f->ch_layout.nb_channels;
@@ -88,14 +91,18 @@ static int prepare_frame(tc_job *j, AVFrame *f, int is_video)
         }
         if (dur <= 0 && f->sample_rate > 0)
             dur = av_rescale_q(f->nb_samples, (AVRational){1, f->sample_rate}, st->time_base);
-        j->aframes++;
     }
     if (f->pts == AV_NOPTS_VALUE)
-        return 0;
-    double t = (double)(f->pts + dur) * av_q2d(st->time_base);
-    if (t > j->media_end_s)
-        j->media_end_s = t;
-    if (j->plan->max_duration_s > 0 && t > j->plan->max_duration_s + 1)
+        return 1;
+    f->pkt_duration = dur;
+    int ret = tc_timeline_frame(j, f, is_video);
+    if (ret != 0)
+        return ret;
+    if (is_video)
+        j->vframes++;
+    else
+        j->aframes++;
+    if (j->plan->max_duration_s > 0 && j->media_end_s > j->plan->max_duration_s + 1)
         return tc_fail(j, CT_MC_ERR_SETTINGS, "input: longer than the limit of %.1f s",
                        j->plan->max_duration_s);
     if (j->duration_s > 0) {
@@ -138,7 +145,7 @@ static int decode(tc_job *j, AVCodecContext *dec, const AVPacket *pkt, int is_vi
             return count_error(j);
         j->consec_errors = 0;
         ret = prepare_frame(j, j->frame, is_video);
-        if (ret >= 0)
+        if (ret == 0)
             ret = dispatch(j, j->frame, is_video);
         av_frame_unref(j->frame);
         if (ret < 0)
@@ -157,34 +164,55 @@ static void shift_ts(tc_job *j, AVPacket *pkt)
         pkt->dts -= off;
 }
 
-/* Returns the read error that ended the input (AVERROR_EOF when clean). */
-static int read_loop(tc_job *j)
+static int check_decode_rate(tc_job *j);
+
+/* Reads the current part until its end, EOF or a read error. */
+static void read_part(tc_job *j)
 {
     int ret, again = 0;
-    while (!j->failed) {
+    while (!j->failed && !(j->done[0] && j->done[1])) {
         ret = av_read_frame(j->in, j->pkt);
         if (ret == AVERROR(EAGAIN) && ++again < 1000)
             continue;
         if (ret < 0)
-            return ret;
+            return;
         again = 0;
         j->packets++;
         shift_ts(j, j->pkt);
-        if (j->pkt->stream_index == j->vidx)
+        if (j->pkt->stream_index == j->vidx && !j->done[0])
             decode(j, j->vdec, j->pkt, 1);
-        else if (j->pkt->stream_index == j->aidx)
+        else if (j->pkt->stream_index == j->aidx && !j->done[1])
             decode(j, j->adec, j->pkt, 0);
         av_packet_unref(j->pkt);
     }
-    return AVERROR_EOF;
 }
 
-static int flush_all(tc_job *j)
+static int drain_decoders(tc_job *j)
 {
     if (j->vdec && decode(j, j->vdec, NULL, 1) < 0)
         return -1;
     if (j->adec && decode(j, j->adec, NULL, 0) < 0)
         return -1;
+    return j->failed ? -1 : 0;
+}
+
+/* Every part in order. A read error ends a part like EOF does; whether
+ * that lost media is for the truncation check (tc_timeline_part_end). */
+static void read_timeline(tc_job *j)
+{
+    for (int k = 0; k < j->n_parts && !j->failed; k++) {
+        if (tc_timeline_part_begin(j, k) < 0)
+            return;
+        read_part(j);
+        if (j->failed || drain_decoders(j) < 0 || check_decode_rate(j) < 0 ||
+            (j->vdec && j->vframes == 0 && tc_fail(j, CT_MC_ERR_BROKEN_INPUT, "input: no decodable video frames")) ||
+            tc_timeline_part_end(j) < 0)
+            return;
+    }
+}
+
+static int flush_all(tc_job *j)
+{
     for (int i = 0; i < j->n_out && !j->failed; i++) {
         tc_out *o = &j->out[i];
         if (o->v.enc && tc_graph_push(j, o, &o->v, NULL, 1) < 0)
@@ -195,20 +223,23 @@ static int flush_all(tc_job *j)
     return j->failed ? -1 : 0;
 }
 
-/* After the input ended: was it whole and decodable enough? */
-static int check_input_health(tc_job *j, int read_err)
+/* Too much of what was read would not decode: broken rather than truncated. */
+static int check_decode_rate(tc_job *j)
 {
-    char eb[128];
-    if (j->vdec && j->vframes == 0)
-        return tc_fail(j, CT_MC_ERR_BROKEN_INPUT, "input: no decodable video frames");
     if (j->dec_errors >= TC_MIN_ERRORS_TO_FAIL && j->dec_errors * TC_MAX_ERROR_SHARE > j->packets)
         return tc_fail(j, CT_MC_ERR_BROKEN_INPUT, "input: %lld of %lld packets could not be decoded",
                        (long long)j->dec_errors, (long long)j->packets);
-    double slack = j->duration_s * 0.05 > 0.5 ? j->duration_s * 0.05 : 0.5;
-    if (j->duration_s > 0 && j->media_end_s + slack < j->duration_s)
-        return tc_fail(j, CT_MC_ERR_TRUNCATED_INPUT, "input: truncated (media ends at %.2f s of %.2f s%s%s)",
-                       j->media_end_s, j->duration_s, read_err != AVERROR_EOF ? ", " : "",
-                       read_err != AVERROR_EOF ? tc_averr(read_err, eb, sizeof eb) : "");
+    return 0;
+}
+
+/* After the input ended: was it decodable enough? (Truncation is checked
+ * per part, tc_timeline.c.) */
+static int check_input_health(tc_job *j)
+{
+    if (j->vdec && j->vframes == 0)
+        return tc_fail(j, CT_MC_ERR_BROKEN_INPUT, "input: no decodable video frames");
+    if (check_decode_rate(j) < 0)
+        return -1;
     if (j->dec_errors > 0)
         tc_warn(j, "input: %lld corrupt packets skipped", (long long)j->dec_errors);
     return 0;
@@ -229,10 +260,10 @@ static int open_outputs(tc_job *j, const int *out_fds)
     return 0;
 }
 
-static int run(tc_job *j, int in_fd, const int *out_fds)
+static int run(tc_job *j, const int *in_fds, int n_in, const int *out_fds)
 {
     report(j, "PROBING", 0);
-    if (tc_input_open(j, in_fd) < 0 || open_outputs(j, out_fds) < 0)
+    if (tc_timeline_open(j, in_fds, n_in) < 0 || open_outputs(j, out_fds) < 0)
         return -1;
     j->pkt = av_packet_alloc();
     j->opkt = av_packet_alloc();
@@ -242,8 +273,8 @@ static int run(tc_job *j, int in_fd, const int *out_fds)
         return tc_fail(j, CT_MC_ERR_UNKNOWN, "out of memory");
     j->last_pct = 0;
     report(j, "TRANSCODING", 0);
-    int read_err = read_loop(j);
-    if (j->failed || flush_all(j) < 0 || check_input_health(j, read_err) < 0)
+    read_timeline(j);
+    if (j->failed || flush_all(j) < 0 || check_input_health(j) < 0)
         return -1;
     for (int i = 0; i < j->n_out; i++)
         if (tc_output_finish(j, &j->out[i]) < 0)
@@ -268,10 +299,17 @@ static ct_err code_to_err(int code)
 ct_err ct_transcode_run(const ct_plan *plan, int in_fd, const int *out_fds,
                         ct_transcode_progress_fn progress, void *ctx, ct_transcode_result *result)
 {
+    return ct_transcode_run_inputs(plan, &in_fd, 1, out_fds, progress, ctx, result);
+}
+
+ct_err ct_transcode_run_inputs(const ct_plan *plan, const int *in_fds, int n_in, const int *out_fds,
+                               ct_transcode_progress_fn progress, void *ctx, ct_transcode_result *result)
+{
     memset(result, 0, sizeof *result);
-    if (!plan || plan->n_outputs < 1 || plan->n_outputs > CT_PLAN_MAX_OUTPUTS) {
+    if (!plan || plan->n_outputs < 1 || plan->n_outputs > CT_PLAN_MAX_OUTPUTS || n_in < 1 ||
+        n_in > CT_PLAN_MAX_INPUTS) {
         result->error_code = CT_MC_ERR_SETTINGS;
-        snprintf(result->error_message, sizeof result->error_message, "plan: bad output count");
+        snprintf(result->error_message, sizeof result->error_message, "plan: bad input or output count");
         return CT_ERR_INVALID;
     }
     tc_job *j = calloc(1, sizeof *j);
@@ -286,14 +324,15 @@ ct_err ct_transcode_run(const ct_plan *plan, int in_fd, const int *out_fds,
     j->progress = progress;
     j->pctx = ctx;
     j->vidx = j->aidx = -1;
-    run(j, in_fd, out_fds);
+    j->cur_src = -1;
+    run(j, in_fds, n_in, out_fds);
     for (int i = 0; i < CT_PLAN_MAX_OUTPUTS; i++)
         tc_output_close(&j->out[i]);
     av_packet_free(&j->pkt);
     av_packet_free(&j->opkt);
     av_frame_free(&j->frame);
     av_frame_free(&j->filt);
-    tc_input_close(j);
+    tc_timeline_close(j);
     free(j);
     return code_to_err(result->error_code);
 }

@@ -45,6 +45,11 @@ typedef void (*ct_transcode_progress_fn)(void *ctx, const char *phase, int perce
 ct_err ct_transcode_run(const ct_plan *plan, int in_fd, const int *out_fds,
                         ct_transcode_progress_fn progress, void *ctx, ct_transcode_result *result);
 
+/* Several inputs (plan->n_inputs, at most CT_PLAN_MAX_INPUTS), in order:
+ * in_fds[0] is plan->input_path, in_fds[i] plan->inputs[i].path. */
+ct_err ct_transcode_run_inputs(const ct_plan *plan, const int *in_fds, int n_in, const int *out_fds,
+                               ct_transcode_progress_fn progress, void *ctx, ct_transcode_result *result);
+
 /* MediaConvert's Probe: opens in_fd through the same hardened path as a
  * transcode (nothing is decoded) and describes it as the wire's Container
  * JSON {"format","duration","bitRate","tracks":[...]} (*json_out, heap).

@@ -83,17 +83,23 @@ static int on_progress(void *ctx, const char *phase, int percent)
     return r->cancel || r->lease_lost || r->w->stopping;
 }
 
-static void finish(job_run *r, const char *status, int code, const char *msg,
-                   const char *details)
+static void finish_warned(job_run *r, const char *status, int code, const char *msg,
+                          const char *details, const char *warnings_json)
 {
     ct_err e = ct_meta_job_finish(r->w->meta, r->job.id, r->job.attempt, status, code, msg,
-                                  details, NULL);
+                                  details, warnings_json);
     if (e)
         ct_warn("worker: job %s: could not record %s: %s", r->job.id, status, ct_err_str(e));
     else if (code)
         ct_info("worker: job %s %s (%d): %s", r->job.id, status, code, msg ? msg : "");
     else
         ct_info("worker: job %s %s", r->job.id, status);
+}
+
+static void finish(job_run *r, const char *status, int code, const char *msg,
+                   const char *details)
+{
+    finish_warned(r, status, code, msg, details, NULL);
 }
 
 /* Job I/O transfers heartbeat through here; they stop for a cancel, a lost
@@ -167,6 +173,30 @@ static int scratch_output(const char *scratch, int i, ct_plan_output *o, char *m
     return 0;
 }
 
+/* Settings.Inputs[1..] of a job with several inputs (joined in order):
+ * each fetched like the first, into its own scratch subdirectory (an S3
+ * fetch names its file after the job, not the input). */
+static int more_inputs(job_run *r, ct_plan *plan, const char *scratch, char *msg, size_t msglen)
+{
+    ct_job_io *io = r->w->io;
+    char bucket[64], key[1025], dir[1100];
+    for (int i = 1; i < plan->n_inputs; i++) {
+        if (ct_mc_job_input(r->job.spec_json, i, bucket, key) != CT_OK) {
+            snprintf(msg, msglen, "settings.inputs[%d].fileInput: not an s3:// URL", i);
+            return 1040;
+        }
+        if (ct_snprintf(dir, sizeof dir, "%s/in%d", scratch, i) || (mkdir(dir, 0700) != 0 && errno != EEXIST)) {
+            snprintf(msg, msglen, "scratch directory: %s", strerror(errno));
+            return 1050;
+        }
+        int code = io->ops->fetch_input(io, bucket, key, dir, plan->inputs[i].path,
+                                        sizeof plan->inputs[i].path, io_tick, r, msg, msglen);
+        if (code)
+            return code;
+    }
+    return 0;
+}
+
 static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scratch, size_t n,
                         char *msg, size_t msglen)
 {
@@ -184,6 +214,8 @@ static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scra
     }
     int code = io->ops->fetch_input(io, in_bucket, in_key, scratch, plan->input_path,
                                     sizeof plan->input_path, io_tick, r, msg, msglen);
+    if (!code)
+        code = more_inputs(r, plan, scratch, msg, msglen);
     for (int i = 0; !code && i < plan->n_outputs; i++)
         code = scratch_output(scratch, i, &plan->outputs[i], msg, msglen);
     return code;
@@ -214,7 +246,7 @@ static void run_job(job_run *r)
     ct_plan *plan = calloc(1, sizeof *plan);
     ct_mc_dest *dests = calloc(CT_PLAN_MAX_OUTPUTS, sizeof *dests);
     ct_transcode_result *res = calloc(1, sizeof *res);
-    char scratch[1024] = "", msg[1400] = "";
+    char scratch[1024] = "", msg[1400] = "", in_b[64], in_k[1025];
     if (!plan || !dests || !res)
         goto cleanup; /* the lease expires and the job is retried */
     on_progress(r, "PROBING", 0);
@@ -241,10 +273,18 @@ static void run_job(job_run *r)
     if (e || res->error_code) {
         /* Name the input the user knows (its S3 URL), not the engine's view. */
         const char *why = res->error_message[0] ? res->error_message : ct_err_str(e);
+        char url[1100];
+        int k = 0, used = 0;
+        snprintf(url, sizeof url, "%s", r->input_url);
         if (strncmp(why, "input: ", 7) == 0)
             why += 7;
+        else if (sscanf(why, "input %d: %n", &k, &used) == 1 && used > 0 && k > 1 &&
+                 ct_mc_job_input(r->job.spec_json, k - 1, in_b, in_k) == CT_OK) {
+            why += used; /* "input N: " names the N-th input of a joined job */
+            snprintf(url, sizeof url, "s3://%s/%s", in_b, in_k);
+        }
         ct_buf m = CT_BUF_INIT;
-        ct_buf_printf(&m, "%s: %s", r->input_url, why);
+        ct_buf_printf(&m, "%s: %s", url, why);
         finish(r, "ERROR", res->error_code ? res->error_code : 1999, m.data, NULL);
         ct_buf_free(&m);
         goto cleanup;
@@ -276,7 +316,9 @@ static void run_job(job_run *r)
     }
     char *details = ct_mc_output_details(r->job.spec_json, dests, plan->n_outputs, durs, widths,
                                          heights);
-    finish(r, "COMPLETE", 0, NULL, details);
+    char *warnings = ct_mc_warnings_json(res->warnings);
+    finish_warned(r, "COMPLETE", 0, NULL, details, warnings);
+    free(warnings);
     free(details);
 cleanup:
     if (scratch[0])

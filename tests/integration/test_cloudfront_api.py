@@ -1,9 +1,32 @@
 """CloudFront API subset (/2020-05-31/) driven by the real aws CLI."""
 import json
 import os
+import re
 import uuid
 
 import pytest
+
+OAC = {}  # the module's origin access control, made by the bucket fixture
+
+
+def _oac_cfg(server, name, behavior="always", **kw):
+    cfg = {"Name": name, "Description": kw.get("description", ""), "SigningProtocol": "sigv4",
+           "SigningBehavior": behavior, "OriginAccessControlOriginType": kw.get("type", "s3")}
+    path = os.path.join(server.work, f"oac-{uuid.uuid4().hex}.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return "file://" + path
+
+
+def _copy_policy(bucket, dist_arn):
+    """The statement the CloudFront console's "Copy policy" button gives."""
+    return json.dumps({
+        "Version": "2008-10-17", "Id": "PolicyForCloudFrontPrivateContent",
+        "Statement": [{
+            "Sid": "AllowCloudFrontServicePrincipal", "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+            "Condition": {"StringEquals": {"AWS:SourceArn": dist_arn}}}]})
 
 
 def _cfg(server, bucket, ref, **kw):
@@ -17,7 +40,7 @@ def _cfg(server, bucket, ref, **kw):
             "Id": "o1", "DomainName": kw.get("domain", f"{bucket}.s3.amazonaws.com"),
             "OriginPath": kw.get("origin_path", ""),
             "S3OriginConfig": {"OriginAccessIdentity": ""},
-            "OriginAccessControlId": "E2QWRUHAPOMQZL"}]},
+            "OriginAccessControlId": kw.get("oac", OAC["id"])}]},
         "DefaultCacheBehavior": {
             "TargetOriginId": "o1", "ViewerProtocolPolicy": kw.get("vpp", "redirect-to-https"),
             "MinTTL": 0, "DefaultTTL": 60, "MaxTTL": 3600,
@@ -40,6 +63,15 @@ def bucket(server):
     server.aws("s3api", "put-object", "--bucket", name, "--key", "index.html", "--body", body)
     server.aws("s3api", "put-object", "--bucket", name, "--key", "site/index.html",
                "--body", body, "--content-type", "text/html")
+    out = server.aws("cloudfront", "create-origin-access-control",
+                     "--origin-access-control-config", _oac_cfg(server, "oac-" + name))
+    OAC["id"] = out["OriginAccessControl"]["Id"]
+    # every distribution of this module reads the bucket through the OAC
+    server.aws("s3api", "put-bucket-policy", "--bucket", name, "--policy", json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{name}/*",
+            "Condition": {"StringLike": {"AWS:SourceArn": "arn:aws:cloudfront::*:distribution/*"}}}]}))
     return name
 
 
@@ -58,8 +90,7 @@ def test_lifecycle(server, bucket):
     assert d["DistributionConfig"]["Origins"]["Items"][0]["DomainName"] == \
         f"{bucket}.s3.amazonaws.com"
     assert d["DistributionConfig"]["DefaultCacheBehavior"]["DefaultTTL"] == 60
-    assert d["DistributionConfig"]["Origins"]["Items"][0]["OriginAccessControlId"] == \
-        "E2QWRUHAPOMQZL"
+    assert d["DistributionConfig"]["Origins"]["Items"][0]["OriginAccessControlId"] == OAC["id"]
     # serves objects, and the root object for "/"
     r = _edge_get(server, d, "/index.html")
     assert r.status == 200 and r.body == b"hello from the edge\n"
@@ -135,6 +166,11 @@ def test_origin_path_alias_and_s3_region_domain(server, bucket):
     err = server.aws_fail("cloudfront", "create-distribution", "--distribution-config",
                           _cfg(server, bucket, uuid.uuid4().hex, aliases=[alias]))
     assert "CNAMEAlreadyExists" in err.stderr
+    # regression: an invalidation reaches entries cached under OriginPath + path
+    assert _edge_get(server, d, "/index.html").headers["x-cache"] == "Hit from cattube"
+    server.aws("cloudfront", "create-invalidation", "--distribution-id", d["Id"],
+               "--paths", "/index.html")
+    assert _edge_get(server, d, "/index.html").headers["x-cache"] == "Miss from cattube"
 
 
 def test_invalid_requests(server, bucket):
@@ -166,3 +202,118 @@ def test_invalidations(server, bucket):
     assert [x["Id"] for x in lst["InvalidationList"]["Items"]] == [iid]
     # the ETag of the distribution does not change
     assert server.aws("cloudfront", "get-distribution", "--id", did)["ETag"] == out["ETag"]
+
+
+def test_origin_access_control_api(server, bucket):
+    name = "oac-api-" + uuid.uuid4().hex[:8]
+    out = server.aws("cloudfront", "create-origin-access-control",
+                     "--origin-access-control-config",
+                     _oac_cfg(server, name, "no-override", description="first"))
+    oac = out["OriginAccessControl"]
+    oid, etag = oac["Id"], out["ETag"]
+    assert re.match(r"^E[A-Z0-9]{13}$", oid) and etag
+    assert out["Location"].endswith("/origin-access-control/" + oid)
+    assert oac["OriginAccessControlConfig"] == {
+        "Name": name, "Description": "first", "SigningProtocol": "sigv4",
+        "SigningBehavior": "no-override", "OriginAccessControlOriginType": "s3"}
+    got = server.aws("cloudfront", "get-origin-access-control", "--id", oid)
+    assert got["ETag"] == etag and got["OriginAccessControl"] == oac
+    conf = server.aws("cloudfront", "get-origin-access-control-config", "--id", oid)
+    assert conf["OriginAccessControlConfig"] == oac["OriginAccessControlConfig"]
+    lst = server.aws("cloudfront", "list-origin-access-controls")["OriginAccessControlList"]
+    mine = [x for x in lst["Items"] if x["Id"] == oid]
+    assert mine and mine[0]["Name"] == name and mine[0]["SigningBehavior"] == "no-override"
+
+    # names are unique; enums and sizes are checked
+    err = server.aws_fail("cloudfront", "create-origin-access-control",
+                          "--origin-access-control-config", _oac_cfg(server, name))
+    assert "OriginAccessControlAlreadyExists" in err.stderr
+    err = server.aws_fail("cloudfront", "create-origin-access-control",
+                          "--origin-access-control-config",
+                          _oac_cfg(server, "x" + name, type="mediastore"))
+    assert "InvalidArgument" in err.stderr and "OriginAccessControlOriginType" in err.stderr
+    err = server.aws_fail("cloudfront", "create-origin-access-control",
+                          "--origin-access-control-config", _oac_cfg(server, "n" * 65))
+    assert "InvalidArgument" in err.stderr and "Name" in err.stderr
+
+    # update with If-Match
+    err = server.aws_fail("cloudfront", "update-origin-access-control", "--id", oid,
+                          "--origin-access-control-config", _oac_cfg(server, name, "never"),
+                          "--if-match", "EBOGUS")
+    assert "PreconditionFailed" in err.stderr
+    upd = server.aws("cloudfront", "update-origin-access-control", "--id", oid,
+                     "--origin-access-control-config", _oac_cfg(server, name, "never"),
+                     "--if-match", etag)
+    assert upd["ETag"] != etag
+    assert upd["OriginAccessControl"]["OriginAccessControlConfig"]["SigningBehavior"] == "never"
+
+    # a distribution must name an existing OAC; one in use cannot be deleted
+    err = server.aws_fail("cloudfront", "create-distribution", "--distribution-config",
+                          _cfg(server, bucket, uuid.uuid4().hex, oac="E0000000000000"))
+    assert "InvalidOriginAccessControl" in err.stderr
+    d = server.aws("cloudfront", "create-distribution", "--distribution-config",
+                   _cfg(server, bucket, uuid.uuid4().hex, oac=oid))["Distribution"]
+    err = server.aws_fail("cloudfront", "delete-origin-access-control", "--id", oid,
+                          "--if-match", upd["ETag"])
+    assert "OriginAccessControlInUse" in err.stderr
+    conf = server.aws("cloudfront", "get-distribution-config", "--id", d["Id"])
+    cfg = conf["DistributionConfig"]
+    cfg["Origins"]["Items"][0]["OriginAccessControlId"] = ""
+    path = os.path.join(server.work, "no-oac.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    server.aws("cloudfront", "update-distribution", "--id", d["Id"], "--distribution-config",
+               "file://" + path, "--if-match", conf["ETag"])
+    server.aws("cloudfront", "delete-origin-access-control", "--id", oid, "--if-match",
+               upd["ETag"])
+    err = server.aws_fail("cloudfront", "get-origin-access-control", "--id", oid)
+    assert "NoSuchOriginAccessControl" in err.stderr
+
+
+def test_origin_access_control_enforced(server):
+    """The seed's step 5: a distribution with an OAC reads a private bucket only once the
+    console's copy-policy statement is on it; nothing else reads the bucket."""
+    b = "oac-" + uuid.uuid4().hex[:10]
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket=b)
+    s3.put_object(Bucket=b, Key="cat video-hd.mp4", Body=b"\0" * 5000, ContentType="video/mp4")
+    oid = server.aws("cloudfront", "create-origin-access-control",
+                     "--origin-access-control-config",
+                     _oac_cfg(server, b + ".s3.us-east-1.amazonaws.com"))["OriginAccessControl"]["Id"]
+    d = server.aws("cloudfront", "create-distribution", "--distribution-config",
+                   _cfg(server, b, uuid.uuid4().hex, oac=oid))["Distribution"]
+    plain = server.aws("cloudfront", "create-distribution", "--distribution-config",
+                       _cfg(server, b, uuid.uuid4().hex, oac=""))["Distribution"]
+    path = "/cat%20video-hd.mp4"
+
+    def code(r):
+        return re.search(rb"<Code>(\w+)</Code>", r.body).group(1).decode()
+
+    r = _edge_get(server, d, path)  # no bucket policy yet
+    assert r.status == 403 and code(r) == "AccessDenied", r
+    # a statement for another distribution does not help
+    other = d["ARN"].rsplit("/", 1)[0] + "/E0THERD1ST000"
+    server.aws("s3api", "put-bucket-policy", "--bucket", b, "--policy", _copy_policy(b, other))
+    r = _edge_get(server, d, path)
+    assert r.status == 403 and code(r) == "AccessDenied", r
+    # the console's statement, as written
+    server.aws("s3api", "put-bucket-policy", "--bucket", b, "--policy", _copy_policy(b, d["ARN"]))
+    r = _edge_get(server, d, path)
+    assert r.status == 200 and r.body == b"\0" * 5000, r
+    # a missing key is 403 too (the statement grants no s3:ListBucket), like S3 behind CloudFront
+    r = _edge_get(server, d, "/nope.mp4")
+    assert r.status == 403 and code(r) == "AccessDenied", r
+    # an origin without OAC reads anonymously: the private bucket says no
+    r = _edge_get(server, plain, path)
+    assert r.status == 403 and code(r) == "AccessDenied", r
+    # and the bucket itself stays private on the S3 port
+    r = server.curl(f"{server.endpoint}/{b}{path}")
+    assert r.status == 403 and code(r) == "AccessDenied", r
+    # a public bucket is readable without OAC; ListBucket makes missing keys 404
+    s3.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:ListBucket"],
+         "Resource": [f"arn:aws:s3:::{b}/*", f"arn:aws:s3:::{b}"]}]}))
+    r = _edge_get(server, plain, path)
+    assert r.status == 200, r
+    r = _edge_get(server, plain, "/nope.mp4")
+    assert r.status == 404 and code(r) == "NoSuchKey", r

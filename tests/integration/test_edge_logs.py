@@ -14,6 +14,14 @@ def _dist(server):
     server.aws("s3api", "put-object", "--bucket", bucket, "--key", "a b.txt", "--body", body,
                "--content-type", "text/plain")
     import json
+    # No origin access control: the edge reads anonymously, so the bucket is public
+    # (List too, so a missing key is a 404 rather than a 403).
+    server.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+             "Resource": f"arn:aws:s3:::{bucket}/*"},
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket",
+             "Resource": f"arn:aws:s3:::{bucket}"}]}))
     cfg = {"CallerReference": uuid.uuid4().hex, "Comment": "", "Enabled": True,
            "Origins": {"Quantity": 1, "Items": [{"Id": "o", "DomainName": bucket,
                                                  "S3OriginConfig": {"OriginAccessIdentity": ""}}]},

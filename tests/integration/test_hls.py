@@ -4,7 +4,8 @@ One job: an HLS group of two H.264+AAC renditions and one audio-only
 rendition (1 s segments) plus a FILE group with a FRAME_CAPTURE output, on a
 4 s clip. Checks MediaConvert's names in the destination, the master
 playlist's attributes, each variant with ffprobe, keyframes at the same
-times in every rendition, and the JPEG thumbnails."""
+times in every rendition, the JPEG thumbnails, and playback of the master
+playlist by hls.js in headless Chromium."""
 
 import json
 import os
@@ -14,6 +15,7 @@ import subprocess
 import pytest
 
 import media
+import playback
 
 SRC, DST = "hls-source", "hls-destination"
 CLIP = "cat clip.mp4"
@@ -175,3 +177,10 @@ def test_output_group_details(done):
     assert len(hls) == 3
     assert hls[0]["VideoDetails"] == {"WidthInPx": 640, "HeightInPx": 360}, hls[0]
     assert abs(hls[0]["DurationInMs"] - 4000) < 200, hls[0]
+
+
+def test_plays_in_chromium(done):
+    node = playback.node_or_skip()
+    r = playback.play(node, done["dir"], f"hls/{BASE}.m3u8", 2.5)
+    assert r["ok"] and r["player"] == "hls.js" and r["levels"] == 2, r
+    assert r["currentTime"] >= 2.5 and (r["width"], r["height"]) in {(640, 360), (320, 180)}, r

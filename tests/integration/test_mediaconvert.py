@@ -155,7 +155,7 @@ def test_bad_settings_name_the_path(server, mc, tmp_path):
     err = server.aws_fail("mediaconvert", "create-job", "--cli-input-json", f"file://{p}")
     assert "BadRequestException" in err.stderr, err.stderr
     assert ("settings.outputGroups[0].outputs[1].videoDescription.codecSettings.codec: "
-            "unsupported value \"MPEG2\" (supported: H_264, H_265, AV1)") in err.stderr
+            "unsupported value \"MPEG2\" (supported: H_264, H_265, AV1, VP9, VP8, FRAME_CAPTURE)") in err.stderr
     del job["Settings"]["Inputs"][0]["FileInput"]
     status, code, msg = client_error(mc.create_job, Role="r", Settings=job["Settings"])
     assert (status, code) == (400, "BadRequestException")

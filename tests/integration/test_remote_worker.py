@@ -325,3 +325,27 @@ def test_store_needs_credentials(rserver):
                                text=True, timeout=30).stdout
     for word in ("--store URL", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "--multipart-threshold"):
         assert word in help_text, help_text
+
+
+def test_remote_joined_inputs(rserver, tmp_path):
+    """Several inputs through a remote worker: each is downloaded into its own
+    scratch subdirectory and the outputs join them (2 s + 1 s clipped)."""
+    srv = rserver
+    s = settings(CLIP, "joined")
+    s["Inputs"].append({"FileInput": f"s3://{SRC}/{LONG}", "TimecodeSource": "ZEROBASED",
+                        "InputClippings": [{"StartTimecode": "00:00:03:00",
+                                            "EndTimecode": "00:00:03:23"}]})
+    s["OutputGroups"] = s["OutputGroups"][:1]
+    mc = srv.client("mediaconvert")
+    job_id = mc.create_job(Role="arn:aws:iam::000000000000:role/MediaConvert_Default_Role",
+                           Settings=s)["Job"]["Id"]
+    w = start_worker(srv, "joined", keys=srv.keys["worker"])
+    job = wait_status(srv, job_id, ("COMPLETE", "ERROR"))
+    stop_worker(w)
+    assert job["Status"] == "COMPLETE", (job, worker_log(srv, "joined")[-3000:])
+    keys = [k for k in listing(srv, "joined")]
+    assert len(keys) == 1, keys
+    out = tmp_path / "joined.mp4"
+    srv.client("s3").download_file(DST, "joined/" + keys[0], str(out))
+    info = media.probe(out)
+    assert abs(float(info["format"]["duration"]) - 3.0) < 0.15, info["format"]

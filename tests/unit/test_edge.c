@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -429,6 +430,12 @@ static void test_end_to_end(void)
     CHECK_STR(header(&r, "Content-Range", h, sizeof h), "bytes */1000");
     reply_free(&r);
     fetch(url, "GET", "Range: bytes=0-1,5-6", NULL, 0, 0, &r);
+    CHECK(r.status == 206);
+    CHECK(strncmp(header(&r, "Content-Type", h, sizeof h), "multipart/byteranges; boundary=",
+                  31) == 0);
+    CHECK(r.body.len > 4 && strstr(r.body.data, "Content-Range: bytes 5-6/1000\r\n\r\n"));
+    reply_free(&r);
+    fetch(url, "GET", "Range: bytes=0-999,1-1", NULL, 0, 0, &r); /* more than the object */
     CHECK(r.status == 200 && r.body.len == 1000);
     reply_free(&r);
     fetch(url, "GET", "Range: bytes=0-99", "If-Range: \"stale\"", 0, 0, &r);
@@ -502,7 +509,9 @@ static void test_end_to_end(void)
     /* Missing key, '+' in paths, opaque keys, the root. */
     snprintf(url, sizeof url, "https://%s:%u/nope.mp4", dom_a, sp);
     fetch(url, "GET", NULL, NULL, 0, 0, &r);
-    CHECK(r.status == 404 && r.body.data && strstr(r.body.data, "<Code>NoSuchKey</Code>"));
+    /* The shortcut's copy-policy grants s3:GetObject only: like S3, a missing key
+     * is then AccessDenied (403), so names cannot be probed. */
+    CHECK(r.status == 403 && r.body.data && strstr(r.body.data, "<Code>AccessDenied</Code>"));
     reply_free(&r);
     snprintf(url, sizeof url, "https://%s:%u/a+b.txt", dom_a, sp);
     fetch(url, "GET", NULL, NULL, 0, 0, &r);
@@ -516,7 +525,7 @@ static void test_end_to_end(void)
     reply_free(&r);
     snprintf(url, sizeof url, "https://%s:%u/a%%20b.txt", dom_a, sp);
     fetch(url, "GET", NULL, NULL, 0, 0, &r);
-    CHECK(r.status == 404);
+    CHECK(r.status == 403);
     reply_free(&r);
     snprintf(url, sizeof url, "https://%s:%u/../secret", dom_a, sp);
     fetch(url, "GET", NULL, NULL, 1, 0, &r);
@@ -549,7 +558,7 @@ static void test_end_to_end(void)
     reply_free(&r);
     snprintf(url, sizeof url, "https://%s:%u/other.txt", dom_a, sp);
     fetch(url, "GET", NULL, NULL, 0, 0, &r);
-    CHECK(r.status == 404);
+    CHECK(r.status == 403);
     reply_free(&r);
     /* Fallback: an IP Host goes to the most recent distribution (B). */
     snprintf(url, sizeof url, "https://127.0.0.1:%u/other.txt", sp);
@@ -586,7 +595,7 @@ static void test_end_to_end(void)
     /* The fallback moved to C. */
     snprintf(url, sizeof url, "https://127.0.0.1:%u/other.txt", sp);
     fetch(url, "GET", NULL, NULL, 0, 0, &r);
-    CHECK(r.status == 404);
+    CHECK(r.status == 403);
     reply_free(&r);
 
     /* Admin list / get / delete. */
@@ -787,6 +796,199 @@ static void test_signed_parsers(void)
     CHECK(!edge_cidr_match(&p, NULL));
 }
 
+/* ---- the disk cache (edge_disk.c) ---- */
+
+typedef struct {
+    const char *text;
+    int calls;
+    int fail;
+    pthread_mutex_t mu;
+} fill_src;
+
+static ct_err fill_text(void *ctx, const char *tmp)
+{
+    fill_src *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->calls++;
+    pthread_mutex_unlock(&s->mu);
+    if (s->fail)
+        return CT_ERR_IO;
+    usleep(20000); /* a slow origin, so concurrent misses overlap */
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return CT_ERR_IO;
+    fputs(s->text, f);
+    fclose(f);
+    return CT_OK;
+}
+
+static int disk_read(edge_disk *dk, const char *ckey, const char *etag, fill_src *s, char *buf,
+                     size_t n, int *hit)
+{
+    int fd = -1;
+    uint64_t size = 0;
+    memset(buf, 0, n);
+    if (edge_disk_get(dk, ckey, etag, 60, fill_text, s, &fd, &size, hit))
+        return -1;
+    ssize_t r = pread(fd, buf, n - 1, 0);
+    close(fd);
+    return r == (ssize_t)size ? 0 : -1;
+}
+
+typedef struct {
+    edge_disk *dk;
+    fill_src *s;
+    int ok;
+} disk_thread;
+
+static void *disk_worker(void *arg)
+{
+    disk_thread *t = arg;
+    char buf[64];
+    int hit;
+    t->ok = disk_read(t->dk, "E1/seg.ts", "e1", t->s, buf, sizeof buf, &hit) == 0 &&
+            strcmp(buf, "segment") == 0;
+    return NULL;
+}
+
+static size_t dir_files(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls '%s' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    unsigned long n = 0;
+    if (p) {
+        if (fscanf(p, "%lu", &n) != 1)
+            n = 0;
+        pclose(p);
+    }
+    return n;
+}
+
+static void test_disk_cache(void)
+{
+    char dir[600], cdir[700];
+    snprintf(dir, sizeof dir, "%s/disk", tmpdir);
+    mkdir(dir, 0700);
+    snprintf(cdir, sizeof cdir, "%s/edge-cache", dir);
+    edge_disk *dk = edge_disk_open(dir, 20); /* 20 bytes */
+    CHECK(dk != NULL);
+    if (!dk)
+        return;
+    fill_src a = {.text = "aaaaaaaa"}, b = {.text = "bbbbbbbb"}, c = {.text = "cccccccc"};
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_mutex_init(&c.mu, NULL);
+    char buf[64];
+    int hit = -1;
+    CHECK(disk_read(dk, "E1/a", "ea", &a, buf, sizeof buf, &hit) == 0 && !hit);
+    CHECK_STR(buf, "aaaaaaaa");
+    CHECK(disk_read(dk, "E1/a", "ea", &a, buf, sizeof buf, &hit) == 0 && hit && a.calls == 1);
+    CHECK(disk_read(dk, "E1/b", "eb", &b, buf, sizeof buf, &hit) == 0 && !hit);
+    /* a is the most recent again; c (8 bytes) evicts the LRU entry, b */
+    CHECK(disk_read(dk, "E1/a", "ea", &a, buf, sizeof buf, &hit) == 0 && hit);
+    CHECK(disk_read(dk, "E1/c", "ec", &c, buf, sizeof buf, &hit) == 0 && !hit);
+    CHECK(dir_files(cdir) == 2);
+    CHECK(disk_read(dk, "E1/a", "ea", &a, buf, sizeof buf, &hit) == 0 && hit);
+    CHECK(disk_read(dk, "E1/b", "eb", &b, buf, sizeof buf, &hit) == 0 && !hit && b.calls == 2);
+    edge_disk_stats st;
+    edge_disk_get_stats(dk, &st);
+    CHECK(st.evictions >= 1 && st.bytes <= 20);
+    /* a new origin ETag refetches; an invalidation (prefix) drops */
+    CHECK(disk_read(dk, "E1/a", "ea2", &a, buf, sizeof buf, &hit) == 0 && !hit && a.calls == 2);
+    edge_disk_invalidate(dk, "E1", "", 1);
+    CHECK(dir_files(cdir) == 0);
+    CHECK(disk_read(dk, "E1/a", "ea2", &a, buf, sizeof buf, &hit) == 0 && !hit && a.calls == 3);
+    /* larger than the whole cache: served once from an unlinked temp file, not kept */
+    fill_src big = {.text = "0123456789012345678901234567890123456789"};
+    pthread_mutex_init(&big.mu, NULL);
+    CHECK(disk_read(dk, "E1/big", "eg", &big, buf, sizeof buf, &hit) == 0);
+    CHECK_STR(buf, "0123456789012345678901234567890123456789");
+    CHECK(disk_read(dk, "E1/big", "eg", &big, buf, sizeof buf, &hit) == 0 && big.calls == 2);
+    /* a failed fetch is not cached */
+    fill_src bad = {.text = "x", .fail = 1};
+    pthread_mutex_init(&bad.mu, NULL);
+    CHECK(disk_read(dk, "E1/bad", "ex", &bad, buf, sizeof buf, &hit) == -1);
+    /* 8 concurrent misses on one key: one fetch */
+    fill_src seg = {.text = "segment"};
+    pthread_mutex_init(&seg.mu, NULL);
+    disk_thread th[8];
+    pthread_t tid[8];
+    for (int i = 0; i < 8; i++) {
+        th[i] = (disk_thread){dk, &seg, 0};
+        pthread_create(&tid[i], NULL, disk_worker, &th[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(tid[i], NULL);
+        CHECK(th[i].ok);
+    }
+    CHECK(seg.calls == 1);
+    edge_disk_free(dk);
+    /* a restart begins cold: files of the previous run are removed */
+    dk = edge_disk_open(dir, 20);
+    CHECK(dk && dir_files(cdir) == 0);
+    edge_disk_free(dk);
+}
+
+static void test_range_gzip_parsers(void)
+{
+    edge_range rg[EDGE_RANGES_MAX];
+    CHECK(edge_ranges_parse("bytes=0-9", 100, rg, EDGE_RANGES_MAX) == 1);
+    CHECK(rg[0].start == 0 && rg[0].end == 9);
+    CHECK(edge_ranges_parse("bytes=0-9, 20-29,-5", 100, rg, EDGE_RANGES_MAX) == 3);
+    CHECK(rg[1].start == 20 && rg[1].end == 29 && rg[2].start == 95 && rg[2].end == 99);
+    CHECK(edge_ranges_parse("bytes=0-9,,500-", 100, rg, EDGE_RANGES_MAX) == 1); /* 500- dropped */
+    CHECK(edge_ranges_parse("bytes=500-,600-700", 100, rg, EDGE_RANGES_MAX) == -1);
+    CHECK(edge_ranges_parse("bytes=0-9,x", 100, rg, EDGE_RANGES_MAX) == 0); /* syntax */
+    CHECK(edge_ranges_parse("items=0-9", 100, rg, EDGE_RANGES_MAX) == 0);
+    CHECK(edge_ranges_parse("bytes=", 100, rg, EDGE_RANGES_MAX) == 0);
+    CHECK(edge_ranges_parse("bytes=0-99,0-0", 100, rg, EDGE_RANGES_MAX) == 0); /* overlap */
+    CHECK(edge_ranges_parse("bytes=0-0,1-1,2-2", 100, rg, 2) == 0);            /* too many */
+    CHECK(edge_ranges_parse("bytes=-0", 100, rg, EDGE_RANGES_MAX) == -1);
+    CHECK(edge_ranges_parse("bytes=0-", 0, rg, EDGE_RANGES_MAX) == -1);
+
+    /* CacheBehaviors: first match wins, with or without the leading '/'. */
+    edge_dist d;
+    memset(&d, 0, sizeof d);
+    d.policy = EDGE_VPP_REDIRECT;
+    d.n_behaviors = 2;
+    snprintf(d.behaviors[0].pattern, sizeof d.behaviors[0].pattern, "*.m3u8");
+    d.behaviors[0].compress = 1;
+    d.behaviors[0].policy = EDGE_VPP_ALLOW_ALL;
+    snprintf(d.behaviors[1].pattern, sizeof d.behaviors[1].pattern, "/secure/*");
+    d.behaviors[1].policy = EDGE_VPP_HTTPS_ONLY;
+    d.behaviors[1].default_ttl = 5;
+    edge_dist x = d;
+    CHECK(edge_behavior_select(&x, "/a/b.m3u8", 9) == 0 && x.compress &&
+          x.policy == EDGE_VPP_ALLOW_ALL);
+    x = d;
+    CHECK(edge_behavior_select(&x, "/secure/k.m3u8?q", 14) == 0); /* first match wins */
+    x = d;
+    CHECK(edge_behavior_select(&x, "/secure/k.ts", 12) == 1 && x.policy == EDGE_VPP_HTTPS_ONLY &&
+          x.default_ttl == 5 && !x.compress);
+    x = d;
+    CHECK(edge_behavior_select(&x, "/insecure/k.ts", 14) == -1 && x.policy == EDGE_VPP_REDIRECT);
+
+    CHECK(edge_accepts_gzip("gzip"));
+    CHECK(edge_accepts_gzip("br, gzip;q=0.5, deflate"));
+    CHECK(edge_accepts_gzip("*"));
+    CHECK(edge_accepts_gzip("x-gzip"));
+    CHECK(!edge_accepts_gzip("gzip;q=0"));
+    CHECK(!edge_accepts_gzip("gzip; q=0.000, *"));
+    CHECK(!edge_accepts_gzip("*;q=0"));
+    CHECK(!edge_accepts_gzip("identity, br"));
+    CHECK(!edge_accepts_gzip("gzipx"));
+    CHECK(!edge_accepts_gzip(NULL));
+    CHECK(edge_gzip_type("application/vnd.apple.mpegurl"));
+    CHECK(edge_gzip_type("application/dash+xml"));
+    CHECK(edge_gzip_type("text/vtt; charset=utf-8"));
+    CHECK(edge_gzip_type("application/json"));
+    CHECK(!edge_gzip_type("video/mp4"));
+    CHECK(!edge_gzip_type("image/jpeg"));
+    CHECK(edge_gzip_size_ok(1000) && edge_gzip_size_ok(10000000));
+    CHECK(!edge_gzip_size_ok(999) && !edge_gzip_size_ok(10000001));
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -801,6 +1003,8 @@ int main(void)
     test_parsers();
     test_edge_xml();
     test_signed_parsers();
+    test_range_gzip_parsers();
+    test_disk_cache();
     test_end_to_end();
     curl_global_cleanup();
     char cmd[600];

@@ -162,7 +162,7 @@ static void test_errors(void)
     expect_err("Settings.OutputGroups.0.Outputs.1.VideoDescription.CodecSettings.Codec",
                json_string("MPEG2"),
                "settings.outputGroups[0].outputs[1].videoDescription.codecSettings.codec: "
-               "unsupported value \"MPEG2\" (supported: H_264, H_265, AV1)");
+               "unsupported value \"MPEG2\" (supported: H_264, H_265, AV1, VP9, VP8, FRAME_CAPTURE)");
     expect_err("Settings.OutputGroups.0.Outputs.0.VideoDescription.foo", json_integer(1),
                "settings.outputGroups[0].outputs[0].videoDescription.foo: unknown field");
     expect_err("Settings.OutputGroups.0.Outputs.0.VideoDescription.Widht", json_integer(640),
@@ -174,8 +174,11 @@ static void test_errors(void)
     expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("HLS_GROUP_SETTINGS"),
                "settings.outputGroups[0].outputGroupSettings.hlsGroupSettings.destination: required");
     expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("DASH_ISO_GROUP_SETTINGS"),
+               "settings.outputGroups[0].outputGroupSettings.dashIsoGroupSettings.destination: required");
+    expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("MS_SMOOTH_GROUP_SETTINGS"),
                "settings.outputGroups[0].outputGroupSettings.type: unsupported value "
-               "\"DASH_ISO_GROUP_SETTINGS\" (supported: FILE_GROUP_SETTINGS, HLS_GROUP_SETTINGS)");
+               "\"MS_SMOOTH_GROUP_SETTINGS\" (supported: FILE_GROUP_SETTINGS, HLS_GROUP_SETTINGS,"
+               " DASH_ISO_GROUP_SETTINGS, CMAF_GROUP_SETTINGS)");
     expect_err("Settings.OutputGroups.0.OutputGroupSettings.Type", json_string("BOGUS"),
                "settings.outputGroups[0].outputGroupSettings.type: invalid value \"BOGUS\" "
                "(valid: HLS_GROUP_SETTINGS, DASH_ISO_GROUP_SETTINGS, FILE_GROUP_SETTINGS, "
@@ -200,11 +203,19 @@ static void test_errors(void)
     expect_err("Settings.OutputGroups.0.Outputs.0.AudioDescriptions.0.CodecSettings.Codec",
                json_string("MP3"),
                "settings.outputGroups[0].outputs[0].audioDescriptions[0].codecSettings.codec: "
-               "unsupported value \"MP3\" (supported: AAC)");
-    expect_err("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("MOV"),
+               "unsupported value \"MP3\" in container MP4 (supported: video H_264, H_265, AV1; audio AAC)");
+    expect_err("Settings.OutputGroups.0.Outputs.0.AudioDescriptions.0.CodecSettings.Codec",
+               json_string("AC3"),
+               "settings.outputGroups[0].outputs[0].audioDescriptions[0].codecSettings.codec: "
+               "unsupported value \"AC3\" (supported: AAC, OPUS, MP3, VORBIS)");
+    expect_err("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("MXF"),
                "settings.outputGroups[0].outputs[0].containerSettings.container: unsupported "
-               "value \"MOV\" in this output group (supported: MP4 and RAW for frame capture in "
-               "FILE_GROUP_SETTINGS, M3U8 in HLS_GROUP_SETTINGS)");
+               "value \"MXF\" in this output group (supported: MP4, MOV, WEBM and RAW (frame "
+               "capture or MP3) in FILE_GROUP_SETTINGS; M3U8 (TS segments) and CMFC (fMP4 segments) in "
+               "HLS_GROUP_SETTINGS; MPD in DASH_ISO_GROUP_SETTINGS; CMFC in CMAF_GROUP_SETTINGS)");
+    expect_err("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("WEBM"),
+               "settings.outputGroups[0].outputs[0].videoDescription.codecSettings.codec: unsupported "
+               "value \"H_265\" in container WEBM (supported: video VP8, VP9; audio OPUS, VORBIS)");
     expect_err("Settings.OutputGroups.0.Outputs.0.CaptionDescriptions", json_array(),
                "settings.outputGroups[0].outputs[0].captionDescriptions: unsupported field "
                "(CatTube does not implement it)");
@@ -218,15 +229,47 @@ static void test_errors(void)
                                                       "least 1 item");
 }
 
+/* Several inputs (concatenated), InputClippings and TimecodeSource. */
 static void test_two_inputs(void)
 {
     json_t *j = seed();
     json_t *inputs = json_object_get(json_object_get(j, "Settings"), "Inputs");
-    json_array_append_new(inputs, json_pack("{s:s}", "FileInput", "s3://b/c.mp4"));
+    json_array_append_new(inputs, json_pack("{s:s, s:[{s:s, s:s}, {s:s}], s:s, s:s}", "FileInput",
+                                            "s3://bbb/c.mp4", "InputClippings", "StartTimecode",
+                                            "00:00:01:00", "EndTimecode", "00:00:02;12", "StartTimecode",
+                                            "01:00:05:00", "TimecodeSource", "SPECIFIEDSTART",
+                                            "TimecodeStart", "01:00:00:00"));
     char b[64], k[1025], msg[2048];
-    ct_plan plan;
+    static ct_plan plan;
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == 0);
+    CHECK_STR(msg, "");
+    CHECK(plan.n_inputs == 2 && plan.inputs[0].n_clips == 0 && plan.inputs[0].tc_source == CT_TC_ZEROBASED);
+    const ct_plan_input *in = &plan.inputs[1];
+    CHECK(in->n_clips == 2 && in->tc_source == CT_TC_SPECIFIED && in->tc_start.h == 1);
+    CHECK(in->clips[0].start.s == 1 && in->clips[0].end.s == 2 && in->clips[0].end.f == 12);
+    CHECK(in->clips[1].start.h == 1 && in->clips[1].start.s == 5 && in->clips[1].end.h == -1);
+    CHECK_STR(k, "object.mp4"); /* names come from the first input */
+    char jb[64], jk[1025];
+    set_path(j, "Settings.Inputs.1.InputClippings.0.EndTimecode", json_string("00:00:00:10"));
     CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
-    CHECK_STR(msg, "settings.inputs: exactly one input is supported (got 2)");
+    CHECK_STR(msg, "settings.inputs[1].inputClippings[0].endTimecode: must not be before startTimecode");
+    set_path(j, "Settings.Inputs.1.InputClippings.0.EndTimecode", json_string("00:61:00:10"));
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK(strstr(msg, "endTimecode: ") != NULL);
+    set_path(j, "Settings.Inputs.1.InputClippings.0.EndTimecode", NULL);
+    set_path(j, "Settings.Inputs.1.TimecodeStart", NULL);
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.inputs[1].timecodeStart: required when timecodeSource is SPECIFIEDSTART");
+    /* the worker's view of input 2 of a stored job */
+    CHECK(ct_mc_job_input("{\"settings\":{\"inputs\":[{\"fileInput\":\"s3://aaa/x.mp4\"},"
+                          "{\"fileInput\":\"s3://bbb/d/y.mov\"}]}}", 1, jb, jk) == CT_OK);
+    CHECK_STR(jb, "bbb");
+    CHECK_STR(jk, "d/y.mov");
+    CHECK(ct_mc_job_input("{\"settings\":{\"inputs\":[]}}", 0, jb, jk) == CT_ERR_NOT_FOUND);
+    for (int i = 0; i < 8; i++)
+        json_array_append_new(inputs, json_pack("{s:s}", "FileInput", "s3://bbb/c.mp4"));
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.inputs: expected 1 to 8 inputs (got 10)");
     json_decref(j);
 }
 
@@ -320,16 +363,120 @@ static void test_hls_plan(void)
     CHECK(hls_case("Settings.OutputGroups.0.Outputs.0.VideoDescription.CodecSettings",
                    json_pack("{s:s, s:{s:i}}", "Codec", "H_265", "H265Settings", "MaxBitrate", 1000000),
                    msg, sizeof msg, &plan, d) == -1);
-    CHECK(strstr(msg, "supported: H_264") != NULL);
+    CHECK(strstr(msg, "supported: video H_264 (use container CMFC for H_265 and AV1)") != NULL);
     CHECK(hls_case("Settings.OutputGroups.1.Outputs.0.ContainerSettings.Container",
                    json_string("MP4"), msg, sizeof msg, &plan, d) == -1);
-    CHECK(strstr(msg, "FRAME_CAPTURE needs container RAW") != NULL);
+    CHECK(strstr(msg, "unsupported value \"FRAME_CAPTURE\" in container MP4") != NULL);
     CHECK(hls_case("Settings.OutputGroups.0.Outputs.1.NameModifier", json_string("_720p"), msg,
                    sizeof msg, &plan, d) == -1);
     CHECK(strstr(msg, "distinct nameModifier") != NULL);
     CHECK(hls_case("Settings.OutputGroups.0.Outputs.1.NameModifier", json_string("a\"b"), msg,
                    sizeof msg, &plan, d) == -1);
     CHECK(strstr(msg, "is not usable") != NULL);
+}
+
+static const char k_dash_job[] =
+    "{\"Role\":\"arn:aws:iam::1:role/r\",\"Settings\":{\"Inputs\":[{\"FileInput\":\"s3://src/in/my clip.mov\"}],"
+    "\"OutputGroups\":[{\"OutputGroupSettings\":{\"Type\":\"DASH_ISO_GROUP_SETTINGS\",\"DashIsoGroupSettings\":"
+    "{\"Destination\":\"s3://out/dash/\",\"SegmentLength\":4,\"FragmentLength\":2,\"MinBufferTime\":3000}},"
+    "\"Outputs\":[{\"NameModifier\":\"_720p\",\"ContainerSettings\":{\"Container\":\"MPD\"},"
+    "\"VideoDescription\":{\"Height\":720,\"CodecSettings\":{\"Codec\":\"H_265\",\"H265Settings\":"
+    "{\"MaxBitrate\":3000000}}}},"
+    "{\"NameModifier\":\"_a\",\"AudioDescriptions\":[{\"CodecSettings\":{\"Codec\":\"AAC\"}}]}]},"
+    "{\"OutputGroupSettings\":{\"Type\":\"CMAF_GROUP_SETTINGS\",\"CmafGroupSettings\":"
+    "{\"Destination\":\"s3://out/cmaf/main\",\"SegmentLength\":2}},\"Outputs\":[{\"NameModifier\":\"_v\","
+    "\"ContainerSettings\":{\"Container\":\"CMFC\"},\"VideoDescription\":{\"Width\":320,"
+    "\"CodecSettings\":{\"Codec\":\"AV1\",\"Av1Settings\":{\"MaxBitrate\":500000}}}}]}]}}";
+
+static int dash_case(const char *path, json_t *val, char *msg, size_t n, ct_plan *plan, ct_mc_dest *dests)
+{
+    json_t *j = json_loads(k_dash_job, 0, NULL);
+    char b[64], k[1025];
+    if (path)
+        set_path(j, path, val);
+    int rc = run_job(j, plan, b, k, dests, msg, n);
+    json_decref(j);
+    return rc;
+}
+
+/* DASH ISO and CMAF groups: containers, names, settings, details, errors. */
+static void test_dash_cmaf_plan(void)
+{
+    static ct_plan plan;
+    static ct_mc_dest d[CT_PLAN_MAX_OUTPUTS];
+    char msg[2048];
+    const char *g0 = "Settings.OutputGroups.0.OutputGroupSettings.DashIsoGroupSettings.";
+    char key[256];
+    CHECK(dash_case(NULL, NULL, msg, sizeof msg, &plan, d) == 0);
+    CHECK_STR(msg, "");
+    CHECK(plan.n_outputs == 3);
+    const ct_plan_output *o = &plan.outputs[0];
+    CHECK(o->container == CT_CONTAINER_DASH && o->segment_length == 4 && o->fragment_length == 2);
+    CHECK(o->min_buffer_ms == 3000 && o->video.codec == CT_VCODEC_H265);
+    CHECK_STR(o->name, "my clip_720p");
+    CHECK_STR(o->master, "my clip.mpd");
+    CHECK_STR(plan.outputs[1].master, "");
+    CHECK(plan.outputs[1].container == CT_CONTAINER_DASH && plan.outputs[1].audio.codec == CT_ACODEC_AAC);
+    o = &plan.outputs[2];
+    CHECK(o->container == CT_CONTAINER_CMAF && o->segment_length == 2 && o->fragment_length == 0);
+    CHECK_STR(o->name, "main_v");
+    CHECK_STR(o->master, "main.m3u8");
+    CHECK_STR(d[0].group_type, "DASH_ISO_GROUP");
+    CHECK_STR(d[0].group_name, "DASH ISO");
+    CHECK_STR(d[2].group_type, "CMAF_GROUP");
+    CHECK_STR(d[2].key, "cmaf/");
+    double dur[3] = {10, 10, 10};
+    int w[3] = {1280, 0, 320}, h[3] = {720, 0, 180};
+    char *det = ct_mc_output_details(NULL, d, 3, dur, w, h);
+    CHECK(det && strstr(det, "\"type\":\"DASH_ISO_GROUP\",\"playlistFilePaths\":[\"s3://out/dash/my clip.mpd\"]"));
+    CHECK(det && strstr(det, "\"playlistFilePaths\":[\"s3://out/cmaf/main.mpd\",\"s3://out/cmaf/main.m3u8\"]"));
+    CHECK(det && !strstr(det, "outputFilePaths"));
+    free(det);
+    snprintf(key, sizeof key, "%sSegmentControl", g0);
+    CHECK(dash_case(key, json_string("SINGLE_FILE"), msg, sizeof msg, &plan, d) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputGroupSettings.dashIsoGroupSettings.segmentControl:"
+                   " unsupported value \"SINGLE_FILE\" (supported: SEGMENTED_FILES)");
+    snprintf(key, sizeof key, "%sMpdProfile", g0);
+    CHECK(dash_case(key, json_string("ON_DEMAND_PROFILE"), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "mpdProfile: unsupported value \"ON_DEMAND_PROFILE\" (supported: MAIN_PROFILE)") != NULL);
+    CHECK(dash_case("Settings.OutputGroups.0.Outputs.1.VideoDescription",
+                    json_pack("{s:{s:s, s:{s:i}}}", "CodecSettings", "Codec", "H_264", "H264Settings",
+                              "MaxBitrate", 1000000), msg, sizeof msg, &plan, d) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputs[1]: an output of a DASH ISO or CMAF group carries"
+                   " either videoDescription or audioDescriptions, not both: put audio in an output of"
+                   " its own");
+    CHECK(dash_case("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("M3U8"),
+                    msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "outputs[0].containerSettings.container: unsupported value \"M3U8\" in this"
+                      " output group") != NULL);
+    CHECK(dash_case("Settings.OutputGroups.0.Outputs.0.NameModifier", json_string("_$Number$"),
+                    msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "nameModifier: format identifiers") != NULL);
+    CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.WriteHlsManifest",
+                    json_string("DISABLED"), msg, sizeof msg, &plan, d) == 0);
+    CHECK(plan.outputs[2].no_hls == 1 && plan.outputs[2].no_dash == 0 && d[2].no_hls == 1);
+    det = ct_mc_output_details(NULL, d, 3, dur, w, h);
+    CHECK(det && strstr(det, "\"playlistFilePaths\":[\"s3://out/cmaf/main.mpd\"]"));
+    free(det);
+    CHECK(dash_case("Settings.OutputGroups.0.OutputGroupSettings.DashIsoGroupSettings.Encryption",
+                    json_pack("{s:s}", "PlaybackDeviceCompatibility", "CENC_V1"), msg, sizeof msg, &plan, d) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputGroupSettings.dashIsoGroupSettings.encryption: not"
+                   " supported by CatTube (leave it out)");
+    CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.VideoCompositionOffsets",
+                    json_string("SIGNED"), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "videoCompositionOffsets: unsupported value \"SIGNED\" (supported: UNSIGNED)") != NULL);
+    CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.MinFinalSegmentLength",
+                    json_real(1.5), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "minFinalSegmentLength: not supported by CatTube (supported: 0)") != NULL);
+    CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.AdditionalManifests",
+                    json_array(), msg, sizeof msg, &plan, d) == 0);
+    CHECK(hls_case("Settings.OutputGroups.0.OutputGroupSettings.HlsGroupSettings.ManifestCompression",
+                   json_string("GZIP"), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "hlsGroupSettings.manifestCompression: unsupported value \"GZIP\" (supported: NONE)"));
+    /* an HLS group with CMFC writes fMP4 segments */
+    CHECK(hls_case("Settings.OutputGroups.0.Outputs.0.ContainerSettings.Container", json_string("CMFC"),
+                   msg, sizeof msg, &plan, d) == 0);
+    CHECK(plan.outputs[0].container == CT_CONTAINER_HLS_FMP4);
 }
 
 static void test_variants(void)
@@ -360,7 +507,7 @@ static void test_variants(void)
     set_path(j, "Settings.OutputGroups.0.Outputs.1.VideoDescription", NULL);
     CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == 0);
     CHECK(plan.outputs[1].video.codec == CT_VCODEC_NONE && plan.outputs[1].audio.codec == CT_ACODEC_AAC);
-    /* harmless model fields are accepted; framerate changes are accepted with a warning */
+    /* harmless model fields are accepted; FramerateControl SPECIFIED is planned */
     set_path(j, "Settings.OutputGroups.0.Outputs.0.VideoDescription.AfdSignaling", json_string("NONE"));
     set_path(j, "Settings.OutputGroups.0.Outputs.0.VideoDescription.ScalingBehavior",
              json_string("DEFAULT"));
@@ -372,12 +519,93 @@ static void test_variants(void)
     mc_diag_init(&d, "", w);
     json_t *n = mc_model_check("CreateJobRequest", j, &d);
     CHECK(n != NULL);
-    CHECK(json_array_size(w) == 1);
-    CHECK_STR(json_string_value(json_array_get(w, 0)),
-              "settings.outputGroups[0].outputs[0].videoDescription.codecSettings.h264Settings."
-              "framerateControl: not supported by CatTube; ignored");
+    CHECK(json_array_size(w) == 0);
     json_decref(n);
     json_decref(w);
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputs[0].videoDescription.codecSettings.h264Settings."
+                   "framerateNumerator: required, between 1 and 1000000, when framerateControl is SPECIFIED");
+    snprintf(path, sizeof path, "%s.H264Settings.FramerateNumerator", cs);
+    set_path(j, path, json_integer(30000));
+    snprintf(path, sizeof path, "%s.H264Settings.FramerateDenominator", cs);
+    set_path(j, path, json_integer(1001));
+    snprintf(path, sizeof path, "%s.H264Settings.FramerateConversionAlgorithm", cs);
+    set_path(j, path, json_string("INTERPOLATE"));
+    snprintf(path, sizeof path, "%s.H264Settings.GopSizeUnits", cs);
+    set_path(j, path, json_string("SECONDS"));
+    snprintf(path, sizeof path, "%s.H264Settings.GopSize", cs);
+    set_path(j, path, json_real(1.5));
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == 0);
+    CHECK(v->fr_num == 30000 && v->fr_den == 1001 && v->fr_algo == CT_FR_INTERPOLATE);
+    CHECK(v->gop_ms == 1500 && v->gop_frames == 0 && v->stretch == 0);
+    set_path(j, "Settings.OutputGroups.0.Outputs.0.VideoDescription.ScalingBehavior",
+             json_string("STRETCH_TO_OUTPUT"));
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == 0 && v->stretch == 1);
+    snprintf(path, sizeof path, "%s.H264Settings.FramerateNumerator", cs);
+    set_path(j, path, json_integer(200000));
+    CHECK(run_job(j, &plan, b, k, NULL, msg, sizeof msg) == -1);
+    CHECK(strstr(msg, "h264Settings.framerateNumerator: frame rate 200000/1001 is outside 0.5..120 fps"));
+    json_decref(j);
+}
+
+/* VP8/VP9 (VBR only), OPUS, MP3 (CBR/VBR), VORBIS, WEBM/MOV/RAW containers. */
+static void test_codecs(void)
+{
+    static const char job[] =
+        "{\"Role\":\"r\",\"Settings\":{\"Inputs\":[{\"FileInput\":\"s3://src/in/c.mov\"}],"
+        "\"OutputGroups\":[{\"OutputGroupSettings\":{\"Type\":\"FILE_GROUP_SETTINGS\","
+        "\"FileGroupSettings\":{\"Destination\":\"s3://out/f/\"}},\"Outputs\":["
+        "{\"NameModifier\":\"_a\",\"ContainerSettings\":{\"Container\":\"WEBM\"},\"VideoDescription\":"
+        "{\"CodecSettings\":{\"Codec\":\"VP9\",\"Vp9Settings\":{\"Bitrate\":500000,\"MaxBitrate\":900000}}},"
+        "\"AudioDescriptions\":[{\"CodecSettings\":{\"Codec\":\"OPUS\",\"OpusSettings\":{\"Channels\":1}}}]},"
+        "{\"NameModifier\":\"_b\",\"ContainerSettings\":{\"Container\":\"RAW\"},\"AudioDescriptions\":"
+        "[{\"CodecSettings\":{\"Codec\":\"MP3\",\"Mp3Settings\":{\"RateControlMode\":\"VBR\","
+        "\"VbrQuality\":3,\"SampleRate\":44100}}}]},"
+        "{\"NameModifier\":\"_c\",\"ContainerSettings\":{\"Container\":\"MOV\"},\"VideoDescription\":"
+        "{\"CodecSettings\":{\"Codec\":\"H_264\",\"H264Settings\":{\"MaxBitrate\":900000}}},"
+        "\"AudioDescriptions\":[{\"CodecSettings\":{\"Codec\":\"MP3\",\"Mp3Settings\":{\"Bitrate\":192000}}}]}"
+        "]}]}}";
+    json_t *j = json_loads(job, 0, NULL);
+    static ct_plan plan;
+    static ct_mc_dest dd[CT_PLAN_MAX_OUTPUTS];
+    char b[64], k[1025], msg[2048];
+    CHECK(run_job(j, &plan, b, k, dd, msg, sizeof msg) == 0);
+    CHECK_STR(msg, "");
+    const ct_plan_output *o = &plan.outputs[0];
+    CHECK(o->container == CT_CONTAINER_WEBM && o->video.codec == CT_VCODEC_VP9);
+    CHECK(o->video.rc_mode == CT_RC_VBR && o->video.bitrate == 500000 && o->video.max_bitrate == 900000);
+    CHECK(o->audio.codec == CT_ACODEC_OPUS && o->audio.channels == 1 && o->audio.bitrate == 96000);
+    CHECK(o->audio.sample_rate == 48000 && o->audio.vbr_quality == CT_PLAN_VBR_NONE);
+    CHECK_STR(dd[0].key, "f/c_a.webm");
+    o = &plan.outputs[1];
+    CHECK(o->container == CT_CONTAINER_MP3 && o->video.codec == CT_VCODEC_NONE);
+    CHECK(o->audio.codec == CT_ACODEC_MP3 && o->audio.vbr_quality == 3 && o->audio.sample_rate == 44100);
+    CHECK_STR(dd[1].key, "f/c_b.mp3");
+    o = &plan.outputs[2];
+    CHECK(o->container == CT_CONTAINER_MOV && o->audio.codec == CT_ACODEC_MP3);
+    CHECK(o->audio.bitrate == 192000 && o->audio.vbr_quality == CT_PLAN_VBR_NONE);
+    CHECK_STR(dd[2].key, "f/c_c.mov");
+    json_t *bad = json_deep_copy(j);
+    set_path(bad, "Settings.OutputGroups.0.Outputs.0.VideoDescription.CodecSettings.Vp9Settings.Bitrate", NULL);
+    CHECK(run_job(bad, &plan, b, k, dd, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputs[0].videoDescription.codecSettings.vp9Settings.bitrate:"
+                   " required (at least 1000)");
+    json_decref(bad);
+    bad = json_deep_copy(j);
+    set_path(bad, "Settings.OutputGroups.0.Outputs.0.AudioDescriptions.0.CodecSettings.OpusSettings.SampleRate",
+             json_integer(44100));
+    CHECK(run_job(bad, &plan, b, k, dd, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputs[0].audioDescriptions[0].codecSettings.opusSettings."
+                   "sampleRate: unsupported value 44100 (supported: 16000, 24000, 48000)");
+    json_decref(bad);
+    bad = json_deep_copy(j);
+    set_path(bad, "Settings.OutputGroups.0.Outputs.1.VideoDescription",
+             json_pack("{s:{s:s, s:{s:i}}}", "CodecSettings", "Codec", "VP8", "Vp8Settings", "Bitrate", 100000));
+    CHECK(run_job(bad, &plan, b, k, dd, msg, sizeof msg) == -1);
+    CHECK_STR(msg, "settings.outputGroups[0].outputs[1].videoDescription.codecSettings.codec: unsupported"
+                   " value \"VP8\" in container RAW (supported: video FRAME_CAPTURE without audio, or audio MP3"
+                   " without video)");
+    json_decref(bad);
     json_decref(j);
 }
 
@@ -630,8 +858,8 @@ static void test_api_templates(ct_mc *mc)
     json_decref(r);
     CHECK(call(mc, "POST", "/2017-08-29/presets", "{\"name\":\"bad\",\"settings\":{\"videoDescription\":"
                "{\"codecSettings\":{\"codec\":\"VP9\"}}}}", &r) == 400);
-    CHECK_STR(jget(r, "message"), "settings.videoDescription.codecSettings.codec: unsupported value "
-                                  "\"VP9\" (supported: H_264, H_265, AV1)");
+    CHECK_STR(jget(r, "message"), "settings.videoDescription.codecSettings.vp9Settings.bitrate: "
+                                  "required (at least 1000)");
     json_decref(r);
     CHECK(call(mc, "POST", "/2017-08-29/jobTemplates", tmpl_body, &r) == 201);
     CHECK_STR(jget(r, "jobTemplate.arn"), "arn:aws:mediaconvert:us-east-1:" ACCOUNT ":jobTemplates/hls-ish");
@@ -732,9 +960,11 @@ int main(void)
     test_two_inputs();
     test_naming();
     test_variants();
+    test_codecs();
     test_merge();
     test_output_details();
     test_hls_plan();
+    test_dash_cmaf_plan();
     if (!mkdtemp(dir))
         return 1;
     snprintf(path, sizeof path, "%s/meta.db", dir);

@@ -266,6 +266,165 @@ static void test_hls_and_capture(void)
     fprintf(stderr, "%s", m3u8);
 }
 
+/* Runs a multi-file plan in-process and unpacks every bundle into dir. */
+static ct_err run_bundles(ct_plan *p, const char *dir, const int *in, int n_in, ct_transcode_result *r)
+{
+    int outs[CT_PLAN_MAX_OUTPUTS];
+    char err[256], name[32];
+    for (int i = 0; i < p->n_outputs; i++) {
+        snprintf(name, sizeof name, "bundle%d", i);
+        outs[i] = open(path(name), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    }
+    ct_err e = ct_transcode_run_inputs(p, in, n_in, outs, NULL, NULL, r);
+    if (r->error_code)
+        fprintf(stderr, "  -> error %d: %s\n", r->error_code, r->error_message);
+    for (int i = 0; i < p->n_outputs; i++) {
+        if (e == CT_OK && ct_sandbox_unpack_bundle(outs[i], dir, err, sizeof err) != CT_OK)
+            e = CT_ERR_INVALID;
+        close(outs[i]);
+    }
+    return e;
+}
+
+/* DASH group (H.264 + AV1 + audio, 1 s fragments in 2 s segments) and a
+ * CMAF group in-process: names, the MPD and playlists, codec strings. */
+static void test_dash_cmaf(void)
+{
+    static ct_plan p;
+    ct_transcode_result r;
+    char text[8192], pr[4096], dir[512];
+    snprintf(dir, sizeof dir, "%s", path("dash")); /* path()'s buffers rotate */
+    fprintf(stderr, "dash + cmaf\n");
+    CHECK(mkdir(dir, 0700) == 0);
+    plan_init(&p, path("hls_in.mp4"), 5);
+    const char *names[5] = {"c_hd", "c_av1", "c_a", "m_v", "m_a"};
+    for (int i = 0; i < 5; i++) {
+        ct_plan_output *o = &p.outputs[i];
+        snprintf(o->path, sizeof o->path, "%s", dir);
+        snprintf(o->name, sizeof o->name, "%s", names[i]);
+        o->container = i < 3 ? CT_CONTAINER_DASH : CT_CONTAINER_CMAF;
+        o->group = i < 3 ? 0 : 1;
+        o->segment_length = i < 3 ? 2 : 1;
+        o->fragment_length = i < 3 ? 1 : 0;
+        o->video.width = 320;
+        if (i == 2 || i == 4)
+            o->video.codec = CT_VCODEC_NONE;
+        else
+            o->audio.codec = CT_ACODEC_NONE;
+    }
+    p.outputs[1].video.codec = CT_VCODEC_AV1;
+    snprintf(p.outputs[0].master, sizeof p.outputs[0].master, "c.mpd");
+    snprintf(p.outputs[3].master, sizeof p.outputs[3].master, "m.m3u8");
+    int in = open(p.input_path, O_RDONLY | O_CLOEXEC);
+    CHECK(run_bundles(&p, dir, &in, 1, &r) == CT_OK && r.error_code == 0);
+    close(in);
+    CHECK(exists(dir, "c.mpd") && exists(dir, "c_hdinit.mp4") && exists(dir, "c_hd_000000002.mp4"));
+    CHECK(!exists(dir, "c_hd_000000003.mp4") && exists(dir, "c_av1_000000002.mp4"));
+    CHECK(exists(dir, "c_a_000000002.mp4") && !exists(dir, "c_a_000000003.mp4"));
+    CHECK(exists(dir, "m.m3u8") && exists(dir, "m.mpd") && exists(dir, "m_vinit.cmfv"));
+    CHECK(exists(dir, "m_v_000000003.cmfv") && exists(dir, "m_ainit.cmfa") && exists(dir, "m_a.m3u8"));
+    slurp(path("dash/c.mpd"), text, sizeof text);
+    CHECK(has(text, "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"static\""));
+    CHECK(has(text, "codecs=\"avc1.") && has(text, "codecs=\"av01.0.") && has(text, "codecs=\"mp4a.40.2\""));
+    CHECK(has(text, "media=\"c_hd_$Number%09d$.mp4\"") && has(text, "initialization=\"c_hdinit.mp4\""));
+    CHECK(has(text, "timescale=\"90000\"") && has(text, "<S t=\""));
+    slurp(path("dash/m_v.m3u8"), text, sizeof text);
+    CHECK(has(text, "#EXT-X-MAP:URI=\"m_vinit.cmfv\"") && has(text, "m_v_000000003.cmfv"));
+    slurp(path("dash/m.m3u8"), text, sizeof text);
+    CHECK(has(text, "AUDIO=\"program_audio\"") && has(text, "URI=\"m_a.m3u8\""));
+    sh("cat '%s/c_av1init.mp4' '%s/c_av1_000000001.mp4' '%s/c_av1_000000002.mp4' > '%s'", dir, dir, dir,
+       path("av1.mp4"));
+    probe(path("av1.mp4"), pr, sizeof pr);
+    CHECK(has(pr, "codec_name=av1") && has(pr, "width=320") && fabs(format_duration(pr) - 3.0) < 0.15);
+
+    /* CMAF with WriteDashManifest DISABLED: playlists but no MPD; WriteHlsManifest DISABLED: the reverse */
+    char dir2[512];
+    snprintf(dir2, sizeof dir2, "%s", path("cmaf2"));
+    CHECK(mkdir(dir2, 0700) == 0);
+    plan_init(&p, path("hls_in.mp4"), 2);
+    for (int i = 0; i < 2; i++) {
+        ct_plan_output *o = &p.outputs[i];
+        snprintf(o->path, sizeof o->path, "%s", dir2);
+        snprintf(o->name, sizeof o->name, "%s", i ? "y_a" : "x_a");
+        snprintf(o->master, sizeof o->master, "%s", i ? "y.m3u8" : "x.m3u8");
+        o->container = CT_CONTAINER_CMAF;
+        o->group = i;
+        o->segment_length = 1;
+        o->video.codec = CT_VCODEC_NONE;
+    }
+    p.outputs[0].no_dash = 1;
+    p.outputs[1].no_hls = 1;
+    in = open(p.input_path, O_RDONLY | O_CLOEXEC);
+    CHECK(run_bundles(&p, dir2, &in, 1, &r) == CT_OK && r.error_code == 0);
+    close(in);
+    CHECK(exists(dir2, "x.m3u8") && exists(dir2, "x_a.m3u8") && !exists(dir2, "x.mpd"));
+    CHECK(exists(dir2, "y.mpd") && !exists(dir2, "y.m3u8") && !exists(dir2, "y_a.m3u8"));
+    CHECK(exists(dir2, "y_a_000000001.cmfa") && exists(dir2, "x_ainit.cmfa"));
+}
+
+/* Three parts: 1 s clipped from input 1, all of input 2 (no audio), and
+ * input 1 again from a timecode; one timeline, continuous audio. */
+static void test_joined_inputs(void)
+{
+    static ct_plan p;
+    ct_transcode_result r;
+    char pr[4096];
+    fprintf(stderr, "joined inputs\n");
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i color=yellow:s=320x240:r=30:d=2 -c:v libx264 -preset ultrafast "
+             "'%s'", path("yellow.mkv")) == 0);
+    plan_init(&p, path("hls_in.mp4"), 1);
+    p.outputs[0].video.width = 320;
+    p.n_inputs = 3;
+    snprintf(p.inputs[1].path, sizeof p.inputs[1].path, "%s", path("yellow.mkv"));
+    for (int i = 0; i < 3; i++)
+        p.inputs[i].tc_source = CT_TC_ZEROBASED;
+    p.inputs[0].n_clips = 1;
+    p.inputs[0].clips[0] = (ct_plan_clip){{0, 0, 1, 0}, {0, 0, 1, 24}};
+    p.inputs[2].n_clips = 1;
+    p.inputs[2].clips[0] = (ct_plan_clip){{0, 0, 2, 0}, {-1, 0, 0, 0}};
+    int in[3] = {open(p.input_path, O_RDONLY | O_CLOEXEC), open(path("yellow.mkv"), O_RDONLY | O_CLOEXEC),
+                 open(p.input_path, O_RDONLY | O_CLOEXEC)};
+    CHECK(ct_transcode_run_inputs(&p, in, 3, (int[]){open(p.outputs[0].path, O_RDWR | O_CREAT | O_TRUNC, 0600)},
+                                  NULL, NULL, &r) == CT_OK);
+    if (r.error_code)
+        fprintf(stderr, "  -> error %d: %s\n", r.error_code, r.error_message);
+    CHECK(fabs(r.input_duration_s - 4.0) < 0.05 && fabs(r.outputs[0].duration_s - 4.0) < 0.1);
+    probe(p.outputs[0].path, pr, sizeof pr);
+    CHECK(has(pr, "codec_name=h264") && has(pr, "codec_name=aac") && fabs(format_duration(pr) - 4.0) < 0.1);
+    /* a clipping past the input's end is a settings error naming the input */
+    p.inputs[2].clips[0].start.s = 9;
+    CHECK(ct_transcode_run_inputs(&p, in, 3, (int[]){open(p.outputs[0].path, O_RDWR | O_TRUNC)}, NULL, NULL,
+                                  &r) == CT_ERR_INVALID);
+    CHECK(r.error_code == CT_MC_ERR_SETTINGS && strstr(r.error_message, "input 3: clipping 1 starts at 9.000 s"));
+    /* a second input at another sample rate rebuilds the audio graph mid-stream:
+     * its sound must follow the first input's, not start again at 0 */
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i color=blue:s=320x180:r=25:d=1 -f lavfi -i "
+             "sine=f=880:r=44100:d=1 -c:v libx264 -preset ultrafast -c:a aac -shortest '%s'",
+             path("blue441.mp4")) == 0);
+    static ct_plan q;
+    plan_init(&q, path("hls_in.mp4"), 1);
+    q.n_inputs = 2;
+    snprintf(q.inputs[1].path, sizeof q.inputs[1].path, "%s", path("blue441.mp4"));
+    int in2[2] = {open(q.input_path, O_RDONLY | O_CLOEXEC), open(path("blue441.mp4"), O_RDONLY | O_CLOEXEC)};
+    CHECK(ct_transcode_run_inputs(&q, in2, 2, (int[]){open(q.outputs[0].path, O_RDWR | O_CREAT | O_TRUNC, 0600)},
+                                  NULL, NULL, &r) == CT_OK);
+    probe(q.outputs[0].path, pr, sizeof pr);
+    CHECK(has(pr, "codec_name=aac") && fabs(format_duration(pr) - 4.0) < 0.1);
+    CHECK(sh("ffmpeg -v error -ss 3.5 -i '%s' -vn -f null - 2>&1; ffprobe -v error -select_streams a "
+             "-show_entries stream=duration -of csv=p=0 '%s' | awk '{exit !($1 > 3.9 && $1 < 4.1)}'",
+             q.outputs[0].path, q.outputs[0].path) == 0);
+    close(in2[0]);
+    close(in2[1]);
+    /* each input under the duration cap, together over it: refused before encoding */
+    p.inputs[2].clips[0].start.s = 2;
+    p.max_duration_s = 3.5;
+    CHECK(ct_transcode_run_inputs(&p, in, 3, (int[]){open(p.outputs[0].path, O_RDWR | O_TRUNC)}, NULL, NULL,
+                                  &r) == CT_ERR_INVALID);
+    CHECK(r.error_code == CT_MC_ERR_SETTINGS && strstr(r.error_message, "exceed the limit of 3.5 s"));
+    for (int i = 0; i < 3; i++)
+        close(in[i]);
+}
+
 static void test_scaling_and_rotation(void)
 {
     ct_plan p;
@@ -284,6 +443,24 @@ static void test_scaling_and_rotation(void)
     CHECK(strstr(r.warnings, "no audio") != NULL);
     probe(p.outputs[1].path, pr, sizeof pr);
     CHECK(has(pr, "width=120") && has(pr, "height=160"));
+
+    /* ScalingBehavior: DEFAULT letterboxes a 4:3 picture in 320x180 (black sides), STRETCH fills it */
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i color=red:s=320x240:r=25:d=1 -c:v libx264 -preset ultrafast "
+             "-pix_fmt yuv420p '%s'", path("red43.mp4")) == 0);
+    plan_init(&p, path("red43.mp4"), 2);
+    for (int i = 0; i < 2; i++) {
+        p.outputs[i].video.width = 320;
+        p.outputs[i].video.height = 180;
+        p.outputs[i].audio.codec = CT_ACODEC_NONE;
+    }
+    p.outputs[1].video.stretch = 1;
+    CHECK(run_plan(&p, &r) == CT_OK);
+    CHECK(sh("test \"$(ffmpeg -v error -i '%s' -frames:v 1 -vf crop=8:8:0:86,scale=1:1 -f rawvideo "
+             "-pix_fmt gray - | od -An -tu1 | tr -d ' ')\" -lt 30", p.outputs[0].path) == 0);
+    CHECK(sh("test \"$(ffmpeg -v error -i '%s' -frames:v 1 -vf crop=8:8:0:86,scale=1:1 -f rawvideo "
+             "-pix_fmt gray - | od -An -tu1 | tr -d ' ')\" -gt 50", p.outputs[1].path) == 0);
+    probe(p.outputs[0].path, pr, sizeof pr);
+    CHECK(has(pr, "width=320") && has(pr, "height=180"));
 
     CHECK(sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=320x240:rate=25:duration=1 -vf setsar=3/2 "
              "-c:v libx264 -preset ultrafast '%s'", path("sar.mkv")) == 0);
@@ -395,6 +572,8 @@ int main(void)
         return 1;
     }
     test_hls_and_capture();
+    test_dash_cmaf();
+    test_joined_inputs();
     test_seed_job();
     test_scaling_and_rotation();
     test_rate_modes_and_containers();

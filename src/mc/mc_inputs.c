@@ -1,0 +1,140 @@
+/* mc_inputs.c: Settings.Inputs -> the plan's inputs: their S3 locations,
+ * InputClippings (StartTimecode/EndTimecode) and TimecodeSource.
+ *
+ * DESIGN: inputs are concatenated in order (MediaConvert's "assembling
+ * multiple inputs"); the output names use the first input's basename.
+ * Timecodes stay HH:MM:SS:FF here: only the child knows the input's frame
+ * rate and embedded start timecode, so it turns them into seconds
+ * (transcode/tc_timeline.c). */
+#include "mc/mc_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* "HH:MM:SS:FF" or "HH:MM:SS;FF" (drop-frame, read as non-drop). */
+static int parse_timecode(const char *s, ct_timecode *t)
+{
+    char sep;
+    int n = 0;
+    if (!s || sscanf(s, "%2d:%2d:%2d%c%2d%n", &t->h, &t->m, &t->s, &sep, &t->f, &n) != 5 ||
+        s[n] != '\0' || (sep != ':' && sep != ';') || t->h < 0 || t->h > 24 || t->m < 0 ||
+        t->m > 59 || t->s < 0 || t->s > 59 || t->f < 0 || t->f > 99)
+        return -1;
+    return 0;
+}
+
+static int timecode_at(const json_t *o, const char *k, ct_timecode *t, mc_diag *d)
+{
+    const json_t *v = json_object_get(o, k);
+    t->h = -1;
+    if (!v)
+        return 0;
+    if (!json_is_string(v) || parse_timecode(json_string_value(v), t))
+        return mc_fail_at(d, k, "must be a timecode HH:MM:SS:FF or HH:MM:SS;FF");
+    return 1;
+}
+
+static int clip_plan(const json_t *c, ct_plan_clip *cl, mc_diag *d)
+{
+    if (!json_is_object(c))
+        return mc_fail(d, "expected an object");
+    int s = timecode_at(c, "startTimecode", &cl->start, d), e = timecode_at(c, "endTimecode", &cl->end, d);
+    if (s < 0 || e < 0)
+        return -1;
+    if (!s && !e)
+        return mc_fail(d, "needs startTimecode, endTimecode or both");
+    if (s && e && cl->start.h * 3600 + cl->start.m * 60 + cl->start.s > cl->end.h * 3600 + cl->end.m * 60 + cl->end.s)
+        return mc_fail_at(d, "endTimecode", "must not be before startTimecode");
+    return 0;
+}
+
+static int timecode_source(const json_t *in, ct_plan_input *pi, mc_diag *d)
+{
+    const char *src = mc_jstr(in, "timecodeSource");
+    pi->tc_start.h = -1;
+    if (!src || strcmp(src, "EMBEDDED") == 0)
+        pi->tc_source = CT_TC_EMBEDDED;
+    else if (strcmp(src, "ZEROBASED") == 0)
+        pi->tc_source = CT_TC_ZEROBASED;
+    else if (strcmp(src, "SPECIFIEDSTART") == 0)
+        pi->tc_source = CT_TC_SPECIFIED;
+    else
+        return mc_fail_at(d, "timecodeSource", "unsupported value \"%.64s\" (supported: EMBEDDED,"
+                          " ZEROBASED, SPECIFIEDSTART)", src);
+    int has = timecode_at(in, "timecodeStart", &pi->tc_start, d);
+    if (has < 0)
+        return -1;
+    if (pi->tc_source == CT_TC_SPECIFIED && !has)
+        return mc_fail_at(d, "timecodeStart", "required when timecodeSource is SPECIFIEDSTART");
+    return 0;
+}
+
+static int one_input(const json_t *in, ct_plan_input *pi, char bucket[64], char *key, size_t keylen,
+                     mc_diag *d)
+{
+    if (!json_is_object(in))
+        return mc_fail(d, "expected an object");
+    const char *fi = mc_jstr(in, "fileInput");
+    if (!fi)
+        return mc_fail_at(d, "fileInput", "required");
+    if (mc_parse_s3(fi, bucket, key, keylen, 0))
+        return mc_fail_at(d, "fileInput", "must be an s3://bucket/key URL (got \"%.128s\")", fi);
+    const json_t *sel = json_object_get(in, "audioSelectors");
+    if (sel && !json_is_object(sel))
+        return mc_fail_at(d, "audioSelectors", "expected an object");
+    if (timecode_source(in, pi, d))
+        return -1;
+    const json_t *clips = json_object_get(in, "inputClippings");
+    if (!clips)
+        return 0;
+    if (!json_is_array(clips) || json_array_size(clips) > CT_PLAN_MAX_CLIPS)
+        return mc_fail_at(d, "inputClippings", "expected an array of at most %d clippings", CT_PLAN_MAX_CLIPS);
+    size_t i;
+    const json_t *c;
+    json_array_foreach(clips, i, c) {
+        size_t p = mc_path_key(d, "inputClippings");
+        mc_path_index(d, i);
+        int rc = clip_plan(c, &pi->clips[i], d);
+        mc_path_pop(d, p);
+        if (rc)
+            return -1;
+    }
+    pi->n_clips = (int)json_array_size(clips);
+    return 0;
+}
+
+int mc_inputs_plan(const json_t *settings, ct_plan *plan, char in_bucket[64], char in_key[1025],
+                   const json_t **selectors, mc_diag *d)
+{
+    const json_t *inputs = json_object_get(settings, "inputs");
+    char bucket[64], key[1025];
+    if (!inputs)
+        return mc_fail_at(d, "inputs", "required");
+    if (!json_is_array(inputs) || json_array_size(inputs) < 1 || json_array_size(inputs) > CT_PLAN_MAX_INPUTS)
+        return mc_fail_at(d, "inputs", "expected 1 to %d inputs (got %zu)", CT_PLAN_MAX_INPUTS,
+                          json_array_size(inputs));
+    size_t i;
+    const json_t *in;
+    json_array_foreach(inputs, i, in) {
+        size_t p = mc_path_key(d, "inputs");
+        mc_path_index(d, i);
+        int rc = one_input(in, &plan->inputs[i], i ? bucket : in_bucket, i ? key : in_key, 1025, d);
+        mc_path_pop(d, p);
+        if (rc)
+            return -1;
+    }
+    plan->n_inputs = (int)json_array_size(inputs);
+    *selectors = json_object_get(json_array_get(inputs, 0), "audioSelectors");
+    return 0;
+}
+
+ct_err ct_mc_job_input(const char *spec_json, int i, char bucket[64], char key[1025])
+{
+    json_t *spec = json_loads(spec_json, 0, NULL);
+    const json_t *in = json_array_get(json_object_get(json_object_get(spec, "settings"), "inputs"),
+                                      i < 0 ? (size_t)-1 : (size_t)i);
+    const char *fi = mc_jstr(in, "fileInput");
+    ct_err err = !in ? CT_ERR_NOT_FOUND : !fi || mc_parse_s3(fi, bucket, key, 1025, 0) ? CT_ERR_INVALID : CT_OK;
+    json_decref(spec);
+    return err;
+}
