@@ -79,6 +79,8 @@ ct_err ct_uri_encode(ct_buf *b, const char *s, size_t n, int keep_slash);
  * string (may contain NUL bytes: *out_len is the real length), NULL on
  * malformed escape. */
 char *ct_uri_decode(const char *s, size_t n, int plus_is_space, size_t *out_len);
+/* 1 when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+int ct_utf8_valid(const char *s, size_t n);
 /* application/x-www-form-urlencoded (S3 event keys: space -> '+'). */
 ct_err ct_form_encode(ct_buf *b, const char *s);
 /* XML text escaping (&<>"'), appends to b. */

@@ -163,3 +163,27 @@ ct_err ct_xml_escape(ct_buf *b, const char *s)
         return ct_buf_append(b, "", 0);
     return CT_OK;
 }
+
+int ct_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p++;
+        if (c < 0x80)
+            continue;
+        int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : -1;
+        if (more < 0 || c > 0xF4 || c == 0xC0 || c == 0xC1 || end - p < more)
+            return 0;
+        unsigned cp = c & (0x3Fu >> more);
+        for (int i = 0; i < more; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3Fu);
+        }
+        p += more;
+        if ((more == 2 && cp < 0x800) || (more == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+    }
+    return 1;
+}

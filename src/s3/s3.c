@@ -43,7 +43,7 @@ void s3_target_free(s3_target *t)
 static ct_err parse_key(const char *p, s3_target *t)
 {
     t->key = ct_uri_decode(p, strlen(p), 0, &t->key_len);
-    if (!t->key || t->key_len != strlen(t->key)) {
+    if (!t->key || t->key_len != strlen(t->key) || !ct_utf8_valid(t->key, t->key_len)) {
         s3_target_free(t);
         return CT_ERR_INVALID;
     }
@@ -51,7 +51,8 @@ static ct_err parse_key(const char *p, s3_target *t)
 }
 
 /* "/bucket/some%20key" -> bucket "bucket", key "some key". A key that
- * decodes to bytes containing NUL is refused: S3 keys are UTF-8 text. */
+ * decodes to bytes containing NUL or to malformed UTF-8 is refused: S3 keys
+ * are UTF-8 text (and PostgreSQL would refuse them deep in a write). */
 ct_err s3_parse_path(const char *path, s3_target *t)
 {
     memset(t, 0, sizeof *t);

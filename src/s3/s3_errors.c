@@ -77,7 +77,7 @@ void ct_s3_error(ct_http_resp *resp, const ct_http_req *req, const char *code,
     /* The resource is the decoded path; escape it like everything else. */
     size_t n;
     char *res = ct_uri_decode(req->path, strlen(req->path), 0, &n);
-    ct_xml_escape(b, res && strlen(res) == n ? res : req->path);
+    ct_xml_escape(b, res && strlen(res) == n && ct_utf8_valid(res, n) ? res : req->path);
     free(res);
     ct_buf_puts(b, "</Resource><RequestId>");
     ct_buf_puts(b, req->request_id);

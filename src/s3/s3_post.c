@@ -194,6 +194,8 @@ static ct_err file_begin(post_state *st, const char *filename)
                       "If it is specified, please check the order of the fields.");
     if (!(st->key = expand_key(key, filename)))
         return refuse(st, "InternalError", "out of memory");
+    if (!ct_utf8_valid(st->key, strlen(st->key)))
+        return refuse(st, "InvalidArgument", "The key must be UTF-8 text");
     if (!st->key[0] || strlen(st->key) > 1024)
         return refuse(st, st->key[0] ? "KeyTooLongError" : "InvalidArgument",
                       st->key[0] ? "Your key is too long" : "The key must not be empty");

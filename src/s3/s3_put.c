@@ -173,7 +173,7 @@ static int begin_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_stat
         return 0;
     }
     if (s3_parse_target(s, req, &st->t) || !st->t.key) {
-        ct_s3_error(resp, req, "InvalidArgument", "Couldn't parse the specified URI.");
+        ct_s3_error(resp, req, "InvalidURI", "Couldn't parse the specified URI.");
         return 0;
     }
     if (!s3_authorize(s, req, &st->t)) {

@@ -213,3 +213,13 @@ def test_bucket_empty_after_deletes(server, bucket):
     err = server.aws_fail("s3api", "head-bucket", "--bucket", BUCKET)
     assert "404" in err.stderr, err.stderr
     assert server.alive() and server.health() == 200
+
+
+@pytest.mark.parametrize("raw", ["bad%FFkey", "over%C0%AFlong", "sur%ED%A0%80rogate"])
+def test_key_not_utf8_is_400(server, bucket, raw):
+    """S3 keys are UTF-8: a path that decodes to malformed UTF-8 answers 400
+    InvalidURI up front (PostgreSQL would refuse it deep inside a write)."""
+    r = server.curl(f"{server.endpoint}/{BUCKET}/{raw}", "-X", "PUT", "--data-binary", "x")
+    assert r.status == 400 and b"<Code>InvalidURI</Code>" in r.body, (r.status, r.body)
+    r.body.decode("utf-8")  # the error document itself stays UTF-8 (raw path echoed)
+    assert server.alive()

@@ -139,8 +139,23 @@ static void test_plan_roundtrip(void)
     CHECK(!ct_plan_name_ok("a/b") && !ct_plan_name_ok("a\nb") && !ct_plan_name_ok("a\\b"));
 }
 
+static void test_utf8(void)
+{
+    CHECK(ct_utf8_valid("", 0));
+    CHECK(ct_utf8_valid("cat clip.mp4", 12));
+    CHECK(ct_utf8_valid("\xc3\xbc \xe2\x82\xac \xf0\x9f\x90\x88", 11)); /* ü € 🐈 */
+    CHECK(!ct_utf8_valid("\xff", 1));
+    CHECK(!ct_utf8_valid("\xc3", 1));                 /* truncated */
+    CHECK(!ct_utf8_valid("\xc0\xaf", 2));             /* overlong '/' */
+    CHECK(!ct_utf8_valid("\xe0\x80\xaf", 3));         /* overlong */
+    CHECK(!ct_utf8_valid("\xed\xa0\x80", 3));         /* surrogate */
+    CHECK(!ct_utf8_valid("\xf4\x90\x80\x80", 4));     /* > U+10FFFF */
+    CHECK(!ct_utf8_valid("a\x80" "b", 3));             /* lone continuation */
+}
+
 int main(void)
 {
+    test_utf8();
     test_range();
     test_encodings();
     test_buf_limits();
