@@ -24,6 +24,12 @@ X264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
 VFR_PTS = "setpts='if(lt(N,24),N/24,1+(N-24)/8)/TB'"
 
 
+H263_LETTERBOX = ("H.263 QCIF: the container says square pixels but the decoded frames carry "
+                  "H.263's 12:11 pixel aspect, and since ScalingBehavior DEFAULT letterboxes "
+                  "(tc merge) the 176x144 output gets black bars (PSNR 16.7 dB against the "
+                  "stretched reference); decide which aspect wins in tc_filter.c")
+
+
 def case(name, ext, expect_size=(320, 240), audio_out=True, capture=False, xfail=None,
          make=None, selectors=None, check=None, **clip):
     """One input: `clip` are media.make_media arguments (or `make(path)` builds
@@ -165,9 +171,10 @@ CASES = [
     case("mkv_h264_ac3_5_1", "mkv", sample_rate=48000, channels=6, audio=("ac3",)),
     case("flv_sorenson_mp3", "flv", video=("flv",), audio=("libmp3lame",)),
     case("3gp_h263_aac", "3gp", expect_size=(176, 144), size="176x144", rate=15,
-         sample_rate=16000, video=("h263",), audio=("aac", "-b:a", "24k")),
+         sample_rate=16000, video=("h263",), audio=("aac", "-b:a", "24k"), xfail=H263_LETTERBOX),
     # Debian's ffmpeg has no AMR encoder: the AMR frames are made by hand
-    case("3gp_h263_amr_nb", "3gp", expect_size=(176, 144), make=media.make_3gp_amr),
+    case("3gp_h263_amr_nb", "3gp", expect_size=(176, 144), make=media.make_3gp_amr,
+         xfail=H263_LETTERBOX),
     case("3gp_h264_amr_wb", "3gp", make=lambda p: media.make_3gp_amr(p, wideband=True)),
     case("ogg_theora_vorbis", "ogg", video=("libtheora", "-q:v", "5"), audio=("libvorbis",)),
     case("no_audio", "mp4", audio=None, audio_out=False),
