@@ -313,19 +313,23 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
     return err;
 }
 
+int edge_ckey_invalidated(const char *ckey, const char *dist_id, const char *key, int prefix)
+{
+    size_t il = strlen(dist_id);
+    if (strncmp(ckey, dist_id, il) != 0 || ckey[il] != '/')
+        return 0;
+    const char *k = ckey + il + 1;
+    return prefix ? strncmp(k, key, strlen(key)) == 0 : strcmp(k, key) == 0;
+}
+
 void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, int prefix)
 {
     if (!c)
         return;
-    size_t il = strlen(dist_id), kl = strlen(key);
     pthread_mutex_lock(&c->mu);
     for (centry *en = c->head, *nx; en; en = nx) {
         nx = en->next;
-        const char *k = en->ckey;
-        if (strncmp(k, dist_id, il) != 0 || k[il] != '/')
-            continue;
-        k += il + 1;
-        if (prefix ? strncmp(k, key, kl) == 0 : strcmp(k, key) == 0) {
+        if (edge_ckey_invalidated(en->ckey, dist_id, key, prefix)) {
             unlink_entry(c, en);
             entry_free(en);
             c->stats.invalidated++;

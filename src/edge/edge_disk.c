@@ -317,15 +317,10 @@ void edge_disk_invalidate(edge_disk *dk, const char *dist_id, const char *key, i
 {
     if (!dk)
         return;
-    size_t il = strlen(dist_id), kl = strlen(key);
     pthread_mutex_lock(&dk->mu);
     for (dentry *en = dk->head, *nx; en; en = nx) {
         nx = en->next;
-        const char *k = en->ckey;
-        if (strncmp(k, dist_id, il) != 0 || k[il] != '/')
-            continue;
-        k += il + 1;
-        if (prefix ? strncmp(k, key, kl) == 0 : strcmp(k, key) == 0) {
+        if (edge_ckey_invalidated(en->ckey, dist_id, key, prefix)) {
             drop_entry(dk, en);
             dk->stats.invalidated++;
         }

@@ -282,15 +282,10 @@ void edge_gzcache_invalidate(edge_gzcache *g, const char *dist_id, const char *k
 {
     if (!g)
         return;
-    size_t il = strlen(dist_id), kl = strlen(key);
     pthread_mutex_lock(&g->mu);
     for (gz_entry *en = g->head, *nx; en; en = nx) {
         nx = en->next;
-        const char *k = en->ckey;
-        if (strncmp(k, dist_id, il) || k[il] != '/')
-            continue;
-        k += il + 1;
-        if (prefix ? !strncmp(k, key, kl) : !strcmp(k, key))
+        if (edge_ckey_invalidated(en->ckey, dist_id, key, prefix))
             gz_drop(g, en);
     }
     pthread_mutex_unlock(&g->mu);

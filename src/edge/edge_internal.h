@@ -310,6 +310,9 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
                          int *hit);
 /* Drops d's entries for key (prefix: every key starting with it). */
 void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, int prefix);
+/* Whether the cache key "<dist_id>/<object key>" is hit by an invalidation of
+ * key (a whole key, or a prefix when prefix != 0): shared by every cache tier. */
+int edge_ckey_invalidated(const char *ckey, const char *dist_id, const char *key, int prefix);
 /* Seconds an origin row may be reused (0: not cached). */
 int64_t edge_cache_ttl(const edge_dist *d, const ct_meta_object *o);
 void edge_cache_get_stats(edge_cache *c, edge_cache_stats *out);
