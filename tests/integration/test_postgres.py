@@ -141,15 +141,8 @@ class Cluster:
         srv = Server(os.path.join(self.base, name))
         os.makedirs(srv.base, exist_ok=True)
         srv.data_dir = self.data_dir  # both nodes keep blobs in one directory
-        real = srv.bin
-        wrapper = os.path.join(srv.base, "cattube-wrapper")
-        with open(wrapper, "w") as f:
-            f.write("#!/bin/sh\nif [ \"$1\" = serve ]; then exec \"%s\" \"$@\" --db '%s' "
-                    "--workers 0 --lease-seconds %d; fi\nexec \"%s\" \"$@\"\n"
-                    % (real, self.url, LEASE, real))
-        os.chmod(wrapper, 0o755)
-        srv.bin = wrapper
-        self.real_bin = real
+        srv.extra_args = ["--db", self.url, "--workers", "0", "--lease-seconds", str(LEASE)]
+        self.real_bin = srv.bin
         srv.start()
         self.nodes.append(srv)
         return srv

@@ -2,7 +2,7 @@
 in DIR but reads inputs and writes outputs only through the S3 API, signed
 with an IAM user's keys (made with `cattube admin user ...`).
 
-The server runs with --workers 0 and a 3 s lease (the wrapper trick of
+The server runs with --workers 0 and a 3 s lease (Server.extra_args, as
 test_workers.py). Checks: the same job run by a local worker and by a
 remote one gives the same keys, sizes and outputGroupDetails (MP4 + HLS, keys with
 a space, '+' and unicode, an MP4 uploaded with multipart); outputs pass
@@ -61,14 +61,8 @@ def make_user(srv, name, policy):
 def rserver(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("remote"))
     srv = Server(base)
-    real = srv.bin
-    wrapper = os.path.join(base, "cattube-wrapper")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nif [ \"$1\" = serve ]; then exec \"%s\" \"$@\" --workers 0 "
-                "--lease-seconds %d; fi\nexec \"%s\" \"$@\"\n" % (real, LEASE, real))
-    os.chmod(wrapper, 0o755)
-    srv.bin = wrapper
-    srv.real_bin = real
+    srv.extra_args = ["--workers", "0", "--lease-seconds", str(LEASE)]
+    srv.real_bin = srv.bin
     srv.start()
     s3 = srv.client("s3")
     s3.create_bucket(Bucket=SRC)

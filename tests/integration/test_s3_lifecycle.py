@@ -14,13 +14,7 @@ from conftest import Server
 def lserver(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("lifecycle"))
     srv = Server(base)
-    real = srv.bin
-    wrapper = os.path.join(base, "cattube-wrapper")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nif [ \"$1\" = serve ]; then exec \"%s\" \"$@\" "
-                "--stale-upload-seconds 2; fi\nexec \"%s\" \"$@\"\n" % (real, real))
-    os.chmod(wrapper, 0o755)
-    srv.bin = wrapper
+    srv.extra_args = ["--stale-upload-seconds", "2"]
     srv.start()
     yield srv
     assert not srv.stop()

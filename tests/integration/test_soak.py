@@ -217,13 +217,8 @@ class Chaos(threading.Thread):
 def soak(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("soak"))
     srv = Server(base)
-    real = srv.bin
-    wrapper = os.path.join(base, "cattube-wrapper")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nif [ \"$1\" = serve ]; then exec \"%s\" \"$@\" --workers 0 "
-                "--lease-seconds %d; fi\nexec \"%s\" \"$@\"\n" % (real, LEASE, real))
-    os.chmod(wrapper, 0o755)
-    srv.bin, srv.real_bin = wrapper, real
+    srv.extra_args = ["--workers", "0", "--lease-seconds", str(LEASE)]
+    srv.real_bin = srv.bin
     srv.start()
     recv = Receiver()
     workers = sse = None

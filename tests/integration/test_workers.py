@@ -28,14 +28,8 @@ SEED_JOB = os.path.join(os.path.dirname(os.path.dirname(HERE)), "examples", "see
 def wserver(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("workers"))
     srv = Server(base)
-    real = srv.bin
-    wrapper = os.path.join(base, "cattube-wrapper")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\nif [ \"$1\" = serve ]; then exec \"%s\" \"$@\" --workers 0 "
-                "--lease-seconds %d; fi\nexec \"%s\" \"$@\"\n" % (real, LEASE, real))
-    os.chmod(wrapper, 0o755)
-    srv.bin = wrapper
-    srv.real_bin = real
+    srv.extra_args = ["--workers", "0", "--lease-seconds", str(LEASE)]
+    srv.real_bin = srv.bin
     srv.start()
     s3 = srv.client("s3")
     s3.create_bucket(Bucket=SRC)
