@@ -84,6 +84,33 @@ def free_port():
         return s.getsockname()[1]
 
 
+
+def node_with_modules(js_dir, needed):
+    """node's path, with the npm packages `needed` installed in js_dir
+    (`npm ci` from its package-lock.json on first use); pytest.skip when node
+    or npm is missing or the registry can't be reached."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    modules = os.path.join(js_dir, "node_modules")
+    installed = lambda: all(os.path.isfile(os.path.join(modules, n, "package.json"))
+                            for n in needed)
+    if not node:
+        pytest.skip("node is not installed (the JS tests need node >= 18 and npm)")
+    if installed():
+        return node
+    if not npm:
+        pytest.skip(f"npm is not installed and {modules} is missing")
+    cmd = [npm, "ci" if os.path.exists(os.path.join(js_dir, "package-lock.json")) else
+           "install", "--no-audit", "--no-fund"]
+    try:
+        p = subprocess.run(cmd, cwd=js_dir, capture_output=True, text=True, timeout=300,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.skip("npm install timed out (is the npm registry reachable?)")
+    if p.returncode != 0 or not installed():
+        pytest.skip("npm install failed (is the npm registry reachable?):\n" +
+                    (p.stderr or p.stdout)[-2000:])
+    return node
+
 class AwsError(Exception):
     def __init__(self, args, rc, stdout, stderr):
         self.cmd, self.rc, self.stdout, self.stderr = args, rc, stdout, stderr

@@ -13,45 +13,24 @@ when node/npm are missing or the registry cannot be reached."""
 
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 
 import media
 
+from conftest import node_with_modules
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 JS_DIR = os.path.join(HERE, "js_mc")
-NODE_MODULES = os.path.join(JS_DIR, "node_modules")
 SEED_JOB = os.path.join(os.path.dirname(os.path.dirname(HERE)), "examples", "seed", "job.json")
 P = "js"
 PROBE_BUCKET = "js-probe"
 
 
-def _installed():
-    return os.path.isfile(os.path.join(NODE_MODULES, "@aws-sdk", "client-mediaconvert",
-                                       "package.json"))
-
-
 @pytest.fixture(scope="module")
 def node():
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node:
-        pytest.skip("node is not installed (the JS SDK test needs node >= 18 and npm)")
-    if not _installed():
-        if not npm:
-            pytest.skip("npm is not installed and tests/integration/js_mc/node_modules is missing")
-        cmd = [npm, "ci" if os.path.exists(os.path.join(JS_DIR, "package-lock.json")) else
-               "install", "--no-audit", "--no-fund"]
-        try:
-            p = subprocess.run(cmd, cwd=JS_DIR, capture_output=True, text=True, timeout=300,
-                               stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            pytest.skip("npm install timed out (is the npm registry reachable?)")
-        if p.returncode != 0 or not _installed():
-            pytest.skip("npm install failed (is the npm registry reachable?):\n" +
-                        (p.stderr or p.stdout)[-2000:])
-    return node
+    return node_with_modules(JS_DIR, ("@aws-sdk/client-mediaconvert",))
 
 
 @pytest.fixture(scope="module")

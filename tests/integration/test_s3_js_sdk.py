@@ -8,39 +8,19 @@ tests/integration/js/s3_modern.mjs with node.
 not installed or the npm registry cannot be reached."""
 
 import os
-import shutil
 import subprocess
 
 import pytest
 
+from conftest import node_with_modules
+
 JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
-NODE_MODULES = os.path.join(JS_DIR, "node_modules")
 NEEDED = ("@aws-sdk/client-s3", "@aws-sdk/lib-storage")
-
-
-def _installed():
-    return all(os.path.isfile(os.path.join(NODE_MODULES, p, "package.json")) for p in NEEDED)
 
 
 @pytest.fixture(scope="module")
 def node():
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node:
-        pytest.skip("node is not installed (the JS SDK test needs node >= 18 and npm)")
-    if not _installed():
-        if not npm:
-            pytest.skip("npm is not installed and tests/integration/js/node_modules is missing")
-        cmd = [npm, "ci" if os.path.exists(os.path.join(JS_DIR, "package-lock.json")) else
-               "install", "--no-audit", "--no-fund"]
-        try:
-            p = subprocess.run(cmd, cwd=JS_DIR, capture_output=True, text=True, timeout=300,
-                               stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            pytest.skip("npm install timed out (is the npm registry reachable?)")
-        if p.returncode != 0 or not _installed():
-            pytest.skip("npm install failed (is the npm registry reachable?):\n" +
-                        (p.stderr or p.stdout)[-2000:])
-    return node
+    return node_with_modules(JS_DIR, NEEDED)
 
 
 def test_js_sdk_modern_defaults(server, node):
