@@ -382,7 +382,7 @@ void mc_h_job_cancel(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_
         snprintf(msg, sizeof msg, "job %.64s not found", id);
     else if (err == CT_ERR_CONFLICT && ct_meta_job_get(mc->meta, id, &j) == CT_OK) {
         snprintf(msg, sizeof msg, strcmp(j.status, "PROGRESSING") == 0
-                     ? "job %.64s is uploading its outputs and can no longer be canceled"
+                     ? "job %.64s has begun uploading its outputs and can no longer be canceled"
                      : "job %.64s has already finished and cannot be canceled", id);
         ct_meta_job_free(&j);
     } else

@@ -38,7 +38,8 @@ const char meta_jobs_schema[] =
     " error_code INTEGER NOT NULL DEFAULT 0, error_message TEXT, spec_json TEXT NOT NULL,"
     " output_details_json TEXT, warnings_json TEXT, attempt INTEGER NOT NULL DEFAULT 0,"
     " cancel_requested INTEGER NOT NULL DEFAULT 0, lease_owner TEXT,"
-    " lease_until INTEGER NOT NULL DEFAULT 0, idem_key TEXT UNIQUE);"
+    " lease_until INTEGER NOT NULL DEFAULT 0, idem_key TEXT UNIQUE,"
+    " uploaded INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, priority DESC, created_ms);"
     "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, seq);";
 
@@ -664,7 +665,10 @@ ct_err ct_meta_job_heartbeat(ct_meta *m, const char *id, int attempt, const char
         *cancel = 0;
     pthread_mutex_lock(&m->mu);
     int64_t now = meta_now_ms(m);
+    /* uploaded stays set across attempts: once any attempt may have
+     * committed an output, CancelJob is refused (meta_search.h) */
     ct_err err = meta_prep(m, "UPDATE jobs SET lease_until=?1, phase=coalesce(?2, phase),"
+                         " uploaded=CASE WHEN ?2='UPLOADING' THEN 1 ELSE uploaded END,"
                          " percent=?3 WHERE id=?4 AND attempt=?5 AND status='PROGRESSING'"
                          " RETURNING cancel_requested", &st);
     if (err)
