@@ -230,6 +230,16 @@ ct_err edge_dist_list_all(ct_edge *e, void **out);
 void edge_dist_wire(ct_edge *e, void *d);
 /* Drops cached rows for the invalidation paths (a trailing '*' = prefix). */
 void edge_dist_invalidate_path(ct_edge *e, const char *id, const char *path);
+/* Invalidations kept in a distribution's stored record (newest first). */
+#define EDGE_INVAL_KEEP 100
+/* One invalidation from either API (edge_cf_inval.c): drops paths (json_t*
+ * array of "/..." strings, validated by the caller) from this process's
+ * caches and records {id, createTime, callerReference, paths} first in the
+ * stored distribution's "invalidations", where standalone edges pick it up
+ * at their next poll (edge_sync.c). *inv (optional): the new record
+ * (json_t*, caller decrefs). CT_ERR_NOT_FOUND for an unknown id. */
+ct_err edge_dist_record_invalidation(ct_edge *e, const char *id, void *paths, const char *cref,
+                                     void **inv);
 
 /* ---- origin access controls (edge_oac.c); records are json_t* ---- */
 #define EDGE_OAC_KIND "origin-access-control"

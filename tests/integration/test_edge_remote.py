@@ -141,6 +141,26 @@ def test_invalidation_on_the_api_node_reaches_the_edge(server, site):
     wait_for(lambda: server.curl(u).body == b"v2" * 600, "the invalidation to reach the edge")
 
 
+def test_admin_api_invalidation_reaches_the_edge(server, site):
+    """An invalidation made through the admin JSON API is recorded with the
+    distribution like a CloudFront one, so the standalone edge applies it too."""
+    from test_edge_signed import admin
+    edge, did = site["edge"], site["dist"]["id"]
+    s3 = server.client("s3")
+    s3.put_object(Bucket=site["bucket"], Key="adm/a.ts", Body=b"a1" * 700)
+    u = edge.url(did, "/adm/a.ts")
+    assert server.curl(u).body == b"a1" * 700
+    s3.put_object(Bucket=site["bucket"], Key="adm/a.ts", Body=b"a2" * 700)
+    assert server.curl(u).body == b"a1" * 700  # cached
+    st, inv = admin(server, "POST", f"/cattube/admin/distributions/{did}/invalidations",
+                    {"paths": ["/adm/a.ts"]})
+    assert st == 201 and inv["status"] == "Completed" and inv["id"].startswith("I"), inv
+    wait_for(lambda: server.curl(u).body == b"a2" * 700, "the admin invalidation on the edge")
+    ids = [i["Id"] for i in server.aws("cloudfront", "list-invalidations", "--distribution-id",
+                                       did)["InvalidationList"]["Items"]]
+    assert inv["id"] in ids
+
+
 def test_distribution_changes_reach_the_edge(server, site, tmp_path):
     edge = site["edge"]
     b2 = "remote-pub-" + uuid.uuid4().hex[:6]
