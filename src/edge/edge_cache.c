@@ -12,7 +12,10 @@
  * else the distribution's DefaultTTL, clamped to [MinTTL, MaxTTL];
  * no-store / no-cache / private mean MinTTL. TTL 0 is not cached. Errors
  * (404, origin failures) are never cached. A hit whose blob has gone (the
- * object was overwritten or deleted) is dropped and read again.
+ * object was overwritten or deleted) is dropped and read again. For a
+ * remote origin a miss here first asks the disk cache, which keeps each
+ * object's row with its bytes (and across restarts): a fresh one there is
+ * a hit with the time it has left, without an origin HEAD.
  *
  * Bounded: at most max_bytes of entries (row + strings), LRU eviction.
  * Coalescing: the first miss on a key marks it pending; concurrent misses on
@@ -299,10 +302,20 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
         c->pending[slot] = ckey; /* owned by the table until the read ends */
     pthread_mutex_unlock(&c->mu);
 
-    ct_err err = edge_origin_head(e, d, key, out);
-    int64_t ttl = err ? 0 : edge_cache_ttl(d, out);
+    /* A remote origin's row may still be kept with the bytes on disk (after
+     * a restart, or an eviction here): the same TTL, no origin read. */
+    int64_t ttl = 0;
+    ct_err err = CT_OK;
+    if (edge_disk_row(e->disk, ckey, out, &ttl))
+        *hit = 1;
+    else if (!(err = edge_origin_head(e, d, key, out)))
+        ttl = edge_cache_ttl(d, out);
 
     pthread_mutex_lock(&c->mu);
+    if (*hit) { /* counted as a hit, not a miss */
+        c->stats.misses--;
+        c->stats.hits++;
+    }
     if (ttl > 0)
         insert_locked(c, ckey, h, out, ttl);
     if (slot >= 0)

@@ -335,16 +335,22 @@ typedef struct edge_disk edge_disk;
 typedef struct {
     uint64_t hits, misses, coalesced, evictions, invalidated, bytes;
 } edge_disk_stats;
-/* DATA/edge-cache, emptied; NULL on failure. */
+/* DATA/edge-cache with the previous run's entries that are still valid
+ * (see edge_disk.c); NULL on failure. */
 edge_disk *edge_disk_open(const char *data_dir, uint64_t max_bytes);
+/* Frees the index; the files stay for the next start. */
 void edge_disk_free(edge_disk *dk);
 /* Fetches the object into tmp_path (created). */
 typedef ct_err (*edge_disk_fill_fn)(void *ctx, const char *tmp_path);
-/* An open fd (caller closes) on the bytes of ckey ("<dist>/<key>") with this
- * origin ETag: from the cache (*hit = 1), or fetched by fill (coalesced with
- * concurrent misses) and kept for ttl_s seconds when it fits. */
-ct_err edge_disk_get(edge_disk *dk, const char *ckey, const char *etag, int64_t ttl_s,
+/* An open fd (caller closes) on the bytes of ckey ("<dist>/<key>") with the
+ * origin ETag of row o: from the cache (*hit = 1), or fetched by fill
+ * (coalesced with concurrent misses) and kept with o for ttl_s seconds when
+ * it fits. */
+ct_err edge_disk_get(edge_disk *dk, const char *ckey, const ct_meta_object *o, int64_t ttl_s,
                      edge_disk_fill_fn fill, void *ctx, int *fd, uint64_t *size, int *hit);
+/* The origin row kept with a fresh entry of ckey (1: *out is the caller's,
+ * *ttl_s the whole seconds it has left), else 0. dk may be NULL. */
+int edge_disk_row(edge_disk *dk, const char *ckey, ct_meta_object *out, int64_t *ttl_s);
 void edge_disk_invalidate(edge_disk *dk, const char *dist_id, const char *key, int prefix);
 void edge_disk_get_stats(edge_disk *dk, edge_disk_stats *out);
 

@@ -214,7 +214,7 @@ ct_err edge_origin_open(ct_edge *e, const edge_dist *d, const ct_meta_object *o,
     if (asprintf(&ckey, "%s/%s", d->id, o->key) < 0)
         return CT_ERR_NOMEM;
     fill_ctx f = {e, d, o->key};
-    ct_err err = edge_disk_get(e->disk, ckey, o->etag, edge_cache_ttl(d, o), remote_fill, &f, fd,
+    ct_err err = edge_disk_get(e->disk, ckey, o, edge_cache_ttl(d, o), remote_fill, &f, fd,
                                size, hit);
     free(ckey);
     return err;
