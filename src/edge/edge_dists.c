@@ -118,6 +118,7 @@ static int dist_from_json(json_t *j, edge_dist *d)
         ep->code = (int)json_integer_value(json_object_get(er, "errorCode"));
         snprintf(ep->page, sizeof ep->page, "%s", page ? page : "");
         ep->response_code = rc && *rc ? atoi(rc) : 0;
+        ep->caching_min_ttl = json_integer_value(json_object_get(er, "errorCachingMinTTL"));
         d->n_errors++;
     }
     const char *op = json_string_value(json_object_get(j, "originPath"));

@@ -174,6 +174,7 @@ typedef struct {
     int code;                     /* ErrorCode */
     char page[256];               /* ResponsePagePath ("" = none) */
     int response_code;            /* ResponseCode, 0 = the error's own */
+    int64_t caching_min_ttl;      /* ErrorCachingMinTTL: seconds the error is cached */
 } edge_error_page;
 
 /* The per-path settings of a cache behavior (CacheBehaviors item). */
@@ -201,7 +202,7 @@ typedef struct {
     int compress;                 /* the behavior's Compress: gzip text and manifests */
     char oac_id[EDGE_ID_LEN + 2]; /* OriginAccessControlId, "" = read anonymously */
     char arn[96];                 /* its ARN as stored (the API node's account on a standalone edge) */
-    size_t n_errors;              /* CustomErrorResponses with a page (403/404 used) */
+    size_t n_errors;              /* CustomErrorResponses (pages: 403/404; caching: 403/404/502) */
     edge_error_page errors[EDGE_ERRORS_MAX];
     size_t n_behaviors;           /* CacheBehaviors, in order; the fields above are the default's */
     edge_behavior behaviors[EDGE_BEHAVIORS_MAX];
@@ -325,6 +326,11 @@ void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, 
 int edge_ckey_invalidated(const char *ckey, const char *dist_id, const char *key, int prefix);
 /* Seconds an origin row may be reused (0: not cached). */
 int64_t edge_cache_ttl(const edge_dist *d, const ct_meta_object *o);
+/* The status an origin error answers as (404, 403, 502), 0 for others. */
+int edge_error_status(ct_err err);
+/* Seconds an origin error is cached: the ErrorCachingMinTTL of d's
+ * CustomErrorResponse for its status, 0 (not cached) without one. */
+int64_t edge_error_ttl(const edge_dist *d, ct_err err);
 void edge_cache_get_stats(edge_cache *c, edge_cache_stats *out);
 /* Both caches (metadata and disk): d's entries for key (prefix: starting with it). */
 void edge_invalidate(ct_edge *e, const char *dist_id, const char *key, int prefix);
