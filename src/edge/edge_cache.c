@@ -55,6 +55,7 @@ struct edge_cache {
     centry *buckets[NBUCKETS];
     centry *head, *tail;
     size_t bytes, max_bytes, n;
+    uint64_t inval_gen; /* bumped by every invalidation */
     char *pending[PENDING_MAX];
     edge_cache_stats stats;
 };
@@ -335,6 +336,7 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
             slot = i;
     if (slot >= 0)
         c->pending[slot] = ckey; /* owned by the table until the read ends */
+    uint64_t gen = c->inval_gen;
     pthread_mutex_unlock(&c->mu);
 
     /* A remote origin's row may still be kept with the bytes on disk (after
@@ -353,7 +355,7 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
         c->stats.misses--;
         c->stats.hits++;
     }
-    if (ttl > 0)
+    if (ttl > 0 && gen == c->inval_gen) /* else an invalidation may have meant this read */
         insert_locked(c, ckey, h, err ? NULL : out, err, ttl);
     if (slot >= 0)
         c->pending[slot] = NULL;
@@ -377,6 +379,7 @@ void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, 
     if (!c)
         return;
     pthread_mutex_lock(&c->mu);
+    c->inval_gen++;
     for (centry *en = c->head, *nx; en; en = nx) {
         nx = en->next;
         if (edge_ckey_invalidated(en->ckey, dist_id, key, prefix)) {

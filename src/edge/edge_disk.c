@@ -64,6 +64,7 @@ struct edge_disk {
     dentry *buckets[DK_BUCKETS];
     dentry *head, *tail;
     uint64_t bytes, max_bytes, seq;
+    uint64_t inval_gen; /* bumped by every invalidation */
     char *pending[DK_PENDING_MAX];
     edge_disk_stats stats;
 };
@@ -337,7 +338,8 @@ static uint64_t *scan_dir(edge_disk *dk, size_t *n)
     }
     if (d)
         closedir(d);
-    qsort(seqs, *n, sizeof *seqs, seq_cmp);
+    if (*n)
+        qsort(seqs, *n, sizeof *seqs, seq_cmp);
     return seqs;
 }
 
@@ -349,7 +351,7 @@ static void drop_orphans(edge_disk *dk, const uint64_t *kept, size_t n)
     char p[4096];
     while (d && (de = readdir(d))) {
         uint64_t o = name_seq(de->d_name, 'o');
-        if (o && !bsearch(&o, kept, n, sizeof *kept, seq_cmp)) {
+        if (o && (!n || !bsearch(&o, kept, n, sizeof *kept, seq_cmp))) {
             snprintf(p, sizeof p, "%s/%s", dk->dir, de->d_name);
             unlink(p);
         }
@@ -380,7 +382,8 @@ static void load_index(edge_disk *dk, int reuse)
         drop_entry(dk, dk->tail);
     for (dentry *en = dk->head; en; en = en->next)
         seqs[kept++] = en->seq;
-    qsort(seqs, kept, sizeof *seqs, seq_cmp);
+    if (kept)
+        qsort(seqs, kept, sizeof *seqs, seq_cmp);
     drop_orphans(dk, seqs, kept);
     if (kept)
         ct_info("edge: disk cache reused: %zu object(s), %llu bytes", kept,
@@ -554,7 +557,7 @@ ct_err edge_disk_get(edge_disk *dk, const char *ckey, const ct_meta_object *o, i
     char *mine = slot >= 0 ? strdup(ckey) : NULL;
     if (mine)
         dk->pending[slot] = mine;
-    uint64_t seq = ++dk->seq;
+    uint64_t seq = ++dk->seq, gen = dk->inval_gen;
     pthread_mutex_unlock(&dk->mu);
 
     char tmp[4096];
@@ -577,8 +580,10 @@ ct_err edge_disk_get(edge_disk *dk, const char *ckey, const ct_meta_object *o, i
                meta_write(dk, seq, ckey, o, (uint64_t)st.st_size, ct_now_ms() + ttl_s * 1000) == 0;
     pthread_mutex_lock(&dk->mu);
     if (!err) {
+        /* An invalidation during the fetch may have meant these bytes: they
+         * are served to this request but not kept. */
         *size = (uint64_t)st.st_size;
-        insert_locked(dk, ckey, h, o, ttl_s, seq, *size, keep);
+        insert_locked(dk, ckey, h, o, ttl_s, seq, *size, keep && gen == dk->inval_gen);
     } else {
         unlink(tmp);
     }
@@ -596,6 +601,7 @@ void edge_disk_invalidate(edge_disk *dk, const char *dist_id, const char *key, i
     if (!dk)
         return;
     pthread_mutex_lock(&dk->mu);
+    dk->inval_gen++;
     for (dentry *en = dk->head, *nx; en; en = nx) {
         nx = en->next;
         if (edge_ckey_invalidated(en->ckey, dist_id, key, prefix)) {

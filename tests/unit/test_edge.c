@@ -804,6 +804,7 @@ typedef struct {
     int calls;
     int fail;
     pthread_mutex_t mu;
+    edge_disk *invalidate; /* invalidated (all of E1) while "fetching" */
 } fill_src;
 
 static ct_err fill_text(void *ctx, const char *tmp)
@@ -820,6 +821,8 @@ static ct_err fill_text(void *ctx, const char *tmp)
         return CT_ERR_IO;
     fputs(s->text, f);
     fclose(f);
+    if (s->invalidate)
+        edge_disk_invalidate(s->invalidate, "E1", "", 1);
     return CT_OK;
 }
 
@@ -978,6 +981,15 @@ static void test_disk_cache(void)
     edge_disk_invalidate(dk, "E1", "", 1);
     CHECK(dir_files(cdir) == 0);
     CHECK(disk_read(dk, "E1/a", "ea2", &a, buf, sizeof buf, &hit) == 0 && !hit && a.calls == 3);
+    /* an invalidation while a fetch is under way: its bytes are served, not kept */
+    fill_src racing = {.text = "racing", .invalidate = dk};
+    pthread_mutex_init(&racing.mu, NULL);
+    CHECK(disk_read(dk, "E1/r", "er", &racing, buf, sizeof buf, &hit) == 0 && !hit);
+    CHECK_STR(buf, "racing");
+    racing.invalidate = NULL;
+    CHECK(disk_read(dk, "E1/r", "er", &racing, buf, sizeof buf, &hit) == 0 && !hit &&
+          racing.calls == 2);
+    edge_disk_invalidate(dk, "E1", "r", 0);
     /* larger than the whole cache: served once from an unlinked temp file, not kept */
     fill_src big = {.text = "0123456789012345678901234567890123456789"};
     pthread_mutex_init(&big.mu, NULL);
