@@ -9,7 +9,12 @@
  * the same way, so signed distributions work on the standalone edge too.
  * A distribution whose ETag changed has its cached rows and bytes dropped,
  * so an update on the API node reaches viewers at the next poll; an
- * invalidation made there since the last poll is applied here too. */
+ * invalidation made there (either API records it in the distribution's
+ * record without changing its ETag) since the last poll is applied here
+ * too. The previous copy is kept in the edge's SQLite, so invalidations made
+ * while the edge was stopped are applied at its first poll, before the disk
+ * cache it kept (edge_disk.c) serves them for long: only requests in the
+ * moment between start and that poll can see such an entry. */
 #include "edge/edge_internal.h"
 
 #include <jansson.h>
