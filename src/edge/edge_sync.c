@@ -12,9 +12,9 @@
  * invalidation made there (either API records it in the distribution's
  * record without changing its ETag) since the last poll is applied here
  * too. The previous copy is kept in the edge's SQLite, so invalidations made
- * while the edge was stopped are applied at its first poll, before the disk
- * cache it kept (edge_disk.c) serves them for long: only requests in the
- * moment between start and that poll can see such an entry. */
+ * while the edge was stopped are applied at its first poll after a restart;
+ * until that poll (right after the listeners open) the disk cache it kept
+ * (edge_disk.c) may still answer such an entry. */
 #include "edge/edge_internal.h"
 
 #include <jansson.h>
