@@ -206,7 +206,8 @@ static int api_allowed(server *sv, const ct_http_req *req)
     const char *p = req->path;
     if (ct_iam_is_root(sv->iam, &req->principal))
         return 1;
-    if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies"))
+    if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies") ||
+        has_prefix(p, "/cattube/admin/roles"))
         return 1; /* answers its own 403 for non-root callers */
     const char *action = has_prefix(p, "/2017-08-29/")   ? "mediaconvert:*"
                          : has_prefix(p, "/2020-05-31/") ? "cloudfront:*"
@@ -237,7 +238,8 @@ static void route_admin(server *sv, ct_http_req *req, ct_http_resp *resp)
     else if (has_prefix(p, "/cattube/admin/webhooks") || has_prefix(p, "/cattube/admin/deliveries") ||
              has_prefix(p, "/cattube/admin/events"))
         ct_events_admin_handle(sv->events, req, resp);
-    else if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies"))
+    else if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies") ||
+             has_prefix(p, "/cattube/admin/roles"))
         ct_iam_admin_handle(sv->iam, req, resp);
     else
         ct_edge_admin_handle(sv->edge, req, resp);
