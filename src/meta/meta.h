@@ -33,7 +33,9 @@ int ct_meta_is_shared(const ct_meta *m);
 
 /* Wake-up hooks, called outside meta's lock after a commit that added
  * outbox rows or job events (on_outbox) or made jobs claimable (on_job);
- * with PostgreSQL also for other processes' commits, from a listener thread.
+ * also for other processes' commits, from a listener thread (PostgreSQL:
+ * LISTEN/NOTIFY; SQLite: PRAGMA data_version polled every 20 ms,
+ * meta_watch.c).
  * Setting NULL waits for a running call to return. */
 typedef void (*ct_meta_notify_fn)(void *ctx);
 void ct_meta_on_outbox(ct_meta *m, ct_meta_notify_fn fn, void *ctx);

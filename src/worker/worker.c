@@ -149,7 +149,9 @@ static int fetch(job_run *r, const char *bucket, const char *key, const char *di
 {
     ct_job_io *io = r->w->io;
     int code = role_allows(r, "s3:GetObject", bucket, key, msg, msglen);
-    return code ? code : io->ops->fetch_input(io, bucket, key, dir, path, n, io_tick, r, msg, msglen);
+    if (code)
+        return code;
+    return io->ops->fetch_input(io, bucket, key, dir, path, n, io_tick, r, msg, msglen);
 }
 
 /* Multi-file output: every file of its directory becomes the object
