@@ -153,6 +153,19 @@ def test_default_role_is_built_in(env):
     assert pol and pol[0]["policyDocument"]["Statement"][0]["Action"] == "s3:*", pol
     p = admin(env, "role", "delete", "MediaConvert_Default_Role", check=False)
     assert p.returncode == 1 and "cannot be deleted" in p.stderr, p.stderr
+    name = f"Twice-{env.io}"
+    admin(env, "role", "create", name)
+    p = admin(env, "role", "create", name, check=False)
+    assert p.returncode == 1 and "HTTP 409" in p.stderr, p.stderr
+    p = admin(env, "role", "attach-policy", name, "--policy-document",
+              '{"Statement": {"Effect": "Allow", "Action": "s3:GetObject"}}', check=False)
+    assert p.returncode == 1 and "HTTP 400" in p.stderr and "Resource" in p.stderr, p.stderr
+    p = admin(env, "role", "attach-policy", "NoSuchRole", "--policy-document",
+              '{"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}',
+              check=False)
+    assert p.returncode == 1 and "HTTP 404" in p.stderr, p.stderr
+    admin(env, "role", "delete", name)
+    assert name not in {r["roleName"] for r in admin(env, "role", "list")["roles"]}
     # The seed's placeholder account names this account's role.
     done = run_job(env, "arn:aws:iam::account_id:role/MediaConvert_Default_Role",
                    f"{SRC}/in/clip.mov", f"{DST}/default/")
