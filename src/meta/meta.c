@@ -189,6 +189,8 @@ ct_err ct_meta_open(const char *url_or_path, ct_meta **out)
         static const char *const channels[] = {"cattube_job", "cattube_outbox"};
         if ((err = ct_db_listen(m->db, channels, 2, on_notify, m, &m->listener)))
             goto fail;
+    } else if ((err = meta_watch_start(m, url_or_path, &m->watch))) {
+        goto fail;
     }
     *out = m;
     return CT_OK;
@@ -211,6 +213,7 @@ void ct_meta_close(ct_meta *m)
     if (!m)
         return;
     ct_db_listen_stop(m->listener);
+    meta_watch_stop(m->watch);
     ct_db_close(m->db);
     pthread_mutex_destroy(&m->hook_mu);
     pthread_mutex_destroy(&m->mu);
