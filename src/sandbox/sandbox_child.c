@@ -107,7 +107,7 @@ int ct_sandbox_lock_down(int n_outputs)
         prctl(PR_SET_DUMPABLE, 0) != 0)
         return -1;
     mallopt(M_ARENA_MAX, 2);
-    if (set_limit(RLIMIT_CORE, 0) != 0 || set_limit(RLIMIT_NOFILE, (rlim_t)(4 + n_outputs + 16)) != 0)
+    if (set_limit(RLIMIT_CORE, 0) != 0 || set_limit(RLIMIT_NOFILE, (rlim_t)n_outputs + 4 + 16) != 0)
         return -1;
     /* Best effort: Docker's default profile refuses unshare. */
     if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
