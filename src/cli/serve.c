@@ -109,7 +109,7 @@ static ct_err load_or_create_root(server *sv)
     return e;
 }
 
-/* The key sealing IAM users' secrets: CATTUBE_MASTER_KEY (64 hex digits;
+/* The key sealing IAM users' and webhooks' secrets: CATTUBE_MASTER_KEY (64 hex digits;
  * nodes sharing one database must share it) or DIR/master.key, made once. */
 static ct_err load_or_create_master_key(server *sv)
 {
@@ -428,7 +428,7 @@ static ct_err start_all(server *sv)
                  sv->opt.edge_http_listen);
         return e;
     }
-    ct_events_config evc = {sv->opt.region, sv->account_id};
+    ct_events_config evc = {sv->opt.region, sv->account_id, sv->master_key};
     if ((e = ct_events_start(&evc, sv->meta, sv->mc, &sv->events)))
         return e;
     if (sv->opt.workers > 0) {

@@ -334,6 +334,11 @@ ct_err ct_events_start(const ct_events_config *cfg, ct_meta *meta, ct_mc *mc, ct
     snprintf(ev->account_id, sizeof ev->account_id, "%s", cfg->account_id);
     ev->meta = meta;
     ev->mc = mc;
+    if (cfg->master_key) {
+        memcpy(ev->master, cfg->master_key, sizeof ev->master);
+        ev->has_master = 1;
+        events_secrets_seal_plaintext(ev);
+    }
     pthread_mutex_init(&ev->mu, NULL);
     pthread_cond_init(&ev->cv, NULL);
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -367,5 +372,6 @@ void ct_events_stop(ct_events *ev)
     events_hub_close(ev->hub);
     pthread_cond_destroy(&ev->cv);
     pthread_mutex_destroy(&ev->mu);
+    explicit_bzero(ev->master, sizeof ev->master);
     free(ev);
 }

@@ -536,17 +536,23 @@ int mc_settings_plan(const json_t *settings, ct_plan *plan, char in_bucket[64],
     /* cppcheck-suppress uninitvar ; cleared on the next line */
     s.plan = plan ? plan : &local;
     memset(s.plan, 0, sizeof *s.plan);
-    if (!json_is_object(settings))
-        return mc_fail(d, "expected an object");
+    int rc = -1;
+    if (!json_is_object(settings)) {
+        mc_fail(d, "expected an object");
+        goto cleanup;
+    }
     if (input_plan(settings, &s, d) || groups_plan(settings, &s, d))
-        return -1;
+        goto cleanup;
     if (in_bucket)
         memcpy(in_bucket, s.in_bucket, sizeof s.in_bucket);
     if (in_key)
         memcpy(in_key, s.in_key, sizeof s.in_key);
     if (dests)
         memcpy(dests, s.dests, sizeof(ct_mc_dest) * (size_t)s.plan->n_outputs);
-    return 0;
+    rc = 0;
+cleanup:
+    s.plan = NULL; /* it may point at local, which ends here */
+    return rc;
 }
 
 /* ------------------------------------------------------------- public API */

@@ -26,6 +26,8 @@ void meta_col_copy(ct_db_stmt *st, int col, char *out, size_t n)
 {
     const char *t = ct_db_col_text(st, col);
     size_t l = t ? strlen(t) : 0;
+    if (n == 0)
+        return;
     if (l >= n)
         l = n - 1;
     if (l)

@@ -336,6 +336,11 @@ void ct_meta_webhook_free(ct_meta_webhook *w);
 ct_err ct_meta_webhook_create(ct_meta *m, const ct_meta_webhook *w); /* CT_ERR_EXISTS */
 ct_err ct_meta_webhook_get(ct_meta *m, const char *name, ct_meta_webhook *out);
 ct_err ct_meta_webhook_delete(ct_meta *m, const char *name);
+/* Replaces the stored secret only while it is still `old` (sealing a
+ * plaintext row: another node may have done it first). CT_ERR_NOT_FOUND when
+ * the row is gone or changed. */
+ct_err ct_meta_webhook_set_secret(ct_meta *m, const char *name, const char *old,
+                                  const char *secret);
 typedef ct_err (*ct_meta_webhook_cb)(void *ctx, const ct_meta_webhook *w);
 ct_err ct_meta_webhook_list(ct_meta *m, ct_meta_webhook_cb cb, void *ctx);
 

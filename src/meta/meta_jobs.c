@@ -628,7 +628,8 @@ static ct_err claim_locked(ct_meta *m, const char *worker_id, int64_t now, int64
     if (rc == CT_DB_ROW) {
         job_from_row(st, out);
         err = out->spec_json ? CT_OK : CT_ERR_NOMEM;
-        rc = ct_db_step(st); /* finish the statement before COMMIT */
+        if (ct_db_step(st) == CT_DB_ERROR && !err) /* finish the statement before COMMIT */
+            err = ct_db_stmt_err(st);
     } else {
         err = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
     }

@@ -175,7 +175,7 @@ static void variant_line(AVBPrint *bp, const tc_out *o, int64_t audio_bw, const 
     const char *ac = o->a.enc ? audio_codec_str(o) : audio_bw > 0 ? group_ac : NULL;
     av_bprintf(bp, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld,CODECS=\"%s%s%s\","
                "RESOLUTION=%dx%d,FRAME-RATE=%.3f%s\n%s.m3u8\n",
-               (long long)(peak + audio_bw), (long long)(avg + audio_bw), vc, ac ? "," : "",
+               (long long)peak + audio_bw, (long long)avg + audio_bw, vc, ac ? "," : "",
                ac ? ac : "", o->target_w, o->target_h, av_q2d(o->v.enc->framerate),
                audio_bw > 0 ? ",AUDIO=\"" TC_AUDIO_GROUP "\"" : "", o->po->name);
 }

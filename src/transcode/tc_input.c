@@ -95,6 +95,7 @@ static int open_demuxer(tc_job *j, const AVInputFormat *fmt)
         if (strstr(last, "moov atom not found"))
             return tc_fail(j, CT_MC_ERR_TRUNCATED_INPUT, "input: truncated MP4 (moov atom not found)");
         return tc_fail(j, CT_MC_ERR_INPUT_UNREADABLE, "input: cannot open %s container (%s%s%s)",
+                       /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): probe_format set fmt or failed */
                        fmt->name, tc_averr(ret, eb, sizeof eb), *last ? ": " : "", last);
     }
     ret = avformat_find_stream_info(j->in, NULL);
