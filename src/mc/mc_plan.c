@@ -156,6 +156,57 @@ static int naming_check(const json_t *out, const char *def_ext, out_naming *nm, 
     return 0;
 }
 
+/* VideoPreprocessors: only the Deinterlacer. Without one, an input flagged
+ * interlaced is still deinterlaced (CT_DEINT_AUTO): outputs are progressive. */
+static int deinterlacer_plan(const json_t *di, ct_plan_video *v, mc_diag *d)
+{
+    static const char *const algos[] = {"INTERPOLATE", "INTERPOLATE_TICKER", "BLEND", "BLEND_TICKER",
+                                        "LINEAR_INTERPOLATION"};
+    static const int algo_map[] = {CT_DEINT_INTERPOLATE, CT_DEINT_INTERPOLATE, CT_DEINT_BLEND,
+                                   CT_DEINT_BLEND, CT_DEINT_LINEAR};
+    if (!json_is_object(di))
+        return mc_fail(d, "expected an object");
+    if (mc_enum_only(di, "algorithm", "INTERPOLATE|INTERPOLATE_TICKER|BLEND|BLEND_TICKER|"
+                     "LINEAR_INTERPOLATION", d) ||
+        mc_enum_only(di, "mode", "DEINTERLACE|INVERSE_TELECINE|ADAPTIVE", d) ||
+        mc_enum_only(di, "control", "FORCE_ALL_FRAMES|NORMAL", d))
+        return -1;
+    const char *algo = mc_jstr(di, "algorithm"), *mode = mc_jstr(di, "mode"), *ctl = mc_jstr(di, "control");
+    v->deint_algo = CT_DEINT_INTERPOLATE;
+    for (size_t i = 0; algo && i < CT_ARRAY_LEN(algos); i++)
+        if (strcmp(algo, algos[i]) == 0)
+            v->deint_algo = algo_map[i];
+    v->deint_mode = !mode || strcmp(mode, "DEINTERLACE") == 0 ? CT_DEINT_DEINTERLACE
+                  : strcmp(mode, "INVERSE_TELECINE") == 0 ? CT_DEINT_IVTC : CT_DEINT_ADAPTIVE;
+    v->deint_force = ctl && strcmp(ctl, "FORCE_ALL_FRAMES") == 0;
+    return 0;
+}
+
+static int preprocessors_plan(const json_t *vd, ct_plan_video *v, mc_diag *d)
+{
+    const json_t *pp = json_object_get(vd, "videoPreprocessors"), *val;
+    const char *k;
+    if (!pp)
+        return 0;
+    if (!json_is_object(pp))
+        return mc_fail_at(d, "videoPreprocessors", "expected an object");
+    size_t p = mc_path_key(d, "videoPreprocessors");
+    int rc = 0;
+    json_object_foreach((json_t *)pp, k, val) {
+        if (strcmp(k, "deinterlacer") != 0) {
+            rc = mc_fail_at(d, k, "not supported by CatTube (supported: deinterlacer)");
+            break;
+        }
+        size_t q = mc_path_key(d, k);
+        rc = deinterlacer_plan(val, v, d);
+        mc_path_pop(d, q);
+        if (rc)
+            break;
+    }
+    mc_path_pop(d, p);
+    return rc;
+}
+
 static int output_plan(const json_t *out, const json_t *selectors, int gk, ct_plan_output *po,
                        out_naming *nm, mc_diag *d)
 {
@@ -170,6 +221,8 @@ static int output_plan(const json_t *out, const json_t *selectors, int gk, ct_pl
     if (vd) {
         size_t p = mc_path_key(d, "videoDescription");
         int rc = mc_video_plan(vd, &po->video, d);
+        if (!rc && po->video.codec != CT_VCODEC_NONE)
+            rc = preprocessors_plan(vd, &po->video, d);
         mc_path_pop(d, p);
         if (rc)
             return -1;
@@ -229,6 +282,8 @@ typedef struct {
     ct_mc_dest dests[CT_PLAN_MAX_OUTPUTS];
     char in_bucket[64], in_key[1025];
     const json_t *selectors;
+    const char *sources[CT_PLAN_MAX_AUDIO]; /* AudioSourceName of each audio slot (borrowed) */
+    int n_sources;
 } plan_state;
 
 static int input_plan(const json_t *settings, plan_state *s, mc_diag *d)
@@ -259,7 +314,7 @@ static const struct {
 };
 
 /* enum-valued key: absent or one of the allowed values ("A|B"). */
-static int enum_only(const json_t *o, const char *k, const char *allowed, mc_diag *d)
+int mc_enum_only(const json_t *o, const char *k, const char *allowed, mc_diag *d)
 {
     const char *v = mc_jstr(o, k);
     size_t n = v ? strlen(v) : 0;
@@ -309,7 +364,7 @@ static int group_limits(const json_t *gs, int gk, mc_diag *d)
         if (!allowed[0] && !(json_is_array(v) && json_array_size(v) == 0) &&
             !(json_is_string(v) && json_string_length(v) == 0) && !(json_is_object(v) && json_object_size(v) == 0))
             return mc_fail_at(d, key, "not supported by CatTube (leave it out)");
-        if (allowed[0] && strcmp(allowed, "0") != 0 && enum_only(gs, key, allowed, d))
+        if (allowed[0] && strcmp(allowed, "0") != 0 && mc_enum_only(gs, key, allowed, d))
             return -1;
     }
     return 0;
@@ -330,14 +385,14 @@ static int dash_settings(const json_t *gs, group_info *gi, mc_diag *d)
         return mc_fail_at(d, "fragmentLength", "must be between 1 and 3600 seconds");
     if (mbt < 0 || mbt > 3600000)
         return mc_fail_at(d, "minBufferTime", "must be between 0 and 3600000 milliseconds");
-    if (enum_only(gs, "segmentControl", "SEGMENTED_FILES", d) ||
-        enum_only(gs, "mpdProfile", "MAIN_PROFILE", d) ||
-        enum_only(gs, "writeSegmentTimelineInRepresentation", "ENABLED|DISABLED", d) ||
-        enum_only(gs, "mpdManifestBandwidthType", "MAX", d))
+    if (mc_enum_only(gs, "segmentControl", "SEGMENTED_FILES", d) ||
+        mc_enum_only(gs, "mpdProfile", "MAIN_PROFILE", d) ||
+        mc_enum_only(gs, "writeSegmentTimelineInRepresentation", "ENABLED|DISABLED", d) ||
+        mc_enum_only(gs, "mpdManifestBandwidthType", "MAX", d))
         return -1;
     if (gi->kind == GK_CMAF &&
-        (enum_only(gs, "writeHlsManifest", "ENABLED|DISABLED", d) ||
-         enum_only(gs, "writeDashManifest", "ENABLED|DISABLED", d)))
+        (mc_enum_only(gs, "writeHlsManifest", "ENABLED|DISABLED", d) ||
+         mc_enum_only(gs, "writeDashManifest", "ENABLED|DISABLED", d)))
         return -1;
     const char *wh = mc_jstr(gs, "writeHlsManifest"), *wd = mc_jstr(gs, "writeDashManifest");
     gi->no_hls = gi->kind == GK_CMAF && wh && strcmp(wh, "DISABLED") == 0;
@@ -477,6 +532,33 @@ static int dest_add(plan_state *s, int idx, int gidx, const json_t *g, const gro
     return 0;
 }
 
+/* The output's AudioSourceName (default "Audio Selector 1") -> its slot. */
+static int audio_source(const json_t *out, plan_state *s, ct_plan_output *po, mc_diag *d)
+{
+    const json_t *ad = json_array_get(json_object_get(out, "audioDescriptions"), 0);
+    const char *name = mc_jstr(ad, "audioSourceName");
+    if (po->audio.codec == CT_ACODEC_NONE)
+        return 0;
+    if (!name)
+        name = "Audio Selector 1";
+    for (int i = 0; i < s->n_sources; i++)
+        if (strcmp(s->sources[i], name) == 0) {
+            po->audio.source = i;
+            return 0;
+        }
+    if (s->n_sources >= CT_PLAN_MAX_AUDIO) {
+        size_t p = mc_path_key(d, "audioDescriptions");
+        mc_path_index(d, 0);
+        mc_fail_at(d, "audioSourceName", "at most %d different audio sources per job are supported",
+                   CT_PLAN_MAX_AUDIO);
+        mc_path_pop(d, p);
+        return -1;
+    }
+    po->audio.source = s->n_sources;
+    s->sources[s->n_sources++] = name;
+    return 0;
+}
+
 static int group_outputs(const json_t *g, int gidx, plan_state *s, mc_diag *d)
 {
     group_info gi;
@@ -497,6 +579,8 @@ static int group_outputs(const json_t *g, int gidx, plan_state *s, mc_diag *d)
         size_t p = mc_path_key(d, "outputs");
         mc_path_index(d, i);
         int rc = output_plan(o, s->selectors, gi.kind, &s->plan->outputs[idx], &nm, d);
+        if (!rc)
+            rc = audio_source(o, s, &s->plan->outputs[idx], d);
         if (!rc)
             rc = dest_add(s, idx, gidx, g, &gi, i == 0, &nm, d);
         mc_path_pop(d, p);
@@ -540,6 +624,7 @@ int mc_settings_plan(const json_t *settings, ct_plan *plan, char in_bucket[64],
         return mc_fail(d, "expected an object");
     if (input_plan(settings, &s, d) || groups_plan(settings, &s, d))
         return -1;
+    mc_inputs_audio(settings, s.plan, s.sources, s.n_sources);
     if (in_bucket)
         memcpy(in_bucket, s.in_bucket, sizeof s.in_bucket);
     if (in_key)
