@@ -53,13 +53,21 @@ int ct_plan_name_ok(const char *name)
     return 1;
 }
 
+int ct_plan_url_ok(const char *url)
+{
+    for (const unsigned char *c = (const unsigned char *)url; *c; c++)
+        if (*c <= 0x20 || *c == 0x7f || *c == '"' || *c == '\'' || *c == '<' || *c == '>' || *c == '\\')
+            return 0;
+    return 1;
+}
+
 static json_t *output_to_json(const ct_plan_output *o)
 {
-    return json_pack("{s:i, s:s, s:s, s:s, s:i, s:[i, i, i, i, i], s:[i, i, i, i],"
+    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:[i, i, i, i, i], s:[i, i, i, i],"
                      " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i, s:[i, i, i]},"
                      " s:{s:i, s:I, s:i, s:i, s:i, s:i}}",
                      "container", (int)o->container, "path", o->path, "name", o->name,
-                     "master", o->master, "group", o->group, "seg", o->segment_length,
+                     "master", o->master, "base_url", o->base_url, "group", o->group, "seg", o->segment_length,
                      o->fragment_length, o->min_buffer_ms, o->no_hls, o->no_dash,
                      "fc", o->video.fc_num, o->video.fc_den, o->video.fc_max, o->video.fc_quality,
                      "video", "codec", (int)o->video.codec, "width", o->video.width,
@@ -203,16 +211,16 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
     p->n_inputs = ins ? (int)json_array_size(ins) : 0;
     json_array_foreach(outs, i, o) {
         ct_plan_output *po = &p->outputs[i];
-        const char *path, *name, *master;
+        const char *path, *name, *master, *base_url;
         int container, vcodec, rc_mode, acodec;
         json_int_t vb, vmax, hrd, ab;
         ct_plan_video *v = &po->video;
         if (json_unpack_ex(o, &je, JSON_STRICT,
-                           "{s:i, s:s, s:s, s:s, s:i, s:[i, i, i, i, i], s:[i, i, i, i],"
+                           "{s:i, s:s, s:s, s:s, s:s, s:i, s:[i, i, i, i, i], s:[i, i, i, i],"
                            " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i,"
                            " s:[i, i, i]}, s:{s:i, s:I, s:i, s:i, s:i, s:i}}",
                            "container", &container, "path", &path, "name", &name, "master",
-                           &master, "group", &po->group, "seg", &po->segment_length,
+                           &master, "base_url", &base_url, "group", &po->group, "seg", &po->segment_length,
                            &po->fragment_length, &po->min_buffer_ms, &po->no_hls, &po->no_dash,
                            "fc", &v->fc_num, &v->fc_den, &v->fc_max, &v->fc_quality,
                            "video", "codec", &vcodec,
@@ -229,7 +237,8 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
             po->audio.source < 0 || po->audio.source >= CT_PLAN_MAX_AUDIO ||
             copy_str(po->path, sizeof po->path, path) ||
             copy_str(po->name, sizeof po->name, name) ||
-            copy_str(po->master, sizeof po->master, master)) {
+            copy_str(po->master, sizeof po->master, master) ||
+            copy_str(po->base_url, sizeof po->base_url, base_url) || !ct_plan_url_ok(po->base_url)) {
             snprintf(err, errlen, "plan output %zu: %s", i, je.text);
             goto cleanup;
         }

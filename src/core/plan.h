@@ -102,6 +102,9 @@ typedef struct {
                                   * (0 = one fragment per segment) */
     int min_buffer_ms;           /* DASH/CMAF: the MPD's minBufferTime */
     int no_hls, no_dash;         /* CMAF: WriteHlsManifest / WriteDashManifest DISABLED */
+    char base_url[CT_PLAN_PATH_MAX]; /* group's BaseUrl: prefix of the master playlist's
+                                      * URIs (HLS, CMAF) and the MPD's BaseURL; "" = none.
+                                      * No control characters, quotes, '<', '>' or '\\' */
     ct_plan_video video;
     ct_plan_audio audio;
 } ct_plan_output;
@@ -190,5 +193,9 @@ int ct_plan_output_is_fmp4(const ct_plan_output *o);
  * leading '.'. Checked by mc (names it plans), by the child (names libav
  * asks for) and by the parent (names it unpacks). */
 int ct_plan_name_ok(const char *name);
+
+/* 1 when url may stand in a playlist or an MPD as it is: no spaces or
+ * control characters, no quotes, '<', '>' or '\\' ("" is fine). */
+int ct_plan_url_ok(const char *url);
 
 #endif

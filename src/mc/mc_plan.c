@@ -86,8 +86,10 @@ static const struct {
     {GK_HLS, "M3U8", CT_CONTAINER_HLS_TS, "m3u8", V(CT_VCODEC_H264), A(CT_ACODEC_AAC),
      "video H_264 (use container CMFC for H_265 and AV1); audio AAC"},
     {GK_HLS, "CMFC", CT_CONTAINER_HLS_FMP4, "m3u8", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
-    {GK_DASH, "MPD", CT_CONTAINER_DASH, "mpd", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
-    {GK_CMAF, "CMFC", CT_CONTAINER_CMAF, "mp4", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
+    {GK_DASH, "MPD", CT_CONTAINER_DASH, "mpd", V_STD | V(CT_VCODEC_VP9), A(CT_ACODEC_AAC),
+     "video H_264, H_265, AV1, VP9; audio AAC"},
+    {GK_CMAF, "CMFC", CT_CONTAINER_CMAF, "mp4", V_STD | V(CT_VCODEC_VP9), A(CT_ACODEC_AAC),
+     "video H_264, H_265, AV1, VP9; audio AAC"},
 };
 
 static const char *k_container_help =
@@ -299,6 +301,7 @@ typedef struct {
     int min_buffer_ms;         /* DASH/CMAF */
     int manifests;             /* write the group's master playlist / MPD */
     int no_hls, no_dash;       /* CMAF: WriteHlsManifest / WriteDashManifest DISABLED */
+    const char *base_url;      /* BaseUrl or NULL (borrowed) */
     char bucket[64], prefix[1025];
 } group_info;
 
@@ -337,16 +340,16 @@ static const struct {
     int gk;
     const char *key, *allowed;
 } k_group_limits[] = {
-    {GK_HLS, "additionalManifests", ""}, {GK_HLS, "adMarkers", ""}, {GK_HLS, "baseUrl", ""},
+    {GK_HLS, "additionalManifests", ""}, {GK_HLS, "adMarkers", ""},
     {GK_HLS, "encryption", ""}, {GK_HLS, "imageBasedTrickPlay", "NONE"},
     {GK_HLS, "manifestCompression", "NONE"}, {GK_HLS, "manifestDurationFormat", "FLOATING_POINT"},
     {GK_HLS, "streamInfResolution", "INCLUDE"}, {GK_HLS, "directoryStructure", "SINGLE_DIRECTORY"},
     {GK_HLS, "programDateTime", "EXCLUDE"}, {GK_HLS, "minFinalSegmentLength", "0"},
-    {GK_DASH, "additionalManifests", ""}, {GK_DASH, "baseUrl", ""}, {GK_DASH, "encryption", ""},
+    {GK_DASH, "additionalManifests", ""}, {GK_DASH, "encryption", ""},
     {GK_DASH, "imageBasedTrickPlay", "NONE"}, {GK_DASH, "hbbtvCompliance", "NONE"},
     {GK_DASH, "audioChannelConfigSchemeIdUri", "MPEG_CHANNEL_CONFIGURATION"},
     {GK_DASH, "videoCompositionOffsets", "UNSIGNED"}, {GK_DASH, "minFinalSegmentLength", "0"},
-    {GK_CMAF, "additionalManifests", ""}, {GK_CMAF, "baseUrl", ""}, {GK_CMAF, "encryption", ""},
+    {GK_CMAF, "additionalManifests", ""}, {GK_CMAF, "encryption", ""},
     {GK_CMAF, "imageBasedTrickPlay", "NONE"}, {GK_CMAF, "manifestCompression", "NONE"},
     {GK_CMAF, "manifestDurationFormat", "FLOATING_POINT"}, {GK_CMAF, "streamInfResolution", "INCLUDE"},
     {GK_CMAF, "videoCompositionOffsets", "UNSIGNED"}, {GK_CMAF, "minFinalSegmentLength", "0"},
@@ -421,6 +424,23 @@ static int hls_settings(const json_t *hgs, group_info *gi, mc_diag *d)
     return 0;
 }
 
+/* HLS, DASH ISO, CMAF BaseUrl: written into the manifests as it is. */
+static int base_url(const json_t *gs, group_info *gi, mc_diag *d)
+{
+    const json_t *v = json_object_get(gs, "baseUrl");
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return mc_fail_at(d, "baseUrl", "expected a string");
+    const char *u = json_string_value(v);
+    if (strlen(u) >= CT_PLAN_PATH_MAX || !ct_plan_url_ok(u))
+        return mc_fail_at(d, "baseUrl", "must be a URL or URL prefix of at most %d bytes without"
+                          " spaces, control characters, quotes, '<', '>' or '\\' (got \"%.64s\")",
+                          CT_PLAN_PATH_MAX - 1, u);
+    gi->base_url = u[0] ? u : NULL;
+    return 0;
+}
+
 static int group_kind(const char *type)
 {
     for (size_t i = 0; type && i < CT_ARRAY_LEN(k_groups); i++)
@@ -452,7 +472,7 @@ static int group_dest(const json_t *g, group_info *gi, mc_diag *d)
         mc_fail_at(d, "destination", "required");
     else if (mc_parse_s3(dst, gi->bucket, gi->prefix, 1025, 1))
         mc_fail_at(d, "destination", "must be an s3://bucket/prefix URL (got \"%.128s\")", dst);
-    else if (gi->kind != GK_FILE && group_limits(gs, gi->kind, d))
+    else if (gi->kind != GK_FILE && (group_limits(gs, gi->kind, d) || base_url(gs, gi, d)))
         rc = -1;
     else
         rc = gi->kind == GK_HLS ? hls_settings(gs, gi, d)
@@ -493,6 +513,8 @@ static int multi_names(plan_state *s, int idx, const group_info *gi, int first, 
     po->segment_length = gi->kind != GK_FILE ? gi->segment_length : 0;
     po->fragment_length = gi->fragment_length;
     po->min_buffer_ms = gi->min_buffer_ms;
+    if (gi->base_url)
+        snprintf(po->base_url, sizeof po->base_url, "%s", gi->base_url);
     po->no_hls = dst->no_hls = gi->no_hls;
     po->no_dash = dst->no_dash = gi->no_dash;
     return 0;

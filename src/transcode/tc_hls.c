@@ -156,9 +156,9 @@ static void video_codec_str(const tc_out *o, char *buf, size_t n)
 static void media_line(AVBPrint *bp, const tc_out *o, int first)
 {
     av_bprintf(bp, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"%s\",LANGUAGE=\"und\","
-               "AUTOSELECT=YES,DEFAULT=%s,CHANNELS=\"%d\",URI=\"%s.m3u8\"\n",
+               "AUTOSELECT=YES,DEFAULT=%s,CHANNELS=\"%d\",URI=\"%s%s.m3u8\"\n",
                TC_AUDIO_GROUP, o->po->name, first ? "YES" : "NO", o->a.enc->ch_layout.nb_channels,
-               o->po->name);
+               o->po->base_url, o->po->name);
 }
 
 static const char *audio_codec_str(const tc_out *o)
@@ -174,10 +174,10 @@ static void variant_line(AVBPrint *bp, const tc_out *o, int64_t audio_bw, const 
     video_codec_str(o, vc, sizeof vc);
     const char *ac = o->a.enc ? audio_codec_str(o) : audio_bw > 0 ? group_ac : NULL;
     av_bprintf(bp, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld,CODECS=\"%s%s%s\","
-               "RESOLUTION=%dx%d,FRAME-RATE=%.3f%s\n%s.m3u8\n",
+               "RESOLUTION=%dx%d,FRAME-RATE=%.3f%s\n%s%s.m3u8\n",
                (long long)(peak + audio_bw), (long long)(avg + audio_bw), vc, ac ? "," : "",
                ac ? ac : "", o->target_w, o->target_h, av_q2d(o->v.enc->framerate),
-               audio_bw > 0 ? ",AUDIO=\"" TC_AUDIO_GROUP "\"" : "", o->po->name);
+               audio_bw > 0 ? ",AUDIO=\"" TC_AUDIO_GROUP "\"" : "", o->po->base_url, o->po->name);
 }
 
 static int write_master(tc_job *j, tc_out *m)

@@ -151,7 +151,13 @@ int tc_mpd_write(tc_job *j, tc_out *m, const char *name)
     iso_duration(&bp, "minBufferTime", m->po->min_buffer_ms > 0 ? m->po->min_buffer_ms / 1000.0
                                                                 : (double)m->po->segment_length);
     iso_duration(&bp, "mediaPresentationDuration", dur);
-    av_bprintf(&bp, ">\n  <Period id=\"1\" start=\"PT0S\">\n");
+    av_bprintf(&bp, ">\n");
+    if (m->po->base_url[0]) { /* BaseUrl: segment URLs resolve against it */
+        av_bprintf(&bp, "  <BaseURL>");
+        xml_name(&bp, m->po->base_url);
+        av_bprintf(&bp, "</BaseURL>\n");
+    }
+    av_bprintf(&bp, "  <Period id=\"1\" start=\"PT0S\">\n");
     for (int i = 0; i < j->n_out && sets < TC_MPD_MAX_SETS; i++) {
         const tc_out *o = &j->out[i];
         int seen = 0;
