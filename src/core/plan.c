@@ -63,12 +63,12 @@ int ct_plan_url_ok(const char *url)
 
 static json_t *output_to_json(const ct_plan_output *o)
 {
-    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:[i, i, i, i, i], s:[i, i, i, i],"
+    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:[i, i, i, i, i, i], s:[i, i, i, i],"
                      " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i, s:[i, i, i]},"
                      " s:{s:i, s:I, s:i, s:i, s:i, s:i}}",
                      "container", (int)o->container, "path", o->path, "name", o->name,
                      "master", o->master, "base_url", o->base_url, "group", o->group, "seg", o->segment_length,
-                     o->fragment_length, o->min_buffer_ms, o->no_hls, o->no_dash,
+                     o->fragment_length, o->min_buffer_ms, o->no_hls, o->no_dash, o->min_final_ms,
                      "fc", o->video.fc_num, o->video.fc_den, o->video.fc_max, o->video.fc_quality,
                      "video", "codec", (int)o->video.codec, "width", o->video.width,
                      "height", o->video.height, "rc_mode", (int)o->video.rc_mode,
@@ -216,12 +216,12 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
         json_int_t vb, vmax, hrd, ab;
         ct_plan_video *v = &po->video;
         if (json_unpack_ex(o, &je, JSON_STRICT,
-                           "{s:i, s:s, s:s, s:s, s:s, s:i, s:[i, i, i, i, i], s:[i, i, i, i],"
+                           "{s:i, s:s, s:s, s:s, s:s, s:i, s:[i, i, i, i, i, i], s:[i, i, i, i],"
                            " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i,"
                            " s:[i, i, i]}, s:{s:i, s:I, s:i, s:i, s:i, s:i}}",
                            "container", &container, "path", &path, "name", &name, "master",
                            &master, "base_url", &base_url, "group", &po->group, "seg", &po->segment_length,
-                           &po->fragment_length, &po->min_buffer_ms, &po->no_hls, &po->no_dash,
+                           &po->fragment_length, &po->min_buffer_ms, &po->no_hls, &po->no_dash, &po->min_final_ms,
                            "fc", &v->fc_num, &v->fc_den, &v->fc_max, &v->fc_quality,
                            "video", "codec", &vcodec,
                            "width", &po->video.width, "height", &po->video.height, "rc_mode",

@@ -101,6 +101,8 @@ typedef struct {
     int fragment_length;         /* DASH/CMAF/HLS_FMP4: seconds per fMP4 fragment
                                   * (0 = one fragment per segment) */
     int min_buffer_ms;           /* DASH/CMAF: the MPD's minBufferTime */
+    int min_final_ms;            /* HLS/DASH/CMAF MinFinalSegmentLength: a last segment
+                                  * shorter than this joins the one before (0 = never) */
     int no_hls, no_dash;         /* CMAF: WriteHlsManifest / WriteDashManifest DISABLED */
     char base_url[CT_PLAN_PATH_MAX]; /* group's BaseUrl: prefix of the master playlist's
                                       * URIs (HLS, CMAF) and the MPD's BaseURL; "" = none.

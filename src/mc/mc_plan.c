@@ -299,6 +299,7 @@ typedef struct {
     int segment_length;        /* HLS/DASH/CMAF: seconds */
     int fragment_length;       /* DASH/CMAF: seconds, 0 = one fragment per segment */
     int min_buffer_ms;         /* DASH/CMAF */
+    int min_final_ms;          /* MinFinalSegmentLength */
     int manifests;             /* write the group's master playlist / MPD */
     int no_hls, no_dash;       /* CMAF: WriteHlsManifest / WriteDashManifest DISABLED */
     const char *base_url;      /* BaseUrl or NULL (borrowed) */
@@ -344,15 +345,15 @@ static const struct {
     {GK_HLS, "encryption", ""}, {GK_HLS, "imageBasedTrickPlay", "NONE"},
     {GK_HLS, "manifestCompression", "NONE"}, {GK_HLS, "manifestDurationFormat", "FLOATING_POINT"},
     {GK_HLS, "streamInfResolution", "INCLUDE"}, {GK_HLS, "directoryStructure", "SINGLE_DIRECTORY"},
-    {GK_HLS, "programDateTime", "EXCLUDE"}, {GK_HLS, "minFinalSegmentLength", "0"},
+    {GK_HLS, "programDateTime", "EXCLUDE"},
     {GK_DASH, "additionalManifests", ""}, {GK_DASH, "encryption", ""},
     {GK_DASH, "imageBasedTrickPlay", "NONE"}, {GK_DASH, "hbbtvCompliance", "NONE"},
     {GK_DASH, "audioChannelConfigSchemeIdUri", "MPEG_CHANNEL_CONFIGURATION"},
-    {GK_DASH, "videoCompositionOffsets", "UNSIGNED"}, {GK_DASH, "minFinalSegmentLength", "0"},
+    {GK_DASH, "videoCompositionOffsets", "UNSIGNED"},
     {GK_CMAF, "additionalManifests", ""}, {GK_CMAF, "encryption", ""},
     {GK_CMAF, "imageBasedTrickPlay", "NONE"}, {GK_CMAF, "manifestCompression", "NONE"},
     {GK_CMAF, "manifestDurationFormat", "FLOATING_POINT"}, {GK_CMAF, "streamInfResolution", "INCLUDE"},
-    {GK_CMAF, "videoCompositionOffsets", "UNSIGNED"}, {GK_CMAF, "minFinalSegmentLength", "0"},
+    {GK_CMAF, "videoCompositionOffsets", "UNSIGNED"},
 };
 
 static int group_limits(const json_t *gs, int gk, mc_diag *d)
@@ -441,6 +442,19 @@ static int base_url(const json_t *gs, group_info *gi, mc_diag *d)
     return 0;
 }
 
+/* MinFinalSegmentLength: seconds (fractions allowed), 0 to the segment length. */
+static int min_final(const json_t *gs, group_info *gi, mc_diag *d)
+{
+    const json_t *v = json_object_get(gs, "minFinalSegmentLength");
+    if (!v)
+        return 0;
+    if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > gi->segment_length)
+        return mc_fail_at(d, "minFinalSegmentLength", "must be a number of seconds from 0 to"
+                          " segmentLength (%d)", gi->segment_length);
+    gi->min_final_ms = (int)lround(json_number_value(v) * 1000);
+    return 0;
+}
+
 static int group_kind(const char *type)
 {
     for (size_t i = 0; type && i < CT_ARRAY_LEN(k_groups); i++)
@@ -477,6 +491,8 @@ static int group_dest(const json_t *g, group_info *gi, mc_diag *d)
     else
         rc = gi->kind == GK_HLS ? hls_settings(gs, gi, d)
            : gi->kind == GK_FILE ? 0 : dash_settings(gs, gi, d);
+    if (!rc && gi->kind != GK_FILE)
+        rc = min_final(gs, gi, d);
     mc_path_pop(d, p2);
     mc_path_pop(d, p);
     return rc;
@@ -513,6 +529,7 @@ static int multi_names(plan_state *s, int idx, const group_info *gi, int first, 
     po->segment_length = gi->kind != GK_FILE ? gi->segment_length : 0;
     po->fragment_length = gi->fragment_length;
     po->min_buffer_ms = gi->min_buffer_ms;
+    po->min_final_ms = gi->min_final_ms;
     if (gi->base_url)
         snprintf(po->base_url, sizeof po->base_url, "%s", gi->base_url);
     po->no_hls = dst->no_hls = gi->no_hls;

@@ -33,6 +33,7 @@ static int is_hls(const ct_plan_output *po)
 int tc_hls_open_muxer(tc_job *j, tc_out *o, AVDictionary **opts)
 {
     const ct_plan_output *po = o->po;
+    o->seg_limit = tc_seg_limit(j, po);
     int fmp4 = po->container == CT_CONTAINER_HLS_FMP4;
     char playlist[CT_PLAN_NAME_MAX + 8], pattern[2 * CT_PLAN_NAME_MAX + 16], init[CT_PLAN_NAME_MAX + 16];
     size_t k = 0;
@@ -69,11 +70,29 @@ static int64_t seg_index(int64_t ts, AVRational tb, int seglen)
     return av_rescale_rnd(ts, tb.num, (int64_t)tb.den * seglen, AV_ROUND_DOWN);
 }
 
+/* MinFinalSegmentLength: with the timeline's expected length D, the last
+ * segment would start at n * SegmentLength and last r seconds; when r is
+ * shorter than the minimum it joins segment n - 1, so at most n segments. */
+int64_t tc_seg_limit(const tc_job *j, const ct_plan_output *po)
+{
+    double L = po->segment_length, D = j->duration_s;
+    if (po->min_final_ms <= 0 || L <= 0 || D <= 0)
+        return 0;
+    int64_t n = (int64_t)floor(D / L + 1e-6);
+    double r = D - (double)n * L;
+    return n >= 1 && r > 1e-3 && r * 1000 < po->min_final_ms ? n : 0;
+}
+
+static int64_t capped(const tc_out *o, int64_t idx)
+{
+    return o->seg_limit > 0 && idx >= o->seg_limit ? o->seg_limit - 1 : idx;
+}
+
 /* A keyframe on the first frame of every segment and, with FragmentLength
  * (DASH/CMAF), of every fragment: fragments start at keyframes. */
 int tc_hls_force_key(tc_out *o, tc_track *t, const AVFrame *f)
 {
-    int64_t idx = seg_index(f->pts, t->enc->time_base, o->po->segment_length);
+    int64_t idx = capped(o, seg_index(f->pts, t->enc->time_base, o->po->segment_length));
     int64_t fidx = seg_index(f->pts, t->enc->time_base, o->po->fragment_length);
     if (t != &o->v || idx < 0 || (idx == t->seg_idx && fidx == t->frag_idx))
         return 0;
@@ -82,9 +101,14 @@ int tc_hls_force_key(tc_out *o, tc_track *t, const AVFrame *f)
     return 1;
 }
 
-void tc_hls_count(tc_out *o, const AVPacket *pkt, AVRational tb)
+/* Per-segment bytes; in a final segment joined to the one before
+ * (MinFinalSegmentLength), video keyframes lose their key flag so the hls
+ * muxer does not cut there (an audio-only rendition still cuts). */
+void tc_hls_count(tc_out *o, AVPacket *pkt, AVRational tb)
 {
-    int64_t idx = seg_index(pkt->pts, tb, o->po->segment_length);
+    int64_t raw = seg_index(pkt->pts, tb, o->po->segment_length), idx = capped(o, raw);
+    if (raw != idx && o->v.st && pkt->stream_index == o->v.st->index)
+        pkt->flags &= ~AV_PKT_FLAG_KEY;
     o->pkt_bytes += pkt->size;
     if (idx < 0 || idx >= TC_HLS_MAX_SEGMENTS)
         return;
@@ -121,7 +145,7 @@ static void bandwidth(const tc_out *o, int64_t *avg, int64_t *peak)
     double a = d > 0 ? (double)o->bundle.media_bytes * 8 / d : 0, p = a;
     for (int64_t k = 0; k < o->n_seg; k++) {
         double sd = d - (double)k * L;
-        sd = sd > L ? L : sd < L / 2 ? L / 2 : sd;
+        sd = sd > L && k + 1 < o->n_seg ? L : sd < L / 2 ? L / 2 : sd;
         double bps = (double)o->seg_bytes[k] * 8 * (overhead < 1 ? 1 : overhead) / sd;
         if (bps > p)
             p = bps;

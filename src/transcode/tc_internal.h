@@ -87,6 +87,7 @@ typedef struct {
     tc_track v, a;          /* v.enc / a.enc NULL when absent */
     tc_bundle bundle;
     int64_t *seg_bytes;     /* HLS: packet bytes per segment index */
+    int64_t seg_limit;      /* segments at most (MinFinalSegmentLength); 0 = no limit */
     int64_t n_seg, pkt_bytes;
     int64_t captures;       /* frame capture: JPEGs written */
     tc_fmp4 fm;
@@ -183,7 +184,8 @@ void tc_bundle_discard(tc_out *o);
 
 /* tc_hls.c */
 int tc_hls_open_muxer(tc_job *j, tc_out *o, AVDictionary **opts);
-void tc_hls_count(tc_out *o, const AVPacket *pkt, AVRational tb);
+void tc_hls_count(tc_out *o, AVPacket *pkt, AVRational tb);
+int64_t tc_seg_limit(const tc_job *j, const ct_plan_output *po);
 int tc_hls_force_key(tc_out *o, tc_track *t, const AVFrame *f);
 int tc_hls_write_masters(tc_job *j);
 
