@@ -258,3 +258,55 @@ def test_variable_frame_rate_to_constant(server, s3, tmp_path, mod, rate):
     assert abs(frames - vdur * fps) <= 1, (frames, vdur * fps, v)
     assert abs(vdur - float(vin["duration"])) <= 0.1, (v, vin)
     assert abs(float(a["duration"]) - float(ain["duration"])) <= 0.1, ("sound out of sync", a, ain)
+
+
+def make_vfr_flash(path):
+    """Black video, 2 s at 30 fps then 2 s at 10 fps (VFR), white from 3.0 to
+    3.2 s; silence with a 1 kHz beep from 3.0 to 3.2 s."""
+    media.run_ffmpeg("-f", "lavfi", "-i", "color=black:size=160x120:rate=30:duration=2",
+                     "-f", "lavfi", "-i", "color=black:size=160x120:rate=10:duration=2",
+                     "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration=4",
+                     "-filter_complex",
+                     "[0:v][1:v]concat=n=2:v=1:a=0,lutyuv=y=235:enable='between(t,3,3.19)'[v];"
+                     "[2:a]volume=0:enable='not(between(t,3,3.2))'[a]",
+                     "-map", "[v]", "-map", "[a]", "-fps_mode", "vfr", "-c:v", "libx264",
+                     "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", path)
+    return path
+
+
+def flash_time(path):
+    out = subprocess.run([media.FFPROBE, "-v", "error", "-f", "lavfi", "-i", f"movie={path},signalstats",
+                          "-show_entries", "frame=pts_time:frame_tags=lavfi.signalstats.YAVG",
+                          "-of", "csv=p=0"], check=True, capture_output=True, text=True,
+                         timeout=120).stdout
+    for line in out.splitlines():
+        t, y = line.split(",")[:2]
+        if float(y) > 128:
+            return float(t)
+    raise AssertionError(f"no white frame in {path}")
+
+
+def beep_time(path):
+    info = media.probe(path)
+    start = float(media.stream(info, "audio").get("start_time", 0))
+    pcm = subprocess.run([media.FFMPEG, "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+                          "-ac", "1", "-ar", "48000", "-f", "s16le", "-"], check=True,
+                         capture_output=True, timeout=120).stdout
+    s = array.array("h")
+    s.frombytes(pcm[:len(pcm) // 2 * 2])
+    return start + next(i for i, x in enumerate(s) if abs(x) > 1000) / 48000.0
+
+
+def test_variable_frame_rate_keeps_picture_and_sound_in_sync(server, s3, tmp_path):
+    """A flash and a beep at 3.0 s, in the 10 fps part of a VFR input: in
+    the constant-rate output they are still together (within a frame)."""
+    src = make_vfr_flash(str(tmp_path / "flash.mp4"))
+    assert abs(flash_time(src) - beep_time(src)) < 0.03, (flash_time(src), beep_time(src))
+    s3.upload_file(src, SRC, "flash/flash.mp4")
+    final, history = run_job(server, settings("flash/flash.mp4", "flash", [mp4_output("-cfr")]))
+    assert final["Status"] == "COMPLETE", (history, final.get("ErrorMessage"))
+    out = fetch(s3, "flash/flash-cfr.mp4", tmp_path)
+    check_av_output(out, 4.0)
+    assert len(set(media.frame_durations(out))) == 1, sorted(set(media.frame_durations(out)))
+    f, b = flash_time(out), beep_time(out)
+    assert abs(f - 3.0) < 0.05 and abs(b - 3.0) < 0.05 and abs(f - b) <= 1 / 30 + 0.01, (f, b)
