@@ -571,6 +571,29 @@ static int dest_add(plan_state *s, int idx, int gidx, const json_t *g, const gro
     return 0;
 }
 
+/* LanguageCode / CustomLanguageCode and StreamName: the HLS audio
+ * rendition's LANGUAGE and NAME. */
+static int audio_labels(const json_t *ad, ct_plan_audio *a, mc_diag *d)
+{
+    const char *lang = mc_jstr(ad, "customLanguageCode"), *k = "customLanguageCode";
+    const char *sn = mc_jstr(ad, "streamName");
+    if (!lang) {
+        lang = mc_jstr(ad, "languageCode");
+        k = "languageCode";
+    }
+    size_t n = lang ? strlen(lang) : 0;
+    if (n >= sizeof a->lang || strspn(lang ? lang : "", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-") != n)
+        return mc_fail_at(d, k, "expected a language code of letters and '-' (at most %zu)", sizeof a->lang - 1);
+    for (size_t i = 0; i < n; i++)
+        a->lang[i] = (char)(lang[i] >= 'A' && lang[i] <= 'Z' ? lang[i] - 'A' + 'a' : lang[i]);
+    a->lang[n] = '\0';
+    if (sn && (strlen(sn) >= sizeof a->stream_name || strpbrk(sn, "\"\\\r\n")))
+        return mc_fail_at(d, "streamName", "at most %zu bytes, without quotes, backslashes or line breaks",
+                          sizeof a->stream_name - 1);
+    snprintf(a->stream_name, sizeof a->stream_name, "%s", sn ? sn : "");
+    return 0;
+}
+
 /* The output's AudioSourceName (default "Audio Selector 1") -> its slot. */
 static int audio_source(const json_t *out, plan_state *s, ct_plan_output *po, mc_diag *d)
 {
@@ -578,6 +601,12 @@ static int audio_source(const json_t *out, plan_state *s, ct_plan_output *po, mc
     const char *name = mc_jstr(ad, "audioSourceName");
     if (po->audio.codec == CT_ACODEC_NONE)
         return 0;
+    size_t p = mc_path_key(d, "audioDescriptions");
+    mc_path_index(d, 0);
+    int rc = audio_labels(ad, &po->audio, d);
+    mc_path_pop(d, p);
+    if (rc)
+        return -1;
     if (!name)
         name = "Audio Selector 1";
     for (int i = 0; i < s->n_sources; i++)
@@ -586,7 +615,7 @@ static int audio_source(const json_t *out, plan_state *s, ct_plan_output *po, mc
             return 0;
         }
     if (s->n_sources >= CT_PLAN_MAX_AUDIO) {
-        size_t p = mc_path_key(d, "audioDescriptions");
+        p = mc_path_key(d, "audioDescriptions");
         mc_path_index(d, 0);
         mc_fail_at(d, "audioSourceName", "at most %d different audio sources per job are supported",
                    CT_PLAN_MAX_AUDIO);

@@ -179,10 +179,11 @@ static void video_codec_str(const tc_out *o, char *buf, size_t n)
 
 static void media_line(AVBPrint *bp, const tc_out *o, int first)
 {
-    av_bprintf(bp, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"%s\",LANGUAGE=\"und\","
+    const ct_plan_audio *a = &o->po->audio;
+    av_bprintf(bp, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"%s\",LANGUAGE=\"%s\","
                "AUTOSELECT=YES,DEFAULT=%s,CHANNELS=\"%d\",URI=\"%s%s.m3u8\"\n",
-               TC_AUDIO_GROUP, o->po->name, first ? "YES" : "NO", o->a.enc->ch_layout.nb_channels,
-               o->po->base_url, o->po->name);
+               TC_AUDIO_GROUP, a->stream_name[0] ? a->stream_name : o->po->name, a->lang[0] ? a->lang : "und",
+               first ? "YES" : "NO", o->a.enc->ch_layout.nb_channels, o->po->base_url, o->po->name);
 }
 
 static const char *audio_codec_str(const tc_out *o)

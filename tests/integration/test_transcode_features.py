@@ -13,6 +13,7 @@ import botocore.exceptions
 import pytest
 
 import media
+import playback
 
 SRC, DST = "feat-source", "feat-destination"
 ROLE = "arn:aws:iam::000000000000:role/MediaConvert_Default_Role"
@@ -123,6 +124,46 @@ def test_audio_selectors_pick_the_named_track(server, s3, tmp_path):
         got[mod] = tone_hz(out)
     for mod, hz in want.items():
         assert abs(got[mod] - hz) < hz * 0.03, f"{mod}: tone {got[mod]:.0f} Hz, want {hz} Hz ({got})"
+
+
+def test_hls_audio_renditions_from_two_tracks(server, s3, tmp_path):
+    """An HLS group with one video rendition and one audio rendition per
+    track (English = track 1, 440 Hz; Spanish = track 2, 1000 Hz): the
+    master lists both with LANGUAGE and NAME, each plays its own track, and
+    hls.js plays the master."""
+    src = make_two_tones(str(tmp_path / "tones.mp4"))
+    s3.upload_file(src, SRC, "langs/tones.mp4")
+    selectors = {"English": {"Tracks": [1]}, "Spanish": {"Tracks": [2]}}
+
+    def audio(mod, source, lang, name):
+        return {"NameModifier": mod, "ContainerSettings": {"Container": "M3U8"},
+                "AudioDescriptions": [{"AudioSourceName": source, "LanguageCode": lang,
+                                       "StreamName": name, "CodecSettings": AAC}]}
+    outs = [{"NameModifier": "_v", "ContainerSettings": {"Container": "M3U8"}, "VideoDescription": h264(320)},
+            audio("_en", "English", "ENG", "English"), audio("_es", "Spanish", "SPA", "Espanol")]
+    s = {"Inputs": [{"FileInput": f"s3://{SRC}/langs/tones.mp4", "AudioSelectors": selectors}],
+         "OutputGroups": [{"OutputGroupSettings": {"Type": "HLS_GROUP_SETTINGS", "HlsGroupSettings": {
+             "Destination": f"s3://{DST}/langs/", "SegmentLength": 2}}, "Outputs": outs}]}
+    final, history = run_job(server, s)
+    assert final["Status"] == "COMPLETE", (history, final.get("ErrorMessage"))
+    site = tmp_path / "site"
+    site.mkdir()
+    for obj in s3.list_objects_v2(Bucket=DST, Prefix="langs/")["Contents"]:
+        s3.download_file(DST, obj["Key"], str(site / obj["Key"].split("/", 1)[1]))
+    master = (site / "tones.m3u8").read_text()
+    media_lines = [l for l in master.splitlines() if l.startswith("#EXT-X-MEDIA:")]
+    assert len(media_lines) == 2, master
+    assert 'NAME="English",LANGUAGE="eng"' in media_lines[0] and 'URI="tones_en.m3u8"' in media_lines[0], master
+    assert 'NAME="Espanol",LANGUAGE="spa"' in media_lines[1] and 'URI="tones_es.m3u8"' in media_lines[1], master
+    for mod, hz in (("_en", 440), ("_es", 1000)):
+        seg = str(site / f"tones{mod}_00001.ts")
+        a = media.stream(media.probe(seg), "audio")
+        assert a and a["codec_name"] == "aac", a
+        got = tone_hz(seg)
+        assert abs(got - hz) < hz * 0.03, f"{mod}: {got:.0f} Hz, want {hz}"
+    node = playback.node_or_skip()
+    r = playback.play(node, site, "tones.m3u8", 1.5)
+    assert r["ok"] and r["player"] == "hls.js", r
 
 
 def test_audio_selector_pids_in_mpeg_ts(server, s3, tmp_path):

@@ -113,6 +113,19 @@ static void test_mc_audio_sources(void)
     CHECK(plan_of("[{\"fileInput\":\"s3://src/a.mp4\"}]", OUT("-a", "", ""), &p, msg, sizeof msg) == CT_OK);
     CHECK(p.n_audio == 1 && p.outputs[0].audio.source == 0 && p.inputs[0].audio[0].kind == CT_ASEL_DEFAULT);
 
+    /* LanguageCode / CustomLanguageCode and StreamName label the rendition */
+    CHECK(plan_of("[{\"fileInput\":\"s3://src/a.mp4\"}]",
+                  OUT("-a", "", "\"languageCode\":\"SPA\",\"streamName\":\"Espanol 2\",") ","
+                  OUT("-b", "", "\"customLanguageCode\":\"pt-BR\","), &p, msg, sizeof msg) == CT_OK);
+    CHECK_STR(p.outputs[0].audio.lang, "spa");
+    CHECK_STR(p.outputs[0].audio.stream_name, "Espanol 2");
+    CHECK_STR(p.outputs[1].audio.lang, "pt-br");
+    CHECK(p.outputs[1].audio.stream_name[0] == '\0');
+    expect_refused("[{\"fileInput\":\"s3://src/a.mp4\"}]", OUT("-a", "", "\"streamName\":\"a\\\"b\","),
+                   "settings.outputGroups[0].outputs[0].audioDescriptions[0].streamName: at most 63 bytes");
+    expect_refused("[{\"fileInput\":\"s3://src/a.mp4\"}]", OUT("-a", "", "\"customLanguageCode\":\"e n\","),
+                   "settings.outputGroups[0].outputs[0].audioDescriptions[0].customLanguageCode: expected a language");
+
     const char *sel = "settings.inputs[0].audioSelectors[\"Audio Selector 1\"].";
     char want[256];
     snprintf(want, sizeof want, "%stracks: at most one per audio selector", sel);
