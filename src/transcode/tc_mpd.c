@@ -2,7 +2,7 @@
  *
  * One static Period. Representations are grouped into one AdaptationSet per
  * media type and codec (renditions of one codec can switch; different
- * codecs cannot). Each Representation has its own SegmentTemplate with a
+ * codecs cannot), audio also per source slot and language. Each Representation has its own SegmentTemplate with a
  * SegmentTimeline built from the segments actually cut (tc_fmp4.c): t is
  * the segment's earliest presentation time, presentationTimeOffset the
  * first one, so the timeline is exact even when keyframes do not fall on
@@ -96,12 +96,16 @@ static void representation(AVBPrint *bp, const tc_out *o)
     av_bprintf(bp, "        </SegmentTemplate>\n      </Representation>\n");
 }
 
-/* AdaptationSet key: media type and codec. */
+/* AdaptationSet key: media type and codec; for audio also the source
+ * (another track, say another language, is another set). */
 static int same_set(const tc_out *a, const tc_out *b)
 {
     if (!!a->v.st != !!b->v.st)
         return 0;
-    return a->v.st ? a->v.enc->codec_id == b->v.enc->codec_id : a->a.enc->codec_id == b->a.enc->codec_id;
+    if (a->v.st)
+        return a->v.enc->codec_id == b->v.enc->codec_id;
+    return a->a.enc->codec_id == b->a.enc->codec_id && a->po->audio.source == b->po->audio.source &&
+           strcmp(a->po->audio.lang, b->po->audio.lang) == 0;
 }
 
 static int in_group(const tc_out *o, const tc_out *m)
@@ -121,9 +125,18 @@ static void adaptation_set(AVBPrint *bp, tc_job *j, const tc_out *first, int id)
         av_bprintf(bp, "    <AdaptationSet id=\"%d\" contentType=\"video\" mimeType=\"video/mp4\""
                    " segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"%d\" maxHeight=\"%d\">\n",
                    id, maxw, maxh);
-    else
+    else {
+        const ct_plan_audio *a = &first->po->audio;
         av_bprintf(bp, "    <AdaptationSet id=\"%d\" contentType=\"audio\" mimeType=\"audio/mp4\""
-                   " lang=\"und\" segmentAlignment=\"true\" startWithSAP=\"1\">\n", id);
+                   " lang=\"", id);
+        xml_name(bp, a->lang[0] ? a->lang : "und");
+        av_bprintf(bp, "\" segmentAlignment=\"true\" startWithSAP=\"1\">\n");
+        if (a->stream_name[0]) {
+            av_bprintf(bp, "      <Label>");
+            xml_name(bp, a->stream_name);
+            av_bprintf(bp, "</Label>\n");
+        }
+    }
     for (int i = first->index; i < j->n_out; i++)
         if (in_group(&j->out[i], first) && same_set(&j->out[i], first))
             representation(bp, &j->out[i]);

@@ -166,6 +166,46 @@ def test_hls_audio_renditions_from_two_tracks(server, s3, tmp_path):
     assert r["ok"] and r["player"] == "hls.js", r
 
 
+def test_dash_audio_sets_per_track(server, s3, tmp_path):
+    """DASH ISO with one audio output per track: two audio AdaptationSets
+    (another track is not another bitrate of the same sound), each with its
+    lang and Label; dash.js plays the MPD."""
+    src = make_two_tones(str(tmp_path / "tones.mp4"))
+    s3.upload_file(src, SRC, "dashlang/tones.mp4")
+    selectors = {"English": {"Tracks": [1]}, "Spanish": {"Tracks": [2]}}
+
+    def audio(mod, source, lang, name):
+        return {"NameModifier": mod, "ContainerSettings": {"Container": "MPD"},
+                "AudioDescriptions": [{"AudioSourceName": source, "LanguageCode": lang,
+                                       "StreamName": name, "CodecSettings": AAC}]}
+    outs = [{"NameModifier": "_v", "ContainerSettings": {"Container": "MPD"}, "VideoDescription": h264(320)},
+            audio("_en", "English", "ENG", "English"), audio("_es", "Spanish", "SPA", "Espanol")]
+    s = {"Inputs": [{"FileInput": f"s3://{SRC}/dashlang/tones.mp4", "AudioSelectors": selectors}],
+         "OutputGroups": [{"OutputGroupSettings": {"Type": "DASH_ISO_GROUP_SETTINGS", "DashIsoGroupSettings": {
+             "Destination": f"s3://{DST}/dashlang/", "SegmentLength": 2}}, "Outputs": outs}]}
+    final, history = run_job(server, s)
+    assert final["Status"] == "COMPLETE", (history, final.get("ErrorMessage"))
+    site = tmp_path / "site"
+    site.mkdir()
+    for obj in s3.list_objects_v2(Bucket=DST, Prefix="dashlang/")["Contents"]:
+        s3.download_file(DST, obj["Key"], str(site / obj["Key"].split("/", 1)[1]))
+    mpd = (site / "tones.mpd").read_text()
+    sets = mpd.split("<AdaptationSet")[1:]
+    audio_sets = [x for x in sets if 'contentType="audio"' in x]
+    assert len(sets) == 3 and len(audio_sets) == 2, mpd
+    assert 'lang="eng"' in audio_sets[0] and "<Label>English</Label>" in audio_sets[0], mpd
+    assert 'lang="spa"' in audio_sets[1] and "<Label>Espanol</Label>" in audio_sets[1], mpd
+    for mod, hz in (("_en", 440), ("_es", 1000)):
+        joined = tmp_path / f"{mod}.mp4"
+        joined.write_bytes((site / f"tones{mod}init.mp4").read_bytes() +
+                           (site / f"tones{mod}_000000001.mp4").read_bytes())
+        got = tone_hz(str(joined))
+        assert abs(got - hz) < hz * 0.03, f"{mod}: {got:.0f} Hz, want {hz}"
+    node = playback.node_or_skip()
+    r = playback.play(node, site, "tones.mpd", 1.5)
+    assert r["ok"] and r["player"] == "dash.js", r
+
+
 def test_audio_selector_pids_in_mpeg_ts(server, s3, tmp_path):
     src = make_two_tones(str(tmp_path / "tones.ts"), fmt="mpegts", pids=True)
     s3.upload_file(src, SRC, "tspid/tones.ts")
