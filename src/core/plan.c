@@ -65,7 +65,7 @@ static json_t *output_to_json(const ct_plan_output *o)
 {
     return json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:[i, i, i, i, i, i], s:[i, i, i, i],"
                      " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i, s:[i, i, i]},"
-                     " s:{s:i, s:I, s:i, s:i, s:i, s:i, s:s, s:s}}",
+                     " s:{s:i, s:I, s:i, s:i, s:i, s:i, s:s, s:s, s:i}}",
                      "container", (int)o->container, "path", o->path, "name", o->name,
                      "master", o->master, "base_url", o->base_url, "group", o->group, "seg", o->segment_length,
                      o->fragment_length, o->min_buffer_ms, o->no_hls, o->no_dash, o->min_final_ms,
@@ -83,7 +83,8 @@ static json_t *output_to_json(const ct_plan_output *o)
                      "audio", "codec", (int)o->audio.codec, "bitrate", (json_int_t)o->audio.bitrate,
                      "channels", o->audio.channels, "sample_rate", o->audio.sample_rate,
                      "vbr_quality", o->audio.vbr_quality, "source", o->audio.source,
-                     "lang", o->audio.lang, "stream_name", o->audio.stream_name);
+                     "lang", o->audio.lang, "stream_name", o->audio.stream_name, "lang_follow",
+                     o->audio.lang_follow);
 }
 
 static json_t *tc_json(const ct_timecode *t)
@@ -219,7 +220,7 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
         if (json_unpack_ex(o, &je, JSON_STRICT,
                            "{s:i, s:s, s:s, s:s, s:s, s:i, s:[i, i, i, i, i, i], s:[i, i, i, i],"
                            " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i,"
-                           " s:[i, i, i]}, s:{s:i, s:I, s:i, s:i, s:i, s:i, s:s, s:s}}",
+                           " s:[i, i, i]}, s:{s:i, s:I, s:i, s:i, s:i, s:i, s:s, s:s, s:i}}",
                            "container", &container, "path", &path, "name", &name, "master",
                            &master, "base_url", &base_url, "group", &po->group, "seg", &po->segment_length,
                            &po->fragment_length, &po->min_buffer_ms, &po->no_hls, &po->no_dash, &po->min_final_ms,
@@ -234,7 +235,8 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
                            &v->deint_algo, &v->deint_force, "audio", "codec", &acodec,
                            "bitrate", &ab, "channels", &po->audio.channels, "sample_rate",
                            &po->audio.sample_rate, "vbr_quality", &po->audio.vbr_quality, "source",
-                           &po->audio.source, "lang", &alang, "stream_name", &aname) ||
+                           &po->audio.source, "lang", &alang, "stream_name", &aname,
+                           "lang_follow", &po->audio.lang_follow) ||
             po->audio.source < 0 || po->audio.source >= CT_PLAN_MAX_AUDIO ||
             copy_str(po->path, sizeof po->path, path) ||
             copy_str(po->name, sizeof po->name, name) ||

@@ -87,6 +87,7 @@ typedef struct {
     int source;            /* audio source slot (0..CT_PLAN_MAX_AUDIO-1): which
                             * ct_plan_input.audio[] selection feeds this output */
     char lang[16];         /* LanguageCode / CustomLanguageCode, lower case; "" = none */
+    int lang_follow;       /* LanguageCodeControl FOLLOW_INPUT: the input track's tag wins */
     char stream_name[64];  /* StreamName (HLS rendition NAME); "" = the output's name */
 } ct_plan_audio;
 

@@ -571,8 +571,9 @@ static int dest_add(plan_state *s, int idx, int gidx, const json_t *g, const gro
     return 0;
 }
 
-/* LanguageCode / CustomLanguageCode and StreamName: the HLS audio
- * rendition's LANGUAGE and NAME. */
+/* LanguageCode / CustomLanguageCode, LanguageCodeControl (FOLLOW_INPUT,
+ * the default: the input track's language tag wins when it has one) and
+ * StreamName: the audio rendition's LANGUAGE and NAME. */
 static int audio_labels(const json_t *ad, ct_plan_audio *a, mc_diag *d)
 {
     const char *lang = mc_jstr(ad, "customLanguageCode"), *k = "customLanguageCode";
@@ -591,6 +592,10 @@ static int audio_labels(const json_t *ad, ct_plan_audio *a, mc_diag *d)
         return mc_fail_at(d, "streamName", "at most %zu bytes, without quotes, backslashes or line breaks",
                           sizeof a->stream_name - 1);
     snprintf(a->stream_name, sizeof a->stream_name, "%s", sn ? sn : "");
+    if (mc_enum_only(ad, "languageCodeControl", "FOLLOW_INPUT|USE_CONFIGURED", d))
+        return -1;
+    const char *ctl = mc_jstr(ad, "languageCodeControl");
+    a->lang_follow = !ctl || strcmp(ctl, "FOLLOW_INPUT") == 0;
     return 0;
 }
 

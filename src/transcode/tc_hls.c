@@ -177,12 +177,12 @@ static void video_codec_str(const tc_out *o, char *buf, size_t n)
         }
 }
 
-static void media_line(AVBPrint *bp, const tc_out *o, int first)
+static void media_line(AVBPrint *bp, const tc_job *j, const tc_out *o, int first)
 {
     const ct_plan_audio *a = &o->po->audio;
     av_bprintf(bp, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"%s\",LANGUAGE=\"%s\","
                "AUTOSELECT=YES,DEFAULT=%s,CHANNELS=\"%d\",URI=\"%s%s.m3u8\"\n",
-               TC_AUDIO_GROUP, a->stream_name[0] ? a->stream_name : o->po->name, a->lang[0] ? a->lang : "und",
+               TC_AUDIO_GROUP, a->stream_name[0] ? a->stream_name : o->po->name, tc_input_audio_lang(j, o->po),
                first ? "YES" : "NO", o->a.enc->ch_layout.nb_channels, o->po->base_url, o->po->name);
 }
 
@@ -218,7 +218,7 @@ static int write_master(tc_job *j, tc_out *m)
         const tc_out *o = &j->out[i];
         if (o->po->group != m->po->group || !is_hls(o->po) || o->v.enc || !o->a.enc)
             continue;
-        media_line(&bp, o, n_audio++ == 0);
+        media_line(&bp, j, o, n_audio++ == 0);
         group_ac = audio_codec_str(o);
         bandwidth(o, &avg, &peak);
         audio_bw = peak > audio_bw ? peak : audio_bw;

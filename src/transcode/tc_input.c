@@ -168,6 +168,19 @@ AVStream *tc_input_stream(const tc_job *j, int kind)
     return idx >= 0 ? j->in->streams[idx] : NULL;
 }
 
+const char *tc_input_audio_lang(const tc_job *j, const ct_plan_output *po)
+{
+    const tc_src *s = &j->src[0];
+    int idx = j->n_src > 0 && po->audio.source >= 0 && po->audio.source < CT_PLAN_MAX_AUDIO
+                  ? s->aidx[po->audio.source] : -1;
+    const AVDictionaryEntry *e = idx >= 0 && s->in ? av_dict_get(s->in->streams[idx]->metadata, "language",
+                                                                 NULL, 0) : NULL;
+    if (po->audio.lang_follow && e && e->value[0] && strcmp(e->value, "und") != 0 &&
+        strlen(e->value) < sizeof po->audio.lang && ct_plan_url_ok(e->value))
+        return e->value;
+    return po->audio.lang[0] ? po->audio.lang : "und";
+}
+
 int tc_input_has_audio(const tc_job *j, const ct_plan_output *po)
 {
     return po->audio.source >= 0 && po->audio.source < j->n_aud && j->aidx[po->audio.source] >= 0;

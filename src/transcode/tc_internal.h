@@ -222,6 +222,9 @@ int tc_input_open(tc_job *j, int in_fd, int k);
 void tc_input_close(tc_job *j);
 AVStream *tc_input_stream(const tc_job *j, int kind); /* the current input's stream of a kind */
 int tc_input_has_audio(const tc_job *j, const ct_plan_output *po); /* 1: po's audio source exists */
+/* The language to label po's audio with: the first input's track tag
+ * (LanguageCodeControl FOLLOW_INPUT), else the configured code, else "und". */
+const char *tc_input_audio_lang(const tc_job *j, const ct_plan_output *po);
 
 /* tc_filter.c */
 int tc_graph_push(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame, int is_video);

@@ -105,7 +105,8 @@ static int same_set(const tc_out *a, const tc_out *b)
     if (a->v.st)
         return a->v.enc->codec_id == b->v.enc->codec_id;
     return a->a.enc->codec_id == b->a.enc->codec_id && a->po->audio.source == b->po->audio.source &&
-           strcmp(a->po->audio.lang, b->po->audio.lang) == 0;
+           strcmp(a->po->audio.lang, b->po->audio.lang) == 0 &&
+           a->po->audio.lang_follow == b->po->audio.lang_follow;
 }
 
 static int in_group(const tc_out *o, const tc_out *m)
@@ -129,7 +130,7 @@ static void adaptation_set(AVBPrint *bp, tc_job *j, const tc_out *first, int id)
         const ct_plan_audio *a = &first->po->audio;
         av_bprintf(bp, "    <AdaptationSet id=\"%d\" contentType=\"audio\" mimeType=\"audio/mp4\""
                    " lang=\"", id);
-        xml_name(bp, a->lang[0] ? a->lang : "und");
+        xml_name(bp, tc_input_audio_lang(j, first->po));
         av_bprintf(bp, "\" segmentAlignment=\"true\" startWithSAP=\"1\">\n");
         if (a->stream_name[0]) {
             av_bprintf(bp, "      <Label>");

@@ -130,17 +130,20 @@ def test_hls_audio_renditions_from_two_tracks(server, s3, tmp_path):
     """An HLS group with one video rendition and one audio rendition per
     track (English = track 1, 440 Hz; Spanish = track 2, 1000 Hz): the
     master lists both with LANGUAGE and NAME, each plays its own track, and
-    hls.js plays the master."""
+    hls.js plays the master. LANGUAGE: LanguageCodeControl USE_CONFIGURED
+    takes the configured code (DEU); the default FOLLOW_INPUT takes the
+    track's tag (spa) over the configured FRA."""
     src = make_two_tones(str(tmp_path / "tones.mp4"))
     s3.upload_file(src, SRC, "langs/tones.mp4")
     selectors = {"English": {"Tracks": [1]}, "Spanish": {"Tracks": [2]}}
 
-    def audio(mod, source, lang, name):
+    def audio(mod, source, lang, name, **extra):
         return {"NameModifier": mod, "ContainerSettings": {"Container": "M3U8"},
                 "AudioDescriptions": [{"AudioSourceName": source, "LanguageCode": lang,
-                                       "StreamName": name, "CodecSettings": AAC}]}
+                                       "StreamName": name, "CodecSettings": AAC, **extra}]}
     outs = [{"NameModifier": "_v", "ContainerSettings": {"Container": "M3U8"}, "VideoDescription": h264(320)},
-            audio("_en", "English", "ENG", "English"), audio("_es", "Spanish", "SPA", "Espanol")]
+            audio("_en", "English", "DEU", "English", LanguageCodeControl="USE_CONFIGURED"),
+            audio("_es", "Spanish", "FRA", "Espanol")]
     s = {"Inputs": [{"FileInput": f"s3://{SRC}/langs/tones.mp4", "AudioSelectors": selectors}],
          "OutputGroups": [{"OutputGroupSettings": {"Type": "HLS_GROUP_SETTINGS", "HlsGroupSettings": {
              "Destination": f"s3://{DST}/langs/", "SegmentLength": 2}}, "Outputs": outs}]}
@@ -153,7 +156,7 @@ def test_hls_audio_renditions_from_two_tracks(server, s3, tmp_path):
     master = (site / "tones.m3u8").read_text()
     media_lines = [l for l in master.splitlines() if l.startswith("#EXT-X-MEDIA:")]
     assert len(media_lines) == 2, master
-    assert 'NAME="English",LANGUAGE="eng"' in media_lines[0] and 'URI="tones_en.m3u8"' in media_lines[0], master
+    assert 'NAME="English",LANGUAGE="deu"' in media_lines[0] and 'URI="tones_en.m3u8"' in media_lines[0], master
     assert 'NAME="Espanol",LANGUAGE="spa"' in media_lines[1] and 'URI="tones_es.m3u8"' in media_lines[1], master
     for mod, hz in (("_en", 440), ("_es", 1000)):
         seg = str(site / f"tones{mod}_00001.ts")

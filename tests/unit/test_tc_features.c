@@ -120,6 +120,7 @@ static void test_mc_audio_sources(void)
     CHECK_STR(p.outputs[0].audio.lang, "spa");
     CHECK_STR(p.outputs[0].audio.stream_name, "Espanol 2");
     CHECK_STR(p.outputs[1].audio.lang, "pt-br");
+    CHECK(p.outputs[0].audio.lang_follow == 1);
     CHECK(p.outputs[1].audio.stream_name[0] == '\0');
     expect_refused("[{\"fileInput\":\"s3://src/a.mp4\"}]", OUT("-a", "", "\"streamName\":\"a\\\"b\","),
                    "settings.outputGroups[0].outputs[0].audioDescriptions[0].streamName: at most 63 bytes");
