@@ -466,8 +466,12 @@ static void test_dash_cmaf_plan(void)
                     json_string("SIGNED"), msg, sizeof msg, &plan, d) == -1);
     CHECK(strstr(msg, "videoCompositionOffsets: unsupported value \"SIGNED\" (supported: UNSIGNED)") != NULL);
     CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.MinFinalSegmentLength",
-                    json_real(1.5), msg, sizeof msg, &plan, d) == -1);
-    CHECK(strstr(msg, "minFinalSegmentLength: not supported by CatTube (supported: 0)") != NULL);
+                    json_real(1.5), msg, sizeof msg, &plan, d) == 0);
+    CHECK(plan.outputs[2].min_final_ms == 1500 && plan.outputs[0].min_final_ms == 0);
+    CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.MinFinalSegmentLength",
+                    json_real(3600.5), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "cmafGroupSettings.minFinalSegmentLength: must be a number of seconds from 0 to"
+                      " segmentLength") != NULL);
     CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.AdditionalManifests",
                     json_array(), msg, sizeof msg, &plan, d) == 0);
     CHECK(hls_case("Settings.OutputGroups.0.OutputGroupSettings.HlsGroupSettings.ManifestCompression",
