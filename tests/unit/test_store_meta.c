@@ -6,6 +6,7 @@
 #include "store/store.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -120,6 +121,96 @@ static void test_meta_objects(void)
     ct_meta_close(m);
 }
 
+/* Concurrent puts (grouped into shared transactions on SQLite): each keeps
+ * its own outcome. Per thread: RACE_N distinct keys, one If-None-Match:*
+ * put of "race" (exactly one may win) and RACE_N overwrites of "shared",
+ * whose returned old blobs must chain: every id but the last is replaced
+ * exactly once, and exactly one put found no previous object. */
+#define RACE_THREADS 12
+#define RACE_N 15
+
+typedef struct {
+    ct_meta *m;
+    int t, won, first, errors;
+    char olds[RACE_N][64];
+} race_arg;
+
+static void *race_thread(void *p)
+{
+    race_arg *a = p;
+    char key[64], old[64];
+    ct_meta_object o = {.bucket = "gc", .size = 1, .etag = "e", .content_type = "x"};
+    for (int i = 0; i < RACE_N; i++) {
+        snprintf(key, sizeof key, "k%d/%d", a->t, i);
+        o.key = key;
+        snprintf(o.blob_id, sizeof o.blob_id, "b-%d-%d", a->t, i);
+        a->errors += ct_meta_object_put(a->m, &o, NULL, old) != CT_OK;
+        o.key = "shared";
+        a->errors += ct_meta_object_put(a->m, &o, NULL, a->olds[i]) != CT_OK;
+        a->first += a->olds[i][0] == '\0';
+        if (i == RACE_N / 2) {
+            ct_meta_put_cond c = {.if_none_match_star = 1};
+            o.key = "race";
+            ct_err e = ct_meta_object_put_if(a->m, &o, NULL, &c, old);
+            a->won += e == CT_OK;
+            a->errors += e != CT_OK && e != CT_ERR_PRECONDITION;
+        }
+    }
+    return NULL;
+}
+
+static int str_in(char (*list)[64], int n, const char *s)
+{
+    int c = 0;
+    for (int i = 0; i < n; i++)
+        c += strcmp(list[i], s) == 0;
+    return c;
+}
+
+static void test_meta_concurrent_puts(void)
+{
+    ct_meta *m = NULL;
+    CHECK(ct_meta_open(db_url, &m) == CT_OK);
+    if (!m)
+        return;
+    CHECK(ct_meta_bucket_create(m, "gc") == CT_OK);
+    static race_arg args[RACE_THREADS];
+    pthread_t th[RACE_THREADS];
+    for (int t = 0; t < RACE_THREADS; t++) {
+        args[t] = (race_arg){.m = m, .t = t};
+        pthread_create(&th[t], NULL, race_thread, &args[t]);
+    }
+    int won = 0, first = 0, errors = 0;
+    for (int t = 0; t < RACE_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        won += args[t].won;
+        first += args[t].first;
+        errors += args[t].errors;
+    }
+    CHECK(errors == 0);
+    CHECK(won == 1);
+    CHECK(first == 1);
+    static char olds[RACE_THREADS * RACE_N][64];
+    for (int t = 0; t < RACE_THREADS; t++)
+        memcpy(olds[t * RACE_N], args[t].olds, sizeof args[t].olds);
+    ct_meta_object cur;
+    CHECK(ct_meta_object_get(m, "gc", "shared", &cur) == CT_OK);
+    int chain_ok = str_in(olds, RACE_THREADS * RACE_N, cur.blob_id) == 0;
+    for (int t = 0; t < RACE_THREADS; t++)
+        for (int i = 0; i < RACE_N; i++) {
+            char id[64];
+            snprintf(id, sizeof id, "b-%d-%d", t, i);
+            if (strcmp(id, cur.blob_id) != 0 && str_in(olds, RACE_THREADS * RACE_N, id) != 1)
+                chain_ok = 0;
+        }
+    CHECK(chain_ok);
+    ct_meta_object_free(&cur);
+    listed = 0;
+    CHECK(ct_meta_object_list(m, "gc", "", "", 1000, count_cb, NULL) == CT_OK &&
+          listed == RACE_THREADS * RACE_N + 2);
+    ct_meta_close(m);
+}
+
 static int parts_seen;
 static ct_err part_cb(void *ctx, const ct_meta_part *p)
 {
@@ -162,12 +253,14 @@ int main(void)
     test_store();
     snprintf(db_url, sizeof db_url, "%s/meta.db", dir);
     test_meta_objects();
+    test_meta_concurrent_puts();
     test_meta_uploads();
     printf("sqlite: %d passed, %d failed\n", ct_test_pass, ct_test_fail);
     if (ct_test_pg_url("store_meta", db_url, sizeof db_url)) {
         CHECK(db_url[0] != '\0');
         if (db_url[0]) {
             test_meta_objects();
+            test_meta_concurrent_puts();
             test_meta_uploads();
         }
         ct_test_pg_stop();
