@@ -12,6 +12,7 @@
  * still dirty. The 256 blob directories are made (and fsynced) at open,
  * so a commit never creates a directory. Keys never appear in any path. */
 #include "store/store.h"
+#include "store/store_md5.h"
 
 
 #include <dirent.h>
@@ -40,7 +41,7 @@ struct ct_store_writer {
     char tmp_path[2200];
     uint64_t size;
     uint64_t flushed;         /* write-back started for [0, flushed) */
-    EVP_MD_CTX *md5;
+    store_md5 *md5;
 };
 
 static void remove_dir_contents(const char *dir)
@@ -180,8 +181,8 @@ ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out)
         return CT_ERR_TOO_LARGE;
     }
     w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    w->md5 = EVP_MD_CTX_new();
-    if (w->fd < 0 || !w->md5 || !EVP_DigestInit_ex(w->md5, EVP_md5(), NULL)) {
+    w->md5 = store_md5_new();
+    if (w->fd < 0 || !w->md5) {
         ct_err e = w->fd < 0 ? errno_err(errno) : CT_ERR_NOMEM;
         ct_store_writer_abort(w);
         return e;
@@ -193,7 +194,7 @@ ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out)
 ct_err ct_store_writer_write(ct_store_writer *w, const void *p, size_t n)
 {
     const char *c = p;
-    EVP_DigestUpdate(w->md5, p, n);
+    store_md5_update(w->md5, p, n);
     while (n) {
         ssize_t r = write(w->fd, c, n);
         if (r < 0 && errno == EINTR)
@@ -239,13 +240,12 @@ static ct_err place_blob(ct_store *s, const char *from, int fd, const char *id, 
 
 ct_err ct_store_writer_commit(ct_store_writer *w, char id[CT_BLOB_ID_MAX], unsigned char md5[16])
 {
-    unsigned int len = 16;
     int renamed;
     ct_err e = place_blob(w->store, w->tmp_path, w->fd, w->id, &renamed);
     if (renamed)
         w->tmp_path[0] = '\0'; /* nothing left to unlink */
     if (e == CT_OK) {
-        EVP_DigestFinal_ex(w->md5, md5, &len);
+        store_md5_final(w->md5, md5);
         memcpy(id, w->id, 33);
     }
     ct_store_writer_abort(w); /* closes fd: its data is already durable */
@@ -260,7 +260,7 @@ void ct_store_writer_abort(ct_store_writer *w)
         close(w->fd);
     if (w->tmp_path[0])
         unlink(w->tmp_path);
-    EVP_MD_CTX_free(w->md5);
+    store_md5_free(w->md5);
     free(w);
 }
 
