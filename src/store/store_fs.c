@@ -169,7 +169,7 @@ static ct_err blob_path(ct_store *s, const char *id, char *out, size_t n)
 
 static ct_err errno_err(int e) { return e == ENOSPC || e == EDQUOT ? CT_ERR_NOSPC : CT_ERR_IO; }
 
-ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out)
+static ct_err writer_open(ct_store *s, int md5, ct_store_writer **out)
 {
     ct_store_writer *w = calloc(1, sizeof *w);
     if (!w)
@@ -181,8 +181,8 @@ ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out)
         return CT_ERR_TOO_LARGE;
     }
     w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    w->md5 = store_md5_new();
-    if (w->fd < 0 || !w->md5) {
+    w->md5 = md5 ? store_md5_new() : NULL;
+    if (w->fd < 0 || (md5 && !w->md5)) {
         ct_err e = w->fd < 0 ? errno_err(errno) : CT_ERR_NOMEM;
         ct_store_writer_abort(w);
         return e;
@@ -191,10 +191,49 @@ ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out)
     return CT_OK;
 }
 
+ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out) { return writer_open(s, 1, out); }
+
+ct_err ct_store_writer_open_nomd5(ct_store *s, ct_store_writer **out)
+{
+    return writer_open(s, 0, out);
+}
+
+static void write_behind(ct_store_writer *w)
+{
+    if (w->size - w->flushed >= WRITE_BEHIND) {
+        /* Asynchronous: only queues the window for write-back. */
+        sync_file_range(w->fd, (off_t)w->flushed, (off_t)(w->size - w->flushed),
+                        SYNC_FILE_RANGE_WRITE);
+        w->flushed = w->size;
+    }
+}
+
+ct_err ct_store_writer_copy_fd(ct_store_writer *w, int fd, uint64_t len)
+{
+    if (w->md5)
+        return CT_ERR_INVALID;
+    loff_t in = 0;
+    while (len) {
+        size_t want = len > (64u << 20) ? (64u << 20) : (size_t)len;
+        ssize_t r = copy_file_range(fd, &in, w->fd, NULL, want, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return errno_err(errno);
+        if (r == 0)
+            return CT_ERR_IO; /* the source is shorter than len */
+        len -= (uint64_t)r;
+        w->size += (uint64_t)r;
+        write_behind(w);
+    }
+    return CT_OK;
+}
+
 ct_err ct_store_writer_write(ct_store_writer *w, const void *p, size_t n)
 {
     const char *c = p;
-    store_md5_update(w->md5, p, n);
+    if (w->md5)
+        store_md5_update(w->md5, p, n);
     while (n) {
         ssize_t r = write(w->fd, c, n);
         if (r < 0 && errno == EINTR)
@@ -205,12 +244,7 @@ ct_err ct_store_writer_write(ct_store_writer *w, const void *p, size_t n)
         n -= (size_t)r;
         w->size += (uint64_t)r;
     }
-    if (w->size - w->flushed >= WRITE_BEHIND) {
-        /* Asynchronous: only queues the window for write-back. */
-        sync_file_range(w->fd, (off_t)w->flushed, (off_t)(w->size - w->flushed),
-                        SYNC_FILE_RANGE_WRITE);
-        w->flushed = w->size;
-    }
+    write_behind(w);
     return CT_OK;
 }
 
@@ -245,7 +279,10 @@ ct_err ct_store_writer_commit(ct_store_writer *w, char id[CT_BLOB_ID_MAX], unsig
     if (renamed)
         w->tmp_path[0] = '\0'; /* nothing left to unlink */
     if (e == CT_OK) {
-        store_md5_final(w->md5, md5);
+        if (w->md5)
+            store_md5_final(w->md5, md5);
+        else
+            memset(md5, 0, 16);
         memcpy(id, w->id, 33);
     }
     ct_store_writer_abort(w); /* closes fd: its data is already durable */

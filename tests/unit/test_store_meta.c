@@ -104,6 +104,53 @@ static void test_store_large_md5(void)
     ct_store_close(s);
 }
 
+/* A blob composed of two others by in-kernel copy holds their bytes in
+ * order; an MD5-computing writer refuses copies (its MD5 would be wrong). */
+static void test_store_compose(void)
+{
+    ct_store *s;
+    CHECK(ct_store_open_fs(dir, &s) == CT_OK);
+    char ids[2][CT_BLOB_ID_MAX], out[CT_BLOB_ID_MAX];
+    unsigned char md5[16];
+    static const char *const texts[2] = {"first part|", "second"};
+    ct_store_writer *w;
+    for (int i = 0; i < 2; i++) {
+        CHECK(ct_store_writer_open(s, &w) == CT_OK);
+        CHECK(ct_store_writer_write(w, texts[i], strlen(texts[i])) == CT_OK);
+        CHECK(ct_store_writer_commit(w, ids[i], md5) == CT_OK);
+    }
+    int fd;
+    uint64_t len;
+    CHECK(ct_store_writer_open(s, &w) == CT_OK);
+    CHECK(ct_store_open_read(s, ids[0], &fd, &len) == CT_OK);
+    CHECK(ct_store_writer_copy_fd(w, fd, len) == CT_ERR_INVALID);
+    ct_store_writer_abort(w);
+    CHECK(ct_store_writer_open_nomd5(s, &w) == CT_OK);
+    CHECK(ct_store_writer_copy_fd(w, fd, len) == CT_OK);
+    close(fd);
+    CHECK(ct_store_open_read(s, ids[1], &fd, &len) == CT_OK);
+    CHECK(ct_store_writer_copy_fd(w, fd, len + 1) == CT_ERR_IO); /* source too short */
+    ct_store_writer_abort(w);
+    CHECK(ct_store_writer_open_nomd5(s, &w) == CT_OK);
+    int fd0;
+    CHECK(ct_store_open_read(s, ids[0], &fd0, &len) == CT_OK);
+    CHECK(ct_store_writer_copy_fd(w, fd0, len) == CT_OK);
+    CHECK(ct_store_open_read(s, ids[1], &fd, &len) == CT_OK);
+    CHECK(ct_store_writer_copy_fd(w, fd, len) == CT_OK);
+    close(fd0);
+    close(fd);
+    CHECK(ct_store_writer_commit(w, out, md5) == CT_OK);
+    char got[64] = "";
+    CHECK(ct_store_open_read(s, out, &fd, &len) == CT_OK && len == 17);
+    CHECK(read(fd, got, sizeof got) == 17);
+    close(fd);
+    CHECK_STR(got, "first part|second");
+    for (int i = 0; i < 2; i++)
+        ct_store_remove(s, ids[i]);
+    ct_store_remove(s, out);
+    ct_store_close(s);
+}
+
 static int listed;
 static ct_err count_cb(void *ctx, const ct_meta_object *o)
 {
@@ -289,6 +336,7 @@ int main(void)
         return 1;
     test_store();
     test_store_large_md5();
+    test_store_compose();
     snprintf(db_url, sizeof db_url, "%s/meta.db", dir);
     test_meta_objects();
     test_meta_concurrent_puts();
