@@ -545,7 +545,6 @@ ct_err ct_meta_outbox_retry_later(ct_meta *m, int64_t id, int64_t next_attempt_m
     return e;
 }
 
-/* PostgreSQL may ask for the transaction to run again (meta_txn_again). */
 /* ---- group commit (SQLite) ----
  *
  * Each committed SQLite transaction costs an fsync of the WAL, and the one
@@ -653,6 +652,7 @@ static ct_err object_put_grouped(ct_meta *m, meta_put_req *req)
     return req->err;
 }
 
+/* PostgreSQL may ask for the transaction to run again (meta_txn_again). */
 ct_err ct_meta_object_put_if(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,
                              const ct_meta_put_cond *cond, char old_blob[64])
 {

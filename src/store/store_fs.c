@@ -5,7 +5,7 @@
  * DIR/tmp/w-<id>, computing MD5 as they go; commit = rename into blobs/,
  * fsync(file), fsync(blob dir), and only then may meta reference the blob.
  * Renaming before the file's fsync lets that one journal commit carry the
- * rename too (on ext4 the directory fsync then finds nothing left to do);
+ * rename too (on ext4 the directory fsync is then only a cache flush);
  * a crash in between leaves an unreferenced blob, which the start-up sweep
  * removes. Large writers start write-back every WRITE_BEHIND bytes
  * (sync_file_range) so the final fsync does not find the whole object
@@ -13,7 +13,6 @@
  * so a commit never creates a directory. Keys never appear in any path. */
 #include "store/store.h"
 #include "store/store_md5.h"
-
 
 #include <dirent.h>
 #include <errno.h>
