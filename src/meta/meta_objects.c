@@ -584,8 +584,9 @@ static ct_err put_stage(ct_meta *m, meta_put_req *r)
     return CT_OK;
 }
 
-/* Runs one batch as one transaction; sets every request's err. */
-static void put_batch(ct_meta *m, meta_put_req *batch)
+/* Runs one batch as one transaction; sets every request's err. Returns
+ * whether committed rows carry events (the caller fires the hook). */
+static int put_batch(ct_meta *m, meta_put_req *batch)
 {
     int events = 0;
     pthread_mutex_lock(&m->mu);
@@ -614,8 +615,7 @@ static void put_batch(ct_meta *m, meta_put_req *batch)
             events = 0;
     }
     pthread_mutex_unlock(&m->mu);
-    if (events)
-        meta_notify_outbox(m);
+    return events > 0;
 }
 
 static ct_err object_put_grouped(ct_meta *m, meta_put_req *req)
@@ -639,7 +639,7 @@ static ct_err object_put_grouped(ct_meta *m, meta_put_req *req)
         if (!m->group_head)
             m->group_tail = &m->group_head;
         pthread_mutex_unlock(&m->group_mu);
-        put_batch(m, batch);
+        int events = put_batch(m, batch);
         pthread_mutex_lock(&m->group_mu);
         for (meta_put_req *r = batch, *next; r; r = next) {
             next = r->next; /* r belongs to its waiting caller once done */
@@ -647,6 +647,11 @@ static ct_err object_put_grouped(ct_meta *m, meta_put_req *req)
         }
         m->group_leader = 0;
         pthread_cond_broadcast(&m->group_cv);
+        if (events) { /* outside the leader role: a hook may put objects */
+            pthread_mutex_unlock(&m->group_mu);
+            meta_notify_outbox(m);
+            pthread_mutex_lock(&m->group_mu);
+        }
     }
     pthread_mutex_unlock(&m->group_mu);
     return req->err;
