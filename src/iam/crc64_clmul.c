@@ -46,8 +46,11 @@ static fold_k fold_consts(int d) { return (fold_k){reflect64(xpow_mod(8 * d + 63
 
 static fold_k k16, k32, k48, k64;
 
+static int have_clmul;
+
 static void consts_init(void)
 {
+    have_clmul = __builtin_cpu_supports("pclmul");
     k16 = fold_consts(16);
     k32 = fold_consts(32);
     k48 = fold_consts(48);
@@ -84,13 +87,10 @@ __attribute__((target("pclmul,sse2"))) static void fold(const unsigned char *s, 
 size_t iam_crc64nvme_fold(uint64_t crc, const unsigned char *s, size_t n, unsigned char out[16])
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    static int have;
     if (n < 256)
         return 0;
     pthread_once(&once, consts_init);
-    if (!have)
-        have = __builtin_cpu_supports("pclmul") ? 1 : -1;
-    if (have < 0)
+    if (!have_clmul)
         return 0;
     size_t blocks4 = n / 64;
     fold(s, blocks4, crc, out);

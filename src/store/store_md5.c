@@ -34,15 +34,19 @@ struct store_md5 {
 };
 
 static atomic_int slots_used;
+static int slots_max;
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+
+static void slots_init(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    slots_max = n > 1 ? (int)n - 1 : 0;
+}
 
 static int slot_take(void)
 {
-    static int max = -1;
-    if (max < 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        max = n > 1 ? (int)n - 1 : 0;
-    }
-    if (atomic_fetch_add(&slots_used, 1) < max)
+    pthread_once(&slots_once, slots_init);
+    if (atomic_fetch_add(&slots_used, 1) < slots_max)
         return 1;
     atomic_fetch_sub(&slots_used, 1);
     return 0;
