@@ -41,8 +41,10 @@ typedef struct {
     uint64_t lo, hi;
 } fold_k;
 
-static fold_k fold_consts(int d) { return (fold_k){reflect64(xpow_mod(8 * d + 63)),
-                                                   reflect64(xpow_mod(8 * d - 1))}; }
+static fold_k fold_consts(int d)
+{
+    return (fold_k){reflect64(xpow_mod(8 * d + 63)), reflect64(xpow_mod(8 * d - 1))};
+}
 
 static fold_k k16, k32, k48, k64;
 
