@@ -10,7 +10,7 @@
 #define CF_PREFIX "/2020-05-31/"
 #define CF_NS "http://cloudfront.amazonaws.com/doc/2020-05-31/"
 #define CF_BODY_MAX ((size_t)1 << 20)
-#define CF_INVAL_KEEP 100
+#define CF_INVAL_KEEP EDGE_INVAL_KEEP
 #define CF_PATHS_MAX 3000
 
 /* A failed request: HTTP status, CloudFront error code, message. */

@@ -2,12 +2,15 @@
  * webhooks and the live stream.
  *
  * Job events (rows the jobs-table triggers write, see meta_events.c) are
- * polled every EVENTS_POLL_MS: each is rendered once, published to the SSE
- * hub, and turned into one delivery row per webhook whose job filter accepts
- * it (dedup key "job:<event id>:<webhook>", so redoing this after a crash
- * adds nothing twice), then marked done. S3 events whose configuration names
- * a webhook ARN become a delivery row the same way ("s3:<outbox id>:<config
- * id>:<webhook>"). The sender thread (webhook.c) does the HTTP. */
+ * read when meta's on_outbox hook kicks the dispatcher (every job status
+ * commit, in this process or, through LISTEN/NOTIFY or SQLite's watcher,
+ * another) and every EVENTS_POLL_MS as a fallback: each is rendered once,
+ * published to the SSE hub, and turned into one delivery row per webhook
+ * whose job filter accepts it (dedup key "job:<event id>:<webhook>", so
+ * redoing this after a crash adds nothing twice), then marked done. S3
+ * events whose configuration names a webhook ARN become a delivery row the
+ * same way ("s3:<outbox id>:<config id>:<webhook>"). The sender thread
+ * (webhook.c) does the HTTP. */
 #include "events/events_internal.h"
 
 #include <curl/curl.h>

@@ -413,6 +413,8 @@ ct_err ct_mc_open(const ct_mc_config *cfg, ct_meta *meta, ct_mc **out)
         return CT_ERR_INVALID;
     }
     ct_err err = ensure_default_queue(mc);
+    if (!err)
+        err = mc_ensure_default_role(mc);
     if (err) {
         free(mc);
         return err;

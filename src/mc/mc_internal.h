@@ -53,6 +53,9 @@ void mc_path_pop(mc_diag *d, size_t len);
 /* Records "path: text" as the error (first one wins); returns -1. */
 int mc_fail(mc_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same with the path extended by one member. */
+/* Creates MediaConvert_Default_Role with full store access on the first
+ * start (mc_jobs.c); never again, so an operator's edits stay. */
+ct_err mc_ensure_default_role(ct_mc *mc);
 int mc_fail_at(mc_diag *d, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void mc_warn(mc_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
