@@ -373,7 +373,10 @@ static void auth_verify(ct_http_server *srv, http_state *st, const ct_sigv4_auth
     memcpy(req->sig_amz_date, auth->amz_date, sizeof req->sig_amz_date);
     snprintf(req->sig_scope, sizeof req->sig_scope, "%s/%s/%s/aws4_request", auth->date,
              auth->region, auth->service);
-    ct_sigv4_signing_key(secret, auth->date, auth->region, auth->service, req->sig_key);
+    /* Only aws-chunked bodies (STREAMING-*) verify chunk signatures with
+     * the key; deriving it is four HMACs, so other requests skip it. */
+    if (strncmp(payload_hash, "STREAMING-", 10) == 0)
+        ct_sigv4_signing_key(secret, auth->date, auth->region, auth->service, req->sig_key);
 }
 
 /* Verifies what can be verified before the body: requests that declare

@@ -12,6 +12,7 @@
  * Chunk data is streamed to the sink before its signature is checked (the
  * signature trails the data); callers discard the upload on any failure. */
 #include "iam/iam.h"
+#include "iam/iam_crc.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -56,6 +57,10 @@ static void tables_init(void)
 
 static uint64_t crc_update(int kind, uint64_t crc, const unsigned char *s, size_t n)
 {
+    unsigned char folded[16];
+    size_t done = kind == CRC_64NVME ? iam_crc64nvme_fold(crc, s, n, folded) : 0;
+    if (done) /* continue from the folded remainder, register zero */
+        return crc_update(kind, crc_update(kind, 0, folded, 16), s + done, n - done);
     const uint64_t(*tab)[256] = crc_tab[kind];
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     for (; n >= 8; n -= 8, s += 8) {

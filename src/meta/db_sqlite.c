@@ -3,21 +3,32 @@
  * WAL + synchronous=FULL: a committed transaction survives power loss; WAL
  * also lets `cattube worker` processes share the file. Writers take the
  * write lock at BEGIN (IMMEDIATE) so a transaction never fails half-way on a
- * lock upgrade; the busy timeout covers other processes. */
+ * lock upgrade; the busy timeout covers other processes. Prepared
+ * statements are kept (STMT_CACHE, keyed by SQL text) and reset on
+ * finalize: parsing and planning the same few queries again was a fifth
+ * of a small GET's CPU. The connection has one user at a time (meta's
+ * mutex), so the cache needs no lock of its own. */
 #include "meta/db_internal.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <string.h>
 
-typedef struct {
-    ct_db base;
-    sqlite3 *h;
-} sq_db;
+#define STMT_CACHE 48
 
 typedef struct {
     ct_db_stmt base;
     sqlite3_stmt *s;
+    const char *sql; /* cached statements: their key */
+    int cached, in_use;
 } sq_stmt;
+
+typedef struct {
+    ct_db base;
+    sqlite3 *h;
+    sq_stmt *cache[STMT_CACHE];
+    int n_cache, evict; /* evict: where the next replacement search starts */
+} sq_db;
 
 static ct_err sq_err(int rc)
 {
@@ -39,8 +50,55 @@ static sqlite3_stmt *s_of(ct_db_stmt *st) { return ((sq_stmt *)st)->s; }
 
 static void sq_close(ct_db *db)
 {
+    sq_db *d = (sq_db *)db;
+    for (int i = 0; i < d->n_cache; i++) {
+        sqlite3_finalize(d->cache[i]->s);
+        free((char *)d->cache[i]->sql);
+        free(d->cache[i]);
+    }
     sqlite3_close_v2(h_of(db));
     free(db);
+}
+
+static sq_stmt *cache_find(sq_db *d, const char *sql)
+{
+    for (int i = 0; i < d->n_cache; i++)
+        if (!d->cache[i]->in_use && strcmp(d->cache[i]->sql, sql) == 0)
+            return d->cache[i];
+    return NULL;
+}
+
+/* A free cache slot for st (taking st->sql), evicting an idle statement
+ * round-robin when full; 0 when every slot is in use. */
+static int cache_add(sq_db *d, sq_stmt *st)
+{
+    int slot = d->n_cache < STMT_CACHE ? d->n_cache : -1;
+    for (int k = 0; slot < 0 && k < STMT_CACHE; k++) {
+        int i = (d->evict + k) % STMT_CACHE;
+        if (d->cache[i]->in_use)
+            continue;
+        sqlite3_finalize(d->cache[i]->s);
+        free((char *)d->cache[i]->sql);
+        free(d->cache[i]);
+        slot = i;
+        d->evict = i + 1;
+    }
+    if (slot < 0)
+        return 0;
+    if (slot == d->n_cache)
+        d->n_cache++;
+    d->cache[slot] = st;
+    st->cached = st->in_use = 1;
+    return 1;
+}
+
+static void cache_drop(sq_db *d, sq_stmt *st)
+{
+    for (int i = 0; i < d->n_cache; i++)
+        if (d->cache[i] == st)
+            d->cache[i] = d->cache[--d->n_cache];
+    free((char *)st->sql);
+    st->cached = 0;
 }
 
 static ct_err sq_exec(ct_db *db, const char *sql)
@@ -57,10 +115,26 @@ static ct_err sq_exec(ct_db *db, const char *sql)
 
 static ct_err sq_prepare(ct_db *db, const char *sql, ct_db_stmt **out)
 {
-    sq_stmt *st = calloc(1, sizeof *st);
+    sq_db *d = (sq_db *)db;
+    sq_stmt *st = cache_find(d, sql);
+    if (st) {
+        st->in_use = 1;
+        st->base.err = CT_OK;
+        st->base.changes = 0;
+        *out = &st->base;
+        return CT_OK;
+    }
+    st = calloc(1, sizeof *st);
     if (!st)
         return CT_ERR_NOMEM;
-    if (sqlite3_prepare_v2(h_of(db), sql, -1, &st->s, NULL) != SQLITE_OK) {
+    if ((st->sql = strdup(sql)) && !cache_add(d, st)) {
+        free((char *)st->sql);
+        st->sql = NULL;
+    }
+    if (sqlite3_prepare_v3(h_of(db), sql, -1, st->cached ? SQLITE_PREPARE_PERSISTENT : 0, &st->s,
+                           NULL) != SQLITE_OK) {
+        if (st->cached)
+            cache_drop(d, st);
         ct_error("meta: prepare: %s: %s", sqlite3_errmsg(h_of(db)), sql);
         sqlite3_finalize(st->s);
         free(st);
@@ -73,8 +147,15 @@ static ct_err sq_prepare(ct_db *db, const char *sql, ct_db_stmt **out)
 
 static void sq_finalize(ct_db_stmt *st)
 {
-    sqlite3_finalize(s_of(st));
-    free(st);
+    sq_stmt *q = (sq_stmt *)st;
+    if (q->cached) { /* back to the cache: no row pending, no value kept */
+        sqlite3_reset(q->s);
+        sqlite3_clear_bindings(q->s);
+        q->in_use = 0;
+        return;
+    }
+    sqlite3_finalize(q->s);
+    free(q);
 }
 
 static void sq_bind_text(ct_db_stmt *st, int i, const char *s)

@@ -16,6 +16,12 @@ struct ct_meta {
     ct_db_listener *listener; /* PostgreSQL: LISTEN for other processes' commits */
     struct meta_watch *watch; /* SQLite: the same by PRAGMA data_version (meta_watch.c) */
     int64_t clock_offset_ms, clock_checked_ms; /* see meta_now_ms */
+    /* Group commit of object puts (meta_objects.c): queue and leader flag
+     * under group_mu; group_cv signals a finished batch. */
+    pthread_mutex_t group_mu;
+    pthread_cond_t group_cv;
+    struct meta_put_req *group_head, **group_tail;
+    int group_leader;
 };
 
 /* How long a claimed outbox row, job event or delivery stays with the

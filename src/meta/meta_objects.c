@@ -1,7 +1,8 @@
 /* meta_objects.c: buckets, objects and the S3 event outbox (SQL via db.h).
  *
  * DESIGN: an object write is one transaction: the object row and, when the
- * caller passes event info, the outbox row that will become the S3 event.
+ * caller passes event info, the outbox row that will become the S3 event
+ * (on SQLite, concurrent puts share one: see "group commit" below).
  * So a crash between commit and delivery loses nothing: the dispatcher
  * finds the row at the next start. Keys are compared bytewise (BINARY), which
  * is S3's UTF-8 byte order for listings. */
@@ -549,10 +550,126 @@ ct_err ct_meta_outbox_retry_later(ct_meta *m, int64_t id, int64_t next_attempt_m
     return e;
 }
 
+/* ---- group commit (SQLite) ----
+ *
+ * Each committed SQLite transaction costs an fsync of the WAL, and the one
+ * connection serialises them, so concurrent PUTs used to queue for one
+ * fsync each. Puts now queue a request; whoever finds no batch running
+ * becomes the leader, takes every queued request, runs each under its own
+ * SAVEPOINT (a failed condition or constraint undoes only that request) in
+ * one transaction, commits once and wakes the batch. Requests arriving
+ * meanwhile form the next batch. No caller returns before the commit that
+ * holds its row is durable; a failed commit fails the whole batch. The
+ * transaction is opened and committed while the leader holds m->mu
+ * throughout, so no other meta call ever sees it half-done. PostgreSQL
+ * keeps one transaction per put (its own commits are grouped by the server,
+ * and its retry-on-conflict loop is per transaction). */
+
+typedef struct meta_put_req {
+    const ct_meta_object *o;
+    const ct_meta_event_info *ev;
+    const ct_meta_put_cond *cond;
+    char *old_blob;
+    ct_err err;
+    int done, staged;
+    struct meta_put_req *next;
+} meta_put_req;
+
+#define GROUP_MAX 64 /* requests per transaction: bounds a batch's latency */
+
+static ct_err put_stage(ct_meta *m, meta_put_req *r)
+{
+    char etag[80];
+    ct_err e;
+    if ((e = bucket_exists_locked(m, r->o->bucket)) ||
+        (e = current_row(m, r->o->bucket, r->o->key, r->old_blob, etag)) ||
+        (e = check_cond(r->cond, r->old_blob, etag)) || (e = object_upsert_locked(m, r->o)) ||
+        (r->ev && (e = outbox_insert(m, r->o->bucket, r->o->key, r->o->size, r->o->etag, r->ev))))
+        return e;
+    return CT_OK;
+}
+
+/* Runs one batch as one transaction; sets every request's err. Returns
+ * whether committed rows carry events (the caller fires the hook). */
+static int put_batch(ct_meta *m, meta_put_req *batch)
+{
+    int events = 0;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = meta_begin(m);
+    for (meta_put_req *r = batch; r; r = r->next) {
+        r->old_blob[0] = '\0';
+        if (e) {
+            r->err = e;
+            continue;
+        }
+        if ((r->err = ct_db_exec(m->db, "SAVEPOINT put")) != CT_OK)
+            continue;
+        r->err = put_stage(m, r);
+        if (r->err)
+            ct_db_exec(m->db, "ROLLBACK TO put");
+        ct_db_exec(m->db, "RELEASE put");
+        r->staged = r->err == CT_OK;
+        events += r->staged && r->ev;
+    }
+    if (!e) {
+        ct_err ce = meta_commit(m);
+        for (meta_put_req *r = batch; r; r = r->next)
+            if (r->staged && (r->err = ce) != CT_OK)
+                r->old_blob[0] = '\0';
+        if (ce)
+            events = 0;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return events > 0;
+}
+
+static ct_err object_put_grouped(ct_meta *m, meta_put_req *req)
+{
+    pthread_mutex_lock(&m->group_mu);
+    *m->group_tail = req;
+    m->group_tail = &req->next;
+    while (!req->done) {
+        if (m->group_leader) {
+            pthread_cond_wait(&m->group_cv, &m->group_mu);
+            continue;
+        }
+        /* Lead: take up to GROUP_MAX queued requests (ours among them,
+         * unless an earlier leader already ran it). */
+        m->group_leader = 1;
+        meta_put_req *batch = m->group_head, **end = &m->group_head;
+        for (int n = 0; *end && n < GROUP_MAX; n++)
+            end = &(*end)->next;
+        m->group_head = *end;
+        *end = NULL;
+        if (!m->group_head)
+            m->group_tail = &m->group_head;
+        pthread_mutex_unlock(&m->group_mu);
+        int events = put_batch(m, batch);
+        pthread_mutex_lock(&m->group_mu);
+        for (meta_put_req *r = batch, *next; r; r = next) {
+            next = r->next; /* r belongs to its waiting caller once done */
+            r->done = 1;
+        }
+        m->group_leader = 0;
+        pthread_cond_broadcast(&m->group_cv);
+        if (events) { /* outside the leader role: a hook may put objects */
+            pthread_mutex_unlock(&m->group_mu);
+            meta_notify_outbox(m);
+            pthread_mutex_lock(&m->group_mu);
+        }
+    }
+    pthread_mutex_unlock(&m->group_mu);
+    return req->err;
+}
+
 /* PostgreSQL may ask for the transaction to run again (meta_txn_again). */
 ct_err ct_meta_object_put_if(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,
                              const ct_meta_put_cond *cond, char old_blob[64])
 {
+    if (!meta_is_pg(m)) {
+        meta_put_req req = {.o = o, .ev = ev, .cond = cond, .old_blob = old_blob};
+        return object_put_grouped(m, &req);
+    }
     ct_err err;
     for (int attempt = 0;; attempt++) {
         err = object_put_if_once(m, o, ev, cond, old_blob);

@@ -26,7 +26,14 @@ ct_err ct_store_open_fs_shared(const char *dir, ct_store **out);
 void ct_store_close(ct_store *s);
 
 ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out);
+/* A writer that computes no MD5 (commit's md5 comes back zeroed), for
+ * blobs composed of others whose ETag is not their MD5 (multipart). */
+ct_err ct_store_writer_open_nomd5(ct_store *s, ct_store_writer **out);
 ct_err ct_store_writer_write(ct_store_writer *w, const void *p, size_t n);
+/* Appends the len bytes of fd from its offset 0 by an in-kernel copy
+ * (copy_file_range: a reflink where the filesystem shares extents, else a
+ * copy that never enters user space). Only for _nomd5 writers. */
+ct_err ct_store_writer_copy_fd(ct_store_writer *w, int fd, uint64_t len);
 /* Bytes written so far, and running MD5 of them. */
 uint64_t ct_store_writer_size(const ct_store_writer *w);
 /* Makes the blob durable; writes its id and final MD5; frees w. */

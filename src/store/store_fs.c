@@ -2,9 +2,17 @@
  *
  * DESIGN: DIR/blobs/<2 hex>/<32 hex> holds committed blobs; DIR/tmp holds
  * uploads in flight and transcode scratch space. Writers stream to
- * DIR/tmp/w-<id>, computing MD5 as they go; commit = fsync(file), rename
- * into blobs/, fsync(blob dir). Keys never appear in any path. */
+ * DIR/tmp/w-<id>, computing MD5 as they go; commit = rename into blobs/,
+ * fsync(file), fsync(blob dir), and only then may meta reference the blob.
+ * Renaming before the file's fsync lets that one journal commit carry the
+ * rename too (on ext4 the directory fsync is then only a cache flush);
+ * a crash in between leaves an unreferenced blob, which the start-up sweep
+ * removes. Large writers start write-back every WRITE_BEHIND bytes
+ * (sync_file_range) so the final fsync does not find the whole object
+ * still dirty. The 256 blob directories are made (and fsynced) at open,
+ * so a commit never creates a directory. Keys never appear in any path. */
 #include "store/store.h"
+#include "store/store_md5.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,13 +32,17 @@ struct ct_store {
     char scratch[2100];
 };
 
+/* Start write-back of each full window of this many bytes. */
+#define WRITE_BEHIND (8u << 20)
+
 struct ct_store_writer {
     ct_store *store;
     int fd;
     char id[CT_BLOB_ID_MAX];
     char tmp_path[2200];
     uint64_t size;
-    EVP_MD_CTX *md5;
+    uint64_t flushed;         /* write-back started for [0, flushed) */
+    store_md5 *md5;
 };
 
 static void remove_dir_contents(const char *dir)
@@ -92,6 +104,22 @@ static void remove_stale_uploads(const char *tmp)
         closedir(d);
 }
 
+/* blobs/00 .. blobs/ff, each fsynced into blobs/ when it had to be made. */
+static ct_err make_blob_dirs(const char *blobs)
+{
+    int made = 0;
+    for (int i = 0; i < 256; i++) {
+        char d[2300];
+        if (ct_snprintf(d, sizeof d, "%s/%02x", blobs, i))
+            return CT_ERR_TOO_LARGE;
+        if (mkdir(d, 0700) == 0)
+            made = 1;
+        else if (errno != EEXIST)
+            return CT_ERR_IO;
+    }
+    return made ? ct_fsync_dir(blobs) : CT_OK;
+}
+
 static ct_err store_open(const char *dir, int shared, ct_store **out)
 {
     ct_store *s = calloc(1, sizeof *s);
@@ -105,7 +133,7 @@ static ct_err store_open(const char *dir, int shared, ct_store **out)
         free(s);
         return CT_ERR_TOO_LARGE;
     }
-    if (ct_mkdirs(blobs, 0700) || ct_mkdirs(s->tmp, 0700)) {
+    if (ct_mkdirs(blobs, 0700) || ct_mkdirs(s->tmp, 0700) || make_blob_dirs(blobs)) {
         free(s);
         return CT_ERR_IO;
     }
@@ -133,17 +161,10 @@ void ct_store_close(ct_store *s) { free(s); }
 
 const char *ct_store_scratch_dir(ct_store *s) { return s->scratch; }
 
-static ct_err blob_path(ct_store *s, const char *id, char *out, size_t n, int make_dir)
+static ct_err blob_path(ct_store *s, const char *id, char *out, size_t n)
 {
     if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
         return CT_ERR_INVALID;
-    if (make_dir) {
-        char dir[2300];
-        if (ct_snprintf(dir, sizeof dir, "%s/blobs/%.2s", s->root, id))
-            return CT_ERR_TOO_LARGE;
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-            return CT_ERR_IO;
-    }
     return ct_snprintf(out, n, "%s/blobs/%.2s/%s", s->root, id, id);
 }
 
@@ -177,7 +198,7 @@ static int open_locked_temp(const char *dir, const char *path)
     return fd;
 }
 
-ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out)
+static ct_err writer_open(ct_store *s, int md5, ct_store_writer **out)
 {
     ct_store_writer *w = calloc(1, sizeof *w);
     if (!w)
@@ -189,8 +210,8 @@ ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out)
         return CT_ERR_TOO_LARGE;
     }
     w->fd = open_locked_temp(s->tmp, w->tmp_path);
-    w->md5 = EVP_MD_CTX_new();
-    if (w->fd < 0 || !w->md5 || !EVP_DigestInit_ex(w->md5, EVP_md5(), NULL)) {
+    w->md5 = md5 ? store_md5_new() : NULL;
+    if (w->fd < 0 || (md5 && !w->md5)) {
         ct_err e = w->fd < 0 ? errno_err(errno) : CT_ERR_NOMEM;
         ct_store_writer_abort(w);
         return e;
@@ -199,10 +220,49 @@ ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out)
     return CT_OK;
 }
 
+ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out) { return writer_open(s, 1, out); }
+
+ct_err ct_store_writer_open_nomd5(ct_store *s, ct_store_writer **out)
+{
+    return writer_open(s, 0, out);
+}
+
+static void write_behind(ct_store_writer *w)
+{
+    if (w->size - w->flushed >= WRITE_BEHIND) {
+        /* Asynchronous: only queues the window for write-back. */
+        sync_file_range(w->fd, (off_t)w->flushed, (off_t)(w->size - w->flushed),
+                        SYNC_FILE_RANGE_WRITE);
+        w->flushed = w->size;
+    }
+}
+
+ct_err ct_store_writer_copy_fd(ct_store_writer *w, int fd, uint64_t len)
+{
+    if (w->md5)
+        return CT_ERR_INVALID;
+    loff_t in = 0;
+    while (len) {
+        size_t want = len > (64u << 20) ? (64u << 20) : (size_t)len;
+        ssize_t r = copy_file_range(fd, &in, w->fd, NULL, want, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return errno_err(errno);
+        if (r == 0)
+            return CT_ERR_IO; /* the source is shorter than len */
+        len -= (uint64_t)r;
+        w->size += (uint64_t)r;
+        write_behind(w);
+    }
+    return CT_OK;
+}
+
 ct_err ct_store_writer_write(ct_store_writer *w, const void *p, size_t n)
 {
     const char *c = p;
-    EVP_DigestUpdate(w->md5, p, n);
+    if (w->md5)
+        store_md5_update(w->md5, p, n);
     while (n) {
         ssize_t r = write(w->fd, c, n);
         if (r < 0 && errno == EINTR)
@@ -213,45 +273,48 @@ ct_err ct_store_writer_write(ct_store_writer *w, const void *p, size_t n)
         n -= (size_t)r;
         w->size += (uint64_t)r;
     }
+    write_behind(w);
     return CT_OK;
 }
 
 uint64_t ct_store_writer_size(const ct_store_writer *w) { return w->size; }
 
-static ct_err place_blob(ct_store *s, const char *from, const char *id)
+/* Renames from into blob id's place, then makes content and name durable
+ * (fd: from, open; fsynced here). *renamed tells whether from is gone. On
+ * failure nothing stays at the blob's name. */
+static ct_err place_blob(ct_store *s, const char *from, int fd, const char *id, int *renamed)
 {
     char dst[2400], dir[2400];
-    ct_err e = blob_path(s, id, dst, sizeof dst, 1);
-    if (e)
+    *renamed = 0;
+    ct_err e = blob_path(s, id, dst, sizeof dst);
+    if (e || (e = ct_snprintf(dir, sizeof dir, "%s/blobs/%.2s", s->root, id)))
         return e;
     if (rename(from, dst) != 0)
         return errno_err(errno);
-    if (ct_snprintf(dir, sizeof dir, "%s/blobs/%.2s", s->root, id))
-        return CT_ERR_TOO_LARGE;
-    return ct_fsync_dir(dir);
+    *renamed = 1;
+    if (fsync(fd) != 0)
+        e = errno_err(errno);
+    else
+        e = ct_fsync_dir(dir);
+    if (e)
+        unlink(dst);
+    return e;
 }
 
 ct_err ct_store_writer_commit(ct_store_writer *w, char id[CT_BLOB_ID_MAX], unsigned char md5[16])
 {
-    ct_err e = CT_OK;
-    unsigned int len = 16;
-    if (fsync(w->fd) != 0) {
-        e = errno_err(errno);
-        goto cleanup;
+    int renamed;
+    ct_err e = place_blob(w->store, w->tmp_path, w->fd, w->id, &renamed);
+    if (renamed)
+        w->tmp_path[0] = '\0'; /* nothing left to unlink */
+    if (e == CT_OK) {
+        if (w->md5)
+            store_md5_final(w->md5, md5);
+        else
+            memset(md5, 0, 16);
+        memcpy(id, w->id, 33);
     }
-    if (close(w->fd) != 0) {
-        w->fd = -1;
-        e = errno_err(errno);
-        goto cleanup;
-    }
-    w->fd = -1;
-    EVP_DigestFinal_ex(w->md5, md5, &len);
-    if ((e = place_blob(w->store, w->tmp_path, w->id)))
-        goto cleanup;
-    memcpy(id, w->id, 33);
-    w->tmp_path[0] = '\0'; /* renamed: nothing to unlink */
-cleanup:
-    ct_store_writer_abort(w);
+    ct_store_writer_abort(w); /* closes fd: its data is already durable */
     return e;
 }
 
@@ -263,7 +326,7 @@ void ct_store_writer_abort(ct_store_writer *w)
         close(w->fd);
     if (w->tmp_path[0])
         unlink(w->tmp_path);
-    EVP_MD_CTX_free(w->md5);
+    store_md5_free(w->md5);
     free(w);
 }
 
@@ -303,15 +366,14 @@ ct_err ct_store_adopt_file(ct_store *s, const char *path, char id[CT_BLOB_ID_MAX
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? CT_ERR_NOT_FOUND : CT_ERR_IO;
-    ct_err e = md5_of_fd(fd, md5, size);
-    if (!e && fsync(fd) != 0)
-        e = errno_err(errno);
-    close(fd);
-    if (e)
-        return e;
     char newid[CT_BLOB_ID_MAX];
     ct_random_hex(newid, 32);
-    if ((e = place_blob(s, path, newid)))
+    int renamed;
+    ct_err e = md5_of_fd(fd, md5, size);
+    if (!e)
+        e = place_blob(s, path, fd, newid, &renamed);
+    close(fd);
+    if (e)
         return e;
     memcpy(id, newid, 33);
     return CT_OK;
@@ -320,7 +382,7 @@ ct_err ct_store_adopt_file(ct_store *s, const char *path, char id[CT_BLOB_ID_MAX
 ct_err ct_store_open_read(ct_store *s, const char *id, int *fd, uint64_t *size)
 {
     char p[2400];
-    ct_err e = blob_path(s, id, p, sizeof p, 0);
+    ct_err e = blob_path(s, id, p, sizeof p);
     if (e)
         return e;
     int f = open(p, O_RDONLY | O_CLOEXEC);
@@ -339,13 +401,13 @@ ct_err ct_store_open_read(ct_store *s, const char *id, int *fd, uint64_t *size)
 
 ct_err ct_store_local_path(ct_store *s, const char *id, char *out, size_t n)
 {
-    return blob_path(s, id, out, n, 0);
+    return blob_path(s, id, out, n);
 }
 
 ct_err ct_store_remove(ct_store *s, const char *id)
 {
     char p[2400];
-    ct_err e = blob_path(s, id, p, sizeof p, 0);
+    ct_err e = blob_path(s, id, p, sizeof p);
     if (e)
         return e;
     if (unlink(p) != 0)

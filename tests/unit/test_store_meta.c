@@ -7,6 +7,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -66,6 +68,89 @@ static void test_store(void)
     CHECK(ct_store_open_read(s, "../../etc/passwd", &fd, &size) == CT_ERR_INVALID);
     CHECK(ct_store_remove(s, id) == CT_OK);
     CHECK(ct_store_open_read(s, id, &fd, &size) == CT_ERR_NOT_FOUND);
+    ct_store_close(s);
+}
+
+/* A blob past the threaded-MD5 threshold, written in odd-sized pieces
+ * (wrapping the hasher's ring), has the MD5 of its bytes, and two such
+ * writers at once (one may hash inline) agree with one-shot MD5 too. */
+static void test_store_large_md5(void)
+{
+    ct_store *s;
+    CHECK(ct_store_open_fs(dir, &s) == CT_OK);
+    size_t n = (21u << 20) + 12345;
+    unsigned char *buf = malloc(n), want[16], md5[2][16];
+    uint32_t r = 7;
+    for (size_t i = 0; i < n; i++) {
+        r = r * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(r >> 16);
+    }
+    unsigned int len = 16;
+    EVP_Digest(buf, n, want, &len, EVP_md5(), NULL);
+    ct_store_writer *w[2];
+    CHECK(ct_store_writer_open(s, &w[0]) == CT_OK && ct_store_writer_open(s, &w[1]) == CT_OK);
+    for (size_t off = 0, k = 1; off < n; off += k, k = k * 3 % 1000003 + 1)
+        for (int j = 0; j < 2; j++)
+            CHECK(ct_store_writer_write(w[j], buf + off, off + k > n ? n - off : k) == CT_OK);
+    char id[2][CT_BLOB_ID_MAX];
+    for (int j = 0; j < 2; j++) {
+        CHECK(ct_store_writer_size(w[j]) == n);
+        CHECK(ct_store_writer_commit(w[j], id[j], md5[j]) == CT_OK);
+        CHECK(memcmp(md5[j], want, 16) == 0);
+        CHECK(ct_store_remove(s, id[j]) == CT_OK);
+    }
+    /* an aborted large writer stops its hasher */
+    CHECK(ct_store_writer_open(s, &w[0]) == CT_OK);
+    CHECK(ct_store_writer_write(w[0], buf, 3u << 20) == CT_OK);
+    ct_store_writer_abort(w[0]);
+    free(buf);
+    ct_store_close(s);
+}
+
+/* A blob composed of two others by in-kernel copy holds their bytes in
+ * order; an MD5-computing writer refuses copies (its MD5 would be wrong). */
+static void test_store_compose(void)
+{
+    ct_store *s;
+    CHECK(ct_store_open_fs(dir, &s) == CT_OK);
+    char ids[2][CT_BLOB_ID_MAX], out[CT_BLOB_ID_MAX];
+    unsigned char md5[16];
+    static const char *const texts[2] = {"first part|", "second"};
+    ct_store_writer *w;
+    for (int i = 0; i < 2; i++) {
+        CHECK(ct_store_writer_open(s, &w) == CT_OK);
+        CHECK(ct_store_writer_write(w, texts[i], strlen(texts[i])) == CT_OK);
+        CHECK(ct_store_writer_commit(w, ids[i], md5) == CT_OK);
+    }
+    int fd;
+    uint64_t len;
+    CHECK(ct_store_writer_open(s, &w) == CT_OK);
+    CHECK(ct_store_open_read(s, ids[0], &fd, &len) == CT_OK);
+    CHECK(ct_store_writer_copy_fd(w, fd, len) == CT_ERR_INVALID);
+    ct_store_writer_abort(w);
+    CHECK(ct_store_writer_open_nomd5(s, &w) == CT_OK);
+    CHECK(ct_store_writer_copy_fd(w, fd, len) == CT_OK);
+    close(fd);
+    CHECK(ct_store_open_read(s, ids[1], &fd, &len) == CT_OK);
+    CHECK(ct_store_writer_copy_fd(w, fd, len + 1) == CT_ERR_IO); /* source too short */
+    ct_store_writer_abort(w);
+    CHECK(ct_store_writer_open_nomd5(s, &w) == CT_OK);
+    int fd0;
+    CHECK(ct_store_open_read(s, ids[0], &fd0, &len) == CT_OK);
+    CHECK(ct_store_writer_copy_fd(w, fd0, len) == CT_OK);
+    CHECK(ct_store_open_read(s, ids[1], &fd, &len) == CT_OK);
+    CHECK(ct_store_writer_copy_fd(w, fd, len) == CT_OK);
+    close(fd0);
+    close(fd);
+    CHECK(ct_store_writer_commit(w, out, md5) == CT_OK);
+    char got[64] = "";
+    CHECK(ct_store_open_read(s, out, &fd, &len) == CT_OK && len == 17);
+    CHECK(read(fd, got, sizeof got) == 17);
+    close(fd);
+    CHECK_STR(got, "first part|second");
+    for (int i = 0; i < 2; i++)
+        ct_store_remove(s, ids[i]);
+    ct_store_remove(s, out);
     ct_store_close(s);
 }
 
@@ -165,6 +250,96 @@ static void test_meta_objects(void)
     ct_meta_close(m);
 }
 
+/* Concurrent puts (grouped into shared transactions on SQLite): each keeps
+ * its own outcome. Per thread: RACE_N distinct keys, one If-None-Match:*
+ * put of "race" (exactly one may win) and RACE_N overwrites of "shared",
+ * whose returned old blobs must chain: every id but the last is replaced
+ * exactly once, and exactly one put found no previous object. */
+#define RACE_THREADS 12
+#define RACE_N 15
+
+typedef struct {
+    ct_meta *m;
+    int t, won, first, errors;
+    char olds[RACE_N][64];
+} race_arg;
+
+static void *race_thread(void *p)
+{
+    race_arg *a = p;
+    char key[64], old[64];
+    ct_meta_object o = {.bucket = "gc", .size = 1, .etag = "e", .content_type = "x"};
+    for (int i = 0; i < RACE_N; i++) {
+        snprintf(key, sizeof key, "k%d/%d", a->t, i);
+        o.key = key;
+        snprintf(o.blob_id, sizeof o.blob_id, "b-%d-%d", a->t, i);
+        a->errors += ct_meta_object_put(a->m, &o, NULL, old) != CT_OK;
+        o.key = "shared";
+        a->errors += ct_meta_object_put(a->m, &o, NULL, a->olds[i]) != CT_OK;
+        a->first += a->olds[i][0] == '\0';
+        if (i == RACE_N / 2) {
+            ct_meta_put_cond c = {.if_none_match_star = 1};
+            o.key = "race";
+            ct_err e = ct_meta_object_put_if(a->m, &o, NULL, &c, old);
+            a->won += e == CT_OK;
+            a->errors += e != CT_OK && e != CT_ERR_PRECONDITION;
+        }
+    }
+    return NULL;
+}
+
+static int str_in(char (*list)[64], int n, const char *s)
+{
+    int c = 0;
+    for (int i = 0; i < n; i++)
+        c += strcmp(list[i], s) == 0;
+    return c;
+}
+
+static void test_meta_concurrent_puts(void)
+{
+    ct_meta *m = NULL;
+    CHECK(ct_meta_open(db_url, &m) == CT_OK);
+    if (!m)
+        return;
+    CHECK(ct_meta_bucket_create(m, "gc") == CT_OK);
+    static race_arg args[RACE_THREADS];
+    pthread_t th[RACE_THREADS];
+    for (int t = 0; t < RACE_THREADS; t++) {
+        args[t] = (race_arg){.m = m, .t = t};
+        pthread_create(&th[t], NULL, race_thread, &args[t]);
+    }
+    int won = 0, first = 0, errors = 0;
+    for (int t = 0; t < RACE_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        won += args[t].won;
+        first += args[t].first;
+        errors += args[t].errors;
+    }
+    CHECK(errors == 0);
+    CHECK(won == 1);
+    CHECK(first == 1);
+    static char olds[RACE_THREADS * RACE_N][64];
+    for (int t = 0; t < RACE_THREADS; t++)
+        memcpy(olds[t * RACE_N], args[t].olds, sizeof args[t].olds);
+    ct_meta_object cur;
+    CHECK(ct_meta_object_get(m, "gc", "shared", &cur) == CT_OK);
+    int chain_ok = str_in(olds, RACE_THREADS * RACE_N, cur.blob_id) == 0;
+    for (int t = 0; t < RACE_THREADS; t++)
+        for (int i = 0; i < RACE_N; i++) {
+            char id[64];
+            snprintf(id, sizeof id, "b-%d-%d", t, i);
+            if (strcmp(id, cur.blob_id) != 0 && str_in(olds, RACE_THREADS * RACE_N, id) != 1)
+                chain_ok = 0;
+        }
+    CHECK(chain_ok);
+    ct_meta_object_free(&cur);
+    listed = 0;
+    CHECK(ct_meta_object_list(m, "gc", "", "", 1000, count_cb, NULL) == CT_OK &&
+          listed == RACE_THREADS * RACE_N + 2);
+    ct_meta_close(m);
+}
+
 static int parts_seen;
 static ct_err part_cb(void *ctx, const ct_meta_part *p)
 {
@@ -205,15 +380,19 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     test_store();
+    test_store_large_md5();
+    test_store_compose();
     test_store_shared_sweep();
     snprintf(db_url, sizeof db_url, "%s/meta.db", dir);
     test_meta_objects();
+    test_meta_concurrent_puts();
     test_meta_uploads();
     printf("sqlite: %d passed, %d failed\n", ct_test_pass, ct_test_fail);
     if (ct_test_pg_url("store_meta", db_url, sizeof db_url)) {
         CHECK(db_url[0] != '\0');
         if (db_url[0]) {
             test_meta_objects();
+            test_meta_concurrent_puts();
             test_meta_uploads();
         }
         ct_test_pg_stop();
