@@ -273,7 +273,8 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
     int generated;
     if ((err = edge_cert_load_or_create(cfg, &e->cert_pem, &e->key_pem, &generated)))
         goto fail;
-    if (!(e->cache = edge_cache_new(EDGE_CACHE_BYTES)) || !(e->gz = edge_gzcache_new())) {
+    if (!(e->cache = edge_cache_new(EDGE_CACHE_BYTES)) || !(e->gz = edge_gzcache_new()) ||
+        !(e->sigcache = edge_sigcache_new())) {
         err = CT_ERR_NOMEM;
         goto fail;
     }
@@ -311,6 +312,7 @@ void ct_edge_stop(ct_edge *e)
     edge_cache_free(e->cache);
     edge_disk_free(e->disk);
     edge_gzcache_free(e->gz);
+    edge_sigcache_free(e->sigcache);
     free(e->origin_url);
     free(e->origin_ak);
     free(e->origin_sk);

@@ -119,6 +119,33 @@ static void terminate(char *buf, edge_head *h)
     }
 }
 
+/* RFC 9110 §5.1 token / §5.5 field-value checks: Debian builds
+ * http-parser non-strict, which lets a space into a name and CTLs into a
+ * value. 0 when the span is acceptable. */
+static int bad_name(const char *s, size_t n)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~";
+    if (!n)
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch && strchr(tchar, ch))))
+            return 1;
+    }
+    return 0;
+}
+
+static int bad_value(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
 /* Offset just past the blank line ending the head, or 0. */
 static size_t head_end(const char *buf, size_t len)
 {
@@ -166,6 +193,17 @@ int edge_head_parse(char *buf, size_t len, size_t cap, edge_head *h)
         h->error_status = 400;
         return -1;
     }
+    for (size_t i = 0; i < h->n; i++)
+        if (bad_name(buf + h->h[i].no, h->h[i].nl) ||
+            (h->h[i].has_v && bad_value(buf + h->h[i].vo, h->h[i].vl))) {
+            h->error_status = 400;
+            return -1;
+        }
+    for (size_t i = 0; i < h->url_len; i++)
+        if ((unsigned char)buf[h->url_off + i] <= 0x20 || buf[h->url_off + i] == 0x7f) {
+            h->error_status = 400;
+            return -1;
+        }
     h->upgrade = p.upgrade;
     h->http_major = p.http_major;
     h->http_minor = p.http_minor;

@@ -345,6 +345,18 @@ void edge_keys_free(ct_edge *e);
  * distribution's trusted key groups. 0 when valid. */
 int edge_keys_verify(ct_edge *e, const edge_dist *d, const char *key_id, int sha256,
                      const char *text, size_t len, const unsigned char *sig, size_t sig_len);
+/* Signature-verification cache (edge_sigcache.c): successful checks keyed
+ * by the SHA-256 of (key id, algorithm, signed text, signature) and the
+ * keyring generation. */
+typedef struct edge_sigcache edge_sigcache;
+edge_sigcache *edge_sigcache_new(void);
+void edge_sigcache_free(edge_sigcache *c);
+int edge_sigcache_digest(const char *key_id, int sha256, const char *text, size_t len,
+                         const unsigned char *sig, size_t sig_len, unsigned char out[32]);
+/* 1 when this digest was verified under keyring generation gen. */
+int edge_sigcache_check(edge_sigcache *c, const unsigned char d[32], uint64_t gen);
+void edge_sigcache_put(edge_sigcache *c, const unsigned char d[32], uint64_t gen);
+void edge_sigcache_stats(edge_sigcache *c, uint64_t *hits, uint64_t *misses);
 /* 1 when id names an existing key group. */
 int edge_key_group_exists(ct_edge *e, const char *id);
 /* Admin API for /cattube/admin/public-keys[/ID] and /cattube/admin/key-groups[/ID]. */
@@ -375,6 +387,8 @@ struct ct_edge {
     edge_dist *dists;      /* creation order, oldest first */
     size_t n_dists;
     edge_keyring *keys;    /* public keys + key groups, guarded by lock */
+    uint64_t keys_gen;     /* bumped with every new keyring, guarded by lock */
+    edge_sigcache *sigcache; /* verified signatures (own lock) */
     edge_cache *cache;     /* origin metadata cache (own lock) */
     edge_disk *disk;       /* object bytes of remote origins (own lock), or NULL */
     edge_gzcache *gz;      /* compressed bodies (own lock) */
