@@ -41,6 +41,8 @@ edge_resp *edge_resp_length_only(uint64_t len);
 int edge_resp_header(edge_resp *r, const char *name, const char *value);
 /* The first value of a header added to r, or NULL. */
 const char *edge_resp_get_header(const edge_resp *r, const char *name);
+/* The body length (Content-Length) of r. */
+uint64_t edge_resp_length(const edge_resp *r);
 void edge_resp_free(edge_resp *r);
 
 /* First request header of that name (case-insensitive), or NULL. */

@@ -64,6 +64,7 @@ struct edge_conn {
     SSL *ssl;
     int handshaken, ktls_send;
     struct sockaddr_storage peer;
+    char ip[64];            /* textual peer address, made once at accept */
     int64_t deadline;       /* monotonic ms */
     /* input: the current head from in[0], maybe followed by the next ones */
     size_t in_len;
@@ -157,16 +158,22 @@ const char *edge_cookie(edge_conn *c, const char *name)
     return NULL;
 }
 
-void edge_client_ip(edge_conn *c, char ip[64])
+static void peer_text(const struct sockaddr_storage *ss, char ip[64])
 {
     strcpy(ip, "-");
-    if (!c)
-        return;
-    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+    const struct sockaddr *sa = (const struct sockaddr *)ss;
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, 64);
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, 64);
+}
+
+void edge_client_ip(edge_conn *c, char ip[64])
+{
+    if (c)
+        memcpy(ip, c->ip, 64);
+    else
+        strcpy(ip, "-");
 }
 
 int edge_client_port(edge_conn *c)
@@ -557,6 +564,7 @@ static void accept_all(edge_thread *t, edge_listener *l)
         c->l = l;
         c->fd = fd;
         c->peer = ss;
+        peer_text(&ss, c->ip);
         c->deadline = mono_ms() + EDGE_HEAD_TIMEOUT_MS;
         if (l->secure) {
             c->ssl = SSL_new(lp->ctx);

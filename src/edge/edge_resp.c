@@ -120,6 +120,8 @@ const char *edge_resp_get_header(const edge_resp *r, const char *name)
     return NULL;
 }
 
+uint64_t edge_resp_length(const edge_resp *r) { return r ? r->len : 0; }
+
 void edge_resp_free(edge_resp *r)
 {
     if (!r)

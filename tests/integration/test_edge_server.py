@@ -94,7 +94,7 @@ def test_keepalive_and_pipelining(server, dist):
     st, hd, body, rest = read_response(s, rest)
     assert st == 200 and body == dist["big"] and rest == b""
     # the same connection still serves
-    s.sendall(f"GET /missing HTTP/1.1\r\nHost: {h}\r\n\r\n".encode())
+    s.sendall(f"GET /nothing-here HTTP/1.1\r\nHost: {h}\r\n\r\n".encode())
     st, hd, body, _ = read_response(s)
     assert st in (403, 404) and b"<Error>" in body
     s.close()
@@ -167,3 +167,23 @@ def test_half_open_and_slow_clients_do_not_block_others(server, dist):
     assert read_response(partial)[0] == 200
     for c in idle:
         c.close()
+
+
+def test_access_log_has_content_length_and_tls(server, dist):
+    """Regression: sc-content-len came from a Content-Length header the
+    handler never sets (the loop writes it), so it logged 0."""
+    import time
+    s = tls(server)
+    s.sendall(f"GET /small.m3u8?cl=1 HTTP/1.1\r\nHost: {dist['host']}\r\n\r\n".encode())
+    assert read_response(s)[0] == 200
+    s.close()
+    path = os.path.join(server.data_dir, "edge", "access.log")
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        rows = [x.split("\t") for x in open(path).read().splitlines() if "\tcl=1\t" in x]
+        if rows:
+            break
+        time.sleep(0.2)
+    row = rows[-1]
+    assert row[30] == str(len(dist["small"])) and row[8] == "200"
+    assert row[20].startswith("TLSv1") and row[21]  # ssl-protocol, ssl-cipher
