@@ -27,6 +27,19 @@ static edge_resp *file_response(int fd, uint64_t off, uint64_t len)
     return edge_resp_file(fd, off, len);
 }
 
+/* Whether stored metadata (jansson's output: keys never escaped) can
+ * hold a header a viewer sees. */
+static int may_have_headers(const char *j)
+{
+    static const char *const keys[] = {"cache-control", "content-disposition",
+                                       "content-encoding", "content-language", "expires",
+                                       "x-amz-meta-"};
+    for (size_t i = 0; i < CT_ARRAY_LEN(keys); i++)
+        if (strcasestr(j, keys[i]))
+            return 1;
+    return 0;
+}
+
 /* Origin headers stored with the object (meta_json) that a viewer sees. */
 static void object_headers(edge_resp *mr, const char *meta_json, int *have_cc)
 {
@@ -38,8 +51,8 @@ static void object_headers(edge_resp *mr, const char *meta_json, int *have_cc)
         {"expires", "Expires"},
     };
     *have_cc = 0;
-    if (!meta_json || !*meta_json)
-        return;
+    if (!meta_json || !*meta_json || !may_have_headers(meta_json))
+        return; /* the common case (only checksums stored): no JSON parse */
     json_t *o = json_loads(meta_json, 0, NULL);
     if (!json_is_object(o)) {
         json_decref(o);
