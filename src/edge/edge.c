@@ -75,8 +75,13 @@ static int signed_check(edge_req *r, edge_conn *c, const edge_dist *d,
     while (*h == ' ' || *h == '\t')
         h++;
     size_t hl = strcspn(h, " \t");
-    ct_buf_printf(&url, "%s://%.*s%.*s%s%s", r->l->secure ? "https" : "http", (int)hl, h,
-                  (int)path_len, path, rest[0] ? "?" : "", rest);
+    ct_buf_puts(&url, r->l->secure ? "https://" : "http://");
+    ct_buf_append(&url, h, hl);
+    ct_buf_append(&url, path, path_len);
+    if (rest[0]) {
+        ct_buf_puts(&url, "?");
+        ct_buf_puts(&url, rest);
+    }
     if (!url.data || url.len >= EDGE_RESOURCE_MAX)
         goto cleanup;
     const char *text = NULL;
