@@ -33,7 +33,11 @@ static void check_plan(const ct_plan *p, const ct_mc_dest *dests, const char *bu
             abort();
         if (o->path[0] || (o->audio.codec && (o->audio.channels < 1 || o->audio.channels > 2)))
             abort();
-        if (!dests[i].bucket[0] || !dests[i].key[0] || strlen(dests[i].key) > 1024)
+        /* a multi-file output's key is a prefix and may be "" (files at the
+         * bucket root, "s3://b/name" destinations); its stem names the files */
+        if (!dests[i].bucket[0] || strlen(dests[i].key) > 1024)
+            abort();
+        if (dests[i].multi ? !dests[i].stem[0] : !dests[i].key[0])
             abort();
     }
 }

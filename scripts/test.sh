@@ -2,7 +2,8 @@
 # Builds CatTube and runs every test: the Release-ish build (-Werror) with the
 # whole CTest suite (C unit tests + pytest integration tests against the real
 # binary), the same suite under ASan+UBSan, then each libFuzzer target for a
-# short while when clang is available. Ends with one line "N passed, M failed"
+# short while when clang is available, then cppcheck and clang-tidy over src/.
+# Ends with one line "N passed, M failed"
 # and exits nonzero on any failure.
 #
 # Knobs (environment):
@@ -11,6 +12,7 @@
 #   CATTUBE_ASAN=0        skip the ASan build
 #   CATTUBE_ASAN_INTEGRATION=0   under ASan run only the C unit tests
 #   CATTUBE_CPPCHECK=0    skip cppcheck
+#   CATTUBE_CLANG_TIDY=0  skip clang-tidy
 #   CATTUBE_FUZZ=0        skip fuzzing;  CATTUBE_FUZZ_SECONDS (default 20 per target)
 #   CATTUBE_JOBS          parallel compile jobs (default: nproc)
 #   CTEST_JOBS            parallel tests (default 2)
@@ -166,6 +168,24 @@ if [ "${CATTUBE_CPPCHECK:-1}" != 0 ] && command -v cppcheck >/dev/null 2>&1; the
     passed=$((passed + 1)); note "cppcheck: clean"
   else
     failed=$((failed + 1)); note "cppcheck: FINDINGS (see above)"
+  fi
+fi
+
+# --- 5. static analysis: clang-tidy (checks in .clang-tidy) must be clean ---
+# Over src/ only, like cppcheck, with the compile flags of the normal build
+# (its compile_commands.json); about 4 CPU-minutes, so ~2 min on 2 cores.
+if [ "${CATTUBE_CLANG_TIDY:-1}" != 0 ]; then
+  phase "clang-tidy"
+  tidy_log="$BUILD_DIR/clang-tidy.log" tidy_t0=$SECONDS
+  if ! command -v run-clang-tidy >/dev/null 2>&1; then
+    failed=$((failed + 1)); note "clang-tidy: run-clang-tidy not installed"
+  elif [ ! -f "$BUILD_DIR/compile_commands.json" ]; then
+    failed=$((failed + 1)); note "clang-tidy: no $BUILD_DIR/compile_commands.json"
+  elif run-clang-tidy -p "$BUILD_DIR" -j"$JOBS" -quiet "$ROOT/src/" >"$tidy_log" 2>&1; then
+    passed=$((passed + 1)); note "clang-tidy: clean ($((SECONDS - tidy_t0)) s)"
+  else
+    grep -vE '^clang-tidy(-[0-9]+)? |^[0-9]+ warnings? generated' "$tidy_log"
+    failed=$((failed + 1)); note "clang-tidy: FINDINGS (see above; full log $tidy_log)"
   fi
 fi
 

@@ -1,5 +1,5 @@
-/* cmd_admin: `cattube admin user|policy ...`, a client of the admin API
- * (/cattube/admin/users, /cattube/admin/policies) signed with SigV4 (service
+/* cmd_admin: `cattube admin user|role|policy ...`, a client of the admin API
+ * (/cattube/admin/users, /cattube/admin/roles, /cattube/admin/policies) signed with SigV4 (service
  * "cattube") by the client module; ct_cli_admin_call is shared with
  * cmd_distribution.
  * Prints the server's JSON, pretty, on stdout; on an error prints the
@@ -27,6 +27,9 @@ static void usage(FILE *f)
           "                                   [--policy-name NAME]   (inline; default \"inline\")\n"
           "  cattube admin user detach-policy NAME [--policy-name NAME]\n"
           "  cattube admin user list-policies NAME\n"
+          "  cattube admin role create|list|get|delete|attach-policy|detach-policy|list-policies\n"
+          "                                   as for users: the roles jobs run as (CreateJob's\n"
+          "                                   Role arn:aws:iam::ACCOUNT:role/NAME)\n"
           "  cattube admin policy validate --policy-document file://p.json|JSON [--bucket B]\n"
           "                                   (--bucket: validate as that bucket's policy)\n"
           "common options:\n"
@@ -178,13 +181,15 @@ static int parse_opts(int argc, char **argv, admin_opts *o)
     return 0;
 }
 
-static int user_cmd(const char *sub, admin_opts *o)
+/* kind: "user" or "role" (the same commands on /cattube/admin/<kind>s). */
+static int user_cmd(const char *kind, const char *sub, admin_opts *o)
 {
-    char path[256];
+    char path[256], base[64];
     int needs_name = strcmp(sub, "list") != 0;
+    snprintf(base, sizeof base, "/cattube/admin/%ss", kind);
     if (needs_name != (o->name != NULL) || (o->name && !ct_iam_user_name_valid(o->name))) {
-        fprintf(stderr, needs_name ? "cattube: user %s needs a valid user NAME\n"
-                                   : "cattube: user %s takes no NAME\n", sub);
+        fprintf(stderr, needs_name ? "cattube: %s %s needs a valid %s NAME\n"
+                                   : "cattube: %s %s takes no NAME\n", kind, sub, kind);
         return 2;
     }
     const char *pname = o->policy_name ? o->policy_name : "inline";
@@ -193,22 +198,23 @@ static int user_cmd(const char *sub, admin_opts *o)
         return 2;
     }
     if (strcmp(sub, "list") == 0)
-        return ct_cli_admin_call(&o->t, "GET", "/cattube/admin/users", NULL);
+        return ct_cli_admin_call(&o->t, "GET", base, NULL);
     if (strcmp(sub, "create") == 0) {
-        json_t *j = json_pack("{s:s}", "userName", o->name);
+        json_t *j = json_pack("{s:s}", strcmp(kind, "role") == 0 ? "roleName" : "userName",
+                              o->name);
         char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
-        int rc = body ? ct_cli_admin_call(&o->t, "POST", "/cattube/admin/users", body) : 1;
+        int rc = body ? ct_cli_admin_call(&o->t, "POST", base, body) : 1;
         free(body);
         return rc;
     }
-    snprintf(path, sizeof path, "/cattube/admin/users/%s", o->name);
+    snprintf(path, sizeof path, "%s/%s", base, o->name);
     if (strcmp(sub, "get") == 0 || strcmp(sub, "delete") == 0)
         return ct_cli_admin_call(&o->t, strcmp(sub, "get") == 0 ? "GET" : "DELETE", path, NULL);
     if (strcmp(sub, "list-policies") == 0)
         return ct_cli_admin_call(&o->t, "GET", strcat(path, "/policies"), NULL);
     if (strcmp(sub, "detach-policy") != 0 && strcmp(sub, "attach-policy") != 0) {
-        fprintf(stderr, "cattube: unknown user command '%s'\n", sub);
+        fprintf(stderr, "cattube: unknown %s command '%s'\n", kind, sub);
         return 2;
     }
     snprintf(path + strlen(path), sizeof path - strlen(path), "/policies/%s", pname);
@@ -252,7 +258,8 @@ int ct_cmd_admin(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (argc < 3 || (strcmp(argv[1], "user") != 0 && strcmp(argv[1], "policy") != 0)) {
+    if (argc < 3 || (strcmp(argv[1], "user") != 0 && strcmp(argv[1], "role") != 0 &&
+                     strcmp(argv[1], "policy") != 0)) {
         usage(stderr);
         return 2;
     }
@@ -269,7 +276,7 @@ int ct_cmd_admin(int argc, char **argv)
         fputs("cattube: cannot initialise libcurl\n", stderr);
         return 1;
     }
-    int rc = user_cmd(argv[2], &o);
+    int rc = user_cmd(argv[1], argv[2], &o);
     ct_client_global_cleanup();
     return rc;
 }

@@ -3,11 +3,12 @@
  * DESIGN: a worker process shares the server's data directory: the SQLite
  * database (WAL allows several processes) holds the queue and leases, and
  * the blob store is read and written in place (opened "shared", so the
- * worker never cleans the server's temp files). Without cross-process
- * wake-ups it polls the queue once a second. SIGTERM or SIGINT stops
- * claiming, kills running transcodes and hands their jobs back (their
- * leases end at once, so another worker takes them; an upload of finished
- * outputs completes first).
+ * worker never cleans the server's temp files). meta's watcher thread
+ * (meta_watch.c) wakes it within ~20 ms of a job submitted by another
+ * process; it still polls once a second (expired leases). SIGTERM or
+ * SIGINT stops claiming, kills running transcodes and hands their jobs
+ * back (their leases end at once, so another worker takes them; an upload
+ * of finished outputs completes first).
  * With --store URL the worker touches neither the blob store nor the object
  * table: inputs and outputs go through that S3 API (job_io_s3.c), so it can
  * run on another host against CatTube or any S3-compatible store.

@@ -9,8 +9,16 @@
  *   PUT    /cattube/admin/users/N/policies/P         body: the policy document -> 204
  *   DELETE /cattube/admin/users/N/policies/P         204
  *   POST   /cattube/admin/policies/validate[?bucket=B]  body: a document -> {"valid": true}
+ *   POST   /cattube/admin/roles                      {"roleName": N} -> {"role": {...}}
+ *   GET    /cattube/admin/roles                      {"roles": [...]}
+ *   GET    /cattube/admin/roles/N                    {"role": {...}, "policyNames": [...]}
+ *   DELETE /cattube/admin/roles/N                    204 (409 for the built-in
+ *                                                    MediaConvert_Default_Role: edit its policies)
+ *   GET|PUT|DELETE /cattube/admin/roles/N/policies[/P]   as for users
  *
- * The secret access key is returned only by the create call. */
+ * The secret access key is returned only by the create call. Roles are the
+ * identities jobs run as (iam_roles.c); a create body's
+ * assumeRolePolicyDocument, if any, is ignored (no trust policies). */
 #include "cli/cli.h"
 #include "meta/meta.h"
 
@@ -20,6 +28,7 @@
 #include <string.h>
 
 #define USERS "/cattube/admin/users"
+#define ROLES "/cattube/admin/roles"
 #define POLICIES "/cattube/admin/policies"
 
 static void fail(ct_http_resp *resp, int status, const char *type, const char *msg)
@@ -154,8 +163,8 @@ static void policies_list(ct_iam *iam, const char *name, ct_http_resp *resp)
     reply(resp, 200, json_pack("{s:o}", "policies", l.arr));
 }
 
-static void policy_put(ct_iam *iam, const ct_http_req *req, const char *user, const char *pname,
-                       ct_http_resp *resp)
+static void policy_put(ct_iam *iam, const ct_http_req *req, int role, const char *owner,
+                       const char *pname, ct_http_resp *resp)
 {
     char msg[256];
     if (!req->body || strlen(req->body) != req->body_len) {
@@ -166,9 +175,10 @@ static void policy_put(ct_iam *iam, const ct_http_req *req, const char *user, co
         fail(resp, 400, "MalformedPolicyDocument", msg);
         return;
     }
-    ct_err e = ct_meta_iam_policy_put(ct_iam_meta(iam), user, pname, req->body);
+    ct_err e = role ? ct_meta_iam_role_policy_put(ct_iam_meta(iam), owner, pname, req->body)
+                    : ct_meta_iam_policy_put(ct_iam_meta(iam), owner, pname, req->body);
     if (e)
-        fail_err(resp, e, "user");
+        fail_err(resp, e, role ? "role" : "user");
     else
         resp->status = 204;
 }
@@ -185,6 +195,90 @@ static void validate(const ct_http_req *req, ct_http_resp *resp)
     else
         reply(resp, 200, json_pack("{s:b}", "valid", 1));
     free(bucket);
+}
+
+/* ---- roles ---- */
+
+static json_t *role_json(ct_iam *iam, const ct_meta_iam_role *r)
+{
+    char arn[160], ts[32];
+    snprintf(arn, sizeof arn, "arn:aws:iam::%s:role/%s", ct_iam_account_id(iam), r->name);
+    ct_time_iso8601(r->created_ms, ts);
+    return json_pack("{s:s, s:s, s:s, s:s}", "roleName", r->name, "roleId", r->role_id, "arn",
+                     arn, "createDate", ts);
+}
+
+static void role_create(ct_iam *iam, const ct_http_req *req, ct_http_resp *resp)
+{
+    json_t *in = req->body_len ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+    const char *name = json_string_value(json_object_get(in, "roleName"));
+    ct_meta_iam_role r = {0};
+    if (!name || !ct_iam_user_name_valid(name)) {
+        fail(resp, 400, "ValidationError", "roleName must match [A-Za-z0-9+=,.@_-]{1,64}");
+        goto cleanup;
+    }
+    snprintf(r.name, sizeof r.name, "%s", name);
+    memcpy(r.role_id, "AROA", 4);
+    ct_random_alnum(r.role_id + 4, 17, 1);
+    r.created_ms = ct_now_ms();
+    ct_err e = ct_meta_iam_role_create(ct_iam_meta(iam), r.name, r.role_id);
+    if (e)
+        fail_err(resp, e, "role");
+    else
+        reply(resp, 200, json_pack("{s:o}", "role", role_json(iam, &r)));
+cleanup:
+    json_decref(in);
+}
+
+static ct_err add_role(void *ctx, const ct_meta_iam_role *r)
+{
+    list_ctx *l = ctx;
+    return json_array_append_new(l->arr, role_json(l->iam, r)) ? CT_ERR_NOMEM : CT_OK;
+}
+
+static void role_list(ct_iam *iam, ct_http_resp *resp)
+{
+    list_ctx l = {iam, json_array()};
+    ct_err e = ct_meta_iam_role_list(ct_iam_meta(iam), add_role, &l);
+    if (e) {
+        json_decref(l.arr);
+        fail_err(resp, e, "roles");
+        return;
+    }
+    reply(resp, 200, json_pack("{s:o}", "roles", l.arr));
+}
+
+/* GET of the role (with_docs 0: its policy names) or of its policies. */
+static void role_get(ct_iam *iam, const char *name, int with_docs, ct_http_resp *resp)
+{
+    ct_meta_iam_role r;
+    ct_err e = ct_meta_iam_role_get(ct_iam_meta(iam), name, &r);
+    list_ctx l = {with_docs ? iam : NULL, json_array()};
+    if (!e)
+        e = ct_meta_iam_role_policy_list(ct_iam_meta(iam), name, add_policy, &l);
+    if (e) {
+        json_decref(l.arr);
+        fail_err(resp, e, "role");
+        return;
+    }
+    if (with_docs)
+        reply(resp, 200, json_pack("{s:o}", "policies", l.arr));
+    else
+        reply(resp, 200, json_pack("{s:o, s:o}", "role", role_json(iam, &r), "policyNames", l.arr));
+}
+
+static void role_delete(ct_iam *iam, const char *name, ct_http_resp *resp)
+{
+    if (strcmp(name, CT_IAM_DEFAULT_ROLE) == 0) {
+        fail(resp, 409, "DeleteConflict", "MediaConvert_Default_Role is built in and cannot be "
+             "deleted; detach or edit its policies to change what default-role jobs may do");
+        return;
+    }
+    ct_err e = ct_meta_iam_role_delete(ct_iam_meta(iam), name);
+    if (e)
+        fail_err(resp, e, "role");
+    else
+        resp->status = 204;
 }
 
 /* Splits "NAME[/policies[/PNAME]]" (decoded) into parts; -1 when malformed. */
@@ -236,7 +330,7 @@ static void user_item(ct_iam *iam, const ct_http_req *req, const char *rest, ct_
     } else if (policies && !pname[0] && strcmp(m, "GET") == 0) {
         policies_list(iam, name, resp);
     } else if (pname[0] && strcmp(m, "PUT") == 0) {
-        policy_put(iam, req, name, pname, resp);
+        policy_put(iam, req, 0, name, pname, resp);
     } else if (pname[0] && strcmp(m, "DELETE") == 0) {
         ct_err e = ct_meta_iam_policy_delete(ct_iam_meta(iam), name, pname);
         if (e)
@@ -248,14 +342,57 @@ static void user_item(ct_iam *iam, const ct_http_req *req, const char *rest, ct_
     }
 }
 
+static void role_item(ct_iam *iam, const ct_http_req *req, const char *rest, ct_http_resp *resp)
+{
+    char name[72], pname[136];
+    int policies;
+    const char *m = req->method;
+    if (split_user_path(rest, name, pname, &policies)) {
+        fail(resp, 404, "NotFound", "no such admin resource");
+    } else if (!pname[0] && strcmp(m, "GET") == 0) {
+        role_get(iam, name, policies, resp);
+    } else if (!policies && strcmp(m, "DELETE") == 0) {
+        role_delete(iam, name, resp);
+    } else if (pname[0] && strcmp(m, "PUT") == 0) {
+        policy_put(iam, req, 1, name, pname, resp);
+    } else if (pname[0] && strcmp(m, "DELETE") == 0) {
+        ct_err e = ct_meta_iam_role_policy_delete(ct_iam_meta(iam), name, pname);
+        if (e)
+            fail_err(resp, e, "policy");
+        else
+            resp->status = 204;
+    } else {
+        fail(resp, 405, "MethodNotAllowed", "method not allowed on this resource");
+    }
+}
+
+static int is_collection(const char *p, const char *base)
+{
+    size_t n = strlen(base);
+    return strncmp(p, base, n) == 0 && (!p[n] || strcmp(p + n, "/") == 0);
+}
+
 void ct_iam_admin_handle(ct_iam *iam, const ct_http_req *req, ct_http_resp *resp)
 {
     const char *p = req->path, *m = req->method;
     if (!ct_iam_is_root(iam, &req->principal)) {
-        fail(resp, 403, "AccessDenied", "only the root user may manage users and policies");
+        fail(resp, 403, "AccessDenied", "only the root user may manage users, roles and policies");
         return;
     }
-    if (strncmp(p, USERS, strlen(USERS)) == 0 && (!p[strlen(USERS)] || !strcmp(p + strlen(USERS), "/"))) {
+    if (is_collection(p, ROLES)) {
+        if (strcmp(m, "POST") == 0)
+            role_create(iam, req, resp);
+        else if (strcmp(m, "GET") == 0)
+            role_list(iam, resp);
+        else
+            fail(resp, 405, "MethodNotAllowed", "method not allowed on this resource");
+        return;
+    }
+    if (strncmp(p, ROLES "/", strlen(ROLES) + 1) == 0) {
+        role_item(iam, req, p + strlen(ROLES) + 1, resp);
+        return;
+    }
+    if (is_collection(p, USERS)) {
         if (strcmp(m, "POST") == 0)
             user_create(iam, req, resp);
         else if (strcmp(m, "GET") == 0)

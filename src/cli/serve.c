@@ -41,6 +41,7 @@ typedef struct {
     long stale_upload_s;
     const char *domain;        /* S3 virtual-hosted style base domain, or NULL */
     const char *db;            /* postgres://... shared by nodes; NULL: SQLite DIR/meta.db */
+    int orphan_grace_s;        /* shared DIR: unreferenced blobs older than this are swept */
 } serve_opts;
 
 typedef struct {
@@ -108,7 +109,7 @@ static ct_err load_or_create_root(server *sv)
     return e;
 }
 
-/* The key sealing IAM users' secrets: CATTUBE_MASTER_KEY (64 hex digits;
+/* The key sealing IAM users' and webhooks' secrets: CATTUBE_MASTER_KEY (64 hex digits;
  * nodes sharing one database must share it) or DIR/master.key, made once. */
 static ct_err load_or_create_master_key(server *sv)
 {
@@ -206,7 +207,8 @@ static int api_allowed(server *sv, const ct_http_req *req)
     const char *p = req->path;
     if (ct_iam_is_root(sv->iam, &req->principal))
         return 1;
-    if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies"))
+    if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies") ||
+        has_prefix(p, "/cattube/admin/roles"))
         return 1; /* answers its own 403 for non-root callers */
     const char *action = has_prefix(p, "/2017-08-29/")   ? "mediaconvert:*"
                          : has_prefix(p, "/2020-05-31/") ? "cloudfront:*"
@@ -237,7 +239,8 @@ static void route_admin(server *sv, ct_http_req *req, ct_http_resp *resp)
     else if (has_prefix(p, "/cattube/admin/webhooks") || has_prefix(p, "/cattube/admin/deliveries") ||
              has_prefix(p, "/cattube/admin/events"))
         ct_events_admin_handle(sv->events, req, resp);
-    else if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies"))
+    else if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies") ||
+             has_prefix(p, "/cattube/admin/roles"))
         ct_iam_admin_handle(sv->iam, req, resp);
     else
         ct_edge_admin_handle(sv->edge, req, resp);
@@ -291,6 +294,8 @@ static void serve_usage(FILE *f)
           "  --workers N              concurrent transcode jobs (default 1; 0 = none)\n"
           "  --lease-seconds N        job lease; a dead worker's job is retried after it (30)\n"
           "  --stale-upload-seconds N abort multipart uploads older than this (604800 = 7 days)\n"
+          "  --orphan-grace-seconds N with --db: at start, remove unreferenced blobs last\n"
+          "                           written longer ago than this (default 600)\n"
           "  --public-host NAME       host name the edge puts in its URLs\n"
           "  --domain D               S3 virtual-hosted style: Host bucket.D[:port] names a bucket\n"
           "  --edge-cert PEM --edge-key PEM   edge TLS certificate (default: generated)\n"
@@ -311,10 +316,11 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"lease-seconds", required_argument, NULL, 'L'},
         {"stale-upload-seconds", required_argument, NULL, 'S'},
         {"domain", required_argument, NULL, 'D'},   {"db", required_argument, NULL, 'B'},
+        {"orphan-grace-seconds", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
-                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL};
+                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -333,6 +339,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'v': ct_log_set_level(CT_LOG_DEBUG); break;
         case 'L': o->lease_s = atoi(optarg); break;
         case 'S': o->stale_upload_s = atol(optarg); break;
+        case 'G': o->orphan_grace_s = atoi(optarg); break;
         case 'h': serve_usage(stdout); exit(0);
         default: serve_usage(stderr); return -1;
         }
@@ -341,9 +348,10 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         fprintf(stderr, "cattube serve: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if (o->workers < 0 || o->workers > 16 || o->lease_s < 1 || o->stale_upload_s < 1) {
-        fprintf(stderr, "cattube serve: --workers must be 0..16, --lease-seconds and "
-                        "--stale-upload-seconds >= 1\n");
+    if (o->workers < 0 || o->workers > 16 || o->lease_s < 1 || o->stale_upload_s < 1 ||
+        o->orphan_grace_s < 1) {
+        fprintf(stderr, "cattube serve: --workers must be 0..16, --lease-seconds, "
+                        "--stale-upload-seconds and --orphan-grace-seconds >= 1\n");
         return -1;
     }
     return 0;
@@ -381,10 +389,15 @@ static ct_err start_all(server *sv)
     if ((e = ct_meta_open(sv->opt.db ? sv->opt.db : path, &sv->meta)))
         return e;
     if (ct_meta_is_shared(sv->meta)) {
-        /* Other nodes may be writing into DIR right now: their temp files and
-         * just-renamed blobs are not ours to sweep. */
+        /* Other nodes may be writing into DIR right now: only temp files no
+         * live writer holds and old unreferenced blobs are swept. */
         if ((e = ct_store_open_fs_shared(sv->opt.data_dir, &sv->store)) || (e = adopt_account(sv)))
             return e;
+        int temps = 0, blobs = 0;
+        if (ct_store_sweep_shared(sv->store, blob_referenced, sv->meta, sv->opt.orphan_grace_s,
+                                  &temps, &blobs) == CT_OK && (temps || blobs))
+            ct_info("serve: removed %d upload temp file(s) and %d unreferenced blob(s) left by "
+                    "a crashed node", temps, blobs);
     } else {
         if ((e = ct_store_open_fs(sv->opt.data_dir, &sv->store)))
             return e;
@@ -415,7 +428,7 @@ static ct_err start_all(server *sv)
                  sv->opt.edge_http_listen);
         return e;
     }
-    ct_events_config evc = {sv->opt.region, sv->account_id};
+    ct_events_config evc = {sv->opt.region, sv->account_id, sv->master_key};
     if ((e = ct_events_start(&evc, sv->meta, sv->mc, &sv->events)))
         return e;
     if (sv->opt.workers > 0) {
@@ -486,8 +499,13 @@ int ct_cmd_serve(int argc, char **argv)
     long period = sv.opt.stale_upload_s / 2 < 60 ? sv.opt.stale_upload_s / 2 : 60;
     struct timespec tick = {period > 0 ? period : 1, 0};
     int sig;
-    while ((sig = sigtimedwait(&set, NULL, &tick)) < 0)
+    while ((sig = sigtimedwait(&set, NULL, &tick)) < 0) {
         ct_s3_abort_stale_uploads(sv.s3, (int64_t)sv.opt.stale_upload_s * 1000);
+        int temps = 0, blobs = 0; /* a peer that died and stays down */
+        if (ct_meta_is_shared(sv.meta) &&
+            ct_store_sweep_shared(sv.store, NULL, NULL, 0, &temps, &blobs) == CT_OK && temps)
+            ct_info("serve: removed %d upload temp file(s) of a crashed node", temps);
+    }
     ct_info("serve: signal %d, shutting down", sig);
 out:
     stop_all(&sv);

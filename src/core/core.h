@@ -106,6 +106,20 @@ ct_err ct_aead_seal(const unsigned char key[32], const void *aad, size_t aadlen,
 ct_err ct_aead_open(const unsigned char key[32], const void *aad, size_t aadlen,
                     const unsigned char *in, size_t n, unsigned char *out, size_t outcap,
                     size_t *outlen);
+/* A secret sealed at rest (IAM user secrets, webhook secrets): "ct1:" +
+ * hex(ct_aead_seal(key, aad, text)). aad binds it to its row (the access key,
+ * the webhook name) so sealed values cannot be swapped between rows. out
+ * needs CT_SEALED_LEN(strlen(text)) bytes. */
+#define CT_SEALED_PREFIX "ct1:"
+#define CT_SEALED_LEN(n) (4 + 2 * ((n) + CT_AEAD_OVERHEAD) + 1)
+ct_err ct_seal_text(const unsigned char key[32], const char *aad, const char *text, char *out,
+                    size_t outcap);
+int ct_is_sealed(const char *stored);
+/* Sealed form -> text in out (NUL-terminated); CT_ERR_DIGEST when it does not
+ * open with key (another key, or tampered), CT_ERR_INVALID when malformed,
+ * CT_ERR_TOO_LARGE when out is too small. */
+ct_err ct_unseal_text(const unsigned char key[32], const char *aad, const char *sealed, char *out,
+                      size_t outcap);
 
 /* ---- time ---- */
 int64_t ct_now_ms(void);          /* wall clock, ms since epoch */

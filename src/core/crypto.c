@@ -136,3 +136,49 @@ cleanup:
     EVP_CIPHER_CTX_free(c);
     return e;
 }
+
+ct_err ct_seal_text(const unsigned char key[32], const char *aad, const char *text, char *out,
+                    size_t outcap)
+{
+    size_t n = strlen(text), len = 0;
+    if (outcap < CT_SEALED_LEN(n))
+        return CT_ERR_TOO_LARGE;
+    unsigned char *raw = malloc(n + CT_AEAD_OVERHEAD);
+    if (!raw)
+        return CT_ERR_NOMEM;
+    ct_err e = ct_aead_seal(key, aad, strlen(aad), text, n, raw, n + CT_AEAD_OVERHEAD, &len);
+    if (!e) {
+        /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): prefix; ct_hex ends it */
+        memcpy(out, CT_SEALED_PREFIX, 4);
+        ct_hex(raw, len, out + 4);
+    }
+    free(raw);
+    return e;
+}
+
+int ct_is_sealed(const char *stored) { return strncmp(stored, CT_SEALED_PREFIX, 4) == 0; }
+
+ct_err ct_unseal_text(const unsigned char key[32], const char *aad, const char *sealed, char *out,
+                      size_t outcap)
+{
+    size_t hexlen = ct_is_sealed(sealed) ? strlen(sealed + 4) : 0, len = 0;
+    if (hexlen < 2 * CT_AEAD_OVERHEAD || hexlen % 2 || outcap == 0)
+        return CT_ERR_INVALID;
+    unsigned char *raw = malloc(hexlen / 2), *plain = malloc(hexlen / 2);
+    ct_err e = raw && plain ? CT_OK : CT_ERR_NOMEM;
+    if (!e && ct_unhex(sealed + 4, hexlen, raw) < 0)
+        e = CT_ERR_INVALID;
+    if (!e)
+        e = ct_aead_open(key, aad, strlen(aad), raw, hexlen / 2, plain, hexlen / 2, &len);
+    if (!e && len >= outcap)
+        e = CT_ERR_TOO_LARGE;
+    if (!e) {
+        memcpy(out, plain, len);
+        out[len] = '\0';
+    }
+    if (plain)
+        explicit_bzero(plain, hexlen / 2);
+    free(raw);
+    free(plain);
+    return e;
+}

@@ -23,6 +23,12 @@ typedef enum {
 } ct_acodec;
 typedef enum { CT_RC_QVBR = 0, CT_RC_CBR, CT_RC_VBR } ct_rc_mode;
 typedef enum { CT_FR_DUPLICATE_DROP = 0, CT_FR_INTERPOLATE, CT_FR_FRAMEFORMER } ct_fr_algo;
+/* VideoPreprocessors.Deinterlacer. Mode: AUTO (no Deinterlacer: only an
+ * input flagged interlaced is deinterlaced, frame by frame as flagged),
+ * DEINTERLACE, INVERSE_TELECINE, ADAPTIVE; OFF is never planned by mc
+ * (kept for plans built by hand). Algorithm: how fields become frames. */
+typedef enum { CT_DEINT_AUTO = 0, CT_DEINT_DEINTERLACE, CT_DEINT_IVTC, CT_DEINT_ADAPTIVE, CT_DEINT_OFF } ct_deint_mode;
+typedef enum { CT_DEINT_INTERPOLATE = 0, CT_DEINT_BLEND, CT_DEINT_LINEAR } ct_deint_algo;
 /* MP4, MOV, MKV, WEBM, MP3 (container RAW with MP3 audio): one file at
  * path (mp4/mov with moov first). The others are multi-file outputs: path names a
  * directory and the child writes a bundle of named files (see
@@ -63,6 +69,9 @@ typedef struct {
     int fr_num, fr_den;
     int fr_algo;           /* CT_FR_DUPLICATE_DROP, CT_FR_INTERPOLATE, CT_FR_FRAMEFORMER */
     int scene_change_detect;
+    int deint_mode;        /* ct_deint_mode */
+    int deint_algo;        /* ct_deint_algo */
+    int deint_force;       /* Control FORCE_ALL_FRAMES: every frame, flagged or not */
     /* frame capture (codec JPEG): one frame every fc_den/fc_num seconds
      * starting with the first, at most fc_max captures (0 = no cap),
      * JPEG quality 1..100 */
@@ -75,6 +84,11 @@ typedef struct {
     int vbr_quality;       /* MP3 VBR 0..9, Vorbis -1..10; VBR_NONE = bitrate mode */
     int channels;          /* 1 or 2 */
     int sample_rate;       /* Hz */
+    int source;            /* audio source slot (0..CT_PLAN_MAX_AUDIO-1): which
+                            * ct_plan_input.audio[] selection feeds this output */
+    char lang[16];         /* LanguageCode / CustomLanguageCode, lower case; "" = none */
+    int lang_follow;       /* LanguageCodeControl FOLLOW_INPUT: the input track's tag wins */
+    char stream_name[64];  /* StreamName (HLS rendition NAME); "" = the output's name */
 } ct_plan_audio;
 
 typedef struct {
@@ -90,7 +104,12 @@ typedef struct {
     int fragment_length;         /* DASH/CMAF/HLS_FMP4: seconds per fMP4 fragment
                                   * (0 = one fragment per segment) */
     int min_buffer_ms;           /* DASH/CMAF: the MPD's minBufferTime */
+    int min_final_ms;            /* HLS/DASH/CMAF MinFinalSegmentLength: a last segment
+                                  * shorter than this joins the one before (0 = never) */
     int no_hls, no_dash;         /* CMAF: WriteHlsManifest / WriteDashManifest DISABLED */
+    char base_url[CT_PLAN_PATH_MAX]; /* group's BaseUrl: prefix of the master playlist's
+                                      * URIs (HLS, CMAF) and the MPD's BaseURL; "" = none.
+                                      * No control characters, quotes, '<', '>' or '\\' */
     ct_plan_video video;
     ct_plan_audio audio;
 } ct_plan_output;
@@ -105,6 +124,19 @@ typedef struct {
 } ct_timecode;
 
 typedef enum { CT_TC_EMBEDDED = 0, CT_TC_ZEROBASED, CT_TC_SPECIFIED } ct_tc_source;
+
+/* Audio sources: each output's AudioSourceName names an audio selector;
+ * the job's distinct names become slots 0..n_audio-1, and every input says
+ * per slot which of its audio streams plays (an input without that
+ * selector uses its DEFAULT selector, else its default track). Each slot
+ * is decoded once per input. */
+#define CT_PLAN_MAX_AUDIO 4
+typedef enum { CT_ASEL_DEFAULT = 0, CT_ASEL_TRACK, CT_ASEL_PID, CT_ASEL_LANG } ct_asel_kind;
+typedef struct {
+    ct_asel_kind kind;     /* DEFAULT: the stream flagged default, else the first audio stream */
+    int value;             /* TRACK: 1-based among the input's audio streams; PID: stream id */
+    char lang[4];          /* LANG: ISO 639-2 code, lower case */
+} ct_plan_asel;
 
 /* One part of an input to use (InputClippings); an unset start is the
  * input's beginning, an unset end its end. */
@@ -122,11 +154,13 @@ typedef struct {
     ct_timecode tc_start;
     int n_clips;
     ct_plan_clip clips[CT_PLAN_MAX_CLIPS];
+    ct_plan_asel audio[CT_PLAN_MAX_AUDIO]; /* per audio source slot */
 } ct_plan_input;
 
 typedef struct {
     char input_path[CT_PLAN_PATH_MAX];
     int n_inputs;                /* 0 or 1: one input (input_path) */
+    int n_audio;                 /* audio source slots; 0 = one slot, default track */
     ct_plan_input inputs[CT_PLAN_MAX_INPUTS];
     int n_outputs;
     ct_plan_output outputs[CT_PLAN_MAX_OUTPUTS];
@@ -164,5 +198,9 @@ int ct_plan_output_is_fmp4(const ct_plan_output *o);
  * leading '.'. Checked by mc (names it plans), by the child (names libav
  * asks for) and by the parent (names it unpacks). */
 int ct_plan_name_ok(const char *name);
+
+/* 1 when url may stand in a playlist or an MPD as it is: no spaces or
+ * control characters, no quotes, '<', '>' or '\\' ("" is fine). */
+int ct_plan_url_ok(const char *url);
 
 #endif

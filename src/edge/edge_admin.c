@@ -309,16 +309,15 @@ static void do_invalidate(ct_edge *e, const char *id, const ct_http_req *req,
             goto cleanup;
         }
     }
-    json_array_foreach(paths, i, p) edge_dist_invalidate_path(e, id, json_string_value(p));
-    char iid[15], now[32];
-    iid[0] = 'I';
-    ct_random_alnum(iid + 1, 13, 1);
-    iid[14] = '\0';
-    ct_time_iso8601(ct_now_ms(), now);
-    ct_info("edge: invalidation %s of %zu path(s) on %s", iid, n, id);
-    edge_reply_json(resp, 201,
-                    json_pack("{s:s, s:s, s:s, s:O}", "id", iid, "status", "Completed",
-                              "createTime", now, "paths", paths));
+    void *inv = NULL; /* recorded, so standalone edges apply it too */
+    ct_err err = edge_dist_record_invalidation(e, id, paths, "", &inv);
+    if (err) {
+        edge_reply_error(resp, 500, "Cannot store the invalidation: %s", ct_err_str(err));
+        goto cleanup;
+    }
+    json_object_del(inv, "callerReference");
+    json_object_set_new(inv, "status", json_string("Completed"));
+    edge_reply_json(resp, 201, inv);
 cleanup:
     free(probe);
     json_decref(in);

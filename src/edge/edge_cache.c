@@ -10,9 +10,17 @@
  *
  * Freshness: TTL = s-maxage / max-age of the object's stored Cache-Control,
  * else the distribution's DefaultTTL, clamped to [MinTTL, MaxTTL];
- * no-store / no-cache / private mean MinTTL. TTL 0 is not cached. Errors
- * (404, origin failures) are never cached. A hit whose blob has gone (the
- * object was overwritten or deleted) is dropped and read again.
+ * no-store / no-cache / private mean MinTTL. TTL 0 is not cached. An
+ * origin's error (404, 403, an unreadable origin = 502) is cached only when
+ * the distribution has a CustomErrorResponse for that code with an
+ * ErrorCachingMinTTL > 0 (CloudFront's default there is 10 s; without one
+ * nothing is cached, unlike CloudFront's blanket 10 s, so a fixed origin is
+ * seen at once). Signature and viewer-policy 403s are decided before this
+ * cache and never enter it. A hit whose blob has gone (the
+ * object was overwritten or deleted) is dropped and read again. For a
+ * remote origin a miss here first asks the disk cache, which keeps each
+ * object's row with its bytes (and across restarts): a fresh one there is
+ * a hit with the time it has left, without an origin HEAD.
  *
  * Bounded: at most max_bytes of entries (row + strings), LRU eviction.
  * Coalescing: the first miss on a key marks it pending; concurrent misses on
@@ -35,7 +43,8 @@ typedef struct centry {
     struct centry *hnext, *prev, *next; /* hash chain; LRU list (head = newest) */
     uint64_t hash;
     char *ckey;
-    ct_meta_object o;
+    ct_meta_object o;   /* unused by an error entry */
+    ct_err err;         /* CT_OK, or the origin's error kept (ErrorCachingMinTTL) */
     int64_t expires_ms; /* ct_mono_ms clock */
     size_t bytes;
 } centry;
@@ -46,6 +55,7 @@ struct edge_cache {
     centry *buckets[NBUCKETS];
     centry *head, *tail;
     size_t bytes, max_bytes, n;
+    uint64_t inval_gen; /* bumped by every invalidation */
     char *pending[PENDING_MAX];
     edge_cache_stats stats;
 };
@@ -171,10 +181,30 @@ int64_t edge_cache_ttl(const edge_dist *d, const ct_meta_object *o)
     return ttl;
 }
 
+int edge_error_status(ct_err err)
+{
+    if (err == CT_ERR_NOT_FOUND)
+        return 404;
+    if (err == CT_ERR_DENIED)
+        return 403;
+    return err == CT_ERR_IO ? 502 : 0; /* an origin that could not be read */
+}
+
+int64_t edge_error_ttl(const edge_dist *d, ct_err err)
+{
+    int status = edge_error_status(err);
+    for (size_t i = 0; status && i < d->n_errors; i++)
+        if (d->errors[i].code == status)
+            return d->errors[i].caching_min_ttl;
+    return 0;
+}
+
 /* ---- lookup ---- */
 
-/* A fresh entry's row copied to out (1), else 0; drops an expired one. */
-static int find_locked(edge_cache *c, const char *ckey, uint64_t h, ct_meta_object *out)
+/* A fresh entry's row copied to out (1; *err its kept error, out then
+ * untouched), else 0; drops an expired one. */
+static int find_locked(edge_cache *c, const char *ckey, uint64_t h, ct_meta_object *out,
+                       ct_err *err)
 {
     for (centry *en = c->buckets[h % NBUCKETS]; en; en = en->hnext) {
         if (en->hash != h || strcmp(en->ckey, ckey) != 0)
@@ -195,15 +225,20 @@ static int find_locked(edge_cache *c, const char *ckey, uint64_t h, ct_meta_obje
             c->head->prev = en;
             c->head = en;
         }
-        return obj_copy(out, &en->o) == 0;
+        *err = en->err;
+        return en->err || obj_copy(out, &en->o) == 0;
     }
     return 0;
 }
 
+/* Keeps o, or with o NULL the origin's error err, for ttl_s seconds. */
 static void insert_locked(edge_cache *c, const char *ckey, uint64_t h, const ct_meta_object *o,
-                          int64_t ttl_s)
+                          ct_err err, int64_t ttl_s)
 {
+    static const ct_meta_object none;
     centry *en = calloc(1, sizeof *en);
+    if (!o)
+        o = &none;
     if (!en || !(en->ckey = strdup(ckey)) || obj_copy(&en->o, o)) {
         if (en)
             free(en->ckey);
@@ -211,11 +246,14 @@ static void insert_locked(edge_cache *c, const char *ckey, uint64_t h, const ct_
         return;
     }
     en->hash = h;
+    en->err = err;
     en->expires_ms = ct_mono_ms() + ttl_s * 1000;
     en->bytes = sizeof *en + slen(ckey) + slen(o->bucket) + slen(o->key) +
                 slen(o->content_type) + slen(o->meta_json);
     ct_meta_object old;
-    if (find_locked(c, ckey, h, &old)) { /* replace */
+    memset(&old, 0, sizeof old);
+    ct_err old_err;
+    if (find_locked(c, ckey, h, &old, &old_err)) { /* replace */
         ct_meta_object_free(&old);
         for (centry *x = c->buckets[h % NBUCKETS]; x; x = x->hnext)
             if (x->hash == h && strcmp(x->ckey, ckey) == 0) {
@@ -280,16 +318,17 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
     strcat(ckey, key);
     uint64_t h = fnv1a(ckey);
     int slot = -1;
+    ct_err kept = CT_OK;
     pthread_mutex_lock(&c->mu);
-    int found = find_locked(c, ckey, h, out);
-    if (!found && wait_pending(c, ckey) && (found = find_locked(c, ckey, h, out)))
+    int found = find_locked(c, ckey, h, out, &kept);
+    if (!found && wait_pending(c, ckey) && (found = find_locked(c, ckey, h, out, &kept)))
         c->stats.coalesced++;
     if (found) {
         *hit = 1;
         c->stats.hits++;
         pthread_mutex_unlock(&c->mu);
         free(ckey);
-        return CT_OK;
+        return kept;
     }
     c->stats.misses++;
     for (int i = 0; i < PENDING_MAX && slot < 0; i++)
@@ -297,14 +336,27 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
             slot = i;
     if (slot >= 0)
         c->pending[slot] = ckey; /* owned by the table until the read ends */
+    uint64_t gen = c->inval_gen;
     pthread_mutex_unlock(&c->mu);
 
-    ct_err err = edge_origin_head(e, d, key, out);
-    int64_t ttl = err ? 0 : edge_cache_ttl(d, out);
+    /* A remote origin's row may still be kept with the bytes on disk (after
+     * a restart, or an eviction here): the same TTL, no origin read. */
+    int64_t ttl = 0;
+    ct_err err = CT_OK;
+    if (edge_disk_row(e->disk, ckey, out, &ttl))
+        *hit = 1;
+    else if (!(err = edge_origin_head(e, d, key, out)))
+        ttl = edge_cache_ttl(d, out);
+    else
+        ttl = edge_error_ttl(d, err);
 
     pthread_mutex_lock(&c->mu);
-    if (ttl > 0)
-        insert_locked(c, ckey, h, out, ttl);
+    if (*hit) { /* counted as a hit, not a miss */
+        c->stats.misses--;
+        c->stats.hits++;
+    }
+    if (ttl > 0 && gen == c->inval_gen) /* else an invalidation may have meant this read */
+        insert_locked(c, ckey, h, err ? NULL : out, err, ttl);
     if (slot >= 0)
         c->pending[slot] = NULL;
     pthread_cond_broadcast(&c->cv);
@@ -327,6 +379,7 @@ void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, 
     if (!c)
         return;
     pthread_mutex_lock(&c->mu);
+    c->inval_gen++;
     for (centry *en = c->head, *nx; en; en = nx) {
         nx = en->next;
         if (edge_ckey_invalidated(en->ckey, dist_id, key, prefix)) {

@@ -10,7 +10,7 @@
 #define CF_PREFIX "/2020-05-31/"
 #define CF_NS "http://cloudfront.amazonaws.com/doc/2020-05-31/"
 #define CF_BODY_MAX ((size_t)1 << 20)
-#define CF_INVAL_KEEP 100
+#define CF_INVAL_KEEP EDGE_INVAL_KEEP
 #define CF_PATHS_MAX 3000
 
 /* A failed request: HTTP status, CloudFront error code, message. */
@@ -49,6 +49,13 @@ const char *cf_js(const json_t *d, const char *k);
 void cf_x_text(ct_buf *b, const char *tag, const char *v);
 /* <tag><Quantity>n</Quantity><Items><item>..</item></Items></tag> */
 void cf_x_list(ct_buf *b, const char *tag, const char *item, json_t *arr);
+/* A paged list answer (200) <root><Marker><NextMarker>?<MaxItems><IsTruncated>
+ * <Quantity><Items>?</root>: the records of all (a JSON array, each with an
+ * "id") after the one whose id is marker, at most max, each written by
+ * summary. */
+typedef void (*cf_summary_fn)(ct_buf *b, const json_t *rec);
+void cf_reply_page(ct_http_resp *resp, const char *root, json_t *all, const char *marker,
+                   long max, cf_summary_fn summary);
 
 /* ---- distributions ---- */
 /* Loads and wires (domainName, url) distribution id; NoSuchDistribution. */

@@ -258,6 +258,12 @@ static int parse_error_response(const ct_xml_node *c, json_t *arr, cf_fail *f)
     json_t *o = json_pack("{s:I, s:s, s:s}", "errorCode", (json_int_t)code, "responsePagePath",
                           page ? page : "", "responseCode", rc ? rc : "");
     json_array_append_new(arr, o);
+    const char *ttl = ct_xml_child_text(c, "ErrorCachingMinTTL");
+    if (ttl && !*ttl) { /* an empty element: "no value", CloudFront's default */
+        json_object_set_new(o, "errorCachingMinTTL", json_integer(10));
+        return 0;
+    }
+    /* the seconds this code's errors are cached (edge_cache.c) */
     return cf_get_ttl(c, "ErrorCachingMinTTL", 10, o, "errorCachingMinTTL", f);
 }
 

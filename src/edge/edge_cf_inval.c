@@ -1,6 +1,9 @@
 /* edge_cf_inval.c: CreateInvalidation / GetInvalidation /
- * ListInvalidations. Invalidations are kept in the distribution's record,
- * newest CF_INVAL_KEEP; they complete at once (the cache is in process). */
+ * ListInvalidations, and the one place an invalidation is recorded (the
+ * admin API's POST .../invalidations uses it too). Invalidations are kept in
+ * the distribution's record, newest EDGE_INVAL_KEEP; they complete at once
+ * here (the cache is in process), and standalone edges apply the ones they
+ * have not seen when they next poll the distribution list (edge_sync.c). */
 #include "edge/edge_cf.h"
 
 #include <jansson.h>
@@ -21,14 +24,49 @@ static void x_invalidation(ct_buf *b, const json_t *inv)
     ct_buf_puts(b, "</InvalidationBatch></Invalidation>");
 }
 
-static int store_raw(ct_edge *e, const char *id, json_t *d, cf_fail *f)
+ct_err edge_dist_record_invalidation(ct_edge *e, const char *id, void *paths, const char *cref,
+                                     void **inv_out)
 {
-    json_object_del(d, "domainName");
-    json_object_del(d, "url");
-    char *text = json_dumps(d, JSON_COMPACT);
-    ct_err err = text ? ct_meta_distribution_put(e->meta, id, text, 0) : CT_ERR_NOMEM;
+    char *json = NULL, *text = NULL;
+    json_t *d = NULL, *inv = NULL, *p;
+    size_t i;
+    ct_err err = ct_meta_distribution_get(e->meta, id, &json);
+    if (!err && !(d = json_loads(json, 0, NULL)))
+        err = CT_ERR_INVALID;
+    if (err)
+        goto cleanup;
+    json_array_foreach((json_t *)paths, i, p) edge_dist_invalidate_path(e, id, json_string_value(p));
+    char iid[15], now[32];
+    iid[0] = 'I';
+    ct_random_alnum(iid + 1, 13, 1);
+    iid[14] = '\0';
+    ct_time_iso8601(ct_now_ms(), now);
+    inv = json_pack("{s:s, s:s, s:s, s:O}", "id", iid, "createTime", now, "callerReference",
+                    cref ? cref : "", "paths", (json_t *)paths);
+    json_t *list = json_object_get(d, "invalidations");
+    if (!json_is_array(list)) {
+        list = json_array();
+        json_object_set_new(d, "invalidations", list);
+    }
+    if (!inv || !list || json_array_insert(list, 0, inv)) {
+        err = CT_ERR_NOMEM;
+        goto cleanup;
+    }
+    while (json_array_size(list) > EDGE_INVAL_KEEP)
+        json_array_remove(list, EDGE_INVAL_KEEP);
+    /* stored as is: the ETag stays, so an edge's poll sees only the new entry */
+    text = json_dumps(d, JSON_COMPACT);
+    err = text ? ct_meta_distribution_put(e->meta, id, text, 0) : CT_ERR_NOMEM;
+    if (!err)
+        ct_info("edge: invalidation %s of %zu path(s) on %s", iid, json_array_size(paths), id);
+cleanup:
+    if (!err && inv_out)
+        *inv_out = json_incref(inv);
+    json_decref(inv);
+    json_decref(d);
     free(text);
-    return err ? cf_failf(f, 500, "InternalError", "Cannot store: %s", ct_err_str(err)) : 0;
+    free(json);
+    return err;
 }
 
 int cf_do_invalidate(ct_edge *e, const char *id, const ct_http_req *req, ct_http_resp *resp,
@@ -61,29 +99,17 @@ int cf_do_invalidate(ct_edge *e, const char *id, const ct_http_req *req, ct_http
         cf_failf(f, 400, "InvalidArgument", "An invalidation needs at least one path");
         goto cleanup;
     }
-    json_array_foreach(paths, i, p) edge_dist_invalidate_path(e, id, json_string_value(p));
-    char iid[15], now[32];
-    iid[0] = 'I';
-    ct_random_alnum(iid + 1, 13, 1);
-    iid[14] = '\0';
-    ct_time_iso8601(ct_now_ms(), now);
-    inv = json_pack("{s:s, s:s, s:s, s:O}", "id", iid, "createTime", now, "callerReference",
-                    cref, "paths", paths);
-    json_t *list = json_object_get(d, "invalidations");
-    if (!json_is_array(list)) {
-        list = json_array();
-        json_object_set_new(d, "invalidations", list);
-    }
-    json_array_insert(list, 0, inv);
-    while (json_array_size(list) > CF_INVAL_KEEP)
-        json_array_remove(list, CF_INVAL_KEEP);
-    if (store_raw(e, id, d, f))
+    void *rec = NULL;
+    ct_err err = edge_dist_record_invalidation(e, id, paths, cref, &rec);
+    inv = rec;
+    if (err) {
+        cf_failf(f, 500, "InternalError", "Cannot store: %s", ct_err_str(err));
         goto cleanup;
-    ct_info("edge: invalidation %s of %zu path(s) on %s", iid, n, id);
+    }
     char loc[200];
     snprintf(loc, sizeof loc,
              "https://cloudfront.amazonaws.com/2020-05-31/distribution/%s/invalidation/%s", id,
-             iid);
+             cf_js(inv, "id"));
     ct_http_resp_header(resp, "Location", loc);
     ct_buf b = CT_BUF_INIT;
     x_invalidation(&b, inv);

@@ -220,56 +220,31 @@ cleanup:
     return rc;
 }
 
+static void oac_summary(ct_buf *b, const json_t *o)
+{
+    ct_buf_puts(b, "<OriginAccessControlSummary>");
+    cf_x_text(b, "Id", cf_js(o, "id"));
+    cf_x_text(b, "Description", cf_js(o, "description"));
+    cf_x_text(b, "Name", cf_js(o, "name"));
+    cf_x_text(b, "SigningProtocol", cf_js(o, "signingProtocol"));
+    cf_x_text(b, "SigningBehavior", cf_js(o, "signingBehavior"));
+    cf_x_text(b, "OriginAccessControlOriginType", cf_js(o, "originType"));
+    ct_buf_puts(b, "</OriginAccessControlSummary>");
+}
+
 static int do_list(ct_edge *e, const ct_http_req *req, ct_http_resp *resp, cf_fail *f)
 {
     void *v = NULL;
     if (edge_oac_list_all(e, &v))
         return cf_failf(f, 500, "InternalError", "Cannot list origin access controls");
-    json_t *all = v, *o;
     char *marker = ct_http_query(req, "Marker"), *mi = ct_http_query(req, "MaxItems");
     long max = mi && *mi ? strtol(mi, NULL, 10) : OAC_LIST_MAX;
     if (max <= 0 || max > OAC_LIST_MAX)
         max = OAC_LIST_MAX;
-    size_t i, n = 0, start = 0;
-    json_array_foreach(all, i, o) if (marker && *marker && !strcmp(cf_js(o, "id"), marker)) start =
-        i + 1;
-    ct_buf items = CT_BUF_INIT, b = CT_BUF_INIT;
-    const char *next = NULL;
-    for (i = start; i < json_array_size(all); i++) {
-        if (n == (size_t)max) {
-            next = cf_js(json_array_get(all, i - 1), "id");
-            break;
-        }
-        o = json_array_get(all, i);
-        ct_buf_puts(&items, "<OriginAccessControlSummary>");
-        cf_x_text(&items, "Id", cf_js(o, "id"));
-        cf_x_text(&items, "Description", cf_js(o, "description"));
-        cf_x_text(&items, "Name", cf_js(o, "name"));
-        cf_x_text(&items, "SigningProtocol", cf_js(o, "signingProtocol"));
-        cf_x_text(&items, "SigningBehavior", cf_js(o, "signingBehavior"));
-        cf_x_text(&items, "OriginAccessControlOriginType", cf_js(o, "originType"));
-        ct_buf_puts(&items, "</OriginAccessControlSummary>");
-        n++;
-    }
-    ct_buf_puts(&b, "<OriginAccessControlList xmlns=\"" CF_NS "\">");
-    cf_x_text(&b, "Marker", marker ? marker : "");
-    if (next)
-        cf_x_text(&b, "NextMarker", next);
-    ct_buf_printf(&b, "<MaxItems>%ld</MaxItems><IsTruncated>%s</IsTruncated>"
-                      "<Quantity>%zu</Quantity>",
-                  max, next ? "true" : "false", n);
-    if (n) {
-        ct_buf_puts(&b, "<Items>");
-        ct_buf_append(&b, items.data, items.len);
-        ct_buf_puts(&b, "</Items>");
-    }
-    ct_buf_puts(&b, "</OriginAccessControlList>");
-    cf_reply_xml(resp, 200, &b, NULL);
-    ct_buf_free(&b);
-    ct_buf_free(&items);
+    cf_reply_page(resp, "OriginAccessControlList", v, marker, max, oac_summary);
     free(marker);
     free(mi);
-    json_decref(all);
+    json_decref(v);
     return 0;
 }
 

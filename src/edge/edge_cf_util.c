@@ -164,6 +164,41 @@ void cf_x_list(ct_buf *b, const char *tag, const char *item, json_t *arr)
     ct_buf_printf(b, "</%s>", tag);
 }
 
+void cf_reply_page(ct_http_resp *resp, const char *root, json_t *all, const char *marker,
+                   long max, cf_summary_fn summary)
+{
+    size_t i, n = 0, start = 0;
+    json_t *rec;
+    json_array_foreach(all, i, rec) if (marker && *marker && !strcmp(cf_js(rec, "id"), marker))
+        start = i + 1;
+    ct_buf items = CT_BUF_INIT, b = CT_BUF_INIT;
+    const char *next = NULL;
+    for (i = start; i < json_array_size(all); i++) {
+        if (n == (size_t)max) {
+            next = cf_js(json_array_get(all, i - 1), "id");
+            break;
+        }
+        summary(&items, json_array_get(all, i));
+        n++;
+    }
+    ct_buf_printf(&b, "<%s xmlns=\"" CF_NS "\">", root);
+    cf_x_text(&b, "Marker", marker ? marker : "");
+    if (next)
+        cf_x_text(&b, "NextMarker", next);
+    ct_buf_printf(&b, "<MaxItems>%ld</MaxItems><IsTruncated>%s</IsTruncated>"
+                      "<Quantity>%zu</Quantity>",
+                  max, next ? "true" : "false", n);
+    if (n) {
+        ct_buf_puts(&b, "<Items>");
+        ct_buf_append(&b, items.data, items.len);
+        ct_buf_puts(&b, "</Items>");
+    }
+    ct_buf_printf(&b, "</%s>", root);
+    cf_reply_xml(resp, 200, &b, NULL);
+    ct_buf_free(&b);
+    ct_buf_free(&items);
+}
+
 int cf_load(ct_edge *e, const char *id, json_t **d, cf_fail *f)
 {
     void *v = NULL;

@@ -182,39 +182,10 @@ static int do_list(ct_edge *e, const ct_http_req *req, ct_http_resp *resp, cf_fa
     void *v = NULL;
     if (edge_dist_list_all(e, &v))
         return cf_failf(f, 500, "InternalError", "Cannot list distributions");
-    json_t *all = v, *d;
     char *marker = ct_http_query(req, "Marker");
-    size_t i, n = 0, start = 0;
-    json_array_foreach(all, i, d) if (marker && *marker && !strcmp(cf_js(d, "id"), marker)) start =
-        i + 1;
-    ct_buf items = CT_BUF_INIT, b = CT_BUF_INIT;
-    const char *next = NULL;
-    for (i = start; i < json_array_size(all); i++) {
-        if (n == CF_LIST_MAX) {
-            next = cf_js(json_array_get(all, i - 1), "id");
-            break;
-        }
-        cf_x_summary(&items, json_array_get(all, i));
-        n++;
-    }
-    ct_buf_puts(&b, "<DistributionList xmlns=\"" CF_NS "\">");
-    cf_x_text(&b, "Marker", marker ? marker : "");
-    if (next)
-        cf_x_text(&b, "NextMarker", next);
-    ct_buf_printf(&b, "<MaxItems>%d</MaxItems><IsTruncated>%s</IsTruncated>"
-                      "<Quantity>%zu</Quantity>",
-                  CF_LIST_MAX, next ? "true" : "false", n);
-    if (n) {
-        ct_buf_puts(&b, "<Items>");
-        ct_buf_append(&b, items.data, items.len);
-        ct_buf_puts(&b, "</Items>");
-    }
-    ct_buf_puts(&b, "</DistributionList>");
-    cf_reply_xml(resp, 200, &b, NULL);
-    ct_buf_free(&b);
-    ct_buf_free(&items);
+    cf_reply_page(resp, "DistributionList", v, marker, CF_LIST_MAX, cf_x_summary);
     free(marker);
-    json_decref(all);
+    json_decref(v);
     return 0;
 }
 

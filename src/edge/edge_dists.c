@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ---- routing table ---- */
@@ -118,6 +119,7 @@ static int dist_from_json(json_t *j, edge_dist *d)
         ep->code = (int)json_integer_value(json_object_get(er, "errorCode"));
         snprintf(ep->page, sizeof ep->page, "%s", page ? page : "");
         ep->response_code = rc && *rc ? atoi(rc) : 0;
+        ep->caching_min_ttl = json_integer_value(json_object_get(er, "errorCachingMinTTL"));
         d->n_errors++;
     }
     const char *op = json_string_value(json_object_get(j, "originPath"));
@@ -137,20 +139,23 @@ static int dist_from_json(json_t *j, edge_dist *d)
     return 0;
 }
 
-static int alias_match(const edge_dist *d, const char *host)
+/* How specifically one of d's aliases names host: 0 = none; a wildcard
+ * "*.example.com" (one or more leading labels, never example.com itself)
+ * scores the length of its suffix; an exact alias beats every wildcard. */
+static size_t alias_match(const edge_dist *d, const char *host)
 {
+    size_t best = 0, hl = strlen(host);
     for (size_t i = 0; i < d->n_aliases; i++) {
         const char *a = d->aliases[i];
         if (strcmp(a, host) == 0)
-            return 1;
-        /* "*.example.com" matches one or more leading labels */
+            return SIZE_MAX;
         if (a[0] == '*' && a[1] == '.') {
-            size_t hl = strlen(host), al = strlen(a + 1);
-            if (hl > al && strcmp(host + hl - al, a + 1) == 0)
-                return 1;
+            size_t al = strlen(a + 1);
+            if (hl > al && strcmp(host + hl - al, a + 1) == 0 && al > best)
+                best = al;
         }
     }
-    return 0;
+    return best;
 }
 
 static ct_err collect_dist(void *ctx, const char *json)
@@ -199,12 +204,21 @@ int edge_route(ct_edge *e, const char *host_name, edge_dist *out)
     int named = host_name && *host_name && edge_host_dist_label(host_name, id);
     int rc = -1;
     pthread_rwlock_rdlock(&e->lock);
-    for (size_t i = e->n_dists; !named && host_name && i-- > 0;)
-        if (alias_match(&e->dists[i], host_name)) {
-            *out = e->dists[i];
-            pthread_rwlock_unlock(&e->lock);
-            return 0;
+    /* Overlapping aliases (www.example.com here, *.example.com there): the
+     * more specific name wins, as at CloudFront; a tie goes to the newest. */
+    size_t best = 0, at = 0;
+    for (size_t i = e->n_dists; !named && host_name && i-- > 0;) {
+        size_t m = alias_match(&e->dists[i], host_name);
+        if (m > best) {
+            best = m;
+            at = i;
         }
+    }
+    if (best) {
+        *out = e->dists[at];
+        pthread_rwlock_unlock(&e->lock);
+        return 0;
+    }
     for (size_t i = e->n_dists; i-- > 0;) {
         const edge_dist *d = &e->dists[i];
         if (named ? strcmp(d->id, id) == 0 : d->enabled) {

@@ -173,6 +173,7 @@ typedef struct {
     int code;                     /* ErrorCode */
     char page[256];               /* ResponsePagePath ("" = none) */
     int response_code;            /* ResponseCode, 0 = the error's own */
+    int64_t caching_min_ttl;      /* ErrorCachingMinTTL: seconds the error is cached */
 } edge_error_page;
 
 /* The per-path settings of a cache behavior (CacheBehaviors item). */
@@ -200,7 +201,7 @@ typedef struct {
     int compress;                 /* the behavior's Compress: gzip text and manifests */
     char oac_id[EDGE_ID_LEN + 2]; /* OriginAccessControlId, "" = read anonymously */
     char arn[96];                 /* its ARN as stored (the API node's account on a standalone edge) */
-    size_t n_errors;              /* CustomErrorResponses with a page (403/404 used) */
+    size_t n_errors;              /* CustomErrorResponses (pages: 403/404; caching: 403/404/502) */
     edge_error_page errors[EDGE_ERRORS_MAX];
     size_t n_behaviors;           /* CacheBehaviors, in order; the fields above are the default's */
     edge_behavior behaviors[EDGE_BEHAVIORS_MAX];
@@ -229,6 +230,16 @@ ct_err edge_dist_list_all(ct_edge *e, void **out);
 void edge_dist_wire(ct_edge *e, void *d);
 /* Drops cached rows for the invalidation paths (a trailing '*' = prefix). */
 void edge_dist_invalidate_path(ct_edge *e, const char *id, const char *path);
+/* Invalidations kept in a distribution's stored record (newest first). */
+#define EDGE_INVAL_KEEP 100
+/* One invalidation from either API (edge_cf_inval.c): drops paths (json_t*
+ * array of "/..." strings, validated by the caller) from this process's
+ * caches and records {id, createTime, callerReference, paths} first in the
+ * stored distribution's "invalidations", where standalone edges pick it up
+ * at their next poll (edge_sync.c). *inv (optional): the new record
+ * (json_t*, caller decrefs). CT_ERR_NOT_FOUND for an unknown id. */
+ct_err edge_dist_record_invalidation(ct_edge *e, const char *id, void *paths, const char *cref,
+                                     void **inv);
 
 /* ---- origin access controls (edge_oac.c); records are json_t* ---- */
 #define EDGE_OAC_KIND "origin-access-control"
@@ -314,6 +325,11 @@ void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, 
 int edge_ckey_invalidated(const char *ckey, const char *dist_id, const char *key, int prefix);
 /* Seconds an origin row may be reused (0: not cached). */
 int64_t edge_cache_ttl(const edge_dist *d, const ct_meta_object *o);
+/* The status an origin error answers as (404, 403, 502), 0 for others. */
+int edge_error_status(ct_err err);
+/* Seconds an origin error is cached: the ErrorCachingMinTTL of d's
+ * CustomErrorResponse for its status, 0 (not cached) without one. */
+int64_t edge_error_ttl(const edge_dist *d, ct_err err);
 void edge_cache_get_stats(edge_cache *c, edge_cache_stats *out);
 /* Both caches (metadata and disk): d's entries for key (prefix: starting with it). */
 void edge_invalidate(ct_edge *e, const char *dist_id, const char *key, int prefix);
@@ -324,16 +340,22 @@ typedef struct edge_disk edge_disk;
 typedef struct {
     uint64_t hits, misses, coalesced, evictions, invalidated, bytes;
 } edge_disk_stats;
-/* DATA/edge-cache, emptied; NULL on failure. */
+/* DATA/edge-cache with the previous run's entries that are still valid
+ * (see edge_disk.c); NULL on failure. */
 edge_disk *edge_disk_open(const char *data_dir, uint64_t max_bytes);
+/* Frees the index; the files stay for the next start. */
 void edge_disk_free(edge_disk *dk);
 /* Fetches the object into tmp_path (created). */
 typedef ct_err (*edge_disk_fill_fn)(void *ctx, const char *tmp_path);
-/* An open fd (caller closes) on the bytes of ckey ("<dist>/<key>") with this
- * origin ETag: from the cache (*hit = 1), or fetched by fill (coalesced with
- * concurrent misses) and kept for ttl_s seconds when it fits. */
-ct_err edge_disk_get(edge_disk *dk, const char *ckey, const char *etag, int64_t ttl_s,
+/* An open fd (caller closes) on the bytes of ckey ("<dist>/<key>") with the
+ * origin ETag of row o: from the cache (*hit = 1), or fetched by fill
+ * (coalesced with concurrent misses) and kept with o for ttl_s seconds when
+ * it fits. */
+ct_err edge_disk_get(edge_disk *dk, const char *ckey, const ct_meta_object *o, int64_t ttl_s,
                      edge_disk_fill_fn fill, void *ctx, int *fd, uint64_t *size, int *hit);
+/* The origin row kept with a fresh entry of ckey (1: *out is the caller's,
+ * *ttl_s the whole seconds it has left), else 0. dk may be NULL. */
+int edge_disk_row(edge_disk *dk, const char *ckey, ct_meta_object *out, int64_t *ttl_s);
 void edge_disk_invalidate(edge_disk *dk, const char *dist_id, const char *key, int prefix);
 void edge_disk_get_stats(edge_disk *dk, edge_disk_stats *out);
 

@@ -183,7 +183,17 @@ typedef struct {
     ct_edge *e;
     const edge_dist *d;
     const char *key;
+    const char *etag; /* the row's: the bytes must be that version */
 } fill_ctx;
+
+/* 1 when the quoted ETag of a GET answer is etag (unquoted). */
+static int same_etag(const char *quoted, const char *etag)
+{
+    size_t n = strlen(quoted);
+    if (n >= 2 && quoted[0] == '"' && quoted[n - 1] == '"')
+        return n - 2 == strlen(etag) && !strncmp(quoted + 1, etag, n - 2);
+    return !strcmp(quoted, etag);
+}
 
 static ct_err remote_fill(void *ctx, const char *tmp_path)
 {
@@ -198,7 +208,16 @@ static ct_err remote_fill(void *ctx, const char *tmp_path)
                                     &resp);
     ct_client_close(c);
     edge_metrics_origin(f->e, edge_now_us() - t0);
-    return err ? remote_err(err, &resp, "GET") : CT_OK;
+    if (err)
+        return remote_err(err, &resp, "GET");
+    if (resp.etag[0] && !same_etag(resp.etag, f->etag)) {
+        /* overwritten since the HEAD: neither kept nor served under the old
+         * row, which is dropped so the next request reads both again */
+        ct_warn("edge: origin %s/%s changed between HEAD and GET", f->d->origin_bucket, f->key);
+        edge_cache_invalidate(f->e->cache, f->d->id, f->key, 0);
+        return CT_ERR_IO;
+    }
+    return CT_OK;
 }
 
 ct_err edge_origin_open(ct_edge *e, const edge_dist *d, const ct_meta_object *o, int *fd,
@@ -213,8 +232,8 @@ ct_err edge_origin_open(ct_edge *e, const edge_dist *d, const ct_meta_object *o,
     char *ckey = NULL;
     if (asprintf(&ckey, "%s/%s", d->id, o->key) < 0)
         return CT_ERR_NOMEM;
-    fill_ctx f = {e, d, o->key};
-    ct_err err = edge_disk_get(e->disk, ckey, o->etag, edge_cache_ttl(d, o), remote_fill, &f, fd,
+    fill_ctx f = {e, d, o->key, o->etag};
+    ct_err err = edge_disk_get(e->disk, ckey, o, edge_cache_ttl(d, o), remote_fill, &f, fd,
                                size, hit);
     free(ckey);
     return err;

@@ -9,7 +9,12 @@
  * the same way, so signed distributions work on the standalone edge too.
  * A distribution whose ETag changed has its cached rows and bytes dropped,
  * so an update on the API node reaches viewers at the next poll; an
- * invalidation made there since the last poll is applied here too. */
+ * invalidation made there (either API records it in the distribution's
+ * record without changing its ETag) since the last poll is applied here
+ * too. The previous copy is kept in the edge's SQLite, so invalidations made
+ * while the edge was stopped are applied at its first poll after a restart;
+ * until that poll (right after the listeners open) the disk cache it kept
+ * (edge_disk.c) may still answer such an entry. */
 #include "edge/edge_internal.h"
 
 #include <jansson.h>
@@ -43,12 +48,23 @@ static const char *str(const json_t *d, const char *k)
     return s ? s : "";
 }
 
-/* Invalidations made on the API node since the last poll (ids not in was). */
+/* Invalidations made on the API node since the last poll (ids not in was).
+ * The API node keeps only the newest EDGE_INVAL_KEEP: when the oldest one
+ * it still lists is new here too, older unseen ones may have fallen off
+ * (many invalidations while this edge was down), so everything cached for
+ * the distribution is dropped instead. */
 static void apply_new_invalidations(ct_edge *e, const char *id, json_t *was, json_t *now)
 {
     json_t *seen = json_object_get(was, "invalidations"), *inv, *p;
-    size_t i, k;
-    json_array_foreach(json_object_get(now, "invalidations"), i, inv)
+    json_t *list = json_object_get(now, "invalidations");
+    size_t i, k, n = json_array_size(list);
+    if (n >= EDGE_INVAL_KEEP && !find(seen, str(json_array_get(list, n - 1), "id"))) {
+        ct_info("edge: %s: more invalidations than its list keeps since the last poll; "
+                "dropping its whole cache", id);
+        edge_invalidate(e, id, "", 1);
+        return;
+    }
+    json_array_foreach(list, i, inv)
     {
         if (find(seen, str(inv, "id")))
             continue;

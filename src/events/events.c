@@ -2,12 +2,15 @@
  * webhooks and the live stream.
  *
  * Job events (rows the jobs-table triggers write, see meta_events.c) are
- * polled every EVENTS_POLL_MS: each is rendered once, published to the SSE
- * hub, and turned into one delivery row per webhook whose job filter accepts
- * it (dedup key "job:<event id>:<webhook>", so redoing this after a crash
- * adds nothing twice), then marked done. S3 events whose configuration names
- * a webhook ARN become a delivery row the same way ("s3:<outbox id>:<config
- * id>:<webhook>"). The sender thread (webhook.c) does the HTTP. */
+ * read when meta's on_outbox hook kicks the dispatcher (every job status
+ * commit, in this process or, through LISTEN/NOTIFY or SQLite's watcher,
+ * another) and every EVENTS_POLL_MS as a fallback: each is rendered once,
+ * published to the SSE hub, and turned into one delivery row per webhook
+ * whose job filter accepts it (dedup key "job:<event id>:<webhook>", so
+ * redoing this after a crash adds nothing twice), then marked done. S3
+ * events whose configuration names a webhook ARN become a delivery row the
+ * same way ("s3:<outbox id>:<config id>:<webhook>"). The sender thread
+ * (webhook.c) does the HTTP. */
 #include "events/events_internal.h"
 
 #include <curl/curl.h>
@@ -331,6 +334,11 @@ ct_err ct_events_start(const ct_events_config *cfg, ct_meta *meta, ct_mc *mc, ct
     snprintf(ev->account_id, sizeof ev->account_id, "%s", cfg->account_id);
     ev->meta = meta;
     ev->mc = mc;
+    if (cfg->master_key) {
+        memcpy(ev->master, cfg->master_key, sizeof ev->master);
+        ev->has_master = 1;
+        events_secrets_seal_plaintext(ev);
+    }
     pthread_mutex_init(&ev->mu, NULL);
     pthread_cond_init(&ev->cv, NULL);
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -364,5 +372,6 @@ void ct_events_stop(ct_events *ev)
     events_hub_close(ev->hub);
     pthread_cond_destroy(&ev->cv);
     pthread_mutex_destroy(&ev->mu);
+    explicit_bzero(ev->master, sizeof ev->master);
     free(ev);
 }

@@ -20,6 +20,9 @@ typedef struct ct_events ct_events;
 typedef struct {
     const char *region;
     const char *account_id;
+    /* 32 bytes sealing webhook secrets at rest (the IAM master key); NULL:
+     * secrets are stored as given. Copied. */
+    const unsigned char *master_key;
 } ct_events_config;
 
 ct_err ct_events_start(const ct_events_config *cfg, ct_meta *meta, ct_mc *mc, ct_events **out);

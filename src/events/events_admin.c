@@ -1,7 +1,8 @@
 /* events_admin.c: admin API for webhooks, deliveries and the live stream.
  *
  *   POST   /cattube/admin/webhooks           {"name","url","secret"?,"jobEvents"?}
- *            -> 201 webhook record + "secret" (shown only here)
+ *            -> 201 webhook record + "secret" (shown only here: it is stored
+ *               sealed under the master key, see webhook.c, and no GET returns it)
  *   GET    /cattube/admin/webhooks           -> {"webhooks":[record...]}
  *   GET    /cattube/admin/webhooks/NAME      -> record
  *   DELETE /cattube/admin/webhooks/NAME      -> 204 (pending deliveries then fail)
@@ -168,7 +169,16 @@ static void webhook_create(ct_events *ev, const ct_http_req *req, ct_http_resp *
         goto cleanup;
     }
     w.created_ms = ct_now_ms();
-    ct_err e = ct_meta_webhook_create(ev->meta, &w);
+    char *sealed = NULL, *plain = w.secret;
+    ct_err e = events_secret_seal(ev, w.name, plain, &sealed);
+    if (e) {
+        fail(resp, 500, ct_err_str(e));
+        goto cleanup;
+    }
+    w.secret = sealed; /* stored sealed; the answer shows the plain one once */
+    e = ct_meta_webhook_create(ev->meta, &w);
+    w.secret = plain;
+    free(sealed);
     if (e == CT_ERR_EXISTS) {
         fail(resp, 409, "a webhook with this name already exists");
         goto cleanup;
@@ -181,6 +191,8 @@ static void webhook_create(ct_events *ev, const ct_http_req *req, ct_http_resp *
     json_object_set_new(out, "secret", json_string(w.secret));
     reply(resp, 201, out);
 cleanup:
+    if (w.secret)
+        explicit_bzero(w.secret, strlen(w.secret));
     ct_meta_webhook_free(&w);
 }
 

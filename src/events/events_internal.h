@@ -24,12 +24,19 @@ struct ct_events {
     int64_t last_prune_ms;
     events_sender *sender;
     events_hub *hub;
+    unsigned char master[32];
+    int has_master;
 };
 
 /* webhook.c: one thread POSTs due deliveries; kick after adding some. */
 ct_err events_sender_start(ct_events *ev, events_sender **out);
 void events_sender_kick(events_sender *s);
 void events_sender_stop(events_sender *s);
+/* webhook.c: a webhook secret -> its stored form (sealed under the master
+ * key, the webhook name bound in), heap string in *out. */
+ct_err events_secret_seal(const ct_events *ev, const char *name, const char *secret, char **out);
+/* Seals the secrets of webhooks stored in plaintext (made before sealing). */
+void events_secrets_seal_plaintext(ct_events *ev);
 
 /* sse.c: a ring of recent events and the clients streaming them. */
 #define EVENTS_SSE_MAX_CLIENTS 64

@@ -17,7 +17,12 @@
  * other answer or a transport error schedules a retry after
  * ct_events_backoff_ms(attempts) (1 s, 2 s, 4 s, ... capped at 5 min) until
  * WEBHOOK_MAX_ATTEMPTS, then the delivery is "failed". State lives in the
- * database, so a restart resumes pending deliveries: at-least-once. */
+ * database, so a restart resumes pending deliveries: at-least-once.
+ * Secrets are sealed at rest like IAM users' (AES-256-GCM under the master
+ * key, "webhook:NAME" as associated data so rows cannot be swapped): a copy
+ * of the database alone cannot forge signatures. Plaintext rows from before
+ * sealing are sealed when the events module starts, and still sign until
+ * then. */
 #include "events/events_internal.h"
 
 #include <curl/curl.h>
@@ -100,12 +105,12 @@ static struct curl_slist *signed_headers(const ct_meta_delivery *d, const char *
 
 /* One POST; *code is the HTTP status (0 without a response). */
 static ct_err post(events_sender *s, const ct_meta_delivery *d, const ct_meta_webhook *w,
-                   long *code, char *err, size_t errlen)
+                   const char *secret, long *code, char *err, size_t errlen)
 {
     char cerr[CURL_ERROR_SIZE] = "";
     *code = 0;
     CURL *c = curl_easy_init();
-    struct curl_slist *h = c ? signed_headers(d, w->secret) : NULL;
+    struct curl_slist *h = c ? signed_headers(d, secret) : NULL;
     if (!c || !h) {
         snprintf(err, errlen, "out of memory");
         curl_easy_cleanup(c);
@@ -142,6 +147,106 @@ static ct_err post(events_sender *s, const ct_meta_delivery *d, const ct_meta_we
     return CT_OK;
 }
 
+static void secret_aad(const char *name, char aad[80])
+{
+    snprintf(aad, 80, "webhook:%s", name);
+}
+
+ct_err events_secret_seal(const ct_events *ev, const char *name, const char *secret, char **out)
+{
+    char aad[80];
+    size_t cap = CT_SEALED_LEN(strlen(secret));
+    *out = ev->has_master ? malloc(cap) : strdup(secret);
+    if (!*out)
+        return CT_ERR_NOMEM;
+    if (!ev->has_master)
+        return CT_OK;
+    secret_aad(name, aad);
+    ct_err e = ct_seal_text(ev->master, aad, secret, *out, cap);
+    if (e) {
+        free(*out);
+        *out = NULL;
+    }
+    return e;
+}
+
+/* The stored form -> the secret (heap, in *out); CT_ERR_AUTH when it does
+ * not open with this master key. Plaintext rows are taken as they are. */
+static ct_err secret_open(const ct_events *ev, const char *name, const char *stored, char **out)
+{
+    char aad[80];
+    size_t cap = strlen(stored) + 1;
+    *out = malloc(cap);
+    if (!*out)
+        return CT_ERR_NOMEM;
+    if (!ct_is_sealed(stored)) {
+        memcpy(*out, stored, cap);
+        return CT_OK;
+    }
+    secret_aad(name, aad);
+    if (ev->has_master && ct_unseal_text(ev->master, aad, stored, *out, cap) == CT_OK)
+        return CT_OK;
+    free(*out);
+    *out = NULL;
+    ct_warn("events: the secret of webhook %s does not open with this master key", name);
+    return CT_ERR_AUTH;
+}
+
+typedef struct {
+    char (*names)[65];
+    char **stored;
+    size_t n, cap;
+} plain_list;
+
+static ct_err collect_plain(void *ctx, const ct_meta_webhook *w)
+{
+    plain_list *l = ctx;
+    if (ct_is_sealed(w->secret))
+        return CT_OK;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        char(*names)[65] = realloc(l->names, cap * sizeof *names);
+        if (names)
+            l->names = names;
+        char **stored = realloc(l->stored, cap * sizeof *stored);
+        if (stored)
+            l->stored = stored;
+        if (!names || !stored)
+            return CT_ERR_NOMEM;
+        l->cap = cap;
+    }
+    if (!(l->stored[l->n] = strdup(w->secret)))
+        return CT_ERR_NOMEM;
+    memcpy(l->names[l->n++], w->name, sizeof w->name);
+    return CT_OK;
+}
+
+void events_secrets_seal_plaintext(ct_events *ev)
+{
+    plain_list l = {0};
+    int sealed = 0;
+    /* Collected first: the list callback must not call back into meta. */
+    ct_err e = ct_meta_webhook_list(ev->meta, collect_plain, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        char *s = NULL;
+        if (!e && (e = events_secret_seal(ev, l.names[i], l.stored[i], &s)) == CT_OK) {
+            ct_err u = ct_meta_webhook_set_secret(ev->meta, l.names[i], l.stored[i], s);
+            sealed += u == CT_OK;
+            if (u != CT_OK && u != CT_ERR_NOT_FOUND) /* NOT_FOUND: deleted or sealed meanwhile */
+                e = u;
+        }
+        free(s);
+        explicit_bzero(l.stored[i], strlen(l.stored[i]));
+        free(l.stored[i]);
+    }
+    free(l.names);
+    free(l.stored);
+    if (sealed)
+        ct_info("events: sealed %d webhook secret(s) stored in plaintext", sealed);
+    if (e)
+        ct_warn("events: cannot seal the stored webhook secrets: %s", ct_err_str(e));
+}
+
 static void deliver_one(events_sender *s, const ct_meta_delivery *d)
 {
     ct_meta *meta = s->ev->meta;
@@ -155,7 +260,17 @@ static void deliver_one(events_sender *s, const ct_meta_delivery *d)
     }
     if (e)
         return; /* database trouble: the row stays due */
-    e = post(s, d, &w, &code, err, sizeof err);
+    char *secret = NULL;
+    e = secret_open(s->ev, w.name, w.secret, &secret);
+    if (e)
+        snprintf(err, sizeof err, "%s", e == CT_ERR_AUTH
+                                            ? "the webhook's secret does not open with this master key"
+                                            : ct_err_str(e));
+    if (!e)
+        e = post(s, d, &w, secret, &code, err, sizeof err);
+    if (secret)
+        explicit_bzero(secret, strlen(secret));
+    free(secret);
     ct_meta_webhook_free(&w);
     if (s->stopping && e)
         return; /* aborted by shutdown: not an attempt, retried after restart */

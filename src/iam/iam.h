@@ -217,6 +217,19 @@ ct_err ct_iam_seal_secret(const ct_iam *iam, const char *access_key, const char 
 /* IAM user names: [A-Za-z0-9+=,.@_-]{1,64}. */
 int ct_iam_user_name_valid(const char *name);
 
+/* ---- roles (iam_roles.c): the identities MediaConvert jobs run as ---- */
+#define CT_IAM_DEFAULT_ROLE "MediaConvert_Default_Role"
+/* The role name of an ARN "arn:aws:iam::ACCOUNT:role/[PATH/]NAME"; 0 when
+ * arn is not a role ARN. The account part is not checked: CatTube serves
+ * one account, so placeholders (the seed's "account_id") name its roles. */
+int ct_iam_role_ref(const char *arn, char name[72]);
+/* Whether role `name` of account_id may do r->action on r->resource (its
+ * inline policies plus r->bucket_policy_json, principal
+ * arn:aws:iam::ACCOUNT:role/NAME). CT_OK, CT_ERR_DENIED or CT_ERR_NOT_FOUND
+ * (no such role), with the reason in why. Reads meta; no ct_iam needed. */
+ct_err ct_iam_role_authorize(struct ct_meta *meta, const char *account_id, const char *name,
+                             const ct_iam_request *r, char *why, size_t whylen);
+
 /* ---- policy documents (iam_policy.c) ----
  * AWS's JSON policy language: Version, Statement (object or array) of Sid,
  * Effect, Principal/NotPrincipal (resource policies only), Action/NotAction,

@@ -66,29 +66,18 @@ int ct_iam_is_root(const ct_iam *iam, const ct_principal *p)
 
 void ct_iam_new_key(char access_key[21], char secret[41])
 {
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): prefix; ct_random_alnum ends it */
     memcpy(access_key, "AKIA", 4);
     ct_random_alnum(access_key + 4, 16, 1);
     ct_random_alnum(secret, 40, 0);
 }
 
-#define SEALED_PREFIX "ct1:"
-
 ct_err ct_iam_seal_secret(const ct_iam *iam, const char *access_key, const char *secret,
                           char out[CT_IAM_SEALED_MAX])
 {
-    size_t n = strlen(secret), len = 0;
-    unsigned char raw[128];
     if (!iam->has_master)
         return ct_snprintf(out, CT_IAM_SEALED_MAX, "%s", secret);
-    if (n + CT_AEAD_OVERHEAD > sizeof raw)
-        return CT_ERR_TOO_LARGE;
-    ct_err e = ct_aead_seal(iam->master, access_key, strlen(access_key), secret, n, raw,
-                            sizeof raw, &len);
-    if (e)
-        return e;
-    memcpy(out, SEALED_PREFIX, 4);
-    ct_hex(raw, len, out + 4);
-    return CT_OK;
+    return ct_seal_text(iam->master, access_key, secret, out, CT_IAM_SEALED_MAX);
 }
 
 /* The stored form -> the secret; plaintext rows from before sealing are
@@ -96,22 +85,12 @@ ct_err ct_iam_seal_secret(const ct_iam *iam, const char *access_key, const char 
 static ct_err unseal(const ct_iam *iam, const char *access_key, const char *stored,
                      char *secret, size_t n)
 {
-    if (strncmp(stored, SEALED_PREFIX, 4) != 0)
+    if (!ct_is_sealed(stored))
         return ct_snprintf(secret, n, "%s", stored);
-    size_t hexlen = strlen(stored + 4), len = 0;
-    unsigned char raw[128], plain[128];
-    if (!iam->has_master || hexlen % 2 || hexlen / 2 > sizeof raw ||
-        ct_unhex(stored + 4, hexlen, raw) < 0)
-        return CT_ERR_AUTH;
-    ct_err e = ct_aead_open(iam->master, access_key, strlen(access_key), raw, hexlen / 2, plain,
-                            sizeof plain, &len);
-    if (e || len >= n) {
+    if (!iam->has_master || ct_unseal_text(iam->master, access_key, stored, secret, n)) {
         ct_warn("iam: the secret of %s does not open with this master key", access_key);
         return CT_ERR_AUTH;
     }
-    memcpy(secret, plain, len);
-    secret[len] = '\0';
-    explicit_bzero(plain, sizeof plain);
     return CT_OK;
 }
 

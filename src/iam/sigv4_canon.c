@@ -121,7 +121,7 @@ static ct_err canonical_query(ct_buf *b, const qlist *q, int presigned)
         sorted[n++] = &q->p[i];
     }
     /* cppcheck-suppress uninitvar ; only the first n entries are sorted */
-    qsort(sorted, n, sizeof sorted[0], qparam_cmp);
+    qsort(sorted, n, sizeof sorted[0], qparam_cmp); /* NOLINT(bugprone-sizeof-expression): pointers */
     ct_err e = CT_OK;
     for (size_t i = 0; i < n && !e; i++)
         e = ct_buf_printf(b, "%s%s=%s", i ? "&" : "", sorted[i]->ekey, sorted[i]->eval);

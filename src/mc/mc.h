@@ -56,6 +56,12 @@ void ct_mc_handle(ct_mc *mc, const ct_http_req *req, ct_http_resp *resp);
 ct_err ct_mc_job_from_template(ct_mc *mc, const char *template_ref, const char *file_input,
                                const char *idem_key, char job_id[40], char *msg, size_t msglen);
 
+/* The account the jobs' roles belong to. */
+const char *ct_mc_account_id(const ct_mc *mc);
+/* The IAM role name of a stored job (its "role" ARN, iam_roles.c); 0 when
+ * the job has no valid role ARN. */
+int ct_mc_job_role(const char *spec_json, char name[72]);
+
 /* Where one output of a job goes. */
 typedef struct {
     char bucket[64];

@@ -60,6 +60,7 @@ void mc_list_reply(const ct_http_req *req, json_t *items, const char *key, ct_ht
     long max, off;
     char msg[128];
     size_t n = json_array_size(items);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): v is an array of pointers */
     json_t **v = calloc(n ? n : 1, sizeof *v);
     if (!v || list_opts(req, &by_date, &desc, &max, &off, msg, sizeof msg)) {
         mc_error(resp, v ? CT_ERR_INVALID : CT_ERR_NOMEM, v ? msg : NULL);
@@ -67,6 +68,7 @@ void mc_list_reply(const ct_http_req *req, json_t *items, const char *key, ct_ht
     }
     for (size_t i = 0; i < n; i++)
         v[i] = json_array_get(items, i);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): v is an array of pointers */
     qsort(v, n, sizeof *v, by_date ? cmp_created : cmp_name);
     json_t *page = json_array();
     for (size_t i = (size_t)off; i < n && (long)json_array_size(page) < max; i++)
@@ -413,6 +415,8 @@ ct_err ct_mc_open(const ct_mc_config *cfg, ct_meta *meta, ct_mc **out)
         return CT_ERR_INVALID;
     }
     ct_err err = ensure_default_queue(mc);
+    if (!err)
+        err = mc_ensure_default_role(mc);
     if (err) {
         free(mc);
         return err;

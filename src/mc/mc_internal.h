@@ -53,6 +53,9 @@ void mc_path_pop(mc_diag *d, size_t len);
 /* Records "path: text" as the error (first one wins); returns -1. */
 int mc_fail(mc_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same with the path extended by one member. */
+/* Creates MediaConvert_Default_Role with full store access on the first
+ * start (mc_jobs.c); never again, so an operator's edits stay. */
+ct_err mc_ensure_default_role(ct_mc *mc);
 int mc_fail_at(mc_diag *d, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void mc_warn(mc_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -70,6 +73,8 @@ const json_t *mc_model_enum(const char *shape);
  * in_bucket, in_key and dests may be NULL to only validate. Returns 0 or -1. */
 int mc_settings_plan(const json_t *settings, ct_plan *plan, char in_bucket[64],
                      char in_key[1025], ct_mc_dest *dests, mc_diag *d);
+/* An enum-valued key: absent or one of allowed ("A|B"); else -1 naming it. */
+int mc_enum_only(const json_t *o, const char *k, const char *allowed, mc_diag *d);
 /* Checks one output description (PresetSettings or Output) on its own. */
 int mc_output_check(const json_t *output, mc_diag *d);
 /* "s3://bucket/key" -> bucket and key (key may be empty when allow_empty_key). */
@@ -89,6 +94,9 @@ int mc_audio_plan(const json_t *ads, const json_t *selectors, ct_plan_audio *a, 
  * empty), input 0's location and its audioSelectors (borrowed). */
 int mc_inputs_plan(const json_t *settings, ct_plan *plan, char in_bucket[64], char in_key[1025],
                    const json_t **selectors, mc_diag *d);
+/* After the outputs: names[s] is the AudioSourceName of audio slot s; sets
+ * every input's selection per slot and plan->n_audio = n. */
+void mc_inputs_audio(const json_t *settings, ct_plan *plan, const char *const *names, int n);
 
 /* ---- settings helpers (mc_settings.c) ---- */
 /* Deep merge: objects merge by key, arrays merge index-wise, scalars from

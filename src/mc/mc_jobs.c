@@ -5,6 +5,7 @@
  * settings with templates and presets already resolved, queue ARN, ...) plus
  * meta's columns for everything that changes (status, phase, timing, errors,
  * outputGroupDetails). mc_job_render joins the two into the Job shape. */
+#include "iam/iam.h"
 #include "mc/mc_internal.h"
 #include "meta/meta_search.h"
 
@@ -76,6 +77,52 @@ static char *default_role(const ct_mc *mc)
     ct_buf b = CT_BUF_INIT;
     ct_buf_printf(&b, "arn:aws:iam::%s:role/MediaConvert_Default_Role", mc->account);
     return ct_buf_take(&b);
+}
+
+/* The built-in role: what every job could do before roles were enforced. */
+#define DEFAULT_ROLE_POLICY                                                                      \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"FullStoreAccess\","             \
+    "\"Effect\":\"Allow\",\"Action\":\"s3:*\",\"Resource\":\"*\"}]}"
+
+ct_err mc_ensure_default_role(ct_mc *mc)
+{
+    char id[22] = "AROA";
+    ct_random_alnum(id + 4, 17, 1);
+    return ct_meta_iam_role_seed(mc->meta, CT_IAM_DEFAULT_ROLE, id, "FullStoreAccess",
+                                 DEFAULT_ROLE_POLICY);
+}
+
+const char *ct_mc_account_id(const ct_mc *mc) { return mc->account; }
+
+int ct_mc_job_role(const char *spec_json, char name[72])
+{
+    json_t *spec = json_loads(spec_json, 0, NULL);
+    const char *role = jstr(spec, "role");
+    int ok = role && ct_iam_role_ref(role, name);
+    json_decref(spec);
+    return ok;
+}
+
+/* The job's role must be a role of this account (iam_roles.c): a job that
+ * could not read its input anyway is refused here, naming the role. */
+static ct_err check_role(ct_mc *mc, const char *role, mc_diag *d)
+{
+    char name[72];
+    ct_meta_iam_role r;
+    if (!role)
+        return CT_OK; /* the model check requires it; the Lambda passes the default */
+    if (!ct_iam_role_ref(role, name)) {
+        mc_fail_at(d, "role", "\"%.300s\" is not an IAM role ARN "
+                   "(arn:aws:iam::%s:role/NAME)", role, mc->account);
+        return CT_ERR_INVALID;
+    }
+    ct_err err = ct_meta_iam_role_get(mc->meta, name, &r);
+    if (err == CT_ERR_NOT_FOUND)
+        mc_fail_at(d, "role", "role \"%s\" (%.300s) does not exist; create it with "
+                   "'cattube admin role create %s'", name, role, name);
+    else if (err)
+        mc_fail_at(d, "role", "cannot read role \"%s\": %s", name, ct_err_str(err));
+    return err == CT_ERR_NOT_FOUND ? CT_ERR_INVALID : err;
 }
 
 static json_t *job_spec(ct_mc *mc, const json_t *req, const json_t *tmpl, json_t *settings,
@@ -197,7 +244,8 @@ ct_err mc_job_create(ct_mc *mc, json_t *body, const char *idem_key, json_t **job
     const char *qref = jstr(c.req, "queue") ? jstr(c.req, "queue") : jstr(c.tmpl, "queue");
     if (!qref)
         qref = MC_DEFAULT_QUEUE;
-    if ((err = mc_resolve_queue(mc, qref, &c.queue_arn, d)))
+    if ((err = mc_resolve_queue(mc, qref, &c.queue_arn, d)) ||
+        (err = check_role(mc, jstr(c.req, "role"), d)))
         goto cleanup;
     new_job_id(id, now);
     err = CT_ERR_NOMEM;
@@ -382,7 +430,7 @@ void mc_h_job_cancel(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_
         snprintf(msg, sizeof msg, "job %.64s not found", id);
     else if (err == CT_ERR_CONFLICT && ct_meta_job_get(mc->meta, id, &j) == CT_OK) {
         snprintf(msg, sizeof msg, strcmp(j.status, "PROGRESSING") == 0
-                     ? "job %.64s is uploading its outputs and can no longer be canceled"
+                     ? "job %.64s has begun uploading its outputs and can no longer be canceled"
                      : "job %.64s has already finished and cannot be canceled", id);
         ct_meta_job_free(&j);
     } else

@@ -162,7 +162,6 @@ static const struct {
     {"JobTemplateSettings", "nielsenNonLinearWatermark", POL_REJECT, NULL},
     {"Output", "captionDescriptions", POL_REJECT, NULL},
     {"PresetSettings", "captionDescriptions", POL_REJECT, NULL},
-    {"VideoDescription", "videoPreprocessors", POL_REJECT, NULL},
     {"VideoDescription", "crop", POL_REJECT, NULL},
     {"VideoDescription", "position", POL_REJECT, NULL},
     {"AudioDescription", "remixSettings", POL_REJECT, NULL},

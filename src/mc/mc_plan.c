@@ -86,8 +86,10 @@ static const struct {
     {GK_HLS, "M3U8", CT_CONTAINER_HLS_TS, "m3u8", V(CT_VCODEC_H264), A(CT_ACODEC_AAC),
      "video H_264 (use container CMFC for H_265 and AV1); audio AAC"},
     {GK_HLS, "CMFC", CT_CONTAINER_HLS_FMP4, "m3u8", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
-    {GK_DASH, "MPD", CT_CONTAINER_DASH, "mpd", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
-    {GK_CMAF, "CMFC", CT_CONTAINER_CMAF, "mp4", V_STD, A(CT_ACODEC_AAC), "video H_264, H_265, AV1; audio AAC"},
+    {GK_DASH, "MPD", CT_CONTAINER_DASH, "mpd", V_STD | V(CT_VCODEC_VP9), A(CT_ACODEC_AAC),
+     "video H_264, H_265, AV1, VP9; audio AAC"},
+    {GK_CMAF, "CMFC", CT_CONTAINER_CMAF, "mp4", V_STD | V(CT_VCODEC_VP9), A(CT_ACODEC_AAC),
+     "video H_264, H_265, AV1, VP9; audio AAC"},
 };
 
 static const char *k_container_help =
@@ -156,6 +158,57 @@ static int naming_check(const json_t *out, const char *def_ext, out_naming *nm, 
     return 0;
 }
 
+/* VideoPreprocessors: only the Deinterlacer. Without one, an input flagged
+ * interlaced is still deinterlaced (CT_DEINT_AUTO): outputs are progressive. */
+static int deinterlacer_plan(const json_t *di, ct_plan_video *v, mc_diag *d)
+{
+    static const char *const algos[] = {"INTERPOLATE", "INTERPOLATE_TICKER", "BLEND", "BLEND_TICKER",
+                                        "LINEAR_INTERPOLATION"};
+    static const int algo_map[] = {CT_DEINT_INTERPOLATE, CT_DEINT_INTERPOLATE, CT_DEINT_BLEND,
+                                   CT_DEINT_BLEND, CT_DEINT_LINEAR};
+    if (!json_is_object(di))
+        return mc_fail(d, "expected an object");
+    if (mc_enum_only(di, "algorithm", "INTERPOLATE|INTERPOLATE_TICKER|BLEND|BLEND_TICKER|"
+                     "LINEAR_INTERPOLATION", d) ||
+        mc_enum_only(di, "mode", "DEINTERLACE|INVERSE_TELECINE|ADAPTIVE", d) ||
+        mc_enum_only(di, "control", "FORCE_ALL_FRAMES|NORMAL", d))
+        return -1;
+    const char *algo = mc_jstr(di, "algorithm"), *mode = mc_jstr(di, "mode"), *ctl = mc_jstr(di, "control");
+    v->deint_algo = CT_DEINT_INTERPOLATE;
+    for (size_t i = 0; algo && i < CT_ARRAY_LEN(algos); i++)
+        if (strcmp(algo, algos[i]) == 0)
+            v->deint_algo = algo_map[i];
+    v->deint_mode = !mode || strcmp(mode, "DEINTERLACE") == 0 ? CT_DEINT_DEINTERLACE
+                  : strcmp(mode, "INVERSE_TELECINE") == 0 ? CT_DEINT_IVTC : CT_DEINT_ADAPTIVE;
+    v->deint_force = ctl && strcmp(ctl, "FORCE_ALL_FRAMES") == 0;
+    return 0;
+}
+
+static int preprocessors_plan(const json_t *vd, ct_plan_video *v, mc_diag *d)
+{
+    const json_t *pp = json_object_get(vd, "videoPreprocessors"), *val;
+    const char *k;
+    if (!pp)
+        return 0;
+    if (!json_is_object(pp))
+        return mc_fail_at(d, "videoPreprocessors", "expected an object");
+    size_t p = mc_path_key(d, "videoPreprocessors");
+    int rc = 0;
+    json_object_foreach((json_t *)pp, k, val) {
+        if (strcmp(k, "deinterlacer") != 0) {
+            rc = mc_fail_at(d, k, "not supported by CatTube (supported: deinterlacer)");
+            break;
+        }
+        size_t q = mc_path_key(d, k);
+        rc = deinterlacer_plan(val, v, d);
+        mc_path_pop(d, q);
+        if (rc)
+            break;
+    }
+    mc_path_pop(d, p);
+    return rc;
+}
+
 static int output_plan(const json_t *out, const json_t *selectors, int gk, ct_plan_output *po,
                        out_naming *nm, mc_diag *d)
 {
@@ -170,6 +223,8 @@ static int output_plan(const json_t *out, const json_t *selectors, int gk, ct_pl
     if (vd) {
         size_t p = mc_path_key(d, "videoDescription");
         int rc = mc_video_plan(vd, &po->video, d);
+        if (!rc && po->video.codec != CT_VCODEC_NONE)
+            rc = preprocessors_plan(vd, &po->video, d);
         mc_path_pop(d, p);
         if (rc)
             return -1;
@@ -229,6 +284,8 @@ typedef struct {
     ct_mc_dest dests[CT_PLAN_MAX_OUTPUTS];
     char in_bucket[64], in_key[1025];
     const json_t *selectors;
+    const char *sources[CT_PLAN_MAX_AUDIO]; /* AudioSourceName of each audio slot (borrowed) */
+    int n_sources;
 } plan_state;
 
 static int input_plan(const json_t *settings, plan_state *s, mc_diag *d)
@@ -242,8 +299,10 @@ typedef struct {
     int segment_length;        /* HLS/DASH/CMAF: seconds */
     int fragment_length;       /* DASH/CMAF: seconds, 0 = one fragment per segment */
     int min_buffer_ms;         /* DASH/CMAF */
+    int min_final_ms;          /* MinFinalSegmentLength */
     int manifests;             /* write the group's master playlist / MPD */
     int no_hls, no_dash;       /* CMAF: WriteHlsManifest / WriteDashManifest DISABLED */
+    const char *base_url;      /* BaseUrl or NULL (borrowed) */
     char bucket[64], prefix[1025];
 } group_info;
 
@@ -259,7 +318,7 @@ static const struct {
 };
 
 /* enum-valued key: absent or one of the allowed values ("A|B"). */
-static int enum_only(const json_t *o, const char *k, const char *allowed, mc_diag *d)
+int mc_enum_only(const json_t *o, const char *k, const char *allowed, mc_diag *d)
 {
     const char *v = mc_jstr(o, k);
     size_t n = v ? strlen(v) : 0;
@@ -282,19 +341,19 @@ static const struct {
     int gk;
     const char *key, *allowed;
 } k_group_limits[] = {
-    {GK_HLS, "additionalManifests", ""}, {GK_HLS, "adMarkers", ""}, {GK_HLS, "baseUrl", ""},
+    {GK_HLS, "additionalManifests", ""}, {GK_HLS, "adMarkers", ""},
     {GK_HLS, "encryption", ""}, {GK_HLS, "imageBasedTrickPlay", "NONE"},
     {GK_HLS, "manifestCompression", "NONE"}, {GK_HLS, "manifestDurationFormat", "FLOATING_POINT"},
     {GK_HLS, "streamInfResolution", "INCLUDE"}, {GK_HLS, "directoryStructure", "SINGLE_DIRECTORY"},
-    {GK_HLS, "programDateTime", "EXCLUDE"}, {GK_HLS, "minFinalSegmentLength", "0"},
-    {GK_DASH, "additionalManifests", ""}, {GK_DASH, "baseUrl", ""}, {GK_DASH, "encryption", ""},
+    {GK_HLS, "programDateTime", "EXCLUDE"},
+    {GK_DASH, "additionalManifests", ""}, {GK_DASH, "encryption", ""},
     {GK_DASH, "imageBasedTrickPlay", "NONE"}, {GK_DASH, "hbbtvCompliance", "NONE"},
     {GK_DASH, "audioChannelConfigSchemeIdUri", "MPEG_CHANNEL_CONFIGURATION"},
-    {GK_DASH, "videoCompositionOffsets", "UNSIGNED"}, {GK_DASH, "minFinalSegmentLength", "0"},
-    {GK_CMAF, "additionalManifests", ""}, {GK_CMAF, "baseUrl", ""}, {GK_CMAF, "encryption", ""},
+    {GK_DASH, "videoCompositionOffsets", "UNSIGNED"},
+    {GK_CMAF, "additionalManifests", ""}, {GK_CMAF, "encryption", ""},
     {GK_CMAF, "imageBasedTrickPlay", "NONE"}, {GK_CMAF, "manifestCompression", "NONE"},
     {GK_CMAF, "manifestDurationFormat", "FLOATING_POINT"}, {GK_CMAF, "streamInfResolution", "INCLUDE"},
-    {GK_CMAF, "videoCompositionOffsets", "UNSIGNED"}, {GK_CMAF, "minFinalSegmentLength", "0"},
+    {GK_CMAF, "videoCompositionOffsets", "UNSIGNED"},
 };
 
 static int group_limits(const json_t *gs, int gk, mc_diag *d)
@@ -309,7 +368,7 @@ static int group_limits(const json_t *gs, int gk, mc_diag *d)
         if (!allowed[0] && !(json_is_array(v) && json_array_size(v) == 0) &&
             !(json_is_string(v) && json_string_length(v) == 0) && !(json_is_object(v) && json_object_size(v) == 0))
             return mc_fail_at(d, key, "not supported by CatTube (leave it out)");
-        if (allowed[0] && strcmp(allowed, "0") != 0 && enum_only(gs, key, allowed, d))
+        if (allowed[0] && strcmp(allowed, "0") != 0 && mc_enum_only(gs, key, allowed, d))
             return -1;
     }
     return 0;
@@ -330,14 +389,14 @@ static int dash_settings(const json_t *gs, group_info *gi, mc_diag *d)
         return mc_fail_at(d, "fragmentLength", "must be between 1 and 3600 seconds");
     if (mbt < 0 || mbt > 3600000)
         return mc_fail_at(d, "minBufferTime", "must be between 0 and 3600000 milliseconds");
-    if (enum_only(gs, "segmentControl", "SEGMENTED_FILES", d) ||
-        enum_only(gs, "mpdProfile", "MAIN_PROFILE", d) ||
-        enum_only(gs, "writeSegmentTimelineInRepresentation", "ENABLED|DISABLED", d) ||
-        enum_only(gs, "mpdManifestBandwidthType", "MAX", d))
+    if (mc_enum_only(gs, "segmentControl", "SEGMENTED_FILES", d) ||
+        mc_enum_only(gs, "mpdProfile", "MAIN_PROFILE", d) ||
+        mc_enum_only(gs, "writeSegmentTimelineInRepresentation", "ENABLED|DISABLED", d) ||
+        mc_enum_only(gs, "mpdManifestBandwidthType", "MAX", d))
         return -1;
     if (gi->kind == GK_CMAF &&
-        (enum_only(gs, "writeHlsManifest", "ENABLED|DISABLED", d) ||
-         enum_only(gs, "writeDashManifest", "ENABLED|DISABLED", d)))
+        (mc_enum_only(gs, "writeHlsManifest", "ENABLED|DISABLED", d) ||
+         mc_enum_only(gs, "writeDashManifest", "ENABLED|DISABLED", d)))
         return -1;
     const char *wh = mc_jstr(gs, "writeHlsManifest"), *wd = mc_jstr(gs, "writeDashManifest");
     gi->no_hls = gi->kind == GK_CMAF && wh && strcmp(wh, "DISABLED") == 0;
@@ -363,6 +422,36 @@ static int hls_settings(const json_t *hgs, group_info *gi, mc_diag *d)
         return mc_fail_at(d, "segmentControl", "unsupported value \"%.64s\" (supported: SEGMENTED_FILES)", ctl);
     gi->segment_length = (int)seg;
     gi->manifests = !(sel && strcmp(sel, "SEGMENTS_ONLY") == 0);
+    return 0;
+}
+
+/* HLS, DASH ISO, CMAF BaseUrl: written into the manifests as it is. */
+static int base_url(const json_t *gs, group_info *gi, mc_diag *d)
+{
+    const json_t *v = json_object_get(gs, "baseUrl");
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return mc_fail_at(d, "baseUrl", "expected a string");
+    const char *u = json_string_value(v);
+    if (strlen(u) >= CT_PLAN_PATH_MAX || !ct_plan_url_ok(u))
+        return mc_fail_at(d, "baseUrl", "must be a URL or URL prefix of at most %d bytes without"
+                          " spaces, control characters, quotes, '<', '>' or '\\' (got \"%.64s\")",
+                          CT_PLAN_PATH_MAX - 1, u);
+    gi->base_url = u[0] ? u : NULL;
+    return 0;
+}
+
+/* MinFinalSegmentLength: seconds (fractions allowed), 0 to the segment length. */
+static int min_final(const json_t *gs, group_info *gi, mc_diag *d)
+{
+    const json_t *v = json_object_get(gs, "minFinalSegmentLength");
+    if (!v)
+        return 0;
+    if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > gi->segment_length)
+        return mc_fail_at(d, "minFinalSegmentLength", "must be a number of seconds from 0 to"
+                          " segmentLength (%d)", gi->segment_length);
+    gi->min_final_ms = (int)lround(json_number_value(v) * 1000);
     return 0;
 }
 
@@ -397,11 +486,13 @@ static int group_dest(const json_t *g, group_info *gi, mc_diag *d)
         mc_fail_at(d, "destination", "required");
     else if (mc_parse_s3(dst, gi->bucket, gi->prefix, 1025, 1))
         mc_fail_at(d, "destination", "must be an s3://bucket/prefix URL (got \"%.128s\")", dst);
-    else if (gi->kind != GK_FILE && group_limits(gs, gi->kind, d))
+    else if (gi->kind != GK_FILE && (group_limits(gs, gi->kind, d) || base_url(gs, gi, d)))
         rc = -1;
     else
         rc = gi->kind == GK_HLS ? hls_settings(gs, gi, d)
            : gi->kind == GK_FILE ? 0 : dash_settings(gs, gi, d);
+    if (!rc && gi->kind != GK_FILE)
+        rc = min_final(gs, gi, d);
     mc_path_pop(d, p2);
     mc_path_pop(d, p);
     return rc;
@@ -438,6 +529,9 @@ static int multi_names(plan_state *s, int idx, const group_info *gi, int first, 
     po->segment_length = gi->kind != GK_FILE ? gi->segment_length : 0;
     po->fragment_length = gi->fragment_length;
     po->min_buffer_ms = gi->min_buffer_ms;
+    po->min_final_ms = gi->min_final_ms;
+    if (gi->base_url)
+        snprintf(po->base_url, sizeof po->base_url, "%s", gi->base_url);
     po->no_hls = dst->no_hls = gi->no_hls;
     po->no_dash = dst->no_dash = gi->no_dash;
     return 0;
@@ -477,6 +571,67 @@ static int dest_add(plan_state *s, int idx, int gidx, const json_t *g, const gro
     return 0;
 }
 
+/* LanguageCode / CustomLanguageCode, LanguageCodeControl (FOLLOW_INPUT,
+ * the default: the input track's language tag wins when it has one) and
+ * StreamName: the audio rendition's LANGUAGE and NAME. */
+static int audio_labels(const json_t *ad, ct_plan_audio *a, mc_diag *d)
+{
+    const char *lang = mc_jstr(ad, "customLanguageCode"), *k = "customLanguageCode";
+    const char *sn = mc_jstr(ad, "streamName");
+    if (!lang) {
+        lang = mc_jstr(ad, "languageCode");
+        k = "languageCode";
+    }
+    size_t n = lang ? strlen(lang) : 0;
+    if (n >= sizeof a->lang || strspn(lang ? lang : "", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-") != n)
+        return mc_fail_at(d, k, "expected a language code of letters and '-' (at most %zu)", sizeof a->lang - 1);
+    for (size_t i = 0; i < n; i++)
+        a->lang[i] = (char)(lang[i] >= 'A' && lang[i] <= 'Z' ? lang[i] - 'A' + 'a' : lang[i]);
+    a->lang[n] = '\0';
+    if (sn && (strlen(sn) >= sizeof a->stream_name || strpbrk(sn, "\"\\\r\n")))
+        return mc_fail_at(d, "streamName", "at most %zu bytes, without quotes, backslashes or line breaks",
+                          sizeof a->stream_name - 1);
+    snprintf(a->stream_name, sizeof a->stream_name, "%s", sn ? sn : "");
+    if (mc_enum_only(ad, "languageCodeControl", "FOLLOW_INPUT|USE_CONFIGURED", d))
+        return -1;
+    const char *ctl = mc_jstr(ad, "languageCodeControl");
+    a->lang_follow = !ctl || strcmp(ctl, "FOLLOW_INPUT") == 0;
+    return 0;
+}
+
+/* The output's AudioSourceName (default "Audio Selector 1") -> its slot. */
+static int audio_source(const json_t *out, plan_state *s, ct_plan_output *po, mc_diag *d)
+{
+    const json_t *ad = json_array_get(json_object_get(out, "audioDescriptions"), 0);
+    const char *name = mc_jstr(ad, "audioSourceName");
+    if (po->audio.codec == CT_ACODEC_NONE)
+        return 0;
+    size_t p = mc_path_key(d, "audioDescriptions");
+    mc_path_index(d, 0);
+    int rc = audio_labels(ad, &po->audio, d);
+    mc_path_pop(d, p);
+    if (rc)
+        return -1;
+    if (!name)
+        name = "Audio Selector 1";
+    for (int i = 0; i < s->n_sources; i++)
+        if (strcmp(s->sources[i], name) == 0) {
+            po->audio.source = i;
+            return 0;
+        }
+    if (s->n_sources >= CT_PLAN_MAX_AUDIO) {
+        p = mc_path_key(d, "audioDescriptions");
+        mc_path_index(d, 0);
+        mc_fail_at(d, "audioSourceName", "at most %d different audio sources per job are supported",
+                   CT_PLAN_MAX_AUDIO);
+        mc_path_pop(d, p);
+        return -1;
+    }
+    po->audio.source = s->n_sources;
+    s->sources[s->n_sources++] = name;
+    return 0;
+}
+
 static int group_outputs(const json_t *g, int gidx, plan_state *s, mc_diag *d)
 {
     group_info gi;
@@ -497,6 +652,8 @@ static int group_outputs(const json_t *g, int gidx, plan_state *s, mc_diag *d)
         size_t p = mc_path_key(d, "outputs");
         mc_path_index(d, i);
         int rc = output_plan(o, s->selectors, gi.kind, &s->plan->outputs[idx], &nm, d);
+        if (!rc)
+            rc = audio_source(o, s, &s->plan->outputs[idx], d);
         if (!rc)
             rc = dest_add(s, idx, gidx, g, &gi, i == 0, &nm, d);
         mc_path_pop(d, p);
@@ -536,17 +693,24 @@ int mc_settings_plan(const json_t *settings, ct_plan *plan, char in_bucket[64],
     /* cppcheck-suppress uninitvar ; cleared on the next line */
     s.plan = plan ? plan : &local;
     memset(s.plan, 0, sizeof *s.plan);
-    if (!json_is_object(settings))
-        return mc_fail(d, "expected an object");
+    int rc = -1;
+    if (!json_is_object(settings)) {
+        mc_fail(d, "expected an object");
+        goto cleanup;
+    }
     if (input_plan(settings, &s, d) || groups_plan(settings, &s, d))
-        return -1;
+        goto cleanup;
+    mc_inputs_audio(settings, s.plan, s.sources, s.n_sources);
     if (in_bucket)
         memcpy(in_bucket, s.in_bucket, sizeof s.in_bucket);
     if (in_key)
         memcpy(in_key, s.in_key, sizeof s.in_key);
     if (dests)
         memcpy(dests, s.dests, sizeof(ct_mc_dest) * (size_t)s.plan->n_outputs);
-    return 0;
+    rc = 0;
+cleanup:
+    s.plan = NULL; /* it may point at local, which ends here */
+    return rc;
 }
 
 /* ------------------------------------------------------------- public API */

@@ -26,6 +26,8 @@ void meta_col_copy(ct_db_stmt *st, int col, char *out, size_t n)
 {
     const char *t = ct_db_col_text(st, col);
     size_t l = t ? strlen(t) : 0;
+    if (n == 0)
+        return;
     if (l >= n)
         l = n - 1;
     if (l)
@@ -89,7 +91,7 @@ static const char kv_schema[] =
 /* Bump when the schema changes: PostgreSQL skips its DDL when the stored
  * version matches, since DROP/CREATE TRIGGER locks the jobs table against
  * the claims of processes already running. */
-#define META_SCHEMA_VERSION "1"
+#define META_SCHEMA_VERSION "2"
 
 /* PostgreSQL: 1 when the stored schema version is current. */
 static int pg_schema_current(ct_db *db)
@@ -108,6 +110,27 @@ static int pg_schema_current(ct_db *db)
     return current;
 }
 
+/* Columns added after a table's first release: databases made by older
+ * builds get them here (CREATE TABLE IF NOT EXISTS leaves their tables as
+ * they were). */
+static ct_err add_late_columns(ct_db *db, int pg)
+{
+    if (pg)
+        return ct_db_exec(db, "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS uploaded INTEGER NOT NULL"
+                              " DEFAULT 0");
+    ct_db_stmt *st = NULL;
+    ct_err err = ct_db_prepare(db, "SELECT 1 FROM pragma_table_info('jobs') WHERE name='uploaded'",
+                               &st);
+    if (err)
+        return err;
+    int rc = ct_db_step(st);
+    err = rc == CT_DB_ROW || rc == CT_DB_DONE ? CT_OK : ct_db_stmt_err(st);
+    ct_db_finalize(st);
+    if (!err && rc == CT_DB_DONE)
+        err = ct_db_exec(db, "ALTER TABLE jobs ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 0");
+    return err;
+}
+
 static ct_err create_tables(ct_db *db, int pg)
 {
     ct_err err;
@@ -115,6 +138,7 @@ static ct_err create_tables(ct_db *db, int pg)
         (err = ct_db_exec_ddl(db, meta_objects_schema)) ||
         (err = ct_db_exec_ddl(db, meta_uploads_schema)) ||
         (err = ct_db_exec_ddl(db, meta_jobs_schema)) ||
+        (err = add_late_columns(db, pg)) ||
         (err = ct_db_exec_ddl(db, meta_edge_schema)) ||
         (err = ct_db_exec_ddl(db, meta_events_schema)) ||
         (err = ct_db_exec(db, pg ? meta_events_triggers_pg : meta_events_triggers_sqlite)) ||
@@ -167,6 +191,8 @@ ct_err ct_meta_open(const char *url_or_path, ct_meta **out)
         static const char *const channels[] = {"cattube_job", "cattube_outbox"};
         if ((err = ct_db_listen(m->db, channels, 2, on_notify, m, &m->listener)))
             goto fail;
+    } else if ((err = meta_watch_start(m, url_or_path, &m->watch))) {
+        goto fail;
     }
     *out = m;
     return CT_OK;
@@ -189,6 +215,7 @@ void ct_meta_close(ct_meta *m)
     if (!m)
         return;
     ct_db_listen_stop(m->listener);
+    meta_watch_stop(m->watch);
     ct_db_close(m->db);
     pthread_mutex_destroy(&m->hook_mu);
     pthread_mutex_destroy(&m->mu);

@@ -33,7 +33,9 @@ int ct_meta_is_shared(const ct_meta *m);
 
 /* Wake-up hooks, called outside meta's lock after a commit that added
  * outbox rows or job events (on_outbox) or made jobs claimable (on_job);
- * with PostgreSQL also for other processes' commits, from a listener thread.
+ * also for other processes' commits, from a listener thread (PostgreSQL:
+ * LISTEN/NOTIFY; SQLite: PRAGMA data_version polled every 20 ms,
+ * meta_watch.c).
  * Setting NULL waits for a running call to return. */
 typedef void (*ct_meta_notify_fn)(void *ctx);
 void ct_meta_on_outbox(ct_meta *m, ct_meta_notify_fn fn, void *ctx);
@@ -287,6 +289,30 @@ ct_err ct_meta_iam_policy_put(ct_meta *m, const char *user, const char *policy_n
 ct_err ct_meta_iam_policy_delete(ct_meta *m, const char *user, const char *policy_name);
 typedef ct_err (*ct_meta_iam_policy_cb)(void *ctx, const char *policy_name, const char *document);
 ct_err ct_meta_iam_policy_list(ct_meta *m, const char *user, ct_meta_iam_policy_cb cb, void *ctx);
+/* ---- IAM roles and their inline identity policies (meta_iam.c) ----
+ * The identities jobs run as (MediaConvert's Role); no trust policies. */
+typedef struct {
+    char name[72];
+    char role_id[32];
+    int64_t created_ms;
+} ct_meta_iam_role;
+/* CT_ERR_EXISTS when taken. */
+ct_err ct_meta_iam_role_create(ct_meta *m, const char *name, const char *role_id);
+/* Creates the role with one policy unless a role of that name exists
+ * (then nothing changes: an operator's edits stay). */
+ct_err ct_meta_iam_role_seed(ct_meta *m, const char *name, const char *role_id,
+                             const char *policy_name, const char *document);
+/* Also deletes its policies; CT_ERR_NOT_FOUND. */
+ct_err ct_meta_iam_role_delete(ct_meta *m, const char *name);
+ct_err ct_meta_iam_role_get(ct_meta *m, const char *name, ct_meta_iam_role *out);
+typedef ct_err (*ct_meta_iam_role_cb)(void *ctx, const ct_meta_iam_role *r);
+ct_err ct_meta_iam_role_list(ct_meta *m, ct_meta_iam_role_cb cb, void *ctx);
+/* As the user policy calls; put: CT_ERR_NOT_FOUND when the role does not exist. */
+ct_err ct_meta_iam_role_policy_put(ct_meta *m, const char *role, const char *policy_name,
+                                   const char *document);
+ct_err ct_meta_iam_role_policy_delete(ct_meta *m, const char *role, const char *policy_name);
+ct_err ct_meta_iam_role_policy_list(ct_meta *m, const char *role, ct_meta_iam_policy_cb cb,
+                                    void *ctx);
 /* Other edge records by kind ("public-key", "key-group", ...): JSON by id,
  * listed oldest first (the callback must not call back into meta).
  * put with create_only: CT_ERR_EXISTS when present; delete: CT_ERR_NOT_FOUND. */
@@ -310,6 +336,11 @@ void ct_meta_webhook_free(ct_meta_webhook *w);
 ct_err ct_meta_webhook_create(ct_meta *m, const ct_meta_webhook *w); /* CT_ERR_EXISTS */
 ct_err ct_meta_webhook_get(ct_meta *m, const char *name, ct_meta_webhook *out);
 ct_err ct_meta_webhook_delete(ct_meta *m, const char *name);
+/* Replaces the stored secret only while it is still `old` (sealing a
+ * plaintext row: another node may have done it first). CT_ERR_NOT_FOUND when
+ * the row is gone or changed. */
+ct_err ct_meta_webhook_set_secret(ct_meta *m, const char *name, const char *old,
+                                  const char *secret);
 typedef ct_err (*ct_meta_webhook_cb)(void *ctx, const ct_meta_webhook *w);
 ct_err ct_meta_webhook_list(ct_meta *m, ct_meta_webhook_cb cb, void *ctx);
 

@@ -185,6 +185,34 @@ cleanup:
     return err;
 }
 
+/* SQLite: secure_delete zeroes the old row's bytes in the page, and the
+ * checkpoint writes that page over the old one in the main file, so the
+ * replaced secret does not linger in the file. (PostgreSQL keeps the dead
+ * tuple until VACUUM.) */
+ct_err ct_meta_webhook_set_secret(ct_meta *m, const char *name, const char *old,
+                                  const char *secret)
+{
+    ct_db_stmt *st = NULL;
+    int changes = 0;
+    pthread_mutex_lock(&m->mu);
+    ct_err err = meta_is_pg(m) ? CT_OK : ct_db_exec(m->db, "PRAGMA secure_delete=ON");
+    if (!err)
+        err = meta_prep(m, "UPDATE webhooks SET secret=? WHERE name=? AND secret=?", &st);
+    if (err)
+        goto cleanup;
+    ct_db_bind_text(st, 1, secret);
+    ct_db_bind_text(st, 2, name);
+    ct_db_bind_text(st, 3, old);
+    if (!(err = run(m, st, &changes)) && changes == 0)
+        err = CT_ERR_NOT_FOUND;
+cleanup:
+    ct_db_finalize(st);
+    if (!meta_is_pg(m))
+        ct_db_exec(m->db, "PRAGMA secure_delete=OFF; PRAGMA wal_checkpoint(TRUNCATE)");
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
 ct_err ct_meta_webhook_delete(ct_meta *m, const char *name)
 {
     ct_db_stmt *st = NULL;

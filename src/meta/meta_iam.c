@@ -1,8 +1,9 @@
-/* meta_iam.c: IAM users, their access keys and inline identity policies.
+/* meta_iam.c: IAM users, their access keys and inline identity policies;
+ * IAM roles (the identities jobs run as) and their inline policies.
  *
- * Secrets are stored in plaintext: SigV4 needs the secret itself to verify a
- * signature, so it must be recoverable (a sealed-at-rest key is future work).
- * Deleting a user deletes its keys and policies (ON DELETE CASCADE). */
+ * Secrets are stored as iam hands them over (sealed under the master key,
+ * iam_users.c): SigV4 needs the secret itself back to verify a signature.
+ * Deleting a user or role deletes its keys and policies (ON DELETE CASCADE). */
 #include "meta/meta_internal.h"
 
 #include <stdlib.h>
@@ -19,7 +20,13 @@ const char meta_iam_schema[] =
     "CREATE TABLE IF NOT EXISTS iam_user_policies ("
     " user_name TEXT NOT NULL REFERENCES iam_users(name) ON DELETE CASCADE,"
     " policy_name TEXT NOT NULL, document TEXT NOT NULL,"
-    " PRIMARY KEY (user_name, policy_name));";
+    " PRIMARY KEY (user_name, policy_name));"
+    "CREATE TABLE IF NOT EXISTS iam_roles ("
+    " name TEXT PRIMARY KEY, role_id TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS iam_role_policies ("
+    " role_name TEXT NOT NULL REFERENCES iam_roles(name) ON DELETE CASCADE,"
+    " policy_name TEXT NOT NULL, document TEXT NOT NULL,"
+    " PRIMARY KEY (role_name, policy_name));";
 
 static ct_err insert_user(ct_meta *m, const char *name, const char *user_id, int64_t now)
 {
@@ -167,48 +174,197 @@ cleanup:
     return e;
 }
 
-ct_err ct_meta_iam_policy_put(ct_meta *m, const char *user, const char *policy_name,
-                              const char *document)
+/* Inline policies of users and roles: the same shape in two tables. */
+typedef struct {
+    const char *put, *del, *list;
+} policy_sql;
+
+static const policy_sql user_policies = {
+    "INSERT INTO iam_user_policies(user_name, policy_name, document) VALUES(?,?,?) "
+    "ON CONFLICT(user_name, policy_name) DO UPDATE SET document=excluded.document",
+    "DELETE FROM iam_user_policies WHERE user_name=? AND policy_name=?",
+    "SELECT policy_name, document FROM iam_user_policies WHERE user_name=? ORDER BY policy_name"};
+
+static const policy_sql role_policies = {
+    "INSERT INTO iam_role_policies(role_name, policy_name, document) VALUES(?,?,?) "
+    "ON CONFLICT(role_name, policy_name) DO UPDATE SET document=excluded.document",
+    "DELETE FROM iam_role_policies WHERE role_name=? AND policy_name=?",
+    "SELECT policy_name, document FROM iam_role_policies WHERE role_name=? ORDER BY policy_name"};
+
+/* Called with m->mu held. */
+static ct_err policy_put_locked(ct_meta *m, const policy_sql *q, const char *owner,
+                                const char *policy_name, const char *document)
 {
     ct_db_stmt *st = NULL;
-    pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "INSERT INTO iam_user_policies(user_name, policy_name, document) "
-                       "VALUES(?,?,?) ON CONFLICT(user_name, policy_name) "
-                       "DO UPDATE SET document=excluded.document", &st);
+    ct_err e = meta_prep(m, q->put, &st);
     if (!e) {
-        ct_db_bind_text(st, 1, user);
+        ct_db_bind_text(st, 1, owner);
         ct_db_bind_text(st, 2, policy_name);
         ct_db_bind_text(st, 3, document);
         e = ct_db_step_done(st);
-        if (e == CT_ERR_EXISTS) /* foreign key: no such user */
+        if (e == CT_ERR_EXISTS) /* foreign key: no such user or role */
             e = CT_ERR_NOT_FOUND;
     }
     ct_db_finalize(st);
+    return e;
+}
+
+static ct_err policy_put(ct_meta *m, const policy_sql *q, const char *owner,
+                         const char *policy_name, const char *document)
+{
+    pthread_mutex_lock(&m->mu);
+    ct_err e = policy_put_locked(m, q, owner, policy_name, document);
     pthread_mutex_unlock(&m->mu);
     return e;
 }
 
-ct_err ct_meta_iam_policy_delete(ct_meta *m, const char *user, const char *policy_name)
-{
-    return exec_change(m, "DELETE FROM iam_user_policies WHERE user_name=? AND policy_name=?",
-                       user, policy_name);
-}
-
-ct_err ct_meta_iam_policy_list(ct_meta *m, const char *user, ct_meta_iam_policy_cb cb, void *ctx)
+static ct_err policy_list(ct_meta *m, const policy_sql *q, const char *owner,
+                          ct_meta_iam_policy_cb cb, void *ctx)
 {
     ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "SELECT policy_name, document FROM iam_user_policies "
-                       "WHERE user_name=? ORDER BY policy_name", &st);
+    ct_err e = meta_prep(m, q->list, &st);
     int rc = CT_DB_DONE;
     if (!e)
-        ct_db_bind_text(st, 1, user);
+        ct_db_bind_text(st, 1, owner);
     while (!e && (rc = ct_db_step(st)) == CT_DB_ROW)
-        e = cb(ctx, ct_db_col_text(st, 0),
-               ct_db_col_text(st, 1));
+        e = cb(ctx, ct_db_col_text(st, 0), ct_db_col_text(st, 1));
     if (!e && rc != CT_DB_DONE)
         e = ct_db_stmt_err(st);
     ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
+}
+
+ct_err ct_meta_iam_policy_put(ct_meta *m, const char *user, const char *policy_name,
+                              const char *document)
+{
+    return policy_put(m, &user_policies, user, policy_name, document);
+}
+
+ct_err ct_meta_iam_policy_delete(ct_meta *m, const char *user, const char *policy_name)
+{
+    return exec_change(m, user_policies.del, user, policy_name);
+}
+
+ct_err ct_meta_iam_policy_list(ct_meta *m, const char *user, ct_meta_iam_policy_cb cb, void *ctx)
+{
+    return policy_list(m, &user_policies, user, cb, ctx);
+}
+
+/* ---- roles ---- */
+
+/* Called with m->mu held; *inserted tells whether the row is new. */
+static ct_err insert_role(ct_meta *m, const char *name, const char *role_id, int if_absent,
+                          int *inserted)
+{
+    ct_db_stmt *st = NULL;
+    ct_err e = meta_prep(m, if_absent ? "INSERT INTO iam_roles(name, role_id, created_ms) "
+                                        "VALUES(?,?,?) ON CONFLICT(name) DO NOTHING"
+                                      : "INSERT INTO iam_roles(name, role_id, created_ms) "
+                                        "VALUES(?,?,?)", &st);
+    if (!e) {
+        ct_db_bind_text(st, 1, name);
+        ct_db_bind_text(st, 2, role_id);
+        ct_db_bind_int64(st, 3, ct_now_ms());
+        e = ct_db_step_done(st);
+        *inserted = !e && ct_db_changes(st) > 0;
+    }
+    ct_db_finalize(st);
+    return e;
+}
+
+ct_err ct_meta_iam_role_create(ct_meta *m, const char *name, const char *role_id)
+{
+    int inserted = 0;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = insert_role(m, name, role_id, 0, &inserted);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_iam_role_seed(ct_meta *m, const char *name, const char *role_id,
+                             const char *policy_name, const char *document)
+{
+    int inserted = 0;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = meta_begin(m);
+    if (e)
+        goto cleanup;
+    if ((e = insert_role(m, name, role_id, 1, &inserted)) ||
+        (inserted && (e = policy_put_locked(m, &role_policies, name, policy_name, document)))) {
+        meta_rollback(m);
+        goto cleanup;
+    }
+    e = meta_commit(m);
+cleanup:
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_iam_role_delete(ct_meta *m, const char *name)
+{
+    return exec_change(m, "DELETE FROM iam_roles WHERE name=?", name, NULL);
+}
+
+static void row_to_role(ct_db_stmt *st, ct_meta_iam_role *r)
+{
+    memset(r, 0, sizeof *r);
+    meta_col_copy(st, 0, r->name, sizeof r->name);
+    meta_col_copy(st, 1, r->role_id, sizeof r->role_id);
+    r->created_ms = ct_db_col_int64(st, 2);
+}
+
+ct_err ct_meta_iam_role_get(ct_meta *m, const char *name, ct_meta_iam_role *out)
+{
+    ct_db_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = meta_prep(m, "SELECT name, role_id, created_ms FROM iam_roles WHERE name=?", &st);
+    if (e)
+        goto cleanup;
+    ct_db_bind_text(st, 1, name);
+    int rc = ct_db_step(st);
+    if (rc == CT_DB_ROW)
+        row_to_role(st, out);
+    else
+        e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
+cleanup:
+    ct_db_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_iam_role_list(ct_meta *m, ct_meta_iam_role_cb cb, void *ctx)
+{
+    ct_db_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = meta_prep(m, "SELECT name, role_id, created_ms FROM iam_roles ORDER BY name", &st);
+    int rc = CT_DB_DONE;
+    while (!e && (rc = ct_db_step(st)) == CT_DB_ROW) {
+        ct_meta_iam_role r;
+        row_to_role(st, &r);
+        e = cb(ctx, &r);
+    }
+    if (!e && rc != CT_DB_DONE)
+        e = ct_db_stmt_err(st);
+    ct_db_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+ct_err ct_meta_iam_role_policy_put(ct_meta *m, const char *role, const char *policy_name,
+                                   const char *document)
+{
+    return policy_put(m, &role_policies, role, policy_name, document);
+}
+
+ct_err ct_meta_iam_role_policy_delete(ct_meta *m, const char *role, const char *policy_name)
+{
+    return exec_change(m, role_policies.del, role, policy_name);
+}
+
+ct_err ct_meta_iam_role_policy_list(ct_meta *m, const char *role, ct_meta_iam_policy_cb cb,
+                                    void *ctx)
+{
+    return policy_list(m, &role_policies, role, cb, ctx);
 }

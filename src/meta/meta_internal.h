@@ -14,6 +14,7 @@ struct ct_meta {
     ct_meta_notify_fn on_outbox, on_job;
     void *on_outbox_ctx, *on_job_ctx;
     ct_db_listener *listener; /* PostgreSQL: LISTEN for other processes' commits */
+    struct meta_watch *watch; /* SQLite: the same by PRAGMA data_version (meta_watch.c) */
     int64_t clock_offset_ms, clock_checked_ms; /* see meta_now_ms */
 };
 
@@ -29,6 +30,11 @@ static inline int meta_is_pg(const ct_meta *m) { return ct_db_dialect(m->db) == 
  * clocks may be off). The offset is measured at most once a minute; callers
  * hold m->mu. */
 int64_t meta_now_ms(ct_meta *m);
+
+/* SQLite: watch path for other processes' commits and fire the hooks. */
+struct meta_watch;
+ct_err meta_watch_start(ct_meta *m, const char *path, struct meta_watch **out);
+void meta_watch_stop(struct meta_watch *w);
 
 /* Fire the hooks (call without holding mu). */
 void meta_notify_outbox(ct_meta *m);

@@ -38,7 +38,8 @@ const char meta_jobs_schema[] =
     " error_code INTEGER NOT NULL DEFAULT 0, error_message TEXT, spec_json TEXT NOT NULL,"
     " output_details_json TEXT, warnings_json TEXT, attempt INTEGER NOT NULL DEFAULT 0,"
     " cancel_requested INTEGER NOT NULL DEFAULT 0, lease_owner TEXT,"
-    " lease_until INTEGER NOT NULL DEFAULT 0, idem_key TEXT UNIQUE);"
+    " lease_until INTEGER NOT NULL DEFAULT 0, idem_key TEXT UNIQUE,"
+    " uploaded INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, priority DESC, created_ms);"
     "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, seq);";
 
@@ -401,8 +402,10 @@ rollback:
         err = CT_ERR_EXISTS;
 unlock:
     pthread_mutex_unlock(&m->mu);
-    if (!err)
+    if (!err) {
         meta_notify_job(m);
+        meta_notify_outbox(m); /* its SUBMITTED event */
+    }
     return err;
 }
 
@@ -571,12 +574,14 @@ static ct_err job_cancel_once(ct_meta *m, const char *id)
             err = meta_commit(m);
     }
     pthread_mutex_unlock(&m->mu);
+    if (!err)
+        meta_notify_outbox(m); /* a SUBMITTED job's CANCELED event */
     return err;
 }
 
 /* Before a claim: expired leases of jobs that were asked to cancel become
  * CANCELED; those that ran out of retries become ERROR. */
-static ct_err reap_expired_locked(ct_meta *m, int64_t now)
+static ct_err reap_expired_locked(ct_meta *m, int64_t now, int *reaped)
 {
 #define REAP(lock)                                                                             \
     "UPDATE jobs SET status=CASE WHEN cancel_requested<>0 THEN 'CANCELED' ELSE 'ERROR' END,"   \
@@ -593,7 +598,7 @@ static ct_err reap_expired_locked(ct_meta *m, int64_t now)
     ct_db_bind_int64(st, 1, now);
     ct_db_bind_int64(st, 2, META_JOB_LEASE_ERROR);
     ct_db_bind_int64(st, 3, META_JOB_MAX_RETRIES);
-    err = step_done(m, st, NULL);
+    err = step_done(m, st, reaped);
     ct_db_finalize(st);
     return err;
 }
@@ -623,7 +628,8 @@ static ct_err claim_locked(ct_meta *m, const char *worker_id, int64_t now, int64
     if (rc == CT_DB_ROW) {
         job_from_row(st, out);
         err = out->spec_json ? CT_OK : CT_ERR_NOMEM;
-        rc = ct_db_step(st); /* finish the statement before COMMIT */
+        if (ct_db_step(st) == CT_DB_ERROR && !err) /* finish the statement before COMMIT */
+            err = ct_db_stmt_err(st);
     } else {
         err = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
     }
@@ -633,13 +639,14 @@ static ct_err claim_locked(ct_meta *m, const char *worker_id, int64_t now, int64
 
 static ct_err job_claim_once(ct_meta *m, const char *worker_id, int64_t lease_ms, ct_meta_job *out)
 {
+    int reaped = 0;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->mu);
     int64_t now = meta_now_ms(m);
     ct_err err = meta_begin(m);
     if (err)
         goto unlock;
-    err = reap_expired_locked(m, now);
+    err = reap_expired_locked(m, now, &reaped);
     if (!err)
         err = claim_locked(m, worker_id, now, lease_ms, out);
     if (err && err != CT_ERR_NOT_FOUND) {
@@ -653,6 +660,8 @@ unlock:
     if (err)
         ct_meta_job_free(out);
     pthread_mutex_unlock(&m->mu);
+    if (!err || (err == CT_ERR_NOT_FOUND && reaped))
+        meta_notify_outbox(m); /* PROGRESSING, or the reaper's ERROR/CANCELED */
     return err;
 }
 
@@ -664,7 +673,10 @@ ct_err ct_meta_job_heartbeat(ct_meta *m, const char *id, int attempt, const char
         *cancel = 0;
     pthread_mutex_lock(&m->mu);
     int64_t now = meta_now_ms(m);
+    /* uploaded stays set across attempts: once any attempt may have
+     * committed an output, CancelJob is refused (meta_search.h) */
     ct_err err = meta_prep(m, "UPDATE jobs SET lease_until=?1, phase=coalesce(?2, phase),"
+                         " uploaded=CASE WHEN ?2='UPLOADING' THEN 1 ELSE uploaded END,"
                          " percent=?3 WHERE id=?4 AND attempt=?5 AND status='PROGRESSING'"
                          " RETURNING cancel_requested", &st);
     if (err)
@@ -685,6 +697,8 @@ ct_err ct_meta_job_heartbeat(ct_meta *m, const char *id, int attempt, const char
 cleanup:
     ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
+    if (!err)
+        meta_notify_outbox(m); /* maybe a STATUS_UPDATE event (the trigger decides) */
     return err;
 }
 
@@ -715,6 +729,8 @@ ct_err ct_meta_job_finish(ct_meta *m, const char *id, int attempt, const char *s
 cleanup:
     ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
+    if (!err)
+        meta_notify_outbox(m); /* COMPLETE / ERROR / CANCELED */
     return err;
 }
 

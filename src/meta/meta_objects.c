@@ -122,12 +122,15 @@ ct_err ct_meta_bucket_list(ct_meta *m, ct_meta_bucket_cb cb, void *ctx)
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_prep(m, "SELECT name, created_ms, notification_json, policy_json"
                        " FROM buckets ORDER BY name", &st);
-    while (!e && ct_db_step(st) == CT_DB_ROW) {
+    int rc = CT_DB_DONE;
+    while (!e && (rc = ct_db_step(st)) == CT_DB_ROW) {
         ct_meta_bucket b;
         bucket_from_row(st, &b);
         e = cb(ctx, &b);
         ct_meta_bucket_free(&b);
     }
+    if (!e && rc == CT_DB_ERROR)
+        e = ct_db_stmt_err(st);
     ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
     return e;
@@ -388,13 +391,15 @@ ct_err ct_meta_object_list(ct_meta *m, const char *bucket, const char *prefix, c
         ct_db_bind_text(st, 2, after ? after : "");
         ct_db_bind_text(st, 3, prefix ? prefix : "");
         ct_db_bind_int64(st, 4, max);
-        int rc;
+        int rc = CT_DB_DONE;
         while (!e && (rc = ct_db_step(st)) == CT_DB_ROW) {
             ct_meta_object o;
             object_from_row(st, &o);
             e = cb(ctx, &o);
             ct_meta_object_free(&o);
         }
+        if (!e && rc == CT_DB_ERROR) /* a failed step is an error, not the end of the list */
+            e = ct_db_stmt_err(st);
     }
     ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);

@@ -3,7 +3,8 @@
 #include "meta/meta_search.h"
 
 /* Caller holds the lock and a transaction. The UPDATE re-checks status and
- * phase on the row it locks, so on PostgreSQL a concurrent heartbeat moving
+ * phase on the row it locks (uploaded: an earlier attempt reached UPLOADING
+ * and may have committed outputs before its worker died), so on PostgreSQL a concurrent heartbeat moving
  * the job to UPLOADING is seen (READ COMMITTED re-evaluates the WHERE). */
 static ct_err cancel_locked(ct_meta *m, const char *id)
 {
@@ -12,7 +13,7 @@ static ct_err cancel_locked(ct_meta *m, const char *id)
                          " status=CASE WHEN status='SUBMITTED' THEN 'CANCELED' ELSE status END,"
                          " finish_ms=CASE WHEN status='SUBMITTED' THEN ?2 ELSE finish_ms END"
                          " WHERE id=?1 AND (status='SUBMITTED' OR"
-                         " (status='PROGRESSING' AND phase<>'UPLOADING'))", &st);
+                         " (status='PROGRESSING' AND phase<>'UPLOADING' AND uploaded=0))", &st);
     if (err)
         return err;
     ct_db_bind_text(st, 1, id);

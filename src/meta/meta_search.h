@@ -13,7 +13,10 @@
  * stopping: CT_ERR_CONFLICT, as for a finished job. The worker moves to
  * UPLOADING with a heartbeat, which returns cancel_requested in the same
  * statement, so every cancel either stops the job before any output is
- * committed or is refused: a 202 never ends COMPLETE.
+ * committed or is refused: a 202 never ends COMPLETE. The refusal is sticky:
+ * once any attempt reached UPLOADING (and may have committed some outputs
+ * before its worker died) the retry cannot be canceled either, so a
+ * CANCELED job never leaves outputs behind.
  * CT_ERR_NOT_FOUND when there is no such job. */
 ct_err ct_meta_job_cancel_before_upload(ct_meta *m, const char *id);
 

@@ -278,6 +278,7 @@ static void complete_upload(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, cons
                                                "not validate against our published schema");
         goto cleanup;
     }
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): chosen is an array of pointers */
     chosen = calloc(MAX_PARTS, sizeof *chosen);
     const char *code = chosen ? choose_parts(root, &have, chosen, &n) : "InternalError";
     if (code) {

@@ -312,8 +312,6 @@ void s3_object_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_targe
     const char *copy_src = ct_http_header(req, "x-amz-copy-source");
     if (ct_http_query_has(req, "uploads") || ct_http_query_has(req, "uploadId"))
         s3_multipart_op(s, req, resp, t);
-    else if (strcmp(m, "GET") == 0 && req->query[0] == '\0')
-        get_object(s, req, resp, t, 0);
     else if (strcmp(m, "GET") == 0 && !ct_http_query_has(req, "uploadId") &&
              !ct_http_query_has(req, "acl") && !ct_http_query_has(req, "tagging"))
         get_object(s, req, resp, t, 0); /* response-* overrides etc. are ignored */

@@ -25,7 +25,7 @@
 #define REPORT_FD 1
 #define INPUT_FD 3
 
-static int write_all(int fd, const char *p, size_t n)
+int ct_sandbox_write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -45,7 +45,7 @@ static void child_progress(void *ctx, const char *phase, int percent)
     (void)ctx;
     int n = snprintf(line, sizeof line, "progress %s %d\n", phase, percent);
     if (n > 0 && (size_t)n < sizeof line)
-        write_all(REPORT_FD, line, (size_t)n);
+        ct_sandbox_write_all(REPORT_FD, line, (size_t)n);
 }
 
 /* Reads fd 0 to EOF; heap string or NULL (too large / read error). */
@@ -107,7 +107,7 @@ int ct_sandbox_lock_down(int n_outputs)
         prctl(PR_SET_DUMPABLE, 0) != 0)
         return -1;
     mallopt(M_ARENA_MAX, 2);
-    if (set_limit(RLIMIT_CORE, 0) != 0 || set_limit(RLIMIT_NOFILE, (rlim_t)(4 + n_outputs + 16)) != 0)
+    if (set_limit(RLIMIT_CORE, 0) != 0 || set_limit(RLIMIT_NOFILE, (rlim_t)n_outputs + 4 + 16) != 0)
         return -1;
     /* Best effort: Docker's default profile refuses unshare. */
     if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
@@ -120,9 +120,9 @@ static void emit_result(const ct_transcode_result *res, int n_outputs)
     char *json = ct_sandbox_result_to_json(res, n_outputs);
     if (!json)
         return;
-    write_all(REPORT_FD, "result ", 7);
-    write_all(REPORT_FD, json, strlen(json));
-    write_all(REPORT_FD, "\n", 1);
+    ct_sandbox_write_all(REPORT_FD, "result ", 7);
+    ct_sandbox_write_all(REPORT_FD, json, strlen(json));
+    ct_sandbox_write_all(REPORT_FD, "\n", 1);
     free(json);
 }
 

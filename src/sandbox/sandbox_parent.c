@@ -16,17 +16,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define TICK_MS 200
 #define HEARTBEAT_MS 1000
@@ -60,26 +56,6 @@ static void set_msg(ct_transcode_result *r, int code, const char *fmt, ...)
     vsnprintf(r->error_message, sizeof r->error_message, fmt, ap);
     va_end(ap);
     r->error_code = code;
-}
-
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
-/* Moves fd to a number >= min (close-on-exec kept). */
-static int raise_fd(int *fd, int min)
-{
-    if (*fd < 0 || *fd >= min)
-        return 0;
-    int n = fcntl(*fd, F_DUPFD_CLOEXEC, min);
-    if (n < 0)
-        return -1;
-    close(*fd);
-    *fd = n;
-    return 0;
 }
 
 /* Multi-file output: an unlinked scratch file inside its directory (so it
@@ -120,7 +96,7 @@ static ct_err open_files(sb_run *s)
     }
     for (int i = 0; i < s->n_more; i++) {
         s->more_in[i] = open(p->inputs[i + 1].path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (s->more_in[i] < 0 || raise_fd(&s->more_in[i], min) != 0) {
+        if (s->more_in[i] < 0 || ct_sandbox_raise_fd(&s->more_in[i], min) != 0) {
             set_msg(s->res, CT_MC_ERR_INPUT_UNREADABLE, "input %d: cannot open (%s)", i + 2, strerror(errno));
             return CT_ERR_IO;
         }
@@ -139,10 +115,10 @@ static ct_err open_files(sb_run *s)
     s->plan_child = sp[1];
     s->rep_parent = pp[0];
     s->rep_child = pp[1];
-    int ok = raise_fd(&s->in_fd, min) == 0 && raise_fd(&s->plan_child, min) == 0 &&
-             raise_fd(&s->rep_child, min) == 0;
+    int ok = ct_sandbox_raise_fd(&s->in_fd, min) == 0 && ct_sandbox_raise_fd(&s->plan_child, min) == 0 &&
+             ct_sandbox_raise_fd(&s->rep_child, min) == 0;
     for (int i = 0; ok && i < p->n_outputs; i++)
-        ok = raise_fd(&s->out_fds[i], min) == 0;
+        ok = ct_sandbox_raise_fd(&s->out_fds[i], min) == 0;
     if (!ok || fcntl(s->plan_parent, F_SETFL, O_NONBLOCK) != 0) {
         set_msg(s->res, CT_MC_ERR_UNKNOWN, "sandbox: fd setup failed (%s)", strerror(errno));
         return CT_ERR_INTERNAL;
@@ -150,58 +126,17 @@ static ct_err open_files(sb_run *s)
     return CT_OK;
 }
 
-/* The child gets a minimal environment: the server's may hold secrets, and
- * a compromised decoder could copy them into an output the user downloads.
- * Sanitizer settings pass through so test builds behave. */
-void ct_sandbox_child_env(char **env, size_t cap)
-{
-    static const char *const pass[] = {"ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS="};
-    size_t n = 0;
-    env[n++] = (char *)"SVT_LOG=1";
-    env[n++] = (char *)"MALLOC_ARENA_MAX=2";
-    for (char **e = environ; *e && n + 1 < cap; e++)
-        for (size_t i = 0; i < CT_ARRAY_LEN(pass); i++)
-            if (strncmp(*e, pass[i], strlen(pass[i])) == 0)
-                env[n++] = *e;
-    env[n] = NULL;
-}
-
 static ct_err spawn_child(sb_run *s)
 {
-    char *env[8];
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, all;
     const char *exe = s->lim.self_exe ? s->lim.self_exe : "/proc/self/exe";
-    char *argv[] = {(char *)exe, (char *)"transcode", NULL};
-    int n = s->plan->n_outputs, rc;
-    ct_sandbox_child_env(env, CT_ARRAY_LEN(env));
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    /* Its own process group: a signal to the worker's group (Ctrl-C, a
-     * service manager's SIGTERM) must reach the worker, which decides, and
-     * not kill the transcode under it. PDEATHSIG still ends the child if
-     * the worker dies. */
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETPGROUP);
-    rc = posix_spawn_file_actions_adddup2(&fa, s->plan_child, 0);
-    rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, s->rep_child, 1);
-    rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, s->in_fd, 3);
-    for (int i = 0; !rc && i < n; i++)
-        rc = posix_spawn_file_actions_adddup2(&fa, s->out_fds[i], 4 + i);
-    for (int i = 0; !rc && i < s->n_more; i++) /* further inputs after the outputs */
-        rc = posix_spawn_file_actions_adddup2(&fa, s->more_in[i], 4 + n + i);
-    rc = rc ? rc : posix_spawn_file_actions_addclosefrom_np(&fa, 4 + n + s->n_more);
-    rc = rc ? rc : posix_spawn(&s->pid, exe, &fa, &at, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
+    int n = s->plan->n_outputs, from3[1 + CT_PLAN_MAX_OUTPUTS + CT_PLAN_MAX_INPUTS - 1];
+    from3[0] = s->in_fd;
+    memcpy(from3 + 1, s->out_fds, sizeof s->out_fds[0] * (size_t)n);
+    /* further inputs after the outputs */
+    memcpy(from3 + 1 + n, s->more_in, sizeof s->more_in[0] * (size_t)s->n_more);
+    int rc = ct_sandbox_spawn(exe, NULL, s->plan_child, s->rep_child, from3, 1 + n + s->n_more,
+                              &s->pid);
     if (rc != 0) {
-        s->pid = -1;
         set_msg(s->res, CT_MC_ERR_UNKNOWN, "sandbox: cannot start %s (%s)", exe, strerror(rc));
         return CT_ERR_INTERNAL;
     }
@@ -211,19 +146,8 @@ static ct_err spawn_child(sb_run *s)
 static int limit_child(sb_run *s)
 {
     const ct_sandbox_limits *l = &s->lim;
-    struct rlimit cpu = {(rlim_t)l->cpu_limit_s, (rlim_t)l->cpu_limit_s + 5};
-    struct rlimit fsz = {(rlim_t)l->file_limit_bytes, (rlim_t)l->file_limit_bytes};
-    struct rlimit as = {(rlim_t)l->mem_limit_bytes, (rlim_t)l->mem_limit_bytes};
-    if (prlimit(s->pid, RLIMIT_CPU, &cpu, NULL) != 0 || prlimit(s->pid, RLIMIT_FSIZE, &fsz, NULL) != 0)
-        return -1;
-#if !defined(__SANITIZE_ADDRESS__)
-    /* ASan reserves terabytes of shadow address space: no AS limit there. */
-    if (prlimit(s->pid, RLIMIT_AS, &as, NULL) != 0)
-        return -1;
-#else
-    (void)as;
-#endif
-    return 0;
+    return ct_sandbox_limit_child(s->pid, (rlim_t)l->cpu_limit_s, (rlim_t)l->cpu_limit_s + 5,
+                                  (rlim_t)l->file_limit_bytes, (rlim_t)l->mem_limit_bytes);
 }
 
 static int call_progress(sb_run *s)
@@ -276,7 +200,7 @@ static void send_plan(sb_run *s)
     if (w > 0)
         s->plan_off += (size_t)w;
     if ((w < 0 && errno != EAGAIN && errno != EINTR) || s->plan_off == s->plan_len)
-        close_fd(&s->plan_parent); /* done (EOF for the child) or the child is gone */
+        ct_sandbox_close_fd(&s->plan_parent); /* done (EOF for the child) or the child is gone */
 }
 
 /* Pumps the pipes until the child closes its report pipe, the wall clock
@@ -407,13 +331,13 @@ static ct_err start(sb_run *s)
     ct_err e = open_files(s);
     if (e == CT_OK)
         e = spawn_child(s);
-    close_fd(&s->plan_child);
-    close_fd(&s->rep_child);
-    close_fd(&s->in_fd);
+    ct_sandbox_close_fd(&s->plan_child);
+    ct_sandbox_close_fd(&s->rep_child);
+    ct_sandbox_close_fd(&s->in_fd);
     for (int i = 0; i < CT_PLAN_MAX_OUTPUTS; i++)
-        close_fd(&s->out_fds[i]);
+        ct_sandbox_close_fd(&s->out_fds[i]);
     for (int i = 0; i < CT_PLAN_MAX_INPUTS - 1; i++)
-        close_fd(&s->more_in[i]);
+        ct_sandbox_close_fd(&s->more_in[i]);
     if (e == CT_OK && limit_child(s) != 0) {
         set_msg(s->res, CT_MC_ERR_UNKNOWN, "sandbox: prlimit failed (%s)", strerror(errno));
         kill(s->pid, SIGKILL);
@@ -460,9 +384,9 @@ ct_err ct_sandbox_transcode(const ct_plan *plan, const ct_sandbox_limits *lim,
     }
 cleanup:
     for (int i = 0; i < CT_PLAN_MAX_OUTPUTS; i++)
-        close_fd(&s.bundle_fds[i]);
-    close_fd(&s.plan_parent);
-    close_fd(&s.rep_parent);
+        ct_sandbox_close_fd(&s.bundle_fds[i]);
+    ct_sandbox_close_fd(&s.plan_parent);
+    ct_sandbox_close_fd(&s.rep_parent);
     free(s.plan_json);
     free(s.line);
     return e;

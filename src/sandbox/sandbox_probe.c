@@ -14,11 +14,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,20 +26,6 @@
 #define PROBE_REPORT_MAX ((size_t)256 << 10)
 
 /* ------------------------------------------------------------------ child */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 int ct_sandbox_probe_child_main(void)
 {
@@ -58,13 +42,13 @@ int ct_sandbox_probe_child_main(void)
         return 4;
     }
     if (ct_transcode_probe(3, &json, &res) == CT_OK) {
-        write_all(1, "probe ", 6);
-        write_all(1, json, strlen(json));
-        write_all(1, "\n", 1);
+        ct_sandbox_write_all(1, "probe ", 6);
+        ct_sandbox_write_all(1, json, strlen(json));
+        ct_sandbox_write_all(1, "\n", 1);
     } else {
         int n = snprintf(line, sizeof line, "error %d %s\n", res.error_code ? res.error_code : 1999,
                          res.error_message);
-        write_all(1, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : strlen(line));
+        ct_sandbox_write_all(1, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : strlen(line));
     }
     free(json);
 #if defined(__SANITIZE_ADDRESS__)
@@ -82,80 +66,24 @@ typedef struct {
     size_t len;
 } probe_run;
 
-static void close_fd(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
-/* Moves fd to a number >= 5 so the child's dup2 targets (0, 1, 3) are free. */
-static int raise_fd(int *fd)
-{
-    if (*fd >= 5)
-        return 0;
-    int n = fcntl(*fd, F_DUPFD_CLOEXEC, 5);
-    if (n < 0)
-        return -1;
-    close(*fd);
-    *fd = n;
-    return 0;
-}
-
 static int open_fds(probe_run *p, const char *path)
 {
     p->in_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (p->in_fd < 0 || pipe2(p->go, O_CLOEXEC) != 0 || pipe2(p->rep, O_CLOEXEC) != 0)
         return -1;
-    return raise_fd(&p->in_fd) || raise_fd(&p->go[0]) || raise_fd(&p->go[1]) ||
-                   raise_fd(&p->rep[0]) || raise_fd(&p->rep[1])
+    /* >= 4: the child's dup2 targets (0, 1, 3) cannot clobber them */
+    return ct_sandbox_raise_fd(&p->in_fd, 4) || ct_sandbox_raise_fd(&p->go[0], 4) ||
+                   ct_sandbox_raise_fd(&p->go[1], 4) || ct_sandbox_raise_fd(&p->rep[0], 4) ||
+                   ct_sandbox_raise_fd(&p->rep[1], 4)
                ? -1
                : 0;
-}
-
-static int spawn(probe_run *p, const char *exe)
-{
-    char *env[8];
-    char *argv[] = {(char *)exe, (char *)"transcode", (char *)"--probe", NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, all;
-    ct_sandbox_child_env(env, CT_ARRAY_LEN(env));
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETPGROUP);
-    int rc = posix_spawn_file_actions_adddup2(&fa, p->go[0], 0);
-    rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, p->rep[1], 1);
-    rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, p->in_fd, 3);
-    rc = rc ? rc : posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-    rc = rc ? rc : posix_spawn(&p->pid, exe, &fa, &at, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (rc)
-        p->pid = -1;
-    return rc;
 }
 
 static int limit(pid_t pid, const ct_sandbox_limits *lim)
 {
     rlim_t cpu = lim->cpu_limit_s > 0 && lim->cpu_limit_s < PROBE_CPU_S ? (rlim_t)lim->cpu_limit_s
                                                                          : PROBE_CPU_S;
-    struct rlimit c = {cpu, cpu + 2}, f = {0, 0}, as = {PROBE_AS_BYTES, PROBE_AS_BYTES};
-    if (prlimit(pid, RLIMIT_CPU, &c, NULL) != 0 || prlimit(pid, RLIMIT_FSIZE, &f, NULL) != 0)
-        return -1;
-#if !defined(__SANITIZE_ADDRESS__)
-    if (prlimit(pid, RLIMIT_AS, &as, NULL) != 0)
-        return -1;
-#else
-    (void)as;
-#endif
-    return 0;
+    return ct_sandbox_limit_child(pid, cpu, cpu + 2, 0, PROBE_AS_BYTES);
 }
 
 /* Reads the report to EOF within wall_ms. */
@@ -226,13 +154,13 @@ ct_err ct_sandbox_probe(const char *input_path, const ct_sandbox_limits *lim, ch
         err = p.in_fd < 0 ? CT_ERR_INVALID : CT_ERR_INTERNAL;
         goto cleanup;
     }
-    if (spawn(&p, exe) != 0)
+    if (ct_sandbox_spawn(exe, "--probe", p.go[0], p.rep[1], &p.in_fd, 1, &p.pid) != 0)
         goto cleanup;
-    close_fd(&p.rep[1]);
-    close_fd(&p.go[0]);
+    ct_sandbox_close_fd(&p.rep[1]);
+    ct_sandbox_close_fd(&p.go[0]);
     if (limit(p.pid, lim) != 0)
         goto cleanup; /* the child is killed below, before it saw the input */
-    close_fd(&p.go[1]); /* go */
+    ct_sandbox_close_fd(&p.go[1]); /* go */
     if ((err = read_report(&p, wall)) != CT_OK) {
         result->error_code = 1999;
         snprintf(result->error_message, sizeof result->error_message, "probe: %s",
@@ -253,11 +181,11 @@ cleanup:
         snprintf(result->error_message, sizeof result->error_message,
                  "probe: the sandboxed child failed (status %d)", status);
     }
-    close_fd(&p.in_fd);
-    close_fd(&p.go[0]);
-    close_fd(&p.go[1]);
-    close_fd(&p.rep[0]);
-    close_fd(&p.rep[1]);
+    ct_sandbox_close_fd(&p.in_fd);
+    ct_sandbox_close_fd(&p.go[0]);
+    ct_sandbox_close_fd(&p.go[1]);
+    ct_sandbox_close_fd(&p.rep[0]);
+    ct_sandbox_close_fd(&p.rep[1]);
     free(p.buf);
     return err;
 }

@@ -48,6 +48,16 @@ ct_err ct_store_remove(ct_store *s, const char *id);
  * Run at start, before serving. Returns the number removed in *removed. */
 typedef int (*ct_store_ref_fn)(void *ctx, const char *id);
 ct_err ct_store_sweep(ct_store *s, ct_store_ref_fn referenced, void *ctx, int *removed);
+/* Nodes sharing DIR (serve --db postgres://...) remove what crashed
+ * processes left, never what a live one is writing: upload temp files
+ * nobody holds a lock on (every writer holds flock() on its temp file until
+ * commit or abort; the lock dies with its process, even on kill -9, and
+ * works across hosts on NFS), and, when referenced is not NULL, committed
+ * blobs nothing references whose last write is more than grace_s old (a
+ * live node commits a blob's metadata right after writing it). Counts in
+ * *temps and *blobs. */
+ct_err ct_store_sweep_shared(ct_store *s, ct_store_ref_fn referenced, void *ctx, int grace_s,
+                             int *temps, int *blobs);
 /* A scratch directory on the same filesystem (for transcode outputs). */
 const char *ct_store_scratch_dir(ct_store *s);
 

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct ct_store {
@@ -147,6 +149,34 @@ static ct_err blob_path(ct_store *s, const char *id, char *out, size_t n, int ma
 
 static ct_err errno_err(int e) { return e == ENOSPC || e == EDQUOT ? CT_ERR_NOSPC : CT_ERR_IO; }
 
+/* Upload temp files are flock()ed by their writer until commit or abort,
+ * so a node sharing DIR tells a crashed process's leftovers (lock free)
+ * from a live upload (ct_store_sweep_shared). O_TMPFILE + linkat gives the
+ * file its name only once it is locked; where the filesystem lacks
+ * O_TMPFILE the name exists unlocked for the instant between open and
+ * flock. -1 with errno on failure. */
+static int open_locked_temp(const char *dir, const char *path)
+{
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (flock(fd, LOCK_EX) == 0 &&
+            linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+            return fd;
+        close(fd); /* no /proc: the plain way */
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+        int err = errno;
+        unlink(path);
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
 ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out)
 {
     ct_store_writer *w = calloc(1, sizeof *w);
@@ -158,7 +188,7 @@ ct_err ct_store_writer_open(ct_store *s, ct_store_writer **out)
         free(w);
         return CT_ERR_TOO_LARGE;
     }
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    w->fd = open_locked_temp(s->tmp, w->tmp_path);
     w->md5 = EVP_MD_CTX_new();
     if (w->fd < 0 || !w->md5 || !EVP_DigestInit_ex(w->md5, EVP_md5(), NULL)) {
         ct_err e = w->fd < 0 ? errno_err(errno) : CT_ERR_NOMEM;
@@ -356,6 +386,75 @@ ct_err ct_store_sweep(ct_store *s, ct_store_ref_fn referenced, void *ctx, int *r
     while ((e = readdir(d)))
         if (strlen(e->d_name) == 2 && e->d_name[0] != '.')
             *removed += sweep_dir(s, e->d_name, referenced, ctx);
+    closedir(d);
+    return CT_OK;
+}
+
+/* tmp/w-* files whose writer is gone: nobody holds their lock. */
+static int sweep_unlocked_temps(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    struct dirent *e;
+    int removed = 0;
+    while (d && (e = readdir(d))) {
+        char p[4096];
+        if (strncmp(e->d_name, "w-", 2) != 0 || ct_snprintf(p, sizeof p, "%s/%s", tmp, e->d_name))
+            continue;
+        int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        /* Locked: a live writer. Free: its writer died (or just committed
+         * and renamed it away, when the unlink finds nothing). */
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(p) == 0)
+            removed++;
+        if (fd >= 0)
+            close(fd);
+    }
+    if (d)
+        closedir(d);
+    return removed;
+}
+
+/* Unreferenced blobs last written more than grace_s ago. */
+static int sweep_old_orphans(ct_store *s, const char *sub, ct_store_ref_fn referenced, void *ctx,
+                             time_t cutoff)
+{
+    char path[2400];
+    int removed = 0;
+    if (ct_snprintf(path, sizeof path, "%s/blobs/%s", s->root, sub))
+        return 0;
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char p[2500];
+        struct stat st;
+        if (strlen(e->d_name) != 32 || ct_snprintf(p, sizeof p, "%s/%s", path, e->d_name) ||
+            lstat(p, &st) != 0 || st.st_mtime > cutoff || referenced(ctx, e->d_name))
+            continue;
+        if (unlink(p) == 0)
+            removed++;
+    }
+    if (d)
+        closedir(d);
+    return removed;
+}
+
+ct_err ct_store_sweep_shared(ct_store *s, ct_store_ref_fn referenced, void *ctx, int grace_s,
+                             int *temps, int *blobs)
+{
+    char path[2200];
+    *temps = sweep_unlocked_temps(s->tmp);
+    *blobs = 0;
+    if (!referenced)
+        return CT_OK;
+    if (ct_snprintf(path, sizeof path, "%s/blobs", s->root))
+        return CT_ERR_TOO_LARGE;
+    DIR *d = opendir(path);
+    if (!d)
+        return CT_ERR_IO;
+    time_t cutoff = time(NULL) - grace_s;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strlen(e->d_name) == 2 && e->d_name[0] != '.')
+            *blobs += sweep_old_orphans(s, e->d_name, referenced, ctx, cutoff);
     closedir(d);
     return CT_OK;
 }

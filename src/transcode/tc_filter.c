@@ -1,9 +1,17 @@
 /* tc_filter: per-output filter graphs.
  *
- * Video: buffer -> [transpose/flip for rotation] -> scale=WxH (or smaller +
- *        pad, ScalingBehavior DEFAULT letterboxing) -> setsar=1
- *        -> format=yuv420p -> [frame rate conversion] -> buffersink
+ * Video: buffer -> [deinterlace] -> [transpose/flip for rotation]
+ *        -> scale=WxH (or smaller + pad, ScalingBehavior DEFAULT
+ *        letterboxing) -> setsar=1 -> format=yuv420p -> fps (constant
+ *        frame rate) -> buffersink
  *        (frame capture: fps=NUM/DEN first, full-range yuvj420p for JPEG)
+ * Deinterlacing (Deinterlacer, see tc_deint_chain): without one in the
+ * settings an input flagged interlaced (field order, or the first frame's
+ * flag) is deinterlaced by bwdif on the frames flagged interlaced, since
+ * every output is progressive.
+ * Constant frame rate: FramerateControl INITIALIZE_FROM_SOURCE gives the
+ * input's nominal rate (a variable-frame-rate input is resampled to it
+ * with fps, duplicating or dropping whole frames), SPECIFIED the given one. 
  * FramerateControl SPECIFIED, by FramerateConversionAlgorithm:
  *   DUPLICATE_DROP -> fps (repeats or drops whole frames, nearest in time);
  *   INTERPOLATE    -> framerate (blends the two neighbouring frames);
@@ -11,7 +19,9 @@
  *                     motion estimation, overlapped blocks): the closest
  *                     libavfilter has to MediaConvert's FrameFormer, and
  *                     by far the slowest of the three.
- * The conversion runs after scaling, on the output size.
+ * The conversion runs after scaling, on the output size. At the end of
+ * input the graph is closed at the last frame's end (not its start), so
+ * the fps stage keeps the last frame (and a one-frame input its frame).
  * Audio: abuffer -> aformat=fltp:RATE:LAYOUT (aresample auto-inserted)
  *        -> abuffersink with frame size = encoder frame size
  * A graph is built from the first frame it receives and rebuilt whenever the
@@ -103,6 +113,41 @@ static void fit_chain(const tc_job *j, const tc_out *o, const AVFrame *f, const 
                  W, H);
 }
 
+AVRational tc_out_rate(const tc_job *j, const ct_plan_video *pv)
+{
+    if (pv->fr_num > 0 && pv->fr_den > 0)
+        return (AVRational){pv->fr_num, pv->fr_den};
+    if (pv->deint_mode == CT_DEINT_IVTC) /* 3:2 pulldown removed: 4 frames of every 5 */
+        return av_mul_q(j->frame_rate, (AVRational){4, 5});
+    return j->frame_rate;
+}
+
+/* Deinterlacer: Mode DEINTERLACE with Algorithm INTERPOLATE(_TICKER) ->
+ * bwdif (motion-adaptive interpolation of the missing field), BLEND(_TICKER)
+ * -> pp=lb (linear blend of the two fields), LINEAR_INTERPOLATION -> pp=li;
+ * Control NORMAL touches only frames flagged interlaced (bwdif per frame;
+ * the pp filters for an input flagged interlaced), FORCE_ALL_FRAMES every
+ * frame. INVERSE_TELECINE -> fieldmatch + bwdif on what stays combed +
+ * decimate (3:2 pulldown back to 4/5 of the rate); ADAPTIVE -> fieldmatch +
+ * bwdif without decimate (telecined and interlaced parts both come out
+ * progressive at the input's rate). */
+static const char *deint_chain(const tc_job *j, const ct_plan_video *pv, const AVFrame *f)
+{
+    int flagged = j->interlaced || f->interlaced_frame;
+    switch (pv->deint_mode) {
+    case CT_DEINT_OFF: return "";
+    case CT_DEINT_IVTC: return "fieldmatch=order=auto:combmatch=full,bwdif=mode=send_frame:deint=interlaced,decimate,";
+    case CT_DEINT_ADAPTIVE: return "fieldmatch=order=auto:combmatch=full,bwdif=mode=send_frame:deint=interlaced,";
+    case CT_DEINT_AUTO: return flagged ? "bwdif=mode=send_frame:deint=interlaced," : "";
+    default: break;
+    }
+    if (pv->deint_algo == CT_DEINT_INTERPOLATE)
+        return pv->deint_force ? "bwdif=mode=send_frame:deint=all," : "bwdif=mode=send_frame:deint=interlaced,";
+    if (!pv->deint_force && !flagged)
+        return "";
+    return pv->deint_algo == CT_DEINT_BLEND ? "pp=lb," : "pp=li,";
+}
+
 static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int is_video, char *buf,
                       size_t n)
 {
@@ -111,19 +156,20 @@ static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, const AVFrame *f,
     char fit[256];
     if (is_video && pv->codec == CT_VCODEC_JPEG) { /* frame capture: first frame, then every den/num s */
         fit_chain(j, o, f, ":out_range=full", fit, sizeof fit);
-        snprintf(buf, n, "%sfps=fps=%d/%d:round=near,%s,setsar=1,format=yuvj420p", rotate_chain(rotation),
-                 pv->fc_num > 0 ? pv->fc_num : 1, pv->fc_den > 0 ? pv->fc_den : 1, fit);
+        snprintf(buf, n, "%s%sfps=fps=%d/%d:round=near,%s,setsar=1,format=yuvj420p", deint_chain(j, pv, f),
+                 rotate_chain(rotation), pv->fc_num > 0 ? pv->fc_num : 1, pv->fc_den > 0 ? pv->fc_den : 1, fit);
         return 0;
     }
     if (is_video) {
-        char rate[160] = "";
-        if (pv->fr_num > 0 && pv->fr_den > 0)
-            snprintf(rate, sizeof rate, pv->fr_algo == CT_FR_INTERPOLATE ? ",framerate=fps=%d/%d"
-                     : pv->fr_algo == CT_FR_FRAMEFORMER
-                         ? ",minterpolate=fps=%d/%d:mi_mode=mci:mc_mode=aobmc:me_mode=bidir"
-                         : ",fps=fps=%d/%d:round=near", pv->fr_num, pv->fr_den);
+        char rate[160];
+        AVRational r = tc_out_rate(j, pv);
+        snprintf(rate, sizeof rate, pv->fr_num > 0 && pv->fr_algo == CT_FR_INTERPOLATE ? ",framerate=fps=%d/%d"
+                 : pv->fr_num > 0 && pv->fr_algo == CT_FR_FRAMEFORMER
+                     ? ",minterpolate=fps=%d/%d:mi_mode=mci:mc_mode=aobmc:me_mode=bidir"
+                     : ",fps=fps=%d/%d:round=near", r.num, r.den);
         fit_chain(j, o, f, "", fit, sizeof fit);
-        snprintf(buf, n, "%s%s,setsar=1,format=yuv420p%s", rotate_chain(rotation), fit, rate);
+        snprintf(buf, n, "%s%s%s,setsar=1,format=yuv420p%s", deint_chain(j, pv, f), rotate_chain(rotation), fit,
+                 rate);
         return 0;
     }
     char layout[64];
@@ -161,7 +207,7 @@ cleanup:
 static int graph_build(tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int is_video)
 {
     tc_graph *g = &t->g;
-    char args[512], desc[512];
+    char args[512], desc[1024];
     int ret;
     tc_graph_free(g);
     g->graph = avfilter_graph_alloc();
@@ -201,8 +247,11 @@ int tc_graph_push(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame, int is_vide
     char eb[128];
     int ret;
     if (frame && !key_matches(j, &t->g, frame, is_video)) {
-        if (t->g.graph) /* parameters changed: finish what is buffered first */
+        if (t->g.graph) { /* parameters changed: end the old graph where its last frame
+                           * ends and encode what it held (fps keeps one frame back) */
+            av_buffersrc_close(t->g.src, t->g.in_end, 0);
             tc_output_drain(j, o, t, 0);
+        }
         ret = graph_build(j, o, t, frame, is_video);
         if (ret < 0) {
             tc_graph_free(&t->g);
@@ -212,7 +261,10 @@ int tc_graph_push(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame, int is_vide
     }
     if (!t->g.graph) /* EOF on a graph that never saw a frame: flush the encoder */
         return frame ? 0 : tc_output_drain(j, o, t, 1);
-    ret = av_buffersrc_add_frame_flags(t->g.src, frame, frame ? AV_BUFFERSRC_FLAG_KEEP_REF : 0);
+    if (frame && frame->pts != AV_NOPTS_VALUE)
+        t->g.in_end = frame->pts + (frame->pkt_duration > 0 ? frame->pkt_duration : 0);
+    ret = frame ? av_buffersrc_add_frame_flags(t->g.src, frame, AV_BUFFERSRC_FLAG_KEEP_REF)
+                : av_buffersrc_close(t->g.src, t->g.in_end, 0);
     if (ret < 0)
         return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: filter input failed (%s)", o->index + 1,
                        tc_averr(ret, eb, sizeof eb));

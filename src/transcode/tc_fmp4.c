@@ -61,6 +61,7 @@ void tc_fmp4_seg_name(const tc_out *o, int64_t k, char *buf, size_t n)
 int tc_fmp4_open_muxer(tc_job *j, tc_out *o, AVDictionary **opts)
 {
     int ret = avformat_alloc_output_context2(&o->fmt, NULL, "mp4", NULL);
+    o->seg_limit = tc_seg_limit(j, o->po);
     if (ret < 0 || !o->fmt)
         return tc_fail(j, CT_MC_ERR_UNKNOWN, "output %d: cannot create MP4 muxer", o->index + 1);
     if (avio_open_dyn_buf(&o->fmt->pb) < 0)
@@ -293,6 +294,8 @@ int tc_fmp4_write(tc_job *j, tc_out *o, tc_track *t, AVPacket *pkt)
     int lead = t == primary(o) && (pkt->flags & AV_PKT_FLAG_KEY) &&
                !(t == &o->a && o->fm.n_segs > 0 && past_input_end(j, pkt, tb));
     int64_t seg = index_of(pkt->pts, tb, po->segment_length);
+    if (o->seg_limit > 0 && seg >= o->seg_limit) /* MinFinalSegmentLength: joins the one before */
+        seg = o->seg_limit - 1;
     int64_t frag = index_of(pkt->pts, tb, po->fragment_length);
     if (pkt->pts != AV_NOPTS_VALUE) /* content time -> file time */
         pkt->pts += sh;

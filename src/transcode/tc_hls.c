@@ -33,6 +33,7 @@ static int is_hls(const ct_plan_output *po)
 int tc_hls_open_muxer(tc_job *j, tc_out *o, AVDictionary **opts)
 {
     const ct_plan_output *po = o->po;
+    o->seg_limit = tc_seg_limit(j, po);
     int fmp4 = po->container == CT_CONTAINER_HLS_FMP4;
     char playlist[CT_PLAN_NAME_MAX + 8], pattern[2 * CT_PLAN_NAME_MAX + 16], init[CT_PLAN_NAME_MAX + 16];
     size_t k = 0;
@@ -69,11 +70,29 @@ static int64_t seg_index(int64_t ts, AVRational tb, int seglen)
     return av_rescale_rnd(ts, tb.num, (int64_t)tb.den * seglen, AV_ROUND_DOWN);
 }
 
+/* MinFinalSegmentLength: with the timeline's expected length D, the last
+ * segment would start at n * SegmentLength and last r seconds; when r is
+ * shorter than the minimum it joins segment n - 1, so at most n segments. */
+int64_t tc_seg_limit(const tc_job *j, const ct_plan_output *po)
+{
+    double L = po->segment_length, D = j->duration_s;
+    if (po->min_final_ms <= 0 || L <= 0 || D <= 0)
+        return 0;
+    int64_t n = (int64_t)floor(D / L + 1e-6);
+    double r = D - (double)n * L;
+    return n >= 1 && r > 1e-3 && r * 1000 < po->min_final_ms ? n : 0;
+}
+
+static int64_t capped(const tc_out *o, int64_t idx)
+{
+    return o->seg_limit > 0 && idx >= o->seg_limit ? o->seg_limit - 1 : idx;
+}
+
 /* A keyframe on the first frame of every segment and, with FragmentLength
  * (DASH/CMAF), of every fragment: fragments start at keyframes. */
 int tc_hls_force_key(tc_out *o, tc_track *t, const AVFrame *f)
 {
-    int64_t idx = seg_index(f->pts, t->enc->time_base, o->po->segment_length);
+    int64_t idx = capped(o, seg_index(f->pts, t->enc->time_base, o->po->segment_length));
     int64_t fidx = seg_index(f->pts, t->enc->time_base, o->po->fragment_length);
     if (t != &o->v || idx < 0 || (idx == t->seg_idx && fidx == t->frag_idx))
         return 0;
@@ -82,9 +101,14 @@ int tc_hls_force_key(tc_out *o, tc_track *t, const AVFrame *f)
     return 1;
 }
 
-void tc_hls_count(tc_out *o, const AVPacket *pkt, AVRational tb)
+/* Per-segment bytes; in a final segment joined to the one before
+ * (MinFinalSegmentLength), video keyframes lose their key flag so the hls
+ * muxer does not cut there (an audio-only rendition still cuts). */
+void tc_hls_count(tc_out *o, AVPacket *pkt, AVRational tb)
 {
-    int64_t idx = seg_index(pkt->pts, tb, o->po->segment_length);
+    int64_t raw = seg_index(pkt->pts, tb, o->po->segment_length), idx = capped(o, raw);
+    if (raw != idx && o->v.st && pkt->stream_index == o->v.st->index)
+        pkt->flags &= ~AV_PKT_FLAG_KEY;
     o->pkt_bytes += pkt->size;
     if (idx < 0 || idx >= TC_HLS_MAX_SEGMENTS)
         return;
@@ -121,7 +145,7 @@ static void bandwidth(const tc_out *o, int64_t *avg, int64_t *peak)
     double a = d > 0 ? (double)o->bundle.media_bytes * 8 / d : 0, p = a;
     for (int64_t k = 0; k < o->n_seg; k++) {
         double sd = d - (double)k * L;
-        sd = sd > L ? L : sd < L / 2 ? L / 2 : sd;
+        sd = sd > L && k + 1 < o->n_seg ? L : sd < L / 2 ? L / 2 : sd;
         double bps = (double)o->seg_bytes[k] * 8 * (overhead < 1 ? 1 : overhead) / sd;
         if (bps > p)
             p = bps;
@@ -153,12 +177,13 @@ static void video_codec_str(const tc_out *o, char *buf, size_t n)
         }
 }
 
-static void media_line(AVBPrint *bp, const tc_out *o, int first)
+static void media_line(AVBPrint *bp, const tc_job *j, const tc_out *o, int first)
 {
-    av_bprintf(bp, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"%s\",LANGUAGE=\"und\","
-               "AUTOSELECT=YES,DEFAULT=%s,CHANNELS=\"%d\",URI=\"%s.m3u8\"\n",
-               TC_AUDIO_GROUP, o->po->name, first ? "YES" : "NO", o->a.enc->ch_layout.nb_channels,
-               o->po->name);
+    const ct_plan_audio *a = &o->po->audio;
+    av_bprintf(bp, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"%s\",LANGUAGE=\"%s\","
+               "AUTOSELECT=YES,DEFAULT=%s,CHANNELS=\"%d\",URI=\"%s%s.m3u8\"\n",
+               TC_AUDIO_GROUP, a->stream_name[0] ? a->stream_name : o->po->name, tc_input_audio_lang(j, o->po),
+               first ? "YES" : "NO", o->a.enc->ch_layout.nb_channels, o->po->base_url, o->po->name);
 }
 
 static const char *audio_codec_str(const tc_out *o)
@@ -174,10 +199,10 @@ static void variant_line(AVBPrint *bp, const tc_out *o, int64_t audio_bw, const 
     video_codec_str(o, vc, sizeof vc);
     const char *ac = o->a.enc ? audio_codec_str(o) : audio_bw > 0 ? group_ac : NULL;
     av_bprintf(bp, "#EXT-X-STREAM-INF:BANDWIDTH=%lld,AVERAGE-BANDWIDTH=%lld,CODECS=\"%s%s%s\","
-               "RESOLUTION=%dx%d,FRAME-RATE=%.3f%s\n%s.m3u8\n",
-               (long long)(peak + audio_bw), (long long)(avg + audio_bw), vc, ac ? "," : "",
+               "RESOLUTION=%dx%d,FRAME-RATE=%.3f%s\n%s%s.m3u8\n",
+               (long long)peak + audio_bw, (long long)avg + audio_bw, vc, ac ? "," : "",
                ac ? ac : "", o->target_w, o->target_h, av_q2d(o->v.enc->framerate),
-               audio_bw > 0 ? ",AUDIO=\"" TC_AUDIO_GROUP "\"" : "", o->po->name);
+               audio_bw > 0 ? ",AUDIO=\"" TC_AUDIO_GROUP "\"" : "", o->po->base_url, o->po->name);
 }
 
 static int write_master(tc_job *j, tc_out *m)
@@ -193,7 +218,7 @@ static int write_master(tc_job *j, tc_out *m)
         const tc_out *o = &j->out[i];
         if (o->po->group != m->po->group || !is_hls(o->po) || o->v.enc || !o->a.enc)
             continue;
-        media_line(&bp, o, n_audio++ == 0);
+        media_line(&bp, j, o, n_audio++ == 0);
         group_ac = audio_codec_str(o);
         bandwidth(o, &avg, &peak);
         audio_bw = peak > audio_bw ? peak : audio_bw;

@@ -95,6 +95,7 @@ static int open_demuxer(tc_job *j, const AVInputFormat *fmt)
         if (strstr(last, "moov atom not found"))
             return tc_fail(j, CT_MC_ERR_TRUNCATED_INPUT, "input: truncated MP4 (moov atom not found)");
         return tc_fail(j, CT_MC_ERR_INPUT_UNREADABLE, "input: cannot open %s container (%s%s%s)",
+                       /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): probe_format set fmt or failed */
                        fmt->name, tc_averr(ret, eb, sizeof eb), *last ? ": " : "", last);
     }
     ret = avformat_find_stream_info(j->in, NULL);
@@ -104,6 +105,7 @@ static int open_demuxer(tc_job *j, const AVInputFormat *fmt)
     return 0;
 }
 
+/* The default audio stream: flagged default, else the first. */
 static int pick_audio(AVFormatContext *in)
 {
     int first = -1;
@@ -118,13 +120,71 @@ static int pick_audio(AVFormatContext *in)
     return first;
 }
 
-static int plan_wants(const ct_plan *p, int video)
+static int lang_is(const AVStream *st, const char *lang)
+{
+    const AVDictionaryEntry *e = av_dict_get(st->metadata, "language", NULL, 0);
+    return e && av_strcasecmp(e->value, lang) == 0;
+}
+
+/* The audio stream an AudioSelector picks (tracks count audio streams from
+ * 1, as MediaConvert does); -1 with the job failed when it names none. */
+static int select_audio(tc_job *j, const ct_plan_asel *a)
+{
+    int n = 0;
+    if (a->kind == CT_ASEL_DEFAULT)
+        return pick_audio(j->in);
+    for (unsigned i = 0; i < j->in->nb_streams; i++) {
+        const AVStream *st = j->in->streams[i];
+        if (st->codecpar->codec_type != AVMEDIA_TYPE_AUDIO)
+            continue;
+        n++;
+        if ((a->kind == CT_ASEL_TRACK && n == a->value) || (a->kind == CT_ASEL_PID && st->id == a->value) ||
+            (a->kind == CT_ASEL_LANG && lang_is(st, a->lang)))
+            return (int)i;
+    }
+    if (a->kind == CT_ASEL_TRACK)
+        return tc_fail(j, CT_MC_ERR_NO_AUDIO, "input: audio selector asks for track %d; the input has"
+                       " %d audio track%s", a->value, n, n == 1 ? "" : "s");
+    if (a->kind == CT_ASEL_PID)
+        return tc_fail(j, CT_MC_ERR_NO_AUDIO, "input: audio selector asks for PID %d; no audio stream"
+                       " of the input has it", a->value);
+    return tc_fail(j, CT_MC_ERR_NO_AUDIO, "input: audio selector asks for language %s; no audio"
+                   " stream of the input is tagged with it", a->lang);
+}
+
+/* kind TC_VIDEO, or TC_AUDIO + slot: does an output use it? */
+static int plan_wants(const ct_plan *p, int kind)
 {
     for (int i = 0; i < p->n_outputs; i++)
-        if (video ? p->outputs[i].video.codec != CT_VCODEC_NONE
-                  : p->outputs[i].audio.codec != CT_ACODEC_NONE)
+        if (kind == TC_VIDEO ? p->outputs[i].video.codec != CT_VCODEC_NONE
+                             : p->outputs[i].audio.codec != CT_ACODEC_NONE &&
+                               p->outputs[i].audio.source == kind - TC_AUDIO)
             return 1;
     return 0;
+}
+
+AVStream *tc_input_stream(const tc_job *j, int kind)
+{
+    int idx = kind == TC_VIDEO ? j->vidx : j->aidx[kind - TC_AUDIO];
+    return idx >= 0 ? j->in->streams[idx] : NULL;
+}
+
+const char *tc_input_audio_lang(const tc_job *j, const ct_plan_output *po)
+{
+    const tc_src *s = &j->src[0];
+    int idx = j->n_src > 0 && po->audio.source >= 0 && po->audio.source < CT_PLAN_MAX_AUDIO
+                  ? s->aidx[po->audio.source] : -1;
+    const AVDictionaryEntry *e = idx >= 0 && s->in ? av_dict_get(s->in->streams[idx]->metadata, "language",
+                                                                 NULL, 0) : NULL;
+    if (po->audio.lang_follow && e && e->value[0] && strcmp(e->value, "und") != 0 &&
+        strlen(e->value) < sizeof po->audio.lang && ct_plan_url_ok(e->value))
+        return e->value;
+    return po->audio.lang[0] ? po->audio.lang : "und";
+}
+
+int tc_input_has_audio(const tc_job *j, const ct_plan_output *po)
+{
+    return po->audio.source >= 0 && po->audio.source < j->n_aud && j->aidx[po->audio.source] >= 0;
 }
 
 static int open_decoder(tc_job *j, int idx, AVCodecContext **out)
@@ -196,39 +256,59 @@ static int check_video(tc_job *j)
         j->disp_w = j->disp_h;
         j->disp_h = t;
     }
+    j->interlaced = st->codecpar->field_order > AV_FIELD_PROGRESSIVE;
     j->frame_rate = av_guess_frame_rate(j->in, st, NULL);
     if (j->frame_rate.num <= 0 || j->frame_rate.den <= 0 || av_q2d(j->frame_rate) > 240)
         j->frame_rate = (AVRational){30, 1};
     return 0;
 }
 
-static int select_streams(tc_job *j)
+/* Input k: the video stream and, per audio source slot, the stream its
+ * selector picks (the default track for inputs of a hand-made plan). */
+static int select_streams(tc_job *j, int k)
 {
-    int want_v = plan_wants(j->plan, 1), want_a = plan_wants(j->plan, 0);
+    int want_v = plan_wants(j->plan, TC_VIDEO), want_a = 0;
     j->vidx = av_find_best_stream(j->in, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
-    j->aidx = pick_audio(j->in);
     if (j->vidx >= 0 && (j->in->streams[j->vidx]->disposition & AV_DISPOSITION_ATTACHED_PIC))
         j->vidx = -1;
     if (want_v && j->vidx < 0)
         return tc_fail(j, CT_MC_ERR_NO_VIDEO, "input: no video stream");
     if (!want_v)
         j->vidx = -1;
-    if (!want_a)
-        j->aidx = -1;
-    if (want_a && j->aidx < 0 && !want_v)
+    for (int s = 0; s < j->n_aud; s++) {
+        static const ct_plan_asel dflt;
+        const ct_plan_asel *a = k < j->plan->n_inputs ? &j->plan->inputs[k].audio[s] : &dflt;
+        j->aidx[s] = -1;
+        if (!plan_wants(j->plan, TC_AUDIO + s))
+            continue;
+        want_a = 1;
+        j->aidx[s] = select_audio(j, a); /* DEFAULT without audio: -1, not a failure */
+        if (j->failed)
+            return -1;
+    }
+    int any_a = 0;
+    for (int s = 0; s < j->n_aud; s++)
+        any_a |= j->aidx[s] >= 0;
+    if (want_a && !any_a && !want_v)
         return tc_fail(j, CT_MC_ERR_NO_AUDIO, "input: no audio stream");
-    for (unsigned i = 0; i < j->in->nb_streams; i++)
-        if ((int)i != j->vidx && (int)i != j->aidx)
+    for (unsigned i = 0; i < j->in->nb_streams; i++) {
+        int used = (int)i == j->vidx;
+        for (int s = 0; s < j->n_aud; s++)
+            used |= (int)i == j->aidx[s];
+        if (!used)
             j->in->streams[i]->discard = AVDISCARD_ALL;
+    }
     return 0;
 }
 
-int tc_input_open(tc_job *j, int in_fd)
+int tc_input_open(tc_job *j, int in_fd, int k)
 {
     const AVInputFormat *fmt = NULL;
     const ct_plan *p = j->plan;
-    j->vidx = j->aidx = -1;
-    if (probe_format(j, in_fd, &fmt) < 0 || open_demuxer(j, fmt) < 0 || select_streams(j) < 0)
+    j->vidx = -1;
+    for (int s = 0; s < CT_PLAN_MAX_AUDIO; s++)
+        j->aidx[s] = -1;
+    if (probe_format(j, in_fd, &fmt) < 0 || open_demuxer(j, fmt) < 0 || select_streams(j, k) < 0)
         return -1;
     if (j->in->duration != AV_NOPTS_VALUE && j->in->duration > 0)
         j->duration_s = (double)j->in->duration / AV_TIME_BASE;
@@ -238,15 +318,19 @@ int tc_input_open(tc_job *j, int in_fd)
                        j->duration_s, p->max_duration_s);
     if (j->vidx >= 0 && (check_video(j) < 0 || open_decoder(j, j->vidx, &j->vdec) < 0))
         return -1;
-    if (j->aidx >= 0 && open_decoder(j, j->aidx, &j->adec) < 0)
-        return -1;
+    for (int s = 0; s < j->n_aud; s++) {
+        /* two slots on one stream share nothing: each decodes its own copy */
+        if (j->aidx[s] >= 0 && open_decoder(j, j->aidx[s], &j->adec[s]) < 0)
+            return -1;
+    }
     return 0;
 }
 
 void tc_input_close(tc_job *j)
 {
     avcodec_free_context(&j->vdec);
-    avcodec_free_context(&j->adec);
+    for (int s = 0; s < CT_PLAN_MAX_AUDIO; s++)
+        avcodec_free_context(&j->adec[s]);
     avformat_close_input(&j->in); /* custom IO: does not touch in_pb */
     tc_fdio_free(&j->in_pb);
 }

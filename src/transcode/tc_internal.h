@@ -26,6 +26,7 @@ typedef struct {
     AVFilterGraph *graph;
     AVFilterContext *src, *sink;
     tc_graph_key key;
+    int64_t in_end;         /* pts + duration of the last frame pushed (source time base) */
 } tc_graph;
 
 typedef struct {
@@ -86,6 +87,7 @@ typedef struct {
     tc_track v, a;          /* v.enc / a.enc NULL when absent */
     tc_bundle bundle;
     int64_t *seg_bytes;     /* HLS: packet bytes per segment index */
+    int64_t seg_limit;      /* segments at most (MinFinalSegmentLength); 0 = no limit */
     int64_t n_seg, pkt_bytes;
     int64_t captures;       /* frame capture: JPEGs written */
     tc_fmp4 fm;
@@ -93,12 +95,19 @@ typedef struct {
 
 /* One opened input. The current one is also in tc_job's in/vidx/... fields,
  * where tc_input.c opens it (see tc_timeline.c). */
+/* Decoded media kinds: TC_VIDEO, then one per audio source slot
+ * (TC_AUDIO + ct_plan_output.audio.source). */
+#define TC_VIDEO 0
+#define TC_AUDIO 1
+#define TC_KINDS (1 + CT_PLAN_MAX_AUDIO)
+
 typedef struct {
     AVFormatContext *in;
     AVIOContext *in_pb;
-    int vidx, aidx;
-    AVCodecContext *vdec, *adec;
+    int vidx, aidx[CT_PLAN_MAX_AUDIO];
+    AVCodecContext *vdec, *adec[CT_PLAN_MAX_AUDIO];
     int rotation, disp_w, disp_h;
+    int interlaced;         /* the video stream's field order says interlaced */
     AVRational frame_rate;
     double duration_s;      /* container duration, 0 when unknown */
     int used;               /* read before: seek back before reading again */
@@ -122,8 +131,11 @@ typedef struct {
 
     AVFormatContext *in;
     AVIOContext *in_pb;
-    int vidx, aidx;          /* -1 when absent or unused */
-    AVCodecContext *vdec, *adec;
+    int vidx;                /* -1 when absent or unused */
+    int aidx[CT_PLAN_MAX_AUDIO]; /* per audio source slot; -1 when absent or unused */
+    AVCodecContext *vdec, *adec[CT_PLAN_MAX_AUDIO];
+    int n_aud;               /* audio source slots (plan n_audio, at least 1) */
+    int interlaced;          /* current input's video is flagged interlaced */
     int rotation;            /* clockwise degrees to apply: 0, 90, 180, 270 */
     int disp_w, disp_h;      /* display size after SAR and rotation */
     AVRational frame_rate;   /* guessed frame rate of the first input */
@@ -136,8 +148,8 @@ typedef struct {
     int joined;              /* several parts, or a clipped one: audio gaps get filled */
     AVRational vtb, atb;     /* time bases of the frames fed to every graph */
     double offset_s;         /* output time where the current part starts */
-    double part_end[2];      /* furthest video/audio end decoded in the part, input time */
-    int done[2];             /* video/audio reached the part's end */
+    double part_end[TC_KINDS]; /* furthest end decoded in the part per kind, input time */
+    int done[TC_KINDS];      /* the kind reached the part's end (or is not decoded) */
 
     tc_out out[CT_PLAN_MAX_OUTPUTS];
     int n_out;
@@ -172,7 +184,8 @@ void tc_bundle_discard(tc_out *o);
 
 /* tc_hls.c */
 int tc_hls_open_muxer(tc_job *j, tc_out *o, AVDictionary **opts);
-void tc_hls_count(tc_out *o, const AVPacket *pkt, AVRational tb);
+void tc_hls_count(tc_out *o, AVPacket *pkt, AVRational tb);
+int64_t tc_seg_limit(const tc_job *j, const ct_plan_output *po);
 int tc_hls_force_key(tc_out *o, tc_track *t, const AVFrame *f);
 int tc_hls_write_masters(tc_job *j);
 
@@ -200,15 +213,22 @@ const char *tc_averr(int err, char *buf, size_t n);
 int tc_timeline_open(tc_job *j, const int *in_fds, int n_in);
 int tc_timeline_part_begin(tc_job *j, int k);
 int tc_timeline_part_end(tc_job *j);
-int tc_timeline_frame(tc_job *j, AVFrame *f, int is_video);
+int tc_timeline_frame(tc_job *j, AVFrame *f, int kind);
+int tc_timeline_all_done(const tc_job *j);
 void tc_timeline_close(tc_job *j);
 
 /* tc_input.c */
-int tc_input_open(tc_job *j, int in_fd);
+int tc_input_open(tc_job *j, int in_fd, int k);
 void tc_input_close(tc_job *j);
+AVStream *tc_input_stream(const tc_job *j, int kind); /* the current input's stream of a kind */
+int tc_input_has_audio(const tc_job *j, const ct_plan_output *po); /* 1: po's audio source exists */
+/* The language to label po's audio with: the first input's track tag
+ * (LanguageCodeControl FOLLOW_INPUT), else the configured code, else "und". */
+const char *tc_input_audio_lang(const tc_job *j, const ct_plan_output *po);
 
 /* tc_filter.c */
 int tc_graph_push(tc_job *j, tc_out *o, tc_track *t, AVFrame *frame, int is_video);
+AVRational tc_out_rate(const tc_job *j, const ct_plan_video *pv); /* the output's constant frame rate */
 void tc_graph_free(tc_graph *g);
 
 /* tc_output.c */

@@ -2,7 +2,7 @@
  *
  * One static Period. Representations are grouped into one AdaptationSet per
  * media type and codec (renditions of one codec can switch; different
- * codecs cannot). Each Representation has its own SegmentTemplate with a
+ * codecs cannot), audio also per source slot and language. Each Representation has its own SegmentTemplate with a
  * SegmentTimeline built from the segments actually cut (tc_fmp4.c): t is
  * the segment's earliest presentation time, presentationTimeOffset the
  * first one, so the timeline is exact even when keyframes do not fall on
@@ -96,12 +96,17 @@ static void representation(AVBPrint *bp, const tc_out *o)
     av_bprintf(bp, "        </SegmentTemplate>\n      </Representation>\n");
 }
 
-/* AdaptationSet key: media type and codec. */
+/* AdaptationSet key: media type and codec; for audio also the source
+ * (another track, say another language, is another set). */
 static int same_set(const tc_out *a, const tc_out *b)
 {
     if (!!a->v.st != !!b->v.st)
         return 0;
-    return a->v.st ? a->v.enc->codec_id == b->v.enc->codec_id : a->a.enc->codec_id == b->a.enc->codec_id;
+    if (a->v.st)
+        return a->v.enc->codec_id == b->v.enc->codec_id;
+    return a->a.enc->codec_id == b->a.enc->codec_id && a->po->audio.source == b->po->audio.source &&
+           strcmp(a->po->audio.lang, b->po->audio.lang) == 0 &&
+           a->po->audio.lang_follow == b->po->audio.lang_follow;
 }
 
 static int in_group(const tc_out *o, const tc_out *m)
@@ -121,9 +126,18 @@ static void adaptation_set(AVBPrint *bp, tc_job *j, const tc_out *first, int id)
         av_bprintf(bp, "    <AdaptationSet id=\"%d\" contentType=\"video\" mimeType=\"video/mp4\""
                    " segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"%d\" maxHeight=\"%d\">\n",
                    id, maxw, maxh);
-    else
+    else {
+        const ct_plan_audio *a = &first->po->audio;
         av_bprintf(bp, "    <AdaptationSet id=\"%d\" contentType=\"audio\" mimeType=\"audio/mp4\""
-                   " lang=\"und\" segmentAlignment=\"true\" startWithSAP=\"1\">\n", id);
+                   " lang=\"", id);
+        xml_name(bp, tc_input_audio_lang(j, first->po));
+        av_bprintf(bp, "\" segmentAlignment=\"true\" startWithSAP=\"1\">\n");
+        if (a->stream_name[0]) {
+            av_bprintf(bp, "      <Label>");
+            xml_name(bp, a->stream_name);
+            av_bprintf(bp, "</Label>\n");
+        }
+    }
     for (int i = first->index; i < j->n_out; i++)
         if (in_group(&j->out[i], first) && same_set(&j->out[i], first))
             representation(bp, &j->out[i]);
@@ -151,7 +165,13 @@ int tc_mpd_write(tc_job *j, tc_out *m, const char *name)
     iso_duration(&bp, "minBufferTime", m->po->min_buffer_ms > 0 ? m->po->min_buffer_ms / 1000.0
                                                                 : (double)m->po->segment_length);
     iso_duration(&bp, "mediaPresentationDuration", dur);
-    av_bprintf(&bp, ">\n  <Period id=\"1\" start=\"PT0S\">\n");
+    av_bprintf(&bp, ">\n");
+    if (m->po->base_url[0]) { /* BaseUrl: segment URLs resolve against it */
+        av_bprintf(&bp, "  <BaseURL>");
+        xml_name(&bp, m->po->base_url);
+        av_bprintf(&bp, "</BaseURL>\n");
+    }
+    av_bprintf(&bp, "  <Period id=\"1\" start=\"PT0S\">\n");
     for (int i = 0; i < j->n_out && sets < TC_MPD_MAX_SETS; i++) {
         const tc_out *o = &j->out[i];
         int seen = 0;

@@ -56,12 +56,10 @@ static const char *audio_encoder_name(ct_acodec c)
     }
 }
 
-/* Output frame rate: FramerateControl SPECIFIED, else the input's. */
+/* Output frame rate (tc_filter.c). */
 static AVRational out_rate(const tc_job *j, const ct_plan_video *pv)
 {
-    if (pv->fr_num > 0 && pv->fr_den > 0)
-        return (AVRational){pv->fr_num, pv->fr_den};
-    return j->frame_rate;
+    return tc_out_rate(j, pv);
 }
 
 static int crf_for(ct_vcodec c, int level)
@@ -224,8 +222,8 @@ static int open_video(tc_job *j, tc_out *o)
     enc->pix_fmt = AV_PIX_FMT_YUV420P;
     enc->sample_aspect_ratio = (AVRational){1, 1};
     enc->framerate = out_rate(j, pv);
-    /* a converted rate gets its own time base (the filter's output) */
-    enc->time_base = pv->fr_num > 0 ? av_inv_q(enc->framerate) : j->vtb;
+    /* constant frame rate (tc_filter.c): one tick per frame */
+    enc->time_base = av_inv_q(enc->framerate);
     enc->color_primaries = ist->codecpar->color_primaries;
     enc->color_trc = ist->codecpar->color_trc;
     enc->colorspace = ist->codecpar->color_space;
@@ -336,7 +334,7 @@ int tc_output_open(tc_job *j, tc_out *o, int fd)
     ret = -1;
     if (o->po->video.codec != CT_VCODEC_NONE && j->vidx >= 0 && open_video(j, o) < 0)
         goto cleanup;
-    if (o->po->audio.codec != CT_ACODEC_NONE && j->aidx >= 0 && o->fmt && open_audio(j, o) < 0)
+    if (o->po->audio.codec != CT_ACODEC_NONE && tc_input_has_audio(j, o->po) && o->fmt && open_audio(j, o) < 0)
         goto cleanup;
     if (!o->v.enc && !o->a.enc) {
         tc_fail(j, o->po->video.codec == CT_VCODEC_JPEG ? CT_MC_ERR_NO_VIDEO : CT_MC_ERR_NO_AUDIO,

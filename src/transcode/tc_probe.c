@@ -166,7 +166,7 @@ ct_err ct_transcode_probe(int in_fd, char **json_out, ct_transcode_result *resul
     j.res = result;
     tc_log_install();
     ct_err err = CT_ERR_INVALID;
-    if (tc_input_open(&j, in_fd) == 0) {
+    if (tc_input_open(&j, in_fd, 0) == 0) {
         json_t *c = container(j.in);
         *json_out = c ? json_dumps(c, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
         json_decref(c);

@@ -35,16 +35,21 @@ static void stash(tc_job *j, int k)
     s->in = j->in;
     s->in_pb = j->in_pb;
     s->vidx = j->vidx;
-    s->aidx = j->aidx;
     s->vdec = j->vdec;
-    s->adec = j->adec;
+    j->vdec = NULL;
+    j->vidx = -1;
+    for (int a = 0; a < CT_PLAN_MAX_AUDIO; a++) {
+        s->aidx[a] = j->aidx[a];
+        s->adec[a] = j->adec[a];
+        j->adec[a] = NULL;
+        j->aidx[a] = -1;
+    }
+    s->interlaced = j->interlaced;
     s->rotation = j->rotation;
     s->disp_w = j->disp_w;
     s->disp_h = j->disp_h;
     j->in = NULL;
     j->in_pb = NULL;
-    j->vdec = j->adec = NULL;
-    j->vidx = j->aidx = -1;
     j->cur_src = -1;
 }
 
@@ -54,9 +59,12 @@ static void unstash(tc_job *j, int k)
     j->in = s->in;
     j->in_pb = s->in_pb;
     j->vidx = s->vidx;
-    j->aidx = s->aidx;
     j->vdec = s->vdec;
-    j->adec = s->adec;
+    for (int a = 0; a < CT_PLAN_MAX_AUDIO; a++) {
+        j->aidx[a] = s->aidx[a];
+        j->adec[a] = s->adec[a];
+    }
+    j->interlaced = s->interlaced;
     j->rotation = s->rotation;
     j->disp_w = s->disp_w;
     j->disp_h = s->disp_h;
@@ -156,11 +164,12 @@ static int build_parts(tc_job *j, int n_in)
 
 static AVRational first_tb(const tc_job *j, int n_in, int video)
 {
-    for (int k = 0; k < n_in; k++) {
-        int idx = video ? j->src[k].vidx : j->src[k].aidx;
-        if (idx >= 0)
-            return j->src[k].in->streams[idx]->time_base;
-    }
+    for (int k = 0; k < n_in; k++)
+        for (int a = 0; a < (video ? 1 : CT_PLAN_MAX_AUDIO); a++) {
+            int idx = video ? j->src[k].vidx : j->src[k].aidx[a];
+            if (idx >= 0)
+                return j->src[k].in->streams[idx]->time_base;
+        }
     return (AVRational){1, 90000};
 }
 
@@ -170,7 +179,8 @@ int tc_timeline_open(tc_job *j, const int *in_fds, int n_in)
     for (int k = 0; k < n_in; k++) {
         j->frame_rate = (AVRational){0, 1};
         j->duration_s = 0;
-        int ret = tc_input_open(j, in_fds[k]);
+        j->interlaced = 0;
+        int ret = tc_input_open(j, in_fds[k], k);
         j->src[k].frame_rate = j->frame_rate;
         j->src[k].duration_s = j->duration_s;
         stash(j, k);
@@ -203,9 +213,18 @@ static int seek_to(tc_job *j, double t)
         return tc_fail(j, CT_MC_ERR_INPUT_UNREADABLE, "input %d: cannot seek to %.3f s", j->cur_src + 1, t);
     if (j->vdec)
         avcodec_flush_buffers(j->vdec);
-    if (j->adec)
-        avcodec_flush_buffers(j->adec);
+    for (int a = 0; a < j->n_aud; a++)
+        if (j->adec[a])
+            avcodec_flush_buffers(j->adec[a]);
     return 0;
+}
+
+int tc_timeline_all_done(const tc_job *j)
+{
+    for (int k = 0; k < TC_KINDS; k++)
+        if (!j->done[k])
+            return 0;
+    return 1;
 }
 
 int tc_timeline_part_begin(tc_job *j, int k)
@@ -221,9 +240,10 @@ int tc_timeline_part_begin(tc_job *j, int k)
         return -1;
     s->used = 1;
     j->cur_part = k;
-    j->done[0] = j->vidx < 0;
-    j->done[1] = j->aidx < 0;
-    j->part_end[0] = j->part_end[1] = p->start_s;
+    for (int kind = 0; kind < TC_KINDS; kind++) {
+        j->done[kind] = tc_input_stream(j, kind) == NULL || (kind >= TC_AUDIO && kind - TC_AUDIO >= j->n_aud);
+        j->part_end[kind] = p->start_s;
+    }
     j->next_vpts = AV_NOPTS_VALUE;
     return 0;
 }
@@ -233,7 +253,10 @@ int tc_timeline_part_end(tc_job *j)
 {
     const tc_part *p = &j->parts[j->cur_part];
     const tc_src *s = &j->src[p->src];
-    double got = j->part_end[0] > j->part_end[1] ? j->part_end[0] : j->part_end[1];
+    double got = j->part_end[TC_VIDEO], aend = p->start_s;
+    for (int a = 0; a < j->n_aud; a++)
+        aend = j->part_end[TC_AUDIO + a] > aend ? j->part_end[TC_AUDIO + a] : aend;
+    got = aend > got ? aend : got;
     double want = p->end_s >= 0 && (s->duration_s <= 0 || p->end_s < s->duration_s) ? p->end_s : s->duration_s;
     double slack = want * 0.05 > 0.5 ? want * 0.05 : 0.5;
     if (want > 0 && got + slack < want) {
@@ -246,35 +269,39 @@ int tc_timeline_part_end(tc_job *j)
     if (p->end_s >= 0 && s->duration_s > 0 && p->end_s > s->duration_s + 0.5)
         tc_warn(j, "input %d: clipping ends at %.3f s, after the input's end (%.3f s)", p->src + 1,
                 p->end_s, s->duration_s);
-    double end = j->vidx >= 0 ? j->part_end[0] : j->part_end[1];
+    double end = j->vidx >= 0 ? j->part_end[TC_VIDEO] : aend;
     if (p->end_s >= 0 && end > p->end_s)
         end = p->end_s;
     if (end > p->start_s)
         j->offset_s += end - p->start_s;
     if (j->vdec)
         avcodec_flush_buffers(j->vdec); /* drained with NULL: reusable after a flush */
-    if (j->adec)
-        avcodec_flush_buffers(j->adec);
+    for (int a = 0; a < j->n_aud; a++)
+        if (j->adec[a])
+            avcodec_flush_buffers(j->adec[a]);
     return 0;
 }
 
 /* Moves a decoded frame onto the output timeline. 1 = drop it (outside the
  * part), 0 = use it, -1 = failed. */
-int tc_timeline_frame(tc_job *j, AVFrame *f, int is_video)
+int tc_timeline_frame(tc_job *j, AVFrame *f, int kind)
 {
     const tc_part *p = &j->parts[j->cur_part];
-    AVStream *st = j->in->streams[is_video ? j->vidx : j->aidx];
+    AVStream *st = tc_input_stream(j, kind);
+    int is_video = kind == TC_VIDEO;
     AVRational otb = is_video ? j->vtb : j->atb;
     double tb = av_q2d(st->time_base);
     double t = (double)f->pts * tb, te = (double)(f->pts + f->pkt_duration) * tb;
     if (t < p->start_s - 1e-6)
         return 1;
     if (p->end_s >= 0 && t >= p->end_s - 1e-6) {
-        j->done[is_video ? 0 : 1] = 1;
+        j->done[kind] = 1;
         return 1;
     }
-    if (te > j->part_end[is_video ? 0 : 1])
-        j->part_end[is_video ? 0 : 1] = te;
+    if (te > j->part_end[kind])
+        j->part_end[kind] = te;
+    if (is_video) /* the container's pixel aspect wins over the codec's (ffmpeg's rule) */
+        f->sample_aspect_ratio = av_guess_sample_aspect_ratio(j->in, st, f);
     int64_t start = llrint(p->start_s / tb);
     f->pts = av_rescale_q(f->pts - start, st->time_base, otb) + llrint(j->offset_s / av_q2d(otb));
     f->pkt_duration = av_rescale_q(f->pkt_duration, st->time_base, otb);

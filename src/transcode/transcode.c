@@ -71,9 +71,10 @@ static int count_error(tc_job *j)
 
 /* Timestamps, timeline, progress, duration cap; normalises unspecified
  * channel layouts. Returns 1 when the frame is outside the current part. */
-static int prepare_frame(tc_job *j, AVFrame *f, int is_video)
+static int prepare_frame(tc_job *j, AVFrame *f, int kind)
 {
-    AVStream *st = j->in->streams[is_video ? j->vidx : j->aidx];
+    AVStream *st = tc_input_stream(j, kind);
+    int is_video = kind == TC_VIDEO;
     int64_t dur = f->pkt_duration;
     f->pts = f->best_effort_timestamp;
     if (is_video) {
@@ -95,7 +96,7 @@ static int prepare_frame(tc_job *j, AVFrame *f, int is_video)
     if (f->pts == AV_NOPTS_VALUE)
         return 1;
     f->pkt_duration = dur;
-    int ret = tc_timeline_frame(j, f, is_video);
+    int ret = tc_timeline_frame(j, f, kind);
     if (ret != 0)
         return ret;
     if (is_video)
@@ -116,19 +117,25 @@ static int prepare_frame(tc_job *j, AVFrame *f, int is_video)
     return 0;
 }
 
-static int dispatch(tc_job *j, AVFrame *f, int is_video)
+/* A frame of one kind goes to every output that takes it (audio: the
+ * outputs of that audio source). */
+static int dispatch(tc_job *j, AVFrame *f, int kind)
 {
+    int is_video = kind == TC_VIDEO;
     for (int i = 0; i < j->n_out; i++) {
         tc_track *t = is_video ? &j->out[i].v : &j->out[i].a;
+        if (!is_video && j->out[i].po->audio.source != kind - TC_AUDIO)
+            continue;
         if (t->enc && tc_graph_push(j, &j->out[i], t, f, is_video) < 0)
             return -1;
     }
     return 0;
 }
 
-/* Sends pkt (NULL = drain) to the decoder and dispatches every frame. */
-static int decode(tc_job *j, AVCodecContext *dec, const AVPacket *pkt, int is_video)
+/* Sends pkt (NULL = drain) to the decoder of a kind and dispatches every frame. */
+static int decode(tc_job *j, int kind, const AVPacket *pkt)
 {
+    AVCodecContext *dec = kind == TC_VIDEO ? j->vdec : j->adec[kind - TC_AUDIO];
     char eb[128];
     int ret = avcodec_send_packet(dec, pkt);
     if (ret == AVERROR(ENOMEM))
@@ -144,9 +151,9 @@ static int decode(tc_job *j, AVCodecContext *dec, const AVPacket *pkt, int is_vi
         if (ret < 0)
             return count_error(j);
         j->consec_errors = 0;
-        ret = prepare_frame(j, j->frame, is_video);
+        ret = prepare_frame(j, j->frame, kind);
         if (ret == 0)
-            ret = dispatch(j, j->frame, is_video);
+            ret = dispatch(j, j->frame, kind);
         av_frame_unref(j->frame);
         if (ret < 0)
             return -1;
@@ -170,7 +177,7 @@ static int check_decode_rate(tc_job *j);
 static void read_part(tc_job *j)
 {
     int ret, again = 0;
-    while (!j->failed && !(j->done[0] && j->done[1])) {
+    while (!j->failed && !tc_timeline_all_done(j)) {
         ret = av_read_frame(j->in, j->pkt);
         if (ret == AVERROR(EAGAIN) && ++again < 1000)
             continue;
@@ -179,20 +186,22 @@ static void read_part(tc_job *j)
         again = 0;
         j->packets++;
         shift_ts(j, j->pkt);
-        if (j->pkt->stream_index == j->vidx && !j->done[0])
-            decode(j, j->vdec, j->pkt, 1);
-        else if (j->pkt->stream_index == j->aidx && !j->done[1])
-            decode(j, j->adec, j->pkt, 0);
+        if (j->pkt->stream_index == j->vidx && !j->done[TC_VIDEO])
+            decode(j, TC_VIDEO, j->pkt);
+        for (int a = 0; a < j->n_aud; a++) /* two sources may share a stream */
+            if (j->pkt->stream_index == j->aidx[a] && !j->done[TC_AUDIO + a])
+                decode(j, TC_AUDIO + a, j->pkt);
         av_packet_unref(j->pkt);
     }
 }
 
 static int drain_decoders(tc_job *j)
 {
-    if (j->vdec && decode(j, j->vdec, NULL, 1) < 0)
+    if (j->vdec && decode(j, TC_VIDEO, NULL) < 0)
         return -1;
-    if (j->adec && decode(j, j->adec, NULL, 0) < 0)
-        return -1;
+    for (int a = 0; a < j->n_aud; a++)
+        if (j->adec[a] && decode(j, TC_AUDIO + a, NULL) < 0)
+            return -1;
     return j->failed ? -1 : 0;
 }
 
@@ -251,7 +260,7 @@ static int open_outputs(tc_job *j, const int *out_fds)
     for (int i = 0; i < j->n_out; i++) {
         j->out[i].index = i;
         j->out[i].po = &j->plan->outputs[i];
-        if (j->aidx < 0 && j->out[i].po->audio.codec != CT_ACODEC_NONE)
+        if (!tc_input_has_audio(j, j->out[i].po) && j->out[i].po->audio.codec != CT_ACODEC_NONE)
             tc_warn(j, "output %d: input has no audio stream, written without audio", i + 1);
     }
     for (int i = 0; i < j->n_out; i++)
@@ -323,7 +332,10 @@ ct_err ct_transcode_run_inputs(const ct_plan *plan, const int *in_fds, int n_in,
     j->res = result;
     j->progress = progress;
     j->pctx = ctx;
-    j->vidx = j->aidx = -1;
+    j->vidx = -1;
+    for (int a = 0; a < CT_PLAN_MAX_AUDIO; a++)
+        j->aidx[a] = -1;
+    j->n_aud = plan->n_audio > 0 ? plan->n_audio : 1;
     j->cur_src = -1;
     run(j, in_fds, n_in, out_fds);
     for (int i = 0; i < CT_PLAN_MAX_OUTPUTS; i++)

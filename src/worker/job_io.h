@@ -12,6 +12,8 @@
  *    (its lease is ended at once and a worker retries it). AccessDenied is the job's
  *    fault: ERROR 1401 (input) or 1432 (output), naming the object and the
  *    denied action.
+ * Neither decides what a job may touch: the worker checks the job's Role
+ * (worker.c, iam_roles.c) before every fetch_input and put_output.
  * Operations return 0, a MediaConvert error code (> 0, msg filled) for
  * ERROR, or CT_JOB_IO_HAND_BACK. They may be called from several worker
  * threads at once. tick is called during long transfers (the worker

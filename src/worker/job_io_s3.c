@@ -40,6 +40,7 @@ static ct_err transfer(s3_io *s, xfer_kind kind, const char *bucket, const char 
 {
     ct_err e = CT_ERR_IO;
     int delay = BACKOFF_FIRST_MS;
+    memset(resp, 0, sizeof *resp); /* read by the caller even when no attempt ran */
     for (int attempt = 1; attempt <= s->max_attempts; attempt++) {
         ct_client *c = NULL;
         if ((e = ct_client_open(&s->cc, &c))) {

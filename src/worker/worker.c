@@ -1,6 +1,8 @@
 /* worker.c: job claiming, running and finishing. */
 #include "worker/worker.h"
 
+#include "iam/iam.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -41,6 +43,7 @@ typedef struct {
     int uploading;           /* SIGTERM lets an upload finish */
     char phase[32];
     char input_url[1100];    /* s3://bucket/key, for error messages */
+    char role[72];           /* the job's IAM role name, "" when its ARN is not valid */
 } job_run;
 
 /* Scratch layout: out<i>.mp4 files and, for multi-file outputs, out<i>/
@@ -111,10 +114,51 @@ static int io_tick(void *ctx)
     return r->cancel || r->lease_lost || (r->w->stopping && !r->uploading);
 }
 
+/* The job's Role decides what it may read and write (iam_roles.c), on both
+ * job I/O paths: with an S3 store the worker's own credentials do the
+ * transfer, so this check is what confines the job to its role. The bucket
+ * policy comes from meta when the bucket is CatTube's (a foreign store
+ * applies its own to the worker's credentials). MediaConvert reaches S3
+ * over TLS, hence aws:SecureTransport true. 0, or 1401 (input) / 1432
+ * (output) with msg naming the object, the action and the role. */
+static int role_allows(job_run *r, const char *action, const char *bucket, const char *key,
+                       char *msg, size_t msglen)
+{
+    const char *acct = ct_mc_account_id(r->w->mc);
+    char why[160] = "the job's role is not an IAM role ARN", res[1200];
+    ct_meta_bucket b = {0};
+    int have = ct_meta_bucket_get(r->w->meta, bucket, &b) == CT_OK;
+    snprintf(res, sizeof res, "arn:aws:s3:::%s/%s", bucket, key);
+    ct_iam_request q = {.action = action, .resource = res,
+                        .bucket_policy_json = have ? b.policy_json : NULL, .secure = 1};
+    ct_err e = r->role[0] ? ct_iam_role_authorize(r->w->meta, acct, r->role, &q, why, sizeof why)
+                          : CT_ERR_DENIED;
+    if (have)
+        ct_meta_bucket_free(&b);
+    if (!e)
+        return 0;
+    int input = strcmp(action, "s3:GetObject") == 0;
+    snprintf(msg, msglen, "s3://%s/%s: AccessDenied: role arn:aws:iam::%s:role/%s is not allowed "
+             "%s on the %s (%s)", bucket, key, acct, r->role[0] ? r->role : "?", action,
+             input ? "input" : "output", why);
+    return input ? 1401 : 1432;
+}
+
+static int fetch(job_run *r, const char *bucket, const char *key, const char *dir, char *path,
+                 size_t n, char *msg, size_t msglen)
+{
+    ct_job_io *io = r->w->io;
+    int code = role_allows(r, "s3:GetObject", bucket, key, msg, msglen);
+    if (code)
+        return code;
+    return io->ops->fetch_input(io, bucket, key, dir, path, n, io_tick, r, msg, msglen);
+}
+
 /* Multi-file output: every file of its directory becomes the object
  * key-prefix + file name (names were checked when the bundle was unpacked;
  * dot files are the sandbox's scratch). */
-static int upload_dir(job_run *r, const ct_mc_dest *dest, const char *dir, char *msg, size_t msglen)
+static int upload_dir(job_run *r, const ct_mc_dest *dest, const char *dir, int check_only,
+                      char *msg, size_t msglen)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -134,26 +178,38 @@ static int upload_dir(job_run *r, const ct_mc_dest *dest, const char *dir, char 
             code = 1040;
             break;
         }
-        code = r->w->io->ops->put_output(r->w->io, &one, p, io_tick, r, msg, msglen);
+        code = check_only ? role_allows(r, "s3:PutObject", one.bucket, one.key, msg, msglen)
+                          : r->w->io->ops->put_output(r->w->io, &one, p, io_tick, r, msg, msglen);
     }
     closedir(d);
     return code;
 }
 
-static int upload_outputs(job_run *r, const ct_plan *plan, const ct_mc_dest *dests,
-                          const ct_transcode_result *res, char *msg, size_t msglen)
+/* Output i: pass 0 checks its object(s) against the role, pass 1 stores them. */
+static int output_pass(job_run *r, int pass, const ct_plan_output *o, const ct_mc_dest *dest,
+                       char *msg, size_t msglen)
 {
     ct_job_io *io = r->w->io;
-    (void)res;
+    if (ct_plan_output_is_multi(o))
+        return upload_dir(r, dest, o->path, !pass, msg, msglen);
+    if (!pass)
+        return role_allows(r, "s3:PutObject", dest->bucket, dest->key, msg, msglen);
+    return io->ops->put_output(io, dest, o->path, io_tick, r, msg, msglen);
+}
+
+/* Every object is checked before the first is stored, so a denied output
+ * leaves no partial outputs behind (the worker never deletes objects). */
+static int upload_outputs(job_run *r, const ct_plan *plan, const ct_mc_dest *dests, char *msg,
+                          size_t msglen)
+{
     on_progress(r, "UPLOADING", 100);
     r->uploading = 1;
-    for (int i = 0; i < plan->n_outputs; i++) {
-        int code = ct_plan_output_is_multi(&plan->outputs[i])
-                       ? upload_dir(r, &dests[i], plan->outputs[i].path, msg, msglen)
-                       : io->ops->put_output(io, &dests[i], plan->outputs[i].path, io_tick, r,
-                                             msg, msglen);
-        if (code)
-            return code;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < plan->n_outputs; i++) {
+            int code = output_pass(r, pass, &plan->outputs[i], &dests[i], msg, msglen);
+            if (code)
+                return code;
+        }
     }
     return 0;
 }
@@ -178,7 +234,6 @@ static int scratch_output(const char *scratch, int i, ct_plan_output *o, char *m
  * fetch names its file after the job, not the input). */
 static int more_inputs(job_run *r, ct_plan *plan, const char *scratch, char *msg, size_t msglen)
 {
-    ct_job_io *io = r->w->io;
     char bucket[64], key[1025], dir[1100];
     for (int i = 1; i < plan->n_inputs; i++) {
         if (ct_mc_job_input(r->job.spec_json, i, bucket, key) != CT_OK) {
@@ -189,8 +244,8 @@ static int more_inputs(job_run *r, ct_plan *plan, const char *scratch, char *msg
             snprintf(msg, msglen, "scratch directory: %s", strerror(errno));
             return 1050;
         }
-        int code = io->ops->fetch_input(io, bucket, key, dir, plan->inputs[i].path,
-                                        sizeof plan->inputs[i].path, io_tick, r, msg, msglen);
+        int code = fetch(r, bucket, key, dir, plan->inputs[i].path, sizeof plan->inputs[i].path,
+                         msg, msglen);
         if (code)
             return code;
     }
@@ -205,6 +260,8 @@ static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scra
     if (ct_mc_job_plan(r->job.spec_json, plan, in_bucket, in_key, dests, msg, msglen))
         return 1040;
     snprintf(r->input_url, sizeof r->input_url, "s3://%s/%s", in_bucket, in_key);
+    if (!ct_mc_job_role(r->job.spec_json, r->role))
+        r->role[0] = '\0';
     if (ct_snprintf(scratch, n, "%s/job-%s-%d", io->ops->scratch_dir(io), r->job.id,
                     r->job.attempt) ||
         (mkdir(scratch, 0700) != 0 && errno != EEXIST)) {
@@ -212,12 +269,17 @@ static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scra
         scratch[0] = '\0';
         return 1050;
     }
-    int code = io->ops->fetch_input(io, in_bucket, in_key, scratch, plan->input_path,
-                                    sizeof plan->input_path, io_tick, r, msg, msglen);
+    int code = fetch(r, in_bucket, in_key, scratch, plan->input_path, sizeof plan->input_path,
+                     msg, msglen);
     if (!code)
         code = more_inputs(r, plan, scratch, msg, msglen);
     for (int i = 0; !code && i < plan->n_outputs; i++)
         code = scratch_output(scratch, i, &plan->outputs[i], msg, msglen);
+    /* Single-file outputs are known now: a denied one fails before the
+     * transcode instead of after it. */
+    for (int i = 0; !code && i < plan->n_outputs; i++)
+        if (!ct_plan_output_is_multi(&plan->outputs[i]))
+            code = role_allows(r, "s3:PutObject", dests[i].bucket, dests[i].key, msg, msglen);
     return code;
 }
 
@@ -300,7 +362,7 @@ static void run_job(job_run *r)
         hand_back(r); /* lease lost: dropped; cancel: CANCELED */
         goto cleanup;
     }
-    if ((code = upload_outputs(r, plan, dests, res, msg, sizeof msg))) {
+    if ((code = upload_outputs(r, plan, dests, msg, sizeof msg))) {
         if (code == CT_JOB_IO_HAND_BACK)
             hand_back(r);
         else

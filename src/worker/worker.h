@@ -6,7 +6,9 @@
  * transcode in the sandboxed child, renewing the lease and reporting
  * progress from the child's reports, then store every output through the
  * job I/O as an object in its destination bucket (so output events fire
- * too) and finish the job.
+ * too) and finish the job. Every input read and output write is first
+ * checked against the job's Role (docs/architecture.md, "Job roles"):
+ * ERROR 1401 / 1432 when denied.
  * A lost lease (another worker took the job over) or a cancel kills the
  * child and discards the scratch outputs. Input errors end the job in ERROR
  * and are not retried; infrastructure errors leave the job to be reclaimed

@@ -229,13 +229,15 @@ def frame_durations(path):
 
 def psnr(path, ref, seconds=10):
     """Average PSNR (dB) of the first `seconds` of path's video against ref's,
-    ref scaled to path's size (the ffmpeg CLI autorotates ref as players do)."""
+    ref scaled to path's size (the ffmpeg CLI autorotates ref as players do).
+    Both start at 0 (outputs are re-timed to a constant rate from 0, so an
+    input whose video starts a few ms late must not pair frame k with k-1)."""
     v = stream(probe(path), "video")
     w, h = v["width"], v["height"]
     t = ["-t", str(seconds)]
     p = subprocess.run([FFMPEG, "-nostdin", "-hide_banner", *t, "-i", str(path), *t, "-i", str(ref),
-                        "-lavfi", f"[1:v]scale={w}:{h},format=yuv420p[r];"
-                                  "[0:v]format=yuv420p[o];[o][r]psnr", "-f", "null", "-"],
+                        "-lavfi", f"[1:v]setpts=PTS-STARTPTS,scale={w}:{h},format=yuv420p[r];"
+                                  "[0:v]setpts=PTS-STARTPTS,format=yuv420p[o];[o][r]psnr", "-f", "null", "-"],
                        capture_output=True, text=True, timeout=120)
     for line in p.stderr.splitlines():
         if "PSNR" in line and "average:" in line:

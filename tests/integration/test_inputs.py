@@ -24,12 +24,6 @@ X264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
 VFR_PTS = "setpts='if(lt(N,24),N/24,1+(N-24)/8)/TB'"
 
 
-H263_LETTERBOX = ("H.263 QCIF: the container says square pixels but the decoded frames carry "
-                  "H.263's 12:11 pixel aspect, and since ScalingBehavior DEFAULT letterboxes "
-                  "(tc merge) the 176x144 output gets black bars (PSNR 16.7 dB against the "
-                  "stretched reference); decide which aspect wins in tc_filter.c")
-
-
 def case(name, ext, expect_size=(320, 240), audio_out=True, capture=False, xfail=None,
          make=None, selectors=None, check=None, **clip):
     """One input: `clip` are media.make_media arguments (or `make(path)` builds
@@ -171,10 +165,9 @@ CASES = [
     case("mkv_h264_ac3_5_1", "mkv", sample_rate=48000, channels=6, audio=("ac3",)),
     case("flv_sorenson_mp3", "flv", video=("flv",), audio=("libmp3lame",)),
     case("3gp_h263_aac", "3gp", expect_size=(176, 144), size="176x144", rate=15,
-         sample_rate=16000, video=("h263",), audio=("aac", "-b:a", "24k"), xfail=H263_LETTERBOX),
+         sample_rate=16000, video=("h263",), audio=("aac", "-b:a", "24k")),
     # Debian's ffmpeg has no AMR encoder: the AMR frames are made by hand
-    case("3gp_h263_amr_nb", "3gp", expect_size=(176, 144), make=media.make_3gp_amr,
-         xfail=H263_LETTERBOX),
+    case("3gp_h263_amr_nb", "3gp", expect_size=(176, 144), make=media.make_3gp_amr),
     case("3gp_h264_amr_wb", "3gp", make=lambda p: media.make_3gp_amr(p, wideband=True)),
     case("ogg_theora_vorbis", "ogg", video=("libtheora", "-q:v", "5"), audio=("libvorbis",)),
     case("no_audio", "mp4", audio=None, audio_out=False),
@@ -190,9 +183,7 @@ CASES = [
     case("variable_frame_rate", "mp4", vf=VFR_PTS, extra=("-fps_mode", "vfr")),
     case("two_audio_tracks_pick_2", "mp4", make=media.make_two_audio_tracks,
          selectors={"Audio Selector 1": {"SelectorType": "TRACK", "Tracks": [2]}},
-         check=check_track_2,
-         xfail="AudioSelectors Tracks/SelectorType are not in the plan yet (mc_plan.c has no "
-               "track field; tc_input.c picks the default/first audio track)"),
+         check=check_track_2),
     case("one_frame", "mp4", audio=None, audio_out=False, extra=("-frames:v", "1"),
          check=check_one_frame),
     # five minutes at 160x120, 2 fps, 16 kHz mono: long but cheap
@@ -314,10 +305,6 @@ def test_no_audio_warning_in_job(server):
     assert any("no audio" in m for m in full["Messages"]["Warning"]), full["Messages"]
 
 
-@pytest.mark.xfail(strict=False, reason="no deinterlacer in the engine's filter chain "
-                   "(src/transcode/tc_filter.c): interlaced frames are scaled and encoded as "
-                   "progressive, combing and all; MediaConvert deinterlaces an interlaced input "
-                   "for a progressive output")
 def test_interlaced_input_is_deinterlaced():
     """ffmpeg's idet filter finds combing in (nearly) every frame of the
     interlaced input; a deinterlaced output has (nearly) none."""
@@ -327,9 +314,6 @@ def test_interlaced_input_is_deinterlaced():
                                    f"progressive {prog}"
 
 
-@pytest.mark.xfail(strict=False, reason="FramerateControl INITIALIZE_FROM_SOURCE is not "
-                   "applied as a constant frame rate: the engine passes the input's timestamps "
-                   "through (src/transcode/tc_filter.c has no fps filter for encoded outputs)")
 def test_variable_frame_rate_input_gives_constant_frame_rate():
     """A VFR input (24 fps, then 8 fps) comes out at a constant 24 fps, as
     MediaConvert's default FramerateControl (INITIALIZE_FROM_SOURCE) does."""

@@ -15,6 +15,8 @@ from conftest import REPO
 SHARED_SEED_JOB = os.path.join(os.path.dirname(REPO), "shared", "seed", "job.json")
 EXAMPLE_SEED_JOB = os.path.join(REPO, "examples", "seed", "job.json")
 PAUSED = "mc-paused"
+# CreateJob needs an existing role: the built-in one (any account part names this account).
+ROLE = "arn:aws:iam::000000000000:role/MediaConvert_Default_Role"
 
 
 def seed_path():
@@ -181,7 +183,7 @@ def test_templates_and_presets(server, mc, paused, tmp_path):
     assert t["Settings"]["OutputGroups"][0]["Outputs"][0]["Preset"] == "mc-hd"
     names = [x["Name"] for x in mc.list_job_templates()["JobTemplates"]]
     assert "mc-tmpl" in names
-    job = mc.create_job(JobTemplate=t["Arn"], Role="r", Settings={
+    job = mc.create_job(JobTemplate=t["Arn"], Role=ROLE, Settings={
         "Inputs": [{"FileInput": "s3://source_bucket/in.mov"}]})["Job"]
     assert job["Queue"].endswith(":queues/" + PAUSED) and job["Priority"] == 4
     out0 = job["Settings"]["OutputGroups"][0]["Outputs"][0]
@@ -274,19 +276,19 @@ def test_cli_every_operation(server, tmp_path):
                                                   "FileGroupSettings": {
                                                       "Destination": "s3://cli-dst/o/"}}}]})
     args = ("mediaconvert", "create-job", "--job-template", "cli-tmpl", "--role",
-            "arn:aws:iam::000000000000:role/R", "--settings", over, "--user-metadata",
+            ROLE, "--settings", over, "--user-metadata",
             "owner=cli,n=1", "--client-request-token", "cli-token-1")
     j = aws(*args)["Job"]
     assert aws(*args)["Job"]["Id"] == j["Id"]  # same token: same job
     assert j["Status"] == "SUBMITTED" and j["Queue"] == q["Arn"] and j["Priority"] == 6
     assert j["StatusUpdateInterval"] == "SECONDS_10" and j["JobTemplate"] == "cli-tmpl"
     assert j["UserMetadata"] == {"owner": "cli", "n": "1"}
-    assert j["Role"] == "arn:aws:iam::000000000000:role/R"
+    assert j["Role"] == ROLE
     g = j["Settings"]["OutputGroups"][0]
     assert g["OutputGroupSettings"]["FileGroupSettings"]["Destination"] == "s3://cli-dst/o/"
     assert g["Outputs"][0]["VideoDescription"]["CodecSettings"]["Codec"] == "H_265"
     assert j["Settings"]["Inputs"][0]["FileInput"] == "s3://cli-src/in put.mov"
-    j2 = aws("mediaconvert", "create-job", "--queue", q["Arn"], "--role", "r", "--priority",
+    j2 = aws("mediaconvert", "create-job", "--queue", q["Arn"], "--role", ROLE, "--priority",
              "-50", "--status-update-interval", "SECONDS_15", "--settings",
              write("s.json", seed["Settings"]))["Job"]
     assert (j2["Priority"], j2["StatusUpdateInterval"], j2["Queue"]) == (-50, "SECONDS_15",

@@ -475,8 +475,9 @@ def test_joined_inputs(joined_job):
     assert (v["width"], v["height"]) == (320, 180), v
     assert abs(float(v["duration"]) - 4.0) < 0.1, v
     assert abs(float(a["duration"]) - 4.0) < 0.1, a  # the audio-less input became silence
-    # 25 frames of green, 60 of yellow (30 fps input), 25 of white
-    assert int(v["nb_frames"]) == 110, v
+    # constant frame rate from the first input (25 fps): 25 frames of green,
+    # 50 of yellow (a 30 fps input, resampled), 25 of white
+    assert int(v["nb_frames"]) == 100 and v["avg_frame_rate"] == "25/1", v
 
     def near(rgb, want):
         return all(abs(x - y) < 40 for x, y in zip(rgb, want))

@@ -66,6 +66,29 @@ static void test_encodings(void)
     CHECK(ct_consttime_cmp("abc", "ab") != 0);
 }
 
+/* ct_seal_text / ct_unseal_text: the at-rest form of IAM and webhook secrets. */
+static void test_sealed_text(void)
+{
+    unsigned char key[32], other[32];
+    memset(key, 7, sizeof key);
+    memset(other, 8, sizeof other);
+    const char *secret = "whsec_0123456789abcdef";
+    char sealed[CT_SEALED_LEN(22)], out[64];
+    CHECK(ct_seal_text(key, "webhook:a", secret, sealed, sizeof sealed - 1) == CT_ERR_TOO_LARGE);
+    CHECK(ct_seal_text(key, "webhook:a", secret, sealed, sizeof sealed) == CT_OK);
+    CHECK(ct_is_sealed(sealed) && !ct_is_sealed(secret) && !strstr(sealed, secret));
+    CHECK(strlen(sealed) == sizeof sealed - 1);
+    CHECK(ct_unseal_text(key, "webhook:a", sealed, out, sizeof out) == CT_OK);
+    CHECK(strcmp(out, secret) == 0);
+    CHECK(ct_unseal_text(key, "webhook:a", sealed, out, strlen(secret)) == CT_ERR_TOO_LARGE);
+    CHECK(ct_unseal_text(key, "webhook:b", sealed, out, sizeof out) == CT_ERR_DIGEST);
+    CHECK(ct_unseal_text(other, "webhook:a", sealed, out, sizeof out) == CT_ERR_DIGEST);
+    sealed[10] = sealed[10] == '0' ? '1' : '0'; /* tampered */
+    CHECK(ct_unseal_text(key, "webhook:a", sealed, out, sizeof out) == CT_ERR_DIGEST);
+    CHECK(ct_unseal_text(key, "webhook:a", "ct1:zz", out, sizeof out) == CT_ERR_INVALID);
+    CHECK(ct_unseal_text(key, "webhook:a", secret, out, sizeof out) == CT_ERR_INVALID);
+}
+
 static void test_buf_limits(void)
 {
     ct_buf b = CT_BUF_INIT;
@@ -158,6 +181,7 @@ int main(void)
     test_utf8();
     test_range();
     test_encodings();
+    test_sealed_text();
     test_buf_limits();
     test_time();
     test_mime();

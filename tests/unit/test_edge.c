@@ -6,6 +6,7 @@
 #include "edge/edge.h"
 #include "edge/edge_internal.h"
 
+#include <dirent.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <jansson.h>
@@ -803,6 +804,7 @@ typedef struct {
     int calls;
     int fail;
     pthread_mutex_t mu;
+    edge_disk *invalidate; /* invalidated (all of E1) while "fetching" */
 } fill_src;
 
 static ct_err fill_text(void *ctx, const char *tmp)
@@ -819,6 +821,8 @@ static ct_err fill_text(void *ctx, const char *tmp)
         return CT_ERR_IO;
     fputs(s->text, f);
     fclose(f);
+    if (s->invalidate)
+        edge_disk_invalidate(s->invalidate, "E1", "", 1);
     return CT_OK;
 }
 
@@ -828,7 +832,10 @@ static int disk_read(edge_disk *dk, const char *ckey, const char *etag, fill_src
     int fd = -1;
     uint64_t size = 0;
     memset(buf, 0, n);
-    if (edge_disk_get(dk, ckey, etag, 60, fill_text, s, &fd, &size, hit))
+    ct_meta_object row = {.bucket = "b", .key = (char *)ckey, .content_type = "text/plain",
+                          .size = strlen(s->text)};
+    snprintf(row.etag, sizeof row.etag, "%s", etag);
+    if (edge_disk_get(dk, ckey, &row, 60, fill_text, s, &fd, &size, hit))
         return -1;
     ssize_t r = pread(fd, buf, n - 1, 0);
     close(fd);
@@ -854,7 +861,7 @@ static void *disk_worker(void *arg)
 static size_t dir_files(const char *dir)
 {
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "ls '%s' | wc -l", dir);
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^o'", dir); /* object files */
     FILE *p = popen(cmd, "r");
     unsigned long n = 0;
     if (p) {
@@ -863,6 +870,81 @@ static size_t dir_files(const char *dir)
         pclose(p);
     }
     return n;
+}
+
+/* Writes text over the first file in dir whose name starts with tag. */
+static void clobber_first(const char *dir, char tag, const char *text)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char p[1200];
+    while (d && (de = readdir(d)))
+        if (de->d_name[0] == tag) {
+            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+            FILE *f = fopen(p, "w");
+            if (f) {
+                fputs(text, f);
+                fclose(f);
+            }
+            break;
+        }
+    if (d)
+        closedir(d);
+}
+
+/* A restart reuses the index (rows included); damaged entries, temp files
+ * and orphans are dropped; a smaller bound evicts. */
+static void test_disk_restart(const char *dir, const char *cdir, fill_src *seg)
+{
+    char buf[64], p[800];
+    int hit = -1;
+    edge_disk *dk = edge_disk_open(dir, 20);
+    CHECK(dk != NULL);
+    if (!dk)
+        return;
+    CHECK(dir_files(cdir) >= 1);
+    ct_meta_object row;
+    int64_t ttl = 0;
+    CHECK(edge_disk_row(dk, "E1/seg.ts", &row, &ttl) == 1 && ttl > 50 && ttl <= 60);
+    CHECK_STR(row.etag, "e1");
+    CHECK_STR(row.content_type, "text/plain");
+    CHECK(row.size == 7);
+    ct_meta_object_free(&row);
+    CHECK(edge_disk_row(dk, "E1/none", &row, &ttl) == 0);
+    CHECK(disk_read(dk, "E1/seg.ts", "e1", seg, buf, sizeof buf, &hit) == 0 && hit);
+    CHECK_STR(buf, "segment");
+    CHECK(seg->calls == 1);
+    fill_src x = {.text = "xxxxxxxx"};
+    pthread_mutex_init(&x.mu, NULL);
+    CHECK(disk_read(dk, "E1/x", "ex", &x, buf, sizeof buf, &hit) == 0 && !hit);
+    edge_disk_free(dk);
+    /* leftovers of a crash: a temp file, an orphan object file, a torn metadata file */
+    snprintf(p, sizeof p, "%s/t00000000000000ff", cdir);
+    FILE *f = fopen(p, "w");
+    if (f)
+        fclose(f);
+    snprintf(p, sizeof p, "%s/o00000000000000fe", cdir);
+    if ((f = fopen(p, "w")))
+        fclose(f);
+    clobber_first(cdir, 'm', "{\"ckey\": ");
+    dk = edge_disk_open(dir, 20);
+    CHECK(dk && dir_files(cdir) == 1);
+    edge_disk_stats st;
+    edge_disk_get_stats(dk, &st);
+    CHECK(st.bytes == 7 || st.bytes == 8);
+    edge_disk_free(dk);
+    /* an object file whose size disagrees with its metadata is dropped */
+    clobber_first(cdir, 'o', "short");
+    dk = edge_disk_open(dir, 20);
+    CHECK(dk && dir_files(cdir) == 0);
+    CHECK(disk_read(dk, "E1/x", "ex", &x, buf, sizeof buf, &hit) == 0 && !hit);
+    CHECK(disk_read(dk, "E1/seg.ts", "e1", seg, buf, sizeof buf, &hit) == 0 && !hit);
+    edge_disk_free(dk);
+    /* a smaller bound: the least recently filled entry goes */
+    dk = edge_disk_open(dir, 10);
+    CHECK(dk && dir_files(cdir) == 1);
+    CHECK(disk_read(dk, "E1/seg.ts", "e1", seg, buf, sizeof buf, &hit) == 0 && hit);
+    edge_disk_free(dk);
 }
 
 static void test_disk_cache(void)
@@ -899,6 +981,15 @@ static void test_disk_cache(void)
     edge_disk_invalidate(dk, "E1", "", 1);
     CHECK(dir_files(cdir) == 0);
     CHECK(disk_read(dk, "E1/a", "ea2", &a, buf, sizeof buf, &hit) == 0 && !hit && a.calls == 3);
+    /* an invalidation while a fetch is under way: its bytes are served, not kept */
+    fill_src racing = {.text = "racing", .invalidate = dk};
+    pthread_mutex_init(&racing.mu, NULL);
+    CHECK(disk_read(dk, "E1/r", "er", &racing, buf, sizeof buf, &hit) == 0 && !hit);
+    CHECK_STR(buf, "racing");
+    racing.invalidate = NULL;
+    CHECK(disk_read(dk, "E1/r", "er", &racing, buf, sizeof buf, &hit) == 0 && !hit &&
+          racing.calls == 2);
+    edge_disk_invalidate(dk, "E1", "r", 0);
     /* larger than the whole cache: served once from an unlinked temp file, not kept */
     fill_src big = {.text = "0123456789012345678901234567890123456789"};
     pthread_mutex_init(&big.mu, NULL);
@@ -924,10 +1015,7 @@ static void test_disk_cache(void)
     }
     CHECK(seg.calls == 1);
     edge_disk_free(dk);
-    /* a restart begins cold: files of the previous run are removed */
-    dk = edge_disk_open(dir, 20);
-    CHECK(dk && dir_files(cdir) == 0);
-    edge_disk_free(dk);
+    test_disk_restart(dir, cdir, &seg);
 }
 
 static void test_range_gzip_parsers(void)

@@ -466,8 +466,12 @@ static void test_dash_cmaf_plan(void)
                     json_string("SIGNED"), msg, sizeof msg, &plan, d) == -1);
     CHECK(strstr(msg, "videoCompositionOffsets: unsupported value \"SIGNED\" (supported: UNSIGNED)") != NULL);
     CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.MinFinalSegmentLength",
-                    json_real(1.5), msg, sizeof msg, &plan, d) == -1);
-    CHECK(strstr(msg, "minFinalSegmentLength: not supported by CatTube (supported: 0)") != NULL);
+                    json_real(1.5), msg, sizeof msg, &plan, d) == 0);
+    CHECK(plan.outputs[2].min_final_ms == 1500 && plan.outputs[0].min_final_ms == 0);
+    CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.MinFinalSegmentLength",
+                    json_real(3600.5), msg, sizeof msg, &plan, d) == -1);
+    CHECK(strstr(msg, "cmafGroupSettings.minFinalSegmentLength: must be a number of seconds from 0 to"
+                      " segmentLength") != NULL);
     CHECK(dash_case("Settings.OutputGroups.1.OutputGroupSettings.CmafGroupSettings.AdditionalManifests",
                     json_array(), msg, sizeof msg, &plan, d) == 0);
     CHECK(hls_case("Settings.OutputGroups.0.OutputGroupSettings.HlsGroupSettings.ManifestCompression",
@@ -783,6 +787,24 @@ static void test_api_jobs(ct_mc *mc, char job_id[40])
     CHECK_STR(jget(r, "message"), "queue: queue \"NoSuchQueue\" not found");
     json_decref(r);
     free(text);
+    /* roles: the built-in one exists (seed); others must exist, as ARNs */
+    json_object_del(body, "Queue");
+    json_object_set_new(body, "Role", json_string("arn:aws:iam::1:role/NoSuchRole"));
+    text = json_dumps(body, 0);
+    CHECK(call(mc, "POST", "/2017-08-29/jobs", text, &r) == 400);
+    CHECK_STR(last_type, "BadRequestException");
+    CHECK(jget(r, "message") && strstr(jget(r, "message"), "role \"NoSuchRole\"") &&
+          strstr(jget(r, "message"), "does not exist"));
+    json_decref(r);
+    free(text);
+    json_object_set_new(body, "Role", json_string("r"));
+    text = json_dumps(body, 0);
+    CHECK(call(mc, "POST", "/2017-08-29/jobs", text, &r) == 400);
+    CHECK(jget(r, "message") && strstr(jget(r, "message"), "not an IAM role ARN"));
+    json_decref(r);
+    free(text);
+    json_object_set_new(body, "Role",
+                        json_string("arn:aws:iam::account_id:role/MediaConvert_Default_Role"));
     /* to the paused queue, priority set */
     json_object_set_new(body, "Queue", json_string("Fast"));
     json_object_set_new(body, "Priority", json_integer(7));
@@ -917,7 +939,7 @@ static void test_api_template_jobs(ct_mc *mc)
     free(spec);
     json_decref(r);
     /* API job from a template overriding one output field */
-    CHECK(call(mc, "POST", "/2017-08-29/jobs", "{\"jobTemplate\":\"hls-ish\",\"role\":\"r\",\"settings\":"
+    CHECK(call(mc, "POST", "/2017-08-29/jobs", "{\"jobTemplate\":\"hls-ish\",\"role\":\"arn:aws:iam::1:role/MediaConvert_Default_Role\",\"settings\":"
                "{\"inputs\":[{\"fileInput\":\"s3://src/a.mp4\"}],\"outputGroups\":[{\"outputs\":[{},"
                "{\"videoDescription\":{\"width\":320}}]}]}}", &r) == 201);
     CHECK_STR(jget(r, "job.jobTemplate"), "hls-ish");

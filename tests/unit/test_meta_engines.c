@@ -203,6 +203,23 @@ static void test_cancel_before_upload(ct_meta *m)
     CHECK(ct_meta_job_get(m, "cbu-2", &c) == CT_OK);
     CHECK_STR(c.status, "CANCELED");
     ct_meta_job_free(&c);
+    /* soak regression: attempt 1 reached UPLOADING (and may have committed
+     * outputs) and died; its retry is back in PROBING but still refuses a
+     * cancel, else the job would end CANCELED with attempt 1's outputs */
+    snprintf(j.id, sizeof j.id, "cbu-3");
+    CHECK(ct_meta_job_insert(m, &j, NULL, id) == CT_OK);
+    CHECK(ct_meta_job_claim(m, "w1", 1, &c) == CT_OK);
+    CHECK_STR(c.id, "cbu-3");
+    CHECK(ct_meta_job_heartbeat(m, "cbu-3", c.attempt, "UPLOADING", 100, 1, &cancel) == CT_OK);
+    ct_meta_job_free(&c);
+    usleep(20 * 1000);
+    CHECK(ct_meta_job_claim(m, "w2", 60000, &c) == CT_OK);
+    CHECK_STR(c.id, "cbu-3");
+    CHECK(c.attempt == 2);
+    CHECK(ct_meta_job_heartbeat(m, "cbu-3", c.attempt, "PROBING", 0, 60000, &cancel) == CT_OK);
+    CHECK(ct_meta_job_cancel_before_upload(m, "cbu-3") == CT_ERR_CONFLICT);
+    CHECK(ct_meta_job_finish(m, "cbu-3", c.attempt, "COMPLETE", 0, NULL, "[]", NULL) == CT_OK);
+    ct_meta_job_free(&c);
     char st[16][16];
     while (pending_statuses(m, st, 16) > 0) /* leave no events for the next tests */
         ;

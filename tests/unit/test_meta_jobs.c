@@ -5,8 +5,10 @@
 #include "ct_test_pg.h"
 #include "meta/meta.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[64] = "/tmp/ct_test_meta_jobs_XXXXXX";
@@ -259,6 +261,85 @@ static void test_list(ct_meta *m)
     CHECK(ct_meta_job_list(m, &bad, list_cb, &a, &next) == CT_ERR_INVALID);
 }
 
+/* Wake-ups: this connection's job status commits fire its own hooks at
+ * once; another connection's (another process's) fire them through the
+ * LISTEN thread (PostgreSQL) or the data_version watcher (SQLite). */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int job, outbox;
+} wakes;
+
+static void on_job(void *ctx)
+{
+    wakes *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    w->job++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void on_outbox(void *ctx)
+{
+    wakes *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    w->outbox++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits (up to 10 s: a hang, not a latency check) for both counters to reach min. */
+static int woken(wakes *w, int job_min, int outbox_min)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    pthread_mutex_lock(&w->mu);
+    while ((w->job < job_min || w->outbox < outbox_min) &&
+           pthread_cond_timedwait(&w->cv, &w->mu, &ts) == 0)
+        ;
+    int ok = w->job >= job_min && w->outbox >= outbox_min;
+    w->job = w->outbox = 0;
+    pthread_mutex_unlock(&w->mu);
+    return ok;
+}
+
+static void test_wakeups(void)
+{
+    ct_meta *mine = open_db(), *other = open_db();
+    wakes w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    wakes o = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    ct_meta_job j;
+    int cancel = 0;
+    if (!mine || !other)
+        goto cleanup;
+    CHECK(ct_meta_queue_put(other, "wake", "ACTIVE", "{\"name\":\"wake\"}", 0) == CT_OK);
+    ct_meta_on_job(mine, on_job, &w);
+    ct_meta_on_outbox(mine, on_outbox, &w);
+    ct_meta_on_job(other, on_job, &o);
+    ct_meta_on_outbox(other, on_outbox, &o);
+    woken(&w, 0, 0);
+    insert_job(other, "wake-1", "wake", 50, 1);
+    CHECK(woken(&w, 1, 1)); /* SUBMITTED in another process: workers and dispatcher */
+    woken(&o, 0, 0);
+    CHECK(ct_meta_job_claim(other, "w", 30000, &j) == CT_OK && !strcmp(j.id, "wake-1"));
+    CHECK(o.outbox >= 1); /* PROGRESSING, in-process: at once */
+    CHECK(woken(&w, 0, 1));
+    CHECK(ct_meta_job_heartbeat(other, j.id, j.attempt, "TRANSCODING", 50, 30000, &cancel) == CT_OK);
+    woken(&o, 0, 0);
+    CHECK(ct_meta_job_finish(other, j.id, j.attempt, "COMPLETE", 0, NULL, NULL, NULL) == CT_OK);
+    CHECK(o.outbox >= 1);
+    CHECK(woken(&w, 0, 1)); /* COMPLETE in another process */
+    ct_meta_job_free(&j);
+    ct_meta_on_job(mine, NULL, NULL);
+    ct_meta_on_outbox(mine, NULL, NULL);
+    ct_meta_on_job(other, NULL, NULL);
+    ct_meta_on_outbox(other, NULL, NULL);
+cleanup:
+    ct_meta_close(other);
+    ct_meta_close(mine);
+}
+
 static void run_all(void)
 {
     ct_meta *m = open_db();
@@ -271,6 +352,7 @@ static void run_all(void)
     test_heartbeat_finish(m);
     test_lease_expiry(m);
     test_list(m);
+    test_wakeups();
     ct_meta_close(m);
     /* reopen: the schema is idempotent and data survives */
     m = open_db();

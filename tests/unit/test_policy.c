@@ -316,6 +316,57 @@ static void test_authorize(void)
     unlink(aux);
 }
 
+/* Roles (iam_roles.c): ARN parsing, seeding once, and the decision. */
+static void test_roles(void)
+{
+    char path[] = "/tmp/ct_roles_XXXXXX", name[72], why[160];
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    ct_meta *m = NULL;
+    CHECK(ct_meta_open_sqlite(path, &m) == CT_OK);
+    CHECK(ct_iam_role_ref("arn:aws:iam::" ACCT ":role/media/Mine", name) && !strcmp(name, "Mine"));
+    CHECK(ct_iam_role_ref("arn:aws:iam::account_id:role/R", name) && !strcmp(name, "R"));
+    CHECK(!ct_iam_role_ref("r", name) && !ct_iam_role_ref("arn:aws:iam::1:user/u", name));
+    CHECK(!ct_iam_role_ref("arn:aws:iam::1:role/", name));
+    const char *all = "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"s3:*\",\"Resource\":\"*\"}}";
+    CHECK(ct_meta_iam_role_seed(m, "Def", "AROA1", "Full", all) == CT_OK);
+    CHECK(ct_meta_iam_role_policy_delete(m, "Def", "Full") == CT_OK);
+    CHECK(ct_meta_iam_role_seed(m, "Def", "AROA1", "Full", all) == CT_OK); /* edits stay */
+    ct_iam_request r = req("s3:GetObject", "arn:aws:s3:::b/in/k");
+    CHECK(ct_iam_role_authorize(m, ACCT, "Def", &r, why, sizeof why) == CT_ERR_DENIED);
+    CHECK(ct_iam_role_authorize(m, ACCT, "Nope", &r, why, sizeof why) == CT_ERR_NOT_FOUND);
+    CHECK(strstr(why, "does not exist") != NULL);
+    CHECK(ct_meta_iam_role_create(m, "Def", "AROA2") == CT_ERR_EXISTS);
+    CHECK(ct_meta_iam_role_policy_put(m, "Def", "In", "{\"Statement\":{\"Effect\":\"Allow\","
+                                      "\"Action\":\"s3:GetObject\",\"Resource\":"
+                                      "\"arn:aws:s3:::b/in/*\"}}") == CT_OK);
+    CHECK(ct_meta_iam_role_policy_put(m, "Nope", "In", "{}") == CT_ERR_NOT_FOUND);
+    CHECK(ct_iam_role_authorize(m, ACCT, "Def", &r, why, sizeof why) == CT_OK);
+    r.resource = "arn:aws:s3:::b/out/k";
+    CHECK(ct_iam_role_authorize(m, ACCT, "Def", &r, why, sizeof why) == CT_ERR_DENIED);
+    /* the bucket policy sees the role's ARN in this account */
+    r.bucket_policy_json = "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":"
+                           "\"arn:aws:iam::" ACCT ":role/Def\"},\"Action\":\"s3:*\","
+                           "\"Resource\":\"arn:aws:s3:::b/*\"}}";
+    CHECK(ct_iam_role_authorize(m, ACCT, "Def", &r, why, sizeof why) == CT_OK);
+    r.bucket_policy_json = "{\"Statement\":{\"Effect\":\"Deny\",\"Principal\":{\"AWS\":"
+                           "\"arn:aws:iam::" ACCT ":role/Def\"},\"Action\":\"s3:*\","
+                           "\"Resource\":\"arn:aws:s3:::b/*\"}}";
+    r.resource = "arn:aws:s3:::b/in/k";
+    CHECK(ct_iam_role_authorize(m, ACCT, "Def", &r, why, sizeof why) == CT_ERR_DENIED);
+    CHECK(strstr(why, "bucket policy") != NULL);
+    CHECK(ct_meta_iam_role_delete(m, "Def") == CT_OK);
+    CHECK(ct_meta_iam_role_delete(m, "Def") == CT_ERR_NOT_FOUND);
+    ct_meta_close(m);
+    unlink(path);
+    char aux[64];
+    snprintf(aux, sizeof aux, "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof aux, "%s-shm", path);
+    unlink(aux);
+}
+
 int main(void)
 {
     test_wildcards();
@@ -324,5 +375,6 @@ int main(void)
     test_resource_policies();
     test_validation();
     test_authorize();
+    test_roles();
     CT_TEST_END();
 }

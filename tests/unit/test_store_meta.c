@@ -6,8 +6,11 @@
 #include "store/store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -63,6 +66,48 @@ static void test_store(void)
     CHECK(ct_store_open_read(s, "../../etc/passwd", &fd, &size) == CT_ERR_INVALID);
     CHECK(ct_store_remove(s, id) == CT_OK);
     CHECK(ct_store_open_read(s, id, &fd, &size) == CT_ERR_NOT_FOUND);
+    ct_store_close(s);
+}
+
+static int never_referenced(void *ctx, const char *id) { return 0; }
+
+/* Nodes sharing DIR: a live writer's temp file survives a peer's sweep; a
+ * dead process's (a child that exits holding a writer) does not; young
+ * unreferenced blobs stay, old ones go. */
+static void test_store_shared_sweep(void)
+{
+    ct_store *s, *peer;
+    ct_store_writer *w;
+    char id[CT_BLOB_ID_MAX], tmp[300];
+    unsigned char md5[16];
+    int temps = -1, blobs = -1, fd;
+    uint64_t size;
+    snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+    CHECK(ct_store_open_fs_shared(dir, &s) == CT_OK && ct_store_open_fs_shared(dir, &peer) == CT_OK);
+    CHECK(ct_store_writer_open(s, &w) == CT_OK && ct_store_writer_write(w, "live", 4) == CT_OK);
+    pid_t pid = fork();
+    if (pid == 0) {
+        ct_store_writer *dead;
+        _exit(ct_store_writer_open(s, &dead) == CT_OK && ct_store_writer_write(dead, "x", 1) == CT_OK
+                  ? 0 : 1);
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0);
+    CHECK(count_entries(tmp) == 3); /* scratch/, the live and the dead temp file */
+    CHECK(ct_store_sweep_shared(peer, NULL, NULL, 0, &temps, &blobs) == CT_OK);
+    CHECK(temps == 1 && blobs == 0 && count_entries(tmp) == 2);
+    CHECK(ct_store_writer_commit(w, id, md5) == CT_OK); /* the live upload is intact */
+    CHECK(ct_store_sweep_shared(peer, never_referenced, NULL, 3600, &temps, &blobs) == CT_OK);
+    CHECK(temps == 0 && blobs == 0 && ct_store_open_read(s, id, &fd, &size) == CT_OK);
+    close(fd);
+    char p[600];
+    snprintf(p, sizeof p, "%s/blobs/%.2s/%s", dir, id, id);
+    struct timespec old[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+    CHECK(utimensat(AT_FDCWD, p, old, 0) == 0);
+    CHECK(ct_store_sweep_shared(peer, never_referenced, NULL, 3600, &temps, &blobs) == CT_OK);
+    CHECK(blobs == 1 && ct_store_open_read(s, id, &fd, &size) == CT_ERR_NOT_FOUND);
+    ct_store_close(peer);
     ct_store_close(s);
 }
 
@@ -160,6 +205,7 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     test_store();
+    test_store_shared_sweep();
     snprintf(db_url, sizeof db_url, "%s/meta.db", dir);
     test_meta_objects();
     test_meta_uploads();
