@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake pkg-config
-  libmicrohttpd-dev libjansson-dev libexpat1-dev libsqlite3-dev libssl-dev
+  libmicrohttpd-dev libhttp-parser-dev libjansson-dev libexpat1-dev libsqlite3-dev libssl-dev
   libseccomp-dev libcurl4-openssl-dev zlib1g-dev libpq-dev
   libavformat-dev libavcodec-dev libavfilter-dev libavutil-dev
   libswresample-dev libswscale-dev

@@ -1,21 +1,13 @@
-/* edge.c: the HTTPS (and plain HTTP) viewer listeners.
+/* edge.c: the edge's viewer requests (routing, viewer protocol policy,
+ * signed URLs, then edge_serve.c) and its lifecycle.
  *
- * Threading: each listener is an MHD daemon in epoll mode with an internal
- * thread pool (one thread per core, 2..8). A viewer request does a routing
- * table lookup (in memory, rwlock), one metadata read (SQLite, microseconds)
- * and an open(); the bytes are then pushed by MHD's event loop as the socket
- * drains. Nothing blocks on the client, so an idle keep-alive connection or a
- * slow player costs a socket and MHD's per-connection pool, not a thread;
- * thread-per-connection would cost a stack per viewer and let slow readers
- * exhaust the process (the slowloris shape). Keep-alive is MHD's default for
- * HTTP/1.1 (see on_access for the MHD quirk that otherwise defeats it); idle
- * connections are closed after EDGE_IDLE_TIMEOUT_S.
- *
- * Bytes: over TLS MHD cannot sendfile (GnuTLS encrypts in user space), and its
- * own fd responses read 4 KiB at a time, which makes 4 KiB TLS records; we
- * use a callback response that preads 64 KiB blocks instead, so GnuTLS emits
- * full 16 KiB records. The plain HTTP listener (allow-all distributions) uses
- * MHD's fd response, which is sendfile().
+ * The HTTPS and plain HTTP listeners are served by the edge's own epoll +
+ * OpenSSL loop (edge_loop.c; it replaced libmicrohttpd + GnuTLS, whose TLS
+ * path could not sendfile and wrote headers and body as separate records).
+ * A viewer request does a routing table lookup (in memory, rwlock), one
+ * metadata read (SQLite, microseconds, usually a metadata-cache hit) and an
+ * open(); the loop then pushes the bytes as the socket drains, so a slow
+ * player costs a socket and a buffer, never a thread.
  *
  * Keys are opaque: the URL path is percent-decoded once into a key that is
  * looked up in meta; no filesystem path is ever derived from a URL. */
@@ -24,7 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
-#include <microhttpd.h>
+#include "edge/edge_loop.h"
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,38 +25,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define EDGE_IDLE_TIMEOUT_S 60
-#define EDGE_MAX_CONNECTIONS 4000
-#define EDGE_CONN_MEMORY (64 * 1024)
-
 /* ---- per-request state ---- */
 
-static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+void edge_req_done(edge_req *r, edge_conn *c, int completed)
 {
-    edge_req *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    r->l = cls;
-    r->raw = strdup(uri ? uri : "");
-    r->t0 = ct_mono_ms();
-    edge_log_begin(&r->lg);
-    if (!r->raw) {
-        free(r);
-        return NULL;
-    }
-    return r;
-}
-
-
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    edge_req *r = *con_cls;
-    if (!r)
+    if (!r->responded)
         return;
-    if (r->responded) {
-        char ip[64];
-        edge_client_ip(c, ip);
+    char ip[64];
+    edge_client_ip(c, ip);
+    {
         char target[256];
         size_t i = 0;
         for (; i < sizeof target - 1 && r->raw[i]; i++) /* no control bytes in the log */
@@ -73,21 +42,18 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         ct_debug("edge: %s %s %s %s host=%s dist=%s -> %d %llu bytes %lld ms%s", ip,
                  r->l->secure ? "https" : "http", r->method, target, r->host[0] ? r->host : "-",
                  r->dist[0] ? r->dist : "-", r->status, (unsigned long long)r->bytes,
-                 (long long)(ct_mono_ms() - r->t0),
-                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
-        edge_logline l = {r->method, r->raw, r->host, ip, r->l->secure, r->status, r->bytes};
-        edge_log_request(r->l->e, c, &r->lg, &l);
+                 (long long)(ct_mono_ms() - r->t0), completed ? "" : " (aborted)");
     }
-    free(r->raw);
-    free(r);
-    *con_cls = NULL;
+    edge_logline l = {r->method, r->raw, r->host, ip, r->l->secure, r->status, r->bytes};
+    edge_log_request(r->l->e, c, &r->lg, &l);
+    r->responded = 0;
 }
 
 
 /* Signed URL / signed cookies for a distribution with trusted key groups.
  * The resource is scheme://Host/path?query with the signing parameters
  * removed. 0 when allowed; else *why. */
-static int signed_check(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
+static int signed_check(edge_req *r, edge_conn *c, const edge_dist *d,
                         const char *host_hdr, const char *path, size_t path_len,
                         const char *query, const char **why)
 {
@@ -99,21 +65,23 @@ static int signed_check(edge_req *r, struct MHD_Connection *c, const edge_dist *
     *why = "Access denied";
     if (edge_signed_from_query(query, &s, rest, sizeof rest))
         goto cleanup;
-    if (!s.present) {
-        enum MHD_ValueKind ck = MHD_COOKIE_KIND;
-        edge_signed_from_cookies(MHD_lookup_connection_value(c, ck, "CloudFront-Policy"),
-                                 MHD_lookup_connection_value(c, ck, "CloudFront-Signature"),
-                                 MHD_lookup_connection_value(c, ck, "CloudFront-Key-Pair-Id"),
-                                 MHD_lookup_connection_value(c, ck, "CloudFront-Expires"),
-                                 MHD_lookup_connection_value(c, ck, "CloudFront-Hash-Algorithm"),
-                                 &s);
-    }
+    if (!s.present)
+        edge_signed_from_cookies(edge_cookie(c, "CloudFront-Policy"),
+                                 edge_cookie(c, "CloudFront-Signature"),
+                                 edge_cookie(c, "CloudFront-Key-Pair-Id"),
+                                 edge_cookie(c, "CloudFront-Expires"),
+                                 edge_cookie(c, "CloudFront-Hash-Algorithm"), &s);
     const char *h = host_hdr ? host_hdr : "";
     while (*h == ' ' || *h == '\t')
         h++;
     size_t hl = strcspn(h, " \t");
-    ct_buf_printf(&url, "%s://%.*s%.*s%s%s", r->l->secure ? "https" : "http", (int)hl, h,
-                  (int)path_len, path, rest[0] ? "?" : "", rest);
+    ct_buf_puts(&url, r->l->secure ? "https://" : "http://");
+    ct_buf_append(&url, h, hl);
+    ct_buf_append(&url, path, path_len);
+    if (rest[0]) {
+        ct_buf_puts(&url, "?");
+        ct_buf_puts(&url, rest);
+    }
     if (!url.data || url.len >= EDGE_RESOURCE_MAX)
         goto cleanup;
     const char *text = NULL;
@@ -134,8 +102,9 @@ cleanup:
 }
 
 
-static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char *method)
+int edge_handle(edge_req *r, edge_conn *c)
 {
+    const char *method = r->method;
     ct_edge *e = r->l->e;
     const char *path, *path_and_query, *authority;
     size_t path_len, auth_len;
@@ -180,16 +149,16 @@ static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char 
     }
 
     if (strcmp(method, "OPTIONS") == 0) {
-        struct MHD_Response *mr = edge_empty_response();
+        edge_resp *mr = edge_resp_empty();
         if (!mr)
-            return MHD_NO;
+            return 0;
         edge_common_headers(mr, "Miss from cattube");
-        MHD_add_response_header(mr, "Allow", "GET, HEAD, OPTIONS");
+        edge_resp_header(mr, "Allow", "GET, HEAD, OPTIONS");
         edge_cors_headers(mr, c, 0);
-        MHD_add_response_header(mr, "Access-Control-Allow-Methods", "GET, HEAD");
-        MHD_add_response_header(mr, "Access-Control-Allow-Headers",
-                                "Range, If-None-Match, If-Modified-Since, If-Range");
-        MHD_add_response_header(mr, "Access-Control-Max-Age", "86400");
+        edge_resp_header(mr, "Access-Control-Allow-Methods", "GET, HEAD");
+        edge_resp_header(mr, "Access-Control-Allow-Headers",
+                         "Range, If-None-Match, If-Modified-Since, If-Range");
+        edge_resp_header(mr, "Access-Control-Max-Age", "86400");
         return edge_queue(r, c, 200, mr, 0);
     }
     int head = strcmp(method, "HEAD") == 0;
@@ -208,7 +177,7 @@ static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char 
     char *key = edge_path_to_key(path, path_len, &err);
     if (!key)
         return edge_send_error(r, c, 400, "InvalidURI", "Couldn't parse the specified URI.", NULL);
-    enum MHD_Result ret;
+    int ret;
     char *full = NULL; /* OriginPath + (the key or DefaultRootObject) */
     const char *k = *key ? key : d.root_object;
     if (*k && d.origin_path[0] && asprintf(&full, "%s/%s", d.origin_path + 1, k) < 0)
@@ -216,7 +185,7 @@ static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char 
     if (!*k) /* no DefaultRootObject: S3 would answer a bucket listing, which OAC denies */
         ret = edge_send_error(r, c, 403, "AccessDenied", "Access Denied", NULL);
     else if (d.origin_path[0] && !full)
-        ret = MHD_NO;
+        ret = 0;
     else
         ret = edge_serve_object(r, c, &d, full ? full : k, head);
     free(full);
@@ -224,87 +193,17 @@ static enum MHD_Result handle(edge_req *r, struct MHD_Connection *c, const char 
     return ret;
 }
 
-static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
-{
-    edge_req *r = *con_cls;
-    if (!r)
-        return MHD_NO; /* allocation failed in on_uri */
-    if (r->responded) {
-        *upload_data_size = 0; /* discard any body */
-        return MHD_YES;
-    }
-    /* MHD 0.9.75 closes the connection when a response is queued in the
-     * first call (it will not read the rest of the request). Bodiless
-     * requests -- all a viewer sends -- are answered on the second call so
-     * the connection stays alive; a request with a body is answered at once
-     * (and the connection closed) instead of reading a body we never use. */
-    if (!r->started) {
-        r->started = 1;
-        const char *cl = edge_hdr(c, "Content-Length"), *te = edge_hdr(c, "Transfer-Encoding");
-        if (!te && (!cl || strcmp(cl, "0") == 0))
-            return MHD_YES;
-    } else if (*upload_data_size) {
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    r->responded = 1;
-    snprintf(r->method, sizeof r->method, "%s", method);
-    snprintf(r->lg.version, sizeof r->lg.version, "%s", version ? version : "");
-    return handle(r, c, method);
-}
-
 /* ---- lifecycle ---- */
 
-static unsigned pool_size(void)
+static ct_err listener_bind(edge_listener *l, ct_edge *e, const char *listen, int secure)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 2)
-        n = 2;
-    if (n > 8)
-        n = 8;
-    return (unsigned)n;
-}
-
-static ct_err listener_start(ct_edge *e, edge_listener *l, const char *listen, int secure)
-{
-    struct sockaddr_storage ss;
-    unsigned sslen;
-    if (ct_http_parse_listen(listen, &ss, &sslen)) {
-        ct_error("edge: bad listen address '%s'", listen);
-        return CT_ERR_INVALID;
-    }
     l->e = e;
     l->secure = secure;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
-    if (secure)
-        flags |= MHD_USE_TLS;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    uint16_t port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    struct MHD_OptionItem tls_opts[] = {
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, e->key_pem},
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, e->cert_pem},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
-    l->d = MHD_start_daemon(
-        flags, port, NULL, NULL, on_access, l, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, l, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
-        MHD_OPTION_THREAD_POOL_SIZE, pool_size(), MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)EDGE_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)EDGE_CONN_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)EDGE_IDLE_TIMEOUT_S,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_ARRAY,
-        secure ? tls_opts : no_opts, MHD_OPTION_END);
-    if (!l->d) {
+    ct_err err = edge_listen_socket(listen, &l->fd, &l->port);
+    if (err) {
         ct_error("edge: cannot listen on %s (%s)", listen, secure ? "https" : "http");
-        return CT_ERR_IO;
+        return err;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
-    l->port = di ? di->port : port;
     ct_info("edge: %s listening on %s (port %u)", secure ? "https" : "http", listen,
             (unsigned)l->port);
     return CT_OK;
@@ -343,14 +242,12 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
     int remote = cfg && cfg->origin_url && *cfg->origin_url;
     if (!cfg || !cfg->https_listen || !meta || (!store && !remote))
         return CT_ERR_INVALID;
-    if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
-        ct_error("edge: libmicrohttpd was built without TLS");
-        return CT_ERR_UNSUPPORTED;
-    }
     ct_edge *e = calloc(1, sizeof *e);
     if (!e)
         return CT_ERR_NOMEM;
     pthread_rwlock_init(&e->lock, NULL);
+    e->https.fd = e->http.fd = -1;
+    e->log_fd = -1;
     e->meta = meta;
     e->store = store;
     ct_err err = CT_ERR_NOMEM;
@@ -381,7 +278,8 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
     int generated;
     if ((err = edge_cert_load_or_create(cfg, &e->cert_pem, &e->key_pem, &generated)))
         goto fail;
-    if (!(e->cache = edge_cache_new(EDGE_CACHE_BYTES)) || !(e->gz = edge_gzcache_new())) {
+    if (!(e->cache = edge_cache_new(EDGE_CACHE_BYTES)) || !(e->gz = edge_gzcache_new()) ||
+        !(e->sigcache = edge_sigcache_new())) {
         err = CT_ERR_NOMEM;
         goto fail;
     }
@@ -390,10 +288,12 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
     if ((err = edge_log_open(e, cfg->data_dir)) || (err = edge_keys_reload(e)) ||
         (err = edge_dists_reload(e)))
         goto fail;
-    if ((err = listener_start(e, &e->https, cfg->https_listen, 1)))
+    if ((err = listener_bind(&e->https, e, cfg->https_listen, 1)))
         goto fail;
     if (cfg->http_listen && *cfg->http_listen &&
-        (err = listener_start(e, &e->http, cfg->http_listen, 0)))
+        (err = listener_bind(&e->http, e, cfg->http_listen, 0)))
+        goto fail;
+    if ((err = edge_loop_start(e, &e->loop)))
         goto fail;
     *out = e;
     return CT_OK;
@@ -406,16 +306,18 @@ void ct_edge_stop(ct_edge *e)
 {
     if (!e)
         return;
-    if (e->http.d)
-        MHD_stop_daemon(e->http.d);
-    if (e->https.d)
-        MHD_stop_daemon(e->https.d);
+    edge_loop_stop(e->loop); /* the threads first: they use everything below */
+    if (e->http.fd >= 0)
+        close(e->http.fd);
+    if (e->https.fd >= 0)
+        close(e->https.fd);
     free(e->dists);
     edge_log_close(e);
     edge_keys_free(e);
     edge_cache_free(e->cache);
     edge_disk_free(e->disk);
     edge_gzcache_free(e->gz);
+    edge_sigcache_free(e->sigcache);
     free(e->origin_url);
     free(e->origin_ak);
     free(e->origin_sk);

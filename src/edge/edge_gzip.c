@@ -24,7 +24,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,24 +293,22 @@ void edge_gzcache_invalidate(edge_gzcache *g, const char *dist_id, const char *k
     pthread_mutex_unlock(&g->mu);
 }
 
-static struct MHD_Response *body_response(gz_body *b, uint64_t *len)
+static edge_resp *body_response(gz_body *b, uint64_t *len)
 {
     *len = b->len;
-    struct MHD_Response *mr =
-        MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, body_unref, b);
-    if (!mr)
-        body_unref(b);
+    edge_resp *mr =
+        edge_resp_buffer(b->len, b->data, body_unref, b); /* unrefs b on failure */
     return mr;
 }
 
-struct MHD_Response *edge_gzcache_response(edge_gzcache *g, const char *ckey, const char *etag,
+edge_resp *edge_gzcache_response(edge_gzcache *g, const char *ckey, const char *etag,
                                            uint64_t *len)
 {
     gz_body *b = g ? gz_find(g, ckey, etag) : NULL;
     return b ? body_response(b, len) : NULL;
 }
 
-struct MHD_Response *edge_gzip_response(edge_gzcache *g, const char *ckey, const char *etag,
+edge_resp *edge_gzip_response(edge_gzcache *g, const char *ckey, const char *etag,
                                         int fd, uint64_t size, uint64_t *len)
 {
     gz_body *b = NULL;

@@ -4,6 +4,7 @@
 
 #include "core/xml.h"
 #include "edge/edge.h"
+#include "edge/edge_http.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -64,14 +65,12 @@ typedef struct {
  * (no/invalid Range, not bytes, more than max specs, or overlaps adding up
  * to more than the object); -1: nothing satisfiable (416). */
 int edge_ranges_parse(const char *hdr, uint64_t len, edge_range *out, size_t max);
-struct MHD_Response;
 /* multipart/byteranges body of n (2..EDGE_RANGES_MAX) ranges of fd (taken;
  * -1 allowed for HEAD) from an object of total bytes; writes the boundary
  * and the exact body length. HEAD: the length without a body. */
-struct MHD_Response *edge_multipart_response(int fd, const edge_range *rg, size_t n,
-                                             uint64_t total, const char *ctype, int head,
-                                             char boundary[EDGE_BOUNDARY_LEN + 1],
-                                             uint64_t *body_len);
+edge_resp *edge_multipart_response(int fd, const edge_range *rg, size_t n, uint64_t total,
+                                   const char *ctype, int head,
+                                   char boundary[EDGE_BOUNDARY_LEN + 1], uint64_t *body_len);
 
 /* ---- gzip (edge_gzip.c) ---- */
 /* 1 when an Accept-Encoding value allows gzip (gzip/x-gzip with q > 0, or
@@ -89,11 +88,11 @@ edge_gzcache *edge_gzcache_new(void);
 void edge_gzcache_free(edge_gzcache *g);
 void edge_gzcache_invalidate(edge_gzcache *g, const char *dist_id, const char *key, int prefix);
 /* 200 body of the kept gzip of ckey/etag, or NULL (not kept). */
-struct MHD_Response *edge_gzcache_response(edge_gzcache *g, const char *ckey, const char *etag,
+edge_resp *edge_gzcache_response(edge_gzcache *g, const char *ckey, const char *etag,
                                            uint64_t *len);
 /* 200 body: fd's first size bytes deflated now, and kept (g may be NULL).
  * *len = the compressed length. */
-struct MHD_Response *edge_gzip_response(edge_gzcache *g, const char *ckey, const char *etag,
+edge_resp *edge_gzip_response(edge_gzcache *g, const char *ckey, const char *etag,
                                         int fd, uint64_t size, uint64_t *len);
 
 /* ---- certificate (edge_cert.c) ----
@@ -275,8 +274,6 @@ void edge_metrics_origin(ct_edge *e, int64_t micros);
 /* Prometheus text exposition (heap string, *len). */
 char *edge_metrics_render(ct_edge *e, size_t *len);
 
-struct MHD_Connection;
-struct MHD_Response;
 /* What the access log needs from one request (embedded in edge.c's edge_req). */
 typedef struct {
     int64_t start_ms;   /* wall clock */
@@ -292,16 +289,18 @@ typedef struct {
 void edge_log_begin(edge_reqlog *lg);
 int64_t edge_now_us(void);
 /* Notes a response about to be queued. */
-void edge_log_note(edge_reqlog *lg, struct MHD_Response *mr, int status);
+void edge_log_note(edge_reqlog *lg, edge_resp *mr, int status);
 typedef struct {
     const char *method, *raw, *host, *ip;
     int secure, status;
     uint64_t bytes;
 } edge_logline;
 /* Appends one W3C line (and counts the request in the metrics). */
-void edge_log_request(ct_edge *e, struct MHD_Connection *c, const edge_reqlog *lg,
+void edge_log_request(ct_edge *e, edge_conn *c, const edge_reqlog *lg,
                       const edge_logline *l);
 ct_err edge_log_open(ct_edge *e, const char *data_dir);
+/* Writes buffered log lines (the loop calls it every second). */
+void edge_log_flush(ct_edge *e);
 void edge_log_close(ct_edge *e);
 
 #define EDGE_DEFAULT_TTL 86400
@@ -368,6 +367,18 @@ void edge_keys_free(ct_edge *e);
  * distribution's trusted key groups. 0 when valid. */
 int edge_keys_verify(ct_edge *e, const edge_dist *d, const char *key_id, int sha256,
                      const char *text, size_t len, const unsigned char *sig, size_t sig_len);
+/* Signature-verification cache (edge_sigcache.c): successful checks keyed
+ * by the SHA-256 of (key id, algorithm, signed text, signature) and the
+ * keyring generation. */
+typedef struct edge_sigcache edge_sigcache;
+edge_sigcache *edge_sigcache_new(void);
+void edge_sigcache_free(edge_sigcache *c);
+int edge_sigcache_digest(const char *key_id, int sha256, const char *text, size_t len,
+                         const unsigned char *sig, size_t sig_len, unsigned char out[32]);
+/* 1 when this digest was verified under keyring generation gen. */
+int edge_sigcache_check(edge_sigcache *c, const unsigned char d[32], uint64_t gen);
+void edge_sigcache_put(edge_sigcache *c, const unsigned char d[32], uint64_t gen);
+void edge_sigcache_stats(edge_sigcache *c, uint64_t *hits, uint64_t *misses);
 /* 1 when id names an existing key group. */
 int edge_key_group_exists(ct_edge *e, const char *id);
 /* Admin API for /cattube/admin/public-keys[/ID] and /cattube/admin/key-groups[/ID]. */
@@ -377,12 +388,11 @@ void edge_reply_json(ct_http_resp *resp, int status, void *json /* json_t*, stol
 void edge_reply_error(ct_http_resp *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-struct MHD_Daemon;
 
 typedef struct {
     ct_edge *e;
     int secure;
-    struct MHD_Daemon *d;
+    int fd;               /* listening socket, -1 when not listening */
     uint16_t port;
 } edge_listener;
 
@@ -399,6 +409,8 @@ struct ct_edge {
     edge_dist *dists;      /* creation order, oldest first */
     size_t n_dists;
     edge_keyring *keys;    /* public keys + key groups, guarded by lock */
+    uint64_t keys_gen;     /* bumped with every new keyring, guarded by lock */
+    edge_sigcache *sigcache; /* verified signatures (own lock) */
     edge_cache *cache;     /* origin metadata cache (own lock) */
     edge_disk *disk;       /* object bytes of remote origins (own lock), or NULL */
     edge_gzcache *gz;      /* compressed bodies (own lock) */
@@ -409,15 +421,18 @@ struct ct_edge {
     edge_metrics metrics;
     pthread_mutex_t log_lock;
     int log_lock_ready;
-    void *log;             /* FILE* of DIR/edge/access.log, or NULL */
+    int log_fd;            /* DIR/edge/access.log, or -1 */
+    ct_buf log_buf;        /* lines not yet written (edge_log_flush), under log_lock */
+    int64_t log_flushed_ms;
+    struct edge_loop *loop; /* the server threads (edge_loop.c) */
 };
 
 /* ---- one viewer request (edge.c) and the response helpers (edge_respond.c) ---- */
 typedef struct {
     edge_listener *l;
-    char *raw;          /* raw request target, as on the wire */
+    char *raw;          /* raw request target, as on the wire (the loop's buffer) */
     int64_t t0;
-    int started, responded;
+    int responded;
     int status;
     uint64_t bytes;
     char method[16];
@@ -426,30 +441,33 @@ typedef struct {
     edge_reqlog lg;
 } edge_req;
 
-/* Textual client address ("-" when unknown). */
-void edge_client_ip(struct MHD_Connection *c, char ip[64]);
-/* A request header or NULL. */
-const char *edge_hdr(struct MHD_Connection *c, const char *name);
-void edge_common_headers(struct MHD_Response *mr, const char *x_cache);
+void edge_common_headers(edge_resp *mr, const char *x_cache);
 /* CORS and the Vary header (Origin, plus Accept-Encoding when the body
  * depends on it). */
-void edge_cors_headers(struct MHD_Response *mr, struct MHD_Connection *c, int vary_encoding);
-struct MHD_Response *edge_empty_response(void);
-/* Queues mr (taken; NULL -> MHD_NO) and notes status/bytes for the log. */
-int edge_queue(edge_req *r, struct MHD_Connection *c, int status, struct MHD_Response *mr,
+void edge_cors_headers(edge_resp *mr, edge_conn *c, int vary_encoding);
+edge_resp *edge_empty_response(void);
+/* Queues mr (taken; NULL -> 0) and notes status/bytes for the log. 1 on success. */
+int edge_queue(edge_req *r, edge_conn *c, int status, edge_resp *mr,
                uint64_t bytes);
 /* S3-shaped XML error, never cacheable. key (optional) is echoed. */
-int edge_send_error(edge_req *r, struct MHD_Connection *c, int status, const char *code,
+int edge_send_error(edge_req *r, edge_conn *c, int status, const char *code,
                     const char *message, const char *key);
 /* 301 to https://host[:port]path_and_query. */
-int edge_send_redirect(edge_req *r, struct MHD_Connection *c, const char *host, int is_v6,
+int edge_send_redirect(edge_req *r, edge_conn *c, const char *host, int is_v6,
                        const char *path_and_query);
 /* GET /metrics on the plain listener (Prometheus text format). */
-int edge_send_metrics(edge_req *r, struct MHD_Connection *c);
+int edge_send_metrics(edge_req *r, edge_conn *c);
 /* ---- edge_serve.c ---- */
 /* GET/HEAD of key in d's origin. */
-int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d, const char *key,
+int edge_serve_object(edge_req *r, edge_conn *c, const edge_dist *d, const char *key,
                       int head);
+
+/* One parsed viewer request (edge.c, called by the server loop); 1 when
+ * an answer was queued, 0 to close the connection. */
+int edge_handle(edge_req *r, edge_conn *c);
+/* The answer went out (completed) or the connection died: access log and
+ * metrics. */
+void edge_req_done(edge_req *r, edge_conn *c, int completed);
 
 /* Reloads the routing table from meta. */
 ct_err edge_dists_reload(ct_edge *e);

@@ -146,6 +146,7 @@ ct_err edge_keys_reload(ct_edge *e)
     pthread_rwlock_wrlock(&e->lock);
     edge_keyring *old = e->keys;
     e->keys = k;
+    e->keys_gen++; /* retires every cached signature check */
     pthread_rwlock_unlock(&e->lock);
     ring_free(old);
     return CT_OK;
@@ -166,10 +167,11 @@ static const ring_group *find_group(const edge_keyring *k, const char *id)
 }
 
 /* The key when key_id is in one of d's trusted groups (a new reference). */
-static EVP_PKEY *trusted_key(ct_edge *e, const edge_dist *d, const char *key_id)
+static EVP_PKEY *trusted_key(ct_edge *e, const edge_dist *d, const char *key_id, uint64_t *gen)
 {
     EVP_PKEY *pk = NULL;
     pthread_rwlock_rdlock(&e->lock);
+    *gen = e->keys_gen;
     int trusted = 0;
     for (size_t i = 0; i < d->n_groups && !trusted; i++) {
         const ring_group *g = find_group(e->keys, d->groups[i]);
@@ -189,17 +191,30 @@ static EVP_PKEY *trusted_key(ct_edge *e, const edge_dist *d, const char *key_id)
 int edge_keys_verify(ct_edge *e, const edge_dist *d, const char *key_id, int sha256,
                      const char *text, size_t len, const unsigned char *sig, size_t sig_len)
 {
-    EVP_PKEY *pk = trusted_key(e, d, key_id);
-    EVP_MD_CTX *ctx = pk ? EVP_MD_CTX_new() : NULL;
-    int rc = -1;
-    if (!ctx)
+    uint64_t gen;
+    EVP_PKEY *pk = trusted_key(e, d, key_id, &gen);
+    EVP_MD_CTX *ctx = NULL;
+    unsigned char dg[32];
+    int rc = -1, cacheable = 0;
+    if (!pk)
+        goto cleanup;
+    /* Trust was checked just now; only the RSA/ECDSA result is reused. */
+    cacheable = !edge_sigcache_digest(key_id, sha256, text, len, sig, sig_len, dg);
+    if (cacheable && edge_sigcache_check(e->sigcache, dg, gen)) {
+        rc = 0;
+        goto cleanup;
+    }
+    if (!(ctx = EVP_MD_CTX_new()))
         goto cleanup;
     if (EVP_DigestVerifyInit(ctx, NULL, sha256 ? EVP_sha256() : EVP_sha1(), NULL, pk) != 1)
         goto cleanup;
     /* The signature is checked by OpenSSL's (constant-time) RSA/ECDSA verify;
      * nothing secret is compared here. */
-    if (EVP_DigestVerify(ctx, sig, sig_len, (const unsigned char *)text, len) == 1)
+    if (EVP_DigestVerify(ctx, sig, sig_len, (const unsigned char *)text, len) == 1) {
         rc = 0;
+        if (cacheable)
+            edge_sigcache_put(e->sigcache, dg, gen);
+    }
 cleanup:
     EVP_MD_CTX_free(ctx);
     EVP_PKEY_free(pk);

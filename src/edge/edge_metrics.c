@@ -48,6 +48,8 @@ static void render_cache(ct_edge *e, ct_buf *b)
 {
     edge_cache_stats st;
     edge_cache_get_stats(e->cache, &st);
+    uint64_t sig_hits, sig_misses;
+    edge_sigcache_stats(e->sigcache, &sig_hits, &sig_misses);
     const struct {
         const char *name, *help;
         unsigned long long v;
@@ -55,6 +57,10 @@ static void render_cache(ct_edge *e, ct_buf *b)
         {"cattube_edge_cache_hits_total", "Metadata cache hits.", st.hits},
         {"cattube_edge_cache_misses_total", "Metadata cache misses (origin reads).", st.misses},
         {"cattube_edge_cache_evictions_total", "Metadata cache evictions.", st.evictions},
+        {"cattube_edge_signature_cache_hits_total",
+         "Signed-URL/cookie signatures found already verified.", sig_hits},
+        {"cattube_edge_signature_cache_misses_total",
+         "Signed-URL/cookie signatures verified with the public key.", sig_misses},
     };
     for (size_t i = 0; i < CT_ARRAY_LEN(c); i++)
         ct_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", c[i].name, c[i].help,

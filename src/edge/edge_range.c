@@ -18,7 +18,6 @@
 #include "edge/edge_internal.h"
 
 #include <errno.h>
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +105,7 @@ static ssize_t mp_read(void *cls, uint64_t pos, char *buf, size_t max)
     while (i < s->n && pos >= s->seg[i].at + s->seg[i].len)
         i++;
     if (i == s->n)
-        return MHD_CONTENT_READER_END_OF_STREAM;
+        return EDGE_READER_ERROR; /* past the layout: never asked */
     const mp_seg *g = &s->seg[i];
     uint64_t in = pos - g->at, left = g->len - in;
     size_t want = left < max ? (size_t)left : max;
@@ -120,7 +119,7 @@ static ssize_t mp_read(void *cls, uint64_t pos, char *buf, size_t max)
             return r;
         if (r < 0 && errno == EINTR)
             continue;
-        return MHD_CONTENT_READER_END_WITH_ERROR; /* blob shorter than its row */
+        return EDGE_READER_ERROR; /* blob shorter than its row */
     }
 }
 
@@ -131,12 +130,6 @@ static void mp_free(void *cls)
         close(s->fd);
     free(s->text);
     free(s);
-}
-
-static ssize_t mp_nobody(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)cls, (void)pos, (void)buf, (void)max;
-    return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
 /* Part headers into one buffer; seg[].mem are filled after it stops moving. */
@@ -174,7 +167,7 @@ static int mp_layout(mp_src *s, const edge_range *rg, size_t n, uint64_t total,
     return 0;
 }
 
-struct MHD_Response *edge_multipart_response(int fd, const edge_range *rg, size_t n,
+edge_resp *edge_multipart_response(int fd, const edge_range *rg, size_t n,
                                              uint64_t total, const char *ctype, int head,
                                              char boundary[EDGE_BOUNDARY_LEN + 1],
                                              uint64_t *body_len)
@@ -193,14 +186,12 @@ struct MHD_Response *edge_multipart_response(int fd, const edge_range *rg, size_
         mp_free(s);
         return NULL;
     }
-    struct MHD_Response *mr;
+    edge_resp *mr;
     if (head) {
         mp_free(s);
-        mr = MHD_create_response_from_callback(*body_len, 4096, mp_nobody, NULL, NULL);
+        mr = edge_resp_length_only(*body_len);
     } else {
-        mr = MHD_create_response_from_callback(*body_len, 64 * 1024, mp_read, s, mp_free);
-        if (!mr)
-            mp_free(s);
+        mr = edge_resp_reader(*body_len, mp_read, s, mp_free); /* frees s on failure */
     }
     return mr;
 }

@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,27 +16,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Textual client address ("-" when unknown). */
-void edge_client_ip(struct MHD_Connection *c, char ip[64])
-{
-    strcpy(ip, "-");
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, 64);
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, 64);
-    }
-}
 
 /* ---- responses ---- */
 
-void edge_common_headers(struct MHD_Response *mr, const char *x_cache)
+void edge_common_headers(edge_resp *mr, const char *x_cache)
 {
-    MHD_add_response_header(mr, "Server", "CatTube");
-    MHD_add_response_header(mr, "X-Cache", x_cache);
+    edge_resp_header(mr, "Server", "CatTube");
+    edge_resp_header(mr, "X-Cache", x_cache);
 }
 
 /* hostname of "scheme://host[:port]" or "host[:port]" into out; 0 if malformed. */
@@ -79,39 +64,37 @@ static int same_site(const char *origin, const char *host)
            (lo > lp && oh[lo - lp - 1] == '.' && strcasecmp(oh + lo - lp, parent) == 0);
 }
 
-void edge_cors_headers(struct MHD_Response *mr, struct MHD_Connection *c, int vary_encoding)
+void edge_cors_headers(edge_resp *mr, edge_conn *c, int vary_encoding)
 {
     /* Any origin may read without credentials ('*': hls.js / dash.js players
      * anywhere). A player page on the distribution's own site also gets its
      * Origin echoed with credentials, so signed cookies work for private
      * videos; other sites never see credentialed answers. */
-    const char *origin = c ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin") : NULL;
-    const char *host = c ? MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") : NULL;
+    const char *origin = c ? edge_hdr(c, "Origin") : NULL;
+    const char *host = c ? edge_hdr(c, "Host") : NULL;
     if (origin && host && strlen(origin) < 256 && same_site(origin, host)) {
-        MHD_add_response_header(mr, "Access-Control-Allow-Origin", origin);
-        MHD_add_response_header(mr, "Access-Control-Allow-Credentials", "true");
+        edge_resp_header(mr, "Access-Control-Allow-Origin", origin);
+        edge_resp_header(mr, "Access-Control-Allow-Credentials", "true");
     } else {
-        MHD_add_response_header(mr, "Access-Control-Allow-Origin", "*");
+        edge_resp_header(mr, "Access-Control-Allow-Origin", "*");
     }
-    MHD_add_response_header(mr, "Vary", vary_encoding ? "Accept-Encoding, Origin" : "Origin");
-    MHD_add_response_header(mr, "Access-Control-Expose-Headers",
+    edge_resp_header(mr, "Vary", vary_encoding ? "Accept-Encoding, Origin" : "Origin");
+    edge_resp_header(mr, "Access-Control-Expose-Headers",
                             "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified");
 }
 
-int edge_queue(edge_req *r, struct MHD_Connection *c, int status,
-                             struct MHD_Response *mr, uint64_t bytes)
+int edge_queue(edge_req *r, edge_conn *c, int status,
+                             edge_resp *mr, uint64_t bytes)
 {
     if (!mr)
-        return MHD_NO;
+        return 0;
     r->status = status;
     r->bytes = bytes;
     edge_log_note(&r->lg, mr, status);
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, mr);
-    MHD_destroy_response(mr);
-    return ret;
+    return edge_conn_queue(c, status, mr);
 }
 
-int edge_send_error(edge_req *r, struct MHD_Connection *c, int status,
+int edge_send_error(edge_req *r, edge_conn *c, int status,
                                   const char *code, const char *message, const char *key)
 {
     ct_buf b = CT_BUF_INIT;
@@ -129,33 +112,22 @@ int edge_send_error(edge_req *r, struct MHD_Connection *c, int status,
     }
     ct_buf_printf(&b, "<RequestId>%s</RequestId></Error>\n", rid);
     if (!b.data)
-        return MHD_NO;
+        return 0;
     size_t len = b.len;
-    char *data = ct_buf_take(&b);
-    struct MHD_Response *mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-    if (!mr) {
-        free(data);
-        return MHD_NO;
-    }
+    edge_resp *mr = edge_resp_take(len, ct_buf_take(&b));
+    if (!mr)
+        return 0;
     edge_common_headers(mr, "Error from cattube");
-    MHD_add_response_header(mr, "Content-Type", "application/xml");
-    MHD_add_response_header(mr, "Cache-Control", "no-store"); /* errors are never cached */
-    MHD_add_response_header(mr, "x-amz-request-id", rid);
+    edge_resp_header(mr, "Content-Type", "application/xml");
+    edge_resp_header(mr, "Cache-Control", "no-store"); /* errors are never cached */
+    edge_resp_header(mr, "x-amz-request-id", rid);
     edge_cors_headers(mr, c, 0); /* a player must see a 403 as a 403, not a network error */
     return edge_queue(r, c, status, mr, len);
 }
 
-struct MHD_Response *edge_empty_response(void)
-{
-    return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-}
+edge_resp *edge_empty_response(void) { return edge_resp_empty(); }
 
-const char *edge_hdr(struct MHD_Connection *c, const char *name)
-{
-    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-}
-
-int edge_send_redirect(edge_req *r, struct MHD_Connection *c, const char *host,
+int edge_send_redirect(edge_req *r, edge_conn *c, const char *host,
                                      int is_v6, const char *path_and_query)
 {
     ct_edge *e = r->l->e;
@@ -164,12 +136,11 @@ int edge_send_redirect(edge_req *r, struct MHD_Connection *c, const char *host,
     if (e->https.port != 443)
         ct_buf_printf(&loc, ":%u", (unsigned)e->https.port);
     ct_buf_puts(&loc, path_and_query);
-    struct MHD_Response *mr = loc.data ? edge_empty_response() : NULL;
-    if (!mr || MHD_add_response_header(mr, "Location", loc.data) != MHD_YES) {
-        if (mr)
-            MHD_destroy_response(mr);
+    edge_resp *mr = loc.data ? edge_empty_response() : NULL;
+    if (!mr || edge_resp_header(mr, "Location", loc.data)) {
+        edge_resp_free(mr);
         ct_buf_free(&loc);
-        return MHD_NO;
+        return 0;
     }
     ct_buf_free(&loc);
     edge_common_headers(mr, "Redirect from cattube");
@@ -177,17 +148,14 @@ int edge_send_redirect(edge_req *r, struct MHD_Connection *c, const char *host,
 }
 
 /* GET /metrics on the plain listener (Prometheus text format), before routing. */
-int edge_send_metrics(edge_req *r, struct MHD_Connection *c)
+int edge_send_metrics(edge_req *r, edge_conn *c)
 {
     size_t len = 0;
     char *text = edge_metrics_render(r->l->e, &len);
-    struct MHD_Response *mr =
-        text ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE) : NULL;
-    if (!mr) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(mr, "Content-Type", "text/plain; version=0.0.4");
-    MHD_add_response_header(mr, "Cache-Control", "no-store");
+    edge_resp *mr = text ? edge_resp_take(len, text) : NULL;
+    if (!mr)
+        return 0;
+    edge_resp_header(mr, "Content-Type", "text/plain; version=0.0.4");
+    edge_resp_header(mr, "Cache-Control", "no-store");
     return edge_queue(r, c, 200, mr, len);
 }

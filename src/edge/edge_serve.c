@@ -1,13 +1,12 @@
 /* edge_serve.c: one object to a viewer: origin row (through the metadata
  * cache), preconditions (RFC 9110 §13.2.2), Range (206/416), the origin's
- * stored headers, and the bytes (sendfile on plain HTTP, 64 KiB preads over
- * TLS; see edge.c's header for why). */
+ * stored headers, and the bytes (a file range the server loop sends with
+ * sendfile, SSL_sendfile or big preads; see edge_loop.c). */
 #include "edge/edge_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,72 +15,33 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#ifndef EDGE_TLS_BLOCK
-#define EDGE_TLS_BLOCK (64 * 1024)
-#endif
 #define EDGE_DEFAULT_CACHE_CONTROL "public, max-age=3600"
 
-typedef struct {
-    int fd;
-    uint64_t off;
-} file_src;
-
-static ssize_t file_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    file_src *s = cls;
-    for (;;) {
-        ssize_t n = pread(s->fd, buf, max, (off_t)(s->off + pos));
-        if (n > 0)
-            return n;
-        if (n < 0 && errno == EINTR)
-            continue;
-        /* Short file (blob truncated under us) or I/O error: MHD closes the
-         * connection rather than sending a body shorter than advertised. */
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    }
-}
-
-static void file_free(void *cls)
-{
-    file_src *s = cls;
-    close(s->fd);
-    free(s);
-}
-
-static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    return MHD_CONTENT_READER_END_WITH_ERROR;
-}
-
 /* Response of len bytes of fd from off; takes fd. */
-static struct MHD_Response *file_response(int secure, int fd, uint64_t off, uint64_t len)
+static edge_resp *file_response(int fd, uint64_t off, uint64_t len)
 {
-    struct MHD_Response *mr = NULL;
     if (len == 0) {
         close(fd);
         return edge_empty_response();
     }
-    if (!secure) {
-        mr = MHD_create_response_from_fd_at_offset64(len, fd, off); /* sendfile */
-        if (!mr)
-            close(fd);
-        return mr;
-    }
-    file_src *s = malloc(sizeof *s);
-    if (!s) {
-        close(fd);
-        return NULL;
-    }
-    s->fd = fd;
-    s->off = off;
-    mr = MHD_create_response_from_callback(len, EDGE_TLS_BLOCK, file_read, s, file_free);
-    if (!mr)
-        file_free(s);
-    return mr;
+    return edge_resp_file(fd, off, len);
+}
+
+/* Whether stored metadata (jansson's output: keys never escaped) can
+ * hold a header a viewer sees. */
+static int may_have_headers(const char *j)
+{
+    static const char *const keys[] = {"cache-control", "content-disposition",
+                                       "content-encoding", "content-language", "expires",
+                                       "x-amz-meta-"};
+    for (size_t i = 0; i < CT_ARRAY_LEN(keys); i++)
+        if (strcasestr(j, keys[i]))
+            return 1;
+    return 0;
 }
 
 /* Origin headers stored with the object (meta_json) that a viewer sees. */
-static void object_headers(struct MHD_Response *mr, const char *meta_json, int *have_cc)
+static void object_headers(edge_resp *mr, const char *meta_json, int *have_cc)
 {
     static const struct {
         const char *stored, *wire;
@@ -91,8 +51,8 @@ static void object_headers(struct MHD_Response *mr, const char *meta_json, int *
         {"expires", "Expires"},
     };
     *have_cc = 0;
-    if (!meta_json || !*meta_json)
-        return;
+    if (!meta_json || !*meta_json || !may_have_headers(meta_json))
+        return; /* the common case (only checksums stored): no JSON parse */
     json_t *o = json_loads(meta_json, 0, NULL);
     if (!json_is_object(o)) {
         json_decref(o);
@@ -107,12 +67,12 @@ static void object_headers(struct MHD_Response *mr, const char *meta_json, int *
         const char *s = json_string_value(v);
         for (size_t i = 0; i < CT_ARRAY_LEN(pass); i++)
             if (strcasecmp(k, pass[i].stored) == 0) {
-                /* MHD refuses values with CR/LF, so a stored value cannot split the response. */
-                if (MHD_add_response_header(mr, pass[i].wire, s) == MHD_YES && i == 0)
+                /* Values with CR/LF are refused, so a stored value cannot split the response. */
+                if (edge_resp_header(mr, pass[i].wire, s) == 0 && i == 0)
                     *have_cc = 1;
             }
         if (strncasecmp(k, "x-amz-meta-", 11) == 0)
-            MHD_add_response_header(mr, k, s);
+            edge_resp_header(mr, k, s);
     }
     json_decref(o);
 }
@@ -133,24 +93,24 @@ typedef struct {
 } rep_form;
 
 /* Validators and cache headers shared by 200, 206, 304 and 416 answers. */
-static void validator_headers(struct MHD_Response *mr, struct MHD_Connection *c,
+static void validator_headers(edge_resp *mr, edge_conn *c,
                               const ct_meta_object *o, int with_meta, const rep_form *f)
 {
     char etag[100], lm[40];
     snprintf(etag, sizeof etag, "%s\"%s\"", f->gzip ? "W/" : "", o->etag);
     ct_time_http(o->mtime_ms, lm);
-    MHD_add_response_header(mr, "ETag", etag);
-    MHD_add_response_header(mr, "Last-Modified", lm);
+    edge_resp_header(mr, "ETag", etag);
+    edge_resp_header(mr, "Last-Modified", lm);
     int have_cc = 0;
     if (with_meta)
         object_headers(mr, o->meta_json, &have_cc);
     if (!have_cc)
-        MHD_add_response_header(mr, "Cache-Control", EDGE_DEFAULT_CACHE_CONTROL);
+        edge_resp_header(mr, "Cache-Control", EDGE_DEFAULT_CACHE_CONTROL);
     edge_cors_headers(mr, c, f->vary);
 }
 
 /* RFC 9110 §13.2.2 order. Returns 0 to go on, or 304 / 412. */
-static int preconditions(struct MHD_Connection *c, const ct_meta_object *o)
+static int preconditions(edge_conn *c, const ct_meta_object *o)
 {
     int64_t mtime_s = o->mtime_ms / 1000;
     const char *im = edge_hdr(c, "If-Match"), *ius = edge_hdr(c, "If-Unmodified-Since");
@@ -175,7 +135,7 @@ static int preconditions(struct MHD_Connection *c, const ct_meta_object *o)
 }
 
 /* If-Range: the Range applies only while the representation is unchanged. */
-static int if_range_ok(struct MHD_Connection *c, const ct_meta_object *o)
+static int if_range_ok(edge_conn *c, const ct_meta_object *o)
 {
     const char *ir = edge_hdr(c, "If-Range");
     if (!ir)
@@ -203,7 +163,7 @@ static int stored_encoding(const char *meta_json)
 }
 
 /* CloudFront's conditions for compression (see edge_gzip.c). */
-static rep_form choose_form(struct MHD_Connection *c, const edge_dist *d,
+static rep_form choose_form(edge_conn *c, const edge_dist *d,
                             const ct_meta_object *o)
 {
     rep_form f = {0, 0};
@@ -237,7 +197,7 @@ static ct_err origin_row(ct_edge *e, const edge_dist *d, const char *key, int he
     return err;
 }
 
-static int send_416(edge_req *r, struct MHD_Connection *c, const ct_meta_object *o)
+static int send_416(edge_req *r, edge_conn *c, const ct_meta_object *o)
 {
     ct_buf b = CT_BUF_INIT;
     ct_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>"
@@ -247,18 +207,15 @@ static int send_416(edge_req *r, struct MHD_Connection *c, const ct_meta_object 
                   (unsigned long long)o->size);
     size_t blen = b.len;
     char *data = ct_buf_take(&b);
-    struct MHD_Response *mr =
-        data ? MHD_create_response_from_buffer(blen, data, MHD_RESPMEM_MUST_FREE) : NULL;
-    if (!mr) {
-        free(data);
-        return MHD_NO;
-    }
+    edge_resp *mr = data ? edge_resp_take(blen, data) : NULL;
+    if (!mr)
+        return 0;
     char cr[64];
     snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)o->size);
     edge_common_headers(mr, "Error from cattube");
-    MHD_add_response_header(mr, "Content-Range", cr);
-    MHD_add_response_header(mr, "Content-Type", "application/xml");
-    MHD_add_response_header(mr, "Accept-Ranges", "bytes");
+    edge_resp_header(mr, "Content-Range", cr);
+    edge_resp_header(mr, "Content-Type", "application/xml");
+    edge_resp_header(mr, "Accept-Ranges", "bytes");
     rep_form f = {0, 0};
     validator_headers(mr, c, o, 0, &f);
     return edge_queue(r, c, 416, mr, blen);
@@ -294,10 +251,10 @@ typedef struct {
     int orig; /* 403 or 404 */
 } page_for;
 
-static int send_origin_error(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
+static int send_origin_error(edge_req *r, edge_conn *c, const edge_dist *d,
                              const char *key, int head, int status);
 
-static int serve(edge_req *r, struct MHD_Connection *c, const edge_dist *d, const char *key,
+static int serve(edge_req *r, edge_conn *c, const edge_dist *d, const char *key,
                  int head, const page_for *pf)
 {
     ct_edge *e = r->l->e;
@@ -316,8 +273,8 @@ static int serve(edge_req *r, struct MHD_Connection *c, const edge_dist *d, cons
         ct_warn("edge: origin lookup %s/%s: %s", d->origin_bucket, key, ct_err_str(err));
         return edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
     }
-    int ret = MHD_NO;
-    struct MHD_Response *mr = NULL;
+    int ret = 0;
+    edge_resp *mr = NULL;
     rep_form form = choose_form(c, d, &o);
     int pre = pf ? 0 : preconditions(c, &o);
     if (pre == 412) {
@@ -373,23 +330,23 @@ static int serve(edge_req *r, struct MHD_Connection *c, const edge_dist *d, cons
         if (nr == 1)
             len = rg[0].end - rg[0].start + 1;
         if (head) /* Content-Length of the representation (or the range), no body */
-            mr = MHD_create_response_from_callback(len, 4096, no_body, NULL, NULL);
+            mr = edge_resp_length_only(len);
         else
-            mr = file_response(r->l->secure, fd, nr ? rg[0].start : 0, len);
+            mr = file_response(fd, nr ? rg[0].start : 0, len);
         fd = head ? fd : -1; /* taken by file_response */
     }
     if (!mr)
         goto done;
     edge_common_headers(mr, hit ? "Hit from cattube" : "Miss from cattube");
-    MHD_add_response_header(mr, "Content-Type", ctype);
-    MHD_add_response_header(mr, "Accept-Ranges", "bytes");
+    edge_resp_header(mr, "Content-Type", ctype);
+    edge_resp_header(mr, "Accept-Ranges", "bytes");
     if (form.gzip)
-        MHD_add_response_header(mr, "Content-Encoding", "gzip");
+        edge_resp_header(mr, "Content-Encoding", "gzip");
     if (nr == 1) {
         char cr[96];
         snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)rg[0].start,
                  (unsigned long long)rg[0].end, (unsigned long long)size);
-        MHD_add_response_header(mr, "Content-Range", cr);
+        edge_resp_header(mr, "Content-Range", cr);
     }
     validator_headers(mr, c, &o, 1, &form);
     ret = edge_queue(r, c, pf ? pf->as_status : nr ? 206 : 200, mr, head ? 0 : len);
@@ -402,7 +359,7 @@ done:
 
 /* 403/404 from the origin: the distribution's CustomErrorResponse page for
  * that code when it has one (d NULL: never), else the S3-shaped error. */
-static int send_origin_error(edge_req *r, struct MHD_Connection *c, const edge_dist *d,
+static int send_origin_error(edge_req *r, edge_conn *c, const edge_dist *d,
                              const char *key, int head, int status)
 {
     const edge_error_page *ep = NULL;
@@ -428,7 +385,7 @@ static int send_origin_error(edge_req *r, struct MHD_Connection *c, const edge_d
     return ret;
 }
 
-int edge_serve_object(edge_req *r, struct MHD_Connection *c, const edge_dist *d, const char *key,
+int edge_serve_object(edge_req *r, edge_conn *c, const edge_dist *d, const char *key,
                       int head)
 {
     return serve(r, c, d, key, head, NULL);
