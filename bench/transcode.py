@@ -366,7 +366,17 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="timed runs per job and level (median reported)")
     ap.add_argument("--ffmpeg-as-root", action="store_true",
                     help="run the ffmpeg CLI with the caller's credentials (root: real-time SVT-AV1 threads)")
+    ap.add_argument("--from-json", metavar="RESULTS",
+                    help="no runs: print (and record) the results.json of an earlier --keep run")
     a = ap.parse_args()
+    if a.from_json:
+        results = json.load(open(a.from_json))
+        results["runs"] = [r for r in results["runs"] if "cattube" in r and "ffmpeg" in r]
+        text = report(results)
+        print(text)
+        if not a.no_docs:
+            write_docs(results, text, a)
+        return
     if os.geteuid() == 0 and not a.ffmpeg_as_root:
         FFMPEG_PREFIX[:] = ["unshare", "--user"]
     length = int(os.environ.get("SECONDS_LEN", "3" if a.quick else "10"))
@@ -384,7 +394,8 @@ def main():
                         "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a",
                         "128k", src], check=True)
         all_jobs = jobs(size)
-        results = {"length": length, "size": size, "bin": binary, "loads": [loadavg()], "runs": []}
+        results = {"length": length, "size": size, "bin": binary, "loads": [loadavg()], "runs": [],
+                   "ffmpeg_as_root": a.ffmpeg_as_root}
         for level in levels:
             for name in names:
                 job = all_jobs[name]
@@ -424,12 +435,13 @@ def report(res):
     out = [f"Speed, median of {len(res['runs'][0]['cattube']['walls'])} alternating run(s) each (frames = input "
            "frames; ratio = cattube / ffmpeg, < 1 is faster):", "",
            "| job | QVBR | cattube wall s | ffmpeg wall s | wall ratio | cattube fps | ffmpeg fps "
-           "| cattube CPU s | ffmpeg CPU s | cattube RSS MiB | ffmpeg RSS MiB | RSS ratio |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| cattube CPU s | ffmpeg CPU s | CPU ratio | cattube RSS MiB | ffmpeg RSS MiB | RSS ratio |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["runs"]:
         c, f = r["cattube"], r["ffmpeg"]
         out.append(f"| {r['job']} | {r['level']} | {c['wall']:.2f} | {f['wall']:.2f} | {c['wall'] / f['wall']:.2f} "
                    f"| {frames / c['wall']:.1f} | {frames / f['wall']:.1f} | {c['cpu']:.1f} | {f['cpu']:.1f} "
+                   f"| {c['cpu'] / f['cpu']:.2f} "
                    f"| {c['rss'] // 1024} | {f['rss'] // 1024} | {c['rss'] / f['rss']:.2f} |")
     out += ["", "Quality per rendition (video kb/s from packet sizes; SSIM All and PSNR average against the "
             "source scaled to the rendition's size):", "",
@@ -448,8 +460,15 @@ def write_docs(res, text, a):
     doc = os.path.join(ROOT, "docs", "benchmarks.md")
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     lav = subprocess.run(["pkg-config", "--modversion", "libavcodec"], capture_output=True, text=True).stdout.strip()
-    args = " ".join(x for x in ("--quick" if a.quick else "", f"--levels {a.levels}", f"--jobs {a.jobs}",
-                                f"--repeat {a.repeat}", "--ffmpeg-as-root" if a.ffmpeg_as_root else "") if x)
+    if a.from_json:  # what the recorded runs were (a --keep run may have been stopped early)
+        levels = ",".join(dict.fromkeys(str(r["level"]) for r in res["runs"]))
+        names = ",".join(dict.fromkeys(r["job"] for r in res["runs"]))
+        reps = len(res["runs"][0]["cattube"]["walls"])
+        args = (f"{'--quick ' if res['length'] == 3 else ''}--levels {levels} --jobs {names} --repeat {reps}"
+                f"{' --ffmpeg-as-root' if res.get('ffmpeg_as_root') else ''}")
+    else:
+        args = " ".join(x for x in ("--quick" if a.quick else "", f"--levels {a.levels}", f"--jobs {a.jobs}",
+                                    f"--repeat {a.repeat}", "--ffmpeg-as-root" if a.ffmpeg_as_root else "") if x)
     w, h = res["size"]
     head = (f"Measured by `bench/transcode {args}` on {time.strftime('%Y-%m-%d', time.gmtime())} — "
             f"{os.cpu_count()} cores, {cpu}, {os.uname().release}, libavcodec {lav or '?'}; "
