@@ -28,7 +28,7 @@ psnr filters, and its video bitrate is the sum of its packet sizes over its
 duration (ffprobe).
 
 Usage: bench/transcode [--quick] [--no-docs] [--levels 5,7,9] [--jobs seed,hls,cmaf] [--repeat N]
-                       [--keep] [--ffmpeg-as-root]
+                       [--keep] [--ffmpeg-as-root] [--check-plan] [--from-json RESULTS]
 Env:   CATTUBE_BIN, SECONDS_LEN (default 10; --quick: 3), SIZE (1920x1080)
 """
 
@@ -103,12 +103,12 @@ def job_settings(job, level):
         o["ContainerSettings"] = {"Container": {"mp4": "MP4", "hls_ts": "M3U8", "cmaf": "CMFC"}[r["container"]]}
         outs.append(o)
     kind = job[0]["container"]
-    ogs = {"mp4": {"Type": "FILE_GROUP_SETTINGS", "FileGroupSettings": {"Destination": "s3://out/"}},
+    ogs = {"mp4": {"Type": "FILE_GROUP_SETTINGS", "FileGroupSettings": {"Destination": "s3://cattube-out/"}},
            "hls_ts": {"Type": "HLS_GROUP_SETTINGS", "HlsGroupSettings": {
-               "Destination": "s3://out/", "SegmentLength": SEG, "MinSegmentLength": 0}},
+               "Destination": "s3://cattube-out/", "SegmentLength": SEG, "MinSegmentLength": 0}},
            "cmaf": {"Type": "CMAF_GROUP_SETTINGS", "CmafGroupSettings": {
-               "Destination": "s3://out/", "SegmentLength": SEG}}}[kind]
-    return {"Inputs": [{"FileInput": "s3://in/in.mp4"}],
+               "Destination": "s3://cattube-out/", "SegmentLength": SEG}}}[kind]
+    return {"Inputs": [{"FileInput": "s3://cattube-in/in.mp4"}],
             "OutputGroups": [{"OutputGroupSettings": ogs, "Outputs": outs}]}
 
 
@@ -118,19 +118,20 @@ def plan(job, level, inp, outdir):
     for i, r in enumerate(job):
         multi = r["container"] != "mp4"
         video = {"codec": PLAN_VCODEC[r["codec"]] if r["codec"] else 0,
-                 "width": r["w"], "height": r["h"], "rc_mode": 0, "qvbr_level": level,
+                 "width": r["w"], "height": r["h"], "rc_mode": 0, "qvbr_level": level if r["codec"] else 0,
                  "bitrate": 0, "max_bitrate": r["cap"], "hrd_buffer": 0, "gop_frames": 0,
                  "scene_change_detect": 1 if r["codec"] in ("h264", "h265") else 0,
                  "rate": [0, 0, 0, 0], "stretch": 0}
-        audio = {"codec": 1 if r["audio"] else 0, "bitrate": 96000 if r["audio"] else 0,
-                 "channels": 2, "sample_rate": 48000, "vbr_quality": -100}
+        audio = ({"codec": 1, "bitrate": 96000, "channels": 2, "sample_rate": 48000, "vbr_quality": -100}
+                 if r["audio"] else {"codec": 0, "bitrate": 0, "channels": 0, "sample_rate": 0, "vbr_quality": 0})
         outs.append({"container": PLAN_CONTAINER[r["container"]],
                      "path": os.path.join(outdir, r["name"] + ("" if multi else ".mp4")),
                      "name": r["name"] if multi else "",
                      "master": "in.m3u8" if multi and i == 0 else "",
                      "group": 0, "seg": [r["seg"], 0, 0, 0, 0], "fc": [0, 0, 0, 0],
                      "video": video, "audio": audio})
-    return {"input_path": inp, "inputs": [], "outputs": outs,
+    return {"input_path": inp, "inputs": [{"path": "", "tc_source": 0, "tc_start": [-1, 0, 0, 0], "clips": []}],
+            "outputs": outs,
             "max_width": 0, "max_height": 0, "max_duration_s": 0.0}
 
 
@@ -189,6 +190,32 @@ def ffmpeg_cmd(job, level, inp, outdir):
             "-init_seg_name", "in_$RepresentationID$_init.mp4",
             "-media_seg_name", "in_$RepresentationID$_$Number%09d$.mp4", os.path.join(outdir, "in.mpd")]
     return cmd
+
+
+def check_plans(work, size):
+    """Compiles bench/transcode_plan.c against the build's libct_mc and checks
+    that plan() is what ct_mc_job_plan makes of job_settings(), paths aside."""
+    exe, build = os.path.join(work, "plan"), os.path.join(ROOT, "build", "src")
+    subprocess.run(["cc", "-std=c17", "-I", os.path.join(ROOT, "src"), "-I", build,
+                    os.path.join(ROOT, "bench", "transcode_plan.c"), os.path.join(build, "libct_mc.a"),
+                    os.path.join(build, "libct_core.a"), "-ljansson", "-lm", "-o", exe], check=True)
+
+    def camel(o):
+        if isinstance(o, dict):
+            return {k[0].lower() + k[1:]: camel(v) for k, v in o.items()}
+        return [camel(v) for v in o] if isinstance(o, list) else o
+    for name, job in jobs(size).items():
+        for level in (5, 7, 9):
+            out = subprocess.run([exe], input=json.dumps({"settings": camel(job_settings(job, level))}),
+                                 capture_output=True, text=True, check=True).stdout
+            real, mine = json.loads(out), plan(job, level, "", "")
+            for p in (real, mine):
+                p.pop("input_path")
+                for o in p["outputs"]:
+                    o.pop("path")
+            if real != mine:
+                sys.exit(f"plan of {name} at level {level} differs from mc's:\n{real}\n{mine}")
+    print("plans: same as ct_mc_job_plan's for every job and level")
 
 
 # ------------------------------------------------------------- running
@@ -368,6 +395,8 @@ def main():
                     help="run the ffmpeg CLI with the caller's credentials (root: real-time SVT-AV1 threads)")
     ap.add_argument("--from-json", metavar="RESULTS",
                     help="no runs: print (and record) the results.json of an earlier --keep run")
+    ap.add_argument("--check-plan", action="store_true",
+                    help="only check the plans against mc's (needs the build's static libraries)")
     a = ap.parse_args()
     if a.from_json:
         results = json.load(open(a.from_json))
@@ -386,6 +415,9 @@ def main():
     binary = pick_bin()
     work = tempfile.mkdtemp(prefix="ct-bench-transcode.")
     try:
+        if a.check_plan:
+            check_plans(work, size)
+            return
         src = os.path.join(work, "in.mp4")
         print(f"generating {length}s {size[0]}x{size[1]}@{FPS} input...", flush=True)
         subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
