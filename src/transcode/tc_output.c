@@ -228,6 +228,11 @@ static int open_video(tc_job *j, tc_out *o)
     enc->color_trc = ist->codecpar->color_trc;
     enc->colorspace = ist->codecpar->color_space;
     enc->color_range = AVCOL_RANGE_MPEG;
+    /* Encoder threads as the ffmpeg CLI sets them ("auto"): libav's default
+     * of 1 made libvpx (VP8/VP9) encode on the decode loop's thread. x264
+     * already defaulted to auto; x265 and SVT-AV1 ignore it. */
+    if (pv->codec != CT_VCODEC_JPEG)
+        enc->thread_count = 0;
     if (pv->gop_frames > 0)
         enc->gop_size = pv->gop_frames;
     else if (pv->gop_ms > 0) /* GopSizeUnits SECONDS */
