@@ -221,11 +221,18 @@ def cluster(tmp_path_factory, pg_url):
     assert not problems, problems
 
 
-def tiny_job(modifier, key="tiny.mov", priority=0, queue="Default"):
+def tiny_job(modifier, key="tiny.mov", priority=0, queue="Default", slow=False):
+    """slow: HEVC at 1280x720, so that a job on long.mov stays PROGRESSING
+    for seconds even on an idle machine (a 160x90 H.264 encode of it can
+    finish between two 0.2 s polls, and the kill/cancel tests must catch it
+    running)."""
+    video = {"Width": 160, "Height": 90, "CodecSettings": {
+        "Codec": "H_264", "H264Settings": {"RateControlMode": "QVBR", "MaxBitrate": 200000}}}
+    if slow:
+        video = {"Width": 1280, "Height": 720, "CodecSettings": {
+            "Codec": "H_265", "H265Settings": {"RateControlMode": "QVBR", "MaxBitrate": 2000000}}}
     out = {"NameModifier": "-t", "ContainerSettings": {"Container": "MP4", "Mp4Settings": {}},
-           "VideoDescription": {"Width": 160, "Height": 90, "CodecSettings": {
-               "Codec": "H_264", "H264Settings": {"RateControlMode": "QVBR",
-                                                  "MaxBitrate": 200000}}}}
+           "VideoDescription": video}
     settings = {
         "Inputs": [{"FileInput": f"s3://{SRC}/{key}", "VideoSelector": {},
                     "AudioSelectors": {"Audio Selector 1": {"DefaultSelection": "DEFAULT"}}}],
@@ -296,7 +303,8 @@ def test_thirty_jobs_through_two_nodes_each_once(cluster):
 
 def test_killed_worker_job_completes_on_another(cluster):
     a, b = cluster.nodes
-    jid = a.client("mediaconvert").create_job(**tiny_job("kill9", key="long.mov"))["Job"]["Id"]
+    job = tiny_job("kill9", key="long.mov", slow=True)
+    jid = a.client("mediaconvert").create_job(**job)["Job"]["Id"]
     wait_status(b, jid, ("PROGRESSING",), min_percent=1)
     owner = cluster.claims()[jid]
     assert len(owner) == 1, owner
@@ -340,7 +348,7 @@ def test_paused_queue_priority_and_cancel(cluster):
     assert all(claims[jid] == [keep] for jid in (high, mid, low)), claims
 
     # Cancel mid-run, through the node that did not create the job.
-    jid = mca.create_job(**tiny_job("cancel", key="long.mov"))["Job"]["Id"]
+    jid = mca.create_job(**tiny_job("cancel", key="long.mov", slow=True))["Job"]["Id"]
     wait_status(b, jid, ("PROGRESSING",), min_percent=1)
     mcb.cancel_job(Id=jid)
     job = wait_status(a, jid, ("CANCELED",), timeout=10)
