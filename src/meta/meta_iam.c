@@ -101,8 +101,31 @@ ct_err ct_meta_iam_user_delete(ct_meta *m, const char *name)
     return exec_change(m, "DELETE FROM iam_users WHERE name=?", name, NULL);
 }
 
-static void row_to_user(ct_db_stmt *st, ct_meta_iam_user *u)
+/* Reads the first row of sql (its one parameter: name) with row(); shared by
+ * the user and role lookups. CT_ERR_NOT_FOUND when there is none. */
+static ct_err get_by_name(ct_meta *m, const char *sql, const char *name,
+                          void (*row)(ct_db_stmt *st, void *out), void *out)
 {
+    ct_db_stmt *st = NULL;
+    pthread_mutex_lock(&m->mu);
+    ct_err e = meta_prep(m, sql, &st);
+    if (e)
+        goto cleanup;
+    ct_db_bind_text(st, 1, name);
+    int rc = ct_db_step(st);
+    if (rc == CT_DB_ROW)
+        row(st, out);
+    else
+        e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
+cleanup:
+    ct_db_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return e;
+}
+
+static void row_to_user(ct_db_stmt *st, void *out)
+{
+    ct_meta_iam_user *u = out;
     memset(u, 0, sizeof *u);
     meta_col_copy(st, 0, u->name, sizeof u->name);
     meta_col_copy(st, 1, u->user_id, sizeof u->user_id);
@@ -117,21 +140,7 @@ static void row_to_user(ct_db_stmt *st, ct_meta_iam_user *u)
 
 ct_err ct_meta_iam_user_get(ct_meta *m, const char *name, ct_meta_iam_user *out)
 {
-    ct_db_stmt *st = NULL;
-    pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, USER_SELECT " WHERE u.name=?", &st);
-    if (e)
-        goto cleanup;
-    ct_db_bind_text(st, 1, name);
-    int rc = ct_db_step(st);
-    if (rc == CT_DB_ROW)
-        row_to_user(st, out);
-    else
-        e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
-cleanup:
-    ct_db_finalize(st);
-    pthread_mutex_unlock(&m->mu);
-    return e;
+    return get_by_name(m, USER_SELECT " WHERE u.name=?", name, row_to_user, out);
 }
 
 ct_err ct_meta_iam_user_list(ct_meta *m, ct_meta_iam_user_cb cb, void *ctx)
@@ -307,8 +316,9 @@ ct_err ct_meta_iam_role_delete(ct_meta *m, const char *name)
     return exec_change(m, "DELETE FROM iam_roles WHERE name=?", name, NULL);
 }
 
-static void row_to_role(ct_db_stmt *st, ct_meta_iam_role *r)
+static void row_to_role(ct_db_stmt *st, void *out)
 {
+    ct_meta_iam_role *r = out;
     memset(r, 0, sizeof *r);
     meta_col_copy(st, 0, r->name, sizeof r->name);
     meta_col_copy(st, 1, r->role_id, sizeof r->role_id);
@@ -317,21 +327,8 @@ static void row_to_role(ct_db_stmt *st, ct_meta_iam_role *r)
 
 ct_err ct_meta_iam_role_get(ct_meta *m, const char *name, ct_meta_iam_role *out)
 {
-    ct_db_stmt *st = NULL;
-    pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "SELECT name, role_id, created_ms FROM iam_roles WHERE name=?", &st);
-    if (e)
-        goto cleanup;
-    ct_db_bind_text(st, 1, name);
-    int rc = ct_db_step(st);
-    if (rc == CT_DB_ROW)
-        row_to_role(st, out);
-    else
-        e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
-cleanup:
-    ct_db_finalize(st);
-    pthread_mutex_unlock(&m->mu);
-    return e;
+    return get_by_name(m, "SELECT name, role_id, created_ms FROM iam_roles WHERE name=?", name,
+                       row_to_role, out);
 }
 
 ct_err ct_meta_iam_role_list(ct_meta *m, ct_meta_iam_role_cb cb, void *ctx)
