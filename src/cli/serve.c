@@ -200,8 +200,9 @@ static void json_auth_error(ct_http_resp *resp, const ct_http_req *req)
     ct_http_resp_header(resp, "x-amzn-ErrorType", type);
 }
 
-/* Non-S3 APIs: the admin API is the root user's; MediaConvert and
- * CloudFront need an identity policy allowing the service's actions. */
+/* Non-S3 APIs: the admin API is the root user's; MediaConvert requests need
+ * an identity policy allowing their action ("mediaconvert:GetJob" on the
+ * job's ARN, ct_mc_request_action), CloudFront ones "cloudfront:*". */
 static int api_allowed(server *sv, const ct_http_req *req)
 {
     const char *p = req->path;
@@ -210,14 +211,28 @@ static int api_allowed(server *sv, const ct_http_req *req)
     if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies") ||
         has_prefix(p, "/cattube/admin/roles"))
         return 1; /* answers its own 403 for non-root callers */
-    const char *action = has_prefix(p, "/2017-08-29/")   ? "mediaconvert:*"
-                         : has_prefix(p, "/2020-05-31/") ? "cloudfront:*"
-                                                         : NULL;
-    if (!action)
+    char action[64] = "", resource[512] = "*";
+    if (has_prefix(p, "/2017-08-29/"))
+        ct_mc_request_action(sv->mc, req->method, p, action, resource);
+    else if (has_prefix(p, "/2020-05-31/"))
+        snprintf(action, sizeof action, "cloudfront:*");
+    else
         return 0;
-    ct_iam_request r = {.action = action, .resource = "*", .source_ip = req->client_ip,
+    ct_iam_request r = {.action = action, .resource = resource, .source_ip = req->client_ip,
                         .secure = req->secure};
     return ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK;
+}
+
+/* mc's permission check (iam:PassRole on a new job's role). */
+static ct_err mc_authorize(void *ctx, const ct_http_req *req, const char *action,
+                           const char *resource)
+{
+    server *sv = ctx;
+    ct_iam_request r = {.action = action, .resource = resource, .source_ip = req->client_ip,
+                        .secure = req->secure};
+    if (ct_iam_is_root(sv->iam, &req->principal))
+        return CT_OK;
+    return ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK ? CT_OK : CT_ERR_DENIED;
 }
 
 /* Authenticated non-S3 requests: MediaConvert, CloudFront, admin. */
@@ -412,7 +427,7 @@ static ct_err start_all(server *sv)
     ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam, sv->opt.domain};
     sv->probe = (ct_serve_probe_ctx){sv->meta, sv->store, sv->iam};
     ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url, ct_serve_probe,
-                        &sv->probe};
+                        &sv->probe, mc_authorize, sv};
     if ((e = ct_s3_open(&s3c, sv->meta, sv->store, &sv->s3)) ||
         (e = ct_mc_open(&mcc, sv->meta, &sv->mc)))
         return e;

@@ -299,31 +299,32 @@ static const struct {
     const char *collection;
     int has_id;
     const char *method;
+    const char *operation; /* the IAM action's name */
     mc_handler fn;
 } routes[] = {
-    {"jobs", 0, "POST", mc_h_job_create},
-    {"jobs", 0, "GET", mc_h_job_list},
-    {"jobs", 1, "GET", mc_h_job_get},
-    {"jobs", 1, "DELETE", mc_h_job_cancel},
-    {"search", 0, "GET", mc_h_job_search},
-    {"queues", 0, "POST", h_queue_create},
-    {"queues", 0, "GET", h_queue_list},
-    {"queues", 1, "GET", h_queue_get},
-    {"queues", 1, "PUT", h_queue_update},
-    {"queues", 1, "DELETE", h_queue_delete},
-    {"jobTemplates", 0, "POST", mc_h_template_create},
-    {"jobTemplates", 0, "GET", mc_h_template_list},
-    {"jobTemplates", 1, "GET", mc_h_template_get},
-    {"jobTemplates", 1, "PUT", mc_h_template_update},
-    {"jobTemplates", 1, "DELETE", mc_h_template_delete},
-    {"presets", 0, "POST", mc_h_preset_create},
-    {"presets", 0, "GET", mc_h_preset_list},
-    {"presets", 1, "GET", mc_h_preset_get},
-    {"presets", 1, "PUT", mc_h_preset_update},
-    {"presets", 1, "DELETE", mc_h_preset_delete},
-    {"endpoints", 0, "POST", h_endpoints},
-    {"policy", 0, "GET", h_policy},
-    {"probe", 0, "POST", mc_h_probe},
+    {"jobs", 0, "POST", "CreateJob", mc_h_job_create},
+    {"jobs", 0, "GET", "ListJobs", mc_h_job_list},
+    {"jobs", 1, "GET", "GetJob", mc_h_job_get},
+    {"jobs", 1, "DELETE", "CancelJob", mc_h_job_cancel},
+    {"search", 0, "GET", "SearchJobs", mc_h_job_search},
+    {"queues", 0, "POST", "CreateQueue", h_queue_create},
+    {"queues", 0, "GET", "ListQueues", h_queue_list},
+    {"queues", 1, "GET", "GetQueue", h_queue_get},
+    {"queues", 1, "PUT", "UpdateQueue", h_queue_update},
+    {"queues", 1, "DELETE", "DeleteQueue", h_queue_delete},
+    {"jobTemplates", 0, "POST", "CreateJobTemplate", mc_h_template_create},
+    {"jobTemplates", 0, "GET", "ListJobTemplates", mc_h_template_list},
+    {"jobTemplates", 1, "GET", "GetJobTemplate", mc_h_template_get},
+    {"jobTemplates", 1, "PUT", "UpdateJobTemplate", mc_h_template_update},
+    {"jobTemplates", 1, "DELETE", "DeleteJobTemplate", mc_h_template_delete},
+    {"presets", 0, "POST", "CreatePreset", mc_h_preset_create},
+    {"presets", 0, "GET", "ListPresets", mc_h_preset_list},
+    {"presets", 1, "GET", "GetPreset", mc_h_preset_get},
+    {"presets", 1, "PUT", "UpdatePreset", mc_h_preset_update},
+    {"presets", 1, "DELETE", "DeletePreset", mc_h_preset_delete},
+    {"endpoints", 0, "POST", "DescribeEndpoints", h_endpoints},
+    {"policy", 0, "GET", "GetPolicy", h_policy},
+    {"probe", 0, "POST", "Probe", mc_h_probe},
 };
 
 /* Splits "/2017-08-29/coll[/id]" into coll and decoded id (heap, NULL when absent). */
@@ -353,9 +354,47 @@ static int route_split(const char *path, char coll[32], char **id)
     return 0;
 }
 
+/* The route for method on coll[/id]: its index, or -1 (*path_ok says
+ * whether another method would have matched). */
+static int find_route(const char *method, const char *coll, int has_id, int *path_ok)
+{
+    *path_ok = 0;
+    for (size_t i = 0; i < CT_ARRAY_LEN(routes); i++) {
+        if (strcmp(routes[i].collection, coll) != 0 || routes[i].has_id != has_id)
+            continue;
+        *path_ok = 1;
+        if (strcmp(routes[i].method, method) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+int ct_mc_request_action(const ct_mc *mc, const char *method, const char *path, char action[64],
+                         char resource[512])
+{
+    char coll[32], *id = NULL;
+    int path_ok, r = -1;
+    snprintf(action, 64, "mediaconvert:*");
+    snprintf(resource, 512, "*");
+    if (route_split(path, coll, &id) == 0)
+        r = find_route(method, coll, id != NULL, &path_ok);
+    if (r >= 0) {
+        snprintf(action, 64, "mediaconvert:%s", routes[r].operation);
+        if (id) { /* jobs/ID, queues/NAME, jobTemplates/NAME, presets/NAME */
+            char *arn = mc_arn(mc, coll, id);
+            if (!arn || ct_snprintf(resource, 512, "%s", arn))
+                r = -1; /* too long to name: only mediaconvert:* on * passes */
+            free(arn);
+        }
+    }
+    free(id);
+    return r >= 0;
+}
+
 void ct_mc_handle(ct_mc *mc, const ct_http_req *req, ct_http_resp *resp)
 {
     char coll[32], *id = NULL;
+    int path_ok;
     if (req->principal.anonymous) {
         mc_error(resp, CT_ERR_DENIED, "MediaConvert requests must be signed");
         return;
@@ -364,22 +403,14 @@ void ct_mc_handle(ct_mc *mc, const ct_http_req *req, ct_http_resp *resp)
         mc_error(resp, CT_ERR_NOT_FOUND, "no such MediaConvert resource");
         return;
     }
-    int path_ok = 0;
-    for (size_t i = 0; i < CT_ARRAY_LEN(routes); i++) {
-        if (strcmp(routes[i].collection, coll) != 0 || routes[i].has_id != (id != NULL))
-            continue;
-        path_ok = 1;
-        if (strcmp(routes[i].method, req->method) == 0) {
-            routes[i].fn(mc, req, id, resp);
-            free(id);
-            return;
-        }
-    }
-    free(id);
-    if (path_ok)
+    int r = find_route(req->method, coll, id != NULL, &path_ok);
+    if (r >= 0)
+        routes[r].fn(mc, req, id, resp);
+    else if (path_ok)
         mc_error(resp, CT_ERR_INVALID, "method not allowed on this MediaConvert resource");
     else
         mc_error(resp, CT_ERR_NOT_FOUND, "no such MediaConvert operation");
+    free(id);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -406,6 +437,8 @@ ct_err ct_mc_open(const ct_mc_config *cfg, ct_meta *meta, ct_mc **out)
     mc->meta = meta;
     mc->probe = cfg->probe;
     mc->probe_ctx = cfg->probe_ctx;
+    mc->authorize = cfg->authorize;
+    mc->authorize_ctx = cfg->authorize_ctx;
     if (ct_snprintf(mc->region, sizeof mc->region, "%s", cfg->region ? cfg->region : "us-east-1") ||
         ct_snprintf(mc->account, sizeof mc->account, "%s",
                     cfg->account_id ? cfg->account_id : "000000000000") ||

@@ -32,6 +32,8 @@ struct ct_mc {
     char endpoint[512];
     ct_mc_probe_fn probe;
     void *probe_ctx;
+    ct_mc_authorize_fn authorize;
+    void *authorize_ctx;
 };
 
 /* Diagnostics while checking a request: the current JSON path, the first
