@@ -252,6 +252,10 @@ void ct_edge_cloudfront_handle(ct_edge *e, const ct_http_req *req, ct_http_resp 
     else if (!strncmp(path, CF_PREFIX "origin-access-control",
                       strlen(CF_PREFIX "origin-access-control")))
         cf_oac_route(e, path + strlen(CF_PREFIX "origin-access-control"), req, resp, &f);
+    else if (!strncmp(path, CF_PREFIX "public-key", strlen(CF_PREFIX "public-key")))
+        cf_keys_route(e, 0, path + strlen(CF_PREFIX "public-key"), req, resp, &f);
+    else if (!strncmp(path, CF_PREFIX "key-group", strlen(CF_PREFIX "key-group")))
+        cf_keys_route(e, 1, path + strlen(CF_PREFIX "key-group"), req, resp, &f);
     else
         cf_failf(&f, 404, "NotImplemented", "This CloudFront API is not supported by CatTube");
     if (f.status)
