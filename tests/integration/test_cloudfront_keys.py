@@ -157,3 +157,35 @@ def test_admin_api_keys_are_listed(server):
     got = server.aws("cloudfront", "get-public-key", "--id", kid)
     assert got["ETag"].startswith("E")
     assert got["PublicKey"]["PublicKeyConfig"]["CallerReference"] == kid
+
+
+def test_per_action_iam(server, bucket, tmp_path):  # noqa: F811
+    """CloudFront API calls need their own action on the distribution's ARN."""
+    d1 = server.aws("cloudfront", "create-distribution", "--distribution-config",
+                    _cfg(server, bucket, uuid.uuid4().hex))["Distribution"]
+    d2 = server.aws("cloudfront", "create-distribution", "--distribution-config",
+                    _cfg(server, bucket, uuid.uuid4().hex))["Distribution"]
+    p = server.cattube("admin", "user", "create", "cf-viewer", "--endpoint", server.endpoint)
+    key = json.loads(p.stdout)["accessKey"]
+    ak, sk = key["accessKeyId"], key["secretAccessKey"]
+    pol = tmp_path / "cf-viewer.json"
+    pol.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["cloudfront:List*", "cloudfront:GetDistribution*"],
+         "Resource": "*"},
+        {"Effect": "Deny", "Action": "cloudfront:Get*", "Resource": d2["ARN"]}]}))
+    server.cattube("admin", "user", "attach-policy", "cf-viewer", "--policy-document",
+                   f"file://{pol}", "--policy-name", "inline", "--endpoint", server.endpoint)
+    kw = {"access_key": ak, "secret_key": sk}
+    ids = [x["Id"] for x in server.aws("cloudfront", "list-distributions",
+                                       **kw)["DistributionList"]["Items"]]
+    assert d1["Id"] in ids and d2["Id"] in ids
+    assert server.aws("cloudfront", "get-distribution-config", "--id", d1["Id"],
+                      **kw)["DistributionConfig"]
+    err = server.aws_fail("cloudfront", "get-distribution", "--id", d2["Id"], **kw)
+    assert "AccessDenied" in err.stderr and "cloudfront:GetDistribution" in err.stderr
+    err = server.aws_fail("cloudfront", "create-distribution", "--distribution-config",
+                          _cfg(server, bucket, uuid.uuid4().hex), **kw)
+    assert "AccessDenied" in err.stderr
+    err = server.aws_fail("cloudfront", "create-public-key", "--public-key-config",
+                          key_cfg(server, "nope", keypair(server, "nope")[1]), **kw)
+    assert "AccessDenied" in err.stderr
