@@ -200,12 +200,15 @@ static void json_auth_error(ct_http_resp *resp, const ct_http_req *req)
     ct_http_resp_header(resp, "x-amzn-ErrorType", type);
 }
 
-/* Non-S3 APIs: the admin API is the root user's; MediaConvert requests need
- * an identity policy allowing their action ("mediaconvert:GetJob" on the
- * job's ARN, ct_mc_request_action), CloudFront ones "cloudfront:*". */
-static int api_allowed(server *sv, const ct_http_req *req)
+/* Non-S3 APIs: the admin API is the root user's; MediaConvert and CloudFront
+ * requests need an identity policy allowing their own action
+ * ("mediaconvert:GetJob" on the job's ARN, ct_mc_request_action;
+ * "cloudfront:UpdateDistribution" on the distribution's ARN,
+ * ct_edge_cloudfront_action). */
+static int api_allowed(server *sv, const ct_http_req *req, char *why, size_t whylen)
 {
     const char *p = req->path;
+    snprintf(why, whylen, "User is not authorized to perform this action");
     if (ct_iam_is_root(sv->iam, &req->principal))
         return 1;
     if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies") ||
@@ -215,12 +218,16 @@ static int api_allowed(server *sv, const ct_http_req *req)
     if (has_prefix(p, "/2017-08-29/"))
         ct_mc_request_action(sv->mc, req->method, p, action, resource);
     else if (has_prefix(p, "/2020-05-31/"))
-        snprintf(action, sizeof action, "cloudfront:*");
+        ct_edge_cloudfront_action(sv->account_id, req->method, p, action, resource);
     else
         return 0;
     ct_iam_request r = {.action = action, .resource = resource, .source_ip = req->client_ip,
                         .secure = req->secure};
-    return ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK;
+    if (ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK)
+        return 1;
+    snprintf(why, whylen, "User: %.200s is not authorized to perform: %s on resource: %.200s",
+             req->principal.arn, action, resource);
+    return 0;
 }
 
 /* mc's permission check (iam:PassRole on a new job's role). */
@@ -239,9 +246,17 @@ static ct_err mc_authorize(void *ctx, const ct_http_req *req, const char *action
 static void route_admin(server *sv, ct_http_req *req, ct_http_resp *resp)
 {
     const char *p = req->path;
-    if (!api_allowed(sv, req)) {
-        json_t *body = json_pack("{s:s}", "message", "User is not authorized to perform this "
-                                                     "action");
+    char why[512];
+    int allowed = api_allowed(sv, req, why, sizeof why);
+    if (!allowed && has_prefix(p, "/2020-05-31/")) {
+        /* CloudFront answers in its own XML error shape */
+        req->auth_err = CT_ERR_DENIED;
+        snprintf(req->auth_msg, sizeof req->auth_msg, "%s", why);
+        ct_edge_cloudfront_handle(sv->edge, req, resp);
+        return;
+    }
+    if (!allowed) {
+        json_t *body = json_pack("{s:s}", "message", why);
         ct_http_resp_json(resp, 403, json_dumps(body, JSON_COMPACT));
         json_decref(body);
         ct_http_resp_header(resp, "x-amzn-ErrorType", "AccessDeniedException");

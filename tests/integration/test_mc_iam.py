@@ -68,7 +68,8 @@ def test_per_action_and_resource(server, tmp_path):
     assert "IamOpen" in names and "IamClosed" in names
     assert mc.get_queue(Name="IamOpen")["Queue"]["Name"] == "IamOpen"
     denied(mc.get_queue, Name="IamClosed")
-    denied(mc.create_queue, Name="IamMine")
+    msg = denied(mc.create_queue, Name="IamMine")
+    assert "mediaconvert:CreateQueue" in msg and "mc-reader" in msg, msg
     denied(mc.delete_queue, Name="IamOpen")
     assert mc.update_queue(Name="IamOpen", Description="by reader")["Queue"]["Description"] \
         == "by reader"
