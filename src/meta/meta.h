@@ -264,10 +264,12 @@ ct_err ct_meta_job_finish(ct_meta *m, const char *id, int attempt, const char *s
  * jobs (<= 0: CT_META_JOB_PURGE_BATCH). SUBMITTED and PROGRESSING jobs are
  * never deleted; a job with an event not yet dispatched or a delivery still
  * pending is kept for a later pass. retention_ms <= 0 keeps everything.
- * Safe to run from several processes at once. *deleted (optional): jobs
- * deleted, also when a later batch failed. */
+ * Stops after max_jobs (<= 0: when none is left). Safe to run from several
+ * processes at once. *deleted (optional): jobs deleted, also when a later
+ * batch failed. */
 #define CT_META_JOB_PURGE_BATCH 500
-ct_err ct_meta_job_purge(ct_meta *m, int64_t retention_ms, int batch, int *deleted);
+ct_err ct_meta_job_purge(ct_meta *m, int64_t retention_ms, int batch, int max_jobs,
+                         int *deleted);
 
 /* ---- edge distributions (meta_edge.c) ---- */
 ct_err ct_meta_distribution_put(ct_meta *m, const char *id, const char *json, int create_only);

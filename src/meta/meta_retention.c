@@ -121,9 +121,10 @@ unlock:
     return err;
 }
 
-ct_err ct_meta_job_purge(ct_meta *m, int64_t retention_ms, int batch, int *deleted)
+ct_err ct_meta_job_purge(ct_meta *m, int64_t retention_ms, int batch, int max_jobs,
+                        int *deleted)
 {
-    int total = 0, n = 0;
+    int total = 0, n = 0, want = 0;
     ct_err err = CT_OK;
     if (batch <= 0)
         batch = CT_META_JOB_PURGE_BATCH;
@@ -131,9 +132,12 @@ ct_err ct_meta_job_purge(ct_meta *m, int64_t retention_ms, int batch, int *delet
     if (retention_ms > 0 && !ids)
         err = CT_ERR_NOMEM;
     /* A full batch means there may be more; the lock is free between batches. */
-    for (n = batch; ids && !err && n == batch; total += n) {
+    for (n = want = batch; ids && !err && n == want; total += n) {
+        want = max_jobs > 0 && max_jobs - total < batch ? max_jobs - total : batch;
+        if (want <= 0)
+            break;
         for (int attempt = 0;; attempt++) {
-            err = purge_batch_once(m, retention_ms, batch, ids, &n);
+            err = purge_batch_once(m, retention_ms, want, ids, &n);
             if (err == CT_OK || !meta_txn_again(m, err, attempt))
                 break;
         }
