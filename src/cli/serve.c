@@ -509,9 +509,10 @@ static void purge_jobs(server *sv, int64_t *next_ms)
     *next_ms = ct_mono_ms() + (n == SERVE_PURGE_MAX_JOBS ? 0 : purge_period_s(&sv->opt) * 1000);
     if (e)
         ct_warn("serve: job retention: deleting expired jobs failed: %s", ct_err_str(e));
+    int64_t r = sv->opt.job_retention_ms;
     if (n)
-        ct_info("serve: job retention: deleted %d job(s) finished more than %lld s ago", n,
-                (long long)(sv->opt.job_retention_ms / 1000));
+        ct_info("serve: job retention: deleted %d job(s) finished more than %lld %s ago", n,
+                (long long)(r % 86400000 ? r / 1000 : r / 86400000), r % 86400000 ? "s" : "day(s)");
 }
 
 static void print_banner(const server *sv)

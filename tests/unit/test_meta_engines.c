@@ -342,10 +342,11 @@ static void test_job_purge(ct_meta *m)
     raw_sql("UPDATE jobs SET finish_ms = finish_ms - 8640000000, created_ms = created_ms -"
             " 8640000000 WHERE id LIKE 'ret-%' AND id <> 'ret-new'");
 
-    CHECK(ct_meta_job_purge(m, 0, 0, &n) == CT_OK && n == 0); /* 0: keep forever */
+    CHECK(ct_meta_job_purge(m, 0, 0, 0, &n) == CT_OK && n == 0); /* 0: keep forever */
     CHECK(job_exists(m, "ret-old-0") && job_exists(m, "ret-old-c"));
-    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 3, &n) == CT_OK);
-    CHECK(n == 10); /* 7 canceled, COMPLETE, ERROR, settled: 4 batches */
+    /* 10 expired: 7 canceled, COMPLETE, ERROR, settled; batches of 3 */
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 3, 4, &n) == CT_OK && n == 4); /* max_jobs */
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 3, 0, &n) == CT_OK && n == 6);
     for (int i = 0; i < 7; i++) {
         snprintf(name, sizeof name, "ret-old-%d", i);
         CHECK(!job_exists(m, name));
@@ -360,10 +361,10 @@ static void test_job_purge(ct_meta *m)
     /* once delivered, they go too; a second pass finds nothing */
     drain_events(m, NULL, NULL);
     CHECK(ct_meta_delivery_result(m, pending, "delivered", 200, NULL, 0) == CT_OK);
-    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 0, &n) == CT_OK && n == 2);
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 0, 0, &n) == CT_OK && n == 2);
     CHECK(!job_exists(m, "ret-pend") && !job_exists(m, "ret-deliv"));
     CHECK(!delivery_exists(m, pending));
-    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 0, &n) == CT_OK && n == 0);
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 0, 0, &n) == CT_OK && n == 0);
     CHECK(job_exists(m, "ret-new") && job_exists(m, "ret-run") && job_exists(m, "ret-sub"));
     CHECK(ct_meta_job_finish(m, "ret-run", run.attempt, "COMPLETE", 0, NULL, "[]", NULL) ==
           CT_OK);
@@ -531,7 +532,7 @@ static void *purge_all(void *p)
     ct_meta *m = NULL;
     if (ct_meta_open(db_url, &m) != CT_OK)
         return NULL;
-    if (ct_meta_job_purge(m, DAY_MS, 5, &a->n) != CT_OK)
+    if (ct_meta_job_purge(m, DAY_MS, 5, 0, &a->n) != CT_OK)
         a->n = -1000;
     ct_meta_close(m);
     return NULL;
