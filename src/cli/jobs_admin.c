@@ -76,16 +76,18 @@ int ct_cmd_admin_jobs(int argc, char **argv)
     if (parse_opts(argc - 1, argv + 1, &o))
         return 2;
     char path[2048];
-    if (ct_snprintf(path, sizeof path, "%s/meta.db", o.data_dir) ||
-        (!o.db && access(path, R_OK | W_OK) != 0)) { /* never create an empty one */
-        fprintf(stderr, "cattube: no database at %s (give --data DIR or --db URL)\n", path);
+    if (ct_snprintf(path, sizeof path, "%s/meta.db", o.data_dir))
+        return 2;
+    const char *target = o.db ? o.db : path;
+    if (strncmp(target, "postgres", 8) != 0 && access(target, R_OK | W_OK) != 0) {
+        /* a SQLite path: never create an empty database */
+        fprintf(stderr, "cattube: no database at %s (give --data DIR or --db URL)\n", target);
         return 1;
     }
     ct_meta *m = NULL;
-    ct_err e = ct_meta_open(o.db ? o.db : path, &m);
+    ct_err e = ct_meta_open(target, &m);
     if (e) {
-        fprintf(stderr, "cattube: cannot open the database %s: %s\n", o.db ? o.db : path,
-                ct_err_str(e));
+        fprintf(stderr, "cattube: cannot open the database %s: %s\n", target, ct_err_str(e));
         return 1;
     }
     int n = 0;

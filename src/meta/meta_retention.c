@@ -29,14 +29,18 @@
 #define DELIVERY_OF(d, e)                                                                      \
     d ".dedup >= ('job:' || " e ".id || ':') AND " d ".dedup < ('job:' || " e ".id || ';')"
 
-/* Expired finished jobs with nothing left to deliver, oldest first.
- * finish_ms > 0 keeps the index on finish_ms away from unfinished jobs. */
-#define PURGE_JOBS(lock)                                                                       \
-    "DELETE FROM jobs WHERE id IN (SELECT j.id FROM jobs j"                                    \
+/* Expired finished jobs with nothing left to deliver, oldest first, found
+ * by a range of the index on finish_ms (unfinished jobs have 0: outside it).
+ * SQLite without statistics would rather walk every finished job by the
+ * status index, each pass, hence INDEXED BY there; likewise deliveries are
+ * found by their dedup range, not among all pending ones (status is wrapped
+ * in an expression so no index on it is used). */
+#define PURGE_JOBS(from, lock)                                                                 \
+    "DELETE FROM jobs WHERE id IN (SELECT j.id FROM " from                                     \
     " WHERE j.finish_ms > 0 AND j.finish_ms < ?1"                                              \
     " AND j.status IN ('COMPLETE','ERROR','CANCELED')"                                         \
     " AND NOT EXISTS (SELECT 1 FROM job_events e WHERE e.job_id = j.id AND (e.done = 0"        \
-    "  OR EXISTS (SELECT 1 FROM deliveries d WHERE d.status = 'pending'"                       \
+    "  OR EXISTS (SELECT 1 FROM deliveries d WHERE (d.status || '') = 'pending'"               \
     "   AND " DELIVERY_OF("d", "e") ")))"                                                      \
     " ORDER BY j.finish_ms LIMIT ?2" lock ")"                                                  \
     " AND status IN ('COMPLETE','ERROR','CANCELED') RETURNING id"
@@ -48,8 +52,9 @@ static ct_err delete_jobs_locked(ct_meta *m, int64_t cutoff, int batch, job_id *
 {
     ct_db_stmt *st = NULL;
     *n = 0;
-    ct_err err = meta_prep(m, meta_is_pg(m) ? PURGE_JOBS(" FOR UPDATE OF j SKIP LOCKED")
-                                            : PURGE_JOBS(""), &st);
+    ct_err err = meta_prep(m, meta_is_pg(m)
+                                  ? PURGE_JOBS("jobs j", " FOR UPDATE OF j SKIP LOCKED")
+                                  : PURGE_JOBS("jobs j INDEXED BY jobs_finished", ""), &st);
     if (err)
         return err;
     ct_db_bind_int64(st, 1, cutoff);
