@@ -12,6 +12,8 @@ int ct_cmd_worker(int argc, char **argv);
 /* Admin API for users, access keys and policies (/cattube/admin/users...). */
 void ct_iam_admin_handle(ct_iam *iam, const ct_http_req *req, ct_http_resp *resp);
 int ct_cmd_distribution(int argc, char **argv);
+/* `cattube admin jobs purge ...` (jobs_admin.c); argv[0] is "jobs". */
+int ct_cmd_admin_jobs(int argc, char **argv);
 
 /* The admin API as a client (cmd_admin.c): one request signed with the root
  * credentials from the environment (service "cattube"); prints the JSON

@@ -42,6 +42,7 @@ typedef struct {
     const char *domain;        /* S3 virtual-hosted style base domain, or NULL */
     const char *db;            /* postgres://... shared by nodes; NULL: SQLite DIR/meta.db */
     int orphan_grace_s;        /* shared DIR: unreferenced blobs older than this are swept */
+    int64_t job_retention_ms;  /* finished jobs older than this are deleted; 0 = kept forever */
 } serve_opts;
 
 typedef struct {
@@ -311,6 +312,20 @@ static void *stream_begin(void *ctx, ct_http_req *req, ct_http_resp *resp)
 
 /* ---- options ---- */
 
+/* MediaConvert keeps job history for 90 days. */
+#define SERVE_JOB_RETENTION_DAYS 90
+/* Jobs deleted per housekeeping pass at most, so a backlog (retention just
+ * lowered) never keeps the main thread from taking a signal for long. */
+#define SERVE_PURGE_MAX_JOBS (10 * CT_META_JOB_PURGE_BATCH)
+
+/* A non-negative whole number, or -2. */
+static long long parse_count(const char *s)
+{
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    return *s >= '0' && *s <= '9' && end && !*end && v >= 0 ? v : -2;
+}
+
 static void serve_usage(FILE *f)
 {
     fputs("usage: cattube serve [options]\n"
@@ -326,6 +341,9 @@ static void serve_usage(FILE *f)
           "  --stale-upload-seconds N abort multipart uploads older than this (604800 = 7 days)\n"
           "  --orphan-grace-seconds N with --db: at start, remove unreferenced blobs last\n"
           "                           written longer ago than this (default 600)\n"
+          "  --job-retention-days N   delete jobs N days after they finished (COMPLETE, ERROR,\n"
+          "                           CANCELED); 0 keeps them forever (default 90)\n"
+          "  --job-retention-seconds N  the same in seconds, for tests\n"
           "  --public-host NAME       host name the edge puts in its URLs\n"
           "  --domain D               S3 virtual-hosted style: Host bucket.D[:port] names a bucket\n"
           "  --edge-cert PEM --edge-key PEM   edge TLS certificate (default: generated)\n"
@@ -347,11 +365,15 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"stale-upload-seconds", required_argument, NULL, 'S'},
         {"domain", required_argument, NULL, 'D'},   {"db", required_argument, NULL, 'B'},
         {"orphan-grace-seconds", required_argument, NULL, 'G'},
+        {"job-retention-days", required_argument, NULL, 'J'},
+        {"job-retention-seconds", required_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
-                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600};
+                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600,
+                      SERVE_JOB_RETENTION_DAYS * 86400000LL};
     int c;
+    long long days = -1, secs = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -370,6 +392,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'L': o->lease_s = atoi(optarg); break;
         case 'S': o->stale_upload_s = atol(optarg); break;
         case 'G': o->orphan_grace_s = atoi(optarg); break;
+        case 'J': days = parse_count(optarg); break;
+        case 'j': secs = parse_count(optarg); break;
         case 'h': serve_usage(stdout); exit(0);
         default: serve_usage(stderr); return -1;
         }
@@ -384,6 +408,14 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
                         "--stale-upload-seconds and --orphan-grace-seconds >= 1\n");
         return -1;
     }
+    if (days < -1 || secs < -1 || (days >= 0 && secs >= 0) || days > 100000 ||
+        secs > 100000LL * 86400) {
+        fprintf(stderr, "cattube serve: give either --job-retention-days N (0..100000) or "
+                        "--job-retention-seconds N, a whole number\n");
+        return -1;
+    }
+    if (days >= 0 || secs >= 0)
+        o->job_retention_ms = days >= 0 ? days * 86400000LL : secs * 1000LL;
     return 0;
 }
 
@@ -489,6 +521,30 @@ static void stop_all(server *sv)
     ct_meta_close(sv->meta);
 }
 
+/* Job retention, from the housekeeping loop: at start, then every quarter
+ * of the retention (1 s .. 10 min), sooner while a backlog remains. Every
+ * node does it; concurrent passes take disjoint jobs (meta_retention.c). */
+static long purge_period_s(const serve_opts *o)
+{
+    int64_t s = o->job_retention_ms / 4000;
+    return s < 1 ? 1 : s > 600 ? 600 : (long)s;
+}
+
+static void purge_jobs(server *sv, int64_t *next_ms)
+{
+    if (sv->opt.job_retention_ms <= 0 || ct_mono_ms() < *next_ms)
+        return;
+    int n = 0;
+    ct_err e = ct_meta_job_purge(sv->meta, sv->opt.job_retention_ms, 0, SERVE_PURGE_MAX_JOBS, &n);
+    *next_ms = ct_mono_ms() + (n == SERVE_PURGE_MAX_JOBS ? 0 : purge_period_s(&sv->opt) * 1000);
+    if (e)
+        ct_warn("serve: job retention: deleting expired jobs failed: %s", ct_err_str(e));
+    int64_t r = sv->opt.job_retention_ms;
+    if (n)
+        ct_info("serve: job retention: deleted %d job(s) finished more than %lld %s ago", n,
+                (long long)(r % 86400000 ? r / 1000 : r / 86400000), r % 86400000 ? "s" : "day(s)");
+}
+
 static void print_banner(const server *sv)
 {
     fprintf(stderr,
@@ -527,9 +583,14 @@ int ct_cmd_serve(int argc, char **argv)
     print_banner(&sv);
     /* Main thread: housekeeping between signals. */
     long period = sv.opt.stale_upload_s / 2 < 60 ? sv.opt.stale_upload_s / 2 : 60;
+    if (sv.opt.job_retention_ms > 0 && purge_period_s(&sv.opt) < period)
+        period = purge_period_s(&sv.opt);
     struct timespec tick = {period > 0 ? period : 1, 0};
+    int64_t next_purge_ms = 0;
     int sig;
+    purge_jobs(&sv, &next_purge_ms);
     while ((sig = sigtimedwait(&set, NULL, &tick)) < 0) {
+        purge_jobs(&sv, &next_purge_ms);
         ct_s3_abort_stale_uploads(sv.s3, (int64_t)sv.opt.stale_upload_s * 1000);
         int temps = 0, blobs = 0; /* a peer that died and stays down */
         if (ct_meta_is_shared(sv.meta) &&

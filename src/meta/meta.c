@@ -91,7 +91,7 @@ static const char kv_schema[] =
 /* Bump when the schema changes: PostgreSQL skips its DDL when the stored
  * version matches, since DROP/CREATE TRIGGER locks the jobs table against
  * the claims of processes already running. */
-#define META_SCHEMA_VERSION "2"
+#define META_SCHEMA_VERSION "3"
 
 /* PostgreSQL: 1 when the stored schema version is current. */
 static int pg_schema_current(ct_db *db)

@@ -13,7 +13,8 @@
  * Each file owns its tables: meta_objects.c (buckets, objects,
  * notifications, outbox), meta_uploads.c, meta_jobs.c (queues, templates,
  * presets, jobs), meta_iam.c, meta_events.c (webhooks, job events,
- * deliveries), meta_edge.c (distributions, edge items); meta.c (kv).
+ * deliveries), meta_edge.c (distributions, edge items); meta.c (kv);
+ * meta_retention.c deletes expired jobs across those tables.
  * Ownership: strings in returned structs that are char* are heap copies the
  * caller frees with the matching *_free function; ct_meta is owned by main. */
 #ifndef CT_META_H
@@ -256,6 +257,19 @@ ct_err ct_meta_job_heartbeat(ct_meta *m, const char *id, int attempt, const char
 ct_err ct_meta_job_finish(ct_meta *m, const char *id, int attempt, const char *status,
                           int error_code, const char *error_message,
                           const char *output_details_json, const char *warnings_json);
+
+/* Job retention (meta_retention.c): deletes jobs that finished (COMPLETE,
+ * ERROR, CANCELED) more than retention_ms ago on meta's clock, with their job
+ * events and settled webhook deliveries, in transactions of at most batch
+ * jobs (<= 0: CT_META_JOB_PURGE_BATCH). SUBMITTED and PROGRESSING jobs are
+ * never deleted; a job with an event not yet dispatched or a delivery still
+ * pending is kept for a later pass. retention_ms <= 0 keeps everything.
+ * Stops after max_jobs (<= 0: when none is left). Safe to run from several
+ * processes at once. *deleted (optional): jobs deleted, also when a later
+ * batch failed. */
+#define CT_META_JOB_PURGE_BATCH 500
+ct_err ct_meta_job_purge(ct_meta *m, int64_t retention_ms, int batch, int max_jobs,
+                         int *deleted);
 
 /* ---- edge distributions (meta_edge.c) ---- */
 ct_err ct_meta_distribution_put(ct_meta *m, const char *id, const char *json, int create_only);

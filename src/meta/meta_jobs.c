@@ -41,7 +41,8 @@ const char meta_jobs_schema[] =
     " lease_until INTEGER NOT NULL DEFAULT 0, idem_key TEXT UNIQUE,"
     " uploaded INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, priority DESC, created_ms);"
-    "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, seq);";
+    "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, seq);"
+    "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finish_ms);"; /* meta_retention.c */
 
 /* Column list shared by every SELECT/RETURNING of a whole job. */
 #define JOB_COLS                                                                               \

@@ -4,7 +4,8 @@
  * each job once, concurrent idempotent inserts make one job, concurrent
  * writes to one key hand back every replaced blob exactly once, and (on
  * PostgreSQL) outbox rows and deliveries claimed by one handle are not handed
- * to another. Each thread opens its own ct_meta, as separate processes do. */
+ * to another; job retention, and several handles purging expired jobs at
+ * once. Each thread opens its own ct_meta, as separate processes do. */
 #include "ct_test.h"
 #include "ct_test_pg.h"
 #include "meta/meta.h"
@@ -225,6 +226,152 @@ static void test_cancel_before_upload(ct_meta *m)
         ;
 }
 
+/* ---- job retention (meta_retention.c) ---- */
+
+#define DAY_MS (86400LL * 1000)
+
+static void insert_job(ct_meta *m, const char *id, const char *queue, const char *idem)
+{
+    ct_meta_job j;
+    char out[40];
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "%s", id);
+    snprintf(j.queue, sizeof j.queue, "%s", queue);
+    j.spec_json = (char *)"{}";
+    CHECK(ct_meta_job_insert(m, &j, idem, out) == CT_OK);
+}
+
+/* Claims the one ready job (it must be id) and finishes it. */
+static void run_job(ct_meta *m, const char *id, const char *status)
+{
+    ct_meta_job c;
+    CHECK(ct_meta_job_claim(m, "w", 60000, &c) == CT_OK);
+    CHECK_STR(c.id, id);
+    CHECK(ct_meta_job_finish(m, id, c.attempt, status, 0, NULL, "[]", NULL) == CT_OK);
+    ct_meta_job_free(&c);
+}
+
+static int job_exists(ct_meta *m, const char *id)
+{
+    ct_meta_job j;
+    ct_err e = ct_meta_job_get(m, id, &j);
+    ct_meta_job_free(&j);
+    CHECK(e == CT_OK || e == CT_ERR_NOT_FOUND);
+    return e == CT_OK;
+}
+
+/* Marks every pending job event dispatched; *last (optional) gets the id of
+ * the last event of job `id`. */
+static void drain_events(ct_meta *m, const char *id, int64_t *last)
+{
+    ct_meta_job_event ev[16];
+    int n = 0;
+    do {
+        CHECK(ct_meta_job_events_pending(m, ev, 16, &n) == CT_OK);
+        for (int i = 0; i < n; i++) {
+            if (last && id && strcmp(ev[i].job_id, id) == 0)
+                *last = ev[i].id;
+            CHECK(ct_meta_job_event_done(m, ev[i].id) == CT_OK);
+        }
+    } while (n > 0);
+}
+
+static ct_err newest_delivery(void *ctx, const ct_meta_delivery *d)
+{
+    *(int64_t *)ctx = d->id;
+    return CT_OK;
+}
+
+/* A webhook delivery of job event ev, as the events dispatcher adds it. */
+static int64_t add_job_delivery(ct_meta *m, int64_t ev)
+{
+    char dedup[64];
+    int64_t id = 0;
+    snprintf(dedup, sizeof dedup, "job:%lld:hook", (long long)ev);
+    CHECK(ct_meta_delivery_add(m, "hook", "mediaconvert", dedup, "{\"job\":1}", NULL) == CT_OK);
+    CHECK(ct_meta_delivery_list(m, "hook", 1, newest_delivery, &id) == CT_OK && id > 0);
+    return id;
+}
+
+static int delivery_exists(ct_meta *m, int64_t id)
+{
+    ct_meta_delivery d;
+    ct_err e = ct_meta_delivery_get(m, id, &d);
+    ct_meta_delivery_free(&d);
+    return e == CT_OK;
+}
+
+/* Old finished jobs go (in batches of 3 here), with their events, settled
+ * deliveries and request tokens; recent, running, submitted jobs and jobs
+ * with undelivered events stay; retention 0 keeps everything. */
+static void test_job_purge(ct_meta *m)
+{
+    char id[40], name[32];
+    int n = -1;
+    int64_t ev_deliv = 0, ev_settled = 0;
+    CHECK(ct_meta_queue_put(m, "Default", "ACTIVE", "{}", 0) == CT_OK);
+    CHECK(ct_meta_queue_put(m, "ret-held", "PAUSED", "{}", 0) == CT_OK);
+    insert_job(m, "ret-run", "Default", NULL); /* stays PROGRESSING */
+    ct_meta_job run;
+    CHECK(ct_meta_job_claim(m, "w", 60000, &run) == CT_OK);
+    CHECK_STR(run.id, "ret-run");
+    insert_job(m, "ret-sub", "ret-held", NULL); /* stays SUBMITTED */
+    insert_job(m, "ret-old-c", "Default", NULL);
+    run_job(m, "ret-old-c", "COMPLETE");
+    insert_job(m, "ret-old-e", "Default", NULL);
+    run_job(m, "ret-old-e", "ERROR");
+    for (int i = 0; i < 7; i++) {
+        snprintf(name, sizeof name, "ret-old-%d", i);
+        insert_job(m, name, "ret-held", i == 0 ? "ret-token" : NULL);
+        CHECK(ct_meta_job_cancel(m, name) == CT_OK);
+    }
+    const char *others[] = {"ret-new", "ret-deliv", "ret-settled", "ret-pend"};
+    for (int i = 0; i < 4; i++) {
+        insert_job(m, others[i], "ret-held", NULL);
+        CHECK(ct_meta_job_cancel(m, others[i]) == CT_OK);
+        if (i == 1)
+            drain_events(m, "ret-deliv", &ev_deliv);
+        if (i == 2)
+            drain_events(m, "ret-settled", &ev_settled);
+    }
+    /* ret-pend's events stay undispatched; ret-deliv's delivery pending */
+    int64_t pending = add_job_delivery(m, ev_deliv);
+    int64_t settled = add_job_delivery(m, ev_settled);
+    CHECK(ct_meta_delivery_result(m, settled, "delivered", 200, NULL, 0) == CT_OK);
+    /* 100 days (one bigint literal: PostgreSQL multiplies int4s in int4) */
+    raw_sql("UPDATE jobs SET finish_ms = finish_ms - 8640000000, created_ms = created_ms -"
+            " 8640000000 WHERE id LIKE 'ret-%' AND id <> 'ret-new'");
+
+    CHECK(ct_meta_job_purge(m, 0, 0, 0, &n) == CT_OK && n == 0); /* 0: keep forever */
+    CHECK(job_exists(m, "ret-old-0") && job_exists(m, "ret-old-c"));
+    /* 10 expired: 7 canceled, COMPLETE, ERROR, settled; batches of 3 */
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 3, 4, &n) == CT_OK && n == 4); /* max_jobs */
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 3, 0, &n) == CT_OK && n == 6);
+    for (int i = 0; i < 7; i++) {
+        snprintf(name, sizeof name, "ret-old-%d", i);
+        CHECK(!job_exists(m, name));
+    }
+    CHECK(!job_exists(m, "ret-old-c") && !job_exists(m, "ret-old-e"));
+    CHECK(!job_exists(m, "ret-settled") && !delivery_exists(m, settled));
+    CHECK(ct_meta_job_find_idem(m, "ret-token", id) == CT_ERR_NOT_FOUND);
+    CHECK(job_exists(m, "ret-new") && job_exists(m, "ret-run") && job_exists(m, "ret-sub"));
+    CHECK(job_exists(m, "ret-pend") && job_exists(m, "ret-deliv"));
+    CHECK(delivery_exists(m, pending));
+
+    /* once delivered, they go too; a second pass finds nothing */
+    drain_events(m, NULL, NULL);
+    CHECK(ct_meta_delivery_result(m, pending, "delivered", 200, NULL, 0) == CT_OK);
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 0, 0, &n) == CT_OK && n == 2);
+    CHECK(!job_exists(m, "ret-pend") && !job_exists(m, "ret-deliv"));
+    CHECK(!delivery_exists(m, pending));
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 0, 0, &n) == CT_OK && n == 0);
+    CHECK(job_exists(m, "ret-new") && job_exists(m, "ret-run") && job_exists(m, "ret-sub"));
+    CHECK(ct_meta_job_finish(m, "ret-run", run.attempt, "COMPLETE", 0, NULL, "[]", NULL) ==
+          CT_OK);
+    ct_meta_job_free(&run);
+    drain_events(m, NULL, NULL);
+}
+
 static ct_err count_delivery(void *ctx, const ct_meta_delivery *d)
 {
     (void)d;
@@ -379,6 +526,18 @@ static void *put_same_key(void *p)
     return NULL;
 }
 
+static void *purge_all(void *p)
+{
+    worker_arg *a = p;
+    ct_meta *m = NULL;
+    if (ct_meta_open(db_url, &m) != CT_OK)
+        return NULL;
+    if (ct_meta_job_purge(m, DAY_MS, 5, 0, &a->n) != CT_OK)
+        a->n = -1000;
+    ct_meta_close(m);
+    return NULL;
+}
+
 static void run_threads(void *(*fn)(void *), worker_arg *args)
 {
     pthread_t t[THREADS];
@@ -420,6 +579,30 @@ static void test_concurrent_claims(ct_meta *m)
     CHECK(dup == 0); /* ... exactly once */
     int sub = -1, prog = -1;
     CHECK(ct_meta_queue_counts(m, "Default", &sub, &prog) == CT_OK && sub == 0 && prog == 0);
+}
+
+/* Several nodes purging at once delete each expired job once between them. */
+static void test_concurrent_purge(ct_meta *m)
+{
+    static worker_arg args[THREADS];
+    memset(args, 0, sizeof args);
+    char name[32];
+    for (int i = 0; i < JOBS; i++) {
+        snprintf(name, sizeof name, "cp-%02d", i);
+        insert_job(m, name, "ret-held", NULL);
+        CHECK(ct_meta_job_cancel(m, name) == CT_OK);
+    }
+    drain_events(m, NULL, NULL);
+    raw_sql("UPDATE jobs SET finish_ms = finish_ms - 172800000 WHERE id LIKE 'cp-%'");
+    run_threads(purge_all, args);
+    int total = 0;
+    for (int i = 0; i < THREADS; i++)
+        total += args[i].n;
+    CHECK(total == JOBS);
+    for (int i = 0; i < JOBS; i++) {
+        snprintf(name, sizeof name, "cp-%02d", i);
+        CHECK(!job_exists(m, name));
+    }
 }
 
 static void test_concurrent_idempotent_insert(void)
@@ -487,10 +670,12 @@ static void run_all(void)
     test_edge(m);
     test_job_event_triggers(m);
     test_cancel_before_upload(m);
+    test_job_purge(m);
     test_deliveries(m, other);
     test_outbox_claims(m, other);
     test_concurrent_claims(m);
     test_concurrent_idempotent_insert();
+    test_concurrent_purge(m);
     test_concurrent_same_key(m);
     if (is_pg)
         test_reconnect(m);
