@@ -325,3 +325,18 @@ def test_standalone_edge_serves_literal_dot_keys(server, site, remote):
     r = server.curl(remote["edge"].url(remote["id"], "/b/../dots2.txt"))
     assert r.status == 200 and r.body == b"literal dots 2\n", r
     assert server.curl(remote["edge"].url(remote["id"], "/dots2.txt")).status in (403, 404)
+
+
+@pytest.mark.parametrize("name,args", [p for p in POISON if p[0] in (
+    "X-Forwarded-Host", "X-Original-URL", "Range", "Range-multi", "Accept-Encoding",
+    "signature-params", "If-None-Match")], ids=lambda v: v if isinstance(v, str) else "")
+def test_standalone_edge_disk_cache_is_not_poisoned(server, site, remote, name, args):
+    path, body = _fresh_key(server, site, M3U8, "application/vnd.apple.mpegurl", "m3u8")
+    url = remote["edge"].url(remote["id"], path)
+    _poison(server, url, args)  # fills the disk cache
+    for _ in range(2):
+        r = server.curl(url)
+        assert r.status == 200 and r.body == body, (name, r)
+        assert r.headers.get("content-encoding") is None and "content-range" not in r.headers
+        assert int(r.headers["content-length"]) == len(body)
+        assert "evil" not in r.all_headers
