@@ -41,9 +41,14 @@ def _hmac(key, msg):
 class Streaming:
     """Builds one aws-chunked PUT per the SigV4 streaming spec."""
 
-    def __init__(self, server, bucket, key, mode, trailer=None, encoding="aws-chunked"):
+    def __init__(self, server, bucket, key, mode, trailer=None, encoding="aws-chunked",
+                 query=None):
         self.srv, self.mode, self.trailer, self.encoding = server, mode, trailer, encoding
         self.path = "/" + bucket + "/" + urllib.parse.quote(key)
+        self.query = "&".join(f"{urllib.parse.quote(k, safe='-_.~')}="
+                              f"{urllib.parse.quote(v, safe='-_.~')}"
+                              for k, v in sorted((query or {}).items()))
+        self.decoded_len = None  # override x-amz-decoded-content-length
         now = datetime.datetime.now(datetime.timezone.utc)
         self.amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         day = now.strftime("%Y%m%d")
@@ -60,12 +65,14 @@ class Streaming:
     def headers(self, decoded_len, encoded_len):
         host = urllib.parse.urlsplit(self.srv.endpoint).netloc
         h = {"host": host, "x-amz-date": self.amz_date, "x-amz-content-sha256": self.mode,
-             "content-encoding": self.encoding, "x-amz-decoded-content-length": str(decoded_len),
+             "content-encoding": self.encoding,
+             "x-amz-decoded-content-length": str(self.decoded_len if self.decoded_len is not None
+                                                 else decoded_len),
              "content-length": str(encoded_len)}
         if self.trailer:
             h["x-amz-trailer"] = self.trailer
         names = sorted(h)
-        canon = "\n".join(["PUT", self.path, "", "".join(f"{n}:{h[n]}\n" for n in names),
+        canon = "\n".join(["PUT", self.path, self.query, "".join(f"{n}:{h[n]}\n" for n in names),
                            ";".join(names), self.mode])
         sts = "\n".join(["AWS4-HMAC-SHA256", self.amz_date, self.scope,
                          hashlib.sha256(canon.encode()).hexdigest()])
@@ -105,7 +112,8 @@ class Streaming:
         body = self.body(data, **kw)
         u = urllib.parse.urlsplit(self.srv.endpoint)
         c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
-        c.putrequest("PUT", self.path, skip_host=True, skip_accept_encoding=True)
+        c.putrequest("PUT", self.path + ("?" + self.query if self.query else ""), skip_host=True,
+                     skip_accept_encoding=True)
         for k, v in h.items():
             c.putheader(k, v)
         c.endheaders()
@@ -156,6 +164,31 @@ def test_streaming_bad_chunk_does_not_replace_existing(server, bucket):
                                                                       corrupt_chunk=0)
     assert st == 403
     assert s3.get_object(Bucket=bucket, Key="stream/keep.bin")["Body"].read() == b"original"
+
+
+def test_streaming_upload_part_and_length_mismatch(server, bucket):
+    s3 = server.client("s3")
+    up = s3.create_multipart_upload(Bucket=bucket, Key="stream/mp.bin")["UploadId"]
+    p1, p2 = b"1" * (5 << 20), b"2" * 1000
+    etags = []
+    for n, data in ((1, p1), (2, p2)):
+        st, hd, body = Streaming(server, bucket, "stream/mp.bin",
+                                 "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+                                 query={"partNumber": str(n), "uploadId": up}).put(data)
+        assert st == 200, body
+        etags.append(hd["etag"])
+    s3.complete_multipart_upload(Bucket=bucket, Key="stream/mp.bin", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": i + 1, "ETag": e}
+                                                            for i, e in enumerate(etags)]})
+    assert s3.get_object(Bucket=bucket, Key="stream/mp.bin")["Body"].read() == p1 + p2
+    # a declared decoded length that the chunks do not add up to
+    for claimed in (999, 1001):
+        s = Streaming(server, bucket, "stream/len.bin", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+        s.decoded_len = claimed
+        st, _, body = s.put(b"l" * 1000)
+        assert st in (400, 403), (claimed, st, body)
+        assert ET.fromstring(body).findtext("Code"), body
+        assert not _exists(s3, bucket, "stream/len.bin")
 
 
 def _crc32_b64(data):
