@@ -68,7 +68,7 @@ def test_too_large_input_is_refused(capped):
     assert job["Status"] == "ERROR", job
     msg = job.get("ErrorMessage", "")
     assert "640x360" in msg and "320x240" in msg and "wide.mov" in msg, msg
-    assert job["ErrorCode"] and job["ErrorCode"] != 1999
+    assert job["ErrorCode"] == 1040
     assert "Contents" not in capped.client("s3").list_objects_v2(Bucket=DST,
                                                                  Prefix="wide.mov/")
 
