@@ -43,6 +43,9 @@ typedef struct {
     const char *db;            /* postgres://... shared by nodes; NULL: SQLite DIR/meta.db */
     int orphan_grace_s;        /* shared DIR: unreferenced blobs older than this are swept */
     int64_t job_retention_ms;  /* finished jobs older than this are deleted; 0 = kept forever */
+    int max_in_w, max_in_h;    /* transcode limits (job_limits.c) */
+    double max_in_dur_s;
+    ct_sandbox_limits sandbox;
 } serve_opts;
 
 typedef struct {
@@ -328,7 +331,7 @@ static long long parse_count(const char *s)
 
 static void serve_usage(FILE *f)
 {
-    fputs("usage: cattube serve [options]\n"
+    fprintf(f, "usage: cattube serve [options]\n"
           "  --data DIR               data directory (default ./cattube-data)\n"
           "  --db URL                 metadata database: postgres://... shared by several\n"
           "                           nodes and workers (default: SQLite in DIR/meta.db)\n"
@@ -344,13 +347,14 @@ static void serve_usage(FILE *f)
           "  --job-retention-days N   delete jobs N days after they finished (COMPLETE, ERROR,\n"
           "                           CANCELED); 0 keeps them forever (default 90)\n"
           "  --job-retention-seconds N  the same in seconds, for tests\n"
+          "%s"
           "  --public-host NAME       host name the edge puts in its URLs\n"
           "  --domain D               S3 virtual-hosted style: Host bucket.D[:port] names a bucket\n"
           "  --edge-cert PEM --edge-key PEM   edge TLS certificate (default: generated)\n"
           "  --verbose                debug logging\n"
           "Root credentials come from CATTUBE_ROOT_ACCESS_KEY / CATTUBE_ROOT_SECRET_KEY, else are\n"
           "generated once and kept in DIR/root-credentials.json.\n",
-          f);
+            ct_cli_limits_usage);
 }
 
 static int parse_opts(int argc, char **argv, serve_opts *o)
@@ -367,12 +371,14 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"orphan-grace-seconds", required_argument, NULL, 'G'},
         {"job-retention-days", required_argument, NULL, 'J'},
         {"job-retention-seconds", required_argument, NULL, 'j'},
+        CT_CLI_LIMIT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
                       "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600,
-                      SERVE_JOB_RETENTION_DAYS * 86400000LL};
-    int c;
+                      SERVE_JOB_RETENTION_DAYS * 86400000LL, 0, 0, 0, {0}};
+    ct_cli_limits_defaults(&o->max_in_w, &o->max_in_h, &o->max_in_dur_s, &o->sandbox);
+    int c, lim;
     long long days = -1, secs = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -395,7 +401,14 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'J': days = parse_count(optarg); break;
         case 'j': secs = parse_count(optarg); break;
         case 'h': serve_usage(stdout); exit(0);
-        default: serve_usage(stderr); return -1;
+        default:
+            lim = ct_cli_limit_option(c, optarg, &o->max_in_w, &o->max_in_h, &o->max_in_dur_s,
+                                      &o->sandbox);
+            if (lim > 0)
+                break;
+            if (lim == 0)
+                serve_usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {
@@ -495,7 +508,11 @@ static ct_err start_all(server *sv)
         return e;
     if (sv->opt.workers > 0) {
         ct_worker_config wc = {.threads = sv->opt.workers,
-                               .lease_ms = (int64_t)sv->opt.lease_s * 1000};
+                               .lease_ms = (int64_t)sv->opt.lease_s * 1000,
+                               .limits = sv->opt.sandbox,
+                               .max_input_width = sv->opt.max_in_w,
+                               .max_input_height = sv->opt.max_in_h,
+                               .max_input_duration_s = sv->opt.max_in_dur_s};
         if ((e = ct_worker_start(&wc, sv->meta, sv->store, sv->mc, &sv->worker)))
             return e;
     }
