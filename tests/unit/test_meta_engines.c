@@ -5,7 +5,10 @@
  * writes to one key hand back every replaced blob exactly once, and (on
  * PostgreSQL) outbox rows and deliveries claimed by one handle are not handed
  * to another; job retention, and several handles purging expired jobs at
- * once. Each thread opens its own ct_meta, as separate processes do. */
+ * once; per-queue concurrency limits (a full queue's jobs wait while other
+ * queues' run; several handles never exceed a limit; the column is added to
+ * older databases). Each thread opens its own ct_meta, as separate
+ * processes do. */
 #include "ct_test.h"
 #include "ct_test_pg.h"
 #include "meta/meta.h"
@@ -813,6 +816,22 @@ static void test_reconnect(ct_meta *m)
     CHECK(ct_meta_object_put(m, &o, NULL, old) == CT_OK); /* a transaction */
 }
 
+/* A database made before queues had a limit (schema 3) gets the column when
+ * a newer build opens it. */
+static void test_late_columns(void)
+{
+    raw_sql("ALTER TABLE queues DROP COLUMN max_running");
+    if (is_pg)
+        raw_sql("UPDATE kv SET v='3' WHERE k='cattube.schema'");
+    ct_meta *m = open_db();
+    ct_meta_queue q;
+    CHECK(m && ct_meta_queue_put_limit(m, "late", "ACTIVE", "{}", 0, 3) == CT_OK);
+    CHECK(m && ct_meta_queue_get(m, "late", &q) == CT_OK && q.max_running == 3);
+    if (m)
+        ct_meta_queue_free(&q);
+    ct_meta_close(m);
+}
+
 static void run_all(void)
 {
     ct_meta *m = open_db(), *other = open_db();
@@ -822,6 +841,7 @@ static void run_all(void)
         return;
     }
     CHECK(ct_meta_is_shared(m) == is_pg);
+    test_late_columns();
     test_kv(m);
     test_iam(m);
     test_edge(m);
