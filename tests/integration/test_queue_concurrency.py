@@ -5,10 +5,13 @@ A queue's limit is reservationPlanSettings.reservedSlots on a RESERVED queue
 ON_DEMAND queue (newer MediaConvert models; sent here as a raw SigV4 request
 since this botocore does not know the member). A server with 3 workers runs
 3 slow jobs of a reservedSlots=1 queue one at a time while another queue's
-job runs beside them; every output is checked with ffprobe."""
+job runs beside them; every output is checked with ffprobe. The same runs on
+a real PostgreSQL (test_postgres.py's server and cluster) with two worker
+processes claiming concurrently."""
 
 import json
 import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +21,7 @@ import pytest
 
 import media
 from conftest import Server
+from test_postgres import Cluster, pg_url  # noqa: F401 (pg_url is a fixture)
 
 SRC, DST = "qc-source", "qc-destination"
 ROLE = "arn:aws:iam::000000000000:role/MediaConvert_Default_Role"
@@ -71,16 +75,20 @@ def slow_job(modifier, queue):
     return {"Role": ROLE, "Settings": settings, "Queue": queue}
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    s = Server(str(tmp_path_factory.mktemp("queueconc")))
-    s.extra_args = ["--workers", "3"]
-    s.start()
+def upload_media(s):
     s3 = s.client("s3")
     s3.create_bucket(Bucket=SRC)
     s3.create_bucket(Bucket=DST)
     long = media.make_clip(os.path.join(s.base, "long.mov"), duration=8.0, size="480x270")
     s3.upload_file(long, SRC, "long.mov")
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = Server(str(tmp_path_factory.mktemp("queueconc")))
+    s.extra_args = ["--workers", "3"]
+    s.start()
+    upload_media(s)
     yield s
     problems = s.stop()
     assert not problems, problems
@@ -146,10 +154,13 @@ def test_concurrent_jobs_member(srv):
     assert status == 400 and "RESERVED" in body["message"], body
 
 
-def test_reserved_queue_runs_one_job_at_a_time(srv):
+def run_one_at_a_time(srv, queue, prefix):
+    """3 slow jobs in queue (limit 1) and 1 in Default: at most one of queue's
+    PROGRESSING at every poll, the Default job running beside one of them,
+    all COMPLETE with probed outputs."""
     mc = srv.client("mediaconvert")
-    ids = [mc.create_job(**slow_job(f"r{i}", RESERVED))["Job"]["Id"] for i in range(3)]
-    other = mc.create_job(**slow_job("other", "Default"))["Job"]["Id"]
+    ids = [mc.create_job(**slow_job(f"{prefix}r{i}", queue))["Job"]["Id"] for i in range(3)]
+    other = mc.create_job(**slow_job(f"{prefix}other", "Default"))["Job"]["Id"]
     most, both, polls = 0, 0, 0
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -157,7 +168,7 @@ def test_reserved_queue_runs_one_job_at_a_time(srv):
         running = [j for j in ids if jobs[j]["Status"] == "PROGRESSING"]
         most = max(most, len(running))
         assert len(running) <= 1, [(j, jobs[j]["Status"]) for j in ids]
-        assert mc.get_queue(Name=RESERVED)["Queue"]["ProgressingJobsCount"] <= 1
+        assert mc.get_queue(Name=queue)["Queue"]["ProgressingJobsCount"] <= 1
         both += bool(running) and jobs[other]["Status"] == "PROGRESSING"
         polls += 1
         if all(jobs[j]["Status"] in ("COMPLETE", "ERROR", "CANCELED") for j in jobs):
@@ -166,16 +177,39 @@ def test_reserved_queue_runs_one_job_at_a_time(srv):
     statuses = {j: jobs[j]["Status"] for j in jobs}
     assert set(statuses.values()) == {"COMPLETE"}, (statuses, srv.log_text()[-4000:])
     assert most == 1 and both > 0, (most, both, polls)  # the other queue ran alongside
-    # one after another: each reserved job started no earlier than the previous finished
+    # one after another: each job of queue started no earlier than the previous finished
     timing = sorted((jobs[j]["Timing"]["StartTime"], jobs[j]["Timing"]["FinishTime"])
                     for j in ids)
     for (_, fin), (start, _) in zip(timing, timing[1:]):
         assert start >= fin.replace(microsecond=0), timing
     s3 = srv.client("s3")
-    for mod in ["r0", "r1", "r2", "other"]:
+    for mod in [f"{prefix}r0", f"{prefix}r1", f"{prefix}r2", f"{prefix}other"]:
         path = os.path.join(srv.base, f"{mod}.mp4")
         s3.download_file(DST, f"{mod}/long-t.mp4", path)
         info = media.probe(path)
         v = media.stream(info, "video")
         assert v["codec_name"] == "hevc" and (v["width"], v["height"]) == (1280, 720), v
         assert float(info["format"]["duration"]) > 7.0, info["format"]
+
+
+def test_reserved_queue_runs_one_job_at_a_time(srv):
+    run_one_at_a_time(srv, RESERVED, "")
+
+
+def test_postgres_two_worker_processes_respect_the_limit(tmp_path_factory, pg_url):
+    """The same on PostgreSQL with two `cattube worker --db` processes, which
+    claim concurrently (SKIP LOCKED): the queue row lock keeps the limit."""
+    c = Cluster(str(tmp_path_factory.mktemp("qcpg")), pg_url)
+    node = c.node("node")
+    try:
+        upload_media(node)
+        status, body = mc_raw(node, "POST", "/queues", {"name": "qc-pg", "concurrentJobs": 1})
+        assert status == 201 and body["queue"]["concurrentJobs"] == 1, body
+        for name in ("w0", "w1"):
+            c.start_worker(name)
+        run_one_at_a_time(node, "qc-pg", "pg-")
+    finally:
+        for name in list(c.workers):
+            c.stop_worker(name, signal.SIGKILL)
+        problems = node.stop()
+    assert not problems, problems
