@@ -61,7 +61,7 @@ def client_error(fn, **kw):
 
 
 def slow_job(modifier, queue):
-    """HEVC 1280x720 of an 8 s clip: PROGRESSING for seconds (test_postgres.py)."""
+    """HEVC 1280x720 of a 4 s clip: PROGRESSING for seconds (as in test_postgres.py)."""
     out = {"NameModifier": "-t", "ContainerSettings": {"Container": "MP4", "Mp4Settings": {}},
            "VideoDescription": {"Width": 1280, "Height": 720, "CodecSettings": {
                "Codec": "H_265",
@@ -79,7 +79,7 @@ def upload_media(s):
     s3 = s.client("s3")
     s3.create_bucket(Bucket=SRC)
     s3.create_bucket(Bucket=DST)
-    long = media.make_clip(os.path.join(s.base, "long.mov"), duration=8.0, size="480x270")
+    long = media.make_clip(os.path.join(s.base, "long.mov"), duration=4.0, size="480x270")
     s3.upload_file(long, SRC, "long.mov")
 
 
@@ -189,7 +189,7 @@ def run_one_at_a_time(srv, queue, prefix):
         info = media.probe(path)
         v = media.stream(info, "video")
         assert v["codec_name"] == "hevc" and (v["width"], v["height"]) == (1280, 720), v
-        assert float(info["format"]["duration"]) > 7.0, info["format"]
+        assert float(info["format"]["duration"]) > 3.5, info["format"]
 
 
 def test_reserved_queue_runs_one_job_at_a_time(srv):
