@@ -12,7 +12,11 @@
  * overwrite the new owner's state.
  * Expired leases are reclaimed by the next claim (retry_count+1); a job whose
  * lease expired more than META_JOB_MAX_RETRIES times fails with ERROR instead
- * of crashing workers forever. */
+ * of crashing workers forever.
+ * A queue's max_running caps its PROGRESSING jobs with a live lease: the
+ * claim skips full queues, and on PostgreSQL a claim from a limited queue
+ * then locks that queue's row and recounts (limit_check_locked), so
+ * concurrent claimers cannot both take its last slot. */
 #include "meta/meta_internal.h"
 
 #include <stdio.h>
