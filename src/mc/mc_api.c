@@ -101,14 +101,27 @@ static json_t *queue_render(ct_mc *mc, const char *json)
     return q;
 }
 
+/* The queue's concurrency limit (0 = unlimited): a RESERVED queue runs one
+ * job per reserved transcode slot, an ON_DEMAND queue at most its
+ * concurrentJobs when set (queue_apply_plan keeps the two apart). */
+static int queue_limit(const json_t *rec)
+{
+    const char *plan = json_string_value(json_object_get(rec, "pricingPlan"));
+    const json_t *n = plan && strcmp(plan, "RESERVED") == 0
+                          ? json_object_get(json_object_get(rec, "reservationPlan"), "reservedSlots")
+                          : json_object_get(rec, "concurrentJobs");
+    json_int_t v = json_integer_value(n);
+    return v > 0 && v <= MC_QUEUE_MAX_SLOTS ? (int)v : 0;
+}
+
 static ct_err queue_put(ct_mc *mc, json_t *rec, int create_only)
 {
     char *text = json_dumps(rec, JSON_COMPACT);
     if (!text)
         return CT_ERR_NOMEM;
-    ct_err err = ct_meta_queue_put(mc->meta, json_string_value(json_object_get(rec, "name")),
-                                   json_string_value(json_object_get(rec, "status")), text,
-                                   create_only);
+    ct_err err = ct_meta_queue_put_limit(mc->meta, json_string_value(json_object_get(rec, "name")),
+                                         json_string_value(json_object_get(rec, "status")), text,
+                                         create_only, queue_limit(rec));
     free(text);
     return err;
 }
@@ -136,12 +149,67 @@ static void queue_reply(ct_mc *mc, const char *name, int status, ct_http_resp *r
     ct_meta_queue_free(&q);
 }
 
-/* Applies description/status of a Create/UpdateQueue request. */
+static int slots_ok(const json_t *v, mc_diag *d, const char *key)
+{
+    json_int_t n = json_integer_value(v);
+    if (n < 1 || n > MC_QUEUE_MAX_SLOTS)
+        return mc_fail_at(d, key, "must be between 1 and %d", MC_QUEUE_MAX_SLOTS);
+    return 0;
+}
+
+/* A reservation plan as the Queue record shows it; the term is the 12-month
+ * commitment AWS sells (CatTube bills nothing: only reservedSlots acts). */
+static int queue_set_reservation(json_t *rec, const json_t *rps, mc_diag *d)
+{
+    size_t p = mc_path_key(d, "reservationPlanSettings");
+    int rc = slots_ok(json_object_get(rps, "reservedSlots"), d, "reservedSlots");
+    mc_path_pop(d, p);
+    if (rc)
+        return rc;
+    json_int_t now = ct_now_ms() / 1000;
+    json_object_set_new(rec, "reservationPlan",
+                        json_pack("{s:O, s:O, s:O, s:s, s:I, s:I}", "commitment",
+                                  json_object_get(rps, "commitment"), "renewalType",
+                                  json_object_get(rps, "renewalType"), "reservedSlots",
+                                  json_object_get(rps, "reservedSlots"), "status", "ACTIVE",
+                                  "purchasedAt", now, "expiresAt", now + 365 * 86400));
+    return 0;
+}
+
+/* pricingPlan (Create only), reservationPlanSettings and concurrentJobs.
+ * As in MediaConvert, concurrentJobs belongs to ON_DEMAND queues and
+ * reservationPlanSettings (required there) to RESERVED ones. */
+static int queue_apply_plan(json_t *rec, const json_t *req, mc_diag *d)
+{
+    json_t *plan = json_object_get(req, "pricingPlan");
+    if (plan)
+        json_object_set(rec, "pricingPlan", plan);
+    const char *p = json_string_value(json_object_get(rec, "pricingPlan"));
+    int reserved = p && strcmp(p, "RESERVED") == 0;
+    json_t *cj = json_object_get(req, "concurrentJobs");
+    const json_t *rps = json_object_get(req, "reservationPlanSettings");
+    if (cj && reserved)
+        return mc_fail_at(d, "concurrentJobs", "not applicable to RESERVED queues (their limit "
+                                               "is reservationPlanSettings.reservedSlots)");
+    if (cj && slots_ok(cj, d, "concurrentJobs"))
+        return -1;
+    if (cj)
+        json_object_set(rec, "concurrentJobs", cj);
+    if (rps && !reserved)
+        return mc_fail_at(d, "reservationPlanSettings",
+                          "not applicable to ON_DEMAND queues (use concurrentJobs)");
+    if (rps)
+        return queue_set_reservation(rec, rps, d);
+    if (reserved && !json_object_get(rec, "reservationPlan"))
+        return mc_fail_at(d, "reservationPlanSettings", "required for RESERVED queues");
+    return 0;
+}
+
+/* Applies a Create/UpdateQueue request to the stored record. */
 static int queue_apply(json_t *rec, const json_t *req, mc_diag *d)
 {
-    const char *plan = json_string_value(json_object_get(req, "pricingPlan"));
-    if (plan && strcmp(plan, "ON_DEMAND") != 0)
-        return mc_fail_at(d, "pricingPlan", "unsupported value \"%s\" (supported: ON_DEMAND)", plan);
+    if (queue_apply_plan(rec, req, d))
+        return -1;
     const char *keys[] = {"description", "status"};
     for (size_t i = 0; i < CT_ARRAY_LEN(keys); i++) {
         json_t *v = json_object_get(req, keys[i]);

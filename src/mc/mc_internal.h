@@ -22,6 +22,7 @@
 
 #define MC_API_PREFIX "/2017-08-29"
 #define MC_DEFAULT_QUEUE "Default"
+#define MC_QUEUE_MAX_SLOTS 1000 /* concurrentJobs / reservedSlots at most */
 
 extern const char mc_model_json[];
 

@@ -184,10 +184,17 @@ typedef struct {
     char name[129];
     char *json;              /* wire form: {"name":..,"arn":..,"status":..,...} */
     char status[16];         /* ACTIVE | PAUSED */
+    int max_running;         /* concurrency limit: PROGRESSING jobs at most; 0 = unlimited */
 } ct_meta_queue;
 void ct_meta_queue_free(ct_meta_queue *q);
+/* A new queue is unlimited; an existing one keeps its limit. */
 ct_err ct_meta_queue_put(ct_meta *m, const char *name, const char *status, const char *json,
                          int create_only /* CT_ERR_EXISTS if present */);
+/* The same, setting the concurrency limit (0 = unlimited): a claim never
+ * makes more than max_running of the queue's jobs PROGRESSING with a live
+ * lease, on either engine and with any number of claimers (meta_jobs.c). */
+ct_err ct_meta_queue_put_limit(ct_meta *m, const char *name, const char *status,
+                               const char *json, int create_only, int max_running);
 ct_err ct_meta_queue_get(ct_meta *m, const char *name, ct_meta_queue *out);
 /* CT_ERR_CONFLICT while jobs are SUBMITTED or PROGRESSING in it. */
 ct_err ct_meta_queue_delete(ct_meta *m, const char *name);
@@ -246,8 +253,9 @@ ct_err ct_meta_job_cancel(ct_meta *m, const char *id);
 
 /* Worker side. Claims the best SUBMITTED job from an ACTIVE queue (priority
  * desc, then created asc), or a PROGRESSING job whose lease expired; sets it
- * PROGRESSING with lease_owner/lease_until, attempt+1. CT_ERR_NOT_FOUND when
- * nothing is ready. */
+ * PROGRESSING with lease_owner/lease_until, attempt+1. Queues at their
+ * max_running are skipped (their jobs wait, other queues' jobs go ahead).
+ * CT_ERR_NOT_FOUND when nothing is ready. */
 ct_err ct_meta_job_claim(ct_meta *m, const char *worker_id, int64_t lease_ms, ct_meta_job *out);
 /* Renews the lease and records progress; CT_ERR_CONFLICT when the lease was
  * lost (attempt differs) and *cancel set when a cancel was requested. */

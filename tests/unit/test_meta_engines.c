@@ -5,7 +5,10 @@
  * writes to one key hand back every replaced blob exactly once, and (on
  * PostgreSQL) outbox rows and deliveries claimed by one handle are not handed
  * to another; job retention, and several handles purging expired jobs at
- * once. Each thread opens its own ct_meta, as separate processes do. */
+ * once; per-queue concurrency limits (a full queue's jobs wait while other
+ * queues' run; several handles never exceed a limit; the column is added to
+ * older databases). Each thread opens its own ct_meta, as separate
+ * processes do. */
 #include "ct_test.h"
 #include "ct_test_pg.h"
 #include "meta/meta.h"
@@ -581,6 +584,163 @@ static void test_concurrent_claims(ct_meta *m)
     CHECK(ct_meta_queue_counts(m, "Default", &sub, &prog) == CT_OK && sub == 0 && prog == 0);
 }
 
+/* ---- per-queue concurrency (max_running) ---- */
+
+static void claim_expect(ct_meta *m, const char *id, ct_meta_job *out)
+{
+    CHECK(ct_meta_job_claim(m, "w", 60000, out) == CT_OK);
+    CHECK_STR(out->id, id);
+}
+
+static void claim_none(ct_meta *m)
+{
+    ct_meta_job x;
+    CHECK(ct_meta_job_claim(m, "w", 60000, &x) == CT_ERR_NOT_FOUND);
+}
+
+static void finish_job(ct_meta *m, const char *id)
+{
+    ct_meta_job cur;
+    CHECK(ct_meta_job_get(m, id, &cur) == CT_OK);
+    CHECK(ct_meta_job_finish(m, id, cur.attempt, "COMPLETE", 0, NULL, "[]", NULL) == CT_OK);
+    ct_meta_job_free(&cur);
+}
+
+/* A queue at its limit holds its jobs while another queue's jobs go ahead;
+ * a finish and a handed-back lease each free a slot; the limit survives an
+ * update that does not set it, and 0 lifts it. */
+static void test_queue_limit(ct_meta *m)
+{
+    ct_meta_job j[7];
+    ct_meta_queue q;
+    CHECK(ct_meta_queue_put_limit(m, "lim", "ACTIVE", "{}", 1, 2) == CT_OK);
+    CHECK(ct_meta_queue_put(m, "lim-free", "ACTIVE", "{}", 0) == CT_OK);
+    CHECK(ct_meta_queue_get(m, "lim", &q) == CT_OK && q.max_running == 2);
+    ct_meta_queue_free(&q);
+    char id[16];
+    for (int i = 0; i < 4; i++) {
+        snprintf(id, sizeof id, "lim-%d", i);
+        insert_job(m, id, "lim", NULL);
+    }
+    insert_job(m, "free-0", "lim-free", NULL);
+    insert_job(m, "free-1", "lim-free", NULL);
+    claim_expect(m, "lim-0", &j[0]);
+    claim_expect(m, "lim-1", &j[1]);
+    claim_expect(m, "free-0", &j[2]); /* lim is full: the older lim-2 waits */
+    claim_expect(m, "free-1", &j[3]);
+    claim_none(m);
+    finish_job(m, "lim-0");
+    claim_expect(m, "lim-2", &j[4]); /* the finish freed a slot */
+    claim_none(m);
+    /* a hand-back (a lease that ends now) frees lim-1's slot; lim-1 is retried first */
+    CHECK(ct_meta_job_heartbeat(m, "lim-1", j[1].attempt, NULL, 0, -1, NULL) == CT_OK);
+    claim_expect(m, "lim-1", &j[5]);
+    CHECK(j[5].retry_count == 1);
+    claim_none(m);
+    CHECK(ct_meta_queue_put(m, "lim", "ACTIVE", "{\"d\":1}", 0) == CT_OK); /* keeps the limit */
+    CHECK(ct_meta_queue_get(m, "lim", &q) == CT_OK && q.max_running == 2);
+    ct_meta_queue_free(&q);
+    claim_none(m);
+    CHECK(ct_meta_queue_put_limit(m, "lim", "ACTIVE", "{}", 0, 0) == CT_OK); /* unlimited */
+    claim_expect(m, "lim-3", &j[6]);
+    const char *ids[] = {"lim-1", "lim-2", "lim-3", "free-0", "free-1"};
+    for (size_t i = 0; i < CT_ARRAY_LEN(ids); i++)
+        finish_job(m, ids[i]);
+    for (size_t i = 0; i < CT_ARRAY_LEN(j); i++)
+        ct_meta_job_free(&j[i]);
+    drain_events(m, NULL, NULL);
+}
+
+#define LIMIT 2
+#define LIMIT_JOBS 24
+#define FREE_JOBS 8
+
+static pthread_mutex_t lim_mu = PTHREAD_MUTEX_INITIALIZER;
+static int lim_running, lim_max, lim_db_max, lim_done;
+
+static void lim_note(int delta, int db_prog)
+{
+    pthread_mutex_lock(&lim_mu);
+    lim_running += delta;
+    if (lim_running > lim_max)
+        lim_max = lim_running;
+    if (db_prog > lim_db_max)
+        lim_db_max = db_prog;
+    pthread_mutex_unlock(&lim_mu);
+}
+
+static int lim_finished(int add)
+{
+    pthread_mutex_lock(&lim_mu);
+    lim_done += add;
+    int n = lim_done;
+    pthread_mutex_unlock(&lim_mu);
+    return n;
+}
+
+/* Claims until every job is done; holds each "climit" job a moment so that
+ * other claimers race for its queue's slots. */
+static void *claim_limited(void *p)
+{
+    worker_arg *a = p;
+    ct_meta *m = NULL;
+    char name[16];
+    snprintf(name, sizeof name, "lw%d", a->idx);
+    if (ct_meta_open(db_url, &m) != CT_OK)
+        return NULL;
+    while (lim_finished(0) < LIMIT_JOBS + FREE_JOBS) {
+        ct_meta_job j;
+        ct_err e = ct_meta_job_claim(m, name, 60000, &j);
+        if (e) {
+            usleep(1000);
+            continue;
+        }
+        int limited = strcmp(j.queue, "climit") == 0, sub = 0, prog = 0;
+        if (limited) {
+            ct_meta_queue_counts(m, "climit", &sub, &prog);
+            lim_note(1, prog);
+            usleep(3000);
+            lim_note(-1, 0); /* before the finish: the database still counts it */
+        }
+        snprintf(a->claimed[a->n++], 40, "%s", j.id);
+        ct_meta_job_finish(m, j.id, j.attempt, "COMPLETE", 0, NULL, "[]", NULL);
+        ct_meta_job_free(&j);
+        lim_finished(1);
+    }
+    ct_meta_close(m);
+    return NULL;
+}
+
+/* Several handles claiming at once never run more than LIMIT jobs of a
+ * limited queue; every job of both queues runs exactly once. */
+static void test_concurrent_queue_limit(ct_meta *m)
+{
+    static worker_arg args[THREADS];
+    memset(args, 0, sizeof args);
+    lim_running = lim_max = lim_db_max = lim_done = 0;
+    CHECK(ct_meta_queue_put_limit(m, "climit", "ACTIVE", "{}", 0, LIMIT) == CT_OK);
+    CHECK(ct_meta_queue_put(m, "cfree", "ACTIVE", "{}", 0) == CT_OK);
+    char id[16];
+    for (int i = 0; i < LIMIT_JOBS; i++) {
+        snprintf(id, sizeof id, "cl-%02d", i);
+        insert_job(m, id, "climit", NULL);
+    }
+    for (int i = 0; i < FREE_JOBS; i++) {
+        snprintf(id, sizeof id, "cf-%02d", i);
+        insert_job(m, id, "cfree", NULL);
+    }
+    run_threads(claim_limited, args);
+    int n = 0;
+    for (int i = 0; i < THREADS; i++)
+        n += args[i].n;
+    CHECK(n == LIMIT_JOBS + FREE_JOBS); /* each job once (a repeat would make n larger) */
+    CHECK(lim_max >= 1 && lim_max <= LIMIT);
+    CHECK(lim_db_max >= 1 && lim_db_max <= LIMIT);
+    int sub = -1, prog = -1;
+    CHECK(ct_meta_queue_counts(m, "climit", &sub, &prog) == CT_OK && sub == 0 && prog == 0);
+    drain_events(m, NULL, NULL);
+}
+
 /* Several nodes purging at once delete each expired job once between them. */
 static void test_concurrent_purge(ct_meta *m)
 {
@@ -656,6 +816,22 @@ static void test_reconnect(ct_meta *m)
     CHECK(ct_meta_object_put(m, &o, NULL, old) == CT_OK); /* a transaction */
 }
 
+/* A database made before queues had a limit (schema 3) gets the column when
+ * a newer build opens it. */
+static void test_late_columns(void)
+{
+    raw_sql("ALTER TABLE queues DROP COLUMN max_running");
+    if (is_pg)
+        raw_sql("UPDATE kv SET v='3' WHERE k='cattube.schema'");
+    ct_meta *m = open_db();
+    ct_meta_queue q;
+    CHECK(m && ct_meta_queue_put_limit(m, "late", "ACTIVE", "{}", 0, 3) == CT_OK);
+    CHECK(m && ct_meta_queue_get(m, "late", &q) == CT_OK && q.max_running == 3);
+    if (m)
+        ct_meta_queue_free(&q);
+    ct_meta_close(m);
+}
+
 static void run_all(void)
 {
     ct_meta *m = open_db(), *other = open_db();
@@ -665,6 +841,7 @@ static void run_all(void)
         return;
     }
     CHECK(ct_meta_is_shared(m) == is_pg);
+    test_late_columns();
     test_kv(m);
     test_iam(m);
     test_edge(m);
@@ -674,6 +851,8 @@ static void run_all(void)
     test_deliveries(m, other);
     test_outbox_claims(m, other);
     test_concurrent_claims(m);
+    test_queue_limit(m);
+    test_concurrent_queue_limit(m);
     test_concurrent_idempotent_insert();
     test_concurrent_purge(m);
     test_concurrent_same_key(m);
