@@ -485,7 +485,8 @@ def pair_ratios(r):
 
 def report(res):
     frames = res["length"] * FPS
-    out = [f"Speed, median of {len(res['runs'][0]['cattube']['walls'])} alternating run(s) each (frames = input "
+    how = "concurrent (both engines at once)" if res.get("concurrent") else "alternating"
+    out = [f"Speed, median of {len(res['runs'][0]['cattube']['walls'])} {how} run(s) each (frames = input "
            "frames; ratio = cattube / ffmpeg, < 1 is faster):", "",
            "| job | QVBR | cattube wall s | ffmpeg wall s | wall ratio | cattube fps | ffmpeg fps "
            "| cattube CPU s | ffmpeg CPU s | CPU ratio | cattube RSS MiB | ffmpeg RSS MiB | RSS ratio |",
