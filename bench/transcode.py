@@ -28,11 +28,12 @@ psnr filters, and its video bitrate is the sum of its packet sizes over its
 duration (ffprobe).
 
 Usage: bench/transcode [--quick] [--no-docs] [--levels 5,7,9] [--jobs seed,hls,cmaf] [--repeat N]
-                       [--keep] [--ffmpeg-as-root] [--check-plan] [--from-json RESULTS]
+                       [--keep] [--ffmpeg-as-root] [--concurrent] [--check-plan] [--from-json RESULTS]
 Env:   CATTUBE_BIN, SECONDS_LEN (default 10; --quick: 3), SIZE (1920x1080)
 """
 
 import argparse
+import concurrent.futures
 import glob
 import json
 import os
@@ -112,27 +113,37 @@ def job_settings(job, level):
             "OutputGroups": [{"OutputGroupSettings": ogs, "Outputs": outs}]}
 
 
+PLAN_EXE = []  # bench/transcode_plan.c built against the build's libct_mc (build_plan_exe)
+
+
+def build_plan_exe(work):
+    """Compiles bench/transcode_plan.c against the build's libct_mc: the
+    plans the bench feeds the child are ct_mc_job_plan's own, so they follow
+    every change of the plan format."""
+    exe, build = os.path.join(work, "plan"), os.path.join(ROOT, "build", "src")
+    subprocess.run(["cc", "-std=c17", "-I", os.path.join(ROOT, "src"), "-I", build,
+                    os.path.join(ROOT, "bench", "transcode_plan.c"), os.path.join(build, "libct_mc.a"),
+                    os.path.join(build, "libct_core.a"), "-ljansson", "-lm", "-o", exe], check=True)
+    PLAN_EXE[:] = [exe]
+
+
+def camel(o):
+    if isinstance(o, dict):
+        return {k[0].lower() + k[1:]: camel(v) for k, v in o.items()}
+    return [camel(v) for v in o] if isinstance(o, list) else o
+
+
 def plan(job, level, inp, outdir):
-    """The ct_plan (src/core/plan.c JSON) that mc_plan.c makes of job_settings()."""
-    outs = []
-    for i, r in enumerate(job):
+    """The ct_plan that mc_plan.c makes of job_settings(), with local paths
+    (as the worker sets them: input file, one path per output)."""
+    out = subprocess.run(PLAN_EXE, input=json.dumps({"settings": camel(job_settings(job, level))}),
+                         capture_output=True, text=True, check=True).stdout
+    p = json.loads(out)
+    p["input_path"] = inp
+    for o, r in zip(p["outputs"], job):
         multi = r["container"] != "mp4"
-        video = {"codec": PLAN_VCODEC[r["codec"]] if r["codec"] else 0,
-                 "width": r["w"], "height": r["h"], "rc_mode": 0, "qvbr_level": level if r["codec"] else 0,
-                 "bitrate": 0, "max_bitrate": r["cap"], "hrd_buffer": 0, "gop_frames": 0,
-                 "scene_change_detect": 1 if r["codec"] in ("h264", "h265") else 0,
-                 "rate": [0, 0, 0, 0], "stretch": 0}
-        audio = ({"codec": 1, "bitrate": 96000, "channels": 2, "sample_rate": 48000, "vbr_quality": -100}
-                 if r["audio"] else {"codec": 0, "bitrate": 0, "channels": 0, "sample_rate": 0, "vbr_quality": 0})
-        outs.append({"container": PLAN_CONTAINER[r["container"]],
-                     "path": os.path.join(outdir, r["name"] + ("" if multi else ".mp4")),
-                     "name": r["name"] if multi else "",
-                     "master": "in.m3u8" if multi and i == 0 else "",
-                     "group": 0, "seg": [r["seg"], 0, 0, 0, 0], "fc": [0, 0, 0, 0],
-                     "video": video, "audio": audio})
-    return {"input_path": inp, "inputs": [{"path": "", "tc_source": 0, "tc_start": [-1, 0, 0, 0], "clips": []}],
-            "outputs": outs,
-            "max_width": 0, "max_height": 0, "max_duration_s": 0.0}
+        o["path"] = os.path.join(outdir, r["name"] + ("" if multi else ".mp4"))
+    return p
 
 
 def ffmpeg_cmd(job, level, inp, outdir):
@@ -193,29 +204,18 @@ def ffmpeg_cmd(job, level, inp, outdir):
 
 
 def check_plans(work, size):
-    """Compiles bench/transcode_plan.c against the build's libct_mc and checks
-    that plan() is what ct_mc_job_plan makes of job_settings(), paths aside."""
-    exe, build = os.path.join(work, "plan"), os.path.join(ROOT, "build", "src")
-    subprocess.run(["cc", "-std=c17", "-I", os.path.join(ROOT, "src"), "-I", build,
-                    os.path.join(ROOT, "bench", "transcode_plan.c"), os.path.join(build, "libct_mc.a"),
-                    os.path.join(build, "libct_core.a"), "-ljansson", "-lm", "-o", exe], check=True)
-
-    def camel(o):
-        if isinstance(o, dict):
-            return {k[0].lower() + k[1:]: camel(v) for k, v in o.items()}
-        return [camel(v) for v in o] if isinstance(o, list) else o
+    """Prints the plan ct_mc_job_plan makes of every job and level (the
+    plans the runs use) and checks the outputs match the bench's jobs."""
     for name, job in jobs(size).items():
         for level in (5, 7, 9):
-            out = subprocess.run([exe], input=json.dumps({"settings": camel(job_settings(job, level))}),
-                                 capture_output=True, text=True, check=True).stdout
-            real, mine = json.loads(out), plan(job, level, "", "")
-            for p in (real, mine):
-                p.pop("input_path")
-                for o in p["outputs"]:
-                    o.pop("path")
-            if real != mine:
-                sys.exit(f"plan of {name} at level {level} differs from mc's:\n{real}\n{mine}")
-    print("plans: same as ct_mc_job_plan's for every job and level")
+            p = plan(job, level, "in.mp4", "out")
+            got = [(o["container"], o["video"]["codec"], o["video"]["width"], o["video"]["height"])
+                   for o in p["outputs"]]
+            want = [(PLAN_CONTAINER[r["container"]], PLAN_VCODEC.get(r["codec"], 0), r["w"], r["h"])
+                    for r in job]
+            if got != want:
+                sys.exit(f"plan of {name} at level {level}: outputs {got}, expected {want}")
+    print("plans: ct_mc_job_plan's, outputs as the jobs say, for every job and level")
 
 
 # ------------------------------------------------------------- running
@@ -391,6 +391,8 @@ def main():
     ap.add_argument("--jobs", default="seed,hls,cmaf")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--repeat", type=int, default=1, help="timed runs per job and level (median reported)")
+    ap.add_argument("--concurrent", action="store_true",
+                    help="run cattube and ffmpeg at the same time (same load on a shared machine)")
     ap.add_argument("--ffmpeg-as-root", action="store_true",
                     help="run the ffmpeg CLI with the caller's credentials (root: real-time SVT-AV1 threads)")
     ap.add_argument("--from-json", metavar="RESULTS",
@@ -415,6 +417,7 @@ def main():
     binary = pick_bin()
     work = tempfile.mkdtemp(prefix="ct-bench-transcode.")
     try:
+        build_plan_exe(work)
         if a.check_plan:
             check_plans(work, size)
             return
@@ -427,17 +430,15 @@ def main():
                         "128k", src], check=True)
         all_jobs = jobs(size)
         results = {"length": length, "size": size, "bin": binary, "loads": [loadavg()], "runs": [],
-                   "ffmpeg_as_root": a.ffmpeg_as_root}
+                   "ffmpeg_as_root": a.ffmpeg_as_root, "concurrent": a.concurrent}
         for level in levels:
             for name in names:
                 job = all_jobs[name]
                 run = {"job": name, "level": level}
-                for rep in range(a.repeat):  # alternate who goes first
-                    for engine in (("cattube", "ffmpeg") if rep % 2 == 0 else ("ffmpeg", "cattube")):
-                        print(f"level {level} {name} #{rep + 1}: {engine}...", end=" ", flush=True)
-                        wall, cpu, rss, outdir = (run_cattube(binary, job, level, src, work) if engine == "cattube"
-                                                  else run_ffmpeg(job, level, src, work))
-                        print(f"{wall:.1f} s wall, {cpu:.1f} s CPU, {rss // 1024} MiB; load {loadavg()}", flush=True)
+                for rep in range(a.repeat):
+                    for engine, (wall, cpu, rss, outdir) in timed_pair(a, rep, binary, job, level, src, work, name):
+                        print(f"level {level} {name} #{rep + 1}: {engine}: {wall:.1f} s wall, {cpu:.1f} s CPU, "
+                              f"{rss // 1024} MiB; load {loadavg()}", flush=True)
                         e = run.setdefault(engine, {"walls": [], "cpus": [], "rsss": []})
                         e["walls"].append(wall)
                         e["cpus"].append(cpu)
@@ -462,9 +463,30 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
 
+def timed_pair(a, rep, binary, job, level, src, work, name):
+    """One cattube run and one ffmpeg run: one after the other, alternating
+    who goes first, or (--concurrent) both at once, so that both see the
+    same load on a shared machine."""
+    def one(engine):
+        return (run_cattube(binary, job, level, src, work) if engine == "cattube"
+                else run_ffmpeg(job, level, src, work))
+    if not a.concurrent:
+        order = ("cattube", "ffmpeg") if rep % 2 == 0 else ("ffmpeg", "cattube")
+        return [(e, one(e)) for e in order]
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        futs = {e: ex.submit(one, e) for e in ("cattube", "ffmpeg")}
+        return [(e, f.result()) for e, f in futs.items()]
+
+
+def pair_ratios(r):
+    """cattube / ffmpeg wall of each pair (run next to each other in time)."""
+    return [c / f for c, f in zip(r["cattube"]["walls"], r["ffmpeg"]["walls"])]
+
+
 def report(res):
     frames = res["length"] * FPS
-    out = [f"Speed, median of {len(res['runs'][0]['cattube']['walls'])} alternating run(s) each (frames = input "
+    how = "concurrent (both engines at once)" if res.get("concurrent") else "alternating"
+    out = [f"Speed, median of {len(res['runs'][0]['cattube']['walls'])} {how} run(s) each (frames = input "
            "frames; ratio = cattube / ffmpeg, < 1 is faster):", "",
            "| job | QVBR | cattube wall s | ffmpeg wall s | wall ratio | cattube fps | ffmpeg fps "
            "| cattube CPU s | ffmpeg CPU s | CPU ratio | cattube RSS MiB | ffmpeg RSS MiB | RSS ratio |",
@@ -474,7 +496,14 @@ def report(res):
         out.append(f"| {r['job']} | {r['level']} | {c['wall']:.2f} | {f['wall']:.2f} | {c['wall'] / f['wall']:.2f} "
                    f"| {frames / c['wall']:.1f} | {frames / f['wall']:.1f} | {c['cpu']:.1f} | {f['cpu']:.1f} "
                    f"| {c['cpu'] / f['cpu']:.2f} "
-                   f"| {c['rss'] // 1024} | {f['rss'] // 1024} | {c['rss'] / f['rss']:.2f} |")
+                   f"| {int(c['rss'] // 1024)} | {int(f['rss'] // 1024)} | {c['rss'] / f['rss']:.2f} |")
+    if len(res["runs"][0]["cattube"]["walls"]) > 1:
+        out += ["", "Wall ratio of each pair (cattube / ffmpeg run next to each other"
+                + (", at the same time" if res.get("concurrent") else "") + "): median, min-max, per pair:", ""]
+        for r in res["runs"]:
+            pr = pair_ratios(r)
+            out.append(f"- {r['job']} QVBR {r['level']}: median {statistics.median(pr):.2f}, "
+                       f"{min(pr):.2f}-{max(pr):.2f} ({', '.join(f'{x:.2f}' for x in pr)})")
     out += ["", "Quality per rendition (video kb/s from packet sizes; SSIM All and PSNR average against the "
             "source scaled to the rendition's size):", "",
             "| job | QVBR | rendition | cattube kb/s | ffmpeg kb/s | kb/s ratio | cattube SSIM | ffmpeg SSIM "
@@ -497,10 +526,12 @@ def write_docs(res, text, a):
         names = ",".join(dict.fromkeys(r["job"] for r in res["runs"]))
         reps = len(res["runs"][0]["cattube"]["walls"])
         args = (f"{'--quick ' if res['length'] == 3 else ''}--levels {levels} --jobs {names} --repeat {reps}"
-                f"{' --ffmpeg-as-root' if res.get('ffmpeg_as_root') else ''}")
+                f"{' --ffmpeg-as-root' if res.get('ffmpeg_as_root') else ''}"
+                f"{' --concurrent' if res.get('concurrent') else ''}")
     else:
         args = " ".join(x for x in ("--quick" if a.quick else "", f"--levels {a.levels}", f"--jobs {a.jobs}",
-                                    f"--repeat {a.repeat}", "--ffmpeg-as-root" if a.ffmpeg_as_root else "") if x)
+                                    f"--repeat {a.repeat}", "--ffmpeg-as-root" if a.ffmpeg_as_root else "",
+                                    "--concurrent" if a.concurrent else "") if x)
     w, h = res["size"]
     head = (f"Measured by `bench/transcode {args}` on {time.strftime('%Y-%m-%d', time.gmtime())} — "
             f"{os.cpu_count()} cores, {cpu}, {os.uname().release}, libavcodec {lav or '?'}; "

@@ -25,14 +25,20 @@
  * Audio: abuffer -> aformat=fltp:RATE:LAYOUT (aresample auto-inserted)
  *        -> abuffersink with frame size = encoder frame size
  * A graph is built from the first frame it receives and rebuilt whenever the
- * frame parameters change (resolution switch, HE-AAC rate change...). */
+ * frame parameters change (resolution switch, HE-AAC rate change...).
+ * Video graphs run slice-threaded (up to TC_GRAPH_THREADS): swscale cuts
+ * each picture into slices, so scaling leaves the decode loop's thread
+ * with the same pixels as a single-threaded scale. */
 #include "transcode/tc_internal.h"
 
 #include <libavfilter/buffersink.h>
 #include <libavfilter/buffersrc.h>
+#include <libavutil/cpu.h>
 #include <libavutil/opt.h>
 #include <math.h>
 #include <string.h>
+
+#define TC_GRAPH_THREADS 4 /* slice threads per video graph at most */
 
 void tc_graph_free(tc_graph *g)
 {
@@ -213,7 +219,11 @@ static int graph_build(tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int 
     g->graph = avfilter_graph_alloc();
     if (!g->graph)
         return AVERROR(ENOMEM);
-    g->graph->nb_threads = 1;
+    /* Video graphs get slice threads like the CLI's filter graph (swscale
+     * splits a scale into slices, same pixels), at most TC_GRAPH_THREADS
+     * since every output has its own graph; audio has nothing to split. */
+    int cpus = av_cpu_count();
+    g->graph->nb_threads = !is_video ? 1 : cpus < TC_GRAPH_THREADS ? cpus : TC_GRAPH_THREADS;
     if ((ret = src_args(j, t, f, is_video, args, sizeof args)) < 0)
         return ret;
     ret = avfilter_graph_create_filter(&g->src, avfilter_get_by_name(is_video ? "buffer" : "abuffer"),

@@ -283,6 +283,31 @@ static void test_engine_inverse_telecine(void)
         fprintf(stderr, "  inverse telecine: %d frames\n", frames);
 }
 
+/* Video graphs run with slice threads (tc_filter.c): the scaled pictures,
+ * and so the encoded bytes, must not depend on how slices were scheduled. */
+static void test_engine_threaded_scale_is_deterministic(void)
+{
+    static ct_plan p;
+    ct_transcode_result r;
+    char v[64], in[512];
+    snprintf(in, sizeof in, "%s", path("scale_src.mp4"));
+    if (sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=25:duration=1 -c:v libx264 "
+           "-preset ultrafast -crf 10 '%s'", in)) {
+        CHECK(0);
+        return;
+    }
+    const char *outs[2] = {"scaled_a.mp4", "scaled_b.mp4"};
+    for (int i = 0; i < 2; i++) {
+        video_plan(&p, in, path(outs[i]));
+        p.outputs[0].video.width = 426;
+        p.outputs[0].video.height = 240;
+        CHECK(run(&p, &r) == CT_OK);
+        probe_field(p.outputs[0].path, "width", v, sizeof v);
+        CHECK_STR(v, "426");
+    }
+    CHECK(sh("cmp -s '%s' '%s'", path(outs[0]), path(outs[1])) == 0);
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/ct_tcfeat_XXXXXX");
@@ -294,6 +319,7 @@ int main(void)
     test_mc_deinterlacer();
     test_engine_deinterlacer();
     test_engine_inverse_telecine();
+    test_engine_threaded_scale_is_deterministic();
     if (!getenv("CT_KEEP_TMP"))
         sh("rm -rf '%s'", g_dir);
     CT_TEST_END();
