@@ -5,6 +5,7 @@
 #include "http/http.h"
 #include "iam/iam.h"
 #include "mc/mc.h"
+#include "sandbox/sandbox.h"
 #include "store/store.h"
 
 int ct_cmd_serve(int argc, char **argv);
@@ -12,6 +13,27 @@ int ct_cmd_worker(int argc, char **argv);
 /* Admin API for users, access keys and policies (/cattube/admin/users...). */
 void ct_iam_admin_handle(ct_iam *iam, const ct_http_req *req, ct_http_resp *resp);
 int ct_cmd_distribution(int argc, char **argv);
+/* `cattube admin jobs purge ...` (jobs_admin.c); argv[0] is "jobs". */
+int ct_cmd_admin_jobs(int argc, char **argv);
+
+/* Transcode limits taken by both `serve` and `worker` (job_limits.c):
+ * --max-input-size WxH, --max-input-duration SECONDS, --job-memory-mb N,
+ * --job-cpu-seconds N, --job-wall-seconds N. CT_CLI_LIMIT_LONGOPTS goes into
+ * a getopt_long table; ct_cli_limit_option handles those codes. */
+#define CT_CLI_LIMIT_OPT_BASE 0x1000
+#define CT_CLI_LIMIT_LONGOPTS                                                                    \
+    {"max-input-size", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE},                          \
+    {"max-input-duration", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 1},                  \
+    {"job-memory-mb", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 2},                       \
+    {"job-cpu-seconds", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 3},                     \
+    {"job-wall-seconds", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 4}
+extern const char ct_cli_limits_usage[];
+/* Sets the defaults (8192x8192, 24 h, the sandbox's own limits). */
+void ct_cli_limits_defaults(int *max_w, int *max_h, double *max_dur_s, ct_sandbox_limits *sb);
+/* 1: c was a limit option and arg valid (applied); -1: invalid (message on
+ * stderr naming the option); 0: not a limit option. */
+int ct_cli_limit_option(int c, const char *arg, int *max_w, int *max_h, double *max_dur_s,
+                        ct_sandbox_limits *sb);
 
 /* The admin API as a client (cmd_admin.c): one request signed with the root
  * credentials from the environment (service "cattube"); prints the JSON

@@ -3,7 +3,8 @@
  * "cattube") by the client module; ct_cli_admin_call is shared with
  * cmd_distribution.
  * Prints the server's JSON, pretty, on stdout; on an error prints the
- * server's message on stderr and exits 1. */
+ * server's message on stderr and exits 1. `admin jobs` works on the
+ * database instead (jobs_admin.c). */
 #include "cli/cli.h"
 #include "client/client.h"
 #include "core/core.h"
@@ -32,6 +33,9 @@ static void usage(FILE *f)
           "                                   Role arn:aws:iam::ACCOUNT:role/NAME)\n"
           "  cattube admin policy validate --policy-document file://p.json|JSON [--bucket B]\n"
           "                                   (--bucket: validate as that bucket's policy)\n"
+          "  cattube admin jobs purge --older-than-days N [--data DIR | --db URL]\n"
+          "                                   delete jobs finished more than N days ago, on the\n"
+          "                                   database itself ('admin jobs --help')\n"
           "common options:\n"
           "  --endpoint URL      the CatTube API endpoint (default $CATTUBE_ENDPOINT)\n"
           "  --region REGION     SigV4 signing region (default us-east-1)\n"
@@ -258,6 +262,8 @@ int ct_cmd_admin(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (strcmp(argv[1], "jobs") == 0)
+        return ct_cmd_admin_jobs(argc - 1, argv + 1);
     if (argc < 3 || (strcmp(argv[1], "user") != 0 && strcmp(argv[1], "role") != 0 &&
                      strcmp(argv[1], "policy") != 0)) {
         usage(stderr);

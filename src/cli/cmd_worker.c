@@ -43,11 +43,14 @@ typedef struct {
     const char *store_url, *access_key, *secret_key, *store_region, *scratch;
     int no_verify_tls;
     uint64_t multipart_threshold;
+    int max_in_w, max_in_h; /* transcode limits (job_limits.c) */
+    double max_in_dur_s;
+    ct_sandbox_limits sandbox;
 } worker_opts;
 
 static void worker_usage(FILE *f)
 {
-    fputs("usage: cattube worker [--data] DIR [options]\n"
+    fprintf(f, "usage: cattube worker [--data] DIR [options]\n"
           "       cattube worker --db URL --store URL [options]\n"
           "  --data DIR           the data directory of a 'cattube serve' on this host\n"
           "  --db URL             the servers' shared database (postgres://...) instead of\n"
@@ -56,6 +59,7 @@ static void worker_usage(FILE *f)
           "  --lease-seconds N    job lease; a dead worker's job is retried after it (default 30)\n"
           "  --worker-id NAME     lease owner name (default host:pid)\n"
           "  --region REGION      (default us-east-1)\n"
+          "%s"
           "reading inputs and writing outputs through an S3 API instead of DIR's store:\n"
           "  --store URL          S3 endpoint, path-style (http://127.0.0.1:9000): CatTube's own\n"
           "                       API or any S3-compatible store\n"
@@ -67,7 +71,7 @@ static void worker_usage(FILE *f)
           "                       directory under $TMPDIR or /tmp, removed at exit)\n"
           "  --multipart-threshold BYTES  multipart uploads from this size (default 64 MiB)\n"
           "  --no-verify-ssl      do not verify the store's TLS certificate\n",
-          f);
+            ct_cli_limits_usage);
 }
 
 static int parse_opts(int argc, char **argv, worker_opts *o)
@@ -82,13 +86,15 @@ static int parse_opts(int argc, char **argv, worker_opts *o)
         {"scratch", required_argument, NULL, 'T'},
         {"multipart-threshold", required_argument, NULL, 'M'},
         {"no-verify-ssl", no_argument, NULL, 'N'},    {"db", required_argument, NULL, 'D'},
+        CT_CLI_LIMIT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     *o = (worker_opts){.region = "us-east-1", .threads = 1, .lease_s = 30,
                        .access_key = getenv("AWS_ACCESS_KEY_ID"),
                        .secret_key = getenv("AWS_SECRET_ACCESS_KEY"),
                        .store_region = getenv("AWS_REGION")};
-    int c;
+    ct_cli_limits_defaults(&o->max_in_w, &o->max_in_h, &o->max_in_dur_s, &o->sandbox);
+    int c, lim;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -107,7 +113,14 @@ static int parse_opts(int argc, char **argv, worker_opts *o)
         case 'M': o->multipart_threshold = strtoull(optarg, NULL, 10); break;
         case 'N': o->no_verify_tls = 1; break;
         case 'h': worker_usage(stdout); exit(0);
-        default: worker_usage(stderr); return -1;
+        default:
+            lim = ct_cli_limit_option(c, optarg, &o->max_in_w, &o->max_in_h, &o->max_in_dur_s,
+                                      &o->sandbox);
+            if (lim > 0)
+                break;
+            if (lim == 0)
+                worker_usage(stderr);
+            return -1;
         }
     }
     if (!o->data_dir && optind < argc)
@@ -223,7 +236,9 @@ int ct_cmd_worker(int argc, char **argv)
     int rc = 1;
     ct_mc_config mcc = {.region = o.region, .account_id = account, .endpoint_url = ""};
     ct_worker_config wc = {.threads = o.threads, .worker_id = o.worker_id,
-                           .lease_ms = (int64_t)o.lease_s * 1000};
+                           .lease_ms = (int64_t)o.lease_s * 1000, .limits = o.sandbox,
+                           .max_input_width = o.max_in_w, .max_input_height = o.max_in_h,
+                           .max_input_duration_s = o.max_in_dur_s};
     ct_err e;
     if (o.store_url && (e = open_s3_io(&o, made_scratch, sizeof made_scratch, &io))) {
         ct_error("worker: --store %s: %s", o.store_url, ct_err_str(e));

@@ -16,7 +16,7 @@ static void usage(FILE *f)
           "  worker         run transcode workers against a serve's data directory\n"
           "  distribution   manage edge distributions (create|list|get|delete)\n"
           "  edge           run the edge alone in front of an S3 origin (--origin URL)\n"
-          "  admin          manage users and policies (user ...|policy validate)\n"
+          "  admin          manage users, roles and policies; purge expired jobs (jobs purge)\n"
           "  transcode      internal: the sandboxed transcode child\n"
           "run 'cattube <command> --help' for a command's options\n",
           f);

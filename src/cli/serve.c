@@ -42,6 +42,10 @@ typedef struct {
     const char *domain;        /* S3 virtual-hosted style base domain, or NULL */
     const char *db;            /* postgres://... shared by nodes; NULL: SQLite DIR/meta.db */
     int orphan_grace_s;        /* shared DIR: unreferenced blobs older than this are swept */
+    int64_t job_retention_ms;  /* finished jobs older than this are deleted; 0 = kept forever */
+    int max_in_w, max_in_h;    /* transcode limits (job_limits.c) */
+    double max_in_dur_s;
+    ct_sandbox_limits sandbox;
 } serve_opts;
 
 typedef struct {
@@ -200,33 +204,63 @@ static void json_auth_error(ct_http_resp *resp, const ct_http_req *req)
     ct_http_resp_header(resp, "x-amzn-ErrorType", type);
 }
 
-/* Non-S3 APIs: the admin API is the root user's; MediaConvert and
- * CloudFront need an identity policy allowing the service's actions. */
-static int api_allowed(server *sv, const ct_http_req *req)
+/* Non-S3 APIs: the admin API is the root user's; MediaConvert and CloudFront
+ * requests need an identity policy allowing their own action
+ * ("mediaconvert:GetJob" on the job's ARN, ct_mc_request_action;
+ * "cloudfront:UpdateDistribution" on the distribution's ARN,
+ * ct_edge_cloudfront_action). */
+static int api_allowed(server *sv, const ct_http_req *req, char *why, size_t whylen)
 {
     const char *p = req->path;
+    snprintf(why, whylen, "User is not authorized to perform this action");
     if (ct_iam_is_root(sv->iam, &req->principal))
         return 1;
     if (has_prefix(p, "/cattube/admin/users") || has_prefix(p, "/cattube/admin/policies") ||
         has_prefix(p, "/cattube/admin/roles"))
         return 1; /* answers its own 403 for non-root callers */
-    const char *action = has_prefix(p, "/2017-08-29/")   ? "mediaconvert:*"
-                         : has_prefix(p, "/2020-05-31/") ? "cloudfront:*"
-                                                         : NULL;
-    if (!action)
+    char action[64] = "", resource[512] = "*";
+    if (has_prefix(p, "/2017-08-29/"))
+        ct_mc_request_action(sv->mc, req->method, p, action, resource);
+    else if (has_prefix(p, "/2020-05-31/"))
+        ct_edge_cloudfront_action(sv->account_id, req->method, p, action, resource);
+    else
         return 0;
-    ct_iam_request r = {.action = action, .resource = "*", .source_ip = req->client_ip,
+    ct_iam_request r = {.action = action, .resource = resource, .source_ip = req->client_ip,
                         .secure = req->secure};
-    return ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK;
+    if (ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK)
+        return 1;
+    snprintf(why, whylen, "User: %.200s is not authorized to perform: %s on resource: %.200s",
+             req->principal.arn, action, resource);
+    return 0;
+}
+
+/* mc's permission check (iam:PassRole on a new job's role). */
+static ct_err mc_authorize(void *ctx, const ct_http_req *req, const char *action,
+                           const char *resource)
+{
+    server *sv = ctx;
+    ct_iam_request r = {.action = action, .resource = resource, .source_ip = req->client_ip,
+                        .secure = req->secure};
+    if (ct_iam_is_root(sv->iam, &req->principal))
+        return CT_OK;
+    return ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK ? CT_OK : CT_ERR_DENIED;
 }
 
 /* Authenticated non-S3 requests: MediaConvert, CloudFront, admin. */
 static void route_admin(server *sv, ct_http_req *req, ct_http_resp *resp)
 {
     const char *p = req->path;
-    if (!api_allowed(sv, req)) {
-        json_t *body = json_pack("{s:s}", "message", "User is not authorized to perform this "
-                                                     "action");
+    char why[512];
+    int allowed = api_allowed(sv, req, why, sizeof why);
+    if (!allowed && has_prefix(p, "/2020-05-31/")) {
+        /* CloudFront answers in its own XML error shape */
+        req->auth_err = CT_ERR_DENIED;
+        snprintf(req->auth_msg, sizeof req->auth_msg, "%s", why);
+        ct_edge_cloudfront_handle(sv->edge, req, resp);
+        return;
+    }
+    if (!allowed) {
+        json_t *body = json_pack("{s:s}", "message", why);
         ct_http_resp_json(resp, 403, json_dumps(body, JSON_COMPACT));
         json_decref(body);
         ct_http_resp_header(resp, "x-amzn-ErrorType", "AccessDeniedException");
@@ -281,9 +315,23 @@ static void *stream_begin(void *ctx, ct_http_req *req, ct_http_resp *resp)
 
 /* ---- options ---- */
 
+/* MediaConvert keeps job history for 90 days. */
+#define SERVE_JOB_RETENTION_DAYS 90
+/* Jobs deleted per housekeeping pass at most, so a backlog (retention just
+ * lowered) never keeps the main thread from taking a signal for long. */
+#define SERVE_PURGE_MAX_JOBS (10 * CT_META_JOB_PURGE_BATCH)
+
+/* A non-negative whole number, or -2. */
+static long long parse_count(const char *s)
+{
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    return *s >= '0' && *s <= '9' && end && !*end && v >= 0 ? v : -2;
+}
+
 static void serve_usage(FILE *f)
 {
-    fputs("usage: cattube serve [options]\n"
+    fprintf(f, "usage: cattube serve [options]\n"
           "  --data DIR               data directory (default ./cattube-data)\n"
           "  --db URL                 metadata database: postgres://... shared by several\n"
           "                           nodes and workers (default: SQLite in DIR/meta.db)\n"
@@ -296,13 +344,17 @@ static void serve_usage(FILE *f)
           "  --stale-upload-seconds N abort multipart uploads older than this (604800 = 7 days)\n"
           "  --orphan-grace-seconds N with --db: at start, remove unreferenced blobs last\n"
           "                           written longer ago than this (default 600)\n"
+          "  --job-retention-days N   delete jobs N days after they finished (COMPLETE, ERROR,\n"
+          "                           CANCELED); 0 keeps them forever (default 90)\n"
+          "  --job-retention-seconds N  the same in seconds, for tests\n"
+          "%s"
           "  --public-host NAME       host name the edge puts in its URLs\n"
           "  --domain D               S3 virtual-hosted style: Host bucket.D[:port] names a bucket\n"
           "  --edge-cert PEM --edge-key PEM   edge TLS certificate (default: generated)\n"
           "  --verbose                debug logging\n"
           "Root credentials come from CATTUBE_ROOT_ACCESS_KEY / CATTUBE_ROOT_SECRET_KEY, else are\n"
           "generated once and kept in DIR/root-credentials.json.\n",
-          f);
+            ct_cli_limits_usage);
 }
 
 static int parse_opts(int argc, char **argv, serve_opts *o)
@@ -317,11 +369,17 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"stale-upload-seconds", required_argument, NULL, 'S'},
         {"domain", required_argument, NULL, 'D'},   {"db", required_argument, NULL, 'B'},
         {"orphan-grace-seconds", required_argument, NULL, 'G'},
+        {"job-retention-days", required_argument, NULL, 'J'},
+        {"job-retention-seconds", required_argument, NULL, 'j'},
+        CT_CLI_LIMIT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
-                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600};
-    int c;
+                      "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600,
+                      SERVE_JOB_RETENTION_DAYS * 86400000LL, 0, 0, 0, {0}};
+    ct_cli_limits_defaults(&o->max_in_w, &o->max_in_h, &o->max_in_dur_s, &o->sandbox);
+    int c, lim;
+    long long days = -1, secs = -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -340,8 +398,17 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'L': o->lease_s = atoi(optarg); break;
         case 'S': o->stale_upload_s = atol(optarg); break;
         case 'G': o->orphan_grace_s = atoi(optarg); break;
+        case 'J': days = parse_count(optarg); break;
+        case 'j': secs = parse_count(optarg); break;
         case 'h': serve_usage(stdout); exit(0);
-        default: serve_usage(stderr); return -1;
+        default:
+            lim = ct_cli_limit_option(c, optarg, &o->max_in_w, &o->max_in_h, &o->max_in_dur_s,
+                                      &o->sandbox);
+            if (lim > 0)
+                break;
+            if (lim == 0)
+                serve_usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {
@@ -354,6 +421,14 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
                         "--stale-upload-seconds and --orphan-grace-seconds >= 1\n");
         return -1;
     }
+    if (days < -1 || secs < -1 || (days >= 0 && secs >= 0) || days > 100000 ||
+        secs > 100000LL * 86400) {
+        fprintf(stderr, "cattube serve: give either --job-retention-days N (0..100000) or "
+                        "--job-retention-seconds N, a whole number\n");
+        return -1;
+    }
+    if (days >= 0 || secs >= 0)
+        o->job_retention_ms = days >= 0 ? days * 86400000LL : secs * 1000LL;
     return 0;
 }
 
@@ -412,7 +487,7 @@ static ct_err start_all(server *sv)
     ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam, sv->opt.domain};
     sv->probe = (ct_serve_probe_ctx){sv->meta, sv->store, sv->iam};
     ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url, ct_serve_probe,
-                        &sv->probe};
+                        &sv->probe, mc_authorize, sv};
     if ((e = ct_s3_open(&s3c, sv->meta, sv->store, &sv->s3)) ||
         (e = ct_mc_open(&mcc, sv->meta, &sv->mc)))
         return e;
@@ -433,7 +508,11 @@ static ct_err start_all(server *sv)
         return e;
     if (sv->opt.workers > 0) {
         ct_worker_config wc = {.threads = sv->opt.workers,
-                               .lease_ms = (int64_t)sv->opt.lease_s * 1000};
+                               .lease_ms = (int64_t)sv->opt.lease_s * 1000,
+                               .limits = sv->opt.sandbox,
+                               .max_input_width = sv->opt.max_in_w,
+                               .max_input_height = sv->opt.max_in_h,
+                               .max_input_duration_s = sv->opt.max_in_dur_s};
         if ((e = ct_worker_start(&wc, sv->meta, sv->store, sv->mc, &sv->worker)))
             return e;
     }
@@ -457,6 +536,30 @@ static void stop_all(server *sv)
     ct_store_close(sv->store);
     ct_iam_close(sv->iam);
     ct_meta_close(sv->meta);
+}
+
+/* Job retention, from the housekeeping loop: at start, then every quarter
+ * of the retention (1 s .. 10 min), sooner while a backlog remains. Every
+ * node does it; concurrent passes take disjoint jobs (meta_retention.c). */
+static long purge_period_s(const serve_opts *o)
+{
+    int64_t s = o->job_retention_ms / 4000;
+    return s < 1 ? 1 : s > 600 ? 600 : (long)s;
+}
+
+static void purge_jobs(server *sv, int64_t *next_ms)
+{
+    if (sv->opt.job_retention_ms <= 0 || ct_mono_ms() < *next_ms)
+        return;
+    int n = 0;
+    ct_err e = ct_meta_job_purge(sv->meta, sv->opt.job_retention_ms, 0, SERVE_PURGE_MAX_JOBS, &n);
+    *next_ms = ct_mono_ms() + (n == SERVE_PURGE_MAX_JOBS ? 0 : purge_period_s(&sv->opt) * 1000);
+    if (e)
+        ct_warn("serve: job retention: deleting expired jobs failed: %s", ct_err_str(e));
+    int64_t r = sv->opt.job_retention_ms;
+    if (n)
+        ct_info("serve: job retention: deleted %d job(s) finished more than %lld %s ago", n,
+                (long long)(r % 86400000 ? r / 1000 : r / 86400000), r % 86400000 ? "s" : "day(s)");
 }
 
 static void print_banner(const server *sv)
@@ -497,9 +600,14 @@ int ct_cmd_serve(int argc, char **argv)
     print_banner(&sv);
     /* Main thread: housekeeping between signals. */
     long period = sv.opt.stale_upload_s / 2 < 60 ? sv.opt.stale_upload_s / 2 : 60;
+    if (sv.opt.job_retention_ms > 0 && purge_period_s(&sv.opt) < period)
+        period = purge_period_s(&sv.opt);
     struct timespec tick = {period > 0 ? period : 1, 0};
+    int64_t next_purge_ms = 0;
     int sig;
+    purge_jobs(&sv, &next_purge_ms);
     while ((sig = sigtimedwait(&set, NULL, &tick)) < 0) {
+        purge_jobs(&sv, &next_purge_ms);
         ct_s3_abort_stale_uploads(sv.s3, (int64_t)sv.opt.stale_upload_s * 1000);
         int temps = 0, blobs = 0; /* a peer that died and stays down */
         if (ct_meta_is_shared(sv.meta) &&

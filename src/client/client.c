@@ -537,6 +537,9 @@ static void setup(ct_client *c, const ct_client_req *r, xfer *x, struct curl_sli
     CURL *h = c->curl;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, r->url);
+    /* S3 keys are opaque: "a/../b" is a key, never the path "/b" (libcurl
+     * would squash the dot segments and let an edge escape its OriginPath). */
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,

@@ -64,5 +64,11 @@ void ct_edge_admin_handle(ct_edge *e, const ct_http_req *req, ct_http_resp *resp
 /* The CloudFront API (REST/XML under /2020-05-31/), requests authenticated
  * with SigV4 service "cloudfront". */
 void ct_edge_cloudfront_handle(ct_edge *e, const ct_http_req *req, ct_http_resp *resp);
+/* The IAM action a CloudFront API request needs ("cloudfront:GetDistribution")
+ * and its resource: the distribution's or origin access control's ARN in
+ * account when the path names one, else "*". Returns 0 (action
+ * "cloudfront:*", resource "*") when method and path are no operation. */
+int ct_edge_cloudfront_action(const char *account, const char *method, const char *path,
+                              char action[64], char resource[256]);
 
 #endif

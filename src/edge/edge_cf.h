@@ -73,6 +73,11 @@ int cf_do_invalidate(ct_edge *e, const char *id, const ct_http_req *req, ct_http
 int cf_do_invalidations(ct_edge *e, const char *id, const char *iid, ct_http_resp *resp,
                         cf_fail *f);
 
+/* ---- public keys and key groups (edge_cf_keys.c) ---- */
+/* rest: what follows "/2020-05-31/public-key" (group 0) or "/2020-05-31/key-group" (1). */
+void cf_keys_route(ct_edge *e, int group, const char *rest, const ct_http_req *req,
+                   ct_http_resp *resp, cf_fail *f);
+
 /* ---- origin access controls (edge_cf_oac.c) ---- */
 /* rest: what follows "/2020-05-31/origin-access-control". */
 void cf_oac_route(ct_edge *e, const char *rest, const ct_http_req *req, ct_http_resp *resp,

@@ -252,8 +252,81 @@ void ct_edge_cloudfront_handle(ct_edge *e, const ct_http_req *req, ct_http_resp 
     else if (!strncmp(path, CF_PREFIX "origin-access-control",
                       strlen(CF_PREFIX "origin-access-control")))
         cf_oac_route(e, path + strlen(CF_PREFIX "origin-access-control"), req, resp, &f);
+    else if (!strncmp(path, CF_PREFIX "public-key", strlen(CF_PREFIX "public-key")))
+        cf_keys_route(e, 0, path + strlen(CF_PREFIX "public-key"), req, resp, &f);
+    else if (!strncmp(path, CF_PREFIX "key-group", strlen(CF_PREFIX "key-group")))
+        cf_keys_route(e, 1, path + strlen(CF_PREFIX "key-group"), req, resp, &f);
     else
         cf_failf(&f, 404, "NotImplemented", "This CloudFront API is not supported by CatTube");
     if (f.status)
         cf_reply_error(req, resp, &f);
+}
+/* ---- IAM actions ---- */
+
+typedef struct {
+    const char *coll;   /* path segment after /2020-05-31/ */
+    int shape;          /* segments - 1: 0 coll, 1 coll/ID, 2 coll/ID/sub, 3 coll/ID/sub/ID2 */
+    const char *sub;    /* for shapes 2 and 3 */
+    const char *method;
+    const char *op;
+} cf_op;
+
+static const cf_op cf_ops[] = {
+    {"distribution", 0, "", "POST", "CreateDistribution"},
+    {"distribution", 0, "", "GET", "ListDistributions"},
+    {"distribution", 1, "", "GET", "GetDistribution"},
+    {"distribution", 1, "", "DELETE", "DeleteDistribution"},
+    {"distribution", 2, "config", "GET", "GetDistributionConfig"},
+    {"distribution", 2, "config", "PUT", "UpdateDistribution"},
+    {"distribution", 2, "invalidation", "POST", "CreateInvalidation"},
+    {"distribution", 2, "invalidation", "GET", "ListInvalidations"},
+    {"distribution", 3, "invalidation", "GET", "GetInvalidation"},
+    {"origin-access-control", 0, "", "POST", "CreateOriginAccessControl"},
+    {"origin-access-control", 0, "", "GET", "ListOriginAccessControls"},
+    {"origin-access-control", 1, "", "GET", "GetOriginAccessControl"},
+    {"origin-access-control", 1, "", "DELETE", "DeleteOriginAccessControl"},
+    {"origin-access-control", 2, "config", "GET", "GetOriginAccessControlConfig"},
+    {"origin-access-control", 2, "config", "PUT", "UpdateOriginAccessControl"},
+    {"public-key", 0, "", "POST", "CreatePublicKey"},
+    {"public-key", 0, "", "GET", "ListPublicKeys"},
+    {"public-key", 1, "", "GET", "GetPublicKey"},
+    {"public-key", 1, "", "DELETE", "DeletePublicKey"},
+    {"public-key", 2, "config", "GET", "GetPublicKeyConfig"},
+    {"public-key", 2, "config", "PUT", "UpdatePublicKey"},
+    {"key-group", 0, "", "POST", "CreateKeyGroup"},
+    {"key-group", 0, "", "GET", "ListKeyGroups"},
+    {"key-group", 1, "", "GET", "GetKeyGroup"},
+    {"key-group", 1, "", "PUT", "UpdateKeyGroup"},
+    {"key-group", 1, "", "DELETE", "DeleteKeyGroup"},
+    {"key-group", 2, "config", "GET", "GetKeyGroupConfig"},
+};
+
+int ct_edge_cloudfront_action(const char *account, const char *method, const char *path,
+                              char action[64], char resource[256])
+{
+    char seg[4][64] = {{0}};
+    int n = 0;
+    snprintf(action, 64, "cloudfront:*");
+    snprintf(resource, 256, "*");
+    if (strncmp(path, CF_PREFIX, strlen(CF_PREFIX)) != 0)
+        return 0;
+    for (const char *p = path + strlen(CF_PREFIX); *p; n++) {
+        size_t len = strcspn(p, "/");
+        if (n == 4 || len == 0 || len >= sizeof seg[0])
+            return 0;
+        memcpy(seg[n], p, len);
+        p += len + (p[len] == '/');
+    }
+    for (size_t i = 0; i < sizeof cf_ops / sizeof cf_ops[0]; i++) {
+        const cf_op *o = &cf_ops[i];
+        if (n != o->shape + 1 || strcmp(seg[0], o->coll) || strcmp(method, o->method) ||
+            (o->shape >= 2 && strcmp(seg[2], o->sub)))
+            continue;
+        snprintf(action, 64, "cloudfront:%s", o->op);
+        if (o->shape >= 1 && (!strcmp(o->coll, "distribution") ||
+                              !strcmp(o->coll, "origin-access-control")))
+            snprintf(resource, 256, "arn:aws:cloudfront::%s:%s/%s", account, o->coll, seg[1]);
+        return 1;
+    }
+    return 0;
 }

@@ -381,6 +381,19 @@ void edge_sigcache_put(edge_sigcache *c, const unsigned char d[32], uint64_t gen
 void edge_sigcache_stats(edge_sigcache *c, uint64_t *hits, uint64_t *misses);
 /* 1 when id names an existing key group. */
 int edge_key_group_exists(ct_edge *e, const char *id);
+/* Record rules shared by the admin API and the CloudFront API
+ * (edge_cf_keys.c): records live in meta kinds EDGE_KIND_KEY / EDGE_KIND_GROUP. */
+#define EDGE_KIND_KEY "public-key"
+#define EDGE_KIND_GROUP "key-group"
+int edge_key_exists(ct_edge *e, const char *id);
+/* 1 when pem is a usable public key (RSA 2048-8192 bits or EC). */
+int edge_key_pem_ok(const char *pem);
+/* 1 when s is a valid key / key group name: 1-128 of [A-Za-z0-9_-]. */
+int edge_key_name_ok(const char *s);
+void edge_key_new_id(char out[15]);                      /* "K" + 13 */
+void edge_key_group_new_id(char out[EDGE_GROUP_ID_LEN + 1]); /* UUID */
+/* 1 when a key group uses key id (group 0) / a distribution uses group id (group 1). */
+int edge_key_item_in_use(ct_edge *e, int group, const char *id);
 /* Admin API for /cattube/admin/public-keys[/ID] and /cattube/admin/key-groups[/ID]. */
 void edge_keys_admin(ct_edge *e, const ct_http_req *req, ct_http_resp *resp, const char *path);
 /* Shared by the admin files. */

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KIND_KEY "public-key"
-#define KIND_GROUP "key-group"
+#define KIND_KEY EDGE_KIND_KEY
+#define KIND_GROUP EDGE_KIND_GROUP
 #define PEM_MAX 8192
 #define NAME_MAX_LEN 128
 
@@ -229,7 +229,7 @@ int edge_key_group_exists(ct_edge *e, const char *id)
     return found;
 }
 
-static int key_exists(ct_edge *e, const char *id)
+int edge_key_exists(ct_edge *e, const char *id)
 {
     int found = 0;
     pthread_rwlock_rdlock(&e->lock);
@@ -247,15 +247,28 @@ typedef struct {
 static const item_type T_KEY = {KIND_KEY, "publicKeys", "/cattube/admin/public-keys"};
 static const item_type T_GROUP = {KIND_GROUP, "keyGroups", "/cattube/admin/key-groups"};
 
-static int name_ok(json_t *v)
+int edge_key_pem_ok(const char *pem)
 {
-    const char *s = json_string_value(v);
+    EVP_PKEY *pk = pem && strlen(pem) < PEM_MAX ? pem_key(pem) : NULL;
+    EVP_PKEY_free(pk);
+    return pk != NULL;
+}
+
+int edge_key_name_ok(const char *s)
+{
     return s && *s && strlen(s) <= NAME_MAX_LEN &&
            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
                strlen(s);
 }
 
-static void new_group_id(char out[EDGE_GROUP_ID_LEN + 1])
+void edge_key_new_id(char out[15])
+{
+    out[0] = 'K';
+    ct_random_alnum(out + 1, 13, 1);
+    out[14] = '\0';
+}
+
+void edge_key_group_new_id(char out[EDGE_GROUP_ID_LEN + 1])
 {
     char h[33];
     ct_random_hex(h, 32);
@@ -268,7 +281,7 @@ static json_t *build_record(ct_edge *e, const item_type *t, json_t *in, char *id
                             ct_http_resp *resp)
 {
     json_t *name = json_object_get(in, "name"), *comment = json_object_get(in, "comment");
-    if (!name_ok(name)) {
+    if (!edge_key_name_ok(json_string_value(name))) {
         edge_reply_error(resp, 400, "name is required: 1-128 characters of [A-Za-z0-9_-]");
         return NULL;
     }
@@ -291,9 +304,7 @@ static json_t *build_record(ct_edge *e, const item_type *t, json_t *in, char *id
             return NULL;
         }
         EVP_PKEY_free(pk);
-        id[0] = 'K';
-        ct_random_alnum(id + 1, 13, 1);
-        id[14] = '\0';
+        edge_key_new_id(id);
         json_object_set_new(rec, "encodedKey", json_string(pem));
     } else {
         json_t *items = json_object_get(in, "items"), *v;
@@ -307,14 +318,14 @@ static json_t *build_record(ct_edge *e, const item_type *t, json_t *in, char *id
         json_array_foreach(items, i, v)
         {
             const char *kid = json_string_value(v);
-            if (!kid || strlen(kid) > EDGE_KEY_ID_MAX || !key_exists(e, kid)) {
+            if (!kid || strlen(kid) > EDGE_KEY_ID_MAX || !edge_key_exists(e, kid)) {
                 edge_reply_error(resp, 400, "The public key %.40s does not exist",
                                  kid ? kid : "(not a string)");
                 json_decref(rec);
                 return NULL;
             }
         }
-        new_group_id(id);
+        edge_key_group_new_id(id);
         json_object_set(rec, "items", items);
     }
     (void)idn;
@@ -389,12 +400,11 @@ static void do_get(ct_edge *e, const item_type *t, const char *id, ct_http_resp 
         edge_reply_json(resp, 200, j);
 }
 
-/* 1 when a key group (for a key) or a distribution (for a group) uses id. */
-static int in_use(ct_edge *e, const item_type *t, const char *id)
+int edge_key_item_in_use(ct_edge *e, int group, const char *id)
 {
     int used = 0;
     pthread_rwlock_rdlock(&e->lock);
-    if (t == &T_KEY) {
+    if (!group) {
         for (size_t i = 0; e->keys && i < e->keys->n_groups && !used; i++)
             for (size_t j = 0; j < e->keys->groups[i].n && !used; j++)
                 used = strcmp(e->keys->groups[i].keys[j], id) == 0;
@@ -409,7 +419,7 @@ static int in_use(ct_edge *e, const item_type *t, const char *id)
 
 static void do_delete(ct_edge *e, const item_type *t, const char *id, ct_http_resp *resp)
 {
-    if (in_use(e, t, id)) {
+    if (edge_key_item_in_use(e, t == &T_GROUP, id)) {
         edge_reply_error(resp, 409, "The %s %.40s is in use by a %s", t->kind, id,
                          t == &T_KEY ? "key group" : "distribution");
         return;

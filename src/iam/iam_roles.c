@@ -1,8 +1,9 @@
 /* iam_roles.c: IAM roles, the identities MediaConvert jobs run as.
  *
  * DESIGN: a role is a name plus inline identity policies in meta (no trust
- * policy: any job of the account may use any role of the account, as if
- * every caller had iam:PassRole). A job's reads and writes are decided as a
+ * policy: any job of the account may run as any role of the account; the
+ * job's creator needs iam:PassRole on it, checked by mc through the
+ * server's authorize hook). A job's reads and writes are decided as a
  * user's requests are (iam_users.c): an explicit Deny in the bucket policy
  * or a role policy denies; else an Allow in either allows; else denied. The
  * principal a bucket policy sees is the role's ARN in this account.

@@ -12,6 +12,11 @@ Shape encodings (one shape per line):
   {"e": [values]}               enum string
   {"t": [minlen, maxlen]}       string (null = unbounded)
   {"i": [min, max]}  integer    {"d": [min, max]}  double    {"b": 1} boolean
+
+EXTENSIONS adds members that newer MediaConvert models have and Debian's
+botocore 1.29 lacks (added only when the model does not define them), so
+the JS SDK's requests pass the check; their ranges are checked by the
+handlers (mc_api.c).
 """
 import json
 import sys
@@ -20,6 +25,11 @@ DEFAULT = "/usr/lib/python3/dist-packages/botocore/data/mediaconvert/2017-08-29/
 ROOTS = ["CreateJobRequest", "CreateJobTemplateRequest", "UpdateJobTemplateRequest",
          "CreatePresetRequest", "UpdatePresetRequest", "CreateQueueRequest",
          "UpdateQueueRequest", "DescribeEndpointsRequest"]
+# shape -> {wire name: member shape}
+EXTENSIONS = {
+    "CreateQueueRequest": {"concurrentJobs": "__integer"},
+    "UpdateQueueRequest": {"concurrentJobs": "__integer"},
+}
 
 
 def encode(shapes, name):
@@ -35,6 +45,8 @@ def encode(shapes, name):
             members[wire] = m["shape"]
             if mname in s.get("required", []):
                 req.append(wire)
+        for wire, shape in EXTENSIONS.get(name, {}).items():
+            members.setdefault(wire, shape)
         out = {"s": members}
         if req:
             out["r"] = req

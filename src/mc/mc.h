@@ -34,17 +34,35 @@ typedef struct {
 typedef ct_err (*ct_mc_probe_fn)(void *ctx, const ct_http_req *req, const char *bucket,
                                  const char *key, ct_mc_probe_out *out);
 
+/* Whether the caller of req may perform action on resource (IAM policy
+ * evaluation, iam.h): CT_OK or CT_ERR_DENIED. mc uses it for the permission
+ * a job's creator needs on the job's role (iam:PassRole); the server wires
+ * it to ct_iam_authorize. */
+typedef ct_err (*ct_mc_authorize_fn)(void *ctx, const ct_http_req *req, const char *action,
+                                     const char *resource);
+
 typedef struct {
     const char *region;          /* "us-east-1" */
     const char *account_id;      /* 12 digits */
     const char *endpoint_url;    /* what DescribeEndpoints returns */
     ct_mc_probe_fn probe;        /* NULL: Probe answers 400 */
     void *probe_ctx;
+    ct_mc_authorize_fn authorize; /* NULL: no iam:PassRole check (worker, tests) */
+    void *authorize_ctx;
 } ct_mc_config;
 
 /* Creates the Default queue if missing. */
 ct_err ct_mc_open(const ct_mc_config *cfg, ct_meta *meta, ct_mc **out);
 void ct_mc_close(ct_mc *mc);
+
+/* The IAM action a MediaConvert request needs ("mediaconvert:GetJob") and
+ * the resource it is checked against: the ARN of the job, queue, job
+ * template or preset the path names, "*" for collection-wide operations.
+ * Returns 0 (action "mediaconvert:*", resource "*") when the method and
+ * path are no MediaConvert operation, so only a policy allowing every
+ * MediaConvert action lets the request through to its 404. */
+int ct_mc_request_action(const ct_mc *mc, const char *method, const char *path, char action[64],
+                         char resource[512]);
 
 /* Handles any request whose path starts with /2017-08-29/. */
 void ct_mc_handle(ct_mc *mc, const ct_http_req *req, ct_http_resp *resp);

@@ -101,14 +101,27 @@ static json_t *queue_render(ct_mc *mc, const char *json)
     return q;
 }
 
+/* The queue's concurrency limit (0 = unlimited): a RESERVED queue runs one
+ * job per reserved transcode slot, an ON_DEMAND queue at most its
+ * concurrentJobs when set (queue_apply_plan keeps the two apart). */
+static int queue_limit(const json_t *rec)
+{
+    const char *plan = json_string_value(json_object_get(rec, "pricingPlan"));
+    const json_t *n = plan && strcmp(plan, "RESERVED") == 0
+                          ? json_object_get(json_object_get(rec, "reservationPlan"), "reservedSlots")
+                          : json_object_get(rec, "concurrentJobs");
+    json_int_t v = json_integer_value(n);
+    return v > 0 && v <= MC_QUEUE_MAX_SLOTS ? (int)v : 0;
+}
+
 static ct_err queue_put(ct_mc *mc, json_t *rec, int create_only)
 {
     char *text = json_dumps(rec, JSON_COMPACT);
     if (!text)
         return CT_ERR_NOMEM;
-    ct_err err = ct_meta_queue_put(mc->meta, json_string_value(json_object_get(rec, "name")),
-                                   json_string_value(json_object_get(rec, "status")), text,
-                                   create_only);
+    ct_err err = ct_meta_queue_put_limit(mc->meta, json_string_value(json_object_get(rec, "name")),
+                                         json_string_value(json_object_get(rec, "status")), text,
+                                         create_only, queue_limit(rec));
     free(text);
     return err;
 }
@@ -136,12 +149,67 @@ static void queue_reply(ct_mc *mc, const char *name, int status, ct_http_resp *r
     ct_meta_queue_free(&q);
 }
 
-/* Applies description/status of a Create/UpdateQueue request. */
+static int slots_ok(const json_t *v, mc_diag *d, const char *key)
+{
+    json_int_t n = json_integer_value(v);
+    if (n < 1 || n > MC_QUEUE_MAX_SLOTS)
+        return mc_fail_at(d, key, "must be between 1 and %d", MC_QUEUE_MAX_SLOTS);
+    return 0;
+}
+
+/* A reservation plan as the Queue record shows it; the term is the 12-month
+ * commitment AWS sells (CatTube bills nothing: only reservedSlots acts). */
+static int queue_set_reservation(json_t *rec, const json_t *rps, mc_diag *d)
+{
+    size_t p = mc_path_key(d, "reservationPlanSettings");
+    int rc = slots_ok(json_object_get(rps, "reservedSlots"), d, "reservedSlots");
+    mc_path_pop(d, p);
+    if (rc)
+        return rc;
+    json_int_t now = ct_now_ms() / 1000;
+    json_object_set_new(rec, "reservationPlan",
+                        json_pack("{s:O, s:O, s:O, s:s, s:I, s:I}", "commitment",
+                                  json_object_get(rps, "commitment"), "renewalType",
+                                  json_object_get(rps, "renewalType"), "reservedSlots",
+                                  json_object_get(rps, "reservedSlots"), "status", "ACTIVE",
+                                  "purchasedAt", now, "expiresAt", now + 365 * 86400));
+    return 0;
+}
+
+/* pricingPlan (Create only), reservationPlanSettings and concurrentJobs.
+ * As in MediaConvert, concurrentJobs belongs to ON_DEMAND queues and
+ * reservationPlanSettings (required there) to RESERVED ones. */
+static int queue_apply_plan(json_t *rec, const json_t *req, mc_diag *d)
+{
+    json_t *plan = json_object_get(req, "pricingPlan");
+    if (plan)
+        json_object_set(rec, "pricingPlan", plan);
+    const char *p = json_string_value(json_object_get(rec, "pricingPlan"));
+    int reserved = p && strcmp(p, "RESERVED") == 0;
+    json_t *cj = json_object_get(req, "concurrentJobs");
+    const json_t *rps = json_object_get(req, "reservationPlanSettings");
+    if (cj && reserved)
+        return mc_fail_at(d, "concurrentJobs", "not applicable to RESERVED queues (their limit "
+                                               "is reservationPlanSettings.reservedSlots)");
+    if (cj && slots_ok(cj, d, "concurrentJobs"))
+        return -1;
+    if (cj)
+        json_object_set(rec, "concurrentJobs", cj);
+    if (rps && !reserved)
+        return mc_fail_at(d, "reservationPlanSettings",
+                          "not applicable to ON_DEMAND queues (use concurrentJobs)");
+    if (rps)
+        return queue_set_reservation(rec, rps, d);
+    if (reserved && !json_object_get(rec, "reservationPlan"))
+        return mc_fail_at(d, "reservationPlanSettings", "required for RESERVED queues");
+    return 0;
+}
+
+/* Applies a Create/UpdateQueue request to the stored record. */
 static int queue_apply(json_t *rec, const json_t *req, mc_diag *d)
 {
-    const char *plan = json_string_value(json_object_get(req, "pricingPlan"));
-    if (plan && strcmp(plan, "ON_DEMAND") != 0)
-        return mc_fail_at(d, "pricingPlan", "unsupported value \"%s\" (supported: ON_DEMAND)", plan);
+    if (queue_apply_plan(rec, req, d))
+        return -1;
     const char *keys[] = {"description", "status"};
     for (size_t i = 0; i < CT_ARRAY_LEN(keys); i++) {
         json_t *v = json_object_get(req, keys[i]);
@@ -299,31 +367,32 @@ static const struct {
     const char *collection;
     int has_id;
     const char *method;
+    const char *operation; /* the IAM action's name */
     mc_handler fn;
 } routes[] = {
-    {"jobs", 0, "POST", mc_h_job_create},
-    {"jobs", 0, "GET", mc_h_job_list},
-    {"jobs", 1, "GET", mc_h_job_get},
-    {"jobs", 1, "DELETE", mc_h_job_cancel},
-    {"search", 0, "GET", mc_h_job_search},
-    {"queues", 0, "POST", h_queue_create},
-    {"queues", 0, "GET", h_queue_list},
-    {"queues", 1, "GET", h_queue_get},
-    {"queues", 1, "PUT", h_queue_update},
-    {"queues", 1, "DELETE", h_queue_delete},
-    {"jobTemplates", 0, "POST", mc_h_template_create},
-    {"jobTemplates", 0, "GET", mc_h_template_list},
-    {"jobTemplates", 1, "GET", mc_h_template_get},
-    {"jobTemplates", 1, "PUT", mc_h_template_update},
-    {"jobTemplates", 1, "DELETE", mc_h_template_delete},
-    {"presets", 0, "POST", mc_h_preset_create},
-    {"presets", 0, "GET", mc_h_preset_list},
-    {"presets", 1, "GET", mc_h_preset_get},
-    {"presets", 1, "PUT", mc_h_preset_update},
-    {"presets", 1, "DELETE", mc_h_preset_delete},
-    {"endpoints", 0, "POST", h_endpoints},
-    {"policy", 0, "GET", h_policy},
-    {"probe", 0, "POST", mc_h_probe},
+    {"jobs", 0, "POST", "CreateJob", mc_h_job_create},
+    {"jobs", 0, "GET", "ListJobs", mc_h_job_list},
+    {"jobs", 1, "GET", "GetJob", mc_h_job_get},
+    {"jobs", 1, "DELETE", "CancelJob", mc_h_job_cancel},
+    {"search", 0, "GET", "SearchJobs", mc_h_job_search},
+    {"queues", 0, "POST", "CreateQueue", h_queue_create},
+    {"queues", 0, "GET", "ListQueues", h_queue_list},
+    {"queues", 1, "GET", "GetQueue", h_queue_get},
+    {"queues", 1, "PUT", "UpdateQueue", h_queue_update},
+    {"queues", 1, "DELETE", "DeleteQueue", h_queue_delete},
+    {"jobTemplates", 0, "POST", "CreateJobTemplate", mc_h_template_create},
+    {"jobTemplates", 0, "GET", "ListJobTemplates", mc_h_template_list},
+    {"jobTemplates", 1, "GET", "GetJobTemplate", mc_h_template_get},
+    {"jobTemplates", 1, "PUT", "UpdateJobTemplate", mc_h_template_update},
+    {"jobTemplates", 1, "DELETE", "DeleteJobTemplate", mc_h_template_delete},
+    {"presets", 0, "POST", "CreatePreset", mc_h_preset_create},
+    {"presets", 0, "GET", "ListPresets", mc_h_preset_list},
+    {"presets", 1, "GET", "GetPreset", mc_h_preset_get},
+    {"presets", 1, "PUT", "UpdatePreset", mc_h_preset_update},
+    {"presets", 1, "DELETE", "DeletePreset", mc_h_preset_delete},
+    {"endpoints", 0, "POST", "DescribeEndpoints", h_endpoints},
+    {"policy", 0, "GET", "GetPolicy", h_policy},
+    {"probe", 0, "POST", "Probe", mc_h_probe},
 };
 
 /* Splits "/2017-08-29/coll[/id]" into coll and decoded id (heap, NULL when absent). */
@@ -353,9 +422,47 @@ static int route_split(const char *path, char coll[32], char **id)
     return 0;
 }
 
+/* The route for method on coll[/id]: its index, or -1 (*path_ok says
+ * whether another method would have matched). */
+static int find_route(const char *method, const char *coll, int has_id, int *path_ok)
+{
+    *path_ok = 0;
+    for (size_t i = 0; i < CT_ARRAY_LEN(routes); i++) {
+        if (strcmp(routes[i].collection, coll) != 0 || routes[i].has_id != has_id)
+            continue;
+        *path_ok = 1;
+        if (strcmp(routes[i].method, method) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+int ct_mc_request_action(const ct_mc *mc, const char *method, const char *path, char action[64],
+                         char resource[512])
+{
+    char coll[32], *id = NULL;
+    int path_ok, r = -1;
+    snprintf(action, 64, "mediaconvert:*");
+    snprintf(resource, 512, "*");
+    if (route_split(path, coll, &id) == 0)
+        r = find_route(method, coll, id != NULL, &path_ok);
+    if (r >= 0) {
+        snprintf(action, 64, "mediaconvert:%s", routes[r].operation);
+        if (id) { /* jobs/ID, queues/NAME, jobTemplates/NAME, presets/NAME */
+            char *arn = mc_arn(mc, coll, id);
+            if (!arn || ct_snprintf(resource, 512, "%s", arn))
+                r = -1; /* too long to name: only mediaconvert:* on * passes */
+            free(arn);
+        }
+    }
+    free(id);
+    return r >= 0;
+}
+
 void ct_mc_handle(ct_mc *mc, const ct_http_req *req, ct_http_resp *resp)
 {
     char coll[32], *id = NULL;
+    int path_ok;
     if (req->principal.anonymous) {
         mc_error(resp, CT_ERR_DENIED, "MediaConvert requests must be signed");
         return;
@@ -364,22 +471,14 @@ void ct_mc_handle(ct_mc *mc, const ct_http_req *req, ct_http_resp *resp)
         mc_error(resp, CT_ERR_NOT_FOUND, "no such MediaConvert resource");
         return;
     }
-    int path_ok = 0;
-    for (size_t i = 0; i < CT_ARRAY_LEN(routes); i++) {
-        if (strcmp(routes[i].collection, coll) != 0 || routes[i].has_id != (id != NULL))
-            continue;
-        path_ok = 1;
-        if (strcmp(routes[i].method, req->method) == 0) {
-            routes[i].fn(mc, req, id, resp);
-            free(id);
-            return;
-        }
-    }
-    free(id);
-    if (path_ok)
+    int r = find_route(req->method, coll, id != NULL, &path_ok);
+    if (r >= 0)
+        routes[r].fn(mc, req, id, resp);
+    else if (path_ok)
         mc_error(resp, CT_ERR_INVALID, "method not allowed on this MediaConvert resource");
     else
         mc_error(resp, CT_ERR_NOT_FOUND, "no such MediaConvert operation");
+    free(id);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -406,6 +505,8 @@ ct_err ct_mc_open(const ct_mc_config *cfg, ct_meta *meta, ct_mc **out)
     mc->meta = meta;
     mc->probe = cfg->probe;
     mc->probe_ctx = cfg->probe_ctx;
+    mc->authorize = cfg->authorize;
+    mc->authorize_ctx = cfg->authorize_ctx;
     if (ct_snprintf(mc->region, sizeof mc->region, "%s", cfg->region ? cfg->region : "us-east-1") ||
         ct_snprintf(mc->account, sizeof mc->account, "%s",
                     cfg->account_id ? cfg->account_id : "000000000000") ||

@@ -22,6 +22,7 @@
 
 #define MC_API_PREFIX "/2017-08-29"
 #define MC_DEFAULT_QUEUE "Default"
+#define MC_QUEUE_MAX_SLOTS 1000 /* concurrentJobs / reservedSlots at most */
 
 extern const char mc_model_json[];
 
@@ -32,6 +33,8 @@ struct ct_mc {
     char endpoint[512];
     ct_mc_probe_fn probe;
     void *probe_ctx;
+    ct_mc_authorize_fn authorize;
+    void *authorize_ctx;
 };
 
 /* Diagnostics while checking a request: the current JSON path, the first

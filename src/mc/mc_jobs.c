@@ -382,6 +382,31 @@ ct_err ct_mc_job_from_template(ct_mc *mc, const char *template_ref, const char *
 
 /* -------------------------------------------------------------- handlers */
 
+/* As in AWS, creating a job that runs as a role needs iam:PassRole on that
+ * role (the account's default role when the request names none), so a
+ * caller cannot borrow a role's store access it does not have itself. */
+static ct_err check_pass_role(ct_mc *mc, const ct_http_req *req, const json_t *body, mc_diag *d)
+{
+    const char *role = json_string_value(json_object_get(body, "role"));
+    if (!role) /* PascalCase is accepted too (mc_model.c) */
+        role = json_string_value(json_object_get(body, "Role"));
+    char *dflt = role ? NULL : default_role(mc);
+    ct_err err = CT_OK;
+    if (!mc->authorize)
+        goto cleanup;
+    if (!role && !(role = dflt)) {
+        err = CT_ERR_NOMEM;
+        goto cleanup;
+    }
+    err = mc->authorize(mc->authorize_ctx, req, "iam:PassRole", role);
+    if (err == CT_ERR_DENIED)
+        mc_fail(d, "User: %.300s is not authorized to perform: iam:PassRole on resource: %.300s",
+                req->principal.arn[0] ? req->principal.arn : req->principal.access_key, role);
+cleanup:
+    free(dflt);
+    return err;
+}
+
 void mc_h_job_create(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_resp *resp)
 {
     (void)id;
@@ -394,7 +419,9 @@ void mc_h_job_create(ct_mc *mc, const ct_http_req *req, const char *id, ct_http_
         mc_error(resp, CT_ERR_INVALID, d.msg);
         return;
     }
-    ct_err err = mc_job_create(mc, body, NULL, &job, jid, &d);
+    ct_err err = check_pass_role(mc, req, body, &d);
+    if (!err)
+        err = mc_job_create(mc, body, NULL, &job, jid, &d);
     json_decref(body);
     if (err && err != CT_ERR_EXISTS) {
         mc_error(resp, err, d.msg);

@@ -175,8 +175,7 @@ static const struct {
     {"H265Settings", "slowPal", POL_WARN, "DISABLED"},
     {"CreateJobRequest", "hopDestinations", POL_WARN, NULL},
     {"CreateJobTemplateRequest", "hopDestinations", POL_WARN, NULL},
-    {"CreateQueueRequest", "reservationPlanSettings", POL_REJECT, NULL},
-    {"UpdateQueueRequest", "reservationPlanSettings", POL_REJECT, NULL},
+    /* queues' reservationPlanSettings are implemented (mc_api.c: reservedSlots is the limit) */
 };
 
 /* 0 = go on, -1 = rejected. */

@@ -91,7 +91,7 @@ static const char kv_schema[] =
 /* Bump when the schema changes: PostgreSQL skips its DDL when the stored
  * version matches, since DROP/CREATE TRIGGER locks the jobs table against
  * the claims of processes already running. */
-#define META_SCHEMA_VERSION "2"
+#define META_SCHEMA_VERSION "4"
 
 /* PostgreSQL: 1 when the stored schema version is current. */
 static int pg_schema_current(ct_db *db)
@@ -113,21 +113,44 @@ static int pg_schema_current(ct_db *db)
 /* Columns added after a table's first release: databases made by older
  * builds get them here (CREATE TABLE IF NOT EXISTS leaves their tables as
  * they were). */
-static ct_err add_late_columns(ct_db *db, int pg)
+static const struct {
+    const char *table, *column, *decl;
+} late_columns[] = {
+    {"jobs", "uploaded", "INTEGER NOT NULL DEFAULT 0"},
+    {"queues", "max_running", "INTEGER NOT NULL DEFAULT 0"}, /* per-queue concurrency */
+};
+
+static ct_err add_late_column(ct_db *db, int pg, const char *table, const char *column,
+                              const char *decl)
 {
-    if (pg)
-        return ct_db_exec(db, "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS uploaded INTEGER NOT NULL"
-                              " DEFAULT 0");
+    char sql[256];
+    if (pg) {
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", table, column,
+                 decl);
+        return ct_db_exec(db, sql);
+    }
     ct_db_stmt *st = NULL;
-    ct_err err = ct_db_prepare(db, "SELECT 1 FROM pragma_table_info('jobs') WHERE name='uploaded'",
-                               &st);
+    ct_err err = ct_db_prepare(db, "SELECT 1 FROM pragma_table_info(?) WHERE name=?", &st);
     if (err)
         return err;
+    ct_db_bind_text(st, 1, table);
+    ct_db_bind_text(st, 2, column);
     int rc = ct_db_step(st);
     err = rc == CT_DB_ROW || rc == CT_DB_DONE ? CT_OK : ct_db_stmt_err(st);
     ct_db_finalize(st);
-    if (!err && rc == CT_DB_DONE)
-        err = ct_db_exec(db, "ALTER TABLE jobs ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 0");
+    if (!err && rc == CT_DB_DONE) {
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, column, decl);
+        err = ct_db_exec(db, sql);
+    }
+    return err;
+}
+
+static ct_err add_late_columns(ct_db *db, int pg)
+{
+    ct_err err = CT_OK;
+    for (size_t i = 0; i < CT_ARRAY_LEN(late_columns) && !err; i++)
+        err = add_late_column(db, pg, late_columns[i].table, late_columns[i].column,
+                              late_columns[i].decl);
     return err;
 }
 

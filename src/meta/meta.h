@@ -13,7 +13,8 @@
  * Each file owns its tables: meta_objects.c (buckets, objects,
  * notifications, outbox), meta_uploads.c, meta_jobs.c (queues, templates,
  * presets, jobs), meta_iam.c, meta_events.c (webhooks, job events,
- * deliveries), meta_edge.c (distributions, edge items); meta.c (kv).
+ * deliveries), meta_edge.c (distributions, edge items); meta.c (kv);
+ * meta_retention.c deletes expired jobs across those tables.
  * Ownership: strings in returned structs that are char* are heap copies the
  * caller frees with the matching *_free function; ct_meta is owned by main. */
 #ifndef CT_META_H
@@ -183,10 +184,17 @@ typedef struct {
     char name[129];
     char *json;              /* wire form: {"name":..,"arn":..,"status":..,...} */
     char status[16];         /* ACTIVE | PAUSED */
+    int max_running;         /* concurrency limit: PROGRESSING jobs at most; 0 = unlimited */
 } ct_meta_queue;
 void ct_meta_queue_free(ct_meta_queue *q);
+/* A new queue is unlimited; an existing one keeps its limit. */
 ct_err ct_meta_queue_put(ct_meta *m, const char *name, const char *status, const char *json,
                          int create_only /* CT_ERR_EXISTS if present */);
+/* The same, setting the concurrency limit (0 = unlimited): a claim never
+ * makes more than max_running of the queue's jobs PROGRESSING with a live
+ * lease, on either engine and with any number of claimers (meta_jobs.c). */
+ct_err ct_meta_queue_put_limit(ct_meta *m, const char *name, const char *status,
+                               const char *json, int create_only, int max_running);
 ct_err ct_meta_queue_get(ct_meta *m, const char *name, ct_meta_queue *out);
 /* CT_ERR_CONFLICT while jobs are SUBMITTED or PROGRESSING in it. */
 ct_err ct_meta_queue_delete(ct_meta *m, const char *name);
@@ -245,8 +253,9 @@ ct_err ct_meta_job_cancel(ct_meta *m, const char *id);
 
 /* Worker side. Claims the best SUBMITTED job from an ACTIVE queue (priority
  * desc, then created asc), or a PROGRESSING job whose lease expired; sets it
- * PROGRESSING with lease_owner/lease_until, attempt+1. CT_ERR_NOT_FOUND when
- * nothing is ready. */
+ * PROGRESSING with lease_owner/lease_until, attempt+1. Queues at their
+ * max_running are skipped (their jobs wait, other queues' jobs go ahead).
+ * CT_ERR_NOT_FOUND when nothing is ready. */
 ct_err ct_meta_job_claim(ct_meta *m, const char *worker_id, int64_t lease_ms, ct_meta_job *out);
 /* Renews the lease and records progress; CT_ERR_CONFLICT when the lease was
  * lost (attempt differs) and *cancel set when a cancel was requested. */
@@ -256,6 +265,19 @@ ct_err ct_meta_job_heartbeat(ct_meta *m, const char *id, int attempt, const char
 ct_err ct_meta_job_finish(ct_meta *m, const char *id, int attempt, const char *status,
                           int error_code, const char *error_message,
                           const char *output_details_json, const char *warnings_json);
+
+/* Job retention (meta_retention.c): deletes jobs that finished (COMPLETE,
+ * ERROR, CANCELED) more than retention_ms ago on meta's clock, with their job
+ * events and settled webhook deliveries, in transactions of at most batch
+ * jobs (<= 0: CT_META_JOB_PURGE_BATCH). SUBMITTED and PROGRESSING jobs are
+ * never deleted; a job with an event not yet dispatched or a delivery still
+ * pending is kept for a later pass. retention_ms <= 0 keeps everything.
+ * Stops after max_jobs (<= 0: when none is left). Safe to run from several
+ * processes at once. *deleted (optional): jobs deleted, also when a later
+ * batch failed. */
+#define CT_META_JOB_PURGE_BATCH 500
+ct_err ct_meta_job_purge(ct_meta *m, int64_t retention_ms, int batch, int max_jobs,
+                         int *deleted);
 
 /* ---- edge distributions (meta_edge.c) ---- */
 ct_err ct_meta_distribution_put(ct_meta *m, const char *id, const char *json, int create_only);

@@ -12,7 +12,11 @@
  * overwrite the new owner's state.
  * Expired leases are reclaimed by the next claim (retry_count+1); a job whose
  * lease expired more than META_JOB_MAX_RETRIES times fails with ERROR instead
- * of crashing workers forever. */
+ * of crashing workers forever.
+ * A queue's max_running caps its PROGRESSING jobs with a live lease: the
+ * claim skips full queues, and on PostgreSQL a claim from a limited queue
+ * then locks that queue's row and recounts (limit_check_locked), so
+ * concurrent claimers cannot both take its last slot. */
 #include "meta/meta_internal.h"
 
 #include <stdio.h>
@@ -21,11 +25,12 @@
 
 #define META_JOB_MAX_RETRIES 3
 #define META_JOB_LEASE_ERROR 1999 /* MediaConvert's "internal error" class */
+#define META_CLAIM_RACES 16       /* claims retried after losing a limited queue's slot */
 
 const char meta_jobs_schema[] =
     "CREATE TABLE IF NOT EXISTS queues ("
     " name TEXT PRIMARY KEY, status TEXT NOT NULL, json TEXT NOT NULL,"
-    " created_ms INTEGER NOT NULL);"
+    " created_ms INTEGER NOT NULL, max_running INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS named ("
     " kind TEXT NOT NULL, name TEXT NOT NULL, json TEXT NOT NULL,"
     " created_ms INTEGER NOT NULL, PRIMARY KEY (kind, name));"
@@ -41,7 +46,9 @@ const char meta_jobs_schema[] =
     " lease_until INTEGER NOT NULL DEFAULT 0, idem_key TEXT UNIQUE,"
     " uploaded INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, priority DESC, created_ms);"
-    "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, seq);";
+    "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (queue, seq);"
+    "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finish_ms);" /* meta_retention.c */
+    "CREATE INDEX IF NOT EXISTS jobs_queue_status ON jobs (queue, status);"; /* queue limits */
 
 /* Column list shared by every SELECT/RETURNING of a whole job. */
 #define JOB_COLS                                                                               \
@@ -78,13 +85,17 @@ void ct_meta_queue_free(ct_meta_queue *q)
     q->json = NULL;
 }
 
-ct_err ct_meta_queue_put(ct_meta *m, const char *name, const char *status, const char *json,
-                         int create_only)
+/* max_running < 0: 0 for a new queue, unchanged for an existing one. */
+static ct_err queue_put(ct_meta *m, const char *name, const char *status, const char *json,
+                        int create_only, int max_running)
 {
-    static const char ins[] = "INSERT INTO queues(name,status,json,created_ms) VALUES(?,?,?,?)";
-    static const char ups[] = "INSERT INTO queues(name,status,json,created_ms) VALUES(?,?,?,?)"
+    static const char ins[] = "INSERT INTO queues(name,status,json,created_ms,max_running)"
+                              " VALUES(?1,?2,?3,?4,?5)";
+    static const char ups[] = "INSERT INTO queues(name,status,json,created_ms,max_running)"
+                              " VALUES(?1,?2,?3,?4,?5)"
                               " ON CONFLICT(name) DO UPDATE SET status=excluded.status,"
-                              " json=excluded.json";
+                              " json=excluded.json, max_running=CASE WHEN ?6=1"
+                              " THEN queues.max_running ELSE excluded.max_running END";
     ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
     ct_err err = meta_prep(m, create_only ? ins : ups, &st);
@@ -94,13 +105,28 @@ ct_err ct_meta_queue_put(ct_meta *m, const char *name, const char *status, const
     ct_db_bind_text(st, 2, status);
     ct_db_bind_text(st, 3, json);
     ct_db_bind_int64(st, 4, ct_now_ms());
+    ct_db_bind_int64(st, 5, max_running < 0 ? 0 : max_running);
+    if (!create_only)
+        ct_db_bind_int64(st, 6, max_running < 0);
     err = step_done(m, st, NULL);
 cleanup:
     ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
-    if (!err && strcmp(status, "ACTIVE") == 0) /* a resumed queue has work */
+    if (!err && strcmp(status, "ACTIVE") == 0) /* a resumed or widened queue has work */
         meta_notify_job(m);
     return err;
+}
+
+ct_err ct_meta_queue_put(ct_meta *m, const char *name, const char *status, const char *json,
+                         int create_only)
+{
+    return queue_put(m, name, status, json, create_only, -1);
+}
+
+ct_err ct_meta_queue_put_limit(ct_meta *m, const char *name, const char *status,
+                               const char *json, int create_only, int max_running)
+{
+    return queue_put(m, name, status, json, create_only, max_running < 0 ? 0 : max_running);
 }
 
 ct_err ct_meta_queue_get(ct_meta *m, const char *name, ct_meta_queue *out)
@@ -108,7 +134,8 @@ ct_err ct_meta_queue_get(ct_meta *m, const char *name, ct_meta_queue *out)
     ct_db_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&m->mu);
-    ct_err err = meta_prep(m, "SELECT name, status, json FROM queues WHERE name=?", &st);
+    ct_err err = meta_prep(m, "SELECT name, status, json, max_running FROM queues WHERE name=?",
+                           &st);
     if (err)
         goto cleanup;
     ct_db_bind_text(st, 1, name);
@@ -120,6 +147,7 @@ ct_err ct_meta_queue_get(ct_meta *m, const char *name, ct_meta_queue *out)
     meta_col_copy(st, 0, out->name, sizeof out->name);
     meta_col_copy(st, 1, out->status, sizeof out->status);
     out->json = meta_col_dup(st, 2);
+    out->max_running = ct_db_col_int(st, 3);
     err = out->json ? CT_OK : CT_ERR_NOMEM;
 cleanup:
     ct_db_finalize(st);
@@ -603,6 +631,53 @@ static ct_err reap_expired_locked(ct_meta *m, int64_t now, int *reaped)
     return err;
 }
 
+/* Queues whose jobs with a live lease fill their max_running: the claim
+ * passes over their jobs, so other queues' jobs go ahead in priority order.
+ * An expired lease (a dead worker, a hand-back) no longer holds a slot. */
+#define FULL_QUEUES                                                                            \
+    "SELECT f.name FROM queues f WHERE f.max_running>0 AND f.max_running<=(SELECT count(*)"    \
+    " FROM jobs r WHERE r.queue=f.name AND r.status='PROGRESSING' AND r.lease_until>=?2)"
+
+/* After a claim from a limited queue: CT_ERR_CONFLICT when the queue is now
+ * over its limit. On PostgreSQL (READ COMMITTED) two claimers may both have
+ * seen the last free slot; claims of one limited queue therefore serialize
+ * on its row (FOR UPDATE, taken only when limited), and the count, a new
+ * statement with a new snapshot, sees every claim committed before ours.
+ * SQLite's claims are serialized by BEGIN IMMEDIATE, so it never conflicts. */
+static ct_err limit_check_locked(ct_meta *m, const char *queue, int64_t now)
+{
+    ct_db_stmt *st = NULL;
+    int max = 0;
+    ct_err err = meta_prep(m, meta_is_pg(m) ? "SELECT max_running FROM queues WHERE name=?"
+                                               " AND max_running>0 FOR UPDATE"
+                                             : "SELECT max_running FROM queues WHERE name=?"
+                                               " AND max_running>0", &st);
+    if (err)
+        return err;
+    ct_db_bind_text(st, 1, queue);
+    int rc = ct_db_step(st);
+    if (rc == CT_DB_ROW)
+        max = ct_db_col_int(st, 0);
+    else if (rc != CT_DB_DONE)
+        err = ct_db_stmt_err(st);
+    ct_db_finalize(st);
+    st = NULL;
+    if (err || max <= 0) /* unlimited: nothing to check, nothing locked */
+        return err;
+    if ((err = meta_prep(m, "SELECT count(*) FROM jobs WHERE queue=? AND status='PROGRESSING'"
+                            " AND lease_until>=?", &st)))
+        return err;
+    ct_db_bind_text(st, 1, queue);
+    ct_db_bind_int64(st, 2, now);
+    rc = ct_db_step(st);
+    if (rc != CT_DB_ROW)
+        err = ct_db_stmt_err(st) ? ct_db_stmt_err(st) : CT_ERR_DB;
+    else if (ct_db_col_int(st, 0) > max)
+        err = CT_ERR_CONFLICT;
+    ct_db_finalize(st);
+    return err;
+}
+
 static ct_err claim_locked(ct_meta *m, const char *worker_id, int64_t now, int64_t lease_ms,
                            ct_meta_job *out)
 {
@@ -612,8 +687,9 @@ static ct_err claim_locked(ct_meta *m, const char *worker_id, int64_t now, int64
     " retry_count=retry_count+(CASE WHEN status='PROGRESSING' THEN 1 ELSE 0 END),"             \
     " start_ms=CASE WHEN start_ms=0 THEN ?2 ELSE start_ms END"                                 \
     " WHERE id=(SELECT j.id FROM jobs j JOIN queues q ON q.name=j.queue"                       \
-    "  WHERE (j.status='SUBMITTED' AND q.status='ACTIVE' AND j.cancel_requested=0)"            \
-    "     OR (j.status='PROGRESSING' AND j.lease_until<?2)"                                    \
+    "  WHERE ((j.status='SUBMITTED' AND q.status='ACTIVE' AND j.cancel_requested=0)"           \
+    "     OR (j.status='PROGRESSING' AND j.lease_until<?2))"                                   \
+    "   AND j.queue NOT IN (" FULL_QUEUES ")"                                                  \
     "  ORDER BY j.priority DESC, j.created_ms ASC, j.seq ASC LIMIT 1" lock ")"                 \
     " RETURNING " JOB_COLS
     ct_db_stmt *st = NULL;
@@ -634,6 +710,8 @@ static ct_err claim_locked(ct_meta *m, const char *worker_id, int64_t now, int64
         err = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
     }
     ct_db_finalize(st);
+    if (!err)
+        err = limit_check_locked(m, out->queue, now);
     return err;
 }
 
@@ -760,8 +838,16 @@ ct_err ct_meta_job_cancel(ct_meta *m, const char *id)
 ct_err ct_meta_job_claim(ct_meta *m, const char *worker_id, int64_t lease_ms, ct_meta_job *out)
 {
     ct_err err;
+    int raced = 0;
     for (int attempt = 0;; attempt++) {
         err = job_claim_once(m, worker_id, lease_ms, out);
+        if (err == CT_ERR_CONFLICT) { /* lost a queue's last slot: the next try skips it */
+            if (++raced < META_CLAIM_RACES) {
+                attempt--;
+                continue;
+            }
+            return CT_ERR_NOT_FOUND; /* the worker polls again */
+        }
         if (err == CT_OK || !meta_txn_again(m, err, attempt))
             return err;
     }

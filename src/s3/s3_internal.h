@@ -115,6 +115,8 @@ void s3_put_error(ct_http_resp *resp, const ct_http_req *req, ct_err e);
 
 /* x-amz-copy-source ("/bucket/key" or "bucket/key", URL-encoded). */
 ct_err s3_parse_copy_source(const char *src, s3_target *t);
+/* The InvalidArgument message for s3_parse_copy_source's error. Static. */
+const char *s3_copy_source_error(ct_err e);
 
 /* ---- operations ---- */
 void s3_multipart_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t);

@@ -455,9 +455,9 @@ static void upload_part_copy(ct_s3 *s, ct_http_req *req, ct_http_resp *resp,
                                                   "and 10000, inclusive");
         goto cleanup;
     }
-    if (s3_parse_copy_source(ct_http_header(req, "x-amz-copy-source"), &from)) {
-        ct_s3_error(resp, req, "InvalidArgument", "Copy Source must mention the source bucket "
-                                                  "and key: sourcebucket/sourcekey");
+    ct_err pe = s3_parse_copy_source(ct_http_header(req, "x-amz-copy-source"), &from);
+    if (pe) {
+        ct_s3_error(resp, req, "InvalidArgument", s3_copy_source_error(pe));
         goto cleanup;
     }
     ct_err e = ct_meta_object_get(s->meta, from.bucket, from.key, &o);

@@ -280,13 +280,24 @@ void s3_delete_objects(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const cha
     ct_http_resp_header(resp, "Content-Type", "application/xml");
 }
 
-/* "/bucket/key" or "bucket/key" (URL-encoded), optionally "?versionId=". */
+/* "/bucket/key" or "bucket/key" (URL-encoded), optionally "?versionId=null"
+ * (buckets are unversioned: any other version id names nothing, and
+ * ignoring it would copy the current object instead). */
 ct_err s3_parse_copy_source(const char *src, s3_target *t)
 {
+    if (!src)
+        return CT_ERR_INVALID;
     char *copy = strdup(src);
+    if (!copy)
+        return CT_ERR_NOMEM;
     char *q = strchr(copy, '?');
-    if (q)
+    if (q) {
         *q = '\0';
+        if (strcmp(q + 1, "versionId=null") != 0) {
+            free(copy);
+            return CT_ERR_UNSUPPORTED;
+        }
+    }
     ct_buf path = CT_BUF_INIT;
     if (copy[0] != '/')
         ct_buf_puts(&path, "/");
@@ -297,6 +308,13 @@ ct_err s3_parse_copy_source(const char *src, s3_target *t)
     ct_buf_free(&path);
     free(copy);
     return e;
+}
+
+const char *s3_copy_source_error(ct_err e)
+{
+    return e == CT_ERR_UNSUPPORTED ? "Invalid version id specified"
+                                   : "Copy Source must mention the source bucket and key: "
+                                     "sourcebucket/sourcekey";
 }
 
 static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t,
@@ -330,9 +348,9 @@ static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3
                         const char *src)
 {
     s3_target from;
-    if (s3_parse_copy_source(src, &from)) {
-        ct_s3_error(resp, req, "InvalidArgument", "Copy Source must mention the source bucket "
-                                                  "and key: sourcebucket/sourcekey");
+    ct_err pe = s3_parse_copy_source(src, &from);
+    if (pe) {
+        ct_s3_error(resp, req, "InvalidArgument", s3_copy_source_error(pe));
         return;
     }
     const char *directive = ct_http_header(req, "x-amz-metadata-directive");

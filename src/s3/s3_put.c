@@ -51,14 +51,40 @@ static void add_user_meta(void *ctx, const char *name, const char *value)
     json_object_set_new(ctx, lower, json_string(value));
 }
 
+/* Content-Encoding without the aws-chunked transfer coding, which S3 never
+ * stores ("aws-chunked,gzip" is stored as "gzip"); NULL when nothing is left. */
+static json_t *stored_encoding(const char *v)
+{
+    ct_buf b = CT_BUF_INIT;
+    while (*v) {
+        v += strspn(v, " \t,");
+        size_t n = strcspn(v, ",");
+        size_t t = n;
+        while (t && (v[t - 1] == ' ' || v[t - 1] == '\t'))
+            t--;
+        if (t && !(t == 11 && strncasecmp(v, "aws-chunked", 11) == 0)) {
+            if (b.len)
+                ct_buf_puts(&b, ",");
+            ct_buf_append(&b, v, t);
+        }
+        v += n;
+    }
+    json_t *j = b.len && b.data ? json_stringn(b.data, b.len) : NULL;
+    ct_buf_free(&b);
+    return j;
+}
+
 /* Collects the headers S3 stores with an object. Heap JSON or NULL. */
 char *s3_collect_meta(const ct_http_req *req)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < CT_ARRAY_LEN(stored_headers); i++) {
         const char *v = ct_http_header(req, stored_headers[i]);
-        if (v)
-            json_object_set_new(o, stored_headers[i], json_string(v));
+        json_t *j = !v ? NULL
+                    : strcmp(stored_headers[i], "Content-Encoding") == 0 ? stored_encoding(v)
+                                                                         : json_string(v);
+        if (j)
+            json_object_set_new(o, stored_headers[i], j);
     }
     ct_http_each_header(req, add_user_meta, o);
     char *s = json_object_size(o) ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;

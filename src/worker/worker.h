@@ -33,6 +33,10 @@ typedef struct {
     const char *worker_id;       /* lease owner name (default host:pid) */
     int64_t lease_ms;            /* default 30 s */
     ct_sandbox_limits limits;
+    /* Caps on an input, checked after probing and before decoding (0 = no
+     * cap): either orientation must fit max_width x max_height. */
+    int max_input_width, max_input_height;
+    double max_input_duration_s;
     ct_job_io *io;               /* borrowed; NULL = local I/O on meta + store */
 } ct_worker_config;
 

@@ -120,6 +120,19 @@ def test_queues(r):
     assert (u["Status"], u["Description"]) == ("PAUSED", "d2")
     assert ok(r, "updateQueueResume")["Queue"]["Status"] == "ACTIVE"
     err(r, "updateQueueBadStatus", 400, "BadRequestException")
+    # per-queue concurrency
+    q = ok(r, "createQueueLimited")["Queue"]
+    assert q["ConcurrentJobs"] == 2 and q["PricingPlan"] == "ON_DEMAND", q
+    assert ok(r, "updateQueueLimit")["Queue"]["ConcurrentJobs"] == 1
+    msg = err(r, "updateQueueLimitBad", 400, "BadRequestException")
+    assert msg.startswith("concurrentJobs: must be between 1 and"), msg
+    assert ok(r, "getQueueLimited")["Queue"]["ConcurrentJobs"] == 1
+    plan = ok(r, "createQueueReserved")["Queue"]["ReservationPlan"]
+    assert (plan["ReservedSlots"], plan["RenewalType"], plan["Status"]) == \
+        (3, "AUTO_RENEW", "ACTIVE"), plan
+    assert "RESERVED" in err(r, "updateQueueReservedBad", 400, "BadRequestException")
+    assert ok(r, "deleteQueueLimited")["status"] == 202
+    assert ok(r, "deleteQueueReserved")["status"] == 202
     msg = err(r, "deleteQueueConflict", 409, "ConflictException")
     assert "SUBMITTED or PROGRESSING" in msg
     assert ok(r, "deleteQueue")["status"] == 202

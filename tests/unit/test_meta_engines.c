@@ -4,7 +4,11 @@
  * each job once, concurrent idempotent inserts make one job, concurrent
  * writes to one key hand back every replaced blob exactly once, and (on
  * PostgreSQL) outbox rows and deliveries claimed by one handle are not handed
- * to another. Each thread opens its own ct_meta, as separate processes do. */
+ * to another; job retention, and several handles purging expired jobs at
+ * once; per-queue concurrency limits (a full queue's jobs wait while other
+ * queues' run; several handles never exceed a limit; the column is added to
+ * older databases). Each thread opens its own ct_meta, as separate
+ * processes do. */
 #include "ct_test.h"
 #include "ct_test_pg.h"
 #include "meta/meta.h"
@@ -225,6 +229,152 @@ static void test_cancel_before_upload(ct_meta *m)
         ;
 }
 
+/* ---- job retention (meta_retention.c) ---- */
+
+#define DAY_MS (86400LL * 1000)
+
+static void insert_job(ct_meta *m, const char *id, const char *queue, const char *idem)
+{
+    ct_meta_job j;
+    char out[40];
+    memset(&j, 0, sizeof j);
+    snprintf(j.id, sizeof j.id, "%s", id);
+    snprintf(j.queue, sizeof j.queue, "%s", queue);
+    j.spec_json = (char *)"{}";
+    CHECK(ct_meta_job_insert(m, &j, idem, out) == CT_OK);
+}
+
+/* Claims the one ready job (it must be id) and finishes it. */
+static void run_job(ct_meta *m, const char *id, const char *status)
+{
+    ct_meta_job c;
+    CHECK(ct_meta_job_claim(m, "w", 60000, &c) == CT_OK);
+    CHECK_STR(c.id, id);
+    CHECK(ct_meta_job_finish(m, id, c.attempt, status, 0, NULL, "[]", NULL) == CT_OK);
+    ct_meta_job_free(&c);
+}
+
+static int job_exists(ct_meta *m, const char *id)
+{
+    ct_meta_job j;
+    ct_err e = ct_meta_job_get(m, id, &j);
+    ct_meta_job_free(&j);
+    CHECK(e == CT_OK || e == CT_ERR_NOT_FOUND);
+    return e == CT_OK;
+}
+
+/* Marks every pending job event dispatched; *last (optional) gets the id of
+ * the last event of job `id`. */
+static void drain_events(ct_meta *m, const char *id, int64_t *last)
+{
+    ct_meta_job_event ev[16];
+    int n = 0;
+    do {
+        CHECK(ct_meta_job_events_pending(m, ev, 16, &n) == CT_OK);
+        for (int i = 0; i < n; i++) {
+            if (last && id && strcmp(ev[i].job_id, id) == 0)
+                *last = ev[i].id;
+            CHECK(ct_meta_job_event_done(m, ev[i].id) == CT_OK);
+        }
+    } while (n > 0);
+}
+
+static ct_err newest_delivery(void *ctx, const ct_meta_delivery *d)
+{
+    *(int64_t *)ctx = d->id;
+    return CT_OK;
+}
+
+/* A webhook delivery of job event ev, as the events dispatcher adds it. */
+static int64_t add_job_delivery(ct_meta *m, int64_t ev)
+{
+    char dedup[64];
+    int64_t id = 0;
+    snprintf(dedup, sizeof dedup, "job:%lld:hook", (long long)ev);
+    CHECK(ct_meta_delivery_add(m, "hook", "mediaconvert", dedup, "{\"job\":1}", NULL) == CT_OK);
+    CHECK(ct_meta_delivery_list(m, "hook", 1, newest_delivery, &id) == CT_OK && id > 0);
+    return id;
+}
+
+static int delivery_exists(ct_meta *m, int64_t id)
+{
+    ct_meta_delivery d;
+    ct_err e = ct_meta_delivery_get(m, id, &d);
+    ct_meta_delivery_free(&d);
+    return e == CT_OK;
+}
+
+/* Old finished jobs go (in batches of 3 here), with their events, settled
+ * deliveries and request tokens; recent, running, submitted jobs and jobs
+ * with undelivered events stay; retention 0 keeps everything. */
+static void test_job_purge(ct_meta *m)
+{
+    char id[40], name[32];
+    int n = -1;
+    int64_t ev_deliv = 0, ev_settled = 0;
+    CHECK(ct_meta_queue_put(m, "Default", "ACTIVE", "{}", 0) == CT_OK);
+    CHECK(ct_meta_queue_put(m, "ret-held", "PAUSED", "{}", 0) == CT_OK);
+    insert_job(m, "ret-run", "Default", NULL); /* stays PROGRESSING */
+    ct_meta_job run;
+    CHECK(ct_meta_job_claim(m, "w", 60000, &run) == CT_OK);
+    CHECK_STR(run.id, "ret-run");
+    insert_job(m, "ret-sub", "ret-held", NULL); /* stays SUBMITTED */
+    insert_job(m, "ret-old-c", "Default", NULL);
+    run_job(m, "ret-old-c", "COMPLETE");
+    insert_job(m, "ret-old-e", "Default", NULL);
+    run_job(m, "ret-old-e", "ERROR");
+    for (int i = 0; i < 7; i++) {
+        snprintf(name, sizeof name, "ret-old-%d", i);
+        insert_job(m, name, "ret-held", i == 0 ? "ret-token" : NULL);
+        CHECK(ct_meta_job_cancel(m, name) == CT_OK);
+    }
+    const char *others[] = {"ret-new", "ret-deliv", "ret-settled", "ret-pend"};
+    for (int i = 0; i < 4; i++) {
+        insert_job(m, others[i], "ret-held", NULL);
+        CHECK(ct_meta_job_cancel(m, others[i]) == CT_OK);
+        if (i == 1)
+            drain_events(m, "ret-deliv", &ev_deliv);
+        if (i == 2)
+            drain_events(m, "ret-settled", &ev_settled);
+    }
+    /* ret-pend's events stay undispatched; ret-deliv's delivery pending */
+    int64_t pending = add_job_delivery(m, ev_deliv);
+    int64_t settled = add_job_delivery(m, ev_settled);
+    CHECK(ct_meta_delivery_result(m, settled, "delivered", 200, NULL, 0) == CT_OK);
+    /* 100 days (one bigint literal: PostgreSQL multiplies int4s in int4) */
+    raw_sql("UPDATE jobs SET finish_ms = finish_ms - 8640000000, created_ms = created_ms -"
+            " 8640000000 WHERE id LIKE 'ret-%' AND id <> 'ret-new'");
+
+    CHECK(ct_meta_job_purge(m, 0, 0, 0, &n) == CT_OK && n == 0); /* 0: keep forever */
+    CHECK(job_exists(m, "ret-old-0") && job_exists(m, "ret-old-c"));
+    /* 10 expired: 7 canceled, COMPLETE, ERROR, settled; batches of 3 */
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 3, 4, &n) == CT_OK && n == 4); /* max_jobs */
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 3, 0, &n) == CT_OK && n == 6);
+    for (int i = 0; i < 7; i++) {
+        snprintf(name, sizeof name, "ret-old-%d", i);
+        CHECK(!job_exists(m, name));
+    }
+    CHECK(!job_exists(m, "ret-old-c") && !job_exists(m, "ret-old-e"));
+    CHECK(!job_exists(m, "ret-settled") && !delivery_exists(m, settled));
+    CHECK(ct_meta_job_find_idem(m, "ret-token", id) == CT_ERR_NOT_FOUND);
+    CHECK(job_exists(m, "ret-new") && job_exists(m, "ret-run") && job_exists(m, "ret-sub"));
+    CHECK(job_exists(m, "ret-pend") && job_exists(m, "ret-deliv"));
+    CHECK(delivery_exists(m, pending));
+
+    /* once delivered, they go too; a second pass finds nothing */
+    drain_events(m, NULL, NULL);
+    CHECK(ct_meta_delivery_result(m, pending, "delivered", 200, NULL, 0) == CT_OK);
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 0, 0, &n) == CT_OK && n == 2);
+    CHECK(!job_exists(m, "ret-pend") && !job_exists(m, "ret-deliv"));
+    CHECK(!delivery_exists(m, pending));
+    CHECK(ct_meta_job_purge(m, 90 * DAY_MS, 0, 0, &n) == CT_OK && n == 0);
+    CHECK(job_exists(m, "ret-new") && job_exists(m, "ret-run") && job_exists(m, "ret-sub"));
+    CHECK(ct_meta_job_finish(m, "ret-run", run.attempt, "COMPLETE", 0, NULL, "[]", NULL) ==
+          CT_OK);
+    ct_meta_job_free(&run);
+    drain_events(m, NULL, NULL);
+}
+
 static ct_err count_delivery(void *ctx, const ct_meta_delivery *d)
 {
     (void)d;
@@ -379,6 +529,18 @@ static void *put_same_key(void *p)
     return NULL;
 }
 
+static void *purge_all(void *p)
+{
+    worker_arg *a = p;
+    ct_meta *m = NULL;
+    if (ct_meta_open(db_url, &m) != CT_OK)
+        return NULL;
+    if (ct_meta_job_purge(m, DAY_MS, 5, 0, &a->n) != CT_OK)
+        a->n = -1000;
+    ct_meta_close(m);
+    return NULL;
+}
+
 static void run_threads(void *(*fn)(void *), worker_arg *args)
 {
     pthread_t t[THREADS];
@@ -420,6 +582,187 @@ static void test_concurrent_claims(ct_meta *m)
     CHECK(dup == 0); /* ... exactly once */
     int sub = -1, prog = -1;
     CHECK(ct_meta_queue_counts(m, "Default", &sub, &prog) == CT_OK && sub == 0 && prog == 0);
+}
+
+/* ---- per-queue concurrency (max_running) ---- */
+
+static void claim_expect(ct_meta *m, const char *id, ct_meta_job *out)
+{
+    CHECK(ct_meta_job_claim(m, "w", 60000, out) == CT_OK);
+    CHECK_STR(out->id, id);
+}
+
+static void claim_none(ct_meta *m)
+{
+    ct_meta_job x;
+    CHECK(ct_meta_job_claim(m, "w", 60000, &x) == CT_ERR_NOT_FOUND);
+}
+
+static void finish_job(ct_meta *m, const char *id)
+{
+    ct_meta_job cur;
+    CHECK(ct_meta_job_get(m, id, &cur) == CT_OK);
+    CHECK(ct_meta_job_finish(m, id, cur.attempt, "COMPLETE", 0, NULL, "[]", NULL) == CT_OK);
+    ct_meta_job_free(&cur);
+}
+
+/* A queue at its limit holds its jobs while another queue's jobs go ahead;
+ * a finish and a handed-back lease each free a slot; the limit survives an
+ * update that does not set it, and 0 lifts it. */
+static void test_queue_limit(ct_meta *m)
+{
+    ct_meta_job j[7];
+    ct_meta_queue q;
+    CHECK(ct_meta_queue_put_limit(m, "lim", "ACTIVE", "{}", 1, 2) == CT_OK);
+    CHECK(ct_meta_queue_put(m, "lim-free", "ACTIVE", "{}", 0) == CT_OK);
+    CHECK(ct_meta_queue_get(m, "lim", &q) == CT_OK && q.max_running == 2);
+    ct_meta_queue_free(&q);
+    char id[16];
+    for (int i = 0; i < 4; i++) {
+        snprintf(id, sizeof id, "lim-%d", i);
+        insert_job(m, id, "lim", NULL);
+    }
+    insert_job(m, "free-0", "lim-free", NULL);
+    insert_job(m, "free-1", "lim-free", NULL);
+    claim_expect(m, "lim-0", &j[0]);
+    claim_expect(m, "lim-1", &j[1]);
+    claim_expect(m, "free-0", &j[2]); /* lim is full: the older lim-2 waits */
+    claim_expect(m, "free-1", &j[3]);
+    claim_none(m);
+    finish_job(m, "lim-0");
+    claim_expect(m, "lim-2", &j[4]); /* the finish freed a slot */
+    claim_none(m);
+    /* a hand-back (a lease that ends now) frees lim-1's slot; lim-1 is retried first */
+    CHECK(ct_meta_job_heartbeat(m, "lim-1", j[1].attempt, NULL, 0, -1, NULL) == CT_OK);
+    claim_expect(m, "lim-1", &j[5]);
+    CHECK(j[5].retry_count == 1);
+    claim_none(m);
+    CHECK(ct_meta_queue_put(m, "lim", "ACTIVE", "{\"d\":1}", 0) == CT_OK); /* keeps the limit */
+    CHECK(ct_meta_queue_get(m, "lim", &q) == CT_OK && q.max_running == 2);
+    ct_meta_queue_free(&q);
+    claim_none(m);
+    CHECK(ct_meta_queue_put_limit(m, "lim", "ACTIVE", "{}", 0, 0) == CT_OK); /* unlimited */
+    claim_expect(m, "lim-3", &j[6]);
+    const char *ids[] = {"lim-1", "lim-2", "lim-3", "free-0", "free-1"};
+    for (size_t i = 0; i < CT_ARRAY_LEN(ids); i++)
+        finish_job(m, ids[i]);
+    for (size_t i = 0; i < CT_ARRAY_LEN(j); i++)
+        ct_meta_job_free(&j[i]);
+    drain_events(m, NULL, NULL);
+}
+
+#define LIMIT 2
+#define LIMIT_JOBS 24
+#define FREE_JOBS 8
+
+static pthread_mutex_t lim_mu = PTHREAD_MUTEX_INITIALIZER;
+static int lim_running, lim_max, lim_db_max, lim_done;
+
+static void lim_note(int delta, int db_prog)
+{
+    pthread_mutex_lock(&lim_mu);
+    lim_running += delta;
+    if (lim_running > lim_max)
+        lim_max = lim_running;
+    if (db_prog > lim_db_max)
+        lim_db_max = db_prog;
+    pthread_mutex_unlock(&lim_mu);
+}
+
+static int lim_finished(int add)
+{
+    pthread_mutex_lock(&lim_mu);
+    lim_done += add;
+    int n = lim_done;
+    pthread_mutex_unlock(&lim_mu);
+    return n;
+}
+
+/* Claims until every job is done; holds each "climit" job a moment so that
+ * other claimers race for its queue's slots. */
+static void *claim_limited(void *p)
+{
+    worker_arg *a = p;
+    ct_meta *m = NULL;
+    char name[16];
+    snprintf(name, sizeof name, "lw%d", a->idx);
+    if (ct_meta_open(db_url, &m) != CT_OK)
+        return NULL;
+    while (lim_finished(0) < LIMIT_JOBS + FREE_JOBS) {
+        ct_meta_job j;
+        ct_err e = ct_meta_job_claim(m, name, 60000, &j);
+        if (e) {
+            usleep(1000);
+            continue;
+        }
+        int limited = strcmp(j.queue, "climit") == 0, sub = 0, prog = 0;
+        if (limited) {
+            ct_meta_queue_counts(m, "climit", &sub, &prog);
+            lim_note(1, prog);
+            usleep(3000);
+            lim_note(-1, 0); /* before the finish: the database still counts it */
+        }
+        snprintf(a->claimed[a->n++], 40, "%s", j.id);
+        ct_meta_job_finish(m, j.id, j.attempt, "COMPLETE", 0, NULL, "[]", NULL);
+        ct_meta_job_free(&j);
+        lim_finished(1);
+    }
+    ct_meta_close(m);
+    return NULL;
+}
+
+/* Several handles claiming at once never run more than LIMIT jobs of a
+ * limited queue; every job of both queues runs exactly once. */
+static void test_concurrent_queue_limit(ct_meta *m)
+{
+    static worker_arg args[THREADS];
+    memset(args, 0, sizeof args);
+    lim_running = lim_max = lim_db_max = lim_done = 0;
+    CHECK(ct_meta_queue_put_limit(m, "climit", "ACTIVE", "{}", 0, LIMIT) == CT_OK);
+    CHECK(ct_meta_queue_put(m, "cfree", "ACTIVE", "{}", 0) == CT_OK);
+    char id[16];
+    for (int i = 0; i < LIMIT_JOBS; i++) {
+        snprintf(id, sizeof id, "cl-%02d", i);
+        insert_job(m, id, "climit", NULL);
+    }
+    for (int i = 0; i < FREE_JOBS; i++) {
+        snprintf(id, sizeof id, "cf-%02d", i);
+        insert_job(m, id, "cfree", NULL);
+    }
+    run_threads(claim_limited, args);
+    int n = 0;
+    for (int i = 0; i < THREADS; i++)
+        n += args[i].n;
+    CHECK(n == LIMIT_JOBS + FREE_JOBS); /* each job once (a repeat would make n larger) */
+    CHECK(lim_max >= 1 && lim_max <= LIMIT);
+    CHECK(lim_db_max >= 1 && lim_db_max <= LIMIT);
+    int sub = -1, prog = -1;
+    CHECK(ct_meta_queue_counts(m, "climit", &sub, &prog) == CT_OK && sub == 0 && prog == 0);
+    drain_events(m, NULL, NULL);
+}
+
+/* Several nodes purging at once delete each expired job once between them. */
+static void test_concurrent_purge(ct_meta *m)
+{
+    static worker_arg args[THREADS];
+    memset(args, 0, sizeof args);
+    char name[32];
+    for (int i = 0; i < JOBS; i++) {
+        snprintf(name, sizeof name, "cp-%02d", i);
+        insert_job(m, name, "ret-held", NULL);
+        CHECK(ct_meta_job_cancel(m, name) == CT_OK);
+    }
+    drain_events(m, NULL, NULL);
+    raw_sql("UPDATE jobs SET finish_ms = finish_ms - 172800000 WHERE id LIKE 'cp-%'");
+    run_threads(purge_all, args);
+    int total = 0;
+    for (int i = 0; i < THREADS; i++)
+        total += args[i].n;
+    CHECK(total == JOBS);
+    for (int i = 0; i < JOBS; i++) {
+        snprintf(name, sizeof name, "cp-%02d", i);
+        CHECK(!job_exists(m, name));
+    }
 }
 
 static void test_concurrent_idempotent_insert(void)
@@ -473,6 +816,22 @@ static void test_reconnect(ct_meta *m)
     CHECK(ct_meta_object_put(m, &o, NULL, old) == CT_OK); /* a transaction */
 }
 
+/* A database made before queues had a limit (schema 3) gets the column when
+ * a newer build opens it. */
+static void test_late_columns(void)
+{
+    raw_sql("ALTER TABLE queues DROP COLUMN max_running");
+    if (is_pg)
+        raw_sql("UPDATE kv SET v='3' WHERE k='cattube.schema'");
+    ct_meta *m = open_db();
+    ct_meta_queue q;
+    CHECK(m && ct_meta_queue_put_limit(m, "late", "ACTIVE", "{}", 0, 3) == CT_OK);
+    CHECK(m && ct_meta_queue_get(m, "late", &q) == CT_OK && q.max_running == 3);
+    if (m)
+        ct_meta_queue_free(&q);
+    ct_meta_close(m);
+}
+
 static void run_all(void)
 {
     ct_meta *m = open_db(), *other = open_db();
@@ -482,15 +841,20 @@ static void run_all(void)
         return;
     }
     CHECK(ct_meta_is_shared(m) == is_pg);
+    test_late_columns();
     test_kv(m);
     test_iam(m);
     test_edge(m);
     test_job_event_triggers(m);
     test_cancel_before_upload(m);
+    test_job_purge(m);
     test_deliveries(m, other);
     test_outbox_claims(m, other);
     test_concurrent_claims(m);
+    test_queue_limit(m);
+    test_concurrent_queue_limit(m);
     test_concurrent_idempotent_insert();
+    test_concurrent_purge(m);
     test_concurrent_same_key(m);
     if (is_pg)
         test_reconnect(m);

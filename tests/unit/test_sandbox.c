@@ -179,6 +179,37 @@ static void test_limits_and_cancel(void)
     CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD); /* every child reaped */
 }
 
+/* A decode over the address-space limit (RLIMIT_AS) ends the job with a
+ * MediaConvert code and a message, and the next job runs normally. */
+static void test_memory_limit(void)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+    ct_plan p;
+    ct_transcode_result r;
+    ct_sandbox_limits l = limits();
+    fprintf(stderr, "memory limit\n");
+    CHECK(sh("ffmpeg -v error -y -f lavfi -i testsrc2=size=7680x4320:rate=25:duration=0.2 "
+             "-c:v libx264 -preset ultrafast '%s'", path("8k.mp4")) == 0);
+    plan_init(&p, path("8k.mp4"), 1, "mem");
+    p.outputs[0].video.width = 320; /* small output: the decode is what needs memory */
+    p.outputs[0].video.height = 180;
+    l.mem_limit_bytes = 384LL << 20;
+    CHECK(ct_sandbox_transcode(&p, &l, NULL, NULL, &r) == CT_OK);
+    fprintf(stderr, "  8K decode under 384 MiB: error %d: %s\n", r.error_code, r.error_message);
+    CHECK(r.error_code == CT_MC_ERR_UNKNOWN || r.error_code == CT_MC_ERR_BROKEN_INPUT ||
+          r.error_code == CT_MC_ERR_INPUT_UNREADABLE || r.error_code == CT_MC_ERR_UNSUPPORTED_CODEC);
+    CHECK(strstr(r.error_message, "memory") != NULL);
+    /* the same limit lets a small job through */
+    plan_init(&p, path("in.mp4"), 1, "memok");
+    p.outputs[0].video.codec = CT_VCODEC_H264;
+    CHECK(ct_sandbox_transcode(&p, &l, NULL, NULL, &r) == CT_OK);
+    CHECK(r.error_code == 0);
+    if (r.error_code)
+        fprintf(stderr, "  small job under 384 MiB: error %d: %s\n", r.error_code, r.error_message);
+    CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
+#endif
+}
+
 /* The seccomp filter kills socket() and execve(); openat fails with EACCES. */
 static void test_seccomp(void)
 {
@@ -382,6 +413,7 @@ int main(int argc, char **argv)
     test_seed_job();
     test_hostile();
     test_limits_and_cancel();
+    test_memory_limit();
     test_seccomp();
     test_threads();
     if (!getenv("CT_KEEP_TMP"))

@@ -83,6 +83,19 @@ await step("listQueuesByDate", ListQueuesCommand, { ListBy: "CREATION_DATE", Ord
 await step("updateQueuePause", UpdateQueueCommand, { Name: q2, Status: "PAUSED", Description: "d2" });
 await step("updateQueueResume", UpdateQueueCommand, { Name: q2, Status: "ACTIVE" });
 await step("updateQueueBadStatus", UpdateQueueCommand, { Name: q2, Status: "SLEEPING" });
+// per-queue concurrency: ConcurrentJobs (ON_DEMAND) and a RESERVED plan's ReservedSlots
+const lim = `${P}-limited`, rsv = `${P}-reserved`;
+await step("createQueueLimited", CreateQueueCommand, { Name: lim, ConcurrentJobs: 2 });
+await step("updateQueueLimit", UpdateQueueCommand, { Name: lim, ConcurrentJobs: 1 });
+await step("updateQueueLimitBad", UpdateQueueCommand, { Name: lim, ConcurrentJobs: 0 });
+await step("getQueueLimited", GetQueueCommand, { Name: lim });
+await step("createQueueReserved", CreateQueueCommand, {
+  Name: rsv, PricingPlan: "RESERVED",
+  ReservationPlanSettings: { Commitment: "ONE_YEAR", RenewalType: "AUTO_RENEW", ReservedSlots: 3 },
+});
+await step("updateQueueReservedBad", UpdateQueueCommand, { Name: rsv, ConcurrentJobs: 2 });
+await step("deleteQueueLimited", DeleteQueueCommand, { Name: lim });
+await step("deleteQueueReserved", DeleteQueueCommand, { Name: rsv });
 
 // ---- presets ----
 const hd = seed.Settings.OutputGroups[0].Outputs[0];
