@@ -73,21 +73,28 @@ static int is_unreserved(unsigned char c)
 ct_err ct_uri_encode(ct_buf *b, const char *s, size_t n, int keep_slash)
 {
     static const char digits[] = "0123456789ABCDEF";
+    /* Encoded in a stack chunk, appended per chunk: SigV4 encodes every
+     * query parameter, and an append per character showed in profiles. */
+    char chunk[256];
+    size_t used = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        ct_err e;
-        if (is_unreserved(c) || (keep_slash && c == '/')) {
-            e = ct_buf_append(b, &s[i], 1);
-        } else {
-            char esc[3] = {'%', digits[c >> 4], digits[c & 15]};
-            e = ct_buf_append(b, esc, 3);
+        if (used > sizeof chunk - 3) {
+            ct_err e = ct_buf_append(b, chunk, used);
+            if (e)
+                return e;
+            used = 0;
         }
-        if (e)
-            return e;
+        unsigned char c = (unsigned char)s[i];
+        if (is_unreserved(c) || (keep_slash && c == '/')) {
+            chunk[used++] = (char)c;
+        } else {
+            chunk[used++] = '%';
+            chunk[used++] = digits[c >> 4];
+            chunk[used++] = digits[c & 15];
+        }
     }
-    if (!b->data)
-        return ct_buf_append(b, "", 0);
-    return CT_OK;
+    /* also when nothing was written, so b->data is a "" string */
+    return ct_buf_append(b, chunk, used);
 }
 
 char *ct_uri_decode(const char *s, size_t n, int plus_is_space, size_t *out_len)

@@ -99,6 +99,28 @@ def test_ranges(s3, bucket):
     assert status_of(e) == 416
 
 
+def test_small_body_edge_sizes(s3, bucket):
+    """Bodies up to 64 KiB are sent from memory with the header, larger
+    ones by sendfile: whole objects, ranges and HEAD on both sides of the
+    edge, the empty object, and a range ending exactly at the edge."""
+    edge = 64 * 1024
+    for size in (0, 1, edge - 1, edge, edge + 1, 3 * edge):
+        body = bytes((i * 7 + size) % 251 for i in range(size))
+        key = f"edge/{size}"
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        r = s3.get_object(Bucket=bucket, Key=key)
+        assert r["ContentLength"] == size and r["Body"].read() == body
+        assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == size
+        if size < 3:
+            continue
+        for first, last in ((1, size - 2), (size // 2, size - 1), (0, 0)):
+            r = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={first}-{last}")
+            assert r["Body"].read() == body[first:last + 1]
+            assert r["ContentRange"] == f"bytes {first}-{last}/{size}"
+    r = s3.get_object(Bucket=bucket, Key=f"edge/{3 * edge}", Range=f"bytes={edge}-{2 * edge - 1}")
+    assert len(r["Body"].read()) == edge
+
+
 def test_conditionals(s3, bucket):
     etag = s3.put_object(Bucket=bucket, Key="c/obj", Body=b"abc")["ETag"]
     with pytest.raises(ClientError) as e:

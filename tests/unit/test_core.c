@@ -32,6 +32,18 @@ static void test_encodings(void)
     ct_uri_encode(&b, "a/b", 3, 0);
     CHECK_STR(b.data, "a%2Fb");
     ct_buf_reset(&b);
+    /* longer than the encoder's 256-byte chunk, escapes across its edges */
+    char lng[400], want[1201] = "";
+    for (int i = 0; i < 400; i++) {
+        lng[i] = i % 3 ? 'x' : ' ';
+        strcat(want, i % 3 ? "x" : "%20");
+    }
+    ct_uri_encode(&b, lng, sizeof lng, 0);
+    CHECK_STR(b.data, want);
+    ct_buf_reset(&b);
+    ct_uri_encode(&b, "", 0, 0);
+    CHECK_STR(b.data, "");
+    ct_buf_reset(&b);
     ct_form_encode(&b, "red flower+1.mp4");
     CHECK_STR(b.data, "red+flower%2B1.mp4");
     ct_buf_reset(&b);
@@ -61,6 +73,16 @@ static void test_encodings(void)
     char hex[65];
     ct_sha256_hex("", 0, hex);
     CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    /* HMAC-SHA-256, RFC 4231 cases 2 (short key) and 6 (key longer than a block) */
+    unsigned char mac[32], longkey[131];
+    ct_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac);
+    ct_hex(mac, 32, hex);
+    CHECK_STR(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    memset(longkey, 0xaa, sizeof longkey);
+    const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    ct_hmac_sha256(longkey, sizeof longkey, m6, strlen(m6), mac);
+    ct_hex(mac, 32, hex);
+    CHECK_STR(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
     CHECK(ct_consttime_cmp("abc", "abc") == 0);
     CHECK(ct_consttime_cmp("abc", "abd") != 0);
     CHECK(ct_consttime_cmp("abc", "ab") != 0);
