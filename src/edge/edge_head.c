@@ -200,7 +200,8 @@ static size_t split_request_line(const char *buf, size_t end, size_t *t_off, siz
         if ((unsigned char)buf[to + i] <= 0x20 || buf[to + i] == 0x7f)
             return 0;
     memcpy(line, buf + s0, ml);
-    memcpy(line + ml, " /", 2);
+    line[ml] = ' '; /* a counted line for http-parser, not a C string */
+    line[ml + 1] = '/';
     memcpy(line + ml + 2, buf + to + tl, tail);
     *t_off = to;
     *t_len = tl;
