@@ -138,6 +138,9 @@ int edge_handle(edge_req *r, edge_conn *c)
     snprintf(r->host, sizeof r->host, "%s", host);
     if (!r->l->secure && path_len == 8 && memcmp(path, "/metrics", 8) == 0)
         return edge_send_metrics(r, c);
+    if (!atomic_load_explicit(&e->ready, memory_order_acquire))
+        return edge_send_error(r, c, 503, "ServiceUnavailable",
+                               "The edge has not loaded its distributions yet.", NULL);
 
     edge_dist d;
     if (edge_route(e, host, &d))
@@ -260,6 +263,7 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
     e->log_fd = -1;
     e->meta = meta;
     e->store = store;
+    atomic_store(&e->ready, !cfg->wait_for_config);
     ct_err err = CT_ERR_NOMEM;
     e->account_id = strdup(cfg->account_id && *cfg->account_id ? cfg->account_id
                                                                 : "000000000000");
@@ -310,6 +314,20 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
 fail:
     ct_edge_stop(e);
     return err;
+}
+
+void ct_edge_set_ready(ct_edge *e)
+{
+    if (e)
+        atomic_store_explicit(&e->ready, 1, memory_order_release);
+}
+
+size_t ct_edge_distribution_count(ct_edge *e)
+{
+    pthread_rwlock_rdlock(&e->lock);
+    size_t n = e->n_dists;
+    pthread_rwlock_unlock(&e->lock);
+    return n;
 }
 
 void ct_edge_stop(ct_edge *e)

@@ -476,6 +476,7 @@ struct ct_edge {
     ct_buf log_buf;        /* lines not yet written (edge_log_flush), under log_lock */
     int64_t log_flushed_ms;
     struct edge_loop *loop; /* the server threads (edge_loop.c) */
+    _Atomic int ready;     /* 0: viewer requests answer 503 (ct_edge_set_ready) */
 };
 
 /* ---- one viewer request (edge.c) and the response helpers (edge_respond.c) ---- */

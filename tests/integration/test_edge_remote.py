@@ -266,3 +266,37 @@ def test_evaluate_bucket_policy(server, site, tmp_path):
         assert r.body == BIG[2]
     finally:
         edge.stop()
+
+
+def test_requests_before_the_first_configuration_get_503(server, site, tmp_path):
+    """Until its first poll has applied a configuration the standalone edge answers
+    503 (Retry-After), never a wrong 403/404; a failed first poll after a restart
+    serves the copy the previous run kept."""
+    p = server.cattube("distribution", "get", site["dist"]["id"], "--endpoint", server.endpoint)
+    cfg = tmp_path / "later.json"  # not there yet: the first polls fail
+    edge = Edge(server, str(tmp_path), "--config", str(cfg))
+    try:
+        wait_for(lambda: server.curl(f"http://127.0.0.1:{edge.http_port}/metrics").status == 200,
+                 "the edge's listeners")
+        u = edge.url(site["dist"]["id"], "/big0.bin")
+        for url in (u, f"https://127.0.0.1:{edge.https_port}/big0.bin"):
+            r = server.curl(url)
+            assert r.status == 503, r
+            assert r.headers.get("retry-after") == "1"
+            assert b"has not loaded its distributions" in r.body
+            assert "no-store" in r.headers.get("cache-control", "")
+        cfg.write_text(json.dumps({"distributions": [json.loads(p.stdout)]}))
+        r = wait_for(lambda: (lambda r: r if r.status != 503 else None)(server.curl(u)),
+                     "the configuration to load")
+        assert r.status == 200 and r.body == BIG[0], r
+    finally:
+        edge.stop()
+    cfg.unlink()  # the source is gone: the restarted edge serves its kept copy
+    edge = Edge(server, str(tmp_path), "--config", str(cfg))
+    u = edge.url(site["dist"]["id"], "/big0.bin")
+    try:
+        r = wait_for(lambda: (lambda r: r if r.status != 503 else None)(server.curl(u)),
+                     "the restarted edge")
+        assert r.status == 200 and r.body == BIG[0], r
+    finally:
+        edge.stop()
