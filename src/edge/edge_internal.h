@@ -363,6 +363,9 @@ void edge_cache_free(edge_cache *c);
 /* The origin row of key behind d: from the cache (*hit = 1) or meta. */
 ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_meta_object *out,
                          int *hit);
+/* Without reading anything: 1 when the cache holds a fresh answer for key
+ * (etag (cap n) = its row's ETag, "" for a kept error), else 0. */
+int edge_cache_peek(ct_edge *e, const edge_dist *d, const char *key, char *etag, size_t n);
 /* Drops d's entries for key (prefix: every key starting with it). */
 void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, int prefix);
 /* Whether the cache key "<dist_id>/<object key>" is hit by an invalidation of
@@ -401,6 +404,8 @@ ct_err edge_disk_get(edge_disk *dk, const char *ckey, const ct_meta_object *o, i
 /* The origin row kept with a fresh entry of ckey (1: *out is the caller's,
  * *ttl_s the whole seconds it has left), else 0. dk may be NULL. */
 int edge_disk_row(edge_disk *dk, const char *ckey, ct_meta_object *out, int64_t *ttl_s);
+/* 1 when a fresh entry of ckey holds the bytes of etag (nothing opened). */
+int edge_disk_ready(edge_disk *dk, const char *ckey, const char *etag);
 void edge_disk_invalidate(edge_disk *dk, const char *dist_id, const char *key, int prefix);
 void edge_disk_get_stats(edge_disk *dk, edge_disk_stats *out);
 
@@ -491,6 +496,8 @@ typedef struct {
     char host[EDGE_HOST_MAX]; /* for the access log */
     char dist[EDGE_ID_LEN + 1];
     edge_reqlog lg;
+    int can_defer;      /* on a loop thread that has an origin pool (edge_loop.c) */
+    int deferred;       /* the handler gave the request to the pool: no answer yet */
 } edge_req;
 
 void edge_common_headers(edge_resp *mr, const char *x_cache);

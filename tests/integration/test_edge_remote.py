@@ -20,14 +20,14 @@ BIG = [os.urandom(1_500_000) for _ in range(3)]
 
 
 class Edge:
-    def __init__(self, server, base, *extra, env=None):
+    def __init__(self, server, base, *extra, env=None, origin=None):
         self.https_port, self.http_port = free_port(), free_port()
         self.data = os.path.join(base, "edge-data")
         self.log = open(os.path.join(base, "edge.log"), "ab")
         e = dict(server.server_env())
         e.update(env or {})
         self.proc = subprocess.Popen(
-            [server.bin, "edge", "--origin", server.endpoint, "--data", self.data,
+            [server.bin, "edge", "--origin", origin or server.endpoint, "--data", self.data,
              "--listen", f"127.0.0.1:{self.https_port}",
              "--http-listen", f"127.0.0.1:{self.http_port}", "--poll-seconds", "1", *extra],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=e,
