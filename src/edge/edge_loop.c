@@ -879,8 +879,7 @@ void edge_loop_stop(edge_loop *lp)
         return;
     /* The pool first: a parked connection is closed by its loop thread as
      * it exits, never while a pool thread still holds it. */
-    edge_pool_stop(lp->pool);
-    lp->pool = NULL;
+    edge_pool_stop(lp->pool); /* loop threads may still submit: they are refused */
     lp->stopping = 1;
     uint64_t one = 1;
     if (lp->stop_fd >= 0 && write(lp->stop_fd, &one, sizeof one) < 0)
@@ -893,6 +892,7 @@ void edge_loop_stop(edge_loop *lp)
     }
     if (lp->stop_fd >= 0)
         close(lp->stop_fd);
+    edge_pool_free(lp->pool);
     SSL_CTX_free(lp->ctx);
     free(lp);
 }

@@ -60,7 +60,7 @@ edge_pool *edge_pool_start(int n, edge_pool_fn fn)
         p->n++;
     }
     if (!p->n) {
-        edge_pool_stop(p);
+        edge_pool_free(p);
         return NULL;
     }
     return p;
@@ -99,11 +99,22 @@ void edge_pool_stop(edge_pool *p)
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n; i++)
         pthread_join(p->th[i], NULL);
+    p->n = 0;
+    pthread_mutex_lock(&p->mu);
     while (p->head) {
         job *j = p->head;
         p->head = j->next;
         free(j);
     }
+    p->tail = NULL;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void edge_pool_free(edge_pool *p)
+{
+    if (!p)
+        return;
+    edge_pool_stop(p);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);

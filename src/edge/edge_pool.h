@@ -12,7 +12,10 @@ typedef void (*edge_pool_fn)(void *arg);
 edge_pool *edge_pool_start(int n, edge_pool_fn fn);
 /* Queues arg; 0, or -1 (no memory, or stopping: the job will not run). */
 int edge_pool_submit(edge_pool *p, void *arg);
-/* Waits for running jobs to end, drops the queued ones, frees p. */
+/* Waits for running jobs to end and drops the queued ones; later submits
+ * fail. p stays valid (other threads may still submit) until edge_pool_free. */
 void edge_pool_stop(edge_pool *p);
+/* Stops p if needed and frees it; nothing may use p any more. */
+void edge_pool_free(edge_pool *p);
 
 #endif
