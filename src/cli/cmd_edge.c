@@ -9,7 +9,14 @@
  * one period) and/or from a JSON file (--config FILE, read at start and on
  * every poll). They are kept in a private SQLite under DATA. Signals are
  * blocked in every thread and taken by main with sigtimedwait, which also
- * paces the poll. */
+ * paces the poll.
+ *
+ * Start-up: the listeners are up at once, but viewer requests answer 503
+ * (Retry-After: 1) until the first poll has applied the configuration, so
+ * nothing gets a wrong 403 ("no distribution for this host") or 404 from an
+ * empty or stale table. When that first poll fails, a copy kept by a
+ * previous run (edge-meta.db) is served rather than nothing; without one
+ * the edge keeps answering 503 and retries every poll period. */
 #include "cli/cli.h"
 #include "client/client.h"
 #include "core/core.h"
@@ -191,15 +198,17 @@ static ct_err append_from_api(const edge_opts *o, json_t *all)
     return err;
 }
 
-/* Public keys and key groups of the API node (signed URLs). */
-static void keys_from_api(const edge_opts *o, ct_edge *e)
+/* Public keys and key groups of the API node (signed URLs); 0 when applied. */
+static int keys_from_api(const edge_opts *o, ct_edge *e)
 {
     json_t *k = NULL, *g = NULL;
-    if (!api_get(o, "/cattube/admin/public-keys", &k) &&
-        !api_get(o, "/cattube/admin/key-groups", &g)) {
+    ct_err err = api_get(o, "/cattube/admin/public-keys", &k);
+    if (!err)
+        err = api_get(o, "/cattube/admin/key-groups", &g);
+    if (!err) {
         char *ks = json_dumps(json_object_get(k, "publicKeys"), JSON_COMPACT);
         char *gs = json_dumps(json_object_get(g, "keyGroups"), JSON_COMPACT);
-        ct_err err = ks && gs ? ct_edge_sync_keys(e, ks, gs) : CT_ERR_INVALID;
+        err = ks && gs ? ct_edge_sync_keys(e, ks, gs) : CT_ERR_INVALID;
         if (err)
             ct_warn("edge: applying public keys and key groups: %s", ct_err_str(err));
         free(ks);
@@ -207,6 +216,7 @@ static void keys_from_api(const edge_opts *o, ct_edge *e)
     }
     json_decref(k);
     json_decref(g);
+    return err ? -1 : 0;
 }
 
 static ct_err append_from_file(const char *path, json_t *all)
@@ -226,13 +236,12 @@ static ct_err append_from_file(const char *path, json_t *all)
 
 /* One poll: the union of both sources replaces the edge's distributions.
  * When a source fails the edge keeps what it has (never empties itself on a
- * network error). */
-static void poll_once(const edge_opts *o, ct_edge *e, int *first)
+ * network error). 0 when the configuration was applied. */
+static int poll_once(const edge_opts *o, ct_edge *e, int *first)
 {
     json_t *all = json_array();
     ct_err err = CT_OK;
-    if (o->api)
-        keys_from_api(o, e); /* before the distributions that trust them */
+    int keys_failed = o->api && keys_from_api(o, e); /* before the distributions that trust them */
     if (o->api && (err = append_from_api(o, all)) == CT_OK && *first)
         ct_info("edge: distributions from %s", o->api);
     if (!err && o->config)
@@ -246,6 +255,24 @@ static void poll_once(const edge_opts *o, ct_edge *e, int *first)
     }
     free(text);
     json_decref(all);
+    return text && !err && !keys_failed ? 0 : -1;
+}
+
+/* Viewer requests are let through after the first applied poll, or on a
+ * failed one when a previous run's copy exists. */
+static void maybe_ready(ct_edge *e, int applied, int *ready)
+{
+    if (*ready)
+        return;
+    size_t kept = applied ? 0 : ct_edge_distribution_count(e);
+    if (!applied && !kept)
+        return;
+    if (!applied)
+        ct_warn("edge: configuration source unavailable; serving the %zu distribution(s) kept "
+                "by the previous run",
+                kept);
+    ct_edge_set_ready(e);
+    *ready = 1;
 }
 
 int ct_cmd_edge(int argc, char **argv)
@@ -286,7 +313,8 @@ int ct_cmd_edge(int argc, char **argv)
                          .origin_region = o.region,
                          .origin_no_verify_tls = o.no_verify,
                          .origin_evaluate_policy = o.eval_policy,
-                         .disk_cache_bytes = (uint64_t)mib << 20};
+                         .disk_cache_bytes = (uint64_t)mib << 20,
+                         .wait_for_config = 1};
     ct_err err;
     if ((err = ct_client_global_init()) ||
         (err = ct_snprintf(path, sizeof path, "%s/edge-meta.db", o.data_dir)) ||
@@ -296,14 +324,15 @@ int ct_cmd_edge(int argc, char **argv)
     }
     if (!ec.origin_access_key || !ec.origin_secret_key)
         ct_warn("edge: no origin credentials: every origin is read anonymously");
-    int first = 1;
-    poll_once(&o, e, &first);
-    fprintf(stderr, "CatTube edge is serving https://%s (plain HTTP %s), origin %s\n", o.listen,
-            o.http_listen && *o.http_listen ? o.http_listen : "off", o.origin);
+    int first = 1, ready = 0;
+    maybe_ready(e, poll_once(&o, e, &first) == 0, &ready);
+    fprintf(stderr, "CatTube edge is serving https://%s (plain HTTP %s), origin %s%s\n", o.listen,
+            o.http_listen && *o.http_listen ? o.http_listen : "off", o.origin,
+            ready ? "" : "; 503 until its configuration loads");
     struct timespec tick = {poll_s, 0};
     int sig;
     while ((sig = sigtimedwait(&set, NULL, &tick)) < 0)
-        poll_once(&o, e, &first);
+        maybe_ready(e, poll_once(&o, e, &first) == 0, &ready);
     ct_info("edge: signal %d, stopping", sig);
     rc = 0;
 out:

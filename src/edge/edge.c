@@ -52,51 +52,61 @@ void edge_req_done(edge_req *r, edge_conn *c, int completed)
 
 /* Signed URL / signed cookies for a distribution with trusted key groups.
  * The resource is scheme://Host/path?query with the signing parameters
- * removed. 0 when allowed; else *why. */
+ * removed. A query seen before with a good signature is decided from the
+ * signed-query cache (edge_signq.c: conditions and trust re-evaluated);
+ * otherwise the full check below, whose successes for a query are stored
+ * there. 0 when allowed; else *why. */
 static int signed_check(edge_req *r, edge_conn *c, const edge_dist *d,
                         const char *host_hdr, const char *path, size_t path_len,
                         const char *query, const char **why)
 {
+    ct_edge *e = r->l->e;
+    char ip[64];
+    edge_client_ip(c, ip);
+    const char *h = host_hdr ? host_hdr : "";
+    while (*h == ' ' || *h == '\t')
+        h++;
+    size_t hl = strcspn(h, " \t"), qlen = strlen(query);
+    edge_signq_req rq = {r->l->secure, h, hl, path, path_len, ip, ct_now_ms() / 1000};
+    char kpid[EDGE_KEY_ID_MAX + 1];
+    uint64_t gen;
+    int hit = edge_signq_check(e->signq, query, qlen, &rq, kpid, &gen, why);
+    if (hit < 0)
+        return -1;
+    if (hit == 0 && edge_keys_trusted(e, d, kpid, gen))
+        return 0;
+
     edge_signed s;
     memset(&s, 0, sizeof s);
-    char rest[EDGE_RESOURCE_MAX], canned[EDGE_RESOURCE_MAX + 160], ip[64];
-    ct_buf url = CT_BUF_INIT;
-    int rc = -1;
+    char rest[EDGE_RESOURCE_MAX], canned[EDGE_RESOURCE_MAX + 160], url[EDGE_RESOURCE_MAX];
+    edge_policy pol;
+    int rc = -1, from_query;
     *why = "Access denied";
     if (edge_signed_from_query(query, &s, rest, sizeof rest))
         goto cleanup;
+    from_query = s.present;
     if (!s.present)
         edge_signed_from_cookies(edge_cookie(c, "CloudFront-Policy"),
                                  edge_cookie(c, "CloudFront-Signature"),
                                  edge_cookie(c, "CloudFront-Key-Pair-Id"),
                                  edge_cookie(c, "CloudFront-Expires"),
                                  edge_cookie(c, "CloudFront-Hash-Algorithm"), &s);
-    const char *h = host_hdr ? host_hdr : "";
-    while (*h == ' ' || *h == '\t')
-        h++;
-    size_t hl = strcspn(h, " \t");
-    ct_buf_puts(&url, r->l->secure ? "https://" : "http://");
-    ct_buf_append(&url, h, hl);
-    ct_buf_append(&url, path, path_len);
-    if (rest[0]) {
-        ct_buf_puts(&url, "?");
-        ct_buf_puts(&url, rest);
-    }
-    if (!url.data || url.len >= EDGE_RESOURCE_MAX)
+    if (edge_signed_url(url, sizeof url, rq.secure, h, hl, path, path_len, rest) < 0)
         goto cleanup;
     const char *text = NULL;
     size_t text_len = 0;
-    edge_client_ip(c, ip);
-    if (edge_signed_conditions(&s, url.data, ip, ct_now_ms() / 1000, canned, sizeof canned,
-                               &text, &text_len, why))
+    if (edge_signed_evaluate(&s, url, ip, rq.now, canned, sizeof canned, &text, &text_len, &pol,
+                             why))
         goto cleanup;
-    if (edge_keys_verify(r->l->e, d, s.key_pair_id, s.sha256, text, text_len, s.sig, s.sig_len)) {
+    if (edge_keys_verify(e, d, s.key_pair_id, s.sha256, text, text_len, s.sig, s.sig_len,
+                         &gen)) {
         *why = "Access denied: the signature does not match a trusted key";
         goto cleanup;
     }
+    if (from_query)
+        edge_signq_put(e->signq, query, qlen, &s, rest, url, s.policy ? &pol : NULL, gen);
     rc = 0;
 cleanup:
-    ct_buf_free(&url);
     edge_signed_free(&s);
     return rc;
 }
@@ -128,6 +138,9 @@ int edge_handle(edge_req *r, edge_conn *c)
     snprintf(r->host, sizeof r->host, "%s", host);
     if (!r->l->secure && path_len == 8 && memcmp(path, "/metrics", 8) == 0)
         return edge_send_metrics(r, c);
+    if (!atomic_load_explicit(&e->ready, memory_order_acquire))
+        return edge_send_error(r, c, 503, "ServiceUnavailable",
+                               "The edge has not loaded its distributions yet.", NULL);
 
     edge_dist d;
     if (edge_route(e, host, &d))
@@ -250,6 +263,7 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
     e->log_fd = -1;
     e->meta = meta;
     e->store = store;
+    atomic_store(&e->ready, !cfg->wait_for_config);
     ct_err err = CT_ERR_NOMEM;
     e->account_id = strdup(cfg->account_id && *cfg->account_id ? cfg->account_id
                                                                 : "000000000000");
@@ -279,7 +293,7 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
     if ((err = edge_cert_load_or_create(cfg, &e->cert_pem, &e->key_pem, &generated)))
         goto fail;
     if (!(e->cache = edge_cache_new(EDGE_CACHE_BYTES)) || !(e->gz = edge_gzcache_new()) ||
-        !(e->sigcache = edge_sigcache_new())) {
+        !(e->sigcache = edge_sigcache_new()) || !(e->signq = edge_signq_new())) {
         err = CT_ERR_NOMEM;
         goto fail;
     }
@@ -302,6 +316,20 @@ fail:
     return err;
 }
 
+void ct_edge_set_ready(ct_edge *e)
+{
+    if (e)
+        atomic_store_explicit(&e->ready, 1, memory_order_release);
+}
+
+size_t ct_edge_distribution_count(ct_edge *e)
+{
+    pthread_rwlock_rdlock(&e->lock);
+    size_t n = e->n_dists;
+    pthread_rwlock_unlock(&e->lock);
+    return n;
+}
+
 void ct_edge_stop(ct_edge *e)
 {
     if (!e)
@@ -318,6 +346,7 @@ void ct_edge_stop(ct_edge *e)
     edge_disk_free(e->disk);
     edge_gzcache_free(e->gz);
     edge_sigcache_free(e->sigcache);
+    edge_signq_free(e->signq);
     free(e->origin_url);
     free(e->origin_ak);
     free(e->origin_sk);

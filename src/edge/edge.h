@@ -38,6 +38,10 @@ typedef struct {
      * CatTube node whose credentials read everything. */
     int origin_evaluate_policy;
     uint64_t disk_cache_bytes;   /* 0 = 1 GiB */
+    /* Viewer requests answer 503 (Retry-After) until ct_edge_set_ready: the
+     * standalone edge's listeners are up before its first configuration
+     * poll, and a request then must not get a wrong 403/404. */
+    int wait_for_config;
 } ct_edge_config;
 
 /* store may be NULL with cfg->origin_url (the standalone edge). */
@@ -49,6 +53,10 @@ ct_err ct_edge_sync_distributions(ct_edge *e, const char *json_array);
 /* The same for public keys and key groups (JSON arrays of their stored
  * records, as the admin API lists them), the trust of signed URLs. */
 ct_err ct_edge_sync_keys(ct_edge *e, const char *public_keys_json, const char *key_groups_json);
+/* Lets viewer requests through (see wait_for_config). */
+void ct_edge_set_ready(ct_edge *e);
+/* Distributions in the routing table (the standalone edge: its copy). */
+size_t ct_edge_distribution_count(ct_edge *e);
 void ct_edge_stop(ct_edge *e);
 /* Bound ports (the real ones when the listen address said port 0); 0 when
  * that listener is not running. */

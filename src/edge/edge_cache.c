@@ -303,6 +303,28 @@ static int wait_pending(edge_cache *c, const char *ckey)
     return waited;
 }
 
+int edge_cache_peek(ct_edge *e, const edge_dist *d, const char *key, char *etag, size_t n)
+{
+    edge_cache *c = e->cache;
+    char *ckey = c ? malloc(EDGE_ID_LEN + 2 + strlen(key)) : NULL;
+    if (!ckey)
+        return 0;
+    strcpy(ckey, d->id);
+    strcat(ckey, "/");
+    strcat(ckey, key);
+    ct_meta_object o;
+    memset(&o, 0, sizeof o);
+    ct_err kept = CT_OK;
+    pthread_mutex_lock(&c->mu);
+    int found = find_locked(c, ckey, fnv1a(ckey), &o, &kept);
+    pthread_mutex_unlock(&c->mu);
+    if (found)
+        snprintf(etag, n, "%s", kept ? "" : o.etag);
+    ct_meta_object_free(&o);
+    free(ckey);
+    return found;
+}
+
 ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_meta_object *out,
                          int *hit)
 {

@@ -463,6 +463,17 @@ static int hit_locked(edge_disk *dk, const char *ckey, uint64_t h, const char *e
     return 1;
 }
 
+int edge_disk_ready(edge_disk *dk, const char *ckey, const char *etag)
+{
+    if (!dk)
+        return 0;
+    pthread_mutex_lock(&dk->mu);
+    dentry *en = find_locked(dk, ckey, fnv1a(ckey));
+    int ok = en && !strcmp(en->row.etag, etag) && ct_mono_ms() < en->expires_ms;
+    pthread_mutex_unlock(&dk->mu);
+    return ok;
+}
+
 int edge_disk_row(edge_disk *dk, const char *ckey, ct_meta_object *out, int64_t *ttl_s)
 {
     if (!dk)

@@ -165,6 +165,51 @@ int edge_cidr_match(const edge_policy *p, const char *client_ip);
 int edge_signed_conditions(const edge_signed *s, const char *resource_url, const char *client_ip,
                            int64_t now, char *buf, size_t n, const char **signed_text,
                            size_t *signed_len, const char **why);
+/* The same, also giving the decoded custom policy in *p (untouched for a
+ * canned one), for the signed-query cache. */
+int edge_signed_evaluate(const edge_signed *s, const char *resource_url, const char *client_ip,
+                         int64_t now, char *buf, size_t n, const char **signed_text,
+                         size_t *signed_len, edge_policy *p, const char **why);
+/* A decoded custom policy's conditions against one request, in CloudFront's
+ * order (resource, DateLessThan, DateGreaterThan, IpAddress). 0 or -1 with *why. */
+int edge_policy_check(const edge_policy *p, const char *resource_url, const char *client_ip,
+                      int64_t now, const char **why);
+/* The signed resource: "http[s]://" host path ["?" rest] into out (cap).
+ * Its length, or -1 when it does not fit. */
+int edge_signed_url(char *out, size_t cap, int secure, const char *host, size_t host_len,
+                    const char *path, size_t path_len, const char *rest);
+
+/* Signed-query cache (edge_signq.c): what parsing a signed URL's query and
+ * verifying its signature established, keyed by the exact query text, so a
+ * repeat only re-evaluates the request-dependent conditions. Thread-safe. */
+typedef struct edge_signq edge_signq;
+edge_signq *edge_signq_new(void);
+void edge_signq_free(edge_signq *q);
+/* One request against the cache. */
+typedef struct {
+    int secure;
+    const char *host;    /* the Host header as used for the resource URL */
+    size_t host_len;
+    const char *path;    /* raw path, without the query */
+    size_t path_len;
+    const char *ip;      /* client address (text) */
+    int64_t now;         /* seconds */
+} edge_signq_req;
+#define EDGE_SIGNQ_MISS 1
+/* EDGE_SIGNQ_MISS: not cached, or not decidable from the entry (take the
+ * full check); -1: a condition fails (*why); 0: the conditions hold and the
+ * signature was verified with key kpid at keyring generation *gen -- the
+ * caller must still find kpid trusted by this request's key groups at that
+ * same generation (edge_keys_trusted). */
+int edge_signq_check(edge_signq *q, const char *query, size_t qlen, const edge_signq_req *rq,
+                     char kpid[EDGE_KEY_ID_MAX + 1], uint64_t *gen, const char **why);
+/* Stores a query whose signature has just verified (never a failure): the
+ * parsed parameters s, the query without signing parameters (rest), the
+ * resource URL (canned: the only one the signature covers), the decoded
+ * policy p (custom; NULL for canned) and the keyring generation gen. */
+void edge_signq_put(edge_signq *q, const char *query, size_t qlen, const edge_signed *s,
+                    const char *rest, const char *url, const edge_policy *p, uint64_t gen);
+void edge_signq_stats(edge_signq *q, uint64_t *hits, uint64_t *misses);
 
 /* ---- distributions (in-memory routing table, refreshed from meta) ---- */
 #define EDGE_BEHAVIORS_MAX 8 /* CacheBehaviors per distribution (CloudFront: 25) */
@@ -318,6 +363,9 @@ void edge_cache_free(edge_cache *c);
 /* The origin row of key behind d: from the cache (*hit = 1) or meta. */
 ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_meta_object *out,
                          int *hit);
+/* Without reading anything: 1 when the cache holds a fresh answer for key
+ * (etag (cap n) = its row's ETag, "" for a kept error), else 0. */
+int edge_cache_peek(ct_edge *e, const edge_dist *d, const char *key, char *etag, size_t n);
 /* Drops d's entries for key (prefix: every key starting with it). */
 void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, int prefix);
 /* Whether the cache key "<dist_id>/<object key>" is hit by an invalidation of
@@ -356,6 +404,8 @@ ct_err edge_disk_get(edge_disk *dk, const char *ckey, const ct_meta_object *o, i
 /* The origin row kept with a fresh entry of ckey (1: *out is the caller's,
  * *ttl_s the whole seconds it has left), else 0. dk may be NULL. */
 int edge_disk_row(edge_disk *dk, const char *ckey, ct_meta_object *out, int64_t *ttl_s);
+/* 1 when a fresh entry of ckey holds the bytes of etag (nothing opened). */
+int edge_disk_ready(edge_disk *dk, const char *ckey, const char *etag);
 void edge_disk_invalidate(edge_disk *dk, const char *dist_id, const char *key, int prefix);
 void edge_disk_get_stats(edge_disk *dk, edge_disk_stats *out);
 
@@ -364,9 +414,14 @@ typedef struct edge_keyring edge_keyring;
 ct_err edge_keys_reload(ct_edge *e);
 void edge_keys_free(ct_edge *e);
 /* Checks a signature over text with key key_id, which must be in one of the
- * distribution's trusted key groups. 0 when valid. */
+ * distribution's trusted key groups. 0 when valid; *gen (optional) = the
+ * keyring generation the check was made under. */
 int edge_keys_verify(ct_edge *e, const edge_dist *d, const char *key_id, int sha256,
-                     const char *text, size_t len, const unsigned char *sig, size_t sig_len);
+                     const char *text, size_t len, const unsigned char *sig, size_t sig_len,
+                     uint64_t *gen);
+/* 1 when key_id is trusted by d's key groups and the keyring is still at
+ * generation gen (the one a cached verification was made under). */
+int edge_keys_trusted(ct_edge *e, const edge_dist *d, const char *key_id, uint64_t gen);
 /* Signature-verification cache (edge_sigcache.c): successful checks keyed
  * by the SHA-256 of (key id, algorithm, signed text, signature) and the
  * keyring generation. */
@@ -424,6 +479,7 @@ struct ct_edge {
     edge_keyring *keys;    /* public keys + key groups, guarded by lock */
     uint64_t keys_gen;     /* bumped with every new keyring, guarded by lock */
     edge_sigcache *sigcache; /* verified signatures (own lock) */
+    edge_signq *signq;     /* verified signed-URL queries (own locks) */
     edge_cache *cache;     /* origin metadata cache (own lock) */
     edge_disk *disk;       /* object bytes of remote origins (own lock), or NULL */
     edge_gzcache *gz;      /* compressed bodies (own lock) */
@@ -438,6 +494,7 @@ struct ct_edge {
     ct_buf log_buf;        /* lines not yet written (edge_log_flush), under log_lock */
     int64_t log_flushed_ms;
     struct edge_loop *loop; /* the server threads (edge_loop.c) */
+    _Atomic int ready;     /* 0: viewer requests answer 503 (ct_edge_set_ready) */
 };
 
 /* ---- one viewer request (edge.c) and the response helpers (edge_respond.c) ---- */
@@ -452,6 +509,8 @@ typedef struct {
     char host[EDGE_HOST_MAX]; /* for the access log */
     char dist[EDGE_ID_LEN + 1];
     edge_reqlog lg;
+    int can_defer;      /* on a loop thread that has an origin pool (edge_loop.c) */
+    int deferred;       /* the handler gave the request to the pool: no answer yet */
 } edge_req;
 
 void edge_common_headers(edge_resp *mr, const char *x_cache);

@@ -166,12 +166,10 @@ static const ring_group *find_group(const edge_keyring *k, const char *id)
     return NULL;
 }
 
-/* The key when key_id is in one of d's trusted groups (a new reference). */
-static EVP_PKEY *trusted_key(ct_edge *e, const edge_dist *d, const char *key_id, uint64_t *gen)
+/* The keyring's key key_id when it is in one of d's trusted groups, or
+ * NULL. Under e->lock. */
+static EVP_PKEY *trusted_locked(ct_edge *e, const edge_dist *d, const char *key_id)
 {
-    EVP_PKEY *pk = NULL;
-    pthread_rwlock_rdlock(&e->lock);
-    *gen = e->keys_gen;
     int trusted = 0;
     for (size_t i = 0; i < d->n_groups && !trusted; i++) {
         const ring_group *g = find_group(e->keys, d->groups[i]);
@@ -179,20 +177,39 @@ static EVP_PKEY *trusted_key(ct_edge *e, const edge_dist *d, const char *key_id,
             trusted = strcmp(g->keys[j], key_id) == 0;
     }
     for (size_t i = 0; trusted && i < e->keys->n_keys; i++)
-        if (strcmp(e->keys->keys[i].id, key_id) == 0) {
-            pk = e->keys->keys[i].pk;
-            EVP_PKEY_up_ref(pk);
-            break;
-        }
+        if (strcmp(e->keys->keys[i].id, key_id) == 0)
+            return e->keys->keys[i].pk;
+    return NULL;
+}
+
+/* The key when key_id is in one of d's trusted groups (a new reference). */
+static EVP_PKEY *trusted_key(ct_edge *e, const edge_dist *d, const char *key_id, uint64_t *gen)
+{
+    pthread_rwlock_rdlock(&e->lock);
+    *gen = e->keys_gen;
+    EVP_PKEY *pk = trusted_locked(e, d, key_id);
+    if (pk)
+        EVP_PKEY_up_ref(pk);
     pthread_rwlock_unlock(&e->lock);
     return pk;
 }
 
+int edge_keys_trusted(ct_edge *e, const edge_dist *d, const char *key_id, uint64_t gen)
+{
+    pthread_rwlock_rdlock(&e->lock);
+    int ok = e->keys_gen == gen && trusted_locked(e, d, key_id) != NULL;
+    pthread_rwlock_unlock(&e->lock);
+    return ok;
+}
+
 int edge_keys_verify(ct_edge *e, const edge_dist *d, const char *key_id, int sha256,
-                     const char *text, size_t len, const unsigned char *sig, size_t sig_len)
+                     const char *text, size_t len, const unsigned char *sig, size_t sig_len,
+                     uint64_t *gen_out)
 {
     uint64_t gen;
     EVP_PKEY *pk = trusted_key(e, d, key_id, &gen);
+    if (gen_out)
+        *gen_out = gen;
     EVP_MD_CTX *ctx = NULL;
     unsigned char dg[32];
     int rc = -1, cacheable = 0;

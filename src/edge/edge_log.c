@@ -147,8 +147,17 @@ void edge_log_note(edge_reqlog *lg, edge_resp *mr, int status)
     lg->content_len = edge_resp_length(mr);
 }
 
+/* Bytes a log field %-encodes: space, controls, DEL and non-ASCII, quotes,
+ * backslash (a table: a signed URL's query is hundreds of bytes a line). */
+static const uint64_t log_escape[4] = {
+    0x1ffffffffull | 1ull << '"' | 1ull << '\'', /* 0x00-0x20, quotes */
+    1ull << ('\\' - 64) | 1ull << 63,           /* backslash, DEL */
+    ~0ull, ~0ull,                                /* non-ASCII */
+};
+#define LOG_ESCAPE(ch) ((log_escape[(ch) >> 6] >> ((ch) & 63)) & 1)
+
 /* Appends s %-encoded (or "-" when empty) and a separator; runs of plain
- * bytes are copied at once (a signed URL's query is hundreds of bytes). */
+ * bytes are copied at once. */
 static void put_field(ct_buf *b, const char *s, char sep)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -156,15 +165,12 @@ static void put_field(ct_buf *b, const char *s, char sep)
         ct_buf_puts(b, "-");
     size_t n = 0;
     while (s && s[n] && n < LOG_FIELD_MAX) {
-        size_t run = 0;
-        for (; s[n + run] && n + run < LOG_FIELD_MAX; run++) {
-            unsigned char ch = (unsigned char)s[n + run];
-            if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\'' || ch == '\\')
-                break;
-        }
-        if (run) {
-            ct_buf_append(b, s + n, run);
-            n += run;
+        size_t run = n;
+        while (run < LOG_FIELD_MAX && !LOG_ESCAPE((unsigned char)s[run]))
+            run++; /* stops at the NUL too: it is escaped */
+        if (run > n) {
+            ct_buf_append(b, s + n, run - n);
+            n = run;
             continue;
         }
         unsigned char ch = (unsigned char)s[n++];

@@ -8,8 +8,15 @@
  * TLS handshake -> read until a complete head is buffered -> parse it
  * (edge_head.c, http-parser) -> run the handler (edge.c) -> write the answer
  * -> log it -> the next (pipelined) head already buffered, or read.
- * Nothing in the loop blocks on a client; a handler may block on its origin
- * (metadata in SQLite, a remote origin fill), as the MHD pool threads did.
+ * Nothing in the loop blocks on a client. A local origin's reads (SQLite
+ * metadata, open) run on the loop thread. A remote origin's (cattube edge
+ * --origin) may take seconds, so when the answer is not already cached the
+ * handler defers the request (edge_req.deferred): the connection is parked
+ * (its events ignored, its deadline not enforced), the origin pool
+ * (edge_pool.c) runs the handler again where it may block, and hands the
+ * connection back to its own loop thread through that thread's eventfd,
+ * which writes the answer. Only the pool thread touches a parked
+ * connection; only its loop thread touches it otherwise.
  *
  * Writes: the status line and headers are built in the connection's 64 KiB
  * output buffer and the first body bytes are appended, so a small answer
@@ -27,6 +34,7 @@
  * answered and the connection closed; the body is never read. */
 #include "edge/edge_loop.h"
 #include "edge/edge_head.h"
+#include "edge/edge_pool.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,6 +61,7 @@
 #define EDGE_MAX_CONNECTIONS 4000
 #define EDGE_THREADS_MAX 8
 #define EDGE_SENDFILE_CHUNK (1u << 20)
+#define EDGE_POOL_THREADS 8 /* concurrent remote-origin reads */
 
 typedef struct edge_thread edge_thread;
 
@@ -63,6 +72,8 @@ struct edge_conn {
     int fd;
     SSL *ssl;
     int handshaken, ktls_send;
+    int parked;             /* with the origin pool: the loop leaves it alone */
+    edge_conn *done_next;   /* on its thread's done list */
     struct sockaddr_storage peer;
     char ip[64];            /* textual peer address, made once at accept */
     int64_t deadline;       /* monotonic ms */
@@ -91,6 +102,9 @@ struct edge_thread {
     int index;
     char date[40];
     time_t date_at;
+    int wake_fd;            /* eventfd: the pool finished parked connections */
+    pthread_mutex_t done_mu;
+    edge_conn *done;        /* handed back by the pool, under done_mu */
 };
 
 struct edge_loop {
@@ -101,6 +115,7 @@ struct edge_loop {
     _Atomic int n_conns;
     int n_threads;
     edge_thread threads[EDGE_THREADS_MAX];
+    edge_pool *pool;        /* remote origins only, else NULL */
 };
 
 static int64_t mono_ms(void) { return ct_mono_ms(); }
@@ -223,13 +238,25 @@ static const char *reason(int status)
     }
 }
 
-static const char *http_date(edge_thread *t)
+static void format_date(char out[40], time_t now)
 {
+    struct tm g;
+    gmtime_r(&now, &g);
+    strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &g);
+}
+
+/* The Date header, formatted once a second per loop thread; a pool thread
+ * (parked connection) formats its own into tmp. */
+static const char *http_date(edge_conn *c, char tmp[40])
+{
+    if (c->parked) {
+        format_date(tmp, time(NULL));
+        return tmp;
+    }
+    edge_thread *t = c->t;
     time_t now = time(NULL);
     if (now != t->date_at) {
-        struct tm g;
-        gmtime_r(&now, &g);
-        strftime(t->date, sizeof t->date, "%a, %d %b %Y %H:%M:%S GMT", &g);
+        format_date(t->date, now);
         t->date_at = now;
     }
     return t->date;
@@ -316,7 +343,8 @@ int edge_conn_queue(edge_conn *c, int status, edge_resp *r)
     *o++ = ' ';
     o = put_str(o, reason(status));
     o = put_str(o, "\r\nDate: ");
-    o = put_str(o, http_date(c->t));
+    char date_tmp[40];
+    o = put_str(o, http_date(c, date_tmp));
     o = put_str(o, "\r\n");
     memcpy(o, r->hdrs, r->hlen);
     o += r->hlen;
@@ -505,9 +533,37 @@ static void dispatch(edge_conn *c)
     snprintf(r->lg.version, sizeof r->lg.version, "HTTP/%d.%d", c->head.http_major,
              c->head.http_minor);
     r->responded = 1;
+    r->can_defer = c->t->lp->pool != NULL;
     c->deadline = mono_ms() + EDGE_WRITE_TIMEOUT_MS;
-    if (!edge_handle(r, c) || !c->queued)
+    int ok = edge_handle(r, c);
+    if (ok && r->deferred && !c->queued) {
+        c->parked = 1;
+        if (edge_pool_submit(c->t->lp->pool, c) == 0)
+            return;
+        c->parked = 0;
+        ok = 0;
+    }
+    if (!ok || !c->queued)
         c->close_after = 2; /* failed without an answer: close now */
+}
+
+/* On a pool thread: the deferred request's handler again, now allowed to
+ * block on the origin; then back to the connection's loop thread. */
+static void run_parked(void *arg)
+{
+    edge_conn *c = arg;
+    edge_thread *t = c->t;
+    c->req.can_defer = 0;
+    c->req.deferred = 0;
+    if (!edge_handle(&c->req, c) || !c->queued)
+        c->close_after = 2;
+    pthread_mutex_lock(&t->done_mu);
+    c->done_next = t->done;
+    t->done = c;
+    pthread_mutex_unlock(&t->done_mu);
+    uint64_t one = 1;
+    if (write(t->wake_fd, &one, sizeof one) < 0)
+        ct_warn("edge: cannot wake a server thread");
 }
 
 /* Runs the connection until it would block; IO_CLOSE when it is done for. */
@@ -522,6 +578,8 @@ static int conn_run(edge_conn *c)
         c->deadline = mono_ms() + EDGE_IDLE_TIMEOUT_MS;
     }
     for (;;) {
+        if (c->parked)
+            return IO_AGAIN; /* the pool has it; its thread resumes it */
         if (c->queued) {
             int st = write_answer(c);
             if (st)
@@ -632,8 +690,28 @@ static void expire(edge_thread *t)
          * invariant: prev is NULL exactly for the head) */
         // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
         edge_conn *next = c->next;
-        if (now > c->deadline)
+        if (now > c->deadline && !c->parked)
             conn_close(c);
+        c = next;
+    }
+}
+
+/* Connections the pool finished: their answers go out from here. */
+static void resume_parked(edge_thread *t)
+{
+    uint64_t n;
+    if (read(t->wake_fd, &n, sizeof n) < 0 && errno != EAGAIN)
+        ct_warn("edge: server thread wake-up: %s", strerror(errno));
+    pthread_mutex_lock(&t->done_mu);
+    edge_conn *c = t->done;
+    t->done = NULL;
+    pthread_mutex_unlock(&t->done_mu);
+    while (c) {
+        edge_conn *next = c->done_next;
+        c->done_next = NULL;
+        c->parked = 0;
+        c->deadline = mono_ms() + EDGE_WRITE_TIMEOUT_MS;
+        conn_event(c);
         c = next;
     }
 }
@@ -653,6 +731,8 @@ static void *thread_main(void *arg)
                 accept_all(t, &e->https);
             else if (p == &e->http)
                 accept_all(t, &e->http);
+            else if (p == &t->wake_fd)
+                resume_parked(t);
             else if (p != lp) /* lp: the stop eventfd */
                 conn_event(p);
         }
@@ -755,18 +835,26 @@ ct_err edge_loop_start(ct_edge *e, edge_loop **out)
         edge_loop_stop(lp);
         return CT_ERR_INVALID;
     }
+    if (e->origin_url && !(lp->pool = edge_pool_start(EDGE_POOL_THREADS, run_parked)))
+        ct_warn("edge: no origin pool: origin reads will run on the server threads");
     int want = thread_count();
     for (int i = 0; i < want; i++) {
         edge_thread *t = &lp->threads[i];
         t->lp = lp;
         t->index = i;
+        pthread_mutex_init(&t->done_mu, NULL);
+        t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         t->ep = epoll_create1(EPOLL_CLOEXEC);
-        if (t->ep < 0 || watch(t->ep, lp->stop_fd, lp, 0) ||
+        if (t->ep < 0 || t->wake_fd < 0 || watch(t->ep, lp->stop_fd, lp, 0) ||
+            watch(t->ep, t->wake_fd, &t->wake_fd, 0) ||
             watch(t->ep, e->https.fd, &e->https, EPOLLEXCLUSIVE) ||
             (e->http.fd >= 0 && watch(t->ep, e->http.fd, &e->http, EPOLLEXCLUSIVE)) ||
             pthread_create(&t->th, NULL, thread_main, t)) {
             if (t->ep >= 0)
                 close(t->ep);
+            if (t->wake_fd >= 0)
+                close(t->wake_fd);
+            pthread_mutex_destroy(&t->done_mu);
             break;
         }
         lp->n_threads++;
@@ -789,6 +877,9 @@ void edge_loop_stop(edge_loop *lp)
 {
     if (!lp)
         return;
+    /* The pool first: a parked connection is closed by its loop thread as
+     * it exits, never while a pool thread still holds it. */
+    edge_pool_stop(lp->pool); /* loop threads may still submit: they are refused */
     lp->stopping = 1;
     uint64_t one = 1;
     if (lp->stop_fd >= 0 && write(lp->stop_fd, &one, sizeof one) < 0)
@@ -796,9 +887,12 @@ void edge_loop_stop(edge_loop *lp)
     for (int i = 0; i < lp->n_threads; i++) {
         pthread_join(lp->threads[i].th, NULL);
         close(lp->threads[i].ep);
+        close(lp->threads[i].wake_fd);
+        pthread_mutex_destroy(&lp->threads[i].done_mu);
     }
     if (lp->stop_fd >= 0)
         close(lp->stop_fd);
+    edge_pool_free(lp->pool);
     SSL_CTX_free(lp->ctx);
     free(lp);
 }

@@ -50,6 +50,8 @@ static void render_cache(ct_edge *e, ct_buf *b)
     edge_cache_get_stats(e->cache, &st);
     uint64_t sig_hits, sig_misses;
     edge_sigcache_stats(e->sigcache, &sig_hits, &sig_misses);
+    uint64_t q_hits, q_misses;
+    edge_signq_stats(e->signq, &q_hits, &q_misses);
     const struct {
         const char *name, *help;
         unsigned long long v;
@@ -61,6 +63,10 @@ static void render_cache(ct_edge *e, ct_buf *b)
          "Signed-URL/cookie signatures found already verified.", sig_hits},
         {"cattube_edge_signature_cache_misses_total",
          "Signed-URL/cookie signatures verified with the public key.", sig_misses},
+        {"cattube_edge_signed_query_cache_hits_total",
+         "Signed-URL queries decided from the signed-query cache.", q_hits},
+        {"cattube_edge_signed_query_cache_misses_total",
+         "Signed-URL queries parsed and checked in full.", q_misses},
     };
     for (size_t i = 0; i < CT_ARRAY_LEN(c); i++)
         ct_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", c[i].name, c[i].help,

@@ -121,6 +121,8 @@ int edge_send_error(edge_req *r, edge_conn *c, int status,
     edge_resp_header(mr, "Content-Type", "application/xml");
     edge_resp_header(mr, "Cache-Control", "no-store"); /* errors are never cached */
     edge_resp_header(mr, "x-amz-request-id", rid);
+    if (status == 503)
+        edge_resp_header(mr, "Retry-After", "1");
     edge_cors_headers(mr, c, 0); /* a player must see a 403 as a 403, not a network error */
     return edge_queue(r, c, status, mr, len);
 }

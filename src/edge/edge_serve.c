@@ -254,10 +254,30 @@ typedef struct {
 static int send_origin_error(edge_req *r, edge_conn *c, const edge_dist *d,
                              const char *key, int head, int status);
 
+/* A remote origin's answer needs no origin read: its row (or kept error) is
+ * cached and, unless HEAD, its bytes are on disk. Otherwise a loop thread
+ * hands the request to the origin pool (edge_loop.c) rather than block
+ * every connection it serves on a slow origin. */
+static int remote_ready(ct_edge *e, const edge_dist *d, const char *key, int head)
+{
+    char etag[128], *ckey = NULL; /* a row ETag is at most 80 bytes */
+    if (!edge_cache_peek(e, d, key, etag, sizeof etag))
+        return 0;
+    if (head || !etag[0])
+        return 1;
+    int ok = asprintf(&ckey, "%s/%s", d->id, key) >= 0 && edge_disk_ready(e->disk, ckey, etag);
+    free(ckey);
+    return ok;
+}
+
 static int serve(edge_req *r, edge_conn *c, const edge_dist *d, const char *key,
                  int head, const page_for *pf)
 {
     ct_edge *e = r->l->e;
+    if (r->can_defer && e->origin_url && !remote_ready(e, d, key, head)) {
+        r->deferred = 1; /* run again on a pool thread, which may block */
+        return 1;
+    }
     ct_meta_object o;
     memset(&o, 0, sizeof o);
     int hit = 0, fd = -1;

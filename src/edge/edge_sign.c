@@ -394,9 +394,43 @@ int edge_cidr_match(const edge_policy *p, const char *client_ip)
     return 1;
 }
 
-int edge_signed_conditions(const edge_signed *s, const char *resource_url, const char *client_ip,
-                           int64_t now, char *buf, size_t n, const char **signed_text,
-                           size_t *signed_len, const char **why)
+int edge_policy_check(const edge_policy *p, const char *resource_url, const char *client_ip,
+                      int64_t now, const char **why)
+{
+    if (!edge_glob_match(p->resource, resource_url))
+        *why = "Access denied: the policy does not cover this resource";
+    else if (now >= p->less_than)
+        *why = "Access denied: the signed URL has expired";
+    else if (p->has_greater && now < p->greater_than)
+        *why = "Access denied: the signed URL is not valid yet";
+    else if (!edge_cidr_match(p, client_ip))
+        *why = "Access denied: the policy does not allow this IP address";
+    else
+        return 0;
+    return -1;
+}
+
+int edge_signed_url(char *out, size_t cap, int secure, const char *host, size_t host_len,
+                    const char *path, size_t path_len, const char *rest)
+{
+    size_t rl = rest ? strlen(rest) : 0, sl = secure ? 8 : 7;
+    size_t need = sl + host_len + path_len + (rl ? rl + 1 : 0);
+    if (need >= cap)
+        return -1;
+    memcpy(out, secure ? "https://" : "http://", sl);
+    memcpy(out + sl, host, host_len);
+    memcpy(out + sl + host_len, path, path_len);
+    if (rl) {
+        out[sl + host_len + path_len] = '?';
+        memcpy(out + sl + host_len + path_len + 1, rest, rl);
+    }
+    out[need] = '\0';
+    return (int)need;
+}
+
+int edge_signed_evaluate(const edge_signed *s, const char *resource_url, const char *client_ip,
+                         int64_t now, char *buf, size_t n, const char **signed_text,
+                         size_t *signed_len, edge_policy *p, const char **why)
 {
     if (s->bad) {
         *why = s->bad;
@@ -424,23 +458,22 @@ int edge_signed_conditions(const edge_signed *s, const char *resource_url, const
         *signed_len = (size_t)len;
         return 0;
     }
-    edge_policy p;
-    if (edge_policy_parse(s->policy, s->policy_len, &p)) {
+    if (edge_policy_parse(s->policy, s->policy_len, p)) {
         *why = "Malformed Policy";
         return -1;
     }
-    if (!edge_glob_match(p.resource, resource_url))
-        *why = "Access denied: the policy does not cover this resource";
-    else if (now >= p.less_than)
-        *why = "Access denied: the signed URL has expired";
-    else if (p.has_greater && now < p.greater_than)
-        *why = "Access denied: the signed URL is not valid yet";
-    else if (!edge_cidr_match(&p, client_ip))
-        *why = "Access denied: the policy does not allow this IP address";
-    else {
-        *signed_text = s->policy;
-        *signed_len = s->policy_len;
-        return 0;
-    }
-    return -1;
+    if (edge_policy_check(p, resource_url, client_ip, now, why))
+        return -1;
+    *signed_text = s->policy;
+    *signed_len = s->policy_len;
+    return 0;
+}
+
+int edge_signed_conditions(const edge_signed *s, const char *resource_url, const char *client_ip,
+                           int64_t now, char *buf, size_t n, const char **signed_text,
+                           size_t *signed_len, const char **why)
+{
+    edge_policy p;
+    return edge_signed_evaluate(s, resource_url, client_ip, now, buf, n, signed_text, signed_len,
+                                &p, why);
 }

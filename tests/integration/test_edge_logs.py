@@ -45,7 +45,8 @@ def test_access_log_format(server):
     r = server.curl(f"https://{host}:{server.edge_https_port}/a%20b.txt?x=1", "-A", "my agent",
                     "-H", "Range: bytes=2-5")
     assert r.status == 206
-    r = server.curl(f"https://{host}:{server.edge_https_port}/missing")
+    r = server.curl(f"https://{host}:{server.edge_https_port}/missing", "-A",
+                    "q\"u'o\\te\u00e9~")
     assert r.status == 404
     deadline = time.time() + 5
     while time.time() < deadline:
@@ -66,6 +67,7 @@ def test_access_log_format(server):
     assert hit[29] == "text/plain" and hit[31] == "2" and hit[32] == "5"
     miss = [x.split("\t") for x in lines if "/missing" in x][-1]
     assert miss[8] == "404" and miss[13] == "Error"
+    assert miss[10] == "q%22u%27o%5Cte%C3%A9~"  # quotes, backslash, non-ASCII escaped
 
 
 def test_metrics(server):

@@ -20,14 +20,14 @@ BIG = [os.urandom(1_500_000) for _ in range(3)]
 
 
 class Edge:
-    def __init__(self, server, base, *extra, env=None):
+    def __init__(self, server, base, *extra, env=None, origin=None):
         self.https_port, self.http_port = free_port(), free_port()
         self.data = os.path.join(base, "edge-data")
         self.log = open(os.path.join(base, "edge.log"), "ab")
         e = dict(server.server_env())
         e.update(env or {})
         self.proc = subprocess.Popen(
-            [server.bin, "edge", "--origin", server.endpoint, "--data", self.data,
+            [server.bin, "edge", "--origin", origin or server.endpoint, "--data", self.data,
              "--listen", f"127.0.0.1:{self.https_port}",
              "--http-listen", f"127.0.0.1:{self.http_port}", "--poll-seconds", "1", *extra],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=e,
@@ -264,5 +264,39 @@ def test_evaluate_bucket_policy(server, site, tmp_path):
         r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
             server.curl(site["edge"].url(other["Id"], "/big2.bin"))), "the plain edge")
         assert r.body == BIG[2]
+    finally:
+        edge.stop()
+
+
+def test_requests_before_the_first_configuration_get_503(server, site, tmp_path):
+    """Until its first poll has applied a configuration the standalone edge answers
+    503 (Retry-After), never a wrong 403/404; a failed first poll after a restart
+    serves the copy the previous run kept."""
+    p = server.cattube("distribution", "get", site["dist"]["id"], "--endpoint", server.endpoint)
+    cfg = tmp_path / "later.json"  # not there yet: the first polls fail
+    edge = Edge(server, str(tmp_path), "--config", str(cfg))
+    try:
+        wait_for(lambda: server.curl(f"http://127.0.0.1:{edge.http_port}/metrics").status == 200,
+                 "the edge's listeners")
+        u = edge.url(site["dist"]["id"], "/big0.bin")
+        for url in (u, f"https://127.0.0.1:{edge.https_port}/big0.bin"):
+            r = server.curl(url)
+            assert r.status == 503, r
+            assert r.headers.get("retry-after") == "1"
+            assert b"has not loaded its distributions" in r.body
+            assert "no-store" in r.headers.get("cache-control", "")
+        cfg.write_text(json.dumps({"distributions": [json.loads(p.stdout)]}))
+        r = wait_for(lambda: (lambda r: r if r.status != 503 else None)(server.curl(u)),
+                     "the configuration to load")
+        assert r.status == 200 and r.body == BIG[0], r
+    finally:
+        edge.stop()
+    cfg.unlink()  # the source is gone: the restarted edge serves its kept copy
+    edge = Edge(server, str(tmp_path), "--config", str(cfg))
+    u = edge.url(site["dist"]["id"], "/big0.bin")
+    try:
+        r = wait_for(lambda: (lambda r: r if r.status != 503 else None)(server.curl(u)),
+                     "the restarted edge")
+        assert r.status == 200 and r.body == BIG[0], r
     finally:
         edge.stop()

@@ -303,3 +303,77 @@ def test_admin_validation_and_updates(env):
     assert st == 400
     st, _ = admin(srv, "DELETE", "/cattube/admin/distributions/" + d2["id"])
     assert st == 204
+
+
+def _signq_hits(env):
+    r = get(env, env.srv.edge_http + "/metrics")
+    assert r.status == 200, r
+    for line in r.body.decode().splitlines():
+        if line.startswith("cattube_edge_signed_query_cache_hits_total "):
+            return int(line.split()[1])
+    raise AssertionError("no signed-query cache metric")
+
+
+def test_signed_query_cache_reevaluates_per_request(env):
+    """A query once verified is decided from the signed-query cache, but the
+    resource, the client address and the trust are judged on every request."""
+    pol = custom_policy(env.base + "/video/*", NOW() + 300, ip="127.0.0.1/32")
+    query = sign(env, policy=pol)["url"].split("?", 1)[1]
+    a = env.base + "/video/a.txt?" + query
+    assert get(env, a).status == 200  # verified and stored
+    h0 = _signq_hits(env)
+    r = get(env, env.base + "/video/b.txt?" + query)
+    assert r.status == 200 and r.body == BODY_B
+    r = get(env, env.base + "/other/c.txt?" + query)
+    assert r.status == 403 and b"does not cover" in r.body
+    r = get(env, a, "--interface", "127.0.0.2")  # another client address
+    assert r.status == 403 and b"IP address" in r.body
+    assert get(env, a).status == 200
+    assert _signq_hits(env) >= h0 + 4  # all four were decided from the cache
+
+    # a canned URL's query on another path is not covered, after a success too
+    url = sign(env, url=env.base + "/video/a.txt", dateLessThan=NOW() + 300)["url"]
+    assert get(env, url).status == 200
+    assert get(env, url.replace("/video/a.txt", "/video/b.txt")).status == 403
+
+
+def test_signed_query_cache_expiry_and_trust(env):
+    """A cached query expires on time, and stops working when the behaviour
+    no longer trusts its key (a failure is never cached either)."""
+    srv = env.srv
+    st, grp = admin(srv, "POST", "/cattube/admin/key-groups",
+                    {"name": "cachetrust", "items": [env.key_id]})
+    assert st == 201, grp
+    st, other = admin(srv, "POST", "/cattube/admin/key-groups",
+                      {"name": "cacheother", "items": [env.foreign_id]})
+    assert st == 201, other
+    st, d = admin(srv, "POST", "/cattube/admin/distributions",
+                  {"originBucket": BUCKET, "trustedKeyGroups": [grp["id"]]})
+    assert st == 201, d
+    try:
+        soon = NOW() + 3
+        short = sign(env, url=d["url"] + "/video/a.txt", dateLessThan=soon)["url"]
+        pol = custom_policy(d["url"] + "/video/*", NOW() + 300)
+        long = d["url"] + "/video/a.txt?" + sign(env, policy=pol)["url"].split("?", 1)[1]
+        assert get(env, short).status == 200
+        assert get(env, long).status == 200
+        # the same query, tampered: never stored, never allowed
+        bad = long.replace("Signature=", "Signature=A")
+        assert get(env, bad).status == 403
+        assert get(env, bad).status == 403
+        while NOW() < soon + 1:
+            time.sleep(0.5)
+        r = get(env, short)
+        assert r.status == 403 and b"expired" in r.body
+        assert get(env, long).status == 200
+        st, _ = admin(srv, "PATCH", "/cattube/admin/distributions/" + d["id"],
+                      {"trustedKeyGroups": [other["id"]]})
+        assert st == 200
+        r = get(env, long)
+        assert r.status == 403 and b"trusted key" in r.body
+        st, _ = admin(srv, "PATCH", "/cattube/admin/distributions/" + d["id"],
+                      {"trustedKeyGroups": [grp["id"]]})
+        assert st == 200
+        assert get(env, long).status == 200
+    finally:
+        admin(srv, "DELETE", "/cattube/admin/distributions/" + d["id"])
