@@ -39,7 +39,7 @@
     " encryption imageBasedTrickPlay destinationSettings=  imageBasedTrickPlaySettings=" \
     " segmentLengthControl~EXACT"
 #define INPUT_COMMON " audioSelectors videoSelector inputClippings timecodeSource timecodeStart" \
-    " deblockFilter=DISABLED denoiseFilter=DISABLED filterEnable=AUTO filterStrength=0" \
+    " deblockFilter denoiseFilter filterEnable=AUTO filterStrength=0" \
     " inputScanType=AUTO psiControl~USE_PSI programNumber=1 captionSelectors~"
 #define TS_MUX " audioFramesPerPes~4 audioPids* dataPTSControl~AUTO maxPcrInterval~80 patInterval~0" \
     " pcrControl~PCR_EVERY_PES_PACKET pcrPid~481 pmtInterval~0 pmtPid~480 privateMetadataPid~503" \
@@ -59,7 +59,7 @@ static const struct {
     {"JobTemplateSettings", "inputs outputGroups timecodeConfig* adAvailOffset=0"},
     {"Input", "fileInput" INPUT_COMMON},
     {"InputTemplate", INPUT_COMMON},
-    {"VideoSelector", "rotate=DEGREE_0|AUTO alphaBehavior~DISCARD colorSpace=FOLLOW colorSpaceUsage*"
+    {"VideoSelector", "rotate alphaBehavior~DISCARD colorSpace=FOLLOW colorSpaceUsage*"
                       " embeddedTimecodeOverride~NONE padVideo=DISABLED sampleRange=FOLLOW"},
     {"AudioSelector", "customLanguageCode defaultSelection languageCode offset pids selectorType tracks"
                       " remixSettings audioDurationCorrection=DISABLED programSelection*"},
@@ -96,9 +96,9 @@ static const struct {
                          " antiAlias~ENABLED colorMetadata=INSERT dropFrameTimecode* fixedAfd~"
                          " respondToAfd=NONE sharpness~50 timecodeInsertion~DISABLED"},
     {"VideoCodecSettings", "codec h264Settings h265Settings av1Settings vp8Settings vp9Settings frameCaptureSettings"},
-    {"H264Settings", RATE_GOP AVC_HEVC_TUNING " sceneChangeDetect codecProfile= codecLevel=AUTO"
+    {"H264Settings", RATE_GOP AVC_HEVC_TUNING " sceneChangeDetect codecProfile codecLevel"
                      " entropyEncoding~CABAC repeatPps~DISABLED softness~0 syntax=DEFAULT"},
-    {"H265Settings", RATE_GOP AVC_HEVC_TUNING " sceneChangeDetect codecProfile=MAIN_MAIN codecLevel=AUTO"
+    {"H265Settings", RATE_GOP AVC_HEVC_TUNING " sceneChangeDetect codecProfile codecLevel"
                      " alternateTransferFunctionSei~DISABLED sampleAdaptiveOffsetFilterMode~ADAPTIVE|DEFAULT"
                      " temporalIds~DISABLED tiles~ENABLED|DISABLED writeMp4PackagingType=HVC1"},
     {"Av1Settings", "maxBitrate rateControlMode qvbrSettings gopSize framerateControl framerateConversionAlgorithm"

@@ -1,8 +1,11 @@
 /* tc_filter: per-output filter graphs.
  *
- * Video: buffer -> [deinterlace] -> [transpose/flip for rotation]
+ * Video: buffer -> [deinterlace] -> [deblock] [hqdn3d] (the input's
+ *        DeblockFilter / DenoiseFilter) -> [transpose/flip for rotation:
+ *        the display matrix, or VideoSelector Rotate]
  *        -> scale=WxH (or smaller + pad, ScalingBehavior DEFAULT
- *        letterboxing) -> setsar=1 -> format=yuv420p -> fps (constant
+ *        letterboxing) -> setsar=1 -> format=yuv420p (yuv420p10le for a
+ *        10-bit profile) -> fps (constant
  *        frame rate) -> buffersink
  *        (frame capture: fps=NUM/DEN first, full-range yuvj420p for JPEG)
  * Deinterlacing (Deinterlacer, see tc_deint_chain): without one in the
@@ -42,13 +45,31 @@ void tc_graph_free(tc_graph *g)
     memset(&g->key, 0, sizeof g->key);
 }
 
+/* Input filters of the current input (DeblockFilter, DenoiseFilter):
+ * bit 0 deblock, bit 1 denoise. */
+static int prep_flags(const tc_job *j)
+{
+    const ct_plan_input *pi = j->cur_src >= 0 && j->cur_src < j->plan->n_inputs ? &j->plan->inputs[j->cur_src]
+                            : j->plan->n_inputs > 0 ? &j->plan->inputs[0] : NULL;
+    return pi ? (pi->deblock ? 1 : 0) | (pi->denoise ? 2 : 0) : 0;
+}
+
+/* DeblockFilter -> deblock (libavfilter's weak-filter defaults, block 8),
+ * DenoiseFilter -> hqdn3d (its defaults: light spatial + temporal). */
+static const char *prep_chain(int flags)
+{
+    static const char *const chains[] = {"", "deblock,", "hqdn3d,", "deblock,hqdn3d,"};
+    return chains[flags & 3];
+}
+
 static int key_matches(const tc_job *j, const tc_graph *g, const AVFrame *f, int is_video)
 {
     if (!g->graph)
         return 0;
     if (is_video)
         return g->key.w == f->width && g->key.h == f->height && g->key.format == f->format &&
-               av_cmp_q(g->key.sar, f->sample_aspect_ratio) == 0 && g->key.rotation == j->rotation;
+               av_cmp_q(g->key.sar, f->sample_aspect_ratio) == 0 && g->key.rotation == j->rotation &&
+               g->key.prep == prep_flags(j);
     return g->key.format == f->format && g->key.sample_rate == f->sample_rate &&
            av_channel_layout_compare(&g->key.ch_layout, &f->ch_layout) == 0;
 }
@@ -156,8 +177,9 @@ static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, const AVFrame *f,
     char fit[256];
     if (is_video && pv->codec == CT_VCODEC_JPEG) { /* frame capture: first frame, then every den/num s */
         fit_chain(j, o, f, ":out_range=full", fit, sizeof fit);
-        snprintf(buf, n, "%s%sfps=fps=%d/%d:round=near,%s,setsar=1,format=yuvj420p", deint_chain(j, pv, f),
-                 rotate_chain(rotation), pv->fc_num > 0 ? pv->fc_num : 1, pv->fc_den > 0 ? pv->fc_den : 1, fit);
+        snprintf(buf, n, "%s%s%sfps=fps=%d/%d:round=near,%s,setsar=1,format=yuvj420p", deint_chain(j, pv, f),
+                 prep_chain(prep_flags(j)), rotate_chain(rotation), pv->fc_num > 0 ? pv->fc_num : 1,
+                 pv->fc_den > 0 ? pv->fc_den : 1, fit);
         return 0;
     }
     if (is_video) {
@@ -168,8 +190,8 @@ static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, const AVFrame *f,
                      ? ",minterpolate=fps=%d/%d:mi_mode=mci:mc_mode=aobmc:me_mode=bidir"
                      : ",fps=fps=%d/%d:round=near", r.num, r.den);
         fit_chain(j, o, f, "", fit, sizeof fit);
-        snprintf(buf, n, "%s%s%s,setsar=1,format=yuv420p%s", deint_chain(j, pv, f), rotate_chain(rotation), fit,
-                 rate);
+        snprintf(buf, n, "%s%s%s%s,setsar=1,format=%s%s", deint_chain(j, pv, f), prep_chain(prep_flags(j)),
+                 rotate_chain(rotation), fit, pv->bit_depth == 10 ? "yuv420p10le" : "yuv420p", rate);
         return 0;
     }
     char layout[64];
@@ -234,6 +256,7 @@ static int graph_build(tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int 
     g->key.format = f->format;
     g->key.sar = f->sample_aspect_ratio;
     g->key.rotation = j->rotation;
+    g->key.prep = prep_flags(j);
     g->key.sample_rate = f->sample_rate;
     if (!is_video)
         return av_channel_layout_copy(&g->key.ch_layout, &f->ch_layout);
