@@ -183,10 +183,63 @@ static void test_defaults_and_warnings(void)
            "settings.inputs[0].captionSelectors: not implemented by CatTube; ignored");
 }
 
+/* Settings implemented rather than refused land in the plan, and the plan
+ * survives its JSON round trip to the transcode child. */
+static void test_implemented(void)
+{
+    json_t *j = job(), *w;
+    char msg[2048];
+    mc_diag d;
+    ct_plan plan, back;
+    set_path(j, "Settings.Inputs.0.VideoSelector.Rotate", json_string("DEGREES_270"));
+    set_path(j, "Settings.Inputs.0.DeblockFilter", json_string("ENABLED"));
+    set_path(j, "Settings.Inputs.0.DenoiseFilter", json_string("ENABLED"));
+    set_path(j, H264 "CodecProfile", json_string("HIGH_10BIT"));
+    set_path(j, H264 "CodecLevel", json_string("LEVEL_4_1"));
+    w = json_array();
+    mc_diag_init(&d, "", w);
+    json_t *req = mc_model_check("CreateJobRequest", j, &d);
+    CHECK(req != NULL);
+    size_t p = mc_path_key(&d, "settings");
+    CHECK(mc_settings_plan(json_object_get(req, "settings"), &plan, NULL, NULL, NULL, &d) == 0);
+    mc_path_pop(&d, p);
+    snprintf(msg, sizeof msg, "%s", d.msg);
+    CHECK(plan.inputs[0].rotate == CT_ROTATE_270 && plan.inputs[0].deblock == 1 && plan.inputs[0].denoise == 1);
+    const ct_plan_video *v = &plan.outputs[0].video;
+    CHECK(v->profile == CT_VPROF_HIGH && v->bit_depth == 10 && v->level == 41 && v->high_tier == 0);
+    char *js = ct_plan_to_json(&plan), err[256];
+    CHECK(js && ct_plan_from_json(js, &back, err, sizeof err) == CT_OK);
+    CHECK(back.inputs[0].rotate == CT_ROTATE_270 && back.inputs[0].deblock == 1 && back.inputs[0].denoise == 1);
+    CHECK(back.outputs[0].video.bit_depth == 10 && back.outputs[0].video.level == 41);
+    free(js);
+    json_decref(req);
+    json_decref(w);
+    json_decref(j);
+    /* H.265 Main 10 high tier */
+    j = job();
+    set_path(j, O0 "VideoDescription.CodecSettings.Codec", json_string("H_265"));
+    set_path(j, O0 "VideoDescription.CodecSettings.H265Settings",
+             json_pack("{s:s, s:i, s:s, s:s}", "RateControlMode", "QVBR", "MaxBitrate", 2000000,
+                       "CodecProfile", "MAIN10_HIGH", "CodecLevel", "LEVEL_5_1"));
+    json_object_del(json_object_get(json_object_get(json_array_get(json_object_get(json_array_get(
+        json_object_get(json_object_get(j, "Settings"), "OutputGroups"), 0), "Outputs"), 0),
+        "VideoDescription"), "CodecSettings"), "H264Settings");
+    CHECK(run(j, msg, sizeof msg, &w) == 0);
+    CHECK_STR(msg, "");
+    json_decref(w);
+    json_decref(j);
+    expect(H264 "CodecProfile", json_string("HIGH_422"), -1,
+           PH264 "codecProfile: unsupported value \"HIGH_422\" (supported: BASELINE, MAIN, HIGH, HIGH_10BIT)");
+    expect("Settings.Inputs.0.FilterEnable", json_string("FORCE"), -1,
+           "settings.inputs[0].filterEnable: unsupported value \"FORCE\" (CatTube does not implement it;"
+           " supported: AUTO)");
+}
+
 int main(void)
 {
     test_defaults_pass();
     test_rejected();
     test_defaults_and_warnings();
+    test_implemented();
     CT_TEST_END();
 }
