@@ -159,7 +159,7 @@ static int input_from_json(json_t *o, ct_plan_input *in)
     json_t *tcs, *clips, *c, *audio;
     int src;
     size_t i;
-    if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:i, s:o, s:o, s:o, s:[i, i, i]}", "path", &path,
+    if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:i, s:o, s:o, s:o, s?[i, i, i]}", "path", &path,
                        "tc_source", &src, "tc_start", &tcs, "clips", &clips, "audio", &audio, "prep",
                        &in->rotate, &in->deblock, &in->denoise) ||
         in->rotate < CT_ROTATE_AUTO || in->rotate > CT_ROTATE_270 ||
@@ -224,7 +224,7 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
         if (json_unpack_ex(o, &je, JSON_STRICT,
                            "{s:i, s:s, s:s, s:s, s:s, s:i, s:[i, i, i, i, i, i], s:[i, i, i, i],"
                            " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i,"
-                           " s:[i, i, i], s:[i, i, i, i]}, s:{s:i, s:I, s:i, s:i, s:i, s:i, s:s, s:s, s:i}}",
+                           " s:[i, i, i], s?[i, i, i, i]}, s:{s:i, s:I, s:i, s:i, s:i, s:i, s:s, s:s, s:i}}",
                            "container", &container, "path", &path, "name", &name, "master",
                            &master, "base_url", &base_url, "group", &po->group, "seg", &po->segment_length,
                            &po->fragment_length, &po->min_buffer_ms, &po->no_hls, &po->no_dash, &po->min_final_ms,

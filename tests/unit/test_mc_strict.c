@@ -211,6 +211,15 @@ static void test_implemented(void)
     CHECK(js && ct_plan_from_json(js, &back, err, sizeof err) == CT_OK);
     CHECK(back.inputs[0].rotate == CT_ROTATE_270 && back.inputs[0].deblock == 1 && back.inputs[0].denoise == 1);
     CHECK(back.outputs[0].video.bit_depth == 10 && back.outputs[0].video.level == 41);
+    /* plans written before these fields (bench/transcode.py) still parse */
+    json_t *pj = json_loads(js, 0, NULL);
+    json_object_del(json_array_get(json_object_get(pj, "inputs"), 0), "prep");
+    json_object_del(json_object_get(json_array_get(json_object_get(pj, "outputs"), 0), "video"), "prof");
+    char *old = json_dumps(pj, JSON_COMPACT);
+    CHECK(old && ct_plan_from_json(old, &back, err, sizeof err) == CT_OK);
+    CHECK(back.inputs[0].rotate == CT_ROTATE_AUTO && back.outputs[0].video.bit_depth == 0);
+    free(old);
+    json_decref(pj);
     free(js);
     json_decref(req);
     json_decref(w);
