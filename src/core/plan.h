@@ -83,7 +83,7 @@ typedef struct {
     /* H.264 / H.265 CodecProfile and CodecLevel (0 = the encoder's choice) */
     int profile;           /* ct_vprofile */
     int level;             /* codecLevel x 10 (31 = 3.1); 0 = AUTO */
-    int bit_depth;         /* 10 (H.264 HIGH_10BIT, H.265 MAIN10_*) or 0 = 8 */
+    int bit_depth;         /* 10 (H.264 HIGH_10BIT, H.265 MAIN10_*, AV1 BIT_10) or 0 = 8 */
     int high_tier;         /* H.265 *_HIGH profiles */
 } ct_plan_video;
 

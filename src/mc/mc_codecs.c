@@ -265,6 +265,11 @@ static int video_codec(const json_t *csets, ct_plan_video *v, mc_diag *d)
         rc = video_rate(cs ? cs : empty, v, d);
     if (!rc && (v->codec == CT_VCODEC_H264 || v->codec == CT_VCODEC_H265))
         rc = codec_profile(cs ? cs : empty, v, d) || codec_level(cs ? cs : empty, v, d) ? -1 : 0;
+    if (!rc && v->codec == CT_VCODEC_AV1) { /* BitDepth: SVT-AV1 Main profile, 8 or 10 bits */
+        const char *bd = mc_jstr(cs ? cs : empty, "bitDepth");
+        rc = mc_enum_only(cs ? cs : empty, "bitDepth", "BIT_8|BIT_10", d);
+        v->bit_depth = bd && strcmp(bd, "BIT_10") == 0 ? 10 : 0;
+    }
     if (!rc)
         video_scene(cs ? cs : empty, v->codec, v);
     mc_path_pop(d, p);

@@ -102,7 +102,7 @@ static const struct {
                      " alternateTransferFunctionSei~DISABLED sampleAdaptiveOffsetFilterMode~ADAPTIVE|DEFAULT"
                      " temporalIds~DISABLED tiles~ENABLED|DISABLED writeMp4PackagingType=HVC1"},
     {"Av1Settings", "maxBitrate rateControlMode qvbrSettings gopSize framerateControl framerateConversionAlgorithm"
-                    " framerateNumerator framerateDenominator adaptiveQuantization~HIGH bitDepth=BIT_8"
+                    " framerateNumerator framerateDenominator adaptiveQuantization~HIGH bitDepth"
                     " numberBFramesBetweenReferenceFrames~7 slices~1 spatialAdaptiveQuantization~ENABLED"},
     {"Vp8Settings", "bitrate maxBitrate hrdBufferSize rateControlMode gopSize framerateControl"
                     " framerateConversionAlgorithm framerateNumerator framerateDenominator"

@@ -132,8 +132,9 @@ static void rate_control(const ct_plan_video *pv, AVCodecContext *enc, AVDiction
 }
 
 /* CodecProfile / CodecLevel (H.264: x264's profile and level; H.265:
- * x265's profile, level-idc and high-tier). 10-bit profiles encode
- * yuv420p10le (Debian's x264 and x265 are built for both depths). */
+ * x265's profile, level-idc and high-tier). 10-bit profiles (and AV1
+ * BitDepth BIT_10) encode yuv420p10le (Debian's x264, x265 and SVT-AV1
+ * take both depths). */
 static void profile_level(const ct_plan_video *pv, AVDictionary **opts)
 {
     static const char *const avc[] = {NULL, "baseline", "main", "high"};

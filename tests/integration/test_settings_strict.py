@@ -4,7 +4,7 @@ BadRequestException naming the path, members at MediaConvert's defaults pass
 silently, harmless ignored ones pass with a warning. The settings CatTube
 implements instead of refusing are checked end to end with ffprobe:
 VideoSelector Rotate, DeblockFilter / DenoiseFilter, H.264 and H.265
-CodecProfile / CodecLevel (10-bit included). And an input in a codec the
+CodecProfile / CodecLevel (10-bit included), AV1 BitDepth. And an input in a codec the
 engine does not decode ends in ERROR with code 1030."""
 
 import copy
@@ -252,6 +252,16 @@ def test_h265_profiles_and_levels(server, s3, clip, tmp_path):
         v = probe_video(fetch(s3, f"hevc/clip{mod}.mp4", tmp_path))
         assert v["codec_name"] == "hevc" and v["profile"] == profile, v
         assert v["pix_fmt"] == pix and v["level"] == level, v
+
+
+def test_av1_bit_depth_10(server, s3, clip, tmp_path):
+    """AV1 BitDepth BIT_10: SVT-AV1 encodes yuv420p10le (ffprobe)."""
+    vd = {"Width": 160, "CodecSettings": {"Codec": "AV1", "Av1Settings": {
+        "RateControlMode": "QVBR", "MaxBitrate": 400000, "BitDepth": "BIT_10"}}}
+    final, history = run(server, settings(clip, "av1ten", [mp4("-a", vd)]))
+    assert final["Status"] == "COMPLETE", (history, final.get("ErrorMessage"))
+    v = probe_video(fetch(s3, "av1ten/clip-a.mp4", tmp_path))
+    assert v["codec_name"] == "av1" and v["pix_fmt"] == "yuv420p10le" and v["width"] == 160, v
 
 
 def test_deblock_and_denoise(server, s3, tmp_path):
