@@ -137,6 +137,27 @@ def test_refusal_through_the_aws_cli(server, clip, tmp_path):
             " not implement it; supported: FOLLOW)") in err.stderr, err.stderr
 
 
+def test_templates_and_presets_are_checked_too(server, clip):
+    """CreateJobTemplate and CreatePreset answer the same 400 naming the path."""
+    mc = server.client("mediaconvert")
+    s = settings(clip, "tpl", [mp4("-x", video())])
+    s["Inputs"][0]["VideoSelector"] = {"PadVideo": "BLACK"}
+    del s["Inputs"][0]["FileInput"]
+    with pytest.raises(botocore.exceptions.ClientError) as ei:
+        mc.create_job_template(Name="strict-tpl", Settings=s)
+    assert ei.value.response["Error"]["Code"] == "BadRequestException", ei.value.response
+    assert "settings.inputs[0].videoSelector.padVideo: unsupported value \"BLACK\"" in \
+        ei.value.response["Error"]["Message"], ei.value.response["Error"]
+    vd = video()
+    vd["CodecSettings"]["H264Settings"]["Syntax"] = "RP2027"
+    with pytest.raises(botocore.exceptions.ClientError) as ei:
+        mc.create_preset(Name="strict-preset", Settings={"ContainerSettings": {"Container": "MP4"},
+                                                         "VideoDescription": vd})
+    assert ei.value.response["Error"]["Code"] == "BadRequestException", ei.value.response
+    assert "videoDescription.codecSettings.h264Settings.syntax: unsupported value \"RP2027\"" in \
+        ei.value.response["Error"]["Message"], ei.value.response["Error"]
+
+
 def test_seed_and_console_defaults_pass(server, clip, s3, tmp_path):
     """The seed job, and a job carrying the defaults MediaConvert's console
     writes (tuning, signalling, container atoms), are accepted; defaults
@@ -262,6 +283,15 @@ def test_av1_bit_depth_10(server, s3, clip, tmp_path):
     assert final["Status"] == "COMPLETE", (history, final.get("ErrorMessage"))
     v = probe_video(fetch(s3, "av1ten/clip-a.mp4", tmp_path))
     assert v["codec_name"] == "av1" and v["pix_fmt"] == "yuv420p10le" and v["width"] == 160, v
+
+
+def test_h265_level_too_small_for_the_picture_is_1040(server, s3, clip):
+    """x265 refuses a CodecLevel the picture does not fit (320x240 at level
+    1): the job ends in ERROR 1040 naming the encoder, nothing is written."""
+    final, history = run(server, settings(clip, "lv1", [mp4("-l", video("H_265", CodecLevel="LEVEL_1"))]))
+    assert final["Status"] == "ERROR" and final["ErrorCode"] == 1040, (history, final)
+    assert "libx265" in final["ErrorMessage"], final["ErrorMessage"]
+    assert s3.list_objects_v2(Bucket=DST, Prefix="lv1/").get("KeyCount", 0) == 0
 
 
 def test_deblock_and_denoise(server, s3, tmp_path):
