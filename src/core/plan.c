@@ -103,9 +103,9 @@ static json_t *input_to_json(const ct_plan_input *in)
     for (int i = 0; i < CT_PLAN_MAX_AUDIO; i++)
         json_array_append_new(audio, json_pack("[i, i, s]", (int)in->audio[i].kind, in->audio[i].value,
                                                in->audio[i].lang));
-    return json_pack("{s:s, s:i, s:o, s:o, s:o, s:[i, i, i]}", "path", in->path, "tc_source",
+    return json_pack("{s:s, s:i, s:o, s:o, s:o, s:[i, i, i, i]}", "path", in->path, "tc_source",
                      (int)in->tc_source, "tc_start", tc_json(&in->tc_start), "clips", clips, "audio", audio,
-                     "prep", in->rotate, in->deblock, in->denoise);
+                     "prep", in->rotate, in->deblock, in->denoise, in->filter_strength);
 }
 
 char *ct_plan_to_json(const ct_plan *p)
@@ -159,10 +159,11 @@ static int input_from_json(json_t *o, ct_plan_input *in)
     json_t *tcs, *clips, *c, *audio;
     int src;
     size_t i;
-    if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:i, s:o, s:o, s:o, s?[i, i, i]}", "path", &path,
+    if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:i, s:o, s:o, s:o, s?[i, i, i, i]}", "path", &path,
                        "tc_source", &src, "tc_start", &tcs, "clips", &clips, "audio", &audio, "prep",
-                       &in->rotate, &in->deblock, &in->denoise) ||
-        in->rotate < CT_ROTATE_AUTO || in->rotate > CT_ROTATE_270 ||
+                       &in->rotate, &in->deblock, &in->denoise, &in->filter_strength) ||
+        in->rotate < CT_ROTATE_AUTO || in->rotate > CT_ROTATE_270 || in->filter_strength < -5 ||
+        in->filter_strength > 5 ||
         json_array_size(audio) != CT_PLAN_MAX_AUDIO ||
         copy_str(in->path, sizeof in->path, path) || tc_from_json(tcs, &in->tc_start) ||
         !json_is_array(clips) || json_array_size(clips) > CT_PLAN_MAX_CLIPS)

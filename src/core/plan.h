@@ -165,7 +165,9 @@ typedef struct {
     ct_plan_clip clips[CT_PLAN_MAX_CLIPS];
     ct_plan_asel audio[CT_PLAN_MAX_AUDIO]; /* per audio source slot */
     int rotate;                  /* ct_rotate */
-    int deblock, denoise;        /* DeblockFilter / DenoiseFilter ENABLED */
+    int deblock, denoise;        /* DeblockFilter / DenoiseFilter ENABLED (and FilterEnable
+                                  * not DISABLE) */
+    int filter_strength;         /* FilterStrength -5..5: their strength x 2^(s/5) */
 } ct_plan_input;
 
 typedef struct {

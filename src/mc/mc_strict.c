@@ -39,7 +39,7 @@
     " encryption imageBasedTrickPlay destinationSettings=  imageBasedTrickPlaySettings=" \
     " segmentLengthControl~EXACT"
 #define INPUT_COMMON " audioSelectors videoSelector inputClippings timecodeSource timecodeStart" \
-    " deblockFilter denoiseFilter filterEnable=AUTO filterStrength=0" \
+    " deblockFilter denoiseFilter filterEnable filterStrength" \
     " inputScanType=AUTO psiControl~USE_PSI programNumber=1 captionSelectors~"
 #define TS_MUX " audioFramesPerPes~4 audioPids* dataPTSControl~AUTO maxPcrInterval~80 patInterval~0" \
     " pcrControl~PCR_EVERY_PES_PACKET pcrPid~481 pmtInterval~0 pmtPid~480 privateMetadataPid~503" \

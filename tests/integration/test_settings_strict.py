@@ -100,7 +100,7 @@ def test_audit_settings_are_refused_or_done(server, clip):
     refused = [
         (["Inputs", 0, "VideoSelector", "PadVideo"], "BLACK",
          "settings.inputs[0].videoSelector.padVideo: unsupported value \"BLACK\""),
-        (["Inputs", 0, "FilterStrength"], 4, "settings.inputs[0].filterStrength: unsupported value \"4\""),
+        (["Inputs", 0, "InputScanType"], "PSF", "settings.inputs[0].inputScanType: unsupported value \"PSF\""),
         (["OutputGroups", 0, "Outputs", 0, "VideoDescription", "CodecSettings", "H265Settings",
           "CodecProfile"], "MAIN_422_10BIT_MAIN",
          "settings.outputGroups[0].outputs[0].videoDescription.codecSettings.h265Settings.codecProfile:"
@@ -298,7 +298,7 @@ def test_deblock_and_denoise(server, s3, tmp_path):
     """DeblockFilter and DenoiseFilter ENABLED run libavfilter's deblock and
     hqdn3d before scaling: a noisy input comes out closer to the clean
     picture (PSNR) and smaller at the same quality level than the same job
-    without them."""
+    without them; FilterStrength 5 filters harder still."""
     lavfi = ("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=2")
     clean = str(tmp_path / "clean.mp4")  # lossless reference
     media.run_ffmpeg(*lavfi, "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p", "-t", "2", clean)
@@ -309,7 +309,9 @@ def test_deblock_and_denoise(server, s3, tmp_path):
     fi = f"s3://{SRC}/in/noisy.mp4"
     vd = video(RateControlMode="QVBR", MaxBitrate=5000000, QvbrSettings={"QvbrQualityLevel": 9})
     sizes, psnr = {}, {}
-    for name, extra in {"plain": {}, "filtered": {"DeblockFilter": "ENABLED", "DenoiseFilter": "ENABLED"}}.items():
+    on = {"DeblockFilter": "ENABLED", "DenoiseFilter": "ENABLED"}
+    runs = {"plain": {}, "filtered": on, "strong": {**on, "FilterEnable": "FORCE", "FilterStrength": 5}}
+    for name, extra in runs.items():
         final, history = run(server, settings(fi, "dn-" + name, [mp4("-d", vd)], **extra))
         assert final["Status"] == "COMPLETE", (history, final.get("ErrorMessage"))
         out = fetch(s3, f"dn-{name}/noisy-d.mp4", tmp_path)
@@ -319,6 +321,7 @@ def test_deblock_and_denoise(server, s3, tmp_path):
         psnr[name] = media.psnr(out, clean)
     assert sizes["filtered"] < sizes["plain"] * 0.9, sizes
     assert psnr["filtered"] > psnr["plain"] + 1.0, psnr
+    assert sizes["strong"] < sizes["filtered"] * 0.95, sizes  # FilterStrength 5: twice the strength
 
 
 # ------------------------------------------------------------- error 1030

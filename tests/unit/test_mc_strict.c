@@ -133,9 +133,9 @@ static void test_rejected(void)
     expect("Settings.Inputs.0.VideoSelector.Hdr10Metadata", json_pack("{s:i}", "MaxLuminance", 1000), -1,
            "settings.inputs[0].videoSelector.hdr10Metadata: unsupported field (CatTube does not implement"
            " it; leave it out)");
-    expect("Settings.Inputs.0.FilterStrength", json_integer(3), -1,
-           "settings.inputs[0].filterStrength: unsupported value \"3\" (CatTube does not implement it;"
-           " supported: 0)");
+    expect("Settings.Inputs.0.InputScanType", json_string("PSF"), -1,
+           "settings.inputs[0].inputScanType: unsupported value \"PSF\" (CatTube does not implement it;"
+           " supported: AUTO)");
     expect(H264 "Syntax", json_string("RP2027"), -1,
            PH264 "syntax: unsupported value \"RP2027\" (CatTube does not implement it; supported: DEFAULT)");
     expect(H264 "ParControl", json_string("SPECIFIED"), -1,
@@ -239,9 +239,24 @@ static void test_implemented(void)
     json_decref(j);
     expect(H264 "CodecProfile", json_string("HIGH_422"), -1,
            PH264 "codecProfile: unsupported value \"HIGH_422\" (supported: BASELINE, MAIN, HIGH, HIGH_10BIT)");
-    expect("Settings.Inputs.0.FilterEnable", json_string("FORCE"), -1,
-           "settings.inputs[0].filterEnable: unsupported value \"FORCE\" (CatTube does not implement it;"
-           " supported: AUTO)");
+    /* FilterEnable DISABLE turns the filters off; FilterStrength -5..5 */
+    j = job();
+    set_path(j, "Settings.Inputs.0.DenoiseFilter", json_string("ENABLED"));
+    set_path(j, "Settings.Inputs.0.FilterEnable", json_string("FORCE"));
+    set_path(j, "Settings.Inputs.0.FilterStrength", json_integer(-3));
+    w = json_array();
+    mc_diag_init(&d, "", w);
+    req = mc_model_check("CreateJobRequest", j, &d);
+    CHECK(req && mc_settings_plan(json_object_get(req, "settings"), &plan, NULL, NULL, NULL, &d) == 0);
+    CHECK(plan.inputs[0].denoise == 1 && plan.inputs[0].filter_strength == -3);
+    json_decref(req);
+    set_path(j, "Settings.Inputs.0.FilterEnable", json_string("DISABLE"));
+    req = mc_model_check("CreateJobRequest", j, &d);
+    CHECK(req && mc_settings_plan(json_object_get(req, "settings"), &plan, NULL, NULL, NULL, &d) == 0);
+    CHECK(plan.inputs[0].denoise == 0 && plan.inputs[0].deblock == 0);
+    json_decref(req);
+    json_decref(w);
+    json_decref(j);
 }
 
 int main(void)
