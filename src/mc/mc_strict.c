@@ -19,6 +19,7 @@
  * table (crop, captions, ...) are decided there, before this table. */
 #include "mc/mc_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -153,7 +154,8 @@ static int value_text(const json_t *v, char *out, size_t n)
         return snprintf(out, n, "%s", json_string_value(v)) < (int)n ? 0 : -1;
     if (json_is_integer(v))
         return snprintf(out, n, "%lld", (long long)json_integer_value(v)), 0;
-    if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v))
+    if (json_is_real(v) && fabs(json_real_value(v)) < 1e15 &&
+        json_real_value(v) == (double)(long long)json_real_value(v))
         return snprintf(out, n, "%lld", (long long)json_real_value(v)), 0;
     if (json_is_boolean(v))
         return snprintf(out, n, "%s", json_is_true(v) ? "true" : "false"), 0;
@@ -201,8 +203,8 @@ int mc_strict_member(const char *shape, const char *member, const json_t *val, m
         mc_warn(d, "not implemented by CatTube; ignored");
         return 0;
     }
-    if (value_text(val, text, sizeof text))
-        snprintf(text, sizeof text, "this value");
+    if (value_text(val, text, sizeof text)) /* an object or list that asks for something */
+        return mc_fail(d, "unsupported field (CatTube does not implement it; leave it out)");
     if (vlen == 0)
         return mc_fail(d, "unsupported value \"%.64s\" (CatTube does not implement it; leave it out)", text);
     char list[256];

@@ -157,7 +157,12 @@ static void test_rejected(void)
     expect("Settings.OutputGroups.0.OutputGroupSettings.FileGroupSettings.DestinationSettings",
            json_pack("{s:{s:s}}", "S3Settings", "StorageClass", "GLACIER"), -1,
            "settings.outputGroups[0].outputGroupSettings.fileGroupSettings.destinationSettings: unsupported"
-           " value \"this value\" (CatTube does not implement it; leave it out)");
+           " field (CatTube does not implement it; leave it out)");
+    expect("Settings.AdAvailOffset", json_integer(1), -1,
+           "settings.adAvailOffset: unsupported value \"1\" (CatTube does not implement it; supported: 0)");
+    expect(O0 "OutputSettings.HlsSettings.SegmentModifier", json_string("x"), -1,
+           P0 "outputSettings.hlsSettings.segmentModifier: unsupported value \"x\" (CatTube does not implement"
+           " it; leave it out)");
     expect("Settings.AvailBlanking", json_pack("{s:s}", "AvailBlankingImage", "s3://a/b.png"), -1,
            "settings.availBlanking: unsupported field (CatTube does not implement it; leave it out)");
     expect(O0 "VideoDescription.CodecSettings.Mpeg2Settings", json_pack("{s:i}", "Bitrate", 5000000), -1,
