@@ -64,8 +64,8 @@ int ct_plan_url_ok(const char *url)
 static json_t *output_to_json(const ct_plan_output *o)
 {
     return json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:[i, i, i, i, i, i], s:[i, i, i, i],"
-                     " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i, s:[i, i, i]},"
-                     " s:{s:i, s:I, s:i, s:i, s:i, s:i, s:s, s:s, s:i}}",
+                     " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i, s:[i, i, i],"
+                     " s:[i, i, i, i]}, s:{s:i, s:I, s:i, s:i, s:i, s:i, s:s, s:s, s:i}}",
                      "container", (int)o->container, "path", o->path, "name", o->name,
                      "master", o->master, "base_url", o->base_url, "group", o->group, "seg", o->segment_length,
                      o->fragment_length, o->min_buffer_ms, o->no_hls, o->no_dash, o->min_final_ms,
@@ -79,7 +79,8 @@ static json_t *output_to_json(const ct_plan_output *o)
                      "scene_change_detect", o->video.scene_change_detect,
                      "rate", o->video.gop_ms, o->video.fr_num, o->video.fr_den, o->video.fr_algo,
                      "stretch", o->video.stretch, "deint", o->video.deint_mode, o->video.deint_algo,
-                     o->video.deint_force,
+                     o->video.deint_force, "prof", o->video.profile, o->video.level, o->video.bit_depth,
+                     o->video.high_tier,
                      "audio", "codec", (int)o->audio.codec, "bitrate", (json_int_t)o->audio.bitrate,
                      "channels", o->audio.channels, "sample_rate", o->audio.sample_rate,
                      "vbr_quality", o->audio.vbr_quality, "source", o->audio.source,
@@ -102,8 +103,9 @@ static json_t *input_to_json(const ct_plan_input *in)
     for (int i = 0; i < CT_PLAN_MAX_AUDIO; i++)
         json_array_append_new(audio, json_pack("[i, i, s]", (int)in->audio[i].kind, in->audio[i].value,
                                                in->audio[i].lang));
-    return json_pack("{s:s, s:i, s:o, s:o, s:o}", "path", in->path, "tc_source", (int)in->tc_source,
-                     "tc_start", tc_json(&in->tc_start), "clips", clips, "audio", audio);
+    return json_pack("{s:s, s:i, s:o, s:o, s:o, s:[i, i, i, i]}", "path", in->path, "tc_source",
+                     (int)in->tc_source, "tc_start", tc_json(&in->tc_start), "clips", clips, "audio", audio,
+                     "prep", in->rotate, in->deblock, in->denoise, in->filter_strength);
 }
 
 char *ct_plan_to_json(const ct_plan *p)
@@ -157,8 +159,11 @@ static int input_from_json(json_t *o, ct_plan_input *in)
     json_t *tcs, *clips, *c, *audio;
     int src;
     size_t i;
-    if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:i, s:o, s:o, s:o}", "path", &path, "tc_source", &src,
-                       "tc_start", &tcs, "clips", &clips, "audio", &audio) ||
+    if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:i, s:o, s:o, s:o, s?[i, i, i, i]}", "path", &path,
+                       "tc_source", &src, "tc_start", &tcs, "clips", &clips, "audio", &audio, "prep",
+                       &in->rotate, &in->deblock, &in->denoise, &in->filter_strength) ||
+        in->rotate < CT_ROTATE_AUTO || in->rotate > CT_ROTATE_270 || in->filter_strength < -5 ||
+        in->filter_strength > 5 ||
         json_array_size(audio) != CT_PLAN_MAX_AUDIO ||
         copy_str(in->path, sizeof in->path, path) || tc_from_json(tcs, &in->tc_start) ||
         !json_is_array(clips) || json_array_size(clips) > CT_PLAN_MAX_CLIPS)
@@ -220,7 +225,7 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
         if (json_unpack_ex(o, &je, JSON_STRICT,
                            "{s:i, s:s, s:s, s:s, s:s, s:i, s:[i, i, i, i, i, i], s:[i, i, i, i],"
                            " s:{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:i, s:i, s:[i, i, i, i], s:i,"
-                           " s:[i, i, i]}, s:{s:i, s:I, s:i, s:i, s:i, s:i, s:s, s:s, s:i}}",
+                           " s:[i, i, i], s?[i, i, i, i]}, s:{s:i, s:I, s:i, s:i, s:i, s:i, s:s, s:s, s:i}}",
                            "container", &container, "path", &path, "name", &name, "master",
                            &master, "base_url", &base_url, "group", &po->group, "seg", &po->segment_length,
                            &po->fragment_length, &po->min_buffer_ms, &po->no_hls, &po->no_dash, &po->min_final_ms,
@@ -232,7 +237,8 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
                            &po->video.gop_frames, "scene_change_detect",
                            &po->video.scene_change_detect, "rate", &v->gop_ms, &v->fr_num,
                            &v->fr_den, &v->fr_algo, "stretch", &v->stretch, "deint", &v->deint_mode,
-                           &v->deint_algo, &v->deint_force, "audio", "codec", &acodec,
+                           &v->deint_algo, &v->deint_force, "prof", &v->profile, &v->level, &v->bit_depth,
+                           &v->high_tier, "audio", "codec", &acodec,
                            "bitrate", &ab, "channels", &po->audio.channels, "sample_rate",
                            &po->audio.sample_rate, "vbr_quality", &po->audio.vbr_quality, "source",
                            &po->audio.source, "lang", &alang, "stream_name", &aname,

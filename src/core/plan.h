@@ -28,6 +28,10 @@ typedef enum { CT_FR_DUPLICATE_DROP = 0, CT_FR_INTERPOLATE, CT_FR_FRAMEFORMER } 
  * DEINTERLACE, INVERSE_TELECINE, ADAPTIVE; OFF is never planned by mc
  * (kept for plans built by hand). Algorithm: how fields become frames. */
 typedef enum { CT_DEINT_AUTO = 0, CT_DEINT_DEINTERLACE, CT_DEINT_IVTC, CT_DEINT_ADAPTIVE, CT_DEINT_OFF } ct_deint_mode;
+typedef enum { CT_VPROF_DEFAULT = 0, CT_VPROF_BASELINE, CT_VPROF_MAIN, CT_VPROF_HIGH } ct_vprofile;
+/* VideoSelector Rotate: AUTO (the default here) follows the input's display
+ * matrix; DEGREE_0 ignores it; the others turn the picture clockwise. */
+typedef enum { CT_ROTATE_AUTO = 0, CT_ROTATE_0, CT_ROTATE_90, CT_ROTATE_180, CT_ROTATE_270 } ct_rotate;
 typedef enum { CT_DEINT_INTERPOLATE = 0, CT_DEINT_BLEND, CT_DEINT_LINEAR } ct_deint_algo;
 /* MP4, MOV, MKV, WEBM, MP3 (container RAW with MP3 audio): one file at
  * path (mp4/mov with moov first). The others are multi-file outputs: path names a
@@ -76,6 +80,11 @@ typedef struct {
      * starting with the first, at most fc_max captures (0 = no cap),
      * JPEG quality 1..100 */
     int fc_num, fc_den, fc_max, fc_quality;
+    /* H.264 / H.265 CodecProfile and CodecLevel (0 = the encoder's choice) */
+    int profile;           /* ct_vprofile */
+    int level;             /* codecLevel x 10 (31 = 3.1); 0 = AUTO */
+    int bit_depth;         /* 10 (H.264 HIGH_10BIT, H.265 MAIN10_*, AV1 BIT_10) or 0 = 8 */
+    int high_tier;         /* H.265 *_HIGH profiles */
 } ct_plan_video;
 
 typedef struct {
@@ -155,6 +164,10 @@ typedef struct {
     int n_clips;
     ct_plan_clip clips[CT_PLAN_MAX_CLIPS];
     ct_plan_asel audio[CT_PLAN_MAX_AUDIO]; /* per audio source slot */
+    int rotate;                  /* ct_rotate */
+    int deblock, denoise;        /* DeblockFilter / DenoiseFilter ENABLED (and FilterEnable
+                                  * not DISABLE) */
+    int filter_strength;         /* FilterStrength -5..5: their strength x 2^(s/5) */
 } ct_plan_input;
 
 typedef struct {

@@ -1,6 +1,6 @@
 /* mc_codecs.c: VideoDescription and AudioDescriptions -> the plan's video
- * and audio settings (codecs, rate control, GOP, frame rate, frame
- * capture), and the small JSON accessors the plan files share.
+ * and audio settings (codecs, rate control, GOP, frame rate, H.264/H.265
+ * profile and level, frame capture), and the small JSON accessors the plan files share.
  *
  * DESIGN: as in mc_plan.c, every value is type-checked again here (the
  * model check ran before, but the plan is also built from stored and
@@ -190,6 +190,56 @@ static int video_rc(const json_t *cs, ct_plan_video *v, mc_diag *d)
     return 0;
 }
 
+/* CodecLevel AUTO or LEVEL_X[_Y] -> 10 * X + Y (0 = AUTO). */
+static int codec_level(const json_t *cs, ct_plan_video *v, mc_diag *d)
+{
+    const char *l = mc_jstr(cs, "codecLevel");
+    int major = 0, minor = 0, n = 0;
+    if (!l || strcmp(l, "AUTO") == 0)
+        return 0;
+    if ((sscanf(l, "LEVEL_%1d%n_%1d%n", &major, &n, &minor, &n) < 1) || l[n] != '\0' || major < 1)
+        return mc_fail_at(d, "codecLevel", "unsupported value \"%.64s\" (supported: AUTO, LEVEL_1 ... LEVEL_6_2)",
+                          l);
+    v->level = major * 10 + minor;
+    return 0;
+}
+
+/* CodecProfile: H.264 BASELINE, MAIN, HIGH, HIGH_10BIT (absent: x264's
+ * choice, High for 4:2:0 8-bit); H.265 MAIN_MAIN, MAIN_HIGH, MAIN10_MAIN,
+ * MAIN10_HIGH (Main / Main 10, main or high tier). 4:2:2 profiles are not
+ * encoded. */
+static int codec_profile(const json_t *cs, ct_plan_video *v, mc_diag *d)
+{
+    static const struct {
+        ct_vcodec codec;
+        const char *name;
+        int profile, depth, high_tier;
+    } k_profiles[] = {
+        {CT_VCODEC_H264, "BASELINE", CT_VPROF_BASELINE, 0, 0},
+        {CT_VCODEC_H264, "MAIN", CT_VPROF_MAIN, 0, 0},
+        {CT_VCODEC_H264, "HIGH", CT_VPROF_HIGH, 0, 0},
+        {CT_VCODEC_H264, "HIGH_10BIT", CT_VPROF_HIGH, 10, 0},
+        {CT_VCODEC_H265, "MAIN_MAIN", CT_VPROF_MAIN, 0, 0},
+        {CT_VCODEC_H265, "MAIN_HIGH", CT_VPROF_MAIN, 0, 1},
+        {CT_VCODEC_H265, "MAIN10_MAIN", CT_VPROF_MAIN, 10, 0},
+        {CT_VCODEC_H265, "MAIN10_HIGH", CT_VPROF_MAIN, 10, 1},
+    };
+    const char *p = mc_jstr(cs, "codecProfile");
+    if (!p)
+        return 0;
+    for (size_t i = 0; i < CT_ARRAY_LEN(k_profiles); i++) {
+        if (k_profiles[i].codec == v->codec && strcmp(p, k_profiles[i].name) == 0) {
+            v->profile = k_profiles[i].profile;
+            v->bit_depth = k_profiles[i].depth;
+            v->high_tier = k_profiles[i].high_tier;
+            return 0;
+        }
+    }
+    return mc_fail_at(d, "codecProfile", "unsupported value \"%.64s\" (supported: %s)", p,
+                      v->codec == CT_VCODEC_H264 ? "BASELINE, MAIN, HIGH, HIGH_10BIT"
+                                                 : "MAIN_MAIN, MAIN_HIGH, MAIN10_MAIN, MAIN10_HIGH");
+}
+
 static int video_codec(const json_t *csets, ct_plan_video *v, mc_diag *d)
 {
     const char *codec = mc_jstr(csets, "codec");
@@ -213,6 +263,13 @@ static int video_codec(const json_t *csets, ct_plan_video *v, mc_diag *d)
         rc = video_gop(cs ? cs : empty, v, d);
     if (!rc)
         rc = video_rate(cs ? cs : empty, v, d);
+    if (!rc && (v->codec == CT_VCODEC_H264 || v->codec == CT_VCODEC_H265))
+        rc = codec_profile(cs ? cs : empty, v, d) || codec_level(cs ? cs : empty, v, d) ? -1 : 0;
+    if (!rc && v->codec == CT_VCODEC_AV1) { /* BitDepth: SVT-AV1 Main profile, 8 or 10 bits */
+        const char *bd = mc_jstr(cs ? cs : empty, "bitDepth");
+        rc = mc_enum_only(cs ? cs : empty, "bitDepth", "BIT_8|BIT_10", d);
+        v->bit_depth = bd && strcmp(bd, "BIT_10") == 0 ? 10 : 0;
+    }
     if (!rc)
         video_scene(cs ? cs : empty, v->codec, v);
     mc_path_pop(d, p);

@@ -1,6 +1,6 @@
 /* mc_inputs.c: Settings.Inputs -> the plan's inputs: their S3 locations,
- * InputClippings (StartTimecode/EndTimecode), TimecodeSource and
- * AudioSelectors.
+ * InputClippings (StartTimecode/EndTimecode), TimecodeSource,
+ * AudioSelectors, VideoSelector Rotate and DeblockFilter/DenoiseFilter.
  *
  * DESIGN: inputs are concatenated in order (MediaConvert's "assembling
  * multiple inputs"); the output names use the first input's basename.
@@ -172,6 +172,42 @@ static int selectors_check(const json_t *sels, mc_diag *d)
     return rc;
 }
 
+/* VideoSelector Rotate and the input filters DeblockFilter (libavfilter
+ * deblock) and DenoiseFilter (hqdn3d), applied before scaling
+ * (transcode/tc_filter.c), FilterEnable (DISABLE turns them off; AUTO
+ * applies them like FORCE) and FilterStrength (-5..5). Without Rotate the
+ * input's display matrix is followed (AUTO), so phone videos come out
+ * upright. */
+static int video_prep(const json_t *in, ct_plan_input *pi, mc_diag *d)
+{
+    static const char *const rot[] = {"AUTO", "DEGREE_0", "DEGREES_90", "DEGREES_180", "DEGREES_270"};
+    const json_t *vs = json_object_get(in, "videoSelector");
+    const char *r = mc_jstr(vs, "rotate");
+    const char *fe = mc_jstr(in, "filterEnable");
+    json_int_t strength = 0;
+    if (mc_enum_only(in, "deblockFilter", "ENABLED|DISABLED", d) ||
+        mc_enum_only(in, "denoiseFilter", "ENABLED|DISABLED", d) ||
+        mc_enum_only(in, "filterEnable", "AUTO|DISABLE|FORCE", d) || mc_jint(in, "filterStrength", &strength, d) < 0)
+        return -1;
+    if (strength < -5 || strength > 5)
+        return mc_fail_at(d, "filterStrength", "must be between -5 and 5");
+    int on = !fe || strcmp(fe, "DISABLE") != 0;
+    pi->deblock = on && mc_jstr(in, "deblockFilter") && strcmp(mc_jstr(in, "deblockFilter"), "ENABLED") == 0;
+    pi->denoise = on && mc_jstr(in, "denoiseFilter") && strcmp(mc_jstr(in, "denoiseFilter"), "ENABLED") == 0;
+    pi->filter_strength = (int)strength;
+    pi->rotate = CT_ROTATE_AUTO;
+    for (size_t i = 0; r && i < CT_ARRAY_LEN(rot); i++) {
+        if (strcmp(r, rot[i]) == 0) {
+            pi->rotate = (int)i;
+            return 0;
+        }
+    }
+    if (!r)
+        return 0;
+    return mc_fail_at(d, "videoSelector.rotate", "unsupported value \"%.64s\" (supported: AUTO, DEGREE_0,"
+                      " DEGREES_90, DEGREES_180, DEGREES_270)", r);
+}
+
 static int one_input(const json_t *in, ct_plan_input *pi, char bucket[64], char *key, size_t keylen,
                      mc_diag *d)
 {
@@ -182,7 +218,8 @@ static int one_input(const json_t *in, ct_plan_input *pi, char bucket[64], char 
         return mc_fail_at(d, "fileInput", "required");
     if (mc_parse_s3(fi, bucket, key, keylen, 0))
         return mc_fail_at(d, "fileInput", "must be an s3://bucket/key URL (got \"%.128s\")", fi);
-    if (selectors_check(json_object_get(in, "audioSelectors"), d) || timecode_source(in, pi, d))
+    if (selectors_check(json_object_get(in, "audioSelectors"), d) || timecode_source(in, pi, d) ||
+        video_prep(in, pi, d))
         return -1;
     const json_t *clips = json_object_get(in, "inputClippings");
     if (!clips)

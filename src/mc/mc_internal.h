@@ -67,6 +67,12 @@ void mc_warn(mc_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* Checks `in` against model shape `shape` and returns a normalised deep copy
  * (new reference), or NULL with d->msg set. */
 json_t *mc_model_check(const char *shape, json_t *in, mc_diag *d);
+/* ---- strictness (mc_strict.c) ---- */
+/* Member `member` (wire name) of model shape `shape` with value val: 0 when
+ * CatTube honours it or it cannot change the output (maybe with a warning),
+ * -1 with d set ("unsupported field" / "unsupported value") otherwise. d's
+ * path is at the member. */
+int mc_strict_member(const char *shape, const char *member, const json_t *val, mc_diag *d);
 /* Enum values of a model string shape (NULL when not an enum). */
 const json_t *mc_model_enum(const char *shape);
 

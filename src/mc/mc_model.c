@@ -191,7 +191,7 @@ static int policy_check(const char *shape, const char *member, const json_t *val
         mc_warn(d, "not supported by CatTube; ignored");
         return 0;
     }
-    return 0;
+    return mc_strict_member(shape, member, val, d);
 }
 
 /* ------------------------------------------------------------------ checker */

@@ -1,8 +1,11 @@
 /* tc_filter: per-output filter graphs.
  *
- * Video: buffer -> [deinterlace] -> [transpose/flip for rotation]
+ * Video: buffer -> [deinterlace] -> [deblock] [hqdn3d] (the input's
+ *        DeblockFilter / DenoiseFilter) -> [transpose/flip for rotation:
+ *        the display matrix, or VideoSelector Rotate]
  *        -> scale=WxH (or smaller + pad, ScalingBehavior DEFAULT
- *        letterboxing) -> setsar=1 -> format=yuv420p -> fps (constant
+ *        letterboxing) -> setsar=1 -> format=yuv420p (yuv420p10le for a
+ *        10-bit profile) -> fps (constant
  *        frame rate) -> buffersink
  *        (frame capture: fps=NUM/DEN first, full-range yuvj420p for JPEG)
  * Deinterlacing (Deinterlacer, see tc_deint_chain): without one in the
@@ -48,13 +51,40 @@ void tc_graph_free(tc_graph *g)
     memset(&g->key, 0, sizeof g->key);
 }
 
+/* Input filters of the current input (DeblockFilter, DenoiseFilter,
+ * FilterStrength): bit 0 deblock, bit 1 denoise, bits 2.. strength + 5. */
+static int prep_flags(const tc_job *j)
+{
+    const ct_plan_input *pi = j->cur_src >= 0 && j->cur_src < j->plan->n_inputs ? &j->plan->inputs[j->cur_src]
+                            : j->plan->n_inputs > 0 ? &j->plan->inputs[0] : NULL;
+    if (!pi || (!pi->deblock && !pi->denoise))
+        return 0;
+    return (pi->deblock ? 1 : 0) | (pi->denoise ? 2 : 0) | (pi->filter_strength + 5) << 2;
+}
+
+/* DeblockFilter -> deblock (libavfilter's defaults: strong filter, 8x8
+ * blocks, alpha 0.098, beta 0.05), DenoiseFilter -> hqdn3d (its defaults:
+ * spatial 4/3, temporal 6/4.5); FilterStrength s scales the thresholds and
+ * strengths by 2^(s/5) (half at -5, double at 5). */
+static void prep_chain(int flags, char *buf, size_t n)
+{
+    double f = pow(2.0, ((flags >> 2) - 5) / 5.0);
+    int used = 0;
+    buf[0] = '\0';
+    if (flags & 1)
+        used = snprintf(buf, n, "deblock=alpha=%.4f:beta=%.4f,", fmin(0.098 * f, 1.0), fmin(0.05 * f, 1.0));
+    if ((flags & 2) && used >= 0 && (size_t)used < n)
+        snprintf(buf + used, n - (size_t)used, "hqdn3d=%.3f:%.3f:%.3f:%.3f,", 4 * f, 3 * f, 6 * f, 4.5 * f);
+}
+
 static int key_matches(const tc_job *j, const tc_graph *g, const AVFrame *f, int is_video)
 {
     if (!g->graph)
         return 0;
     if (is_video)
         return g->key.w == f->width && g->key.h == f->height && g->key.format == f->format &&
-               av_cmp_q(g->key.sar, f->sample_aspect_ratio) == 0 && g->key.rotation == j->rotation;
+               av_cmp_q(g->key.sar, f->sample_aspect_ratio) == 0 && g->key.rotation == j->rotation &&
+               g->key.prep == prep_flags(j);
     return g->key.format == f->format && g->key.sample_rate == f->sample_rate &&
            av_channel_layout_compare(&g->key.ch_layout, &f->ch_layout) == 0;
 }
@@ -159,11 +189,13 @@ static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, const AVFrame *f,
 {
     int rotation = j->rotation;
     const ct_plan_video *pv = &o->po->video;
-    char fit[256];
+    char fit[256], prep[160];
+    prep_chain(prep_flags(j), prep, sizeof prep);
     if (is_video && pv->codec == CT_VCODEC_JPEG) { /* frame capture: first frame, then every den/num s */
         fit_chain(j, o, f, ":out_range=full", fit, sizeof fit);
-        snprintf(buf, n, "%s%sfps=fps=%d/%d:round=near,%s,setsar=1,format=yuvj420p", deint_chain(j, pv, f),
-                 rotate_chain(rotation), pv->fc_num > 0 ? pv->fc_num : 1, pv->fc_den > 0 ? pv->fc_den : 1, fit);
+        snprintf(buf, n, "%s%s%sfps=fps=%d/%d:round=near,%s,setsar=1,format=yuvj420p", deint_chain(j, pv, f),
+                 prep, rotate_chain(rotation), pv->fc_num > 0 ? pv->fc_num : 1,
+                 pv->fc_den > 0 ? pv->fc_den : 1, fit);
         return 0;
     }
     if (is_video) {
@@ -174,8 +206,8 @@ static int chain_desc(const tc_job *j, tc_out *o, tc_track *t, const AVFrame *f,
                      ? ",minterpolate=fps=%d/%d:mi_mode=mci:mc_mode=aobmc:me_mode=bidir"
                      : ",fps=fps=%d/%d:round=near", r.num, r.den);
         fit_chain(j, o, f, "", fit, sizeof fit);
-        snprintf(buf, n, "%s%s%s,setsar=1,format=yuv420p%s", deint_chain(j, pv, f), rotate_chain(rotation), fit,
-                 rate);
+        snprintf(buf, n, "%s%s%s%s,setsar=1,format=%s%s", deint_chain(j, pv, f), prep,
+                 rotate_chain(rotation), fit, pv->bit_depth == 10 ? "yuv420p10le" : "yuv420p", rate);
         return 0;
     }
     char layout[64];
@@ -244,6 +276,7 @@ static int graph_build(tc_job *j, tc_out *o, tc_track *t, const AVFrame *f, int 
     g->key.format = f->format;
     g->key.sar = f->sample_aspect_ratio;
     g->key.rotation = j->rotation;
+    g->key.prep = prep_flags(j);
     g->key.sample_rate = f->sample_rate;
     if (!is_video)
         return av_channel_layout_copy(&g->key.ch_layout, &f->ch_layout);

@@ -228,7 +228,14 @@ static int stream_rotation(AVStream *st)
     return r;
 }
 
-static int check_video(tc_job *j)
+/* VideoSelector Rotate of input k (AUTO: the display matrix). */
+static int plan_rotation(const tc_job *j, int k, AVStream *st)
+{
+    int r = k < j->plan->n_inputs ? j->plan->inputs[k].rotate : CT_ROTATE_AUTO;
+    return r == CT_ROTATE_AUTO ? stream_rotation(st) : (r - CT_ROTATE_0) * 90;
+}
+
+static int check_video(tc_job *j, int k)
 {
     AVStream *st = j->in->streams[j->vidx];
     const ct_plan *p = j->plan;
@@ -250,7 +257,7 @@ static int check_video(tc_job *j)
     j->disp_h = h;
     if (sar.num > 0 && sar.den > 0 && sar.num != sar.den)
         j->disp_w = (int)av_rescale(w, sar.num, sar.den);
-    j->rotation = stream_rotation(st);
+    j->rotation = plan_rotation(j, k, st);
     if (j->rotation == 90 || j->rotation == 270) {
         int t = j->disp_w;
         j->disp_w = j->disp_h;
@@ -316,7 +323,7 @@ int tc_input_open(tc_job *j, int in_fd, int k)
     if (p->max_duration_s > 0 && j->duration_s > p->max_duration_s)
         return tc_fail(j, CT_MC_ERR_SETTINGS, "input: duration %.1f s exceeds the limit %.1f s",
                        j->duration_s, p->max_duration_s);
-    if (j->vidx >= 0 && (check_video(j) < 0 || open_decoder(j, j->vidx, &j->vdec) < 0))
+    if (j->vidx >= 0 && (check_video(j, k) < 0 || open_decoder(j, j->vidx, &j->vdec) < 0))
         return -1;
     for (int s = 0; s < j->n_aud; s++) {
         /* two slots on one stream share nothing: each decodes its own copy */

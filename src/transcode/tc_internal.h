@@ -16,7 +16,7 @@
 
 /* Parameters a filter graph was built for; a change forces a rebuild. */
 typedef struct {
-    int w, h, format, rotation;
+    int w, h, format, rotation, prep;
     AVRational sar;
     int sample_rate;
     AVChannelLayout ch_layout;

@@ -131,6 +131,36 @@ static void rate_control(const ct_plan_video *pv, AVCodecContext *enc, AVDiction
     }
 }
 
+/* CodecProfile / CodecLevel (H.264: x264's profile and level; H.265:
+ * x265's profile, level-idc and high-tier). 10-bit profiles (and AV1
+ * BitDepth BIT_10) encode yuv420p10le (Debian's x264, x265 and SVT-AV1
+ * take both depths). */
+static void profile_level(const ct_plan_video *pv, AVDictionary **opts)
+{
+    static const char *const avc[] = {NULL, "baseline", "main", "high"};
+    char lv[16] = "";
+    if (pv->level > 0)
+        snprintf(lv, sizeof lv, "%d.%d", pv->level / 10, pv->level % 10);
+    if (pv->codec == CT_VCODEC_H264) {
+        if (pv->bit_depth == 10)
+            av_dict_set(opts, "profile", "high10", 0);
+        else if (pv->profile > CT_VPROF_DEFAULT && pv->profile <= CT_VPROF_HIGH)
+            av_dict_set(opts, "profile", avc[pv->profile], 0);
+        if (lv[0])
+            av_dict_set(opts, "level", lv, 0);
+        return;
+    }
+    if (pv->codec != CT_VCODEC_H265)
+        return;
+    if (pv->profile != CT_VPROF_DEFAULT || pv->bit_depth == 10)
+        av_dict_set(opts, "profile", pv->bit_depth == 10 ? "main10" : "main", 0);
+    const AVDictionaryEntry *e = av_dict_get(*opts, "x265-params", NULL, 0);
+    char params[320];
+    snprintf(params, sizeof params, "%s%s%s%s", e ? e->value : "log-level=error", lv[0] ? ":level-idc=" : "",
+             lv, pv->high_tier ? ":high-tier=1" : "");
+    av_dict_set(opts, "x265-params", params, 0);
+}
+
 static int add_stream(tc_job *j, tc_out *o, tc_track *t)
 {
     char eb[128];
@@ -219,7 +249,7 @@ static int open_video(tc_job *j, tc_out *o)
     target_size(j, pv, &o->target_w, &o->target_h);
     enc->width = o->target_w;
     enc->height = o->target_h;
-    enc->pix_fmt = AV_PIX_FMT_YUV420P;
+    enc->pix_fmt = pv->bit_depth == 10 ? AV_PIX_FMT_YUV420P10LE : AV_PIX_FMT_YUV420P;
     enc->sample_aspect_ratio = (AVRational){1, 1};
     enc->framerate = out_rate(j, pv);
     /* constant frame rate (tc_filter.c): one tick per frame */
@@ -244,6 +274,7 @@ static int open_video(tc_job *j, tc_out *o)
         jpeg_settings(pv, enc);
     else
         rate_control(pv, enc, &opts);
+    profile_level(pv, &opts);
     if (o->po->segment_length > 0 && pv->codec != CT_VCODEC_JPEG)
         segment_gop(j, o->po, enc, &opts);
     int ret = avcodec_open2(enc, codec, &opts);
