@@ -198,7 +198,11 @@ static void test_memory_limit(void)
     fprintf(stderr, "  8K decode under 384 MiB: error %d: %s\n", r.error_code, r.error_message);
     CHECK(r.error_code == CT_MC_ERR_UNKNOWN || r.error_code == CT_MC_ERR_BROKEN_INPUT ||
           r.error_code == CT_MC_ERR_INPUT_UNREADABLE || r.error_code == CT_MC_ERR_UNSUPPORTED_CODEC);
-    CHECK(strstr(r.error_message, "memory") != NULL);
+    /* Where the allocation fails decides the words: an ENOMEM the decoder
+     * returns reads "out of memory"; frame threads' failed get_buffer()
+     * calls only leave the decoder without pictures (seen in CI, loaded). */
+    CHECK(strstr(r.error_message, "memory") != NULL ||
+          strstr(r.error_message, "no decodable video frames") != NULL);
     /* the same limit lets a small job through */
     plan_init(&p, path("in.mp4"), 1, "memok");
     p.outputs[0].video.codec = CT_VCODEC_H264;
