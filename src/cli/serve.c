@@ -229,7 +229,7 @@ static int api_allowed(server *sv, const ct_http_req *req, char *why, size_t why
                         .secure = req->secure};
     if (ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK)
         return 1;
-    snprintf(why, whylen, "User: %.200s is not authorized to perform: %s on resource: %.200s",
+    snprintf(why, whylen, "User: %.150s is not authorized to perform: %.63s on resource: %.150s",
              req->principal.arn, action, resource);
     return 0;
 }
