@@ -145,7 +145,21 @@ def api(tmp_path_factory):
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
     problems = srv.stop()
+    problems += sanitizer_reports(srv.base)
     assert not problems, problems
+
+
+def sanitizer_reports(base):
+    """The worker and edge logs (ASan/UBSan builds) under base."""
+    out = []
+    for root, _dirs, files in os.walk(base):
+        for name in files:
+            if name.endswith(".log"):
+                with open(os.path.join(root, name), errors="replace") as f:
+                    text = f.read()
+                if "Sanitizer" in text or "runtime error:" in text:
+                    out.append(f"sanitizer report in {name}")
+    return out
 
 
 def start_worker(srv, store, name, key=KEY, secret=SECRET):
@@ -268,6 +282,7 @@ def edge(api, store, tmp_path_factory):
         yield e
     finally:
         e.stop()
+    assert not sanitizer_reports(base)
 
 
 def test_edge_serves_an_s3rver_bucket(api, edge):
