@@ -616,7 +616,8 @@ static ct_err reap_expired_locked(ct_meta *m, int64_t now, int *reaped)
     " finish_ms=?1, phase='', lease_owner=NULL, lease_until=0,"                                \
     " error_code=CASE WHEN cancel_requested<>0 THEN 0 ELSE ?2 END,"                            \
     " error_message=CASE WHEN cancel_requested<>0 THEN NULL ELSE"                              \
-    " 'job abandoned: its worker stopped responding too many times' END"                       \
+    " 'job abandoned, its retries used up: its workers stopped responding or handed it back"  \
+    " (a store or credential problem: see the workers'' logs)' END"                             \
     " WHERE id IN (SELECT id FROM jobs WHERE status='PROGRESSING' AND lease_until<?1"          \
     " AND (cancel_requested=1 OR retry_count>=?3)" lock ")"
     ct_db_stmt *st = NULL;

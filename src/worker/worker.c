@@ -290,7 +290,21 @@ static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scra
  * the queue now (a lease that ends now, so the next claim takes it and
  * counts a retry) instead of when the lease would have run out. A cancel
  * seen meanwhile ends it; a lost lease is someone else's job already. */
-static void hand_back(job_run *r)
+static void hand_back_after(job_run *r, int64_t delay_ms);
+static void hand_back(job_run *r) { hand_back_after(r, 0); }
+
+/* An infrastructure fault (the store refused or failed after its own
+ * retries): back to the queue after 2 s, 4 s, 8 s ... (30 s at most) by
+ * retry, so that a lone worker with bad credentials or a store that is down
+ * does not use up the job's retries in milliseconds. */
+static void hand_back_io(job_run *r)
+{
+    int n = r->job.retry_count < 4 ? r->job.retry_count : 4;
+    int64_t delay = (int64_t)2000 << n;
+    hand_back_after(r, delay > 30000 ? 30000 : delay);
+}
+
+static void hand_back_after(job_run *r, int64_t delay_ms)
 {
     if (r->lease_lost) {
         ct_info("worker: job %s: lease lost, dropped", r->job.id);
@@ -301,8 +315,9 @@ static void hand_back(job_run *r)
         return;
     }
     ct_err e = ct_meta_job_heartbeat(r->w->meta, r->job.id, r->job.attempt, NULL,
-                                     r->last_percent < 0 ? 0 : r->last_percent, 0, NULL);
-    ct_info("worker: job %s handed back%s", r->job.id, e ? " (its lease will expire)" : "");
+                                     r->last_percent < 0 ? 0 : r->last_percent, delay_ms, NULL);
+    ct_info("worker: job %s handed back%s (claimable in %lld ms)", r->job.id,
+            e ? " (its lease will expire)" : "", (long long)delay_ms);
 }
 
 static void run_job(job_run *r)
@@ -317,7 +332,7 @@ static void run_job(job_run *r)
     on_progress(r, "PROBING", 0);
     int code = prepare_plan(r, plan, dests, scratch, sizeof scratch, msg, sizeof msg);
     if (code == CT_JOB_IO_HAND_BACK) {
-        hand_back(r);
+        hand_back_io(r);
         goto cleanup;
     }
     if (code) {
@@ -367,7 +382,7 @@ static void run_job(job_run *r)
     }
     if ((code = upload_outputs(r, plan, dests, msg, sizeof msg))) {
         if (code == CT_JOB_IO_HAND_BACK)
-            hand_back(r);
+            hand_back_io(r);
         else
             finish(r, "ERROR", code, msg, NULL);
         goto cleanup;

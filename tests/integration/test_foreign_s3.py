@@ -265,6 +265,10 @@ def test_unknown_key_on_s3rver_is_a_job_error(api, store):
     log = worker_log(api, "badkey")
     assert "the store refused this worker's credentials (InvalidAccessKeyId" in log, log[-2000:]
     assert f"s3://{SRC}/{CLIP}" in log and "handed back" in log, log[-2000:]
+    # ... with backoff between attempts (2 s, 4 s, 8 s), not in milliseconds
+    for delay in ("claimable in 2000 ms", "claimable in 4000 ms", "claimable in 8000 ms"):
+        assert delay in log, log[-2000:]
+    assert "retries used up" in job.get("ErrorMessage", ""), job
     assert listing(store, "badkey") == {}
 
 
