@@ -17,7 +17,7 @@ int ct_cmd_distribution(int argc, char **argv);
 int ct_cmd_admin_jobs(int argc, char **argv);
 
 /* Transcode limits taken by both `serve` and `worker` (job_limits.c):
- * --max-input-size WxH, --max-input-duration SECONDS, --job-memory-mb N,
+ * --max-input-size WxH, --max-input-duration SECONDS, --max-input-streams N, --job-memory-mb N,
  * --job-cpu-seconds N, --job-wall-seconds N. CT_CLI_LIMIT_LONGOPTS goes into
  * a getopt_long table; ct_cli_limit_option handles those codes. */
 #define CT_CLI_LIMIT_OPT_BASE 0x1000
@@ -26,14 +26,19 @@ int ct_cmd_admin_jobs(int argc, char **argv);
     {"max-input-duration", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 1},                  \
     {"job-memory-mb", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 2},                       \
     {"job-cpu-seconds", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 3},                     \
-    {"job-wall-seconds", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 4}
+    {"job-wall-seconds", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 4},                    \
+    {"max-input-streams", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 5}
 extern const char ct_cli_limits_usage[];
-/* Sets the defaults (8192x8192, 24 h, the sandbox's own limits). */
-void ct_cli_limits_defaults(int *max_w, int *max_h, double *max_dur_s, ct_sandbox_limits *sb);
+typedef struct {
+    int max_w, max_h, max_streams;
+    double max_dur_s;
+    ct_sandbox_limits sb;
+} ct_cli_job_limits;
+/* Sets the defaults (8192x8192, 24 h, 32 streams, the sandbox's own limits). */
+void ct_cli_limits_defaults(ct_cli_job_limits *l);
 /* 1: c was a limit option and arg valid (applied); -1: invalid (message on
  * stderr naming the option); 0: not a limit option. */
-int ct_cli_limit_option(int c, const char *arg, int *max_w, int *max_h, double *max_dur_s,
-                        ct_sandbox_limits *sb);
+int ct_cli_limit_option(int c, const char *arg, ct_cli_job_limits *l);
 
 /* The admin API as a client (cmd_admin.c): one request signed with the root
  * credentials from the environment (service "cattube"); prints the JSON

@@ -43,9 +43,7 @@ typedef struct {
     const char *store_url, *access_key, *secret_key, *store_region, *scratch;
     int no_verify_tls;
     uint64_t multipart_threshold;
-    int max_in_w, max_in_h; /* transcode limits (job_limits.c) */
-    double max_in_dur_s;
-    ct_sandbox_limits sandbox;
+    ct_cli_job_limits limits; /* transcode limits (job_limits.c) */
 } worker_opts;
 
 static void worker_usage(FILE *f)
@@ -93,7 +91,7 @@ static int parse_opts(int argc, char **argv, worker_opts *o)
                        .access_key = getenv("AWS_ACCESS_KEY_ID"),
                        .secret_key = getenv("AWS_SECRET_ACCESS_KEY"),
                        .store_region = getenv("AWS_REGION")};
-    ct_cli_limits_defaults(&o->max_in_w, &o->max_in_h, &o->max_in_dur_s, &o->sandbox);
+    ct_cli_limits_defaults(&o->limits);
     int c, lim;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -114,8 +112,7 @@ static int parse_opts(int argc, char **argv, worker_opts *o)
         case 'N': o->no_verify_tls = 1; break;
         case 'h': worker_usage(stdout); exit(0);
         default:
-            lim = ct_cli_limit_option(c, optarg, &o->max_in_w, &o->max_in_h, &o->max_in_dur_s,
-                                      &o->sandbox);
+            lim = ct_cli_limit_option(c, optarg, &o->limits);
             if (lim > 0)
                 break;
             if (lim == 0)
@@ -236,9 +233,10 @@ int ct_cmd_worker(int argc, char **argv)
     int rc = 1;
     ct_mc_config mcc = {.region = o.region, .account_id = account, .endpoint_url = ""};
     ct_worker_config wc = {.threads = o.threads, .worker_id = o.worker_id,
-                           .lease_ms = (int64_t)o.lease_s * 1000, .limits = o.sandbox,
-                           .max_input_width = o.max_in_w, .max_input_height = o.max_in_h,
-                           .max_input_duration_s = o.max_in_dur_s};
+                           .lease_ms = (int64_t)o.lease_s * 1000, .limits = o.limits.sb,
+                           .max_input_width = o.limits.max_w, .max_input_height = o.limits.max_h,
+                           .max_input_duration_s = o.limits.max_dur_s,
+                           .max_input_streams = o.limits.max_streams};
     ct_err e;
     if (o.store_url && (e = open_s3_io(&o, made_scratch, sizeof made_scratch, &io))) {
         ct_error("worker: --store %s: %s", o.store_url, ct_err_str(e));

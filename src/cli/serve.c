@@ -43,9 +43,7 @@ typedef struct {
     const char *db;            /* postgres://... shared by nodes; NULL: SQLite DIR/meta.db */
     int orphan_grace_s;        /* shared DIR: unreferenced blobs older than this are swept */
     int64_t job_retention_ms;  /* finished jobs older than this are deleted; 0 = kept forever */
-    int max_in_w, max_in_h;    /* transcode limits (job_limits.c) */
-    double max_in_dur_s;
-    ct_sandbox_limits sandbox;
+    ct_cli_job_limits limits;  /* transcode limits (job_limits.c) */
 } serve_opts;
 
 typedef struct {
@@ -376,8 +374,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
                       "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600,
-                      SERVE_JOB_RETENTION_DAYS * 86400000LL, 0, 0, 0, {0}};
-    ct_cli_limits_defaults(&o->max_in_w, &o->max_in_h, &o->max_in_dur_s, &o->sandbox);
+                      SERVE_JOB_RETENTION_DAYS * 86400000LL, {0}};
+    ct_cli_limits_defaults(&o->limits);
     int c, lim;
     long long days = -1, secs = -1;
     optind = 1;
@@ -402,8 +400,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'j': secs = parse_count(optarg); break;
         case 'h': serve_usage(stdout); exit(0);
         default:
-            lim = ct_cli_limit_option(c, optarg, &o->max_in_w, &o->max_in_h, &o->max_in_dur_s,
-                                      &o->sandbox);
+            lim = ct_cli_limit_option(c, optarg, &o->limits);
             if (lim > 0)
                 break;
             if (lim == 0)
@@ -509,10 +506,11 @@ static ct_err start_all(server *sv)
     if (sv->opt.workers > 0) {
         ct_worker_config wc = {.threads = sv->opt.workers,
                                .lease_ms = (int64_t)sv->opt.lease_s * 1000,
-                               .limits = sv->opt.sandbox,
-                               .max_input_width = sv->opt.max_in_w,
-                               .max_input_height = sv->opt.max_in_h,
-                               .max_input_duration_s = sv->opt.max_in_dur_s};
+                               .limits = sv->opt.limits.sb,
+                               .max_input_width = sv->opt.limits.max_w,
+                               .max_input_height = sv->opt.limits.max_h,
+                               .max_input_duration_s = sv->opt.limits.max_dur_s,
+                               .max_input_streams = sv->opt.limits.max_streams};
         if ((e = ct_worker_start(&wc, sv->meta, sv->store, sv->mc, &sv->worker)))
             return e;
     }

@@ -115,9 +115,10 @@ char *ct_plan_to_json(const ct_plan *p)
         json_array_append_new(outs, output_to_json(&p->outputs[i]));
     for (int i = 0; i < p->n_inputs && i < CT_PLAN_MAX_INPUTS; i++)
         json_array_append_new(ins, input_to_json(&p->inputs[i]));
-    json_t *root = json_pack("{s:s, s:o, s:i, s:o, s:i, s:i, s:f}", "input_path", p->input_path,
+    json_t *root = json_pack("{s:s, s:o, s:i, s:o, s:i, s:i, s:f, s:i}", "input_path", p->input_path,
                              "inputs", ins, "n_audio", p->n_audio, "outputs", outs, "max_width",
-                             p->max_width, "max_height", p->max_height, "max_duration_s", p->max_duration_s);
+                             p->max_width, "max_height", p->max_height, "max_duration_s", p->max_duration_s,
+                             "max_streams", p->max_streams);
     if (!root)
         return NULL;
     char *s = json_dumps(root, JSON_COMPACT);
@@ -194,9 +195,11 @@ ct_err ct_plan_from_json(const char *json, ct_plan *p, char *err, size_t errlen)
     }
     const char *input = NULL;
     json_t *outs = NULL, *ins = NULL;
-    if (json_unpack_ex(root, &je, JSON_STRICT, "{s:s, s?o, s:i, s:o, s:i, s:i, s:F}", "input_path", &input,
+    if (json_unpack_ex(root, &je, JSON_STRICT, "{s:s, s?o, s:i, s:o, s:i, s:i, s:F, s?i}", "input_path", &input,
                        "inputs", &ins, "n_audio", &p->n_audio, "outputs", &outs, "max_width",
-                       &p->max_width, "max_height", &p->max_height, "max_duration_s", &p->max_duration_s) ||
+                       &p->max_width, "max_height", &p->max_height, "max_duration_s", &p->max_duration_s,
+                       "max_streams", &p->max_streams) ||
+        p->max_streams < 0 || p->max_streams > 1000 ||
         p->n_audio < 0 || p->n_audio > CT_PLAN_MAX_AUDIO ||
         !json_is_array(outs) || json_array_size(outs) == 0 ||
         json_array_size(outs) > CT_PLAN_MAX_OUTPUTS || copy_str(p->input_path, sizeof p->input_path, input)) {

@@ -180,6 +180,7 @@ typedef struct {
     /* caps checked after probing, before decoding (0 = no cap) */
     int max_width, max_height;
     double max_duration_s;
+    int max_streams;             /* streams an input may have (0 = the engine's 32) */
 } ct_plan;
 
 /* Bundle: how a multi-file output crosses the sandbox boundary. The child

@@ -81,7 +81,7 @@ static int open_demuxer(tc_job *j, const AVInputFormat *fmt)
     j->in->pb = j->in_pb;
     j->in->flags |= AVFMT_FLAG_CUSTOM_IO;
     j->in->io_open = tc_input_io_open;
-    j->in->max_streams = TC_MAX_STREAMS;
+    j->in->max_streams = j->plan->max_streams > 0 ? j->plan->max_streams : TC_MAX_STREAMS;
     j->in->probesize = TC_PROBESIZE;
     j->in->max_analyze_duration = TC_ANALYZE_US;
     av_dict_set(&opts, "format_whitelist", k_formats, 0);
@@ -94,6 +94,9 @@ static int open_demuxer(tc_job *j, const AVInputFormat *fmt)
         const char *last = tc_log_last_error();
         if (strstr(last, "moov atom not found"))
             return tc_fail(j, CT_MC_ERR_TRUNCATED_INPUT, "input: truncated MP4 (moov atom not found)");
+        if (strstr(last, "max_streams"))
+            return tc_fail(j, CT_MC_ERR_SETTINGS, "input: more than %d streams exceeds the limit",
+                           j->plan->max_streams > 0 ? j->plan->max_streams : TC_MAX_STREAMS);
         return tc_fail(j, CT_MC_ERR_INPUT_UNREADABLE, "input: cannot open %s container (%s%s%s)",
                        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): probe_format set fmt or failed */
                        fmt->name, tc_averr(ret, eb, sizeof eb), *last ? ": " : "", last);

@@ -262,6 +262,7 @@ static int prepare_plan(job_run *r, ct_plan *plan, ct_mc_dest *dests, char *scra
     plan->max_width = r->w->cfg.max_input_width;
     plan->max_height = r->w->cfg.max_input_height;
     plan->max_duration_s = r->w->cfg.max_input_duration_s;
+    plan->max_streams = r->w->cfg.max_input_streams;
     snprintf(r->input_url, sizeof r->input_url, "s3://%s/%s", in_bucket, in_key);
     if (!ct_mc_job_role(r->job.spec_json, r->role))
         r->role[0] = '\0';

@@ -37,6 +37,7 @@ typedef struct {
      * cap): either orientation must fit max_width x max_height. */
     int max_input_width, max_input_height;
     double max_input_duration_s;
+    int max_input_streams;       /* 0: the engine's 32 */
     ct_job_io *io;               /* borrowed; NULL = local I/O on meta + store */
 } ct_worker_config;
 

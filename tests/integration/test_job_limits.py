@@ -1,6 +1,7 @@
 """Operator caps on inputs (issue 4: "a probe-first check of dimensions,
 duration and stream counts against configurable caps"): `serve
---max-input-size WxH --max-input-duration S` refuses larger or longer inputs
+--max-input-size WxH --max-input-duration S --max-input-streams N` refuses
+larger or longer inputs, or inputs with more streams,
 with a MediaConvert-style error naming the input and the limit, before any
 decoding, and keeps running jobs that fit (either orientation)."""
 
@@ -33,7 +34,7 @@ def job_body(key):
 def capped(tmp_path_factory):
     srv = Server(str(tmp_path_factory.mktemp("caps")))
     srv.extra_args = ["--workers", "1", "--max-input-size", "320x240",
-                      "--max-input-duration", "3"]
+                      "--max-input-duration", "3", "--max-input-streams", "3"]
     srv.start()
     s3 = srv.client("s3")
     s3.create_bucket(Bucket=SRC)
@@ -45,6 +46,13 @@ def capped(tmp_path_factory):
         path = str(d / name)
         media.make_clip(path, **{"duration": 1.0, **kw})
         s3.upload_file(path, SRC, name)
+    # 1 video + 4 audio streams in one MKV: over the 3-stream cap
+    many = str(d / "many.mkv")
+    src = str(d / "fits.mov")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", src, "-map", "0:v", "-map", "0:a",
+                    "-map", "0:a", "-map", "0:a", "-map", "0:a", "-c", "copy", many],
+                   check=True, timeout=60)
+    s3.upload_file(many, SRC, "many.mkv")
     yield srv
     srv.stop()
 
@@ -80,7 +88,15 @@ def test_too_long_input_is_refused(capped):
     assert "exceeds the limit 3.0 s" in msg and "long.mov" in msg, msg
 
 
+def test_too_many_streams_is_refused(capped):
+    job = run(capped, "many.mkv")
+    assert job["Status"] == "ERROR", job
+    msg = job.get("ErrorMessage", "")
+    assert job["ErrorCode"] == 1040 and "more than 3 streams" in msg and "many.mkv" in msg, job
+
+
 @pytest.mark.parametrize("args,word", [
+    (["--max-input-streams", "0"], "--max-input-streams"),
     (["--max-input-size", "320"], "--max-input-size"),
     (["--max-input-size", "0x240"], "--max-input-size"),
     (["--max-input-duration", "-1"], "--max-input-duration"),
