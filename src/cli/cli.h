@@ -29,6 +29,8 @@ int ct_cmd_admin_jobs(int argc, char **argv);
     {"job-wall-seconds", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 4},                    \
     {"max-input-streams", required_argument, NULL, CT_CLI_LIMIT_OPT_BASE + 5}
 extern const char ct_cli_limits_usage[];
+/* An option's whole number: decimal digits only, in [lo, hi] (lo >= 0), else -1. */
+long long ct_cli_whole(const char *s, long long lo, long long hi);
 typedef struct {
     int max_w, max_h, max_streams;
     double max_dur_s;

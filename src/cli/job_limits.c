@@ -33,8 +33,7 @@ void ct_cli_limits_defaults(ct_cli_job_limits *l)
     /* sb zeros: the sandbox's defaults (sandbox.h) */
 }
 
-/* A whole number in [lo, hi], else -1. */
-static long long whole(const char *s, long long lo, long long hi)
+long long ct_cli_whole(const char *s, long long lo, long long hi)
 {
     char *end = NULL;
     long long v = strtoll(s, &end, 10);
@@ -61,27 +60,27 @@ int ct_cli_limit_option(int c, const char *arg, ct_cli_job_limits *l)
         return 1;
     }
     case 1:
-        if ((v = whole(arg, 0, 100LL * 86400 * 365)) < 0)
+        if ((v = ct_cli_whole(arg, 0, 100LL * 86400 * 365)) < 0)
             return bad("--max-input-duration", arg, "whole seconds (0: no cap)");
         l->max_dur_s = (double)v;
         return 1;
     case 2:
-        if ((v = whole(arg, 64, 1LL << 22)) < 0)
+        if ((v = ct_cli_whole(arg, 64, 1LL << 22)) < 0)
             return bad("--job-memory-mb", arg, "64..4194304");
         l->sb.mem_limit_bytes = v << 20;
         return 1;
     case 3:
-        if ((v = whole(arg, 1, 30LL * 86400)) < 0)
+        if ((v = ct_cli_whole(arg, 1, 30LL * 86400)) < 0)
             return bad("--job-cpu-seconds", arg, "1..2592000");
         l->sb.cpu_limit_s = v;
         return 1;
     case 4:
-        if ((v = whole(arg, 1, 30LL * 86400)) < 0)
+        if ((v = ct_cli_whole(arg, 1, 30LL * 86400)) < 0)
             return bad("--job-wall-seconds", arg, "1..2592000");
         l->sb.wall_limit_ms = v * 1000;
         return 1;
     case 5:
-        if ((v = whole(arg, 1, 1000)) < 0)
+        if ((v = ct_cli_whole(arg, 1, 1000)) < 0)
             return bad("--max-input-streams", arg, "1..1000");
         l->max_streams = (int)v;
         return 1;

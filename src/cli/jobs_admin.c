@@ -31,13 +31,6 @@ typedef struct {
     long days, batch;
 } purge_opts;
 
-static long parse_long(const char *s)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    return *s >= '0' && *s <= '9' && !*end ? v : -1;
-}
-
 static int parse_opts(int argc, char **argv, purge_opts *o)
 {
     static const struct option longopts[] = {
@@ -50,10 +43,10 @@ static int parse_opts(int argc, char **argv, purge_opts *o)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'o': o->days = parse_long(optarg); break;
+        case 'o': o->days = ct_cli_whole(optarg, 1, 100000); break;
         case 'd': o->data_dir = optarg; break;
         case 'D': o->db = optarg; break;
-        case 'b': o->batch = parse_long(optarg); break;
+        case 'b': o->batch = ct_cli_whole(optarg, 1, 100000); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }

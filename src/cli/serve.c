@@ -202,6 +202,19 @@ static void json_auth_error(ct_http_resp *resp, const ct_http_req *req)
     ct_http_resp_header(resp, "x-amzn-ErrorType", type);
 }
 
+/* Whether the caller of req may do action on resource (the root user may do
+ * anything); also mc's check of iam:PassRole on a new job's role. */
+static ct_err caller_may(void *ctx, const ct_http_req *req, const char *action,
+                           const char *resource)
+{
+    server *sv = ctx;
+    ct_iam_request r = {.action = action, .resource = resource, .source_ip = req->client_ip,
+                        .secure = req->secure};
+    if (ct_iam_is_root(sv->iam, &req->principal))
+        return CT_OK;
+    return ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK ? CT_OK : CT_ERR_DENIED;
+}
+
 /* Non-S3 APIs: the admin API is the root user's; MediaConvert and CloudFront
  * requests need an identity policy allowing their own action
  * ("mediaconvert:GetJob" on the job's ARN, ct_mc_request_action;
@@ -223,25 +236,11 @@ static int api_allowed(server *sv, const ct_http_req *req, char *why, size_t why
         ct_edge_cloudfront_action(sv->account_id, req->method, p, action, resource);
     else
         return 0;
-    ct_iam_request r = {.action = action, .resource = resource, .source_ip = req->client_ip,
-                        .secure = req->secure};
-    if (ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK)
+    if (caller_may(sv, req, action, resource) == CT_OK)
         return 1;
     snprintf(why, whylen, "User: %.150s is not authorized to perform: %.63s on resource: %.150s",
              req->principal.arn, action, resource);
     return 0;
-}
-
-/* mc's permission check (iam:PassRole on a new job's role). */
-static ct_err mc_authorize(void *ctx, const ct_http_req *req, const char *action,
-                           const char *resource)
-{
-    server *sv = ctx;
-    ct_iam_request r = {.action = action, .resource = resource, .source_ip = req->client_ip,
-                        .secure = req->secure};
-    if (ct_iam_is_root(sv->iam, &req->principal))
-        return CT_OK;
-    return ct_iam_authorize(sv->iam, &req->principal, &r) == CT_OK ? CT_OK : CT_ERR_DENIED;
 }
 
 /* Authenticated non-S3 requests: MediaConvert, CloudFront, admin. */
@@ -319,14 +318,6 @@ static void *stream_begin(void *ctx, ct_http_req *req, ct_http_resp *resp)
  * lowered) never keeps the main thread from taking a signal for long. */
 #define SERVE_PURGE_MAX_JOBS (10 * CT_META_JOB_PURGE_BATCH)
 
-/* A non-negative whole number, or -2. */
-static long long parse_count(const char *s)
-{
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    return *s >= '0' && *s <= '9' && end && !*end && v >= 0 ? v : -2;
-}
-
 static void serve_usage(FILE *f)
 {
     fprintf(f, "usage: cattube serve [options]\n"
@@ -377,7 +368,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
                       SERVE_JOB_RETENTION_DAYS * 86400000LL, {0}};
     ct_cli_limits_defaults(&o->limits);
     int c, lim;
-    long long days = -1, secs = -1;
+    long long days = -1, secs = -1; /* -1: not given */
+    int bad_retention = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -396,8 +388,8 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'L': o->lease_s = atoi(optarg); break;
         case 'S': o->stale_upload_s = atol(optarg); break;
         case 'G': o->orphan_grace_s = atoi(optarg); break;
-        case 'J': days = parse_count(optarg); break;
-        case 'j': secs = parse_count(optarg); break;
+        case 'J': days = ct_cli_whole(optarg, 0, 100000); bad_retention |= days < 0; break;
+        case 'j': secs = ct_cli_whole(optarg, 0, 100000LL * 86400); bad_retention |= secs < 0; break;
         case 'h': serve_usage(stdout); exit(0);
         default:
             lim = ct_cli_limit_option(c, optarg, &o->limits);
@@ -418,8 +410,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
                         "--stale-upload-seconds and --orphan-grace-seconds >= 1\n");
         return -1;
     }
-    if (days < -1 || secs < -1 || (days >= 0 && secs >= 0) || days > 100000 ||
-        secs > 100000LL * 86400) {
+    if (bad_retention || (days >= 0 && secs >= 0)) {
         fprintf(stderr, "cattube serve: give either --job-retention-days N (0..100000) or "
                         "--job-retention-seconds N, a whole number\n");
         return -1;
@@ -484,7 +475,7 @@ static ct_err start_all(server *sv)
     ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam, sv->opt.domain};
     sv->probe = (ct_serve_probe_ctx){sv->meta, sv->store, sv->iam};
     ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url, ct_serve_probe,
-                        &sv->probe, mc_authorize, sv};
+                        &sv->probe, caller_may, sv};
     if ((e = ct_s3_open(&s3c, sv->meta, sv->store, &sv->s3)) ||
         (e = ct_mc_open(&mcc, sv->meta, &sv->mc)))
         return e;
