@@ -7,7 +7,9 @@
  * conditional requests; the plain HTTP listener answers 301 to HTTPS
  * (redirect-to-https) or 403 (https-only). The edge is the only reader of
  * its origin bucket: it reads through meta/store as the distribution's
- * service principal (origin access control), never anonymously.
+ * service principal (origin access control), never anonymously. A
+ * distribution with an external origin (another S3-compatible store) is
+ * read remotely instead, through a disk cache (edge_origin.c).
  * Ownership: ct_edge borrows meta and store from main. */
 #ifndef CT_EDGE_H
 #define CT_EDGE_H

@@ -1,6 +1,13 @@
 /* edge_cf_config.c: DistributionConfig XML <-> the stored distribution
  * JSON (the subset CatTube honours; anything else at a non-default value is
- * an error naming the field). */
+ * an error naming the field).
+ *
+ * The origin is stored with its kind ("originType"): "s3", a bucket of this
+ * node; "s3-external", an amazonaws.com S3 origin whose bucket is not here
+ * when the config is stored ("originRegion" from the name); "custom", a
+ * CustomOriginConfig (an S3-compatible store at DomainName and its ports,
+ * the bucket being OriginPath's first segment). edge_dists.c turns the kind
+ * into where the edge reads; the XML comes back as it was sent. */
 #include "edge/edge_cf.h"
 
 #include <jansson.h>

@@ -274,3 +274,33 @@ def test_local_bucket_on_the_same_serve(env):
     assert disk_metrics(main) == before
     conf = main.aws("cloudfront", "get-distribution-config", "--id", d["Id"])
     assert "S3OriginConfig" in conf["DistributionConfig"]["Origins"]["Items"][0]
+
+
+@pytest.fixture(scope="module")
+def s3rver(tmp_path_factory):
+    from test_foreign_s3 import S3rver
+    srv = S3rver(str(tmp_path_factory.mktemp("s3rver")))
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_custom_origin_on_s3rver(env, s3rver):
+    """The same custom origin against an independent S3 implementation (npm
+    s3rver, as test_foreign_s3.py). s3rver enforces no policies, so the
+    distribution reads it anonymously (no OAC)."""
+    main = env["main"]
+    c = s3rver.client()
+    c.create_bucket(Bucket="cf-origin")
+    c.put_object(Bucket="cf-origin", Key="vod/seg 1.ts", Body=SEG, ContentType="video/mp2t")
+    d = create(main, origin("127.0.0.1", "/cf-origin/vod", "", http_only(s3rver.port)))
+    r = get(main, d, "/seg%201.ts")
+    assert r.status == 200 and r.body == SEG, r
+    assert r.headers["content-type"] == "video/mp2t"
+    r = get(main, d, "/seg%201.ts", "-H", "Range: bytes=10-19")
+    assert r.status == 206 and r.body == SEG[10:20]
+    assert r.headers["x-cache"] == "Hit from cattube"
+    r = get(main, d, "/seg%201.ts", "-H", "Range: bytes=0-9,-10")
+    assert r.status == 206 and r.headers["content-type"].startswith("multipart/byteranges")
+    assert get(main, d, "/missing.ts").status == 404
