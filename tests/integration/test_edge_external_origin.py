@@ -94,7 +94,8 @@ def env(tmp_path_factory):
                            "Name": "ext-oac", "SigningProtocol": "sigv4",
                            "SigningBehavior": "always",
                            "OriginAccessControlOriginType": "s3"}))["OriginAccessControl"]["Id"]
-        yield {"ext": ext, "main": main, "priv": priv, "pub": pub, "later": later, "oac": oac}
+        yield {"ext": ext, "main": main, "priv": priv, "pub": pub, "later": later, "oac": oac,
+               "reader": (ak, sk)}
     finally:
         problems = (main.stop() if main else []) + ext.stop()
         assert not problems, problems
@@ -274,6 +275,28 @@ def test_local_bucket_on_the_same_serve(env):
     assert disk_metrics(main) == before
     conf = main.aws("cloudfront", "get-distribution-config", "--id", d["Id"])
     assert "S3OriginConfig" in conf["DistributionConfig"]["Origins"]["Items"][0]
+
+
+def test_standalone_edge_reads_external_origins(env, tmp_path_factory):
+    """`cattube edge --api` copies these distributions and reads each origin
+    where it is: custom origins at their own address, external S3 origins at
+    its --external-s3-endpoint (signed with its CATTUBE_ORIGIN_* keys)."""
+    from test_edge_remote import Edge, wait_for
+    main, ext = env["main"], env["ext"]
+    dc = create(main, origin("127.0.0.1", f"/{env['priv']}", env["oac"], http_only(ext.port)))
+    ds = create(main, origin(f"{env['priv']}.s3.us-east-1.amazonaws.com", "/media", env["oac"]))
+    ak, sk = env["reader"]
+    edge = Edge(main, str(tmp_path_factory.mktemp("standalone")), "--api", main.endpoint,
+                "--external-s3-endpoint", ext.endpoint,
+                env={"CATTUBE_ORIGIN_ACCESS_KEY": ak, "CATTUBE_ORIGIN_SECRET_KEY": sk})
+    try:
+        wait_for(lambda: main.curl(edge.url(dc["Id"], "/hello.txt")).status == 200,
+                 "the standalone edge to serve the custom origin")
+        assert main.curl(edge.url(dc["Id"], "/hello.txt")).body == HELLO
+        r = main.curl(edge.url(ds["Id"], "/seg.ts"))
+        assert r.status == 200 and r.body == SEG, r
+    finally:
+        edge.stop()
 
 
 @pytest.fixture(scope="module")
