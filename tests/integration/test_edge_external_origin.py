@@ -86,8 +86,10 @@ def env(tmp_path_factory):
             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{priv}/*"},
             {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{priv}"}]})
         main = Server(str(tmp_path_factory.mktemp("main")))
+        # the HTTPS origin below is the external node's edge (self-signed)
         main.extra_args = ["--external-s3-endpoint", ext.endpoint,
-                           "--origin-access-key", ak, "--origin-secret-key", sk]
+                           "--origin-access-key", ak, "--origin-secret-key", sk,
+                           "--origin-no-verify-ssl"]
         main.start()
         oac = main.aws("cloudfront", "create-origin-access-control",
                        "--origin-access-control-config", json.dumps({
@@ -275,6 +277,44 @@ def test_local_bucket_on_the_same_serve(env):
     assert disk_metrics(main) == before
     conf = main.aws("cloudfront", "get-distribution-config", "--id", d["Id"])
     assert "S3OriginConfig" in conf["DistributionConfig"]["Origins"]["Items"][0]
+
+
+def test_https_and_match_viewer_custom_origins(env):
+    """An HTTPS origin: the external node's own edge (any HTTP server that
+    answers HEAD/GET with ETag and Content-Length will do), self-signed, so
+    main runs with --origin-no-verify-ssl. match-viewer reads it over HTTPS
+    for HTTPS viewers and the external S3 API over HTTP for HTTP viewers;
+    the two hold different bytes under the two paths, which tells them apart."""
+    main, ext = env["main"], env["ext"]
+    tb = "tls-" + uuid.uuid4().hex[:8]
+    s3 = ext.client("s3")
+    s3.create_bucket(Bucket=tb)
+    # the external edge routes Host 127.0.0.1 to its newest distribution and
+    # reads key "<tb>/x.txt" for /<tb>/x.txt; its S3 API reads key "x.txt"
+    s3.put_object(Bucket=tb, Key=f"{tb}/x.txt", Body=b"via https\n", ContentType="text/plain")
+    s3.put_object(Bucket=tb, Key="x.txt", Body=b"via http\n", ContentType="text/plain")
+    s3.put_bucket_policy(Bucket=tb, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{tb}/*"}]}))
+    create(ext, origin(f"{tb}.s3.amazonaws.com"))
+    tls = {"HTTPPort": ext.port, "HTTPSPort": ext.edge_https_port,
+           "OriginProtocolPolicy": "https-only"}
+    d = create(main, origin("127.0.0.1", f"/{tb}", "", tls))
+    r = get(main, d, "/x.txt")
+    assert r.status == 200 and r.body == b"via https\n", r
+    d = create(main, origin("127.0.0.1", f"/{tb}", "", dict(tls, OriginProtocolPolicy="match-viewer")))
+    r = get(main, d, "/x.txt")
+    assert r.status == 200 and r.body == b"via https\n", r
+    r = main.curl(f"http://127.0.0.1:{main.edge_http_port}/x.txt", "-H",
+                  f"Host: {d['DomainName']}")
+    # one cache entry per distribution and key: the HTTPS viewer's bytes
+    assert r.status == 200 and r.body == b"via https\n", r
+    main.aws("cloudfront", "create-invalidation", "--distribution-id", d["Id"],
+             "--paths", "/x.txt")
+    r = main.curl(f"http://127.0.0.1:{main.edge_http_port}/x.txt", "-H",
+                  f"Host: {d['DomainName']}")
+    assert r.status == 200 and r.body == b"via http\n", r
 
 
 def test_standalone_edge_reads_external_origins(env, tmp_path_factory):
