@@ -36,7 +36,7 @@
 
 typedef struct {
     const char *origin, *api, *config, *listen, *http_listen, *data_dir, *region;
-    const char *public_host, *cert, *key, *poll, *cache_mib;
+    const char *public_host, *cert, *key, *poll, *cache_mib, *external_s3;
     int no_verify, eval_policy;
 } edge_opts;
 
@@ -54,6 +54,10 @@ static void usage(FILE *f)
           "                      (default ./cattube-edge-data)\n"
           "  --cache-mib N       disk cache bound in MiB (default 1024)\n"
           "  --region REGION     SigV4 region for the origin and the API (default us-east-1)\n"
+          "  --external-s3-endpoint URL  where distributions with an external S3 origin\n"
+          "                      (an amazonaws.com bucket not on the API node) are read\n"
+          "                      (default https://s3.REGION.amazonaws.com); custom origins\n"
+          "                      are read at their own DomainName and ports\n"
           "  --public-host HOST  host name distributions answer at (<id>.HOST)\n"
           "  --cert FILE --key FILE  TLS certificate (default: generated under DATA/edge)\n"
           "  --no-verify-ssl     do not verify the origin's or the API's TLS certificate\n"
@@ -97,6 +101,7 @@ static int parse_opts(int argc, char **argv, edge_opts *o)
         {"--cert", offsetof(edge_opts, cert)},         {"--key", offsetof(edge_opts, key)},
         {"--poll-seconds", offsetof(edge_opts, poll)},
         {"--cache-mib", offsetof(edge_opts, cache_mib)},
+        {"--external-s3-endpoint", offsetof(edge_opts, external_s3)},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -313,6 +318,7 @@ int ct_cmd_edge(int argc, char **argv)
                          .origin_region = o.region,
                          .origin_no_verify_tls = o.no_verify,
                          .origin_evaluate_policy = o.eval_policy,
+                         .external_s3_endpoint = o.external_s3,
                          .disk_cache_bytes = (uint64_t)mib << 20,
                          .wait_for_config = 1};
     ct_err err;

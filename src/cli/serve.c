@@ -44,6 +44,9 @@ typedef struct {
     int orphan_grace_s;        /* shared DIR: unreferenced blobs older than this are swept */
     int64_t job_retention_ms;  /* finished jobs older than this are deleted; 0 = kept forever */
     ct_cli_job_limits limits;  /* transcode limits (job_limits.c) */
+    /* the edge's external origins (CustomOriginConfig, amazonaws.com buckets not here) */
+    const char *origin_ak, *origin_sk, *origin_region, *external_s3;
+    int origin_no_verify;
 } serve_opts;
 
 typedef struct {
@@ -340,6 +343,13 @@ static void serve_usage(FILE *f)
           "  --public-host NAME       host name the edge puts in its URLs\n"
           "  --domain D               S3 virtual-hosted style: Host bucket.D[:port] names a bucket\n"
           "  --edge-cert PEM --edge-key PEM   edge TLS certificate (default: generated)\n"
+          "  --origin-access-key AK --origin-secret-key SK  credentials the edge signs reads\n"
+          "                           of external origins with an origin access control\n"
+          "                           (else env CATTUBE_ORIGIN_ACCESS_KEY / _SECRET_KEY)\n"
+          "  --origin-region R        SigV4 region of custom origins (default us-east-1)\n"
+          "  --origin-no-verify-ssl   do not verify external origins' TLS certificates\n"
+          "  --external-s3-endpoint URL  where S3 origins whose bucket is not on this node are\n"
+          "                           read (default https://s3.REGION.amazonaws.com)\n"
           "  --verbose                debug logging\n"
           "Root credentials come from CATTUBE_ROOT_ACCESS_KEY / CATTUBE_ROOT_SECRET_KEY, else are\n"
           "generated once and kept in DIR/root-credentials.json.\n",
@@ -360,12 +370,17 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"orphan-grace-seconds", required_argument, NULL, 'G'},
         {"job-retention-days", required_argument, NULL, 'J'},
         {"job-retention-seconds", required_argument, NULL, 'j'},
+        {"origin-access-key", required_argument, NULL, 0x101},
+        {"origin-secret-key", required_argument, NULL, 0x102},
+        {"origin-region", required_argument, NULL, 0x103},
+        {"external-s3-endpoint", required_argument, NULL, 0x104},
+        {"origin-no-verify-ssl", no_argument, NULL, 0x105},
         CT_CLI_LIMIT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
                       "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600,
-                      SERVE_JOB_RETENTION_DAYS * 86400000LL, {0}};
+                      SERVE_JOB_RETENTION_DAYS * 86400000LL, {0}, NULL, NULL, NULL, NULL, 0};
     ct_cli_limits_defaults(&o->limits);
     int c, lim;
     long long days = -1, secs = -1; /* -1: not given */
@@ -390,6 +405,11 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'G': o->orphan_grace_s = atoi(optarg); break;
         case 'J': days = ct_cli_whole(optarg, 0, 100000); bad_retention |= days < 0; break;
         case 'j': secs = ct_cli_whole(optarg, 0, 100000LL * 86400); bad_retention |= secs < 0; break;
+        case 0x101: o->origin_ak = optarg; break;
+        case 0x102: o->origin_sk = optarg; break;
+        case 0x103: o->origin_region = optarg; break;
+        case 0x104: o->external_s3 = optarg; break;
+        case 0x105: o->origin_no_verify = 1; break;
         case 'h': serve_usage(stdout); exit(0);
         default:
             lim = ct_cli_limit_option(c, optarg, &o->limits);
@@ -417,6 +437,14 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     }
     if (days >= 0 || secs >= 0)
         o->job_retention_ms = days >= 0 ? days * 86400000LL : secs * 1000LL;
+    if (!o->origin_ak && !o->origin_sk) { /* as `cattube edge` reads them */
+        o->origin_ak = getenv("CATTUBE_ORIGIN_ACCESS_KEY");
+        o->origin_sk = getenv("CATTUBE_ORIGIN_SECRET_KEY");
+    }
+    if (!o->origin_ak != !o->origin_sk) {
+        fprintf(stderr, "cattube serve: give both --origin-access-key and --origin-secret-key\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -427,6 +455,21 @@ static int blob_referenced(void *ctx, const char *id)
     int ref = 1; /* on error, keep the blob */
     ct_meta_blob_is_referenced(ctx, id, &ref);
     return ref;
+}
+
+/* DIR/edge-nodes/HOST-LISTEN: this node's own directory under a shared DIR
+ * (the edge's disk cache is one process's), stable across restarts. */
+static int serve_node_dir(server *sv, char *out, size_t n)
+{
+    char host[128] = "node";
+    gethostname(host, sizeof host - 1);
+    int len = snprintf(out, n, "%s/edge-nodes/%s-%s", sv->opt.data_dir, host, sv->opt.listen);
+    if (len < 0 || (size_t)len >= n)
+        return -1;
+    for (char *p = out + strlen(sv->opt.data_dir) + 12; *p; p++)
+        if (*p == '/' || *p == ':' || *p == ' ')
+            *p = '_';
+    return ct_mkdirs(out, 0700) ? -1 : 0;
 }
 
 /* A shared database: every node uses the account id the first one stored. */
@@ -485,7 +528,15 @@ static ct_err start_all(server *sv)
                          .cert_file = sv->opt.edge_cert,
                          .key_file = sv->opt.edge_key,
                          .account_id = sv->account_id,
-                         .public_host = sv->opt.public_host};
+                         .public_host = sv->opt.public_host,
+                         .origin_access_key = sv->opt.origin_ak,
+                         .origin_secret_key = sv->opt.origin_sk,
+                         .origin_region = sv->opt.origin_region,
+                         .origin_no_verify_tls = sv->opt.origin_no_verify,
+                         .external_s3_endpoint = sv->opt.external_s3};
+    char disk_dir[512]; /* nodes sharing DIR (--db) each keep their own disk cache */
+    if (sv->opt.db && serve_node_dir(sv, disk_dir, sizeof disk_dir) == 0)
+        ec.disk_dir = disk_dir;
     if ((e = ct_edge_start(&ec, sv->meta, sv->store, &sv->edge))) {
         ct_error("serve: edge failed to start on %s / %s", sv->opt.edge_listen,
                  sv->opt.edge_http_listen);

@@ -150,6 +150,7 @@ int edge_handle(edge_req *r, edge_conn *c)
     if (!d.enabled)
         return edge_send_error(r, c, 403, "AccessDenied", "The distribution is disabled.", NULL);
     edge_behavior_select(&d, path, path_len); /* CacheBehaviors: the path's settings */
+    edge_dist_origin_for_viewer(&d, r->l->secure);
 
     if (!r->l->secure) {
         if (d.policy == EDGE_VPP_REDIRECT) {
@@ -230,23 +231,33 @@ static int is_ip_literal(const char *h)
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
 
-/* The remote origin of the standalone edge and its disk cache. */
-static ct_err origin_settings(ct_edge *e, const ct_edge_config *cfg)
+/* Remote reads and their disk cache: every distribution of the standalone
+ * edge (--origin), and on serve those with an external origin; both are
+ * read with the same credentials. serve without a disk cache still serves
+ * its own buckets (external origins then answer 502). */
+static ct_err origin_settings(ct_edge *e, const ct_edge_config *cfg, int remote)
 {
-    e->origin_url = strdup(cfg->origin_url);
+    uint64_t bytes = cfg->disk_cache_bytes ? cfg->disk_cache_bytes : EDGE_DISK_BYTES;
+    const char *dir = cfg->disk_dir ? cfg->disk_dir : cfg->data_dir;
+    if ((remote && !(e->origin_url = strdup(cfg->origin_url))) ||
+        (cfg->external_s3_endpoint && *cfg->external_s3_endpoint &&
+         !(e->external_s3_endpoint = strdup(cfg->external_s3_endpoint))))
+        return CT_ERR_NOMEM;
     e->origin_ak = dup_or_null(cfg->origin_access_key);
     e->origin_sk = dup_or_null(cfg->origin_secret_key);
     e->origin_region = dup_or_null(cfg->origin_region);
     e->origin_no_verify = cfg->origin_no_verify_tls;
     e->origin_eval_policy = cfg->origin_evaluate_policy;
-    e->disk = edge_disk_open(cfg->data_dir, cfg->disk_cache_bytes ? cfg->disk_cache_bytes
-                                                                  : EDGE_DISK_BYTES);
-    if (!e->origin_url || !e->disk)
-        return CT_ERR_NOMEM;
-    ct_info("edge: origin %s, disk cache %s/edge-cache (%llu MiB)", e->origin_url,
-            cfg->data_dir ? cfg->data_dir : ".",
-            (unsigned long long)((cfg->disk_cache_bytes ? cfg->disk_cache_bytes
-                                                        : EDGE_DISK_BYTES) >> 20));
+    e->disk = edge_disk_open(dir, bytes);
+    if (!e->disk) {
+        if (remote)
+            return CT_ERR_IO;
+        ct_warn("edge: no disk cache: distributions with external origins answer 502");
+        return CT_OK;
+    }
+    ct_info("edge: %s%s, disk cache %s/edge-cache (%llu MiB)", remote ? "origin " : "",
+            remote ? e->origin_url : "external origins read remotely", dir ? dir : ".",
+            (unsigned long long)(bytes >> 20));
     return CT_OK;
 }
 
@@ -297,7 +308,7 @@ ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, 
         err = CT_ERR_NOMEM;
         goto fail;
     }
-    if (remote && (err = origin_settings(e, cfg)))
+    if ((err = origin_settings(e, cfg, remote)))
         goto fail;
     if ((err = edge_log_open(e, cfg->data_dir)) || (err = edge_keys_reload(e)) ||
         (err = edge_dists_reload(e)))
@@ -348,6 +359,7 @@ void ct_edge_stop(ct_edge *e)
     edge_sigcache_free(e->sigcache);
     edge_signq_free(e->signq);
     free(e->origin_url);
+    free(e->external_s3_endpoint);
     free(e->origin_ak);
     free(e->origin_sk);
     free(e->origin_region);

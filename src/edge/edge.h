@@ -7,7 +7,9 @@
  * conditional requests; the plain HTTP listener answers 301 to HTTPS
  * (redirect-to-https) or 403 (https-only). The edge is the only reader of
  * its origin bucket: it reads through meta/store as the distribution's
- * service principal (origin access control), never anonymously.
+ * service principal (origin access control), never anonymously. A
+ * distribution with an external origin (another S3-compatible store) is
+ * read remotely instead, through a disk cache (edge_origin.c).
  * Ownership: ct_edge borrows meta and store from main. */
 #ifndef CT_EDGE_H
 #define CT_EDGE_H
@@ -29,22 +31,31 @@ typedef struct {
     /* `cattube edge --origin`: every distribution's bucket lives on this
      * S3-compatible endpoint and is read with SigV4-signed HEAD/GET (signed
      * with these credentials when the origin has an OAC, else anonymous);
-     * the bytes are cached under data_dir/edge-cache. NULL: meta/store. */
+     * the bytes are cached under data_dir/edge-cache. NULL: meta/store.
+     * Distributions with an external origin (a CustomOriginConfig, or an
+     * amazonaws.com S3 bucket not on this node) are read remotely the same
+     * way in either mode, with the same credentials. */
     const char *origin_url;
     const char *origin_access_key, *origin_secret_key, *origin_region;
     int origin_no_verify_tls;
+    /* Where external S3 origins (BUCKET.s3.REGION.amazonaws.com whose
+     * bucket is not on this node) are read; NULL: https://s3.REGION.amazonaws.com. */
+    const char *external_s3_endpoint;
     /* Read each origin bucket's policy (GetBucketPolicy) and evaluate it as
      * for a local origin (OAC principal or anonymous), e.g. in front of a
      * CatTube node whose credentials read everything. */
     int origin_evaluate_policy;
     uint64_t disk_cache_bytes;   /* 0 = 1 GiB */
+    const char *disk_dir;        /* the disk cache is DIR/edge-cache; NULL: data_dir */
     /* Viewer requests answer 503 (Retry-After) until ct_edge_set_ready: the
      * standalone edge's listeners are up before its first configuration
      * poll, and a request then must not get a wrong 403/404. */
     int wait_for_config;
 } ct_edge_config;
 
-/* store may be NULL with cfg->origin_url (the standalone edge). */
+/* store may be NULL with cfg->origin_url (the standalone edge). With a
+ * store (cattube serve) the disk cache DATA/edge-cache is opened too, for
+ * distributions with external origins. */
 ct_err ct_edge_start(const ct_edge_config *cfg, ct_meta *meta, ct_store *store, ct_edge **out);
 /* Replaces the routing table's source with these distributions (a JSON
  * array of stored distributions, as the admin API lists them): the

@@ -1,6 +1,13 @@
 /* edge_cf_config.c: DistributionConfig XML <-> the stored distribution
  * JSON (the subset CatTube honours; anything else at a non-default value is
- * an error naming the field). */
+ * an error naming the field).
+ *
+ * The origin is stored with its kind ("originType"): "s3", a bucket of this
+ * node; "s3-external", an amazonaws.com S3 origin whose bucket is not here
+ * when the config is stored ("originRegion" from the name); "custom", a
+ * CustomOriginConfig (an S3-compatible store at DomainName and its ports,
+ * the bucket being OriginPath's first segment). edge_dists.c turns the kind
+ * into where the edge reads; the XML comes back as it was sent. */
 #include "edge/edge_cf.h"
 
 #include <jansson.h>
@@ -10,11 +17,15 @@
 #include <string.h>
 
 /* Origin DomainName -> bucket: BUCKET.s3[.-]REGION.amazonaws.com, BUCKET.s3.amazonaws.com
- * or a plain bucket name. */
-static int origin_bucket(const char *dn, char *bucket, size_t n)
+ * or a plain bucket name. region (cap rn) gets the name's region ("us-east-1"
+ * for s3.amazonaws.com); *aws tells the amazonaws.com forms from a plain name. */
+static int origin_bucket(const char *dn, char *bucket, size_t n, char *region, size_t rn,
+                         int *aws)
 {
     size_t len = strlen(dn), sfx = strlen(".amazonaws.com");
     size_t blen = len;
+    snprintf(region, rn, "us-east-1");
+    *aws = 0;
     if (len > sfx && !strcmp(dn + len - sfx, ".amazonaws.com")) {
         const char *s3 = strstr(dn, ".s3.");
         if (!s3)
@@ -22,6 +33,14 @@ static int origin_bucket(const char *dn, char *bucket, size_t n)
         if (!s3)
             return -1;
         blen = (size_t)(s3 - dn);
+        const char *r = s3 + 4, *end = dn + len - sfx; /* "REGION" or "" before the suffix */
+        if (end > r) {
+            if ((size_t)(end - r) >= rn || strspn(r, "abcdefghijklmnopqrstuvwxyz0123456789-") <
+                                               (size_t)(end - r))
+                return -1;
+            snprintf(region, rn, "%.*s", (int)(end - r), r);
+        }
+        *aws = 1;
     }
     if (!blen || blen >= n || blen > 63)
         return -1;
@@ -30,10 +49,99 @@ static int origin_bucket(const char *dn, char *bucket, size_t n)
     return 0;
 }
 
+/* One CustomOriginConfig port (default def when absent) into o[key]. */
+static int custom_port(const ct_xml_node *coc, const char *name, long def, json_t *o,
+                       const char *key, cf_fail *f)
+{
+    const char *t = ct_xml_child_text(coc, name);
+    char *end = NULL;
+    long v = t ? strtol(t, &end, 10) : def;
+    if (t && (!*t || *end || v < 1 || v > 65535))
+        return cf_failf(f, 400, "InvalidArgument", "CustomOriginConfig.%s must be a port number",
+                        name);
+    json_object_set_new(o, key, json_integer(v));
+    return 0;
+}
+
+/* A CustomOriginConfig field CatTube does not vary: absent or CloudFront's default. */
+static int custom_fixed(const ct_xml_node *coc, const char *name, const char *def, cf_fail *f)
+{
+    const char *t = ct_xml_child_text(coc, name);
+    if (t && *t && strcmp(t, def))
+        return cf_failf(f, 400, "InvalidArgument",
+                        "CustomOriginConfig.%s other than %s is not supported by CatTube", name,
+                        def);
+    return 0;
+}
+
+/* A custom origin (an S3-compatible store such as MinIO): endpoint
+ * http(s)://DomainName:port, path-style; OriginPath's first segment is the
+ * bucket, the rest the key prefix. */
+static int parse_custom(const ct_xml_node *org, const ct_xml_node *coc, const char *dn,
+                        const char *op, json_t *o, cf_fail *f)
+{
+    static const char *const known[] = {"HTTPPort", "HTTPSPort", "OriginProtocolPolicy",
+                                        "OriginReadTimeout", "OriginKeepaliveTimeout", NULL};
+    static const char *const ignored[] = {"OriginSslProtocols", NULL};
+    if (ct_xml_child(org, "S3OriginConfig"))
+        return cf_failf(f, 400, "InvalidArgument",
+                        "An origin has either S3OriginConfig or CustomOriginConfig, not both");
+    if (cf_check_unsupported(coc, known, ignored, f) ||
+        custom_fixed(coc, "OriginReadTimeout", "30", f) ||
+        custom_fixed(coc, "OriginKeepaliveTimeout", "5", f))
+        return -1;
+    char host[EDGE_HOST_MAX];
+    int v6 = 0;
+    if (!dn || strchr(dn, ':') || edge_host_parse(dn, host, sizeof host, &v6) || v6)
+        return cf_failf(f, 400, "InvalidOrigin", "The custom origin's DomainName must be a host "
+                                                 "name or an IPv4 address.");
+    const char *pp = ct_xml_child_text(coc, "OriginProtocolPolicy");
+    if (!pp || (strcmp(pp, "http-only") && strcmp(pp, "https-only") && strcmp(pp, "match-viewer")))
+        return cf_failf(f, 400, "InvalidArgument", "CustomOriginConfig.OriginProtocolPolicy must "
+                                                   "be http-only, https-only or match-viewer");
+    size_t blen = op && op[0] == '/' ? strcspn(op + 1, "/") : 0;
+    if (!blen || blen > 63 ||
+        strspn(op + 1, "abcdefghijklmnopqrstuvwxyz0123456789.-_") < blen)
+        return cf_failf(f, 400, "InvalidArgument",
+                        "OriginPath must name the bucket of a custom origin: /BUCKET[/PREFIX] "
+                        "(a lowercase S3 bucket name first)");
+    if (custom_port(coc, "HTTPPort", 80, o, "originHttpPort", f) ||
+        custom_port(coc, "HTTPSPort", 443, o, "originHttpsPort", f))
+        return -1;
+    json_object_set_new(o, "originType", json_string("custom"));
+    json_object_set_new(o, "originDomainName", json_string(host));
+    json_object_set_new(o, "originBucket", json_stringn(op + 1, blen));
+    json_object_set_new(o, "originProtocolPolicy", json_string(pp));
+    return 0;
+}
+
+/* An S3 origin: a bucket of this node, else (an amazonaws.com name) an
+ * external S3 bucket read at the region's endpoint or --external-s3-endpoint. */
+static int parse_s3(ct_edge *e, const char *dn, json_t *o, cf_fail *f)
+{
+    char bucket[64], region[32];
+    int aws;
+    if (!dn || origin_bucket(dn, bucket, sizeof bucket, region, sizeof region, &aws))
+        return cf_failf(f, 400, "InvalidOrigin", "The specified origin server does not exist or is "
+                                                 "not valid.");
+    ct_meta_bucket b;
+    memset(&b, 0, sizeof b);
+    ct_err err = ct_meta_bucket_get(e->meta, bucket, &b);
+    if (err && (err != CT_ERR_NOT_FOUND || !aws))
+        return cf_failf(f, 400, "InvalidOrigin", "The origin bucket %s does not exist.", bucket);
+    if (!err)
+        ct_meta_bucket_free(&b);
+    json_object_set_new(o, "originType", json_string(err ? "s3-external" : "s3"));
+    json_object_set_new(o, "originRegion", json_string(region));
+    json_object_set_new(o, "originDomainName", json_string(dn));
+    json_object_set_new(o, "originBucket", json_string(bucket));
+    return 0;
+}
+
 static int parse_origin(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *f)
 {
     static const char *const known[] = {"Id", "DomainName", "OriginPath", "OriginAccessControlId",
-                                        NULL};
+                                        "CustomOriginConfig", NULL};
     static const char *const ignored[] = {"S3OriginConfig", "ConnectionAttempts",
                                           "ConnectionTimeout", NULL};
     const ct_xml_node *origins = ct_xml_child(cfg, "Origins");
@@ -48,25 +156,19 @@ static int parse_origin(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *
     const char *id = ct_xml_child_text(org, "Id"), *dn = ct_xml_child_text(org, "DomainName");
     const char *op = ct_xml_child_text(org, "OriginPath");
     const char *oac = ct_xml_child_text(org, "OriginAccessControlId");
-    char bucket[64];
-    if (!id || !*id || !dn || origin_bucket(dn, bucket, sizeof bucket))
+    const ct_xml_node *coc = ct_xml_child(org, "CustomOriginConfig");
+    if (!id || !*id || !dn)
         return cf_failf(f, 400, "InvalidOrigin", "The specified origin server does not exist or is "
                                              "not valid.");
-    ct_meta_bucket b;
-    memset(&b, 0, sizeof b);
-    ct_err err = ct_meta_bucket_get(e->meta, bucket, &b);
-    if (err)
-        return cf_failf(f, 400, "InvalidOrigin", "The origin bucket %s does not exist.", bucket);
-    ct_meta_bucket_free(&b);
-    if (oac && *oac && !edge_oac_exists(e, oac))
-        return cf_failf(f, 400, "InvalidOriginAccessControl",
-                        "The origin access control %.40s does not exist.", oac);
     if (op && *op && (op[0] != '/' || op[strlen(op) - 1] == '/' || strlen(op) > 255))
         return cf_failf(f, 400, "InvalidArgument",
                     "OriginPath must start with a slash and must not end with one");
+    if (coc ? parse_custom(org, coc, dn, op, o, f) : parse_s3(e, dn, o, f))
+        return -1;
+    if (oac && *oac && !edge_oac_exists(e, oac))
+        return cf_failf(f, 400, "InvalidOriginAccessControl",
+                        "The origin access control %.40s does not exist.", oac);
     json_object_set_new(o, "originId", json_string(id));
-    json_object_set_new(o, "originDomainName", json_string(dn));
-    json_object_set_new(o, "originBucket", json_string(bucket));
     json_object_set_new(o, "originPath", json_string(op ? op : ""));
     json_object_set_new(o, "originAccessControlId", json_string(oac ? oac : ""));
     return 0;
@@ -352,9 +454,21 @@ static void x_origins(ct_buf *b, const json_t *d)
     cf_x_text(b, "Id", *oid ? oid : cf_js(d, "originBucket"));
     cf_x_text(b, "DomainName", *dn ? dn : def_dn);
     cf_x_text(b, "OriginPath", cf_js(d, "originPath"));
-    ct_buf_puts(b, "<CustomHeaders><Quantity>0</Quantity></CustomHeaders>"
-                   "<S3OriginConfig><OriginAccessIdentity></OriginAccessIdentity>"
-                   "</S3OriginConfig><ConnectionAttempts>3</ConnectionAttempts>"
+    ct_buf_puts(b, "<CustomHeaders><Quantity>0</Quantity></CustomHeaders>");
+    if (!strcmp(cf_js(d, "originType"), "custom")) /* what was sent, CloudFront's defaults */
+        ct_buf_printf(b, "<CustomOriginConfig><HTTPPort>%lld</HTTPPort><HTTPSPort>%lld"
+                         "</HTTPSPort><OriginProtocolPolicy>%s</OriginProtocolPolicy>"
+                         "<OriginSslProtocols><Quantity>1</Quantity><Items><SslProtocol>TLSv1.2"
+                         "</SslProtocol></Items></OriginSslProtocols><OriginReadTimeout>30"
+                         "</OriginReadTimeout><OriginKeepaliveTimeout>5</OriginKeepaliveTimeout>"
+                         "</CustomOriginConfig>",
+                      (long long)json_integer_value(json_object_get(d, "originHttpPort")),
+                      (long long)json_integer_value(json_object_get(d, "originHttpsPort")),
+                      cf_js(d, "originProtocolPolicy"));
+    else
+        ct_buf_puts(b, "<S3OriginConfig><OriginAccessIdentity></OriginAccessIdentity>"
+                       "</S3OriginConfig>");
+    ct_buf_puts(b, "<ConnectionAttempts>3</ConnectionAttempts>"
                    "<ConnectionTimeout>10</ConnectionTimeout>");
     cf_x_text(b, "OriginAccessControlId", cf_js(d, "originAccessControlId"));
     ct_buf_puts(b, "</Origin></Items></Origins>");

@@ -18,6 +18,7 @@
 /* ---- routing table ---- */
 
 typedef struct {
+    ct_edge *e;
     edge_dist *v;
     size_t n, cap;
 } dist_vec;
@@ -139,6 +140,59 @@ static int dist_from_json(json_t *j, edge_dist *d)
     return 0;
 }
 
+/* Where d's origin is read (see edge_dist.origin_url): a custom origin at
+ * its DomainName and ports (OriginPath's first segment is the bucket, the
+ * rest the key prefix); an external S3 bucket at --external-s3-endpoint or
+ * its region's AWS endpoint; a bucket of the API node through the
+ * standalone edge's --origin; else this node's store. -1: unusable. */
+static int origin_from_json(ct_edge *e, json_t *j, edge_dist *d)
+{
+    const char *type = json_string_value(json_object_get(j, "originType"));
+    const char *region = json_string_value(json_object_get(j, "originRegion"));
+    int n = 0;
+    if (type && !strcmp(type, "custom")) {
+        const char *host = json_string_value(json_object_get(j, "originDomainName"));
+        const char *pp = json_string_value(json_object_get(j, "originProtocolPolicy"));
+        long hp = (long)json_integer_value(json_object_get(j, "originHttpPort"));
+        long sp = (long)json_integer_value(json_object_get(j, "originHttpsPort"));
+        if (!host || !*host || !pp || strlen(host) >= EDGE_HOST_MAX)
+            return -1;
+        int https = strcmp(pp, "http-only") != 0;
+        n = snprintf(d->origin_url, sizeof d->origin_url, "%s://%s:%ld", https ? "https" : "http",
+                     host, https ? sp : hp);
+        if (!strcmp(pp, "match-viewer"))
+            snprintf(d->origin_url_http, sizeof d->origin_url_http, "http://%s:%ld", host, hp);
+        snprintf(d->origin_region, sizeof d->origin_region, "%s",
+                 e->origin_region ? e->origin_region : "");
+        /* the key prefix is what follows the bucket in OriginPath */
+        size_t bl = strlen(d->origin_bucket);
+        if (strncmp(d->origin_path, "/", 1) || strncmp(d->origin_path + 1, d->origin_bucket, bl))
+            return -1;
+        memmove(d->origin_path, d->origin_path + 1 + bl, strlen(d->origin_path + 1 + bl) + 1);
+    } else if (type && !strcmp(type, "s3-external")) {
+        if (!region || !*region || strlen(region) >= sizeof d->origin_region)
+            return -1;
+        strcpy(d->origin_region, region);
+        if (e->external_s3_endpoint)
+            n = snprintf(d->origin_url, sizeof d->origin_url, "%s", e->external_s3_endpoint);
+        else
+            n = snprintf(d->origin_url, sizeof d->origin_url, "https://s3.%s.amazonaws.com",
+                         region);
+    } else if (e->origin_url) {
+        n = snprintf(d->origin_url, sizeof d->origin_url, "%s", e->origin_url);
+        snprintf(d->origin_region, sizeof d->origin_region, "%s",
+                 e->origin_region ? e->origin_region : "");
+        d->origin_node = 1;
+    }
+    return n < 0 || (size_t)n >= sizeof d->origin_url ? -1 : 0;
+}
+
+void edge_dist_origin_for_viewer(edge_dist *d, int secure)
+{
+    if (!secure && d->origin_url_http[0])
+        memcpy(d->origin_url, d->origin_url_http, sizeof d->origin_url);
+}
+
 /* How specifically one of d's aliases names host: 0 = none; a wildcard
  * "*.example.com" (one or more leading labels, never example.com itself)
  * scores the length of its suffix; an exact alias beats every wildcard. */
@@ -163,7 +217,7 @@ static ct_err collect_dist(void *ctx, const char *json)
     dist_vec *v = ctx;
     json_t *j = json_loads(json, 0, NULL);
     edge_dist d;
-    int bad = !j || dist_from_json(j, &d);
+    int bad = !j || dist_from_json(j, &d) || origin_from_json(v->e, j, &d);
     json_decref(j);
     if (bad) {
         ct_warn("edge: skipping a malformed stored distribution");
@@ -183,7 +237,7 @@ static ct_err collect_dist(void *ctx, const char *json)
 
 ct_err edge_dists_reload(ct_edge *e)
 {
-    dist_vec v = {0};
+    dist_vec v = {e, NULL, 0, 0};
     ct_err err = ct_meta_distribution_list(e->meta, collect_dist, &v);
     if (err) {
         free(v.v);

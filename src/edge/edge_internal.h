@@ -250,7 +250,16 @@ typedef struct {
     edge_error_page errors[EDGE_ERRORS_MAX];
     size_t n_behaviors;           /* CacheBehaviors, in order; the fields above are the default's */
     edge_behavior behaviors[EDGE_BEHAVIORS_MAX];
+    /* Where the origin is read (edge_dists.c resolves it from the stored
+     * record): "" = this node's meta/store (sendfile from the blob), else an
+     * S3-compatible endpoint, path-style, read remotely into the disk cache. */
+    char origin_url[272];
+    char origin_url_http[272];    /* match-viewer custom origin: the one for HTTP viewers */
+    char origin_region[32];       /* SigV4 region, "" = us-east-1 */
+    int origin_node;              /* read through `cattube edge --origin` (its policy option) */
 } edge_dist;
+/* Picks the viewer's protocol of a match-viewer custom origin on a copy of d. */
+void edge_dist_origin_for_viewer(edge_dist *d, int secure);
 /* CacheBehaviors: the first behavior whose PathPattern matches the raw
  * request path (a pattern without a leading '/' matches as if it had one)
  * replaces d's behavior fields (policy, TTLs, trusted key groups, Compress);
@@ -484,6 +493,7 @@ struct ct_edge {
     edge_disk *disk;       /* object bytes of remote origins (own lock), or NULL */
     edge_gzcache *gz;      /* compressed bodies (own lock) */
     char *origin_url;      /* remote S3 origin (cattube edge --origin), or NULL: local */
+    char *external_s3_endpoint; /* external S3 origins' endpoint, NULL: AWS's */
     char *origin_ak, *origin_sk, *origin_region;
     int origin_no_verify;
     int origin_eval_policy; /* evaluate the origin bucket's policy here */

@@ -835,7 +835,8 @@ ct_err edge_loop_start(ct_edge *e, edge_loop **out)
         edge_loop_stop(lp);
         return CT_ERR_INVALID;
     }
-    if (e->origin_url && !(lp->pool = edge_pool_start(EDGE_POOL_THREADS, run_parked)))
+    /* remote origins are possible exactly when there is a disk cache */
+    if (e->disk && !(lp->pool = edge_pool_start(EDGE_POOL_THREADS, run_parked)))
         ct_warn("edge: no origin pool: origin reads will run on the server threads");
     int want = thread_count();
     for (int i = 0; i < want; i++) {

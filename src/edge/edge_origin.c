@@ -21,11 +21,16 @@
  * Two kinds of origin sit behind the same two calls (head, open):
  *   - local (cattube serve): meta + store in process; the policy is
  *     evaluated here; the bytes are the blob's fd (sendfile).
- *   - remote (cattube edge --origin URL): any S3-compatible endpoint read
- *     through the outbound client (client/client.h) with a HEAD for the row
- *     and a GET into the disk cache (edge_disk.c) for the bytes. The origin
- *     enforces its own policy: an origin with an OAC is read with the edge's
- *     SigV4 credentials, one without is read unsigned (anonymous). */
+ *   - remote: any S3-compatible endpoint read through the outbound client
+ *     (client/client.h) with a HEAD for the row and a GET into the disk
+ *     cache (edge_disk.c) for the bytes. The origin enforces its own
+ *     policy: an origin with an OAC is read with the edge's SigV4
+ *     credentials, one without is read unsigned (anonymous). Which kind a
+ *     distribution has is decided per distribution (edge_dist.origin_url,
+ *     resolved in edge_dists.c): every one on `cattube edge --origin URL`,
+ *     and on `cattube serve` those with an external origin (a
+ *     CustomOriginConfig such as MinIO, or an amazonaws.com bucket that is
+ *     not on this node). */
 #include "edge/edge_origin.h"
 #include "client/client.h"
 #include "edge/edge_internal.h"
@@ -62,10 +67,10 @@ static int allowed(ct_edge *e, const edge_dist *d, const char *policy, const cha
 static ct_err remote_client(ct_edge *e, const edge_dist *d, ct_client **c)
 {
     int sign = d->oac_id[0] && e->origin_ak && e->origin_sk;
-    ct_client_config cfg = {.endpoint = e->origin_url,
+    ct_client_config cfg = {.endpoint = d->origin_url,
                             .access_key = sign ? e->origin_ak : NULL,
                             .secret_key = sign ? e->origin_sk : NULL,
-                            .region = e->origin_region,
+                            .region = d->origin_region[0] ? d->origin_region : NULL,
                             .no_verify_tls = e->origin_no_verify,
                             .connect_timeout_s = 5,
                             .low_speed_timeout_s = 30};
@@ -117,8 +122,9 @@ static ct_err row_from_head(const edge_dist *d, const char *key, const ct_client
  * the edge's credentials) into *policy (NULL when it has none). */
 static ct_err remote_policy(ct_edge *e, const edge_dist *d, char **policy)
 {
-    ct_client_config cfg = {.endpoint = e->origin_url, .access_key = e->origin_ak,
-                            .secret_key = e->origin_sk, .region = e->origin_region,
+    ct_client_config cfg = {.endpoint = d->origin_url, .access_key = e->origin_ak,
+                            .secret_key = e->origin_sk,
+                            .region = d->origin_region[0] ? d->origin_region : NULL,
                             .no_verify_tls = e->origin_no_verify, .connect_timeout_s = 5,
                             .low_speed_timeout_s = 30};
     ct_client *c = NULL;
@@ -151,7 +157,8 @@ static ct_err remote_head(ct_edge *e, const edge_dist *d, const char *key, ct_me
     char *policy = NULL;
     ct_buf res = CT_BUF_INIT;
     ct_err err = CT_OK;
-    if (e->origin_eval_policy) { /* the bucket policy decides, as for a local origin */
+    int eval = e->origin_eval_policy && d->origin_node;
+    if (eval) { /* the bucket policy decides, as for a local origin */
         err = remote_policy(e, d, &policy);
         if (!err && ct_buf_printf(&res, "arn:aws:s3:::%s/%s", d->origin_bucket, key))
             err = CT_ERR_NOMEM;
@@ -166,7 +173,7 @@ static ct_err remote_head(ct_edge *e, const edge_dist *d, const char *key, ct_me
     if (!err)
         err = ct_client_s3_head(c, d->origin_bucket, key, &resp);
     ct_client_close(c);
-    if (err == CT_ERR_NOT_FOUND && e->origin_eval_policy) {
+    if (err == CT_ERR_NOT_FOUND && eval) {
         ct_buf_reset(&res);
         if (ct_buf_printf(&res, "arn:aws:s3:::%s", d->origin_bucket) ||
             !allowed(e, d, policy, "s3:ListBucket", res.data))
@@ -223,7 +230,7 @@ static ct_err remote_fill(void *ctx, const char *tmp_path)
 ct_err edge_origin_open(ct_edge *e, const edge_dist *d, const ct_meta_object *o, int *fd,
                         uint64_t *size, int *hit)
 {
-    if (!e->origin_url) {
+    if (!d->origin_url[0]) {
         *hit = 1;
         return ct_store_open_read(e->store, o->blob_id, fd, size);
     }
@@ -243,7 +250,7 @@ ct_err edge_origin_open(ct_edge *e, const edge_dist *d, const ct_meta_object *o,
 
 ct_err edge_origin_head(ct_edge *e, const edge_dist *d, const char *key, ct_meta_object *out)
 {
-    if (e->origin_url)
+    if (d->origin_url[0])
         return remote_head(e, d, key, out);
     ct_meta_bucket b;
     memset(&b, 0, sizeof b);

@@ -184,7 +184,7 @@ static ct_err origin_row(ct_edge *e, const edge_dist *d, const char *key, int he
     ct_err err = edge_cache_lookup(e, d, key, o, hit);
     if (!*hit)
         edge_metrics_origin(e, edge_now_us() - t_origin);
-    if (!err && *hit && !head && !e->origin_url &&
+    if (!err && *hit && !head && !d->origin_url[0] &&
         ct_store_open_read(e->store, o->blob_id, fd, blob_size)) {
         /* The cached row's blob is gone (overwritten or deleted): read again. */
         edge_cache_invalidate(e->cache, d->id, key, 0);
@@ -274,7 +274,7 @@ static int serve(edge_req *r, edge_conn *c, const edge_dist *d, const char *key,
                  int head, const page_for *pf)
 {
     ct_edge *e = r->l->e;
-    if (r->can_defer && e->origin_url && !remote_ready(e, d, key, head)) {
+    if (r->can_defer && d->origin_url[0] && !remote_ready(e, d, key, head)) {
         r->deferred = 1; /* run again on a pool thread, which may block */
         return 1;
     }

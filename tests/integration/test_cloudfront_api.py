@@ -174,8 +174,10 @@ def test_origin_path_alias_and_s3_region_domain(server, bucket):
 
 
 def test_invalid_requests(server, bucket):
+    # a plain name that is no bucket here (NAME.s3.amazonaws.com would be an
+    # external S3 origin: test_edge_external_origin.py)
     err = server.aws_fail("cloudfront", "create-distribution", "--distribution-config",
-                          _cfg(server, "no-such-bucket-xyz", uuid.uuid4().hex))
+                          _cfg(server, "x", uuid.uuid4().hex, domain="no-such-bucket-xyz"))
     assert "InvalidOrigin" in err.stderr
     err = server.aws_fail("cloudfront", "create-distribution", "--distribution-config",
                           _cfg(server, bucket, uuid.uuid4().hex,
