@@ -44,6 +44,7 @@ typedef struct {
     int orphan_grace_s;        /* shared DIR: unreferenced blobs older than this are swept */
     int64_t job_retention_ms;  /* finished jobs older than this are deleted; 0 = kept forever */
     ct_cli_job_limits limits;  /* transcode limits (job_limits.c) */
+    long long inline_max;      /* S3 objects up to this size live in their meta row */
 } serve_opts;
 
 typedef struct {
@@ -336,6 +337,8 @@ static void serve_usage(FILE *f)
           "  --job-retention-days N   delete jobs N days after they finished (COMPLETE, ERROR,\n"
           "                           CANCELED); 0 keeps them forever (default 90)\n"
           "  --job-retention-seconds N  the same in seconds, for tests\n"
+          "  --inline-max BYTES       store S3 objects up to this size in the metadata row:\n"
+          "                           one durable commit per PUT (default 65536; 0 = never)\n"
           "%s"
           "  --public-host NAME       host name the edge puts in its URLs\n"
           "  --domain D               S3 virtual-hosted style: Host bucket.D[:port] names a bucket\n"
@@ -360,12 +363,13 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"orphan-grace-seconds", required_argument, NULL, 'G'},
         {"job-retention-days", required_argument, NULL, 'J'},
         {"job-retention-seconds", required_argument, NULL, 'j'},
+        {"inline-max", required_argument, NULL, 'I'},
         CT_CLI_LIMIT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
                       "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600,
-                      SERVE_JOB_RETENTION_DAYS * 86400000LL, {0}};
+                      SERVE_JOB_RETENTION_DAYS * 86400000LL, {0}, CT_S3_INLINE_MAX_DEFAULT};
     ct_cli_limits_defaults(&o->limits);
     int c, lim;
     long long days = -1, secs = -1; /* -1: not given */
@@ -390,6 +394,13 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 'G': o->orphan_grace_s = atoi(optarg); break;
         case 'J': days = ct_cli_whole(optarg, 0, 100000); bad_retention |= days < 0; break;
         case 'j': secs = ct_cli_whole(optarg, 0, 100000LL * 86400); bad_retention |= secs < 0; break;
+        case 'I':
+            if ((o->inline_max = ct_cli_whole(optarg, 0, CT_S3_INLINE_MAX_LIMIT)) < 0) {
+                fprintf(stderr, "cattube serve: --inline-max must be a whole number of bytes, "
+                                "0..%d\n", CT_S3_INLINE_MAX_LIMIT);
+                return -1;
+            }
+            break;
         case 'h': serve_usage(stdout); exit(0);
         default:
             lim = ct_cli_limit_option(c, optarg, &o->limits);
@@ -472,7 +483,8 @@ static ct_err start_all(server *sv)
     ct_iam_config ic = {sv->account_id, sv->access_key, sv->secret_key, sv->master_key};
     if ((e = ct_iam_open(&ic, sv->meta, &sv->iam)))
         return e;
-    ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam, sv->opt.domain};
+    ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam, sv->opt.domain,
+                        (uint64_t)sv->opt.inline_max};
     sv->probe = (ct_serve_probe_ctx){sv->meta, sv->store, sv->iam};
     ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url, ct_serve_probe,
                         &sv->probe, caller_may, sv};
