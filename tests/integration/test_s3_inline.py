@@ -107,6 +107,56 @@ def test_trailer_checksum_inline(server, s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="trail/ok")["Body"].read() == body
 
 
+def raw_put(server, bucket, key, body, headers, chunks=None):
+    """A SigV4 (UNSIGNED-PAYLOAD or as headers say) PUT; chunks: send the
+    body with Transfer-Encoding: chunked (no Content-Length)."""
+    import http.client
+    import urllib.parse
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    url = "%s/%s/%s" % (server.endpoint, bucket, key)
+    h = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD", **headers}
+    req = AWSRequest(method="PUT", url=url, data=b"", headers=h)
+    SigV4Auth(Credentials(server.access_key, server.secret_key), "s3", server.region).add_auth(req)
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        hdrs = dict(req.headers.items())
+        if chunks is not None:
+            conn.request("PUT", u.path, body=iter(chunks), headers=hdrs, encode_chunked=True)
+        else:
+            conn.request("PUT", u.path, body=body, headers=hdrs)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def test_lying_or_unknown_length_uses_a_blob(server, s3, bucket):
+    # aws-chunked declaring 10 decoded bytes but carrying T + 100: the buffer
+    # spills into a writer at the threshold, then the length check refuses it
+    body = body_of(T + 100, 8)
+    wire = b""
+    for i in range(0, len(body), 8000):
+        wire += b"%x\r\n" % len(body[i:i + 8000]) + body[i:i + 8000] + b"\r\n"
+    wire += b"0\r\nx-amz-checksum-crc32:%s\r\n\r\n" % b64("crc32", body).encode()
+    before = blob_files(server)
+    st, text = raw_put(server, bucket, "lie", wire, {
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "Content-Encoding": "aws-chunked", "x-amz-trailer": "x-amz-checksum-crc32",
+        "x-amz-decoded-content-length": "10", "Content-Length": str(len(wire))})
+    assert st == 400 and b"IncompleteBody" in text, text
+    assert blob_files(server) == before
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="lie")
+    # no declared length at all (Transfer-Encoding: chunked): stored as a blob
+    st, text = raw_put(server, bucket, "unknown", None, {}, chunks=[b"ab", b"cd"])
+    assert st == 200, text
+    assert len(blob_files(server)) == len(before) + 1
+    assert s3.get_object(Bucket=bucket, Key="unknown")["Body"].read() == b"abcd"
+
+
 def test_ranges_and_conditionals(server, s3, bucket):
     body = body_of(5000, 3)
     etag = s3.put_object(Bucket=bucket, Key="range", Body=body)["ETag"]
