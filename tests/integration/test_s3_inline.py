@@ -5,7 +5,7 @@ checksums, presigned GET, CopyObject in every direction (inline <-> blob),
 UploadPartCopy, POST Object, the edge's local origin and a MediaConvert job
 whose input is inline. Overwrites in either direction leave no orphan blob
 file in DATA/blobs; --inline-max 0 keeps blobs; kill -9 right after a 200
-loses nothing."""
+loses nothing. Also on PostgreSQL."""
 
 import base64
 import hashlib
@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 import media
 from conftest import Server
 from test_edge_signed import admin
+from test_postgres import pg_url  # noqa: F401 (fixture)
 from test_s3_checksums import HeaderClient, b64, put_with_trailer
 
 T = 65536  # the default --inline-max
@@ -355,3 +356,33 @@ def test_kill9_after_inline_put_then_inline_max_0(own_server, tmp_path):
     r = subprocess.run([srv.bin, "serve", "--inline-max", "2000000"], capture_output=True,
                        text=True, timeout=30)
     assert r.returncode != 0 and "--inline-max" in r.stderr
+
+
+def test_inline_on_postgres(pg_url, tmp_path):  # noqa: F811 (fixture)
+    """The same through PostgreSQL: bytea sent and read in hex text form,
+    every byte value, an empty object, inline <-> blob overwrites."""
+    srv = Server(str(tmp_path))
+    srv.extra_args = ["--db", pg_url, "--workers", "0"]
+    srv.start()
+    try:
+        s3 = srv.client("s3")
+        s3.create_bucket(Bucket="pg-inline")
+        body = bytes(range(256)) * 40  # every byte value, 10 KiB
+        etag = s3.put_object(Bucket="pg-inline", Key="a", Body=body)["ETag"]
+        assert etag == '"%s"' % hashlib.md5(body).hexdigest()
+        assert blob_files(srv) == []
+        assert s3.get_object(Bucket="pg-inline", Key="a")["Body"].read() == body
+        g = s3.get_object(Bucket="pg-inline", Key="a", Range="bytes=255-256")
+        assert g["Body"].read() == b"\xff\x00"
+        s3.put_object(Bucket="pg-inline", Key="empty", Body=b"")
+        assert s3.get_object(Bucket="pg-inline", Key="empty")["Body"].read() == b""
+        s3.copy_object(Bucket="pg-inline", Key="b", CopySource={"Bucket": "pg-inline", "Key": "a"})
+        assert s3.get_object(Bucket="pg-inline", Key="b")["Body"].read() == body
+        s3.put_object(Bucket="pg-inline", Key="a", Body=body_of(T + 1))
+        assert len(blob_files(srv)) == 1
+        s3.put_object(Bucket="pg-inline", Key="a", Body=b"small again")
+        assert blob_files(srv) == []
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="pg-inline")["Contents"]]
+        assert keys == ["a", "b", "empty"]
+    finally:
+        srv.stop()
