@@ -47,6 +47,7 @@ typedef struct {
     /* the edge's external origins (CustomOriginConfig, amazonaws.com buckets not here) */
     const char *origin_ak, *origin_sk, *origin_region, *external_s3;
     int origin_no_verify;
+    long long inline_max;      /* S3 objects up to this size live in their meta row */
 } serve_opts;
 
 typedef struct {
@@ -339,6 +340,8 @@ static void serve_usage(FILE *f)
           "  --job-retention-days N   delete jobs N days after they finished (COMPLETE, ERROR,\n"
           "                           CANCELED); 0 keeps them forever (default 90)\n"
           "  --job-retention-seconds N  the same in seconds, for tests\n"
+          "  --inline-max BYTES       store S3 objects up to this size in the metadata row:\n"
+          "                           one durable commit per PUT (default 65536; 0 = never)\n"
           "%s"
           "  --public-host NAME       host name the edge puts in its URLs\n"
           "  --domain D               S3 virtual-hosted style: Host bucket.D[:port] names a bucket\n"
@@ -375,12 +378,14 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"origin-region", required_argument, NULL, 0x103},
         {"external-s3-endpoint", required_argument, NULL, 0x104},
         {"origin-no-verify-ssl", no_argument, NULL, 0x105},
+        {"inline-max", required_argument, NULL, 'I'},
         CT_CLI_LIMIT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
                       "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600,
-                      SERVE_JOB_RETENTION_DAYS * 86400000LL, {0}, NULL, NULL, NULL, NULL, 0};
+                      SERVE_JOB_RETENTION_DAYS * 86400000LL, {0}, NULL, NULL, NULL, NULL, 0,
+                      CT_S3_INLINE_MAX_DEFAULT};
     ct_cli_limits_defaults(&o->limits);
     int c, lim;
     long long days = -1, secs = -1; /* -1: not given */
@@ -410,6 +415,13 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 0x103: o->origin_region = optarg; break;
         case 0x104: o->external_s3 = optarg; break;
         case 0x105: o->origin_no_verify = 1; break;
+        case 'I':
+            if ((o->inline_max = ct_cli_whole(optarg, 0, CT_S3_INLINE_MAX_LIMIT)) < 0) {
+                fprintf(stderr, "cattube serve: --inline-max must be a whole number of bytes, "
+                                "0..%d\n", CT_S3_INLINE_MAX_LIMIT);
+                return -1;
+            }
+            break;
         case 'h': serve_usage(stdout); exit(0);
         default:
             lim = ct_cli_limit_option(c, optarg, &o->limits);
@@ -515,7 +527,8 @@ static ct_err start_all(server *sv)
     ct_iam_config ic = {sv->account_id, sv->access_key, sv->secret_key, sv->master_key};
     if ((e = ct_iam_open(&ic, sv->meta, &sv->iam)))
         return e;
-    ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam, sv->opt.domain};
+    ct_s3_config s3c = {sv->opt.region, sv->account_id, sv->iam, sv->opt.domain,
+                        (uint64_t)sv->opt.inline_max};
     sv->probe = (ct_serve_probe_ctx){sv->meta, sv->store, sv->iam};
     ct_mc_config mcc = {sv->opt.region, sv->account_id, sv->endpoint_url, ct_serve_probe,
                         &sv->probe, caller_may, sv};

@@ -10,7 +10,9 @@
 #include "sandbox/sandbox.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int get_allowed(const ct_serve_probe_ctx *c, const ct_http_req *req, const char *bucket,
                        const char *key, const char *bucket_policy)
@@ -37,7 +39,7 @@ ct_err ct_serve_probe(void *ctx, const ct_http_req *req, const char *bucket, con
     static const ct_sandbox_limits lim = {0};
     ct_transcode_result res;
     char path[4096];
-    int have_b = 0, have_o = 0;
+    int have_b = 0, have_o = 0, have_tmp = 0;
     ct_err err = ct_meta_bucket_get(c->meta, bucket, &b);
     if (err) {
         snprintf(out->msg, sizeof out->msg, err == CT_ERR_NOT_FOUND ? "NoSuchBucket: the bucket "
@@ -56,8 +58,20 @@ ct_err ct_serve_probe(void *ctx, const ct_http_req *req, const char *bucket, con
         goto cleanup;
     }
     have_o = 1;
-    if ((err = ct_store_local_path(c->store, o.blob_id, path, sizeof path)))
+    if (o.is_inline) { /* no file: the probe child reads one, in the store's scratch dir */
+        int len = snprintf(path, sizeof path, "%s/probe-XXXXXX", ct_store_scratch_dir(c->store));
+        int fd = len > 0 && (size_t)len < sizeof path ? mkstemp(path) : -1;
+        if (fd < 0) {
+            err = CT_ERR_IO;
+            goto cleanup;
+        }
+        close(fd);
+        have_tmp = 1;
+        if ((err = ct_store_bytes_file(path, o.inline_data, o.inline_len)))
+            goto cleanup;
+    } else if ((err = ct_store_local_path(c->store, o.blob_id, path, sizeof path))) {
         goto cleanup;
+    }
     err = ct_sandbox_probe(path, &lim, &out->container_json, &res);
     if (err) {
         snprintf(out->msg, sizeof out->msg, "%s", res.error_message);
@@ -68,6 +82,8 @@ ct_err ct_serve_probe(void *ctx, const ct_http_req *req, const char *bucket, con
     out->size = o.size;
     out->last_modified_ms = o.mtime_ms;
 cleanup:
+    if (have_tmp)
+        unlink(path);
     if (have_o)
         ct_meta_object_free(&o);
     if (have_b)

@@ -131,8 +131,13 @@ static int obj_copy(ct_meta_object *dst, const ct_meta_object *src)
     dst->key = src->key ? strdup(src->key) : NULL;
     dst->content_type = src->content_type ? strdup(src->content_type) : NULL;
     dst->meta_json = src->meta_json ? strdup(src->meta_json) : NULL;
+    /* an inline object's bytes too: the row is all a hit serves from */
+    dst->inline_data = src->inline_data ? malloc(src->inline_len ? src->inline_len : 1) : NULL;
+    if (dst->inline_data)
+        memcpy(dst->inline_data, src->inline_data, src->inline_len);
     if ((src->bucket && !dst->bucket) || (src->key && !dst->key) ||
-        (src->content_type && !dst->content_type) || (src->meta_json && !dst->meta_json)) {
+        (src->content_type && !dst->content_type) || (src->meta_json && !dst->meta_json) ||
+        (src->inline_data && !dst->inline_data)) {
         ct_meta_object_free(dst);
         return -1;
     }
@@ -249,7 +254,7 @@ static void insert_locked(edge_cache *c, const char *ckey, uint64_t h, const ct_
     en->err = err;
     en->expires_ms = ct_mono_ms() + ttl_s * 1000;
     en->bytes = sizeof *en + slen(ckey) + slen(o->bucket) + slen(o->key) +
-                slen(o->content_type) + slen(o->meta_json);
+                slen(o->content_type) + slen(o->meta_json) + o->inline_len;
     ct_meta_object old;
     memset(&old, 0, sizeof old);
     ct_err old_err;

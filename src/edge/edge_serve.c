@@ -175,6 +175,21 @@ static rep_form choose_form(edge_conn *c, const edge_dist *d,
     return f;
 }
 
+/* A cached inline row is current while meta has that very version: an
+ * overwrite leaves no vanished blob to notice, so ask (a point lookup, as
+ * a blob row costs an open). */
+static int inline_row_current(ct_edge *e, const edge_dist *d, const char *key,
+                              const ct_meta_object *o)
+{
+    ct_meta_object now;
+    if (ct_meta_object_get(e->meta, d->origin_bucket, key, &now) != CT_OK)
+        return 0;
+    int same = now.is_inline && now.size == o->size && now.mtime_ms == o->mtime_ms &&
+               strcmp(now.etag, o->etag) == 0;
+    ct_meta_object_free(&now);
+    return same;
+}
+
 /* The origin row of key (cache, then meta) and, for a GET served from a
  * cached row, its blob already open (*fd) so a vanished blob is noticed. */
 static ct_err origin_row(ct_edge *e, const edge_dist *d, const char *key, int head,
@@ -185,8 +200,10 @@ static ct_err origin_row(ct_edge *e, const edge_dist *d, const char *key, int he
     if (!*hit)
         edge_metrics_origin(e, edge_now_us() - t_origin);
     if (!err && *hit && !head && !d->origin_url[0] &&
-        ct_store_open_read(e->store, o->blob_id, fd, blob_size)) {
-        /* The cached row's blob is gone (overwritten or deleted): read again. */
+        (o->is_inline ? !inline_row_current(e, d, key, o)
+                      : ct_store_open_read(e->store, o->blob_id, fd, blob_size) != CT_OK)) {
+        /* The cached row's blob is gone (overwritten or deleted), or its
+         * inline version is no longer meta's: read again. */
         edge_cache_invalidate(e->cache, d->id, key, 0);
         ct_meta_object_free(o);
         memset(o, 0, sizeof *o);
@@ -195,6 +212,20 @@ static ct_err origin_row(ct_edge *e, const edge_dist *d, const char *key, int he
         err = edge_cache_lookup(e, d, key, o, hit);
     }
     return err;
+}
+
+/* A body copied from an inline object's bytes (the row has them: no file). */
+static edge_resp *inline_response(const ct_meta_object *o, uint64_t off, uint64_t len)
+{
+    if (off + len > o->inline_len)
+        return NULL;
+    char *data = malloc(len ? (size_t)len : 1);
+    if (!data)
+        return NULL;
+    if (len)
+        memcpy(data, o->inline_data + off, (size_t)len);
+    edge_resp *mr = edge_resp_take((size_t)len, data);
+    return mr;
 }
 
 static int send_416(edge_req *r, edge_conn *c, const ct_meta_object *o)
@@ -332,6 +363,13 @@ static int serve(edge_req *r, edge_conn *c, const edge_dist *d, const char *key,
         goto done;
     if (form.gzip)
         mr = edge_gzcache_response(e->gz, ckey, o.etag, &len);
+    else if (nr <= 1 && o.is_inline) { /* local origin: the row has the bytes */
+        if (nr == 1)
+            len = rg[0].end - rg[0].start + 1;
+        mr = head ? edge_resp_length_only(len) : inline_response(&o, nr ? rg[0].start : 0, len);
+        if (!mr)
+            goto done;
+    }
     if (!mr && (!head || form.gzip) && open_blob(e, d, &o, &fd, blob_size, need, &hit)) {
         free(ckey);
         ret = edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
@@ -346,7 +384,7 @@ static int serve(edge_req *r, edge_conn *c, const edge_dist *d, const char *key,
         fd = -1; /* taken */
         snprintf(mp_type, sizeof mp_type, "multipart/byteranges; boundary=%s", boundary);
         ctype = mp_type;
-    } else {
+    } else if (!mr) {
         if (nr == 1)
             len = rg[0].end - rg[0].start + 1;
         if (head) /* Content-Length of the representation (or the range), no body */

@@ -64,6 +64,17 @@ const char *ct_db_col_text(ct_db_stmt *st, int col) { return st->db->ops->col_te
 int64_t ct_db_col_int64(ct_db_stmt *st, int col) { return st->db->ops->col_int64(st, col); }
 int ct_db_col_int(ct_db_stmt *st, int col) { return (int)st->db->ops->col_int64(st, col); }
 int ct_db_col_is_null(ct_db_stmt *st, int col) { return st->db->ops->col_is_null(st, col); }
+
+void ct_db_bind_blob(ct_db_stmt *st, int i, const void *p, size_t n)
+{
+    st->db->ops->bind_blob(st, i, p, n);
+}
+
+const void *ct_db_col_blob(ct_db_stmt *st, int col, size_t *len)
+{
+    *len = 0;
+    return st->db->ops->col_blob(st, col, len);
+}
 ct_err ct_db_begin(ct_db *db) { return db->ops->begin(db); }
 ct_err ct_db_commit(ct_db *db) { return db->ops->commit(db); }
 void ct_db_rollback(ct_db *db) { db->ops->rollback(db); }

@@ -40,6 +40,9 @@ void ct_db_finalize(ct_db_stmt *st); /* NULL is fine */
 void ct_db_bind_text(ct_db_stmt *st, int i, const char *s);
 void ct_db_bind_int64(ct_db_stmt *st, int i, int64_t v);
 void ct_db_bind_null(ct_db_stmt *st, int i);
+/* Binary (BLOB / bytea); copied. p may be NULL when n is 0 (an empty value,
+ * not SQL NULL). */
+void ct_db_bind_blob(ct_db_stmt *st, int i, const void *p, size_t n);
 
 enum { CT_DB_DONE = 0, CT_DB_ROW = 1, CT_DB_ERROR = -1 };
 /* CT_DB_ROW while rows remain, then CT_DB_DONE; CT_DB_ERROR with the cause in
@@ -56,6 +59,9 @@ const char *ct_db_col_text(ct_db_stmt *st, int col); /* NULL for SQL NULL */
 int64_t ct_db_col_int64(ct_db_stmt *st, int col);
 int ct_db_col_int(ct_db_stmt *st, int col);
 int ct_db_col_is_null(ct_db_stmt *st, int col);
+/* Binary column: its bytes (valid as column text is) and length; NULL with
+ * *len 0 for SQL NULL, and for an empty value a non-NULL pointer. */
+const void *ct_db_col_blob(ct_db_stmt *st, int col, size_t *len);
 
 /* A write transaction (SQLite: BEGIN IMMEDIATE). commit rolls back on failure. */
 ct_err ct_db_begin(ct_db *db);

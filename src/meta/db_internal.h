@@ -22,6 +22,8 @@ typedef struct {
     ct_err (*commit)(ct_db *db);
     void (*rollback)(ct_db *db);
     int (*txn_retryable)(ct_db *db);
+    void (*bind_blob)(ct_db_stmt *st, int i, const void *p, size_t n);
+    const void *(*col_blob)(ct_db_stmt *st, int col, size_t *len);
 } ct_db_ops;
 
 /* Each driver's connection and statement start with these. */

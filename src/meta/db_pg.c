@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #define PG_INT8_OID 20
+#define PG_BYTEA_OID 17
 #define PG_MAX_PARAMS 32
 
 typedef struct {
@@ -43,6 +44,7 @@ typedef struct {
     Oid types[PG_MAX_PARAMS];
     PGresult *res;
     int row, nrows;
+    unsigned char *blob; /* the last col_blob's decoded bytes */
 } pg_stmt;
 
 static pg_db *pg_of(ct_db *db) { return (pg_db *)db; }
@@ -230,6 +232,7 @@ static void pg_finalize(ct_db_stmt *s)
     pg_stmt *st = (pg_stmt *)s;
     clear_params(st);
     PQclear(st->res);
+    free(st->blob);
     free(st->sql);
     free(st);
 }
@@ -256,6 +259,19 @@ static void pg_bind_int64(ct_db_stmt *s, int i, int64_t v)
 }
 
 static void pg_bind_null(ct_db_stmt *s, int i) { set_param(s, i, NULL, 0); }
+
+/* bytea in its text form, "\\x" and hex: the parameters are all text. */
+static void pg_bind_blob(ct_db_stmt *s, int i, const void *p, size_t n)
+{
+    char *v = malloc(2 * n + 3);
+    if (v) {
+        v[0] = '\\';
+        v[1] = 'x';
+        ct_hex(p, n, v + 2);
+        v[2 * n + 2] = '\0';
+    }
+    set_param(s, i, v, PG_BYTEA_OID);
+}
 
 static int run(pg_stmt *st)
 {
@@ -322,6 +338,37 @@ static int64_t pg_col_int64(ct_db_stmt *s, int col)
 
 static int pg_col_is_null(ct_db_stmt *s, int col) { return pg_col_text(s, col) == NULL; }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Results come as text: bytea_output 'hex' ("\\x..."), the default since 9.0. */
+static const void *pg_col_blob(ct_db_stmt *s, int col, size_t *len)
+{
+    pg_stmt *st = (pg_stmt *)s;
+    const char *t = pg_col_text(s, col);
+    if (!t)
+        return NULL;
+    size_t n = strlen(t);
+    if (n < 2 || t[0] != '\\' || t[1] != 'x' || n % 2) {
+        ct_error("meta: pg: bytea column not in hex form");
+        return NULL;
+    }
+    free(st->blob);
+    if (!(st->blob = malloc(n / 2))) /* n/2 - 1 bytes, at least 1 */
+        return NULL;
+    for (size_t i = 2; i < n; i += 2) {
+        int hi = hexval(t[i]), lo = hexval(t[i + 1]);
+        if (hi < 0 || lo < 0)
+            return NULL;
+        st->blob[i / 2 - 1] = (unsigned char)(hi << 4 | lo);
+    }
+    *len = n / 2 - 1;
+    return st->blob;
+}
+
 static ct_err pg_begin(ct_db *d)
 {
     pg_db *db = pg_of(d);
@@ -360,7 +407,7 @@ static int pg_txn_retryable(ct_db *d) { return pg_of(d)->txn_retry; }
 static const ct_db_ops pg_ops = {
     pg_close,    pg_exec,        pg_exec_ddl, pg_prepare, pg_finalize, pg_bind_text,
     pg_bind_int64, pg_bind_null, pg_step,     pg_col_text, pg_col_int64, pg_col_is_null,
-    pg_begin,    pg_commit,      pg_rollback, pg_txn_retryable,
+    pg_begin,    pg_commit,      pg_rollback, pg_txn_retryable, pg_bind_blob, pg_col_blob,
 };
 
 static PGconn *connect_url(const char *url)

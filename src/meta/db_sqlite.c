@@ -210,10 +210,27 @@ static void sq_rollback(ct_db *db) { sqlite3_exec(h_of(db), "ROLLBACK", NULL, NU
 
 static int sq_txn_retryable(ct_db *db) { return (void)db, 0; } /* busy_timeout waits */
 
+static void sq_bind_blob(ct_db_stmt *st, int i, const void *p, size_t n)
+{
+    if (n == 0) /* a zero-length value, not NULL (sqlite3_bind_blob(NULL) binds NULL) */
+        sqlite3_bind_zeroblob(s_of(st), i, 0);
+    else
+        sqlite3_bind_blob64(s_of(st), i, p, n, SQLITE_TRANSIENT);
+}
+
+static const void *sq_col_blob(ct_db_stmt *st, int col, size_t *len)
+{
+    if (sqlite3_column_type(s_of(st), col) == SQLITE_NULL)
+        return NULL;
+    const void *p = sqlite3_column_blob(s_of(st), col);
+    *len = (size_t)sqlite3_column_bytes(s_of(st), col);
+    return p ? p : ""; /* SQLite gives NULL for a zero-length blob */
+}
+
 static const ct_db_ops sq_ops = {
     sq_close,   sq_exec,  sq_exec,    sq_prepare,  sq_finalize, sq_bind_text,   sq_bind_int64,
     sq_bind_null, sq_step,    sq_col_text, sq_col_int64, sq_col_is_null, sq_begin,
-    sq_commit,  sq_rollback, sq_txn_retryable,
+    sq_commit,  sq_rollback, sq_txn_retryable, sq_bind_blob, sq_col_blob,
 };
 
 ct_err db_sqlite_open(const char *path, ct_db **out)

@@ -91,7 +91,7 @@ static const char kv_schema[] =
 /* Bump when the schema changes: PostgreSQL skips its DDL when the stored
  * version matches, since DROP/CREATE TRIGGER locks the jobs table against
  * the claims of processes already running. */
-#define META_SCHEMA_VERSION "4"
+#define META_SCHEMA_VERSION "5"
 
 /* PostgreSQL: 1 when the stored schema version is current. */
 static int pg_schema_current(ct_db *db)
@@ -114,10 +114,11 @@ static int pg_schema_current(ct_db *db)
  * builds get them here (CREATE TABLE IF NOT EXISTS leaves their tables as
  * they were). */
 static const struct {
-    const char *table, *column, *decl;
+    const char *table, *column, *decl, *pg_decl; /* pg_decl: when it differs */
 } late_columns[] = {
-    {"jobs", "uploaded", "INTEGER NOT NULL DEFAULT 0"},
-    {"queues", "max_running", "INTEGER NOT NULL DEFAULT 0"}, /* per-queue concurrency */
+    {"jobs", "uploaded", "INTEGER NOT NULL DEFAULT 0", NULL},
+    {"queues", "max_running", "INTEGER NOT NULL DEFAULT 0", NULL}, /* per-queue concurrency */
+    {"objects", "inline_data", "BLOB", "BYTEA"}, /* schema 5: small objects' bytes */
 };
 
 static ct_err add_late_column(ct_db *db, int pg, const char *table, const char *column,
@@ -150,7 +151,8 @@ static ct_err add_late_columns(ct_db *db, int pg)
     ct_err err = CT_OK;
     for (size_t i = 0; i < CT_ARRAY_LEN(late_columns) && !err; i++)
         err = add_late_column(db, pg, late_columns[i].table, late_columns[i].column,
-                              late_columns[i].decl);
+                              pg && late_columns[i].pg_decl ? late_columns[i].pg_decl
+                                                            : late_columns[i].decl);
     return err;
 }
 

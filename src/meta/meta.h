@@ -65,11 +65,20 @@ ct_err ct_meta_bucket_list(ct_meta *m, ct_meta_bucket_cb cb, void *ctx);
 ct_err ct_meta_bucket_set_notification(ct_meta *m, const char *name, const char *json);
 ct_err ct_meta_bucket_set_policy(ct_meta *m, const char *name, const char *json /* NULL = delete */);
 
-/* ---- objects ---- */
+/* ---- objects ----
+ * Small objects are stored inline: their bytes are in the object row
+ * (is_inline, blob_id ""), so a PUT costs one durable commit instead of a
+ * blob fsync and then a commit. ct_meta_object_get returns the bytes
+ * (inline_data, heap, freed by ct_meta_object_free); listings set is_inline
+ * but never read the bytes. A put writes inline_data when is_inline (NULL
+ * with inline_len 0 is an empty object). */
 typedef struct {
     char *bucket;
     char *key;
-    char blob_id[64];
+    char blob_id[64];        /* "" for an inline object */
+    int is_inline;
+    unsigned char *inline_data;
+    size_t inline_len;
     uint64_t size;
     char etag[80];           /* without quotes */
     char *content_type;
@@ -87,7 +96,7 @@ typedef struct {
 } ct_meta_event_info;
 
 /* Inserts or replaces (bucket,key). Any replaced blob id is returned in
- * old_blob (empty string if none) so the caller removes its bytes after the
+ * old_blob (empty string if none or inline) so the caller removes its bytes after the
  * commit. Writes one outbox row when ev is non-NULL. CT_ERR_NOT_FOUND when the
  * bucket does not exist. */
 ct_err ct_meta_object_put(ct_meta *m, const ct_meta_object *o, const ct_meta_event_info *ev,

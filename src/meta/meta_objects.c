@@ -5,7 +5,13 @@
  * (on SQLite, concurrent puts share one: see "group commit" below).
  * So a crash between commit and delivery loses nothing: the dispatcher
  * finds the row at the next start. Keys are compared bytewise (BINARY), which
- * is S3's UTF-8 byte order for listings. */
+ * is S3's UTF-8 byte order for listings.
+ * Inline objects (meta.h) keep their bytes in objects.inline_data (added by
+ * meta.c's late columns, schema 5) and blob_id ""; a row exists whether or
+ * not it has a blob, so existence is checked on the row, never on blob_id.
+ * Only ct_meta_object_get selects the bytes: listings read
+ * "inline_data IS NOT NULL", which SQLite answers without the overflow
+ * pages that hold the bytes. */
 #include "meta/meta_internal.h"
 
 #include <stdlib.h>
@@ -171,7 +177,10 @@ void ct_meta_object_free(ct_meta_object *o)
     free(o->key);
     free(o->content_type);
     free(o->meta_json);
+    free(o->inline_data);
     o->bucket = o->key = o->content_type = o->meta_json = NULL;
+    o->inline_data = NULL;
+    o->inline_len = 0;
 }
 
 static void object_from_row(ct_db_stmt *st, ct_meta_object *o)
@@ -188,13 +197,33 @@ static void object_from_row(ct_db_stmt *st, ct_meta_object *o)
 }
 
 #define OBJECT_COLS "bucket, key, blob_id, size, etag, content_type, meta_json, mtime_ms"
+/* Column 8: whether the row is inline (listings), or its bytes (get). */
+#define OBJECT_COLS_LIST OBJECT_COLS ", inline_data IS NOT NULL"
+#define OBJECT_COLS_GET OBJECT_COLS ", inline_data"
 
-/* Current blob (and ETag) of (bucket,key), "" if none. Caller holds mu. */
+/* The bytes of an inline row (column 8 of OBJECT_COLS_GET). */
+static ct_err inline_from_row(ct_db_stmt *st, ct_meta_object *o)
+{
+    size_t n = 0;
+    const void *p = ct_db_col_blob(st, 8, &n);
+    if (!p)
+        return ct_db_col_is_null(st, 8) ? CT_OK : CT_ERR_DB;
+    o->is_inline = 1;
+    o->inline_len = n;
+    if (!(o->inline_data = malloc(n ? n : 1)))
+        return CT_ERR_NOMEM;
+    memcpy(o->inline_data, p, n);
+    return CT_OK;
+}
+
+/* Current blob (and ETag) of (bucket,key), "" if none or inline; *exists
+ * whether the row is there. Caller holds mu. */
 static ct_err current_row(ct_meta *m, const char *bucket, const char *key, char old_blob[64],
-                          char etag[80])
+                          char etag[80], int *exists)
 {
     ct_db_stmt *st = NULL;
     old_blob[0] = '\0';
+    *exists = 0;
     if (etag)
         etag[0] = '\0';
     ct_err e = meta_prep(m, "SELECT blob_id, etag FROM objects WHERE bucket=? AND key=?", &st);
@@ -202,6 +231,7 @@ static ct_err current_row(ct_meta *m, const char *bucket, const char *key, char 
         ct_db_bind_text(st, 1, bucket);
         ct_db_bind_text(st, 2, key);
         if (ct_db_step(st) == CT_DB_ROW) {
+            *exists = 1;
             meta_col_copy(st, 0, old_blob, 64);
             if (etag)
                 meta_col_copy(st, 1, etag, 80);
@@ -209,11 +239,6 @@ static ct_err current_row(ct_meta *m, const char *bucket, const char *key, char 
     }
     ct_db_finalize(st);
     return e;
-}
-
-static ct_err current_blob(ct_meta *m, const char *bucket, const char *key, char old_blob[64])
-{
-    return current_row(m, bucket, key, old_blob, NULL);
 }
 
 static int etag_equal(const char *want, const char *have)
@@ -224,13 +249,13 @@ static int etag_equal(const char *want, const char *have)
     return strcmp(want, have) == 0;
 }
 
-static ct_err check_cond(const ct_meta_put_cond *c, const char *old_blob, const char *etag)
+static ct_err check_cond(const ct_meta_put_cond *c, int exists, const char *etag)
 {
     if (!c)
         return CT_OK;
-    if (c->if_none_match_star && old_blob[0])
+    if (c->if_none_match_star && exists)
         return CT_ERR_PRECONDITION;
-    if (c->if_match && (!old_blob[0] || !etag_equal(c->if_match, etag)))
+    if (c->if_match && (!exists || !etag_equal(c->if_match, etag)))
         return CT_ERR_PRECONDITION;
     return CT_OK;
 }
@@ -274,11 +299,12 @@ static ct_err outbox_insert(ct_meta *m, const char *bucket, const char *key, uin
 static ct_err object_upsert_locked(ct_meta *m, const ct_meta_object *o)
 {
     ct_db_stmt *st = NULL;
-    ct_err e = meta_prep(m, "INSERT INTO objects(" OBJECT_COLS ") VALUES(?,?,?,?,?,?,?,?)"
+    ct_err e = meta_prep(m, "INSERT INTO objects(" OBJECT_COLS ", inline_data)"
+                       " VALUES(?,?,?,?,?,?,?,?,?)"
                        " ON CONFLICT(bucket, key) DO UPDATE SET blob_id=excluded.blob_id,"
                        " size=excluded.size, etag=excluded.etag,"
                        " content_type=excluded.content_type, meta_json=excluded.meta_json,"
-                       " mtime_ms=excluded.mtime_ms", &st);
+                       " mtime_ms=excluded.mtime_ms, inline_data=excluded.inline_data", &st);
     if (!e) {
         ct_db_bind_text(st, 1, o->bucket);
         ct_db_bind_text(st, 2, o->key);
@@ -288,6 +314,10 @@ static ct_err object_upsert_locked(ct_meta *m, const ct_meta_object *o)
         ct_db_bind_text(st, 6, o->content_type);
         ct_db_bind_text(st, 7, o->meta_json);
         ct_db_bind_int64(st, 8, o->mtime_ms ? o->mtime_ms : ct_now_ms());
+        if (o->is_inline)
+            ct_db_bind_blob(st, 9, o->inline_data, o->inline_len);
+        else
+            ct_db_bind_null(st, 9);
         e = ct_db_step_done(st);
     }
     ct_db_finalize(st);
@@ -304,14 +334,15 @@ static ct_err object_put_if_once(ct_meta *m, const ct_meta_object *o, const ct_m
                                  const ct_meta_put_cond *cond, char old_blob[64])
 {
     char etag[80];
+    int exists;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_begin(m);
     if (e)
         goto unlock;
     if ((e = bucket_exists_locked(m, o->bucket)) ||
         (e = meta_lock_key(m, "object", o->bucket, o->key)) ||
-        (e = current_row(m, o->bucket, o->key, old_blob, etag)) ||
-        (e = check_cond(cond, old_blob, etag)) ||
+        (e = current_row(m, o->bucket, o->key, old_blob, etag, &exists)) ||
+        (e = check_cond(cond, exists, etag)) ||
         (e = object_upsert_locked(m, o)) ||
         (ev && (e = outbox_insert(m, o->bucket, o->key, o->size, o->etag, ev)))) {
         meta_rollback(m);
@@ -329,14 +360,17 @@ ct_err ct_meta_object_get(ct_meta *m, const char *bucket, const char *key, ct_me
 {
     ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "SELECT " OBJECT_COLS " FROM objects WHERE bucket=? AND key=?", &st);
+    ct_err e = meta_prep(m, "SELECT " OBJECT_COLS_GET " FROM objects WHERE bucket=? AND key=?",
+                         &st);
     if (!e) {
         ct_db_bind_text(st, 1, bucket);
         ct_db_bind_text(st, 2, key);
         int rc = ct_db_step(st);
-        if (rc == CT_DB_ROW)
+        if (rc == CT_DB_ROW) {
             object_from_row(st, out);
-        else
+            if ((e = inline_from_row(st, out)))
+                ct_meta_object_free(out);
+        } else
             e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
     }
     ct_db_finalize(st);
@@ -348,14 +382,15 @@ static ct_err object_delete_once(ct_meta *m, const char *bucket, const char *key
                                  const ct_meta_event_info *ev, char old_blob[64])
 {
     ct_db_stmt *st = NULL;
+    int exists;
     pthread_mutex_lock(&m->mu);
     ct_err e = meta_begin(m);
     if (e)
         goto unlock;
     if ((e = meta_lock_key(m, "object", bucket, key)) ||
-        (e = current_blob(m, bucket, key, old_blob)))
+        (e = current_row(m, bucket, key, old_blob, NULL, &exists)))
         goto rollback;
-    if (!old_blob[0]) {
+    if (!exists) {
         e = CT_ERR_NOT_FOUND;
         goto rollback;
     }
@@ -384,7 +419,7 @@ ct_err ct_meta_object_list(ct_meta *m, const char *bucket, const char *prefix, c
 {
     ct_db_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "SELECT " OBJECT_COLS " FROM objects WHERE bucket=?1 AND key > ?2"
+    ct_err e = meta_prep(m, "SELECT " OBJECT_COLS_LIST " FROM objects WHERE bucket=?1 AND key > ?2"
                        " AND key >= ?3 AND substr(key, 1, length(CAST(?3 AS TEXT))) = ?3"
                        " ORDER BY key LIMIT ?4", &st);
     if (!e) {
@@ -396,6 +431,7 @@ ct_err ct_meta_object_list(ct_meta *m, const char *bucket, const char *prefix, c
         while (!e && (rc = ct_db_step(st)) == CT_DB_ROW) {
             ct_meta_object o;
             object_from_row(st, &o);
+            o.is_inline = ct_db_col_int(st, 8);
             e = cb(ctx, &o);
             ct_meta_object_free(&o);
         }
@@ -580,10 +616,11 @@ typedef struct meta_put_req {
 static ct_err put_stage(ct_meta *m, meta_put_req *r)
 {
     char etag[80];
+    int exists;
     ct_err e;
     if ((e = bucket_exists_locked(m, r->o->bucket)) ||
-        (e = current_row(m, r->o->bucket, r->o->key, r->old_blob, etag)) ||
-        (e = check_cond(r->cond, r->old_blob, etag)) || (e = object_upsert_locked(m, r->o)) ||
+        (e = current_row(m, r->o->bucket, r->o->key, r->old_blob, etag, &exists)) ||
+        (e = check_cond(r->cond, exists, etag)) || (e = object_upsert_locked(m, r->o)) ||
         (r->ev && (e = outbox_insert(m, r->o->bucket, r->o->key, r->o->size, r->o->etag, r->ev))))
         return e;
     return CT_OK;

@@ -26,6 +26,7 @@ ct_err ct_s3_open(const ct_s3_config *cfg, ct_meta *meta, ct_store *store, ct_s3
     s->cfg.region = s->region;
     s->cfg.account_id = s->account_id;
     s->cfg.iam = cfg->iam;
+    s->cfg.inline_max = cfg->inline_max;
     s->meta = meta;
     s->store = store;
     *out = s;

@@ -24,7 +24,13 @@ typedef struct {
     const char *account_id;
     ct_iam *iam;               /* authorization decisions (borrowed) */
     const char *domain;        /* virtual-hosted style base domain, or NULL (copied) */
+    uint64_t inline_max;       /* objects up to this many bytes are stored in their meta
+                                * row (one durable commit per PUT); 0 = never */
 } ct_s3_config;
+
+/* serve --inline-max's default: see docs/architecture.md (store). */
+#define CT_S3_INLINE_MAX_DEFAULT 65536
+#define CT_S3_INLINE_MAX_LIMIT (1 << 20)
 
 ct_err ct_s3_open(const ct_s3_config *cfg, ct_meta *meta, ct_store *store, ct_s3 **out);
 void ct_s3_close(ct_s3 *s);

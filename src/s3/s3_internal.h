@@ -39,6 +39,10 @@ const char *s3_principal_id(const ct_http_req *req);
 
 /* XML request bodies are parsed with core/xml.h. */
 
+/* The size bytes of a blob in a heap buffer (*out, caller frees): copying
+ * a blob object to an inline one (s3_object.c). */
+ct_err s3_read_blob(ct_s3 *s, const char *blob_id, uint64_t size, unsigned char **out);
+
 /* Stored headers of a PUT (Cache-Control, x-amz-meta-*, ...) as JSON; heap or NULL. */
 char *s3_collect_meta(const ct_http_req *req);
 

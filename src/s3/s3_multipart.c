@@ -405,17 +405,28 @@ cleanup:
     ct_meta_upload_free(&u);
 }
 
-/* Copies [start, start+len) of blob into a new blob; md5 of the copy. */
-static ct_err copy_range(ct_s3 *s, const char *blob, uint64_t start, uint64_t len, char id[64],
-                         unsigned char md5[16])
+/* Copies [start, start+len) of o (its blob, or its inline bytes) into a
+ * new blob; md5 of the copy. */
+static ct_err copy_range(ct_s3 *s, const ct_meta_object *o, uint64_t start, uint64_t len,
+                         char id[64], unsigned char md5[16])
 {
     static __thread char chunk[1 << 16];
     int fd = -1;
     ct_store_writer *w = NULL;
     ct_err e;
-    if ((e = ct_store_open_read(s->store, blob, &fd, NULL)) ||
-        (e = ct_store_writer_open(s->store, &w)))
+    if ((e = ct_store_writer_open(s->store, &w)))
         goto cleanup;
+    if (o->is_inline) {
+        if (start + len > o->inline_len) {
+            e = CT_ERR_INTERNAL;
+            goto cleanup;
+        }
+        if ((e = ct_store_writer_write(w, o->inline_data + start, (size_t)len)))
+            goto cleanup;
+        len = 0;
+    } else if ((e = ct_store_open_read(s->store, o->blob_id, &fd, NULL))) {
+        goto cleanup;
+    }
     while (len) {
         ssize_t r = pread(fd, chunk, len < sizeof chunk ? len : sizeof chunk, (off_t)start);
         if (r <= 0) {
@@ -481,7 +492,7 @@ static void upload_part_copy(ct_s3 *s, ct_http_req *req, ct_http_resp *resp,
         start = a;
         len = b - a + 1;
     }
-    if ((e = copy_range(s, o.blob_id, start, len, id, md5))) {
+    if ((e = copy_range(s, &o, start, len, id, md5))) {
         s3_internal_error(resp, req, e);
         goto cleanup;
     }

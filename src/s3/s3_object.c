@@ -160,6 +160,15 @@ static void get_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_
         resp->head_length = (int64_t)len;
         goto cleanup;
     }
+    if (o.is_inline) { /* the bytes came with the row: no file to open */
+        if (start + len > o.inline_len ||
+            (len && ct_buf_append(&resp->body, o.inline_data + start, (size_t)len))) {
+            resp->n_headers = 0;
+            s3_internal_error(resp, req, start + len > o.inline_len ? CT_ERR_INTERNAL
+                                                                     : CT_ERR_NOMEM);
+        }
+        goto cleanup;
+    }
     int fd;
     uint64_t size;
     if ((e = ct_store_open_read(s->store, o.blob_id, &fd, &size))) {
@@ -344,6 +353,57 @@ void s3_object_op(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_targe
                                                  "functionality that is not implemented.");
 }
 
+ct_err s3_read_blob(ct_s3 *s, const char *blob_id, uint64_t size, unsigned char **out)
+{
+    int fd = -1;
+    unsigned char *b = malloc(size ? (size_t)size : 1);
+    ct_err e = b ? ct_store_open_read(s->store, blob_id, &fd, NULL) : CT_ERR_NOMEM;
+    for (uint64_t got = 0; !e && got < size;) {
+        ssize_t n = pread(fd, b + got, (size_t)(size - got), (off_t)got);
+        if (n <= 0)
+            e = CT_ERR_IO; /* shorter than its row says */
+        else
+            got += (uint64_t)n;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (e)
+        free(b);
+    else
+        *out = b;
+    return e;
+}
+
+/* A new blob holding o's bytes (its blob or inline bytes); its id into id. */
+static ct_err copy_to_blob(ct_s3 *s, const ct_meta_object *o, char id[CT_BLOB_ID_MAX])
+{
+    static __thread char chunk[1 << 16];
+    int fd = -1;
+    ct_store_writer *w = NULL;
+    unsigned char md5[16];
+    ct_err e = ct_store_writer_open(s->store, &w);
+    if (!e && o->is_inline)
+        e = ct_store_writer_write(w, o->inline_data, o->inline_len);
+    else if (!e)
+        e = ct_store_open_read(s->store, o->blob_id, &fd, NULL);
+    while (!e && fd >= 0) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n <= 0) {
+            e = n < 0 ? CT_ERR_IO : CT_OK;
+            break;
+        }
+        e = ct_store_writer_write(w, chunk, (size_t)n);
+    }
+    if (!e) {
+        e = ct_store_writer_commit(w, id, md5);
+        w = NULL;
+    }
+    ct_store_writer_abort(w);
+    if (fd >= 0)
+        close(fd);
+    return e;
+}
+
 static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_target *t,
                         const char *src)
 {
@@ -375,31 +435,23 @@ static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3
         s3_target_free(&from);
         return;
     }
-    int fd = -1;
-    ct_store_writer *w = NULL;
     char *new_meta = NULL;
-    char id[CT_BLOB_ID_MAX], old[64];
-    unsigned char md5[16];
-    static __thread char chunk[1 << 16];
-    if ((e = ct_store_open_read(s->store, o.blob_id, &fd, NULL)) ||
-        (e = ct_store_writer_open(s->store, &w)))
-        goto fail;
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n < 0) {
-            e = CT_ERR_IO;
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        if ((e = ct_store_writer_write(w, chunk, (size_t)n)))
-            goto fail;
-    }
-    e = ct_store_writer_commit(w, id, md5);
-    w = NULL;
-    if (e)
-        goto fail;
+    unsigned char *bytes = NULL;
+    char id[CT_BLOB_ID_MAX] = "", old[64];
     ct_meta_object no = o;
+    if (o.size <= s->cfg.inline_max) { /* the copy is inline whatever the source */
+        if (!o.is_inline && (e = s3_read_blob(s, o.blob_id, o.size, &bytes)))
+            goto fail;
+        no.is_inline = 1;
+        no.inline_data = o.is_inline ? o.inline_data : bytes;
+        no.inline_len = (size_t)o.size;
+    } else {
+        if ((e = copy_to_blob(s, &o, id)))
+            goto fail;
+        no.is_inline = 0;
+        no.inline_data = NULL;
+        no.inline_len = 0;
+    }
     no.bucket = (char *)t->bucket;
     no.key = t->key;
     memcpy(no.blob_id, id, sizeof no.blob_id);
@@ -412,7 +464,7 @@ static void copy_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3
     ct_meta_event_info ev = {"ObjectCreated:Copy", s3_principal_id(req), req->client_ip,
                              req->request_id};
     if ((e = ct_meta_object_put(s->meta, &no, &ev, old))) {
-        ct_store_remove(s->store, id);
+        remove_old_blob(s, id);
         if (e == CT_ERR_NOT_FOUND) {
             ct_s3_error(resp, req, "NoSuchBucket", "The specified bucket does not exist");
             goto done;
@@ -431,9 +483,7 @@ fail:
     s3_internal_error(resp, req, e);
 done:
     free(new_meta);
-    ct_store_writer_abort(w);
-    if (fd >= 0)
-        close(fd);
+    free(bytes);
     ct_meta_object_free(&o);
     s3_target_free(&from);
 }

@@ -3,6 +3,7 @@
 #include "s3/s3_policy.h"
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <string.h>
 #include <strings.h>
 
@@ -24,6 +25,8 @@ typedef struct {
     int in_file, file_seen, file_done;
     char *key;                   /* the key field, ${filename} expanded */
     ct_store_writer *w;
+    int inlining;                /* the file goes to inl, no writer (inline object) */
+    ct_buf inl;
     uint64_t size;
     s3_post_limits lim;
     const char *code;            /* S3 error code once refused, else NULL */
@@ -39,6 +42,7 @@ static void post_free(post_state *st)
         free((char *)st->fields[i].value);
     }
     ct_store_writer_abort(st->w);
+    ct_buf_free(&st->inl);
     s3_form_free(st->form);
     ct_buf_free(&st->cur);
     free(st->cur_name);
@@ -56,6 +60,8 @@ static ct_err refuse(post_state *st, const char *code, const char *msg)
     }
     ct_store_writer_abort(st->w); /* stop storing at once */
     st->w = NULL;
+    ct_buf_free(&st->inl);
+    st->inlining = 0;
     return CT_ERR_DENIED;
 }
 
@@ -214,9 +220,27 @@ static ct_err file_begin(post_state *st, const char *filename)
     if (!s3_allowed_key(st->s, st->req, "s3:PutObject", st->t.bucket, st->key,
                         st->bucket_policy))
         return refuse(st, "AccessDenied", "Access Denied");
-    if ((e = ct_store_writer_open(st->s->store, &st->w)))
+    /* The file's length is not known: buffered while it fits the inline
+     * threshold, then spilled into a writer (file_write). */
+    if (st->s->cfg.inline_max)
+        st->inlining = 1;
+    else if ((e = ct_store_writer_open(st->s->store, &st->w)))
         return refuse(st, "InternalError", ct_err_str(e));
     return CT_OK;
+}
+
+static ct_err file_write(post_state *st, const char *p, size_t n)
+{
+    ct_err e = CT_OK;
+    if (st->inlining && st->inl.len + n > st->s->cfg.inline_max) {
+        if (!(e = ct_store_writer_open(st->s->store, &st->w)) && st->inl.len)
+            e = ct_store_writer_write(st->w, st->inl.data, st->inl.len);
+        ct_buf_free(&st->inl);
+        st->inlining = 0;
+    }
+    if (e)
+        return e;
+    return st->inlining ? ct_buf_append(&st->inl, p, n) : ct_store_writer_write(st->w, p, n);
 }
 
 /* ---- form callbacks ---- */
@@ -249,7 +273,7 @@ static ct_err on_data(void *ctx, const char *p, size_t n)
         if (st->lim.max_len >= 0 && st->size > (uint64_t)st->lim.max_len)
             return refuse(st, "EntityTooLarge", "Your proposed upload exceeds the maximum "
                           "allowed size");
-        ct_err e = ct_store_writer_write(st->w, p, n);
+        ct_err e = file_write(st, p, n);
         return e ? refuse(st, e == CT_ERR_NOSPC ? "InsufficientStorage" : "InternalError",
                           ct_err_str(e)) : CT_OK;
     }
@@ -429,8 +453,14 @@ static void commit(post_state *st, ct_http_resp *resp)
     ct_s3 *s = st->s;
     char id[CT_BLOB_ID_MAX], old[64], etag[40];
     unsigned char md5[16];
-    ct_err e = ct_store_writer_commit(st->w, id, md5);
-    st->w = NULL;
+    ct_err e = CT_OK;
+    if (st->inlining) {
+        id[0] = '\0';
+        EVP_Digest(st->inl.data ? st->inl.data : "", st->inl.len, md5, NULL, EVP_md5(), NULL);
+    } else {
+        e = ct_store_writer_commit(st->w, id, md5);
+        st->w = NULL;
+    }
     if (e) {
         s3_internal_error(resp, st->req, e);
         return;
@@ -443,12 +473,16 @@ static void commit(post_state *st, ct_http_resp *resp)
                         .meta_json = meta_json, .mtime_ms = ct_now_ms()};
     memcpy(o.blob_id, id, sizeof o.blob_id);
     memcpy(o.etag, etag, sizeof etag);
+    o.is_inline = st->inlining;
+    o.inline_data = (unsigned char *)st->inl.data;
+    o.inline_len = st->inl.len;
     ct_meta_event_info ev = {"ObjectCreated:Post", s3_principal_id(st->req),
                              st->req->client_ip, st->req->request_id};
     e = ct_meta_object_put(s->meta, &o, st->notify ? &ev : NULL, old);
     free(meta_json);
     if (e) {
-        ct_store_remove(s->store, id);
+        if (id[0])
+            ct_store_remove(s->store, id);
         s3_put_error(resp, st->req, e);
         return;
     }

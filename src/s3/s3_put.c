@@ -8,7 +8,13 @@
  * aborts the writer, which deletes the temp file: a bad upload stores
  * nothing and an old object stays intact. Flexible checksums
  * (x-amz-checksum-*, s3_checksum.c) are computed over the decoded bytes on
- * the way and stored with the object. */
+ * the way and stored with the object.
+ * Inline: a PutObject whose decoded length is declared (Content-Length, or
+ * x-amz-decoded-content-length for aws-chunked) and at most cfg.inline_max
+ * is buffered in memory instead (MD5 here, no writer) and committed as an
+ * inline object row (meta.h): one durable commit instead of the blob's
+ * fsyncs then the commit. A body that outgrows the threshold after all
+ * spills into a writer and continues as a blob. Parts are always blobs. */
 #include "iam/iam.h"
 #include "s3/s3_internal.h"
 #include "s3/s3_policy.h"
@@ -32,6 +38,9 @@ typedef struct {
     char *upload_meta;        /* UploadPart: the upload's meta_json (checksum algorithm) */
     int notify;               /* the bucket has a notification configuration */
     s3_cksum ck;
+    int inlining;             /* the body goes to inl (no writer) */
+    ct_buf inl;
+    EVP_MD_CTX *md5;          /* inline: the ETag */
 } put_state;
 
 static const char *const stored_headers[] = {
@@ -99,6 +108,8 @@ static void state_free(put_state *st)
     ct_store_writer_abort(st->w);
     ct_chunked_free(st->chunked);
     EVP_MD_CTX_free(st->sha);
+    EVP_MD_CTX_free(st->md5);
+    ct_buf_free(&st->inl);
     s3_cksum_free(&st->ck);
     free(st->upload_meta);
     s3_target_free(&st->t);
@@ -224,6 +235,38 @@ static int begin_checks(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, put_stat
     return ct_http_query_has(req, "uploadId") ? part_checks(s, req, resp, st) : 1;
 }
 
+/* The decoded body's declared length is at most the inline threshold. */
+static int inline_wanted(ct_s3 *s, const ct_http_req *req, const put_state *st, int chunked)
+{
+    const char *len = ct_http_header(req, chunked ? "x-amz-decoded-content-length"
+                                                  : "Content-Length");
+    char *end = NULL;
+    if (st->part_number || !s->cfg.inline_max || !len || !*len || *len == '-')
+        return 0;
+    unsigned long long n = strtoull(len, &end, 10);
+    return !*end && n <= s->cfg.inline_max;
+}
+
+static ct_err inline_begin(put_state *st)
+{
+    if (!(st->md5 = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(st->md5, EVP_md5(), NULL))
+        return CT_ERR_NOMEM;
+    st->inlining = 1;
+    return CT_OK;
+}
+
+/* The body outgrew the threshold (a declared length that lied): what was
+ * buffered goes to a writer, which takes over (and its own MD5). */
+static ct_err inline_spill(put_state *st)
+{
+    ct_err e = ct_store_writer_open(st->s->store, &st->w);
+    if (!e && st->inl.len)
+        e = ct_store_writer_write(st->w, st->inl.data, st->inl.len);
+    ct_buf_free(&st->inl);
+    st->inlining = 0;
+    return e;
+}
+
 void *ct_s3_stream_begin(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
 {
     if (s3_post_wanted(s, req))
@@ -237,14 +280,16 @@ void *ct_s3_stream_begin(ct_s3 *s, ct_http_req *req, ct_http_resp *resp)
     st->s = s;
     if (!begin_checks(s, req, resp, st))
         goto fail;
-    ct_err e = ct_store_writer_open(s->store, &st->w);
+    const char *declared = ct_http_header(req, "x-amz-content-sha256");
+    ct_chunked_mode mode = CT_CHUNKED_SIGNED; /* set when chunked */
+    int chunked = chunked_mode(declared, &mode);
+    ct_err e = inline_wanted(s, req, st, chunked)
+                   ? inline_begin(st)
+                   : ct_store_writer_open(s->store, &st->w);
     if (e) {
         s3_internal_error(resp, req, e);
         goto fail;
     }
-    const char *declared = ct_http_header(req, "x-amz-content-sha256");
-    ct_chunked_mode mode;
-    int chunked = chunked_mode(declared, &mode);
     if (s3_cksum_begin(&st->ck, req, resp, chunked && mode != CT_CHUNKED_SIGNED,
                        st->part_number != 0, st->upload_meta))
         goto fail;
@@ -269,6 +314,15 @@ static ct_err sink_to_writer(void *ctx, const void *p, size_t n)
 {
     put_state *st = ctx;
     s3_cksum_data(&st->ck, p, n);
+    if (st->inlining && st->inl.len + n > st->s->cfg.inline_max) {
+        ct_err e = inline_spill(st);
+        if (e)
+            return e;
+    }
+    if (st->inlining) {
+        EVP_DigestUpdate(st->md5, p, n);
+        return ct_buf_append(&st->inl, p, n);
+    }
     return ct_store_writer_write(st->w, p, n);
 }
 
@@ -374,6 +428,12 @@ static void finish_part(put_state *st, ct_http_req *req, ct_http_resp *resp, con
     resp->status = 200;
 }
 
+static void remove_blob(ct_s3 *s, const char *id)
+{
+    if (id[0])
+        ct_store_remove(s->store, id);
+}
+
 static void stream_error(put_state *st, ct_http_req *req, ct_http_resp *resp, ct_err e)
 {
     if (e == CT_ERR_AUTH)
@@ -405,15 +465,22 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
         stream_error(st, req, resp, e);
         goto cleanup;
     }
-    uint64_t size = ct_store_writer_size(st->w);
-    e = ct_store_writer_commit(st->w, id, md5);
-    st->w = NULL;
-    if (e) {
-        s3_internal_error(resp, req, e);
-        goto cleanup;
+    uint64_t size;
+    if (st->inlining) { /* nothing to make durable before the commit */
+        size = st->inl.len;
+        id[0] = '\0';
+        EVP_DigestFinal_ex(st->md5, md5, NULL);
+    } else {
+        size = ct_store_writer_size(st->w);
+        e = ct_store_writer_commit(st->w, id, md5);
+        st->w = NULL;
+        if (e) {
+            s3_internal_error(resp, req, e);
+            goto cleanup;
+        }
     }
     if (verify_body(st, req, resp, md5)) {
-        ct_store_remove(s->store, id);
+        remove_blob(s, id);
         goto cleanup;
     }
     ct_hex(md5, 16, etag);
@@ -430,11 +497,14 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
                         .meta_json = meta_json, .mtime_ms = ct_now_ms()};
     memcpy(o.blob_id, id, sizeof o.blob_id);
     memcpy(o.etag, etag, sizeof etag);
+    o.is_inline = st->inlining;
+    o.inline_data = (unsigned char *)st->inl.data;
+    o.inline_len = st->inl.len;
     ct_meta_event_info ev = {"ObjectCreated:Put", s3_principal_id(req), req->client_ip,
                              req->request_id};
     ct_meta_put_cond cond;
     if (s3_put_cond(req, &cond)) {
-        ct_store_remove(s->store, id);
+        remove_blob(s, id);
         free(meta_json);
         ct_s3_error(resp, req, "NotImplemented", "If-None-Match on PUT supports only '*'.");
         goto cleanup;
@@ -444,7 +514,7 @@ void ct_s3_stream_end(void *state, ct_http_req *req, ct_http_resp *resp)
     e = ct_meta_object_put_if(s->meta, &o, st->notify ? &ev : NULL, &cond, old);
     free(meta_json);
     if (e) {
-        ct_store_remove(s->store, id);
+        remove_blob(s, id);
         s3_put_error(resp, req, e);
         goto cleanup;
     }

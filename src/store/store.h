@@ -65,6 +65,12 @@ ct_err ct_store_sweep(ct_store *s, ct_store_ref_fn referenced, void *ctx, int *r
  * *temps and *blobs. */
 ct_err ct_store_sweep_shared(ct_store *s, ct_store_ref_fn referenced, void *ctx, int grace_s,
                              int *temps, int *blobs);
+/* Inline objects (meta.h) have no blob; readers that need a file get one:
+ * ct_store_bytes_fd returns a memfd holding the n bytes at p
+ * (offset 0, *fd owned by the caller); ct_store_bytes_file writes them to
+ * path (created or truncated, not fsynced: scratch only). */
+ct_err ct_store_bytes_fd(const void *p, size_t n, int *fd);
+ct_err ct_store_bytes_file(const char *path, const void *p, size_t n);
 /* A scratch directory on the same filesystem (for transcode outputs). */
 const char *ct_store_scratch_dir(ct_store *s);
 

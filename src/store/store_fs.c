@@ -24,6 +24,7 @@
 #include <string.h>
 #include <linux/aio_abi.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -513,6 +514,48 @@ ct_err ct_store_open_read(ct_store *s, const char *id, int *fd, uint64_t *size)
     if (size)
         *size = (uint64_t)st.st_size;
     return CT_OK;
+}
+
+static ct_err write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return errno == ENOSPC ? CT_ERR_NOSPC : CT_ERR_IO;
+        c += w;
+        n -= (size_t)w;
+    }
+    return CT_OK;
+}
+
+ct_err ct_store_bytes_fd(const void *p, size_t n, int *fd)
+{
+    int f = memfd_create("cattube-inline", MFD_CLOEXEC);
+    if (f < 0)
+        return errno == ENOMEM ? CT_ERR_NOMEM : CT_ERR_IO;
+    ct_err e = write_all(f, p, n);
+    if (e) {
+        close(f);
+        return e;
+    }
+    *fd = f;
+    return CT_OK;
+}
+
+ct_err ct_store_bytes_file(const char *path, const void *p, size_t n)
+{
+    int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (f < 0)
+        return errno == ENOSPC ? CT_ERR_NOSPC : CT_ERR_IO;
+    ct_err e = write_all(f, p, n);
+    if (close(f) != 0 && !e)
+        e = CT_ERR_IO;
+    if (e)
+        unlink(path);
+    return e;
 }
 
 ct_err ct_store_local_path(ct_store *s, const char *id, char *out, size_t n)

@@ -11,6 +11,21 @@ typedef struct {
     ct_store *store;
 } local_io;
 
+/* An inline object (meta.h) has no file: its bytes go to scratch/input.<ext
+ * of key> (the extension helps format probing), which the job's scratch
+ * directory takes away with it. */
+static ct_err inline_input(const ct_meta_object *o, const char *key, const char *scratch,
+                           char *path, size_t n)
+{
+    const char *slash = strrchr(key, '/'), *dot = strrchr(slash ? slash : key, '.');
+    if (!dot || strlen(dot) > 16 || strspn(dot + 1, "abcdefghijklmnopqrstuvwxyz"
+                                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
+                                         strlen(dot + 1))
+        dot = "";
+    ct_err e = ct_snprintf(path, n, "%s/input%s", scratch, dot);
+    return e ? e : ct_store_bytes_file(path, o->inline_data, o->inline_len);
+}
+
 static int local_fetch(ct_job_io *io, const char *bucket, const char *key, const char *scratch,
                        char *path, size_t n, ct_job_io_tick_fn tick, void *ctx, char *msg,
                        size_t msglen)
@@ -23,7 +38,8 @@ static int local_fetch(ct_job_io *io, const char *bucket, const char *key, const
                  e == CT_ERR_NOT_FOUND ? "input object not found" : ct_err_str(e));
         return e == CT_ERR_NOT_FOUND ? 1404 : 1999;
     }
-    e = ct_store_local_path(l->store, o.blob_id, path, n);
+    e = o.is_inline ? inline_input(&o, key, scratch, path, n)
+                    : ct_store_local_path(l->store, o.blob_id, path, n);
     ct_meta_object_free(&o);
     if (e) {
         snprintf(msg, msglen, "s3://%s/%s: input not readable", bucket, key);

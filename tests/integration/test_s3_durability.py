@@ -162,12 +162,17 @@ def blob_files(srv):
     return out
 
 
+INLINE_MAX = 65536  # serve's default --inline-max: smaller objects live in their row
+
+
 def referenced_blob_count(s3):
-    """Objects in every bucket + parts of every pending multipart upload."""
+    """Objects with a blob in every bucket (multipart ones, and single PUTs
+    over the inline threshold) + parts of every pending multipart upload."""
     n = 0
     for b in s3.list_buckets()["Buckets"]:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b["Name"]):
-            n += len(page.get("Contents", []))
+            n += sum(1 for o in page.get("Contents", [])
+                     if o["Size"] > INLINE_MAX or "-" in o["ETag"])
         for u in s3.list_multipart_uploads(Bucket=b["Name"]).get("Uploads", []):
             n += len(s3.list_parts(Bucket=b["Name"], Key=u["Key"],
                                    UploadId=u["UploadId"]).get("Parts", []))

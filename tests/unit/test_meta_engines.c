@@ -818,8 +818,67 @@ static void test_reconnect(ct_meta *m)
 
 /* A database made before queues had a limit (schema 3) gets the column when
  * a newer build opens it. */
+static ct_err list_inline_cb(void *ctx, const ct_meta_object *o)
+{
+    int *flags = ctx;
+    CHECK(o->inline_data == NULL && o->inline_len == 0); /* listings never carry bytes */
+    flags[strcmp(o->key, "a") == 0 ? 0 : 1] = o->is_inline;
+    return CT_OK;
+}
+
+/* Inline objects (meta.h): bytes in the row, blob_id "", every byte value
+ * (bytea's hex form on PostgreSQL), existence independent of blob_id. */
+static void test_inline_objects(ct_meta *m)
+{
+    unsigned char bytes[1024];
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes[i] = (unsigned char)(i * 31 + 7);
+    bytes[5] = 0;
+    ct_meta_object o = {.bucket = "inl", .key = "a", .size = sizeof bytes, .etag = "e1",
+                        .is_inline = 1, .inline_data = bytes, .inline_len = sizeof bytes};
+    ct_meta_object got;
+    char old[64] = "x";
+    CHECK(ct_meta_bucket_create(m, "inl") == CT_OK);
+    CHECK(ct_meta_object_put(m, &o, NULL, old) == CT_OK && old[0] == '\0');
+    CHECK(ct_meta_object_get(m, "inl", "a", &got) == CT_OK);
+    CHECK(got.is_inline && got.blob_id[0] == '\0' && got.inline_len == sizeof bytes &&
+          got.inline_data && memcmp(got.inline_data, bytes, sizeof bytes) == 0);
+    ct_meta_object_free(&got);
+    /* a row without a blob still exists for conditional writes */
+    ct_meta_put_cond star = {.if_none_match_star = 1}, match = {.if_match = "\"e1\""};
+    CHECK(ct_meta_object_put_if(m, &o, NULL, &star, old) == CT_ERR_PRECONDITION);
+    CHECK(ct_meta_object_put_if(m, &o, NULL, &match, old) == CT_OK);
+    /* an empty inline object is inline, not a NULL column */
+    ct_meta_object e = {.bucket = "inl", .key = "b", .etag = "e0", .is_inline = 1};
+    CHECK(ct_meta_object_put(m, &e, NULL, old) == CT_OK);
+    CHECK(ct_meta_object_get(m, "inl", "b", &got) == CT_OK);
+    CHECK(got.is_inline && got.inline_len == 0 && got.inline_data != NULL);
+    ct_meta_object_free(&got);
+    int flags[2] = {-1, -1};
+    CHECK(ct_meta_object_list(m, "inl", "", "", 10, list_inline_cb, flags) == CT_OK);
+    CHECK(flags[0] == 1 && flags[1] == 1);
+    /* inline -> blob -> inline: the blob comes back to be removed */
+    ct_meta_object b = {.bucket = "inl", .key = "a", .size = 9, .etag = "e2", .blob_id = "blobA"};
+    CHECK(ct_meta_object_put(m, &b, NULL, old) == CT_OK && old[0] == '\0');
+    CHECK(ct_meta_object_get(m, "inl", "a", &got) == CT_OK);
+    CHECK(!got.is_inline && got.inline_data == NULL && strcmp(got.blob_id, "blobA") == 0);
+    ct_meta_object_free(&got);
+    flags[0] = flags[1] = -1;
+    CHECK(ct_meta_object_list(m, "inl", "", "", 10, list_inline_cb, flags) == CT_OK);
+    CHECK(flags[0] == 0 && flags[1] == 1);
+    CHECK(ct_meta_object_put(m, &o, NULL, old) == CT_OK && strcmp(old, "blobA") == 0);
+    /* deleting an inline object: found, nothing to remove */
+    strcpy(old, "x");
+    CHECK(ct_meta_object_delete(m, "inl", "a", NULL, old) == CT_OK && old[0] == '\0');
+    CHECK(ct_meta_object_delete(m, "inl", "a", NULL, old) == CT_ERR_NOT_FOUND);
+    CHECK(ct_meta_object_get(m, "inl", "a", &got) == CT_ERR_NOT_FOUND);
+    CHECK(ct_meta_object_delete(m, "inl", "b", NULL, old) == CT_OK);
+    CHECK(ct_meta_bucket_delete(m, "inl") == CT_OK);
+}
+
 static void test_late_columns(void)
 {
+    raw_sql("ALTER TABLE objects DROP COLUMN inline_data"); /* a schema-4 database */
     raw_sql("ALTER TABLE queues DROP COLUMN max_running");
     if (is_pg)
         raw_sql("UPDATE kv SET v='3' WHERE k='cattube.schema'");
@@ -829,6 +888,15 @@ static void test_late_columns(void)
     CHECK(m && ct_meta_queue_get(m, "late", &q) == CT_OK && q.max_running == 3);
     if (m)
         ct_meta_queue_free(&q);
+    ct_meta_object o = {.bucket = "late", .key = "k", .etag = "e", .is_inline = 1,
+                        .inline_data = (unsigned char *)"hi", .inline_len = 2};
+    ct_meta_object got;
+    char old[64];
+    CHECK(m && ct_meta_bucket_create(m, "late") == CT_OK);
+    CHECK(m && ct_meta_object_put(m, &o, NULL, old) == CT_OK);
+    CHECK(m && ct_meta_object_get(m, "late", "k", &got) == CT_OK && got.inline_len == 2);
+    if (m)
+        ct_meta_object_free(&got);
     ct_meta_close(m);
 }
 
@@ -843,6 +911,7 @@ static void run_all(void)
     CHECK(ct_meta_is_shared(m) == is_pg);
     test_late_columns();
     test_kv(m);
+    test_inline_objects(m);
     test_iam(m);
     test_edge(m);
     test_job_event_triggers(m);
