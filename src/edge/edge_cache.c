@@ -47,6 +47,7 @@ typedef struct centry {
     ct_err err;         /* CT_OK, or the origin's error kept (ErrorCachingMinTTL) */
     int64_t expires_ms; /* ct_mono_ms clock */
     size_t bytes;
+    uint64_t epoch;     /* meta's write epoch when the row was read or last confirmed */
 } centry;
 
 struct edge_cache {
@@ -238,7 +239,7 @@ static int find_locked(edge_cache *c, const char *ckey, uint64_t h, ct_meta_obje
 
 /* Keeps o, or with o NULL the origin's error err, for ttl_s seconds. */
 static void insert_locked(edge_cache *c, const char *ckey, uint64_t h, const ct_meta_object *o,
-                          ct_err err, int64_t ttl_s)
+                          ct_err err, int64_t ttl_s, uint64_t epoch)
 {
     static const ct_meta_object none;
     centry *en = calloc(1, sizeof *en);
@@ -252,6 +253,7 @@ static void insert_locked(edge_cache *c, const char *ckey, uint64_t h, const ct_
     }
     en->hash = h;
     en->err = err;
+    en->epoch = epoch;
     en->expires_ms = ct_mono_ms() + ttl_s * 1000;
     en->bytes = sizeof *en + slen(ckey) + slen(o->bucket) + slen(o->key) +
                 slen(o->content_type) + slen(o->meta_json) + o->inline_len;
@@ -365,6 +367,7 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
         c->pending[slot] = ckey; /* owned by the table until the read ends */
     uint64_t gen = c->inval_gen;
     pthread_mutex_unlock(&c->mu);
+    uint64_t epoch = e->meta ? ct_meta_write_epoch(e->meta) : 0; /* before the read */
 
     /* A remote origin's row may still be kept with the bytes on disk (after
      * a restart, or an eviction here): the same TTL, no origin read. */
@@ -383,13 +386,60 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
         c->stats.hits++;
     }
     if (ttl > 0 && gen == c->inval_gen) /* else an invalidation may have meant this read */
-        insert_locked(c, ckey, h, err ? NULL : out, err, ttl);
+        insert_locked(c, ckey, h, err ? NULL : out, err, ttl, epoch);
     if (slot >= 0)
         c->pending[slot] = NULL;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     free(ckey);
     return err;
+}
+
+/* The entry of (d, key) under c->mu, or NULL; ckey is freed. */
+static centry *entry_locked(edge_cache *c, char *ckey)
+{
+    uint64_t h = fnv1a(ckey);
+    centry *en = c->buckets[h % NBUCKETS];
+    while (en && (en->hash != h || strcmp(en->ckey, ckey) != 0))
+        en = en->hnext;
+    free(ckey);
+    return en;
+}
+
+static char *ckey_of(const edge_dist *d, const char *key)
+{
+    char *ckey = malloc(EDGE_ID_LEN + 2 + strlen(key));
+    if (ckey) {
+        strcpy(ckey, d->id);
+        strcat(ckey, "/");
+        strcat(ckey, key);
+    }
+    return ckey;
+}
+
+int edge_cache_row_fresh(ct_edge *e, const edge_dist *d, const char *key)
+{
+    uint64_t now = e->meta ? ct_meta_write_epoch(e->meta) : 0;
+    char *ckey = now && e->cache ? ckey_of(d, key) : NULL;
+    if (!ckey)
+        return 0;
+    pthread_mutex_lock(&e->cache->mu);
+    centry *en = entry_locked(e->cache, ckey);
+    int fresh = en && en->epoch == now;
+    pthread_mutex_unlock(&e->cache->mu);
+    return fresh;
+}
+
+void edge_cache_confirm(ct_edge *e, const edge_dist *d, const char *key, uint64_t epoch)
+{
+    char *ckey = epoch && e->cache ? ckey_of(d, key) : NULL;
+    if (!ckey)
+        return;
+    pthread_mutex_lock(&e->cache->mu);
+    centry *en = entry_locked(e->cache, ckey);
+    if (en)
+        en->epoch = epoch;
+    pthread_mutex_unlock(&e->cache->mu);
 }
 
 int edge_ckey_invalidated(const char *ckey, const char *dist_id, const char *key, int prefix)

@@ -377,6 +377,12 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
 int edge_cache_peek(ct_edge *e, const edge_dist *d, const char *key, char *etag, size_t n);
 /* Drops d's entries for key (prefix: every key starting with it). */
 void edge_cache_invalidate(edge_cache *c, const char *dist_id, const char *key, int prefix);
+/* A local row kept with meta's write epoch (ct_meta_write_epoch) read before
+ * it was fetched: fresh (1) while no commit has happened since, so a hit on
+ * an inline object needs no meta read; confirm stores the epoch read before
+ * a check that found the row still current. */
+int edge_cache_row_fresh(ct_edge *e, const edge_dist *d, const char *key);
+void edge_cache_confirm(ct_edge *e, const edge_dist *d, const char *key, uint64_t epoch);
 /* Whether the cache key "<dist_id>/<object key>" is hit by an invalidation of
  * key (a whole key, or a prefix when prefix != 0): shared by every cache tier. */
 int edge_ckey_invalidated(const char *ckey, const char *dist_id, const char *key, int prefix);

@@ -176,17 +176,23 @@ static rep_form choose_form(edge_conn *c, const edge_dist *d,
 }
 
 /* A cached inline row is current while meta has that very version: an
- * overwrite leaves no vanished blob to notice, so ask (a point lookup, as
- * a blob row costs an open). */
+ * overwrite leaves no vanished blob to notice. No commit since the row was
+ * read or confirmed (meta's write epoch; SQLite) settles it for free; else
+ * a point lookup asks, and confirms the row for the epoch it saw. */
 static int inline_row_current(ct_edge *e, const edge_dist *d, const char *key,
                               const ct_meta_object *o)
 {
+    if (edge_cache_row_fresh(e, d, key))
+        return 1; /* nothing was committed since the row was read */
+    uint64_t epoch = ct_meta_write_epoch(e->meta);
     ct_meta_object now;
     if (ct_meta_object_get(e->meta, d->origin_bucket, key, &now) != CT_OK)
         return 0;
     int same = now.is_inline && now.size == o->size && now.mtime_ms == o->mtime_ms &&
                strcmp(now.etag, o->etag) == 0;
     ct_meta_object_free(&now);
+    if (same)
+        edge_cache_confirm(e, d, key, epoch);
     return same;
 }
 

@@ -52,7 +52,19 @@ int64_t meta_now_ms(ct_meta *m)
 }
 
 ct_err meta_begin(ct_meta *m) { return ct_db_begin(m->db); }
-ct_err meta_commit(ct_meta *m) { return ct_db_commit(m->db); }
+ct_err meta_commit(ct_meta *m)
+{
+    ct_err err = ct_db_commit(m->db);
+    meta_bump_epoch(m); /* even after a failed commit: a spare recheck is harmless */
+    return err;
+}
+
+void meta_bump_epoch(ct_meta *m) { atomic_fetch_add(&m->write_epoch, 1); }
+
+uint64_t ct_meta_write_epoch(ct_meta *m)
+{
+    return meta_is_pg(m) ? 0 : atomic_load(&m->write_epoch) + 1;
+}
 void meta_rollback(ct_meta *m) { ct_db_rollback(m->db); }
 
 int meta_txn_again(ct_meta *m, ct_err err, int attempt)

@@ -42,6 +42,14 @@ typedef void (*ct_meta_notify_fn)(void *ctx);
 void ct_meta_on_outbox(ct_meta *m, ct_meta_notify_fn fn, void *ctx);
 void ct_meta_on_job(ct_meta *m, ct_meta_notify_fn fn, void *ctx);
 
+/* A number that changes whenever the database may have changed: after every
+ * write transaction this process commits (before the call returns) and, on
+ * SQLite, within the watch's 20 ms of another process's commit. A reader
+ * that kept a row together with the epoch it read before fetching it may
+ * reuse the row while the epoch is unchanged (the edge's inline objects).
+ * 0 means "unknown" (PostgreSQL, where other hosts write): check the row. */
+uint64_t ct_meta_write_epoch(ct_meta *m);
+
 /* ---- key/value settings (root credentials, account id, ...) ---- */
 ct_err ct_meta_kv_get(ct_meta *m, const char *key, char **value /* heap */);
 ct_err ct_meta_kv_set(ct_meta *m, const char *key, const char *value);

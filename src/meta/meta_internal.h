@@ -6,6 +6,8 @@
 #include "meta/meta.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 struct ct_meta {
     ct_db *db;
@@ -22,7 +24,13 @@ struct ct_meta {
     pthread_cond_t group_cv;
     struct meta_put_req *group_head, **group_tail;
     int group_leader;
+    /* ct_meta_write_epoch: bumped after every commit here and whenever the
+     * SQLite watch sees another connection's commit; 0 on PostgreSQL. */
+    _Atomic uint64_t write_epoch;
 };
+
+/* Marks a change (a commit here, or another process's). */
+void meta_bump_epoch(ct_meta *m);
 
 /* How long a claimed outbox row, job event or delivery stays with the
  * process that claimed it before others may take it (PostgreSQL). */

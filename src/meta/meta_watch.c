@@ -63,6 +63,7 @@ static void check(struct meta_watch *w)
     if (v < 0 || v == w->version)
         return;
     w->version = v;
+    meta_bump_epoch(w->m);
     int64_t outbox = w->outbox_seq, events = w->events_seq;
     read_seqs(w->db, &outbox, &events);
     int job = events != w->events_seq, out = job || outbox != w->outbox_seq;
