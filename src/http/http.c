@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -55,6 +56,18 @@ static void state_free(http_state *st)
     free(st);
 }
 
+/* A file body goes out as send(header) + sendfile(body), and MHD sends the
+ * header without MSG_MORE on a TCP_NODELAY socket: the header left as its
+ * own segment, the client woke for it alone (as nginx's tcp_nopush, the
+ * socket is corked from before the header until the response is done). */
+static void set_cork(struct MHD_Connection *con, int on)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+}
+
 static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -62,6 +75,8 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
     http_state *st = *con_cls;
     if (!st)
         return;
+    if (st->corked)
+        set_cork(con, 0); /* pushes the last partial segment now */
     if (st->stream_state && srv->h.stream_abort)
         srv->h.stream_abort(st->stream_state);
     state_free(st);
@@ -137,10 +152,15 @@ static const char *query_find(const char *q, const char *name, size_t *vlen)
         size_t plen = amp ? (size_t)(amp - q) : strlen(q);
         const char *eq = memchr(q, '=', plen);
         size_t klen = eq ? (size_t)(eq - q) : plen;
-        size_t dlen = 0;
-        char *k = ct_uri_decode(q, klen, 0, &dlen);
-        int match = k && dlen == nlen && memcmp(k, name, nlen) == 0;
-        free(k);
+        int match;
+        if (!memchr(q, '%', klen)) { /* the usual case: nothing to decode */
+            match = klen == nlen && memcmp(q, name, nlen) == 0;
+        } else {
+            size_t dlen = 0;
+            char *k = ct_uri_decode(q, klen, 0, &dlen);
+            match = k && dlen == nlen && memcmp(k, name, nlen) == 0;
+            free(k);
+        }
         if (match) {
             *vlen = eq ? plen - klen - 1 : 0;
             return eq ? eq + 1 : q + plen;
@@ -308,8 +328,11 @@ static enum MHD_Result queue_resp(ct_http_server *srv, struct MHD_Connection *co
         mr = small_fd_response(r);
     } else if (r->fd >= 0) {
         mr = MHD_create_response_from_fd_at_offset64(r->fd_len, r->fd, (uint64_t)r->fd_offset);
-        if (mr)
+        if (mr) {
             r->fd = -1; /* MHD closes it */
+            set_cork(con, 1);
+            st->corked = 1;
+        }
     } else if (r->head_length >= 0) {
         mr = MHD_create_response_from_callback((uint64_t)r->head_length, 4096, no_body_reader,
                                                NULL, NULL);
@@ -347,6 +370,14 @@ static void auth_prepare(ct_http_server *srv, http_state *st, ct_sigv4_request *
     sreq->header_ctx = req;
 }
 
+/* snprintf(dst, n, "%s", src) without printf (see ipv4_text). */
+static void copy_str(char *dst, size_t n, const char *src)
+{
+    size_t len = strnlen(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
 /* Parses credentials and looks up the secret. Returns 1 when the request is
  * signed and verification can proceed, 0 when done (anonymous or failed). */
 static int auth_lookup(ct_http_server *srv, http_state *st, ct_sigv4_auth *auth, char *secret,
@@ -381,9 +412,9 @@ static int auth_lookup(ct_http_server *srv, http_state *st, ct_sigv4_auth *auth,
                  "The AWS Access Key Id you provided does not exist in our records.");
         return 0;
     }
-    snprintf(req->principal.service, sizeof req->principal.service, "%s", auth->service);
-    snprintf(req->principal.region, sizeof req->principal.region, "%s", auth->region);
-    snprintf(req->principal.access_key, sizeof req->principal.access_key, "%s", auth->access_key);
+    copy_str(req->principal.service, sizeof req->principal.service, auth->service);
+    copy_str(req->principal.region, sizeof req->principal.region, auth->region);
+    copy_str(req->principal.access_key, sizeof req->principal.access_key, auth->access_key);
     return 1;
 }
 
@@ -399,8 +430,12 @@ static void auth_verify(ct_http_server *srv, http_state *st, const ct_sigv4_auth
         return;
     memcpy(req->sig_seed, auth->signature, sizeof req->sig_seed);
     memcpy(req->sig_amz_date, auth->amz_date, sizeof req->sig_amz_date);
-    snprintf(req->sig_scope, sizeof req->sig_scope, "%s/%s/%s/aws4_request", auth->date,
-             auth->region, auth->service);
+    ct_buf scope = CT_BUF_INIT;
+    const char *parts[] = {auth->date, "/", auth->region, "/", auth->service, "/aws4_request"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        ct_buf_puts(&scope, parts[i]);
+    copy_str(req->sig_scope, sizeof req->sig_scope, scope.data ? scope.data : "");
+    ct_buf_free(&scope);
     /* Only aws-chunked bodies (STREAMING-*) verify chunk signatures with
      * the key; deriving it is four HMACs, so other requests skip it. */
     if (strncmp(payload_hash, "STREAMING-", 10) == 0)
