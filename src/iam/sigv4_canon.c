@@ -17,6 +17,7 @@
  * presigned GET). */
 #include "iam/sigv4_internal.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -379,6 +380,47 @@ void ct_sigv4_signing_key(const char *secret, const char *date, const char *regi
     memset(k3, 0, sizeof k3);
 }
 
+/* The last signing key derived: a client signs every request of a day
+ * with the same (secret, date, region, service), and deriving it is four
+ * HMACs. Keyed by the secret itself, so a changed secret never matches. */
+static struct {
+    pthread_mutex_t mu;
+    int valid;
+    char secret[257], date[9], region[64], service[64];
+    unsigned char key[32];
+} key_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int fits(const char *s, size_t cap) { return strnlen(s, cap) < cap; }
+
+static void signing_key_cached(const char *secret, const ct_sigv4_auth *a, unsigned char key[32])
+{
+    int cacheable = fits(secret, sizeof key_cache.secret) && fits(a->date, sizeof key_cache.date) &&
+                    fits(a->region, sizeof key_cache.region) &&
+                    fits(a->service, sizeof key_cache.service);
+    if (cacheable) {
+        pthread_mutex_lock(&key_cache.mu);
+        int hit = key_cache.valid && strcmp(key_cache.secret, secret) == 0 &&
+                  strcmp(key_cache.date, a->date) == 0 && strcmp(key_cache.region, a->region) == 0 &&
+                  strcmp(key_cache.service, a->service) == 0;
+        if (hit)
+            memcpy(key, key_cache.key, 32);
+        pthread_mutex_unlock(&key_cache.mu);
+        if (hit)
+            return;
+    }
+    ct_sigv4_signing_key(secret, a->date, a->region, a->service, key);
+    if (!cacheable)
+        return;
+    pthread_mutex_lock(&key_cache.mu);
+    strcpy(key_cache.secret, secret);
+    strcpy(key_cache.date, a->date);
+    strcpy(key_cache.region, a->region);
+    strcpy(key_cache.service, a->service);
+    memcpy(key_cache.key, key, 32);
+    key_cache.valid = 1;
+    pthread_mutex_unlock(&key_cache.mu);
+}
+
 ct_err iam_compute_signature(const ct_sigv4_request *req, const ct_sigv4_auth *a,
                              const char *secret, const char *payload_hash, char sig[65],
                              ct_buf *cr, ct_buf *sts)
@@ -387,7 +429,7 @@ ct_err iam_compute_signature(const ct_sigv4_request *req, const ct_sigv4_auth *a
     if (e)
         return e;
     unsigned char key[32], mac[32];
-    ct_sigv4_signing_key(secret, a->date, a->region, a->service, key);
+    signing_key_cached(secret, a, key);
     ct_hmac_sha256(key, 32, sts->data, sts->len, mac);
     ct_hex(mac, 32, sig);
     memset(key, 0, sizeof key);

@@ -523,6 +523,23 @@ static void test_signing_key(void)
                          key);
     ct_hex(key, 32, hex);
     CHECK_STR(hex, "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
+    /* The last derived key is cached by (secret, date, region, service): a
+     * different secret or scope must not reuse it. */
+    hdrs h = {0};
+    hadd(&h, "host", "localhost");
+    hadd(&h, "x-amz-date", "20240229T235959Z");
+    ct_sigv4_request req = {"GET", "/b/k", hdr_get, &h};
+    char a1[512], a2[512], a3[512], a4[512];
+    CHECK(ct_sigv4_sign(&req, "AK", "secret-one", "eu-west-1", "s3", "20240229T235959Z", "host",
+                        "UNSIGNED-PAYLOAD", a1, sizeof a1) == CT_OK);
+    CHECK(ct_sigv4_sign(&req, "AK", "secret-two", "eu-west-1", "s3", "20240229T235959Z", "host",
+                        "UNSIGNED-PAYLOAD", a2, sizeof a2) == CT_OK);
+    CHECK(ct_sigv4_sign(&req, "AK", "secret-two", "eu-west-2", "s3", "20240229T235959Z", "host",
+                        "UNSIGNED-PAYLOAD", a3, sizeof a3) == CT_OK);
+    CHECK(ct_sigv4_sign(&req, "AK", "secret-one", "eu-west-1", "s3", "20240229T235959Z", "host",
+                        "UNSIGNED-PAYLOAD", a4, sizeof a4) == CT_OK);
+    CHECK(strcmp(a1, a2) != 0 && strcmp(a2, a3) != 0);
+    CHECK_STR(a4, a1);
 }
 
 int main(void)
