@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -56,18 +55,6 @@ static void state_free(http_state *st)
     free(st);
 }
 
-/* A file body goes out as send(header) + sendfile(body), and MHD sends the
- * header without MSG_MORE on a TCP_NODELAY socket: the header left as its
- * own segment, the client woke for it alone (as nginx's tcp_nopush, the
- * socket is corked from before the header until the response is done). */
-static void set_cork(struct MHD_Connection *con, int on)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci)
-        (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
-}
-
 static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -75,8 +62,6 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
     http_state *st = *con_cls;
     if (!st)
         return;
-    if (st->corked)
-        set_cork(con, 0); /* pushes the last partial segment now */
     if (st->stream_state && srv->h.stream_abort)
         srv->h.stream_abort(st->stream_state);
     state_free(st);
@@ -328,11 +313,10 @@ static enum MHD_Result queue_resp(ct_http_server *srv, struct MHD_Connection *co
         mr = small_fd_response(r);
     } else if (r->fd >= 0) {
         mr = MHD_create_response_from_fd_at_offset64(r->fd_len, r->fd, (uint64_t)r->fd_offset);
-        if (mr) {
-            r->fd = -1; /* MHD closes it */
-            set_cork(con, 1);
-            st->corked = 1;
-        }
+        if (mr)
+            r->fd = -1; /* MHD closes it: header by send, body by sendfile. Corking
+                         * the two together (nginx's tcp_nopush) was measured
+                         * slower here: see docs/benchmarks.md, branch s3get. */
     } else if (r->head_length >= 0) {
         mr = MHD_create_response_from_callback((uint64_t)r->head_length, 4096, no_body_reader,
                                                NULL, NULL);

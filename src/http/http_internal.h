@@ -27,7 +27,6 @@ typedef struct {
     ct_buf body;
     int body_too_large;
     int started, responded, streaming;
-    int corked;               /* TCP_CORK set for a file body; cleared when done */
     void *stream_state;
     ct_err stream_err;
     int auth_deferred;        /* signature needs the body's SHA-256 */
