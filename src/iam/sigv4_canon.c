@@ -58,10 +58,33 @@ static ct_err encode_dup(const char *s, size_t n, char **out)
     return *out ? CT_OK : CT_ERR_NOMEM;
 }
 
+static int all_unreserved(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' ||
+              c == '.' || c == '_' || c == '~'))
+            return 0;
+    }
+    return 1;
+}
+
 static ct_err qparam_init(qparam *p, const char *s, size_t n)
 {
     const char *eq = memchr(s, '=', n);
     size_t kl = eq ? (size_t)(eq - s) : n;
+    const char *v = eq ? eq + 1 : "";
+    size_t vl = eq ? n - kl - 1 : 0;
+    if (all_unreserved(s, kl) && all_unreserved(v, vl)) {
+        /* Most parameters: decoding and re-encoding give the same text. */
+        p->key = strndup(s, kl);
+        p->ekey = strndup(s, kl);
+        p->val = strndup(v, vl);
+        p->eval = strndup(v, vl);
+        p->klen = kl;
+        p->vlen = vl;
+        return p->key && p->ekey && p->val && p->eval ? CT_OK : CT_ERR_NOMEM;
+    }
     p->key = ct_uri_decode(s, kl, 0, &p->klen);
     p->val = eq ? ct_uri_decode(eq + 1, n - kl - 1, 0, &p->vlen) : ct_uri_decode("", 0, 0, &p->vlen);
     if (!p->key || !p->val)
