@@ -137,10 +137,15 @@ static const char *query_find(const char *q, const char *name, size_t *vlen)
         size_t plen = amp ? (size_t)(amp - q) : strlen(q);
         const char *eq = memchr(q, '=', plen);
         size_t klen = eq ? (size_t)(eq - q) : plen;
-        size_t dlen = 0;
-        char *k = ct_uri_decode(q, klen, 0, &dlen);
-        int match = k && dlen == nlen && memcmp(k, name, nlen) == 0;
-        free(k);
+        int match;
+        if (!memchr(q, '%', klen)) { /* the usual case: nothing to decode */
+            match = klen == nlen && memcmp(q, name, nlen) == 0;
+        } else {
+            size_t dlen = 0;
+            char *k = ct_uri_decode(q, klen, 0, &dlen);
+            match = k && dlen == nlen && memcmp(k, name, nlen) == 0;
+            free(k);
+        }
         if (match) {
             *vlen = eq ? plen - klen - 1 : 0;
             return eq ? eq + 1 : q + plen;
@@ -309,7 +314,9 @@ static enum MHD_Result queue_resp(ct_http_server *srv, struct MHD_Connection *co
     } else if (r->fd >= 0) {
         mr = MHD_create_response_from_fd_at_offset64(r->fd_len, r->fd, (uint64_t)r->fd_offset);
         if (mr)
-            r->fd = -1; /* MHD closes it */
+            r->fd = -1; /* MHD closes it: header by send, body by sendfile. Corking
+                         * the two together (nginx's tcp_nopush) was measured
+                         * slower here: see docs/benchmarks.md, branch s3get. */
     } else if (r->head_length >= 0) {
         mr = MHD_create_response_from_callback((uint64_t)r->head_length, 4096, no_body_reader,
                                                NULL, NULL);
@@ -347,6 +354,14 @@ static void auth_prepare(ct_http_server *srv, http_state *st, ct_sigv4_request *
     sreq->header_ctx = req;
 }
 
+/* snprintf(dst, n, "%s", src) without printf (see ipv4_text). */
+static void copy_str(char *dst, size_t n, const char *src)
+{
+    size_t len = strnlen(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
 /* Parses credentials and looks up the secret. Returns 1 when the request is
  * signed and verification can proceed, 0 when done (anonymous or failed). */
 static int auth_lookup(ct_http_server *srv, http_state *st, ct_sigv4_auth *auth, char *secret,
@@ -381,9 +396,9 @@ static int auth_lookup(ct_http_server *srv, http_state *st, ct_sigv4_auth *auth,
                  "The AWS Access Key Id you provided does not exist in our records.");
         return 0;
     }
-    snprintf(req->principal.service, sizeof req->principal.service, "%s", auth->service);
-    snprintf(req->principal.region, sizeof req->principal.region, "%s", auth->region);
-    snprintf(req->principal.access_key, sizeof req->principal.access_key, "%s", auth->access_key);
+    copy_str(req->principal.service, sizeof req->principal.service, auth->service);
+    copy_str(req->principal.region, sizeof req->principal.region, auth->region);
+    copy_str(req->principal.access_key, sizeof req->principal.access_key, auth->access_key);
     return 1;
 }
 
@@ -399,8 +414,12 @@ static void auth_verify(ct_http_server *srv, http_state *st, const ct_sigv4_auth
         return;
     memcpy(req->sig_seed, auth->signature, sizeof req->sig_seed);
     memcpy(req->sig_amz_date, auth->amz_date, sizeof req->sig_amz_date);
-    snprintf(req->sig_scope, sizeof req->sig_scope, "%s/%s/%s/aws4_request", auth->date,
-             auth->region, auth->service);
+    ct_buf scope = CT_BUF_INIT;
+    const char *parts[] = {auth->date, "/", auth->region, "/", auth->service, "/aws4_request"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        ct_buf_puts(&scope, parts[i]);
+    copy_str(req->sig_scope, sizeof req->sig_scope, scope.data ? scope.data : "");
+    ct_buf_free(&scope);
     /* Only aws-chunked bodies (STREAMING-*) verify chunk signatures with
      * the key; deriving it is four HMACs, so other requests skip it. */
     if (strncmp(payload_hash, "STREAMING-", 10) == 0)
@@ -654,8 +673,12 @@ ct_err ct_http_server_start(const char *listen, const ct_http_handlers *h, ct_ht
     if (!srv)
         return CT_ERR_NOMEM;
     srv->h = *h;
+    /* A thread per connection (handlers may block: fsync, streamed bodies);
+     * each waits in poll(), not select(): slightly cheaper per request and
+     * no FD_SETSIZE ceiling on the connection's fd number. An epoll thread
+     * pool measured no cheaper for one client (docs/benchmarks.md). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     uint16_t port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port

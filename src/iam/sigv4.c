@@ -178,15 +178,107 @@ bad:
     return CT_ERR_INVALID;
 }
 
-static ct_err parse_presigned(const qlist *q, ct_sigv4_auth *a, char *msg, size_t msglen)
+/* The presigned parameters of a query, decoded: the first occurrence of
+ * each, NULL when absent or holding a NUL byte. The query is not parsed in
+ * full here (decoded and re-encoded for sorting): the canonical request does
+ * that once when the signature is verified. */
+enum { PQ_ALG, PQ_CRED, PQ_DATE, PQ_EXP, PQ_SH, PQ_SIG, PQ_CSUM, PQ_N };
+static const char *const pq_names[PQ_N] = {
+    "X-Amz-Algorithm",     "X-Amz-Credential", "X-Amz-Date",          "X-Amz-Expires",
+    "X-Amz-SignedHeaders", "X-Amz-Signature",  "X-Amz-Content-Sha256"};
+
+typedef struct {
+    char *v[PQ_N];
+    int present[PQ_N];
+} pquery;
+
+static void pquery_free(pquery *pq)
 {
-    const char *alg = iam_qlist_get(q, "X-Amz-Algorithm", NULL);
-    const char *cred = iam_qlist_get(q, "X-Amz-Credential", NULL);
-    const char *date = iam_qlist_get(q, "X-Amz-Date", NULL);
-    const char *exp = iam_qlist_get(q, "X-Amz-Expires", NULL);
-    const char *sh = iam_qlist_get(q, "X-Amz-SignedHeaders", NULL);
-    const char *sig = iam_qlist_get(q, "X-Amz-Signature", NULL);
-    const char *csum = iam_qlist_get(q, "X-Amz-Content-Sha256", NULL);
+    for (int i = 0; i < PQ_N; i++)
+        free(pq->v[i]);
+}
+
+/* Same acceptance as ct_uri_decode: every '%' followed by two hex digits
+ * (and not ending the piece). */
+static int escapes_ok(const char *s, size_t n)
+{
+    for (const char *p = memchr(s, '%', n); p; p = memchr(p, '%', n - (size_t)(p - s))) {
+        size_t i = (size_t)(p - s);
+        if (i + 2 >= n || !is_hex((unsigned char)s[i + 1]) || !is_hex((unsigned char)s[i + 2]))
+            return 0;
+        p += 3;
+        if ((size_t)(p - s) >= n)
+            break;
+    }
+    return 1;
+}
+
+/* Which presigned parameter the raw key k names (decoded), or -1. */
+static int pq_index(const char *k, size_t kl)
+{
+    if (kl < 10 || kl > 3 * 20 || (k[0] != 'X' && k[0] != '%'))
+        return -1;
+    char name[64];
+    size_t n = 0;
+    for (size_t i = 0; i < kl && n < sizeof name - 1; i++) {
+        if (k[i] == '%') {
+            int hi = k[i + 1], lo = k[i + 2];
+            hi = is_digit(hi) ? hi - '0' : lower(hi) - 'a' + 10;
+            lo = is_digit(lo) ? lo - '0' : lower(lo) - 'a' + 10;
+            name[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            name[n++] = k[i];
+        }
+    }
+    for (int i = 0; i < PQ_N; i++)
+        if (strlen(pq_names[i]) == n && memcmp(pq_names[i], name, n) == 0)
+            return i;
+    return -1;
+}
+
+/* Checks every piece of the query (escapes, count) as the full parse would,
+ * and decodes the presigned parameters. */
+static ct_err pquery_scan(pquery *pq, const char *query, size_t len)
+{
+    size_t i = 0, count = 0;
+    while (i < len) {
+        const char *amp = memchr(query + i, '&', len - i);
+        size_t end = amp ? (size_t)(amp - query) : len;
+        if (end > i) {
+            if (++count > MAX_QUERY_PARAMS)
+                return CT_ERR_TOO_LARGE;
+            const char *s = query + i;
+            size_t n = end - i;
+            const char *eq = memchr(s, '=', n);
+            size_t kl = eq ? (size_t)(eq - s) : n;
+            if (!escapes_ok(s, kl) || (eq && !escapes_ok(eq + 1, n - kl - 1)))
+                return CT_ERR_INVALID;
+            int k = pq_index(s, kl);
+            if (k >= 0 && !pq->present[k]) {
+                pq->present[k] = 1;
+                size_t vl;
+                char *v = eq ? ct_uri_decode(eq + 1, n - kl - 1, 0, &vl)
+                             : ct_uri_decode("", 0, 0, &vl);
+                if (!v)
+                    return CT_ERR_NOMEM;
+                if (strlen(v) != vl) {
+                    free(v); /* a NUL byte: treated as absent, as before */
+                    v = NULL;
+                }
+                pq->v[k] = v;
+            }
+        }
+        i = end + 1;
+    }
+    return CT_OK;
+}
+
+static ct_err parse_presigned(const pquery *pq, ct_sigv4_auth *a, char *msg, size_t msglen)
+{
+    const char *alg = pq->v[PQ_ALG], *cred = pq->v[PQ_CRED], *date = pq->v[PQ_DATE];
+    const char *exp = pq->v[PQ_EXP], *sh = pq->v[PQ_SH], *sig = pq->v[PQ_SIG];
+    const char *csum = pq->v[PQ_CSUM];
     a->presigned = 1;
     if (!alg || !cred || !date || !exp || !sh || !sig) {
         iam_msg(msg, msglen, "presigned URL lacks one of the X-Amz-* parameters");
@@ -217,31 +309,25 @@ static ct_err parse_presigned(const qlist *q, ct_sigv4_auth *a, char *msg, size_
     return CT_OK;
 }
 
-static ct_err parse_query_of(const ct_sigv4_request *req, qlist *q, int *has_presign)
+static ct_err parse_query_of(const ct_sigv4_request *req, pquery *pq, int *has_presign)
 {
     const char *t, *qm;
     size_t plen, qlen;
-    if (iam_split_target(req, &t, &plen, &qm, &qlen) || (qm && iam_qlist_parse(q, qm, qlen)))
+    if (iam_split_target(req, &t, &plen, &qm, &qlen) || (qm && pquery_scan(pq, qm, qlen)))
         return CT_ERR_INVALID;
-    int p = 0;
-    iam_qlist_get(q, "X-Amz-Algorithm", &p);
-    iam_qlist_get(q, "X-Amz-Credential", &p);
-    iam_qlist_get(q, "X-Amz-Signature", &p);
-    *has_presign = p;
+    *has_presign = pq->present[PQ_ALG] || pq->present[PQ_CRED] || pq->present[PQ_SIG];
     return CT_OK;
 }
 
 ct_err ct_sigv4_parse(const ct_sigv4_request *req, ct_sigv4_auth *out, char *msg, size_t msglen)
 {
     memset(out, 0, sizeof *out);
-    iam_msg(msg, msglen, "%s", "");
+    iam_msg_clear(msg, msglen);
     int presign = 0;
     ct_err e;
-    qlist *q = calloc(1, sizeof *q);
-    if (!q)
-        return CT_ERR_NOMEM;
+    pquery pq = {0};
     const char *authz = hdr(req, "authorization");
-    e = parse_query_of(req, q, &presign);
+    e = parse_query_of(req, &pq, &presign);
     if (e) {
         iam_msg(msg, msglen, "malformed request target or query string");
         goto cleanup;
@@ -256,7 +342,7 @@ ct_err ct_sigv4_parse(const ct_sigv4_request *req, ct_sigv4_auth *out, char *msg
         goto cleanup;
     }
     if (presign) {
-        e = parse_presigned(q, out, msg, msglen);
+        e = parse_presigned(&pq, out, msg, msglen);
     } else {
         e = parse_auth_header(out, authz, msg, msglen);
         if (!e)
@@ -275,8 +361,7 @@ ct_err ct_sigv4_parse(const ct_sigv4_request *req, ct_sigv4_auth *out, char *msg
         e = CT_ERR_INVALID;
     }
 cleanup:
-    iam_qlist_free(q);
-    free(q);
+    pquery_free(&pq);
     return e;
 }
 
@@ -332,7 +417,7 @@ ct_err ct_sigv4_verify(const ct_sigv4_request *req, const ct_sigv4_auth *auth, c
 {
     ct_buf cr = CT_BUF_INIT, sts = CT_BUF_INIT;
     char sig[65];
-    iam_msg(msg, msglen, "%s", "");
+    iam_msg_clear(msg, msglen);
     ct_err e = check_time(auth, now, msg, msglen);
     if (e)
         return e;

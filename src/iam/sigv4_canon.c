@@ -10,9 +10,14 @@
  *     botocore's quote(remove_dot_segments(path), safe='/~').
  *   - query: every parameter decoded ('+' stays '+') and re-encoded, sorted
  *     by encoded key then encoded value; "k" without '=' becomes "k=".
- *   - headers: values trimmed, whitespace runs collapsed to one space. */
+ *   - headers: values trimmed, whitespace runs collapsed to one space.
+ * Built with appends, not printf: a linked library (libquadmath, via
+ * libavfilter) registers printf specifiers, which sends every printf in
+ * the process down glibc's slow positional path (it was ~7 % of a small
+ * presigned GET). */
 #include "iam/sigv4_internal.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,10 +58,33 @@ static ct_err encode_dup(const char *s, size_t n, char **out)
     return *out ? CT_OK : CT_ERR_NOMEM;
 }
 
+static int all_unreserved(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' ||
+              c == '.' || c == '_' || c == '~'))
+            return 0;
+    }
+    return 1;
+}
+
 static ct_err qparam_init(qparam *p, const char *s, size_t n)
 {
     const char *eq = memchr(s, '=', n);
     size_t kl = eq ? (size_t)(eq - s) : n;
+    const char *v = eq ? eq + 1 : "";
+    size_t vl = eq ? n - kl - 1 : 0;
+    if (all_unreserved(s, kl) && all_unreserved(v, vl)) {
+        /* Most parameters: decoding and re-encoding give the same text. */
+        p->key = strndup(s, kl);
+        p->ekey = strndup(s, kl);
+        p->val = strndup(v, vl);
+        p->eval = strndup(v, vl);
+        p->klen = kl;
+        p->vlen = vl;
+        return p->key && p->ekey && p->val && p->eval ? CT_OK : CT_ERR_NOMEM;
+    }
     p->key = ct_uri_decode(s, kl, 0, &p->klen);
     p->val = eq ? ct_uri_decode(eq + 1, n - kl - 1, 0, &p->vlen) : ct_uri_decode("", 0, 0, &p->vlen);
     if (!p->key || !p->val)
@@ -123,8 +151,16 @@ static ct_err canonical_query(ct_buf *b, const qlist *q, int presigned)
     /* cppcheck-suppress uninitvar ; only the first n entries are sorted */
     qsort(sorted, n, sizeof sorted[0], qparam_cmp); /* NOLINT(bugprone-sizeof-expression): pointers */
     ct_err e = CT_OK;
-    for (size_t i = 0; i < n && !e; i++)
-        e = ct_buf_printf(b, "%s%s=%s", i ? "&" : "", sorted[i]->ekey, sorted[i]->eval);
+    for (size_t i = 0; i < n && !e; i++) {
+        if (i)
+            e = ct_buf_append(b, "&", 1);
+        if (!e)
+            e = ct_buf_puts(b, sorted[i]->ekey);
+        if (!e)
+            e = ct_buf_append(b, "=", 1);
+        if (!e)
+            e = ct_buf_puts(b, sorted[i]->eval);
+    }
     return e;
 }
 
@@ -253,7 +289,9 @@ static ct_err canonical_headers(ct_buf *b, const ct_sigv4_request *req, const ch
         memcpy(name, p, n);
         name[n] = '\0';
         const char *v = req->header ? req->header(req->header_ctx, name) : NULL;
-        ct_err e = ct_buf_printf(b, "%s:", name);
+        ct_err e = ct_buf_append(b, name, n);
+        if (!e)
+            e = ct_buf_append(b, ":", 1);
         if (!e && v)
             e = append_trimmed(b, v);
         if (!e)
@@ -310,11 +348,14 @@ ct_err iam_build_canonical(const ct_sigv4_request *req, const ct_sigv4_auth *a,
     size_t plen, qlen;
     if (iam_split_target(req, &t, &plen, &qm, &qlen))
         return CT_ERR_INVALID;
-    qlist *q = calloc(1, sizeof *q);
+    qlist *q = malloc(sizeof *q); /* 12 KiB: iam_qlist_parse fills only what it uses */
     if (!q)
         return CT_ERR_NOMEM;
+    q->n = 0;
     cr->max = sts->max = MAX_CANONICAL;
-    ct_err e = ct_buf_printf(cr, "%s\n", req->method ? req->method : "");
+    ct_err e = ct_buf_puts(cr, req->method ? req->method : "");
+    if (!e)
+        e = ct_buf_append(cr, "\n", 1);
     if (!e)
         e = canonical_uri(cr, t, plen, is_s3(a));
     if (!e)
@@ -327,13 +368,16 @@ ct_err iam_build_canonical(const ct_sigv4_request *req, const ct_sigv4_auth *a,
         e = ct_buf_append(cr, "\n", 1);
     if (!e)
         e = canonical_headers(cr, req, a->signed_headers);
-    if (!e)
-        e = ct_buf_printf(cr, "\n%s\n%s", a->signed_headers, pick_payload(a, payload_hash));
+    const char *parts[] = {"\n", a->signed_headers, "\n", pick_payload(a, payload_hash)};
+    for (size_t i = 0; i < 4 && !e; i++)
+        e = ct_buf_puts(cr, parts[i]);
     if (!e) {
         char h[65];
         ct_sha256_hex(cr->data, cr->len, h);
-        e = ct_buf_printf(sts, SIGV4_ALGO "\n%s\n%s/%s/%s/aws4_request\n%s", a->amz_date, a->date,
-                          a->region, a->service, h);
+        const char *sp[] = {SIGV4_ALGO "\n", a->amz_date, "\n", a->date, "/", a->region, "/",
+                            a->service, "/aws4_request\n", h};
+        for (size_t i = 0; i < sizeof sp / sizeof sp[0] && !e; i++)
+            e = ct_buf_puts(sts, sp[i]);
     }
     iam_qlist_free(q);
     free(q);
@@ -344,8 +388,10 @@ void ct_sigv4_signing_key(const char *secret, const char *date, const char *regi
                           const char *service, unsigned char key[32])
 {
     char k0[256 + 5];
-    int n = snprintf(k0, sizeof k0, "AWS4%s", secret);
-    size_t klen = n < 0 ? 0 : ((size_t)n >= sizeof k0 ? sizeof k0 - 1 : (size_t)n);
+    size_t slen = strnlen(secret, sizeof k0 - 5);
+    memcpy(k0, "AWS4", 4);
+    memcpy(k0 + 4, secret, slen);
+    size_t klen = 4 + slen;
     unsigned char k1[32], k2[32], k3[32];
     ct_hmac_sha256(k0, klen, date, strlen(date), k1);
     ct_hmac_sha256(k1, 32, region, strlen(region), k2);
@@ -357,6 +403,47 @@ void ct_sigv4_signing_key(const char *secret, const char *date, const char *regi
     memset(k3, 0, sizeof k3);
 }
 
+/* The last signing key derived: a client signs every request of a day
+ * with the same (secret, date, region, service), and deriving it is four
+ * HMACs. Keyed by the secret itself, so a changed secret never matches. */
+static struct {
+    pthread_mutex_t mu;
+    int valid;
+    char secret[257], date[9], region[64], service[64];
+    unsigned char key[32];
+} key_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int fits(const char *s, size_t cap) { return strnlen(s, cap) < cap; }
+
+static void signing_key_cached(const char *secret, const ct_sigv4_auth *a, unsigned char key[32])
+{
+    int cacheable = fits(secret, sizeof key_cache.secret) && fits(a->date, sizeof key_cache.date) &&
+                    fits(a->region, sizeof key_cache.region) &&
+                    fits(a->service, sizeof key_cache.service);
+    if (cacheable) {
+        pthread_mutex_lock(&key_cache.mu);
+        int hit = key_cache.valid && strcmp(key_cache.secret, secret) == 0 &&
+                  strcmp(key_cache.date, a->date) == 0 && strcmp(key_cache.region, a->region) == 0 &&
+                  strcmp(key_cache.service, a->service) == 0;
+        if (hit)
+            memcpy(key, key_cache.key, 32);
+        pthread_mutex_unlock(&key_cache.mu);
+        if (hit)
+            return;
+    }
+    ct_sigv4_signing_key(secret, a->date, a->region, a->service, key);
+    if (!cacheable)
+        return;
+    pthread_mutex_lock(&key_cache.mu);
+    strcpy(key_cache.secret, secret);
+    strcpy(key_cache.date, a->date);
+    strcpy(key_cache.region, a->region);
+    strcpy(key_cache.service, a->service);
+    memcpy(key_cache.key, key, 32);
+    key_cache.valid = 1;
+    pthread_mutex_unlock(&key_cache.mu);
+}
+
 ct_err iam_compute_signature(const ct_sigv4_request *req, const ct_sigv4_auth *a,
                              const char *secret, const char *payload_hash, char sig[65],
                              ct_buf *cr, ct_buf *sts)
@@ -365,7 +452,7 @@ ct_err iam_compute_signature(const ct_sigv4_request *req, const ct_sigv4_auth *a
     if (e)
         return e;
     unsigned char key[32], mac[32];
-    ct_sigv4_signing_key(secret, a->date, a->region, a->service, key);
+    signing_key_cached(secret, a, key);
     ct_hmac_sha256(key, 32, sts->data, sts->len, mac);
     ct_hex(mac, 32, sig);
     memset(key, 0, sizeof key);

@@ -44,6 +44,13 @@ static inline int is_space(int c)
 static inline int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
 __attribute__((format(printf, 3, 4))) void iam_msg(char *msg, size_t msglen, const char *fmt, ...);
+/* Empties msg without printf (every printf in this process is slow: see
+ * sigv4_canon.c). */
+static inline void iam_msg_clear(char *msg, size_t msglen)
+{
+    if (msg && msglen)
+        msg[0] = '\0';
+}
 
 /* Raw query -> decoded and canonically re-encoded parameters (empty pieces
  * skipped; CT_ERR_INVALID for a malformed escape, CT_ERR_TOO_LARGE past

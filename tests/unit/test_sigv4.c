@@ -409,6 +409,34 @@ static void test_presigned_parse(void)
                       &a) == CT_OK);
     CHECK(a.presigned == 1 && a.expires == 60);
     CHECK_STR(a.access_key, "AK");
+    /* The presigned parameters are found by their decoded names (an escaped
+     * key counts), the first occurrence wins, and every other parameter's
+     * escapes are still checked. */
+    const char *q = "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20150830%2F"
+                    "us-east-1%2Fs3%2Faws4_request&X-Amz-Date=20150830T123600Z"
+                    "&X-Amz-SignedHeaders=host&X-Amz-Signature=" SIG64;
+    static const struct {
+        const char *tail;
+        ct_err want;
+        long expires;
+    } more[] = {{"&X-Amz-%45xpires=61", CT_OK, 61},
+                {"&X-Amz-Expires=62&X-Amz-Expires=0", CT_OK, 62},
+                {"&X-Amz-Expires=63&x-amz-expires=0", CT_OK, 63},
+                {"&X-Amz-Expires=64&tail=%4", CT_ERR_INVALID, 0},
+                {"&X-Amz-Expires=64&t%zail=1", CT_ERR_INVALID, 0},
+                {"&X-Amz-Expires=6%005", CT_ERR_INVALID, 0}, /* NUL: as if absent */
+                {"&X-Amz-Expires", CT_ERR_INVALID, 0}};
+    for (size_t i = 0; i < CT_ARRAY_LEN(more); i++) {
+        char t[512];
+        snprintf(t, sizeof t, "%s%s", q, more[i].tail);
+        ct_err e = parse_authz(NULL, t, &a);
+        if (e != more[i].want || (e == CT_OK && a.expires != more[i].expires))
+            fprintf(stderr, "more[%zu] gave %d\n", i, e);
+        CHECK(e == more[i].want);
+        CHECK(e != CT_OK || a.expires == more[i].expires);
+    }
+    /* An escaped presign key marks the request as presigned. */
+    CHECK(parse_authz(NULL, "/b/k?X-Amz-%53ignature=" SIG64, &a) == CT_ERR_INVALID);
 }
 
 /* Round trips through our own signer: skew, Date header, S3 path forms. */
@@ -495,6 +523,23 @@ static void test_signing_key(void)
                          key);
     ct_hex(key, 32, hex);
     CHECK_STR(hex, "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
+    /* The last derived key is cached by (secret, date, region, service): a
+     * different secret or scope must not reuse it. */
+    hdrs h = {0};
+    hadd(&h, "host", "localhost");
+    hadd(&h, "x-amz-date", "20240229T235959Z");
+    ct_sigv4_request req = {"GET", "/b/k", hdr_get, &h};
+    char a1[512], a2[512], a3[512], a4[512];
+    CHECK(ct_sigv4_sign(&req, "AK", "secret-one", "eu-west-1", "s3", "20240229T235959Z", "host",
+                        "UNSIGNED-PAYLOAD", a1, sizeof a1) == CT_OK);
+    CHECK(ct_sigv4_sign(&req, "AK", "secret-two", "eu-west-1", "s3", "20240229T235959Z", "host",
+                        "UNSIGNED-PAYLOAD", a2, sizeof a2) == CT_OK);
+    CHECK(ct_sigv4_sign(&req, "AK", "secret-two", "eu-west-2", "s3", "20240229T235959Z", "host",
+                        "UNSIGNED-PAYLOAD", a3, sizeof a3) == CT_OK);
+    CHECK(ct_sigv4_sign(&req, "AK", "secret-one", "eu-west-1", "s3", "20240229T235959Z", "host",
+                        "UNSIGNED-PAYLOAD", a4, sizeof a4) == CT_OK);
+    CHECK(strcmp(a1, a2) != 0 && strcmp(a2, a3) != 0);
+    CHECK_STR(a4, a1);
 }
 
 int main(void)
