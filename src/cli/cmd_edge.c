@@ -38,6 +38,7 @@ typedef struct {
     const char *origin, *api, *config, *listen, *http_listen, *data_dir, *region;
     const char *public_host, *cert, *key, *poll, *cache_mib, *external_s3;
     int no_verify, eval_policy;
+    char origin_allow[4096]; /* --origin-allow values joined by ',' */
 } edge_opts;
 
 static void usage(FILE *f)
@@ -58,6 +59,13 @@ static void usage(FILE *f)
           "                      (an amazonaws.com bucket not on the API node) are read\n"
           "                      (default https://s3.REGION.amazonaws.com); custom origins\n"
           "                      are read at their own DomainName and ports\n"
+          "  --origin-allow LIST hosts external origins (custom, external S3) may be read\n"
+          "                      at, comma-separated, repeatable: host, host:port,\n"
+          "                      *.example.com, * (any public host), 192.0.2.7, 10.0.0.0/8;\n"
+          "                      default none (their distributions answer 502); the\n"
+          "                      --external-s3-endpoint host is allowed, --origin is not\n"
+          "                      subject to it. Loopback, link-local and private addresses\n"
+          "                      only when an address/CIDR entry or the exact name names them\n"
           "  --public-host HOST  host name distributions answer at (<id>.HOST)\n"
           "  --cert FILE --key FILE  TLS certificate (default: generated under DATA/edge)\n"
           "  --no-verify-ssl     do not verify the origin's or the API's TLS certificate\n"
@@ -111,6 +119,21 @@ static int parse_opts(int argc, char **argv, edge_opts *o)
         }
         if (!strcmp(a, "--no-verify-ssl")) {
             o->no_verify = 1;
+            continue;
+        }
+        if (!strncmp(a, "--origin-allow", 14) && (!a[14] || a[14] == '=')) {
+            const char *v = a[14] ? a + 15 : (i + 1 < argc ? argv[++i] : NULL);
+            char why[512];
+            size_t len = strlen(o->origin_allow), n = sizeof o->origin_allow;
+            if (!v || ct_edge_origin_allow_check(v, why, sizeof why)) {
+                fprintf(stderr, "cattube edge: %s\n", v ? why : "--origin-allow needs a value");
+                return 2;
+            }
+            if (snprintf(o->origin_allow + len, n - len, "%s%s", len ? "," : "", v) >=
+                (int)(n - len)) {
+                fputs("cattube edge: --origin-allow lists are too long\n", stderr);
+                return 2;
+            }
             continue;
         }
         if (!strcmp(a, "--evaluate-bucket-policy")) {
@@ -319,6 +342,7 @@ int ct_cmd_edge(int argc, char **argv)
                          .origin_no_verify_tls = o.no_verify,
                          .origin_evaluate_policy = o.eval_policy,
                          .external_s3_endpoint = o.external_s3,
+                         .origin_allow = o.origin_allow,
                          .disk_cache_bytes = (uint64_t)mib << 20,
                          .wait_for_config = 1};
     ct_err err;

@@ -48,6 +48,7 @@ typedef struct {
     const char *origin_ak, *origin_sk, *origin_region, *external_s3;
     int origin_no_verify;
     long long inline_max;      /* S3 objects up to this size live in their meta row */
+    char origin_allow[4096];   /* --origin-allow values joined by ',' */
 } serve_opts;
 
 typedef struct {
@@ -352,11 +353,35 @@ static void serve_usage(FILE *f)
           "  --origin-region R        SigV4 region of custom origins (default us-east-1)\n"
           "  --origin-no-verify-ssl   do not verify external origins' TLS certificates\n"
           "  --external-s3-endpoint URL  where S3 origins whose bucket is not on this node are\n"
-          "                           read (default https://s3.REGION.amazonaws.com)\n"
+          "                           read (default https://s3.REGION.amazonaws.com); its host\n"
+          "                           is allowed without --origin-allow\n"
+          "  --origin-allow LIST      hosts external origins may be read at, comma-separated,\n"
+          "                           repeatable: host, host:port, *.example.com, * (any\n"
+          "                           public host), 192.0.2.7, 10.0.0.0/8 (default: none, so\n"
+          "                           distributions with external origins are refused).\n"
+          "                           Loopback, link-local and private addresses only when an\n"
+          "                           address/CIDR entry or the exact host name names them\n"
           "  --verbose                debug logging\n"
           "Root credentials come from CATTUBE_ROOT_ACCESS_KEY / CATTUBE_ROOT_SECRET_KEY, else are\n"
           "generated once and kept in DIR/root-credentials.json.\n",
             ct_cli_limits_usage);
+}
+
+/* One --origin-allow value appended to buf (the option may repeat);
+ * checked here so a bad entry stops serve before anything starts. */
+static int append_allow(char *buf, size_t n, const char *v)
+{
+    char why[512];
+    size_t len = strlen(buf);
+    if (ct_edge_origin_allow_check(v, why, sizeof why)) {
+        fprintf(stderr, "cattube serve: %s\n", why);
+        return -1;
+    }
+    if (snprintf(buf + len, n - len, "%s%s", len ? "," : "", v) >= (int)(n - len)) {
+        fprintf(stderr, "cattube serve: --origin-allow lists are too long\n");
+        return -1;
+    }
+    return 0;
 }
 
 static int parse_opts(int argc, char **argv, serve_opts *o)
@@ -378,6 +403,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"origin-region", required_argument, NULL, 0x103},
         {"external-s3-endpoint", required_argument, NULL, 0x104},
         {"origin-no-verify-ssl", no_argument, NULL, 0x105},
+        {"origin-allow", required_argument, NULL, 0x106},
         {"inline-max", required_argument, NULL, 'I'},
         CT_CLI_LIMIT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
@@ -385,7 +411,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
                       "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600,
                       SERVE_JOB_RETENTION_DAYS * 86400000LL, {0}, NULL, NULL, NULL, NULL, 0,
-                      CT_S3_INLINE_MAX_DEFAULT};
+                      CT_S3_INLINE_MAX_DEFAULT, ""};
     ct_cli_limits_defaults(&o->limits);
     int c, lim;
     long long days = -1, secs = -1; /* -1: not given */
@@ -415,6 +441,10 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 0x103: o->origin_region = optarg; break;
         case 0x104: o->external_s3 = optarg; break;
         case 0x105: o->origin_no_verify = 1; break;
+        case 0x106:
+            if (append_allow(o->origin_allow, sizeof o->origin_allow, optarg))
+                return -1;
+            break;
         case 'I':
             if ((o->inline_max = ct_cli_whole(optarg, 0, CT_S3_INLINE_MAX_LIMIT)) < 0) {
                 fprintf(stderr, "cattube serve: --inline-max must be a whole number of bytes, "
@@ -546,7 +576,8 @@ static ct_err start_all(server *sv)
                          .origin_secret_key = sv->opt.origin_sk,
                          .origin_region = sv->opt.origin_region,
                          .origin_no_verify_tls = sv->opt.origin_no_verify,
-                         .external_s3_endpoint = sv->opt.external_s3};
+                         .external_s3_endpoint = sv->opt.external_s3,
+                         .origin_allow = sv->opt.origin_allow};
     char disk_dir[512]; /* nodes sharing DIR (--db) each keep their own disk cache */
     if (sv->opt.db && serve_node_dir(sv, disk_dir, sizeof disk_dir) == 0)
         ec.disk_dir = disk_dir;

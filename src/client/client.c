@@ -4,6 +4,7 @@
 #include "core/xml.h"
 #include "iam/iam.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -296,6 +298,8 @@ typedef struct {
     int out_fd;
     ct_buf err_body;
     ct_err write_err;
+    const ct_client_config *cfg;
+    char vetoed[64]; /* the last address connect_check refused, "" = none */
 } xfer;
 
 static size_t read_cb(char *p, size_t size, size_t n, void *ctx)
@@ -532,6 +536,29 @@ static ct_err open_body(const ct_client_req *r, xfer *x, uint64_t *len)
     return CT_OK;
 }
 
+/* CURLOPT_OPENSOCKETFUNCTION: the socket for an address connect_check allows. */
+static curl_socket_t opensocket_cb(void *ctx, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    xfer *x = ctx;
+    if (purpose == CURLSOCKTYPE_IPCXN &&
+        !x->cfg->connect_check(x->cfg->connect_check_ctx, x->req->url, &a->addr)) {
+        char ip[48] = "?";
+        unsigned port = 0;
+        if (a->family == AF_INET) {
+            const struct sockaddr_in *s4 = (const void *)&a->addr;
+            inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+            port = ntohs(s4->sin_port);
+        } else if (a->family == AF_INET6) {
+            const struct sockaddr_in6 *s6 = (const void *)&a->addr;
+            inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+            port = ntohs(s6->sin6_port);
+        }
+        snprintf(x->vetoed, sizeof x->vetoed, "%s port %u", ip, port);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static void setup(ct_client *c, const ct_client_req *r, xfer *x, struct curl_slist *hl)
 {
     CURL *h = c->curl;
@@ -555,6 +582,10 @@ static void setup(ct_client *c, const ct_client_req *r, xfer *x, struct curl_sli
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+    if (c->cfg.connect_check) {
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+        curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
+    }
     if (c->cfg.no_verify_tls) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -577,8 +608,12 @@ static ct_err perform(ct_client *c, const ct_client_req *r, xfer *x)
     /* A server may answer an upload early (403) and close: report its answer. */
     if (cc != CURLE_OK && resp->status < 400) {
         snprintf(resp->err_code, sizeof resp->err_code, "NetworkError");
-        snprintf(resp->err_message, sizeof resp->err_message, "%s: %s", r->url,
-                 curl_easy_strerror(cc));
+        if (x->vetoed[0])
+            snprintf(resp->err_message, sizeof resp->err_message,
+                     "%s: connecting to %s refused (an address not allowed)", r->url, x->vetoed);
+        else
+            snprintf(resp->err_message, sizeof resp->err_message, "%s: %s", r->url,
+                     curl_easy_strerror(cc));
         resp->retryable = 1;
         resp->status = 0;
         return CT_ERR_IO;
@@ -593,7 +628,8 @@ ct_err ct_client_request(ct_client *c, const ct_client_req *r, ct_client_resp *r
 {
     memset(resp, 0, sizeof *resp);
     resp->content_length = -1;
-    xfer x = {.req = r, .resp = resp, .curl = c->curl, .in_fd = -1, .out_fd = -1};
+    xfer x = {.req = r, .resp = resp, .curl = c->curl, .in_fd = -1, .out_fd = -1,
+              .cfg = &c->cfg};
     struct curl_slist *hl = NULL;
     uint64_t len = 0;
     ct_err e = open_body(r, &x, &len);

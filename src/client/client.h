@@ -21,6 +21,15 @@
 #include "core/core.h"
 
 typedef struct ct_client ct_client;
+struct sockaddr;
+
+/* Asked before every connection the client opens (each address libcurl
+ * tries), with the request URL and the resolved address and port; 0 vetoes
+ * that address (when every address is vetoed the request fails as a
+ * transport error whose message says so). The edge's origin allow-list
+ * (edge_allow.c) uses it so a name cannot resolve its way to an address
+ * the list does not allow (DNS rebinding, 169.254.169.254). */
+typedef int (*ct_client_connect_fn)(void *ctx, const char *url, const struct sockaddr *addr);
 
 typedef struct {
     const char *endpoint;      /* "http://127.0.0.1:9000" (S3 helpers; path-style) */
@@ -34,6 +43,8 @@ typedef struct {
     long low_speed_timeout_s;  /* abort when < 1 byte/s for this long; 0 = 60 */
     uint64_t multipart_threshold; /* put_file: multipart at or above; 0 = 64 MiB */
     uint64_t part_size;        /* multipart part size; 0 = 64 MiB (min 5 MiB) */
+    ct_client_connect_fn connect_check; /* NULL: any address */
+    void *connect_check_ctx;   /* borrowed: must outlive the client */
 } ct_client_config;
 
 /* Receives response body bytes of a 2xx response; nonzero aborts. */

@@ -175,6 +175,10 @@ int edge_handle(edge_req *r, edge_conn *c)
         edge_resp_header(mr, "Access-Control-Max-Age", "86400");
         return edge_queue(r, c, 200, mr, 0);
     }
+    if (d.origin_refused) { /* stored under another --origin-allow: never contacted */
+        edge_dist_refused_log(&d);
+        return edge_send_error(r, c, 502, "OriginError", "The origin could not be read.", NULL);
+    }
     int head = strcmp(method, "HEAD") == 0;
     if (!head && strcmp(method, "GET") != 0)
         return edge_send_error(r, c, 403, "MethodNotAllowed",
@@ -243,6 +247,17 @@ static ct_err origin_settings(ct_edge *e, const ct_edge_config *cfg, int remote)
         (cfg->external_s3_endpoint && *cfg->external_s3_endpoint &&
          !(e->external_s3_endpoint = strdup(cfg->external_s3_endpoint))))
         return CT_ERR_NOMEM;
+    char why[512];
+    if (edge_allow_parse(cfg->origin_allow, &e->allow, why, sizeof why)) {
+        ct_error("edge: %s", why);
+        return CT_ERR_INVALID;
+    }
+    if (e->external_s3_endpoint && edge_allow_add_url(e->allow, e->external_s3_endpoint)) {
+        ct_error("edge: --external-s3-endpoint %s is not an http(s) URL", e->external_s3_endpoint);
+        return CT_ERR_INVALID;
+    }
+    if (!edge_allow_count(e->allow))
+        ct_info("edge: no --origin-allow: external origins (custom, other S3 stores) are off");
     e->origin_ak = dup_or_null(cfg->origin_access_key);
     e->origin_sk = dup_or_null(cfg->origin_secret_key);
     e->origin_region = dup_or_null(cfg->origin_region);
@@ -360,6 +375,7 @@ void ct_edge_stop(ct_edge *e)
     edge_signq_free(e->signq);
     free(e->origin_url);
     free(e->external_s3_endpoint);
+    edge_allow_free(e->allow);
     free(e->origin_ak);
     free(e->origin_sk);
     free(e->origin_region);

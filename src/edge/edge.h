@@ -41,6 +41,12 @@ typedef struct {
     /* Where external S3 origins (BUCKET.s3.REGION.amazonaws.com whose
      * bucket is not on this node) are read; NULL: https://s3.REGION.amazonaws.com. */
     const char *external_s3_endpoint;
+    /* --origin-allow: the hosts external origins may be read at
+     * (comma-separated entries, edge_allow.h); NULL/"" = none: external
+     * origins are refused, except on external_s3_endpoint's host, which is
+     * allowed implicitly. Distributions read through origin_url (the
+     * standalone edge's --origin) are not subject to it. */
+    const char *origin_allow;
     /* Read each origin bucket's policy (GetBucketPolicy) and evaluate it as
      * for a local origin (OAC principal or anonymous), e.g. in front of a
      * CatTube node whose credentials read everything. */
@@ -52,6 +58,10 @@ typedef struct {
      * poll, and a request then must not get a wrong 403/404. */
     int wait_for_config;
 } ct_edge_config;
+
+/* 0 when list is a valid --origin-allow value; else -1 with why (cap n)
+ * naming the bad entry (for the CLI to refuse to start). */
+int ct_edge_origin_allow_check(const char *list, char *why, size_t n);
 
 /* store may be NULL with cfg->origin_url (the standalone edge). With a
  * store (cattube serve) the disk cache DATA/edge-cache is opened too, for

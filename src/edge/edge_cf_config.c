@@ -7,7 +7,9 @@
  * when the config is stored ("originRegion" from the name); "custom", a
  * CustomOriginConfig (an S3-compatible store at DomainName and its ports,
  * the bucket being OriginPath's first segment). edge_dists.c turns the kind
- * into where the edge reads; the XML comes back as it was sent. */
+ * into where the edge reads; the XML comes back as it was sent. An
+ * external origin whose host (and port) is not in --origin-allow is
+ * refused with InvalidOrigin naming it (edge_allow.h). */
 #include "edge/edge_cf.h"
 
 #include <jansson.h>
@@ -171,6 +173,12 @@ static int parse_origin(ct_edge *e, const ct_xml_node *cfg, json_t *o, cf_fail *
     json_object_set_new(o, "originId", json_string(id));
     json_object_set_new(o, "originPath", json_string(op ? op : ""));
     json_object_set_new(o, "originAccessControlId", json_string(oac ? oac : ""));
+    char hp[EDGE_HOST_MAX + 8];
+    if (!edge_dist_origin_allowed(e, o, hp, sizeof hp))
+        return cf_failf(f, 400, "InvalidOrigin",
+                        "The origin %s is not allowed on this edge: its operator lists the hosts "
+                        "external origins may be read at with `cattube serve --origin-allow`.",
+                        hp);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "edge/edge_internal.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,13 +185,60 @@ static int origin_from_json(ct_edge *e, json_t *j, edge_dist *d)
                  e->origin_region ? e->origin_region : "");
         d->origin_node = 1;
     }
-    return n < 0 || (size_t)n >= sizeof d->origin_url ? -1 : 0;
+    if (n < 0 || (size_t)n >= sizeof d->origin_url)
+        return -1;
+    if (d->origin_url[0] && !d->origin_node) { /* external: --origin-allow decides */
+        char hp[EDGE_HOST_MAX + 8];
+        d->origin_refused = !edge_allow_url(e->allow, d->origin_url, hp, sizeof hp);
+        d->origin_refused_http =
+            d->origin_url_http[0] && !edge_allow_url(e->allow, d->origin_url_http, hp, sizeof hp);
+    }
+    return 0;
 }
 
 void edge_dist_origin_for_viewer(edge_dist *d, int secure)
 {
-    if (!secure && d->origin_url_http[0])
+    if (!secure && d->origin_url_http[0]) {
         memcpy(d->origin_url, d->origin_url_http, sizeof d->origin_url);
+        d->origin_refused = d->origin_refused_http;
+    }
+}
+
+/* The first refused "HOST:PORT" of d's origin URLs into hp; 0 when none. */
+static int refused_host(const ct_edge *e, const edge_dist *d, char *hp, size_t n)
+{
+    if (!d->origin_url[0] || d->origin_node)
+        return 0;
+    return !edge_allow_url(e->allow, d->origin_url, hp, n) ||
+           (d->origin_url_http[0] && !edge_allow_url(e->allow, d->origin_url_http, hp, n));
+}
+
+int edge_dist_origin_allowed(ct_edge *e, void *oj, char *hostport, size_t n)
+{
+    json_t *o = oj;
+    edge_dist d;
+    memset(&d, 0, sizeof d);
+    const char *bucket = json_string_value(json_object_get(o, "originBucket"));
+    const char *op = json_string_value(json_object_get(o, "originPath"));
+    snprintf(d.origin_bucket, sizeof d.origin_bucket, "%s", bucket ? bucket : "");
+    snprintf(d.origin_path, sizeof d.origin_path, "%s", op ? op : "");
+    if (origin_from_json(e, o, &d)) /* what cannot be resolved is never read */
+        return 1;
+    return !refused_host(e, &d, hostport, n);
+}
+
+void edge_dist_refused_log(const edge_dist *d)
+{
+    static _Atomic int64_t last_ms;
+    int64_t now = ct_now_ms(), prev = atomic_load(&last_ms);
+    char hp[EDGE_HOST_MAX + 8];
+    unsigned port = 0;
+    if (now - prev < 10000 || !atomic_compare_exchange_strong(&last_ms, &prev, now))
+        return;
+    if (edge_allow_url_split(d->origin_url, hp, sizeof hp - 8, &port))
+        snprintf(hp, sizeof hp, "?");
+    ct_warn("edge: distribution %s: origin %s:%u is not in --origin-allow: answered 502, "
+            "not contacted", d->id, hp, port);
 }
 
 /* How specifically one of d's aliases names host: 0 = none; a wildcard
@@ -223,6 +271,10 @@ static ct_err collect_dist(void *ctx, const char *json)
         ct_warn("edge: skipping a malformed stored distribution");
         return CT_OK;
     }
+    char hp[EDGE_HOST_MAX + 8];
+    if (refused_host(v->e, &d, hp, sizeof hp))
+        ct_warn("edge: distribution %s: origin %s is not in --origin-allow: its requests "
+                "answer 502 and it is never contacted", d.id, hp);
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 8;
         edge_dist *nv = realloc(v->v, cap * sizeof *nv);

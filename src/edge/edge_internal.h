@@ -4,6 +4,7 @@
 
 #include "core/xml.h"
 #include "edge/edge.h"
+#include "edge/edge_allow.h"
 #include "edge/edge_http.h"
 
 #include <pthread.h>
@@ -257,9 +258,19 @@ typedef struct {
     char origin_url_http[272];    /* match-viewer custom origin: the one for HTTP viewers */
     char origin_region[32];       /* SigV4 region, "" = us-east-1 */
     int origin_node;              /* read through `cattube edge --origin` (its policy option) */
+    /* origin_url / origin_url_http not in --origin-allow (edge_allow.h):
+     * viewer requests answer 502, the origin is never contacted */
+    int origin_refused, origin_refused_http;
 } edge_dist;
 /* Picks the viewer's protocol of a match-viewer custom origin on a copy of d. */
 void edge_dist_origin_for_viewer(edge_dist *d, int secure);
+/* The create/update check of an origin being stored (o: the stored JSON's
+ * origin fields, as edge_cf_config.c builds them): 1 when every host it
+ * would be read at is in --origin-allow (or it is not external), else 0
+ * with hostport (cap n) naming the first refused "HOST:PORT". */
+int edge_dist_origin_allowed(ct_edge *e, void *o, char *hostport, size_t n);
+/* Logs (at most every 10 s) that d's refused origin answered a viewer 502. */
+void edge_dist_refused_log(const edge_dist *d);
 /* CacheBehaviors: the first behavior whose PathPattern matches the raw
  * request path (a pattern without a leading '/' matches as if it had one)
  * replaces d's behavior fields (policy, TTLs, trusted key groups, Compress);
@@ -500,6 +511,7 @@ struct ct_edge {
     edge_gzcache *gz;      /* compressed bodies (own lock) */
     char *origin_url;      /* remote S3 origin (cattube edge --origin), or NULL: local */
     char *external_s3_endpoint; /* external S3 origins' endpoint, NULL: AWS's */
+    edge_allow *allow;     /* --origin-allow (+ the external S3 endpoint), never NULL */
     char *origin_ak, *origin_sk, *origin_region;
     int origin_no_verify;
     int origin_eval_policy; /* evaluate the origin bucket's policy here */

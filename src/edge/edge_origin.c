@@ -64,10 +64,21 @@ static int allowed(ct_edge *e, const edge_dist *d, const char *policy, const cha
 
 /* ---- remote origin ---- */
 
+/* An external origin's host must be in --origin-allow, and every address
+ * connected to allowed for it (edge_allow_connect); the standalone edge's
+ * own --origin is the operator's choice. */
 static ct_err remote_client(ct_edge *e, const edge_dist *d, ct_client **c)
 {
     int sign = d->oac_id[0] && e->origin_ak && e->origin_sk;
+    char hp[EDGE_HOST_MAX + 8];
+    if (!d->origin_node && !edge_allow_url(e->allow, d->origin_url, hp, sizeof hp)) {
+        ct_warn("edge: distribution %s: origin %s is not in --origin-allow: not contacted", d->id,
+                hp);
+        return CT_ERR_IO;
+    }
     ct_client_config cfg = {.endpoint = d->origin_url,
+                            .connect_check = d->origin_node ? NULL : edge_allow_connect,
+                            .connect_check_ctx = e->allow,
                             .access_key = sign ? e->origin_ak : NULL,
                             .secret_key = sign ? e->origin_sk : NULL,
                             .region = d->origin_region[0] ? d->origin_region : NULL,

@@ -7,15 +7,18 @@ with the real aws CLI:
   - an S3 origin BUCKET.s3.us-east-1.amazonaws.com whose bucket is not on
     the main node, read at --external-s3-endpoint.
 Reads with an origin access control are signed with --origin-access-key;
-the others are anonymous. Bytes go through the disk cache."""
+the others are anonymous. Bytes go through the disk cache. The main node
+allows 127.0.0.1 (any port) with --origin-allow; test_origin_allow_list
+runs its own node to check the allow-list itself."""
 import json
 import os
 import re
+import subprocess
 import uuid
 
 import pytest
 
-from conftest import Server, free_port
+from conftest import Server, cattube_bin, free_port
 
 SEG = os.urandom(300_000)
 HELLO = b"hello from the external store\n"
@@ -89,7 +92,7 @@ def env(tmp_path_factory):
         # the HTTPS origin below is the external node's edge (self-signed)
         main.extra_args = ["--external-s3-endpoint", ext.endpoint,
                            "--origin-access-key", ak, "--origin-secret-key", sk,
-                           "--origin-no-verify-ssl"]
+                           "--origin-no-verify-ssl", "--origin-allow", "127.0.0.1"]
         main.start()
         oac = main.aws("cloudfront", "create-origin-access-control",
                        "--origin-access-control-config", json.dumps({
@@ -327,7 +330,7 @@ def test_standalone_edge_reads_external_origins(env, tmp_path_factory):
     ds = create(main, origin(f"{env['priv']}.s3.us-east-1.amazonaws.com", "/media", env["oac"]))
     ak, sk = env["reader"]
     edge = Edge(main, str(tmp_path_factory.mktemp("standalone")), "--api", main.endpoint,
-                "--external-s3-endpoint", ext.endpoint,
+                "--external-s3-endpoint", ext.endpoint, "--origin-allow", "127.0.0.1",
                 env={"CATTUBE_ORIGIN_ACCESS_KEY": ak, "CATTUBE_ORIGIN_SECRET_KEY": sk})
     try:
         wait_for(lambda: main.curl(edge.url(dc["Id"], "/hello.txt")).status == 200,
@@ -367,3 +370,95 @@ def test_custom_origin_on_s3rver(env, s3rver):
     r = get(main, d, "/seg%201.ts", "-H", "Range: bytes=0-9,-10")
     assert r.status == 206 and r.headers["content-type"].startswith("multipart/byteranges")
     assert get(main, d, "/missing.ts").status == 404
+
+
+def restart(srv, *allow):
+    assert not srv.stop()
+    srv.extra_args = [a for entry in allow for a in ("--origin-allow", entry)]
+    srv.start()
+
+
+def refused(srv, org, hostport):
+    err = srv.aws_fail("cloudfront", "create-distribution", "--distribution-config",
+                       dist_config(srv, org))
+    assert "InvalidOrigin" in err.stderr and hostport in err.stderr, err.stderr
+    assert "--origin-allow" in err.stderr, err.stderr
+
+
+def test_origin_allow_list(env, tmp_path_factory):
+    """--origin-allow: without it external origins are refused at create
+    (400 InvalidOrigin naming the host and the option); a host:port entry
+    allows that port only; `*` never covers 127.0.0.1; a distribution
+    stored under an earlier list answers 502 without its origin being
+    contacted; a name that resolves to loopback (localhost) is refused at
+    connect time under `*` (502), allowed when the list names it."""
+    ext, priv, pub = env["ext"], env["priv"], env["pub"]
+    srv = Server(str(tmp_path_factory.mktemp("allow")))
+    srv.start()
+    try:
+        mine = http_only(ext.port)
+        refused(srv, origin("127.0.0.1", f"/{pub}", "", mine), f"127.0.0.1:{ext.port}")
+        # an amazonaws.com bucket not here, with no --external-s3-endpoint: AWS's endpoint
+        refused(srv, origin(f"{pub}.s3.eu-west-1.amazonaws.com"), "s3.eu-west-1.amazonaws.com:443")
+        # this node's own buckets need no entry
+        srv.client("s3").create_bucket(Bucket="own")
+        create(srv, origin("own.s3.amazonaws.com"))
+
+        restart(srv, f"127.0.0.1:{ext.port}")
+        d = create(srv, origin("127.0.0.1", f"/{pub}", "", mine))
+        r = get(srv, d, "/open.txt")
+        assert r.status == 200 and r.body == b"public\n", r
+        other = dict(mine, HTTPPort=ext.edge_http_port)
+        refused(srv, origin("127.0.0.1", f"/{pub}", "", other), f"127.0.0.1:{ext.edge_http_port}")
+        # match-viewer needs both ports
+        both = {"HTTPPort": ext.port, "HTTPSPort": ext.edge_https_port,
+                "OriginProtocolPolicy": "match-viewer"}
+        refused(srv, origin("127.0.0.1", f"/{pub}", "", both), f"127.0.0.1:{ext.edge_https_port}")
+        # update-distribution is checked too
+        conf = srv.aws("cloudfront", "get-distribution-config", "--id", d["Id"])
+        cfg = conf["DistributionConfig"]
+        cfg["Origins"]["Items"][0]["CustomOriginConfig"]["HTTPPort"] = ext.edge_http_port
+        path = os.path.join(srv.work, "upd.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        err = srv.aws_fail("cloudfront", "update-distribution", "--id", d["Id"], "--if-match",
+                           conf["ETag"], "--distribution-config", "file://" + path)
+        assert "InvalidOrigin" in err.stderr and f"127.0.0.1:{ext.edge_http_port}" in err.stderr
+        # a name is not its address: localhost needs its own entry
+        refused(srv, origin("localhost", f"/{pub}", "", mine), f"localhost:{ext.port}")
+
+        restart(srv, f"localhost:{ext.port}")
+        loc = create(srv, origin("localhost", f"/{pub}", "", mine))  # named: loopback allowed
+        r = get(srv, loc, "/open.txt")
+        assert r.status == 200 and r.body == b"public\n", r
+
+        restart(srv, "*")
+        refused(srv, origin("127.0.0.1", f"/{pub}", "", mine), f"127.0.0.1:{ext.port}")
+        # stored under the earlier list: 502 even for bytes in the disk cache, and logged
+        since = srv.log_size()
+        r = get(srv, d, "/open.txt")
+        assert r.status == 502, r
+        assert f"127.0.0.1:{ext.port} is not in --origin-allow" in srv.log_text(since)
+        # `*` matches the name localhost, but its address is loopback: refused at connect
+        s3 = ext.client("s3")
+        s3.put_object(Bucket=pub, Key="fresh.txt", Body=b"fresh\n")
+        since = srv.log_size()
+        r = get(srv, loc, "/fresh.txt")
+        assert r.status == 502, r
+        assert "refused (an address not allowed)" in srv.log_text(since)
+        # and one created under `*` now is stored, then refused the same way
+        loc2 = create(srv, origin("localhost", f"/{pub}", "", mine))
+        assert get(srv, loc2, "/open.txt").status == 502
+        assert srv.health() == 200
+    finally:
+        problems = srv.stop()
+    assert not problems, problems
+
+
+def test_origin_allow_bad_entry_stops_serve(tmp_path):
+    for bad, why in (("10.0.0.0/33", "CIDR"), ("a.example.com:0", "port"),
+                     ("bad host", "not a host name")):
+        p = subprocess.run([cattube_bin(), "serve", "--data",
+                            str(tmp_path), "--origin-allow", "ok.example.com," + bad],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0 and f"'{bad}'" in p.stderr and why in p.stderr, p.stderr
