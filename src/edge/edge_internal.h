@@ -493,6 +493,8 @@ struct ct_edge {
     int log_fd;            /* DIR/edge/access.log, or -1 */
     ct_buf log_buf;        /* lines not yet written (edge_log_flush), under log_lock */
     int64_t log_flushed_ms;
+    pthread_mutex_t log_write_lock; /* one write at a time, in order, outside log_lock */
+    ct_buf log_spare;      /* the buffer being written / the next log_buf */
     struct edge_loop *loop; /* the server threads (edge_loop.c) */
     _Atomic int ready;     /* 0: viewer requests answer 503 (ct_edge_set_ready) */
 };

@@ -108,6 +108,8 @@ struct edge_thread {
     pthread_mutex_t done_mu;
     edge_conn *done;        /* handed back by the pool, under done_mu */
     edge_conn *ready, *ready_tail; /* answered: read again after the others */
+    char *spare_out[4];     /* output buffers of idle connections, for reuse */
+    int n_spare;
 };
 
 struct edge_loop {
@@ -318,12 +320,31 @@ static int fill_body(edge_conn *c, char *dst, size_t room, size_t *got)
     return 0;
 }
 
+/* Output buffers: held only while answers are in flight; an idle
+ * connection's goes back to its thread's few spares instead of free() (a
+ * 64 KiB malloc + free per request otherwise). Pool threads use malloc. */
+static char *out_get(edge_conn *c)
+{
+    edge_thread *t = c->t;
+    if (!c->parked && t->n_spare)
+        return t->spare_out[--t->n_spare];
+    return malloc(EDGE_OUT_MAX);
+}
+
+static void out_put(edge_thread *t, char *out)
+{
+    if (out && t->n_spare < (int)(sizeof t->spare_out / sizeof t->spare_out[0]))
+        t->spare_out[t->n_spare++] = out;
+    else
+        free(out);
+}
+
 int edge_conn_queue(edge_conn *c, int status, edge_resp *r)
 {
     if (!r)
         return 0;
     if (!c->out)
-        c->out = malloc(EDGE_OUT_MAX); /* held only while answers are in flight */
+        c->out = out_get(c);
     if (c->queued || !c->out) {
         edge_resp_free(r);
         return 0;
@@ -521,7 +542,7 @@ static void conn_close(edge_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     t->lp->n_conns--;
-    free(c->out);
+    out_put(t, c->out);
     free(c);
 }
 
@@ -539,7 +560,7 @@ static void request_done(edge_conn *c)
     c->cookies_used = 0;
     memset(&c->req, 0, sizeof c->req);
     if (!c->in_len) { /* idle keep-alive connections hold no output buffer */
-        free(c->out);
+        out_put(c->t, c->out);
         c->out = NULL;
     }
     c->deadline = mono_ms() + (c->in_len ? EDGE_HEAD_TIMEOUT_MS : EDGE_IDLE_TIMEOUT_MS);
@@ -571,9 +592,18 @@ static void dispatch(edge_conn *c)
     r->raw = c->in + c->head.url_off;
     r->t0 = mono_ms();
     edge_log_begin(&r->lg);
-    snprintf(r->method, sizeof r->method, "%s", c->head.method);
-    snprintf(r->lg.version, sizeof r->lg.version, "HTTP/%d.%d", c->head.http_major,
-             c->head.http_minor);
+    /* by hand: printf is slow in this process (libquadmath's hooks) */
+    size_t ml = strnlen(c->head.method, sizeof r->method - 1);
+    memcpy(r->method, c->head.method, ml);
+    r->method[ml] = '\0';
+    if (c->head.http_major < 10 && c->head.http_minor < 10) {
+        memcpy(r->lg.version, "HTTP/1.1", 9);
+        r->lg.version[5] = (char)('0' + c->head.http_major);
+        r->lg.version[7] = (char)('0' + c->head.http_minor);
+    } else {
+        snprintf(r->lg.version, sizeof r->lg.version, "HTTP/%d.%d", c->head.http_major,
+                 c->head.http_minor);
+    }
     r->responded = 1;
     r->can_defer = c->t->lp->pool != NULL;
     c->deadline = mono_ms() + EDGE_WRITE_TIMEOUT_MS;
@@ -803,6 +833,8 @@ static void *thread_main(void *arg)
     }
     while (t->conns)
         conn_close(t->conns); // NOLINT(clang-analyzer-unix.Malloc): conn_close unlinks the head first
+    while (t->n_spare)
+        free(t->spare_out[--t->n_spare]);
     return NULL;
 }
 
