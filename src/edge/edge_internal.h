@@ -194,7 +194,14 @@ typedef struct {
     size_t path_len;
     const char *ip;      /* client address (text) */
     int64_t now;         /* seconds */
+    const char *rest;    /* signed cookies: this request's query (without signing
+                          * parameters), part of the resource URL; NULL for a query */
 } edge_signq_req;
+/* Signed cookies share the cache under a key made of the CloudFront-* cookie
+ * values (edge_signq_cookie_key); such an entry's resource URL takes each
+ * request's own query (rq->rest). 0 if the values do not fit cap. */
+size_t edge_signq_cookie_key(char *out, size_t cap, const char *policy, const char *sig,
+                             const char *kpid, const char *expires, const char *hash);
 #define EDGE_SIGNQ_MISS 1
 /* EDGE_SIGNQ_MISS: not cached, or not decidable from the entry (take the
  * full check); -1: a condition fails (*why); 0: the conditions hold and the

@@ -21,7 +21,13 @@
  * miss. Entries are compared byte for byte (the 64-bit hash only picks the
  * slot), live at most SIGNQ_TTL_MS, and the table is bounded: SIGNQ_SHARDS
  * x SIGNQ_SLOTS direct-mapped slots, a newer query replacing an older one
- * in its slot. Sharded locks: the edge's threads rarely meet on one. */
+ * in its slot. Sharded locks: the edge's threads rarely meet on one.
+ *
+ * Signed cookies go through the same table: the key is the CloudFront-*
+ * cookie values joined after a \x01 (which no request-line query starts
+ * with), and since one cookie covers many URLs (a custom policy's
+ * wildcard), the resource URL is built with each request's own query, not
+ * the stored one. */
 #include "edge/edge_internal.h"
 
 #include <stdlib.h>
@@ -110,8 +116,11 @@ static signq_slot *slot_of(signq_shard *sh, uint64_t h) { return &sh->s[h & (SIG
 static int decide(const signq_slot *x, const edge_signq_req *rq, const char **why)
 {
     char url[EDGE_RESOURCE_MAX];
+    int cookie = x->query[0] == '\x01';
+    if (cookie != (rq->rest != NULL))
+        return EDGE_SIGNQ_MISS;
     if (edge_signed_url(url, sizeof url, rq->secure, rq->host, rq->host_len, rq->path,
-                        rq->path_len, x->rest) < 0)
+                        rq->path_len, cookie ? rq->rest : x->rest) < 0)
         return EDGE_SIGNQ_MISS;
     if (x->policy)
         return edge_policy_check(x->policy, url, rq->ip, rq->now, why);
@@ -183,6 +192,24 @@ void edge_signq_put(edge_signq *q, const char *query, size_t qlen, const edge_si
     *x = n;
     pthread_mutex_unlock(&sh->mu);
     slot_clear(&old);
+}
+
+size_t edge_signq_cookie_key(char *out, size_t cap, const char *policy, const char *sig,
+                             const char *kpid, const char *expires, const char *hash)
+{
+    const char *v[] = {policy, sig, kpid, expires, hash};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        size_t l = v[i] ? strlen(v[i]) : 0;
+        if (n + l + 3 > cap || (v[i] && strchr(v[i], '\x01')))
+            return 0;
+        out[n++] = '\x01';
+        out[n++] = v[i] ? 'v' : '-'; /* absent and empty differ */
+        memcpy(out + n, v[i] ? v[i] : "", l);
+        n += l;
+    }
+    out[n] = '\0';
+    return n;
 }
 
 void edge_signq_stats(edge_signq *q, uint64_t *hits, uint64_t *misses)
