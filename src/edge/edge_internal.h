@@ -353,6 +353,11 @@ void edge_log_request(ct_edge *e, edge_conn *c, const edge_reqlog *lg,
 ct_err edge_log_open(ct_edge *e, const char *data_dir);
 /* Writes buffered log lines (the loop calls it every second). */
 void edge_log_flush(ct_edge *e);
+/* A server loop thread's own log buffer (no lock per request): begin when
+ * the thread starts; flush every second and once more (end) as it exits.
+ * Other threads (the origin pool) use the shared buffer. */
+void edge_log_thread_begin(ct_edge *e);
+void edge_log_thread_flush(ct_edge *e, int end);
 void edge_log_close(ct_edge *e);
 
 #define EDGE_DEFAULT_TTL 86400

@@ -800,6 +800,7 @@ static void *thread_main(void *arg)
     ct_edge *e = lp->e;
     struct epoll_event evs[64];
     int64_t last_tick = mono_ms();
+    edge_log_thread_begin(e);
     while (!lp->stopping) {
         int n = epoll_wait(t->ep, evs, 64, t->ready ? 0 : 1000);
         for (int i = 0; i < n; i++) {
@@ -827,6 +828,7 @@ static void *thread_main(void *arg)
         if (now - last_tick >= 1000) {
             last_tick = now;
             expire(t);
+            edge_log_thread_flush(e, 0);
             if (t->index == 0)
                 edge_log_flush(e);
         }
@@ -835,6 +837,7 @@ static void *thread_main(void *arg)
         conn_close(t->conns); // NOLINT(clang-analyzer-unix.Malloc): conn_close unlinks the head first
     while (t->n_spare)
         free(t->spare_out[--t->n_spare]);
+    edge_log_thread_flush(e, 1);
     return NULL;
 }
 
