@@ -7,7 +7,9 @@
  * A connection is a small state machine run to EAGAIN on every event:
  * TLS handshake -> read until a complete head is buffered -> parse it
  * (edge_head.c, http-parser) -> run the handler (edge.c) -> write the answer
- * -> log it -> the next (pipelined) head already buffered, or read.
+ * -> log it -> the next (pipelined) head already buffered, or else the
+ * connection waits on the thread's ready list and reads after the other
+ * connections of this epoll batch (fairness: see ready_push).
  * Nothing in the loop blocks on a client. A local origin's reads (SQLite
  * metadata, open) run on the loop thread. A remote origin's (cattube edge
  * --origin) may take seconds, so when the answer is not already cached the
