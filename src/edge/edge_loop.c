@@ -816,15 +816,19 @@ static void *thread_main(void *arg)
             else if (p != lp) /* lp: the stop eventfd */
                 conn_event(p);
         }
-        /* One pass over the connections answered before this batch;
-         * those answered during it wait for the next. */
-        edge_conn *last = t->ready_tail;
-        while (last && t->ready) {
-            edge_conn *c = t->ready;
-            int end = c == last;
+        /* One pass over the connections answered before this batch
+         * (detached: those answered during the pass wait for the next).
+         * conn_event closes at most its own connection. */
+        edge_conn *c = t->ready;
+        t->ready = t->ready_tail = NULL;
+        while (c) {
+            edge_conn *next = c->rnext;
+            c->ready = 0;
+            c->rprev = c->rnext = NULL;
+            if (next)
+                next->rprev = NULL;
             conn_event(c);
-            if (end)
-                break;
+            c = next; // NOLINT(clang-analyzer-unix.Malloc): conn_event frees only c
         }
         int64_t now = mono_ms();
         if (now - last_tick >= 1000) {
