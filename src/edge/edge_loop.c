@@ -110,6 +110,7 @@ struct edge_thread {
     pthread_mutex_t done_mu;
     edge_conn *done;        /* handed back by the pool, under done_mu */
     edge_conn *ready, *ready_tail; /* answered: read again after the others */
+    int batch_n;            /* connections in the batch being run */
     char *spare_out[4];     /* output buffers of idle connections, for reuse */
     int n_spare;
 };
@@ -490,7 +491,9 @@ static int write_answer(edge_conn *c)
  * batch had their turn; reading at once let a client that answers fast
  * (wrk on the other core) be served again and again while the others
  * waited, which made the c=64 p99 2-3.5x nginx's. Edge-triggered epoll
- * stays correct: the connection is read until EAGAIN, only later. */
+ * stays correct: the connection is read until EAGAIN, only later. A
+ * connection alone in its batch (c=1) reads at once, as before: nobody
+ * waits, and the detour cost an epoll_wait. */
 static void ready_unlink(edge_conn *c)
 {
     edge_thread *t = c->t;
@@ -662,7 +665,8 @@ static int conn_run(edge_conn *c)
             request_done(c);
             if (close_after)
                 return IO_CLOSE;
-            if (!c->in_len && !c->parked && !(c->ssl && SSL_has_pending(c->ssl))) {
+            if (!c->in_len && !c->parked && !(c->ssl && SSL_has_pending(c->ssl)) &&
+                (c->t->batch_n > 1 || c->t->ready)) { /* others are waiting */
                 ready_push(c); /* its next request after the others' */
                 return IO_AGAIN;
             }
@@ -805,6 +809,7 @@ static void *thread_main(void *arg)
     edge_log_thread_begin(e);
     while (!lp->stopping) {
         int n = epoll_wait(t->ep, evs, 64, t->ready ? 0 : 1000);
+        t->batch_n = n;
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == &e->https)
@@ -821,6 +826,7 @@ static void *thread_main(void *arg)
          * conn_event closes at most its own connection. */
         edge_conn *c = t->ready;
         t->ready = t->ready_tail = NULL;
+        t->batch_n = c && c->rnext ? 2 : 1;
         while (c) {
             edge_conn *next = c->rnext;
             c->ready = 0;
