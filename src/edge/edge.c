@@ -67,7 +67,7 @@ static int signed_check(edge_req *r, edge_conn *c, const edge_dist *d,
     while (*h == ' ' || *h == '\t')
         h++;
     size_t hl = strcspn(h, " \t"), qlen = strlen(query);
-    edge_signq_req rq = {r->l->secure, h, hl, path, path_len, ip, ct_now_ms() / 1000};
+    edge_signq_req rq = {r->l->secure, h, hl, path, path_len, ip, ct_now_ms() / 1000, NULL};
     char kpid[EDGE_KEY_ID_MAX + 1];
     uint64_t gen;
     int hit = edge_signq_check(e->signq, query, qlen, &rq, kpid, &gen, why);
@@ -85,12 +85,26 @@ static int signed_check(edge_req *r, edge_conn *c, const edge_dist *d,
     if (edge_signed_from_query(query, &s, rest, sizeof rest))
         goto cleanup;
     from_query = s.present;
-    if (!s.present)
-        edge_signed_from_cookies(edge_cookie(c, "CloudFront-Policy"),
-                                 edge_cookie(c, "CloudFront-Signature"),
-                                 edge_cookie(c, "CloudFront-Key-Pair-Id"),
-                                 edge_cookie(c, "CloudFront-Expires"),
-                                 edge_cookie(c, "CloudFront-Hash-Algorithm"), &s);
+    char ckey[4096];
+    size_t cklen = 0;
+    if (!s.present) { /* signed cookies: the same cache, keyed by their values */
+        const char *cp = edge_cookie(c, "CloudFront-Policy"),
+                   *cs = edge_cookie(c, "CloudFront-Signature"),
+                   *ck = edge_cookie(c, "CloudFront-Key-Pair-Id"),
+                   *ce = edge_cookie(c, "CloudFront-Expires"),
+                   *ch = edge_cookie(c, "CloudFront-Hash-Algorithm");
+        cklen = cs ? edge_signq_cookie_key(ckey, sizeof ckey, cp, cs, ck, ce, ch) : 0;
+        rq.rest = rest;
+        hit = edge_signq_check(e->signq, ckey, cklen, &rq, kpid, &gen, why);
+        if (hit < 0)
+            goto cleanup;
+        if (hit == 0 && edge_keys_trusted(e, d, kpid, gen)) {
+            rc = 0;
+            goto cleanup;
+        }
+        *why = "Access denied";
+        edge_signed_from_cookies(cp, cs, ck, ce, ch, &s);
+    }
     if (edge_signed_url(url, sizeof url, rq.secure, h, hl, path, path_len, rest) < 0)
         goto cleanup;
     const char *text = NULL;
@@ -105,6 +119,8 @@ static int signed_check(edge_req *r, edge_conn *c, const edge_dist *d,
     }
     if (from_query)
         edge_signq_put(e->signq, query, qlen, &s, rest, url, s.policy ? &pol : NULL, gen);
+    else if (cklen)
+        edge_signq_put(e->signq, ckey, cklen, &s, rest, url, s.policy ? &pol : NULL, gen);
     rc = 0;
 cleanup:
     edge_signed_free(&s);
@@ -135,7 +151,7 @@ int edge_handle(edge_req *r, edge_conn *c)
     }
     if (host_hdr && *host_hdr && edge_host_parse(host_hdr, host, sizeof host, &is_v6))
         return edge_send_error(r, c, 400, "InvalidRequest", "Malformed Host.", NULL);
-    snprintf(r->host, sizeof r->host, "%s", host);
+    memcpy(r->host, host, strlen(host) + 1); /* same size; no printf on the hot path */
     if (!r->l->secure && path_len == 8 && memcmp(path, "/metrics", 8) == 0)
         return edge_send_metrics(r, c);
     if (!atomic_load_explicit(&e->ready, memory_order_acquire))

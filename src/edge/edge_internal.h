@@ -195,7 +195,14 @@ typedef struct {
     size_t path_len;
     const char *ip;      /* client address (text) */
     int64_t now;         /* seconds */
+    const char *rest;    /* signed cookies: this request's query (without signing
+                          * parameters), part of the resource URL; NULL for a query */
 } edge_signq_req;
+/* Signed cookies share the cache under a key made of the CloudFront-* cookie
+ * values (edge_signq_cookie_key); such an entry's resource URL takes each
+ * request's own query (rq->rest). 0 if the values do not fit cap. */
+size_t edge_signq_cookie_key(char *out, size_t cap, const char *policy, const char *sig,
+                             const char *kpid, const char *expires, const char *hash);
 #define EDGE_SIGNQ_MISS 1
 /* EDGE_SIGNQ_MISS: not cached, or not decidable from the entry (take the
  * full check); -1: a condition fails (*why); 0: the conditions hold and the
@@ -366,6 +373,11 @@ void edge_log_request(ct_edge *e, edge_conn *c, const edge_reqlog *lg,
 ct_err edge_log_open(ct_edge *e, const char *data_dir);
 /* Writes buffered log lines (the loop calls it every second). */
 void edge_log_flush(ct_edge *e);
+/* A server loop thread's own log buffer (no lock per request): begin when
+ * the thread starts; flush every second and once more (end) as it exits.
+ * Other threads (the origin pool) use the shared buffer. */
+void edge_log_thread_begin(ct_edge *e);
+void edge_log_thread_flush(ct_edge *e, int end);
 void edge_log_close(ct_edge *e);
 
 #define EDGE_DEFAULT_TTL 86400
@@ -521,6 +533,8 @@ struct ct_edge {
     int log_fd;            /* DIR/edge/access.log, or -1 */
     ct_buf log_buf;        /* lines not yet written (edge_log_flush), under log_lock */
     int64_t log_flushed_ms;
+    pthread_mutex_t log_write_lock; /* one write at a time, in order, outside log_lock */
+    ct_buf log_spare;      /* the buffer being written / the next log_buf */
     struct edge_loop *loop; /* the server threads (edge_loop.c) */
     _Atomic int ready;     /* 0: viewer requests answer 503 (ct_edge_set_ready) */
 };

@@ -42,6 +42,7 @@ int64_t edge_now_us(void)
 ct_err edge_log_open(ct_edge *e, const char *data_dir)
 {
     pthread_mutex_init(&e->log_lock, NULL);
+    pthread_mutex_init(&e->log_write_lock, NULL);
     e->log_lock_ready = 1;
     e->log_fd = -1;
     if (!data_dir || !*data_dir)
@@ -65,13 +66,29 @@ ct_err edge_log_open(ct_edge *e, const char *data_dir)
     return CT_OK;
 }
 
-/* Under log_lock. */
-static void flush_locked(ct_edge *e)
+/* Called with log_lock held; returns with it released. The buffered lines
+ * are swapped with the spare buffer and written outside log_lock, so other
+ * threads keep appending during the write; log_write_lock (taken before
+ * log_lock is let go) keeps the writes in order. */
+static void flush_unlock(ct_edge *e)
 {
-    if (e->log_buf.len && e->log_fd >= 0 && write(e->log_fd, e->log_buf.data, e->log_buf.len) < 0)
-        ct_warn("edge: access log write: %s", strerror(errno));
+    if (!e->log_buf.len || e->log_fd < 0) {
+        e->log_flushed_ms = ct_mono_ms();
+        pthread_mutex_unlock(&e->log_lock);
+        return;
+    }
+    pthread_mutex_lock(&e->log_write_lock);
+    ct_buf out = e->log_buf;
+    e->log_buf = e->log_spare;
     e->log_buf.len = 0;
+    e->log_spare = (ct_buf)CT_BUF_INIT;
     e->log_flushed_ms = ct_mono_ms();
+    pthread_mutex_unlock(&e->log_lock);
+    if (write(e->log_fd, out.data, out.len) < 0)
+        ct_warn("edge: access log write: %s", strerror(errno));
+    out.len = 0;
+    e->log_spare = out; /* under log_write_lock: only a writer touches it */
+    pthread_mutex_unlock(&e->log_write_lock);
 }
 
 void edge_log_flush(ct_edge *e)
@@ -79,8 +96,41 @@ void edge_log_flush(ct_edge *e)
     if (e->log_fd < 0)
         return;
     pthread_mutex_lock(&e->log_lock);
-    flush_locked(e);
-    pthread_mutex_unlock(&e->log_lock);
+    flush_unlock(e);
+}
+
+/* A loop thread's lines: appended without a lock and written (O_APPEND,
+ * one write) at 64 KiB or a second, the same rule as the shared buffer;
+ * lines of different threads interleave by chunk. Two threads taking one
+ * mutex per request stalled each other whenever the holder lost its core
+ * (2 cores shared with the clients): a tail latency nginx's workers,
+ * which share nothing, do not have. */
+static _Thread_local ct_edge *tl_edge;
+static _Thread_local ct_buf tl_buf;
+static _Thread_local int64_t tl_flushed_ms;
+
+void edge_log_thread_begin(ct_edge *e)
+{
+    tl_edge = e;
+    tl_flushed_ms = ct_mono_ms();
+}
+
+void edge_log_thread_flush(ct_edge *e, int end)
+{
+    if (tl_edge != e)
+        return;
+    if (tl_buf.len && e->log_fd >= 0) {
+        pthread_mutex_lock(&e->log_write_lock);
+        if (write(e->log_fd, tl_buf.data, tl_buf.len) < 0)
+            ct_warn("edge: access log write: %s", strerror(errno));
+        pthread_mutex_unlock(&e->log_write_lock);
+    }
+    tl_buf.len = 0;
+    tl_flushed_ms = ct_mono_ms();
+    if (end) {
+        ct_buf_free(&tl_buf);
+        tl_edge = NULL;
+    }
 }
 
 void edge_log_close(ct_edge *e)
@@ -88,11 +138,13 @@ void edge_log_close(ct_edge *e)
     if (e->log_lock_ready) { /* start-up may fail before edge_log_open */
         edge_log_flush(e);
         pthread_mutex_destroy(&e->log_lock);
+        pthread_mutex_destroy(&e->log_write_lock);
     }
     if (e->log_fd >= 0)
         close(e->log_fd);
     e->log_fd = -1;
     ct_buf_free(&e->log_buf);
+    ct_buf_free(&e->log_spare);
     e->log_lock_ready = 0;
 }
 
@@ -132,12 +184,18 @@ void edge_log_note(edge_reqlog *lg, edge_resp *mr, int status)
     const char *ct = edge_resp_get_header(mr, "Content-Type");
     const char *xc = edge_resp_get_header(mr, "X-Cache");
     const char *cr = edge_resp_get_header(mr, "Content-Range");
-    snprintf(lg->content_type, sizeof lg->content_type, "%s", ct ? ct : "");
-    if (status >= 300 && status < 400 && status != 304)
+    /* copies by hand: printf is slow in this process (libquadmath's hooks) */
+    size_t n = ct ? strnlen(ct, sizeof lg->content_type - 1) : 0;
+    memcpy(lg->content_type, ct ? ct : "", n);
+    lg->content_type[n] = '\0';
+    if (status >= 300 && status < 400 && status != 304) {
         strcpy(lg->result, "Redirect");
-    else if (xc)
-        snprintf(lg->result, sizeof lg->result, "%.*s", (int)strcspn(xc, " "), xc);
-    else
+    } else if (xc) {
+        n = strcspn(xc, " ");
+        n = n < sizeof lg->result - 1 ? n : sizeof lg->result - 1;
+        memcpy(lg->result, xc, n);
+        lg->result[n] = '\0';
+    } else
         strcpy(lg->result, status >= 400 ? "Error" : "Miss");
     long long a, b;
     if (cr && sscanf(cr, "bytes %lld-%lld/", &a, &b) == 2) {
@@ -156,28 +214,50 @@ static const uint64_t log_escape[4] = {
 };
 #define LOG_ESCAPE(ch) ((log_escape[(ch) >> 6] >> ((ch) & 63)) & 1)
 
+/* A line is formatted into a stack buffer and only a very long one (a
+ * huge cookie or query) moves to the heap: no malloc per request. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    ct_buf heap; /* used once p overflowed */
+    int bad;     /* out of memory: the line is dropped */
+} logw;
+
+static void lw_append(logw *w, const char *s, size_t n)
+{
+    if (!w->heap.data && w->len + n <= w->cap) {
+        memcpy(w->p + w->len, s, n);
+        w->len += n;
+        return;
+    }
+    if (!w->heap.data && ct_buf_append(&w->heap, w->p, w->len))
+        w->bad = 1;
+    if (ct_buf_append(&w->heap, s, n))
+        w->bad = 1;
+}
+
 /* Appends s %-encoded (or "-" when empty) and a separator; runs of plain
  * bytes are copied at once. */
-static void put_field(ct_buf *b, const char *s, char sep)
+static void put_field(logw *b, const char *s, char sep)
 {
     static const char hex[] = "0123456789ABCDEF";
     if (!s || !*s)
-        ct_buf_puts(b, "-");
+        lw_append(b, "-", 1);
     size_t n = 0;
     while (s && s[n] && n < LOG_FIELD_MAX) {
         size_t run = n;
         while (run < LOG_FIELD_MAX && !LOG_ESCAPE((unsigned char)s[run]))
             run++; /* stops at the NUL too: it is escaped */
         if (run > n) {
-            ct_buf_append(b, s + n, run - n);
+            lw_append(b, s + n, run - n);
             n = run;
             continue;
         }
         unsigned char ch = (unsigned char)s[n++];
         char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-        ct_buf_append(b, esc, 3);
+        lw_append(b, esc, 3);
     }
-    ct_buf_append(b, &sep, 1);
+    lw_append(b, &sep, 1);
 }
 
 /* Decimal digits of v (>= 0) ending at end; returns the first digit.
@@ -193,7 +273,7 @@ static char *digits(char *end, unsigned long long v, int min_width)
     return p;
 }
 
-static void put_num(ct_buf *b, long long v, char sep)
+static void put_num(logw *b, long long v, char sep)
 {
     char tmp[24];
     tmp[23] = '\0';
@@ -201,7 +281,7 @@ static void put_num(ct_buf *b, long long v, char sep)
 }
 
 /* Microseconds as seconds with 3 decimals ("0.004"). */
-static void put_secs(ct_buf *b, int64_t us, char sep)
+static void put_secs(logw *b, int64_t us, char sep)
 {
     char tmp[32];
     tmp[31] = '\0';
@@ -218,7 +298,7 @@ static int count_header(void *cls, const char *k, const char *v)
     return 0;
 }
 
-static void format_line(ct_buf *b, edge_conn *c, const edge_reqlog *lg,
+static void format_line(logw *b, edge_conn *c, const edge_reqlog *lg,
                         const edge_logline *l)
 {
     char date[16], tm[16], stem[LOG_FIELD_MAX];
@@ -286,14 +366,22 @@ void edge_log_request(ct_edge *e, edge_conn *c, const edge_reqlog *lg,
     edge_metrics_request(e, l->status, l->bytes);
     if (e->log_fd < 0)
         return;
-    ct_buf b2 = CT_BUF_INIT;
-    format_line(&b2, c, lg, l);
-    if (!b2.data)
-        return;
-    pthread_mutex_lock(&e->log_lock);
-    ct_buf_append(&e->log_buf, b2.data, b2.len);
-    if (e->log_buf.len >= LOG_FLUSH_BYTES || ct_mono_ms() - e->log_flushed_ms >= 1000)
-        flush_locked(e);
-    pthread_mutex_unlock(&e->log_lock);
-    ct_buf_free(&b2);
+    char line[4096];
+    logw w = {line, 0, sizeof line, CT_BUF_INIT, 0};
+    format_line(&w, c, lg, l);
+    const char *text = w.heap.data ? w.heap.data : w.p;
+    size_t len = w.heap.data ? w.heap.len : w.len;
+    if (!w.bad && tl_edge == e) {
+        if (ct_buf_append(&tl_buf, text, len) == CT_OK &&
+            (tl_buf.len >= LOG_FLUSH_BYTES || ct_mono_ms() - tl_flushed_ms >= 1000))
+            edge_log_thread_flush(e, 0);
+    } else if (!w.bad) { /* a cut line is never written */
+        pthread_mutex_lock(&e->log_lock);
+        ct_buf_append(&e->log_buf, text, len);
+        if (e->log_buf.len >= LOG_FLUSH_BYTES || ct_mono_ms() - e->log_flushed_ms >= 1000)
+            flush_unlock(e);
+        else
+            pthread_mutex_unlock(&e->log_lock);
+    }
+    ct_buf_free(&w.heap);
 }

@@ -34,9 +34,12 @@ static int may_have_headers(const char *j)
     static const char *const keys[] = {"cache-control", "content-disposition",
                                        "content-encoding", "content-language", "expires",
                                        "x-amz-meta-"};
-    for (size_t i = 0; i < CT_ARRAY_LEN(keys); i++)
-        if (strcasestr(j, keys[i]))
-            return 1;
+    /* one pass, looking after each quote (six strcasestr scans showed in
+     * the 4 KiB profile) */
+    for (const char *q = strchr(j, '"'); q; q = strchr(q + 1, '"'))
+        for (size_t i = 0; i < CT_ARRAY_LEN(keys); i++)
+            if (strncasecmp(q + 1, keys[i], strlen(keys[i])) == 0)
+                return 1;
     return 0;
 }
 
@@ -97,8 +100,18 @@ static void validator_headers(edge_resp *mr, edge_conn *c,
                               const ct_meta_object *o, int with_meta, const rep_form *f)
 {
     char etag[100], lm[40];
-    snprintf(etag, sizeof etag, "%s\"%s\"", f->gzip ? "W/" : "", o->etag);
-    ct_time_http(o->mtime_ms, lm);
+    size_t wl = f->gzip ? 2 : 0, el = strnlen(o->etag, sizeof etag - 5); /* no printf: hot */
+    memcpy(etag, "W/", wl);
+    etag[wl] = '"';
+    memcpy(etag + wl + 1, o->etag, el);
+    memcpy(etag + wl + 1 + el, "\"", 2);
+    static _Thread_local int64_t lm_ms = -1; /* strftime once per object time */
+    static _Thread_local char lm_text[40];
+    if (o->mtime_ms / 1000 != lm_ms) {
+        ct_time_http(o->mtime_ms, lm_text);
+        lm_ms = o->mtime_ms / 1000;
+    }
+    memcpy(lm, lm_text, sizeof lm);
     edge_resp_header(mr, "ETag", etag);
     edge_resp_header(mr, "Last-Modified", lm);
     int have_cc = 0;

@@ -21,9 +21,19 @@
  * miss. Entries are compared byte for byte (the 64-bit hash only picks the
  * slot), live at most SIGNQ_TTL_MS, and the table is bounded: SIGNQ_SHARDS
  * x SIGNQ_SLOTS direct-mapped slots, a newer query replacing an older one
- * in its slot. Sharded locks: the edge's threads rarely meet on one. */
+ * in its slot. Sharded read-write locks: every player of a stream sends
+ * the same query, so the server threads meet on one shard all the time;
+ * readers never wait for each other (a reader that lost its core does not
+ * stall the other threads, as a mutex did).
+ *
+ * Signed cookies go through the same table: the key is the CloudFront-*
+ * cookie values joined after a \x01 (which no request-line query starts
+ * with), and since one cookie covers many URLs (a custom policy's
+ * wildcard), the resource URL is built with each request's own query, not
+ * the stored one. */
 #include "edge/edge_internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,8 +56,8 @@ typedef struct {
 } signq_slot;
 
 typedef struct {
-    pthread_mutex_t mu;
-    uint64_t hits, misses;
+    pthread_rwlock_t lk;
+    _Atomic uint64_t hits, misses;
     signq_slot s[SIGNQ_SLOTS];
 } signq_shard;
 
@@ -59,7 +69,7 @@ edge_signq *edge_signq_new(void)
 {
     edge_signq *q = calloc(1, sizeof *q);
     for (int i = 0; q && i < SIGNQ_SHARDS; i++)
-        pthread_mutex_init(&q->sh[i].mu, NULL);
+        pthread_rwlock_init(&q->sh[i].lk, NULL);
     return q;
 }
 
@@ -79,7 +89,7 @@ void edge_signq_free(edge_signq *q)
     for (int i = 0; i < SIGNQ_SHARDS; i++) {
         for (int j = 0; j < SIGNQ_SLOTS; j++)
             slot_clear(&q->sh[i].s[j]);
-        pthread_mutex_destroy(&q->sh[i].mu);
+        pthread_rwlock_destroy(&q->sh[i].lk);
     }
     free(q);
 }
@@ -110,8 +120,11 @@ static signq_slot *slot_of(signq_shard *sh, uint64_t h) { return &sh->s[h & (SIG
 static int decide(const signq_slot *x, const edge_signq_req *rq, const char **why)
 {
     char url[EDGE_RESOURCE_MAX];
+    int cookie = x->query[0] == '\x01';
+    if (cookie != (rq->rest != NULL))
+        return EDGE_SIGNQ_MISS;
     if (edge_signed_url(url, sizeof url, rq->secure, rq->host, rq->host_len, rq->path,
-                        rq->path_len, x->rest) < 0)
+                        rq->path_len, cookie ? rq->rest : x->rest) < 0)
         return EDGE_SIGNQ_MISS;
     if (x->policy)
         return edge_policy_check(x->policy, url, rq->ip, rq->now, why);
@@ -132,7 +145,7 @@ int edge_signq_check(edge_signq *q, const char *query, size_t qlen, const edge_s
     uint64_t h = query_hash(query, qlen);
     signq_shard *sh = shard_of(q, h);
     int rc = EDGE_SIGNQ_MISS;
-    pthread_mutex_lock(&sh->mu);
+    pthread_rwlock_rdlock(&sh->lk);
     signq_slot *x = slot_of(sh, h);
     if (x->query && x->hash == h && x->qlen == qlen && memcmp(x->query, query, qlen) == 0 &&
         x->until_ms > ct_mono_ms()) {
@@ -140,11 +153,9 @@ int edge_signq_check(edge_signq *q, const char *query, size_t qlen, const edge_s
         memcpy(kpid, x->kpid, sizeof x->kpid);
         *gen = x->gen;
     }
-    if (rc == EDGE_SIGNQ_MISS)
-        sh->misses++;
-    else
-        sh->hits++;
-    pthread_mutex_unlock(&sh->mu);
+    pthread_rwlock_unlock(&sh->lk);
+    atomic_fetch_add_explicit(rc == EDGE_SIGNQ_MISS ? &sh->misses : &sh->hits, 1,
+                              memory_order_relaxed);
     return rc;
 }
 
@@ -177,21 +188,37 @@ void edge_signq_put(edge_signq *q, const char *query, size_t qlen, const edge_si
     n.expires = s->expires;
     memcpy(n.kpid, s->key_pair_id, sizeof n.kpid);
     signq_shard *sh = shard_of(q, n.hash);
-    pthread_mutex_lock(&sh->mu);
+    pthread_rwlock_wrlock(&sh->lk);
     signq_slot *x = slot_of(sh, n.hash);
     signq_slot old = *x;
     *x = n;
-    pthread_mutex_unlock(&sh->mu);
+    pthread_rwlock_unlock(&sh->lk);
     slot_clear(&old);
+}
+
+size_t edge_signq_cookie_key(char *out, size_t cap, const char *policy, const char *sig,
+                             const char *kpid, const char *expires, const char *hash)
+{
+    const char *v[] = {policy, sig, kpid, expires, hash};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        size_t l = v[i] ? strlen(v[i]) : 0;
+        if (n + l + 3 > cap || (v[i] && strchr(v[i], '\x01')))
+            return 0;
+        out[n++] = '\x01';
+        out[n++] = v[i] ? 'v' : '-'; /* absent and empty differ */
+        memcpy(out + n, v[i] ? v[i] : "", l);
+        n += l;
+    }
+    out[n] = '\0';
+    return n;
 }
 
 void edge_signq_stats(edge_signq *q, uint64_t *hits, uint64_t *misses)
 {
     *hits = *misses = 0;
     for (int i = 0; q && i < SIGNQ_SHARDS; i++) {
-        pthread_mutex_lock(&q->sh[i].mu);
-        *hits += q->sh[i].hits;
-        *misses += q->sh[i].misses;
-        pthread_mutex_unlock(&q->sh[i].mu);
+        *hits += atomic_load_explicit(&q->sh[i].hits, memory_order_relaxed);
+        *misses += atomic_load_explicit(&q->sh[i].misses, memory_order_relaxed);
     }
 }

@@ -337,6 +337,39 @@ def test_signed_query_cache_reevaluates_per_request(env):
     assert get(env, url.replace("/video/a.txt", "/video/b.txt")).status == 403
 
 
+def test_signed_cookie_cache(env):
+    """Signed cookies are decided from the same cache as signed queries once
+    verified, with the URL, time and client address judged per request; a
+    tampered cookie is never allowed, an expired one is refused on time."""
+    pol = custom_policy(env.base + "/video/*", NOW() + 300, ip="127.0.0.1/32")
+    ck = sign(env, mode="cookies", policy=pol)["cookies"]
+    assert get(env, env.base + "/video/a.txt", *cookie_args(ck)).status == 200  # stored
+    h0 = _signq_hits(env)
+    r = get(env, env.base + "/video/b.txt?quality=hd", *cookie_args(ck))
+    assert r.status == 200 and r.body == BODY_B
+    r = get(env, env.base + "/other/c.txt", *cookie_args(ck))
+    assert r.status == 403 and b"does not cover" in r.body
+    r = get(env, env.base + "/video/a.txt", "--interface", "127.0.0.2", *cookie_args(ck))
+    assert r.status == 403 and b"IP address" in r.body
+    assert _signq_hits(env) >= h0 + 3  # decided from the cache
+    for name in ("CloudFront-Signature", "CloudFront-Policy", "CloudFront-Key-Pair-Id"):
+        v = ck[name]
+        bad = dict(ck, **{name: v[:-2] + ("AA" if v[-2:] != "AA" else "BB")})
+        assert get(env, env.base + "/video/a.txt", *cookie_args(bad)).status == 403, name
+        assert get(env, env.base + "/video/a.txt", *cookie_args(bad)).status == 403, name
+    assert get(env, env.base + "/video/a.txt", *cookie_args(ck)).status == 200
+
+    soon = NOW() + 3
+    short = sign(env, mode="cookies", url=env.base + "/video/a.txt", dateLessThan=soon)["cookies"]
+    assert get(env, env.base + "/video/a.txt", *cookie_args(short)).status == 200
+    assert get(env, env.base + "/video/a.txt", *cookie_args(short)).status == 200  # cached
+    assert get(env, env.base + "/video/b.txt", *cookie_args(short)).status == 403  # canned: one URL
+    while NOW() < soon + 1:
+        time.sleep(0.5)
+    r = get(env, env.base + "/video/a.txt", *cookie_args(short))
+    assert r.status == 403 and b"expired" in r.body
+
+
 def test_signed_query_cache_expiry_and_trust(env):
     """A cached query expires on time, and stops working when the behaviour
     no longer trusts its key (a failure is never cached either)."""

@@ -78,7 +78,7 @@ static void test_head(void)
     CHECK(edge_head_parse(buf, EDGE_HEAD_MAX, EDGE_HEAD_MAX, &h) == -1 && h.error_status == 431);
 }
 
-static const edge_signq_req REQ = {1, "h.example", 9, "/v/a.ts", 7, "10.1.2.3", 150};
+static const edge_signq_req REQ = {1, "h.example", 9, "/v/a.ts", 7, "10.1.2.3", 150, NULL};
 
 static void test_signq_custom(void)
 {
@@ -187,10 +187,57 @@ static void test_signq_canned(void)
     edge_signq_free(q);
 }
 
+/* Signed cookies: keyed by the cookie values; the resource URL takes each
+ * request's own query; a cookie entry never answers a query and back. */
+static void test_signq_cookies(void)
+{
+    edge_signq *q = edge_signq_new();
+    char key[256], key2[256];
+    size_t kl = edge_signq_cookie_key(key, sizeof key, "eyJ9", "c2ln", "K2AB", NULL, NULL);
+    CHECK(kl > 0 && key[0] == '\x01');
+    /* absent and empty values, and a changed signature, are other keys */
+    size_t kl2 = edge_signq_cookie_key(key2, sizeof key2, "eyJ9", "c2ln", "K2AB", "", NULL);
+    CHECK(kl2 != kl || memcmp(key, key2, kl) != 0);
+    kl2 = edge_signq_cookie_key(key2, sizeof key2, "eyJ9", "c2lo", "K2AB", NULL, NULL);
+    CHECK(kl2 == kl && memcmp(key, key2, kl) != 0);
+    CHECK(edge_signq_cookie_key(key2, 8, "eyJ9", "c2ln", "K2AB", NULL, NULL) == 0);
+    CHECK(edge_signq_cookie_key(key2, sizeof key2, "a\001b", "c2ln", "K2AB", NULL, NULL) == 0);
+
+    edge_signed s;
+    memset(&s, 0, sizeof s);
+    s.present = 1;
+    strcpy(s.key_pair_id, "K2AB");
+    s.policy = (char *)"{}";
+    edge_policy p;
+    memset(&p, 0, sizeof p);
+    strcpy(p.resource, "https://h.example/v/*");
+    p.less_than = 200;
+    edge_signq_put(q, key, kl, &s, "", NULL, &p, 5);
+    char kpid[EDGE_KEY_ID_MAX + 1];
+    uint64_t gen = 0;
+    const char *why = NULL;
+    edge_signq_req r = REQ;
+    r.rest = "";
+    CHECK(edge_signq_check(q, key, kl, &r, kpid, &gen, &why) == 0 && gen == 5);
+    r.path = "/v/b.ts";
+    r.rest = "quality=hd"; /* the request's own query is part of the URL */
+    CHECK(edge_signq_check(q, key, kl, &r, kpid, &gen, &why) == 0);
+    r.path = "/w/a.ts";
+    CHECK(edge_signq_check(q, key, kl, &r, kpid, &gen, &why) == -1 && strstr(why, "cover"));
+    r = REQ;
+    r.rest = "";
+    r.now = 200;
+    CHECK(edge_signq_check(q, key, kl, &r, kpid, &gen, &why) == -1 && strstr(why, "expired"));
+    CHECK(edge_signq_check(q, key2, kl, &REQ, kpid, &gen, &why) == EDGE_SIGNQ_MISS);
+    CHECK(edge_signq_check(q, key, kl, &REQ, kpid, &gen, &why) == EDGE_SIGNQ_MISS); /* no rest */
+    edge_signq_free(q);
+}
+
 int main(void)
 {
     test_head();
     test_signq_custom();
     test_signq_canned();
+    test_signq_cookies();
     CT_TEST_END();
 }
