@@ -275,9 +275,8 @@ int edge_allow_host(const edge_allow *a, const char *host, unsigned port)
             m = EDGE_ALLOW_NET;
         else if (e->kind == E_NAME && !strcmp(e->name, h))
             m = EDGE_ALLOW_NAME;
-        else if (e->kind == E_ANY && !special)
-            m = EDGE_ALLOW_WILD;
-        else if (e->kind == E_SUFFIX && !v4 && !v6 && ends_with(h, e->name))
+        else if ((e->kind == E_ANY && !special) ||
+                 (e->kind == E_SUFFIX && !v4 && !v6 && ends_with(h, e->name)))
             m = EDGE_ALLOW_WILD;
         if (m > best)
             best = m;

@@ -100,7 +100,7 @@ static void validator_headers(edge_resp *mr, edge_conn *c,
                               const ct_meta_object *o, int with_meta, const rep_form *f)
 {
     char etag[100], lm[40];
-    size_t wl = f->gzip ? 2 : 0, el = strnlen(o->etag, sizeof etag - 5); /* no printf: hot */
+    size_t wl = f->gzip ? 2 : 0, el = strnlen(o->etag, sizeof o->etag); /* no printf: hot */
     memcpy(etag, "W/", wl);
     etag[wl] = '"';
     memcpy(etag + wl + 1, o->etag, el);

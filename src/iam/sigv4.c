@@ -222,7 +222,7 @@ static int pq_index(const char *k, size_t kl)
     size_t n = 0;
     for (size_t i = 0; i < kl && n < sizeof name - 1; i++) {
         if (k[i] == '%') {
-            int hi = k[i + 1], lo = k[i + 2];
+            int hi = (unsigned char)k[i + 1], lo = (unsigned char)k[i + 2];
             hi = is_digit(hi) ? hi - '0' : lower(hi) - 'a' + 10;
             lo = is_digit(lo) ? lo - '0' : lower(lo) - 'a' + 10;
             name[n++] = (char)(hi << 4 | lo);

@@ -374,7 +374,7 @@ ct_err iam_build_canonical(const ct_sigv4_request *req, const ct_sigv4_auth *a,
     if (!e) {
         char h[65];
         ct_sha256_hex(cr->data, cr->len, h);
-        const char *sp[] = {SIGV4_ALGO "\n", a->amz_date, "\n", a->date, "/", a->region, "/",
+        const char *sp[] = {SIGV4_ALGO, "\n", a->amz_date, "\n", a->date, "/", a->region, "/",
                             a->service, "/aws4_request\n", h};
         for (size_t i = 0; i < sizeof sp / sizeof sp[0] && !e; i++)
             e = ct_buf_puts(sts, sp[i]);
@@ -389,7 +389,7 @@ void ct_sigv4_signing_key(const char *secret, const char *date, const char *regi
 {
     char k0[256 + 5];
     size_t slen = strnlen(secret, sizeof k0 - 5);
-    memcpy(k0, "AWS4", 4);
+    strcpy(k0, "AWS4");
     memcpy(k0 + 4, secret, slen);
     size_t klen = 4 + slen;
     unsigned char k1[32], k2[32], k3[32];

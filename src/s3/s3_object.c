@@ -81,7 +81,7 @@ static void add_stored_headers(ct_http_resp *resp, const char *meta_json, int ch
 static void object_headers(ct_http_resp *resp, const ct_meta_object *o, int checksums)
 {
     char etag[96], lm[40];
-    size_t el = strnlen(o->etag, sizeof etag - 3); /* "etag" without printf */
+    size_t el = strnlen(o->etag, sizeof o->etag); /* "etag" without printf */
     etag[0] = '"';
     memcpy(etag + 1, o->etag, el);
     memcpy(etag + 1 + el, "\"", 2);
