@@ -341,20 +341,6 @@ static int seek_cb(void *ctx, curl_off_t off, int origin)
 
 static int status_ok(long s) { return (s >= 200 && s < 300) || s == 304; }
 
-static ct_err write_fd(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return errno == ENOSPC ? CT_ERR_NOSPC : CT_ERR_IO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return CT_OK;
-}
-
 static size_t write_cb(char *p, size_t size, size_t n, void *ctx)
 {
     xfer *x = ctx;
@@ -369,7 +355,7 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ctx)
     } else if (r->resp_body) {
         e = ct_buf_append(r->resp_body, p, len);
     } else if (x->out_fd >= 0) {
-        e = write_fd(x->out_fd, p, len);
+        e = ct_write_all(x->out_fd, p, len);
     } else if (r->sink && r->sink(r->sink_ctx, p, len)) {
         e = CT_ERR_CANCELED;
     }

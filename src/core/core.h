@@ -138,6 +138,9 @@ ct_err ct_fsync_dir(const char *path);
 ct_err ct_mkdirs(const char *path, int mode);
 /* Whole file into heap buffer (max bytes); NUL-terminated. */
 ct_err ct_read_file(const char *path, size_t max, char **out, size_t *len);
+/* Writes all n bytes to fd (retrying short writes and EINTR): CT_ERR_NOSPC
+ * on a full disk, else CT_ERR_IO. */
+ct_err ct_write_all(int fd, const void *p, size_t n);
 /* Atomic replace: write tmp, fsync, rename, fsync dir. */
 ct_err ct_write_file_atomic(const char *path, const void *p, size_t n, int mode);
 

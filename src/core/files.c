@@ -67,6 +67,21 @@ cleanup:
     return err;
 }
 
+ct_err ct_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return errno == ENOSPC ? CT_ERR_NOSPC : CT_ERR_IO;
+        c += w;
+        n -= (size_t)w;
+    }
+    return CT_OK;
+}
+
 ct_err ct_write_file_atomic(const char *path, const void *p, size_t n, int mode)
 {
     char tmp[4096], dir[4096];
@@ -76,20 +91,11 @@ ct_err ct_write_file_atomic(const char *path, const void *p, size_t n, int mode)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
     if (fd < 0)
         return CT_ERR_IO;
-    const char *c = p;
-    size_t left = n;
-    while (left) {
-        ssize_t w = write(fd, c, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int nospc = errno == ENOSPC;
-            close(fd);
-            unlink(tmp);
-            return nospc ? CT_ERR_NOSPC : CT_ERR_IO;
-        }
-        c += w;
-        left -= (size_t)w;
+    ct_err werr = ct_write_all(fd, p, n);
+    if (werr) {
+        close(fd);
+        unlink(tmp);
+        return werr;
     }
     if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
         unlink(tmp);

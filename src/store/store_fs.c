@@ -516,27 +516,12 @@ ct_err ct_store_open_read(ct_store *s, const char *id, int *fd, uint64_t *size)
     return CT_OK;
 }
 
-static ct_err write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return errno == ENOSPC ? CT_ERR_NOSPC : CT_ERR_IO;
-        c += w;
-        n -= (size_t)w;
-    }
-    return CT_OK;
-}
-
 ct_err ct_store_bytes_fd(const void *p, size_t n, int *fd)
 {
     int f = memfd_create("cattube-inline", MFD_CLOEXEC);
     if (f < 0)
         return errno == ENOMEM ? CT_ERR_NOMEM : CT_ERR_IO;
-    ct_err e = write_all(f, p, n);
+    ct_err e = ct_write_all(f, p, n);
     if (e) {
         close(f);
         return e;
@@ -550,7 +535,7 @@ ct_err ct_store_bytes_file(const char *path, const void *p, size_t n)
     int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (f < 0)
         return errno == ENOSPC ? CT_ERR_NOSPC : CT_ERR_IO;
-    ct_err e = write_all(f, p, n);
+    ct_err e = ct_write_all(f, p, n);
     if (close(f) != 0 && !e)
         e = CT_ERR_IO;
     if (e)

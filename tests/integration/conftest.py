@@ -484,6 +484,18 @@ class Server:
         return found
 
 
+def make_user(srv, name, policy):
+    """Creates IAM user name on srv with one identity policy; returns (key id, secret)."""
+    out = json.loads(srv.cattube("admin", "user", "create", name, "--endpoint",
+                                 srv.endpoint).stdout)["accessKey"]
+    doc = os.path.join(srv.base, f"{name}.json")
+    with open(doc, "w") as f:
+        json.dump(policy, f)
+    srv.cattube("admin", "user", "attach-policy", name, "--policy-document", f"file://{doc}",
+                "--endpoint", srv.endpoint)
+    return out["accessKeyId"], out["secretAccessKey"]
+
+
 def job_file_input(job):
     try:
         return job["Settings"]["Inputs"][0]["FileInput"]

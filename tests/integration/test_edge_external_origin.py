@@ -18,21 +18,10 @@ import uuid
 
 import pytest
 
-from conftest import Server, cattube_bin, free_port
+from conftest import Server, cattube_bin, free_port, make_user
 
 SEG = os.urandom(300_000)
 HELLO = b"hello from the external store\n"
-
-
-def make_user(srv, name, policy):
-    out = json.loads(srv.cattube("admin", "user", "create", name, "--endpoint",
-                                 srv.endpoint).stdout)["accessKey"]
-    doc = os.path.join(srv.base, f"{name}.json")
-    with open(doc, "w") as f:
-        json.dump(policy, f)
-    srv.cattube("admin", "user", "attach-policy", name, "--policy-document", f"file://{doc}",
-                "--endpoint", srv.endpoint)
-    return out["accessKeyId"], out["secretAccessKey"]
 
 
 def origin(domain, path="", oac="", custom=None):

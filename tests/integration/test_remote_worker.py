@@ -25,7 +25,7 @@ import urllib.parse
 import pytest
 
 import media
-from conftest import Server
+from conftest import Server, make_user
 from test_webhooks import Receiver, make_webhook, notify_bucket
 
 LEASE = 3
@@ -44,17 +44,6 @@ def user_policy(get_buckets, put_buckets):
         st.append({"Effect": "Allow", "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
                    "Resource": [f"arn:aws:s3:::{b}/*" for b in put_buckets]})
     return {"Version": "2012-10-17", "Statement": st}
-
-
-def make_user(srv, name, policy):
-    out = json.loads(srv.cattube("admin", "user", "create", name, "--endpoint",
-                                 srv.endpoint).stdout)["accessKey"]
-    doc = os.path.join(srv.base, f"{name}.json")
-    with open(doc, "w") as f:
-        json.dump(policy, f)
-    srv.cattube("admin", "user", "attach-policy", name, "--policy-document", f"file://{doc}",
-                "--endpoint", srv.endpoint)
-    return out["accessKeyId"], out["secretAccessKey"]
 
 
 @pytest.fixture(scope="module")
