@@ -23,6 +23,8 @@ static ct_err buf_reserve(ct_buf *b, size_t extra)
     return CT_OK;
 }
 
+ct_err ct_buf_reserve(ct_buf *b, size_t extra) { return buf_reserve(b, extra); }
+
 ct_err ct_buf_append(ct_buf *b, const void *p, size_t n)
 {
     ct_err e = buf_reserve(b, n);

@@ -57,6 +57,8 @@ typedef struct {
 #define CT_BUF_DEFAULT_MAX ((size_t)64 << 20)
 #define CT_BUF_INIT {NULL, 0, 0, 0}
 ct_err ct_buf_append(ct_buf *b, const void *p, size_t n);
+/* Room for extra more bytes (and the NUL) at data + len, for writing in place. */
+ct_err ct_buf_reserve(ct_buf *b, size_t extra);
 ct_err ct_buf_puts(ct_buf *b, const char *s);
 ct_err ct_buf_printf(ct_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 ct_err ct_buf_vprintf(ct_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

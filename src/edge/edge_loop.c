@@ -6,7 +6,7 @@
  * per new connection) and the connections it accepted, edge-triggered.
  * A connection is a small state machine run to EAGAIN on every event:
  * TLS handshake -> read until a complete head is buffered -> parse it
- * (edge_head.c, http-parser) -> run the handler (edge.c) -> write the answer
+ * (http_head.c, http-parser) -> run the handler (edge.c) -> write the answer
  * -> log it -> the next (pipelined) head already buffered, or else the
  * connection waits on the thread's ready list and reads after the other
  * connections of this epoll batch (fairness: see ready_push).
@@ -27,15 +27,15 @@
  * send key (kTLS, SSL_OP_ENABLE_KTLS), else as 64 KiB preads + SSL_write
  * (full 16 KiB records); on plain HTTP with sendfile().
  *
- * Limits (untrusted clients): the head must fit EDGE_HEAD_MAX bytes and
- * EDGE_HDRS_MAX lines (431), arrive within EDGE_HEAD_TIMEOUT_MS of its first
+ * Limits (untrusted clients): the head must fit HTTP_HEAD_MAX bytes and
+ * HTTP_HDRS_MAX lines (431), arrive within EDGE_HEAD_TIMEOUT_MS of its first
  * byte (and the TLS handshake within the same time of the accept), idle
  * keep-alive connections close after EDGE_IDLE_TIMEOUT_MS, a stalled reader
  * after EDGE_WRITE_TIMEOUT_MS without progress; at most EDGE_MAX_CONNECTIONS
  * connections (more are closed at accept). A request with a body is
  * answered and the connection closed; the body is never read. */
 #include "edge/edge_loop.h"
-#include "edge/edge_head.h"
+#include "http/http_head.h"
 #include "edge/edge_pool.h"
 
 #include <arpa/inet.h>
@@ -83,7 +83,7 @@ struct edge_conn {
     int64_t deadline;       /* monotonic ms */
     /* input: the current head from in[0], maybe followed by the next ones */
     size_t in_len;
-    edge_head head;
+    http_head head;
     int have_head;
     char cookies[2048];     /* edge_cookie results */
     size_t cookies_used;
@@ -95,7 +95,7 @@ struct edge_conn {
     const char *wp;         /* pending bytes */
     size_t wl;
     uint64_t body_total, body_done;
-    char in[EDGE_HEAD_MAX];
+    char in[HTTP_HEAD_MAX];
 };
 
 struct edge_thread {
@@ -132,13 +132,13 @@ static int64_t mono_ms(void) { return ct_mono_ms(); }
 
 const char *edge_hdr(edge_conn *c, const char *name)
 {
-    return c && c->have_head ? edge_head_get(c->in, &c->head, name) : NULL;
+    return c && c->have_head ? http_head_get(c->in, &c->head, name) : NULL;
 }
 
 void edge_hdr_each(edge_conn *c, int (*fn)(void *cls, const char *k, const char *v), void *cls)
 {
     for (size_t i = 0; c && c->have_head && i < c->head.n; i++) {
-        const edge_hdr_span *s = &c->head.h[i];
+        const http_hdr_span *s = &c->head.h[i];
         if (fn(cls, c->in + s->no, s->has_v ? c->in + s->vo : ""))
             return;
     }
@@ -150,7 +150,7 @@ const char *edge_cookie(edge_conn *c, const char *name)
 {
     size_t nl = strlen(name);
     for (size_t i = 0; c && c->have_head && i < c->head.n; i++) {
-        const edge_hdr_span *s = &c->head.h[i];
+        const http_hdr_span *s = &c->head.h[i];
         if (!s->has_v || strcasecmp(c->in + s->no, "Cookie") != 0)
             continue;
         const char *p = c->in + s->vo;
@@ -355,7 +355,7 @@ int edge_conn_queue(edge_conn *c, int status, edge_resp *r)
     c->queued = 1;
     c->resp = r;
     c->status = status;
-    const edge_head *h = &c->head;
+    const http_head *h = &c->head;
     int bodiless = status == 304 || status == 204 || status < 200;
     int head_only = strcmp(h->method, "HEAD") == 0;
     c->body_total = bodiless || head_only || r->kind == EDGE_BODY_LENGTH ? 0 : r->len;
@@ -675,7 +675,7 @@ static int conn_run(edge_conn *c)
         if (c->close_after == 2)
             return IO_CLOSE;
         if (c->in_len && !c->have_head) {
-            int p = edge_head_parse(c->in, c->in_len, sizeof c->in, &c->head);
+            int p = http_head_parse(c->in, c->in_len, sizeof c->in, &c->head);
             if (p > 0) {
                 c->have_head = 1;
                 dispatch(c);

@@ -24,25 +24,28 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-struct ct_http_server {
-    struct MHD_Daemon *daemon;
-    ct_http_handlers h;
-    volatile int stopping;    /* set before MHD_stop_daemon: ends streamed bodies */
-};
-
 /* ---- request state ---- */
 
-static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
+http_state *http_state_new(const char *raw_target)
 {
     http_state *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
-    st->raw_target = strdup(uri ? uri : "/");
+    st->raw_target = strdup(raw_target ? raw_target : "/");
+    if (!st->raw_target) {
+        free(st);
+        return NULL;
+    }
     st->req.impl = st;
     return st;
 }
 
-static void state_free(http_state *st)
+static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *con)
+{
+    return http_state_new(uri);
+}
+
+void http_state_free(http_state *st)
 {
     for (int i = 0; i < st->n_headers; i++) {
         free(st->headers[i].name);
@@ -64,7 +67,7 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
         return;
     if (st->stream_state && srv->h.stream_abort)
         srv->h.stream_abort(st->stream_state);
-    state_free(st);
+    http_state_free(st);
     *con_cls = NULL;
 }
 
@@ -513,42 +516,60 @@ static void request_id(char out[17])
     out[16] = '\0';
 }
 
-static void request_init(struct MHD_Connection *con, http_state *st, const char *method)
+void http_client_ip(const struct sockaddr *sa, char *out, size_t n)
+{
+    out[0] = '\0';
+    if (!sa || n < 16)
+        return;
+    if (sa->sa_family == AF_INET)
+        ipv4_text(&((const struct sockaddr_in *)sa)->sin_addr, out);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
+}
+
+void http_request_begin(ct_http_server *srv, http_state *st, const char *method)
 {
     ct_http_req *req = &st->req;
+    st->started = 1;
     req->method = method;
     req->raw_target = st->raw_target;
     char *q = strchr(st->raw_target, '?');
     st->path = q ? strndup(st->raw_target, (size_t)(q - st->raw_target)) : strdup(st->raw_target);
     req->path = st->path ? st->path : "/";
     req->query = q ? q + 1 : "";
-    MHD_get_connection_values(con, MHD_HEADER_KIND, collect_header, st);
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    st->client_ip[0] = '\0';
-    if (ci && ci->client_addr) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-            ipv4_text(&((const struct sockaddr_in *)sa)->sin_addr, st->client_ip);
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, st->client_ip,
-                      sizeof st->client_ip);
-    }
     req->client_ip = st->client_ip;
     request_id(req->request_id);
     req->body = NULL;
-}
-
-static enum MHD_Result first_call(ct_http_server *srv, struct MHD_Connection *con,
-                                  http_state *st, const char *method)
-{
-    st->started = 1;
-    request_init(con, st, method);
     auth_early(srv, st);
     if (st->too_many_headers) {
         st->req.auth_err = CT_ERR_INVALID;
         snprintf(st->req.auth_msg, sizeof st->req.auth_msg, "too many request headers");
     }
+}
+
+void http_handle_buffered(ct_http_server *srv, http_state *st, ct_http_resp *resp)
+{
+    if (st->body_too_large) {
+        st->req.auth_err = CT_ERR_TOO_LARGE;
+        snprintf(st->req.auth_msg, sizeof st->req.auth_msg, "request body exceeds %zu bytes",
+                 (size_t)CT_HTTP_MAX_BUFFERED);
+    } else if (!st->req.auth_err) {
+        auth_with_body(srv, st);
+    }
+    ct_buf_append(&st->body, "", 0);
+    st->req.body = st->body.data;
+    st->req.body_len = st->body.len;
+    srv->h.handle(srv->h.ctx, &st->req, resp);
+}
+
+static enum MHD_Result first_call(ct_http_server *srv, struct MHD_Connection *con,
+                                  http_state *st, const char *method)
+{
+    MHD_get_connection_values(con, MHD_HEADER_KIND, collect_header, st);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    http_client_ip(ci ? ci->client_addr : NULL, st->client_ip, sizeof st->client_ip);
+    http_request_begin(srv, st, method);
     /* Streaming needs the signature checked up front: a deferred (body-hash)
      * verification is only possible for buffered requests. */
     if (!st->auth_deferred && srv->h.wants_stream && srv->h.wants_stream(srv->h.ctx, &st->req)) {
@@ -607,17 +628,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
         st->req.stream_err = st->stream_err;
         srv->h.stream_end(state, &st->req, &resp);
     } else {
-        if (st->body_too_large) {
-            st->req.auth_err = CT_ERR_TOO_LARGE;
-            snprintf(st->req.auth_msg, sizeof st->req.auth_msg,
-                     "request body exceeds %zu bytes", (size_t)CT_HTTP_MAX_BUFFERED);
-        } else if (!st->req.auth_err) {
-            auth_with_body(srv, st);
-        }
-        ct_buf_append(&st->body, "", 0);
-        st->req.body = st->body.data;
-        st->req.body_len = st->body.len;
-        srv->h.handle(srv->h.ctx, &st->req, &resp);
+        http_handle_buffered(srv, st, &resp);
     }
     return queue_resp(srv, con, st, &resp);
 }
@@ -663,35 +674,63 @@ ct_err ct_http_parse_listen(const char *listen, struct sockaddr_storage *ss, uns
     return CT_ERR_INVALID;
 }
 
+/* The listening socket (non-blocking, close-on-exec, SO_REUSEADDR); -1
+ * when the address cannot be bound. */
+static int listen_socket(const struct sockaddr_storage *ss, unsigned sslen)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ss->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (const struct sockaddr *)ss, sslen) != 0 || listen(fd, 1024) != 0) {
+        ct_warn("http: cannot listen: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 ct_err ct_http_server_start(const char *listen, const ct_http_handlers *h, ct_http_server **out)
 {
     struct sockaddr_storage ss;
     unsigned sslen;
     if (ct_http_parse_listen(listen, &ss, &sslen))
         return CT_ERR_INVALID;
+    int lfd = listen_socket(&ss, sslen);
+    if (lfd < 0)
+        return CT_ERR_IO;
     ct_http_server *srv = calloc(1, sizeof *srv);
-    if (!srv)
+    if (!srv) {
+        close(lfd);
         return CT_ERR_NOMEM;
+    }
     srv->h = *h;
-    /* A thread per connection (handlers may block: fsync, streamed bodies);
-     * each waits in poll(), not select(): slightly cheaper per request and
-     * no FD_SETSIZE ceiling on the connection's fd number. An epoll thread
-     * pool measured no cheaper for one client (docs/benchmarks.md). */
+    /* MHD gets no listening socket: http_front.c accepts, answers bodiless
+     * GET/HEAD itself and hands the rest to MHD. There, a thread per
+     * connection (handlers may block: fsync, streamed bodies), each waiting
+     * in poll(), not select(): no FD_SETSIZE ceiling on the fd number. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    uint16_t port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port);
     srv->daemon = MHD_start_daemon(
-        flags, port, NULL, NULL, access_cb, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, srv, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
-        srv, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)300, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        flags, 0, NULL, NULL, access_cb, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_CONN_MEMORY, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
     if (!srv->daemon) {
+        close(lfd);
         free(srv);
         return CT_ERR_IO;
+    }
+    ct_err e = http_front_start(srv, lfd, &srv->front);
+    if (e) {
+        MHD_stop_daemon(srv->daemon);
+        free(srv);
+        return e;
     }
     *out = srv;
     return CT_OK;
@@ -701,6 +740,7 @@ void ct_http_server_stop(ct_http_server *s)
 {
     if (!s)
         return;
+    http_front_stop(s->front); /* no new connections reach MHD from here on */
     s->stopping = 1; /* streamed bodies end, so connection threads can be joined */
     MHD_stop_daemon(s->daemon);
     free(s);

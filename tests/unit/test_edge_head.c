@@ -1,39 +1,39 @@
-/* test_edge_head: the edge's request head parser (edge_head.c: the request
+/* test_edge_head: the edge's request head parser (http_head.c: the request
  * line split here, http-parser for the rest) and the signed-query cache
  * (edge_signq.c): what a hit still re-evaluates, what is never stored. */
 #include "ct_test.h"
-#include "edge/edge_head.h"
+#include "http/http_head.h"
 #include "edge/edge_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* Parses text (copied into a loop-sized buffer); returns the result, h filled. */
-static int parse(const char *text, char *buf, edge_head *h)
+static int parse(const char *text, char *buf, http_head *h)
 {
     size_t n = strlen(text);
-    snprintf(buf, EDGE_HEAD_MAX, "%s", text);
-    return edge_head_parse(buf, n, EDGE_HEAD_MAX, h);
+    snprintf(buf, HTTP_HEAD_MAX, "%s", text);
+    return http_head_parse(buf, n, HTTP_HEAD_MAX, h);
 }
 
 static void test_head(void)
 {
-    static char buf[EDGE_HEAD_MAX];
-    edge_head h;
+    static char buf[HTTP_HEAD_MAX];
+    http_head h;
     CHECK(parse("GET /a/b.ts?x=1&y=%41 HTTP/1.1\r\nHost: e.localhost\r\nRange: bytes=0-1\r\n\r\n",
                 buf, &h) == 1);
     CHECK_STR(h.method, "GET");
     CHECK_STR(buf + h.url_off, "/a/b.ts?x=1&y=%41");
     CHECK(h.http_major == 1 && h.http_minor == 1 && h.keep_alive && h.n == 2);
-    CHECK_STR(edge_head_get(buf, &h, "host"), "e.localhost");
-    CHECK_STR(edge_head_get(buf, &h, "Range"), "bytes=0-1");
+    CHECK_STR(http_head_get(buf, &h, "host"), "e.localhost");
+    CHECK_STR(http_head_get(buf, &h, "Range"), "bytes=0-1");
 
     /* absolute form, HTTP/1.0, bare LF, leading empty lines (RFC 9112 §2.2) */
     CHECK(parse("\r\nHEAD https://h:1/p?q HTTP/1.0\nHost: x\n\n", buf, &h) == 1);
     CHECK_STR(h.method, "HEAD");
     CHECK_STR(buf + h.url_off, "https://h:1/p?q");
     CHECK(h.http_minor == 0 && !h.keep_alive);
-    CHECK_STR(edge_head_get(buf, &h, "Host"), "x");
+    CHECK_STR(http_head_get(buf, &h, "Host"), "x");
 
     /* a long signed query, high bytes kept as before */
     char big[3000];
@@ -73,9 +73,9 @@ static void test_head(void)
         CHECK(rc == -1 && h.error_status == 400);
     }
     /* too big: 431 */
-    memset(buf, 'a', EDGE_HEAD_MAX);
+    memset(buf, 'a', HTTP_HEAD_MAX);
     memcpy(buf, "GET /", 5);
-    CHECK(edge_head_parse(buf, EDGE_HEAD_MAX, EDGE_HEAD_MAX, &h) == -1 && h.error_status == 431);
+    CHECK(http_head_parse(buf, HTTP_HEAD_MAX, HTTP_HEAD_MAX, &h) == -1 && h.error_status == 431);
 }
 
 static const edge_signq_req REQ = {1, "h.example", 9, "/v/a.ts", 7, "10.1.2.3", 150, NULL};

@@ -1,11 +1,11 @@
-/* edge_head.c: the request head parser of the edge's HTTP/1.1 server.
+/* http_head.c: the request head parser of the edge's HTTP/1.1 server.
  *
  * DESIGN: the head is untrusted input, so the grammar is not ours: it is
  * nodejs's http-parser 2.9 (Debian libhttp-parser-dev), the parser Node.js
  * shipped for a decade, strict mode. This file only collects its callbacks
  * into offsets of the caller's buffer and enforces our limits: the whole
- * head in EDGE_HEAD_MAX bytes (the caller's buffer size), at most
- * EDGE_HDRS_MAX header lines, no obs-fold continuation lines, no CONNECT.
+ * head in HTTP_HEAD_MAX bytes (the caller's buffer size), at most
+ * HTTP_HDRS_MAX header lines, no obs-fold continuation lines, no CONNECT.
  *
  * One part is ours: the request target. http-parser walks a URL through
  * its state machine byte by byte, which made a signed URL's ~400-byte
@@ -18,7 +18,7 @@
  * high bytes included -- and its form (origin or absolute) is checked by
  * the handler (edge_target_split).
  * Pure (no I/O, no allocation); fuzzed by fuzz/fuzz_edge_http.c. */
-#include "edge/edge_head.h"
+#include "http/http_head.h"
 
 #include <http_parser.h>
 #include <string.h>
@@ -26,7 +26,7 @@
 
 typedef struct {
     char *base;
-    edge_head *h;
+    http_head *h;
     int last;  /* 1 = last callback was a field, 2 = a value */
     const char *end_of_last;
     int done;
@@ -36,7 +36,7 @@ typedef struct {
 static int on_url(http_parser *p, const char *at, size_t len)
 {
     head_ctx *x = p->data;
-    edge_head *h = x->h;
+    http_head *h = x->h;
     if (h->url_len && x->end_of_last == at) /* a later piece of the same URL */
         h->url_len += len;
     else {
@@ -50,15 +50,15 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int on_field(http_parser *p, const char *at, size_t len)
 {
     head_ctx *x = p->data;
-    edge_head *h = x->h;
+    http_head *h = x->h;
     if (x->last == 1 && x->end_of_last == at) {
         h->h[h->n - 1].nl += len;
     } else {
-        if (h->n == EDGE_HDRS_MAX) {
+        if (h->n == HTTP_HDRS_MAX) {
             x->too_many = 1;
             return 1;
         }
-        edge_hdr_span *s = &h->h[h->n++];
+        http_hdr_span *s = &h->h[h->n++];
         s->no = (size_t)(at - x->base);
         s->nl = len;
         s->vo = s->vl = 0;
@@ -72,10 +72,10 @@ static int on_field(http_parser *p, const char *at, size_t len)
 static int on_value(http_parser *p, const char *at, size_t len)
 {
     head_ctx *x = p->data;
-    edge_head *h = x->h;
+    http_head *h = x->h;
     if (!h->n)
         return 1;
-    edge_hdr_span *s = &h->h[h->n - 1];
+    http_hdr_span *s = &h->h[h->n - 1];
     if (x->last == 2) {
         if (x->end_of_last != at) { /* obs-fold: RFC 9112 §5.2 lets us reject it */
             x->folded = 1;
@@ -95,7 +95,7 @@ static int on_value(http_parser *p, const char *at, size_t len)
 static int on_headers_complete(http_parser *p)
 {
     head_ctx *x = p->data;
-    edge_head *h = x->h;
+    http_head *h = x->h;
     h->has_body = (p->flags & F_CHUNKED) || p->uses_transfer_encoding ||
                   (p->content_length > 0 && p->content_length != UINT64_MAX);
     h->keep_alive = http_should_keep_alive(p);
@@ -116,11 +116,11 @@ static int on_message_complete(http_parser *p)
 
 /* NUL-terminates every span in place (each is followed by a delimiter the
  * parser has consumed), trimming trailing blanks of values. */
-static void terminate(char *buf, edge_head *h)
+static void terminate(char *buf, http_head *h)
 {
     buf[h->url_off + h->url_len] = '\0';
     for (size_t i = 0; i < h->n; i++) {
-        edge_hdr_span *s = &h->h[i];
+        http_hdr_span *s = &h->h[i];
         buf[s->no + s->nl] = '\0';
         if (!s->has_v)
             continue;
@@ -209,7 +209,7 @@ static size_t split_request_line(const char *buf, size_t end, size_t *t_off, siz
     return ml + 2 + tail;
 }
 
-int edge_head_parse(char *buf, size_t len, size_t cap, edge_head *h)
+int http_head_parse(char *buf, size_t len, size_t cap, http_head *h)
 {
     memset(h, 0, sizeof *h);
     size_t end = head_end(buf, len);
@@ -277,7 +277,7 @@ int edge_head_parse(char *buf, size_t len, size_t cap, edge_head *h)
     return 1;
 }
 
-const char *edge_head_get(const char *buf, const edge_head *h, const char *name)
+const char *http_head_get(const char *buf, const http_head *h, const char *name)
 {
     for (size_t i = 0; i < h->n; i++)
         if (strcasecmp(buf + h->h[i].no, name) == 0)
