@@ -434,7 +434,7 @@ def test_origin_allow_list(env, tmp_path_factory):
     stored under an earlier list answers 502 without its origin being
     contacted; a name that resolves to loopback (localhost) is refused at
     connect time under `*` (502), allowed when the list names it."""
-    ext, priv, pub = env["ext"], env["priv"], env["pub"]
+    ext, pub = env["ext"], env["pub"]
     srv = Server(str(tmp_path_factory.mktemp("allow")))
     srv.start()
     try:
