@@ -309,6 +309,25 @@ def test_https_and_match_viewer_custom_origins(env):
     assert r.status == 200 and r.body == b"via http\n", r
 
 
+def self_signed_origin(ext):
+    """A public bucket read through the external node's edge over HTTPS (its
+    generated self-signed certificate), as in
+    test_https_and_match_viewer_custom_origins: (bucket, an https-only
+    CustomOriginConfig, the certificate's path). /x.txt holds b"trusted\\n"."""
+    tb = "ca-" + uuid.uuid4().hex[:8]
+    s3 = ext.client("s3")
+    s3.create_bucket(Bucket=tb)
+    s3.put_object(Bucket=tb, Key=f"{tb}/x.txt", Body=b"trusted\n", ContentType="text/plain")
+    s3.put_bucket_policy(Bucket=tb, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{tb}/*"}]}))
+    create(ext, origin(f"{tb}.s3.amazonaws.com"))  # the newest: Host 127.0.0.1 routes to it
+    tls = {"HTTPPort": ext.port, "HTTPSPort": ext.edge_https_port,
+           "OriginProtocolPolicy": "https-only"}
+    return tb, tls, os.path.join(ext.data_dir, "edge", "cert.pem")
+
+
 def test_untrusted_https_origin_is_502_until_trusted(env, tmp_path_factory):
     """CloudFront answers 502 when it cannot negotiate SSL/TLS with a custom
     origin, an untrusted certificate included. A node without
@@ -317,20 +336,7 @@ def test_untrusted_https_origin_is_502_until_trusted(env, tmp_path_factory):
     cached, the server keeps running. Restarted with --origin-ca-file naming
     that certificate (what a private CA's users give) the same object is
     served and verified; with --origin-no-verify-ssl too."""
-    ext = env["ext"]
-    tb = "ca-" + uuid.uuid4().hex[:8]
-    s3 = ext.client("s3")
-    s3.create_bucket(Bucket=tb)
-    # read through the external edge, as in test_https_and_match_viewer_custom_origins
-    s3.put_object(Bucket=tb, Key=f"{tb}/x.txt", Body=b"trusted\n", ContentType="text/plain")
-    s3.put_bucket_policy(Bucket=tb, Policy=json.dumps({
-        "Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-            "Resource": f"arn:aws:s3:::{tb}/*"}]}))
-    create(ext, origin(f"{tb}.s3.amazonaws.com"))
-    ext_cert = os.path.join(ext.data_dir, "edge", "cert.pem")
-    tls = {"HTTPPort": ext.port, "HTTPSPort": ext.edge_https_port,
-           "OriginProtocolPolicy": "https-only"}
+    tb, tls, ext_cert = self_signed_origin(env["ext"])
     srv = Server(str(tmp_path_factory.mktemp("verify")))
     srv.extra_args = ["--origin-allow", "127.0.0.1"]
     srv.start()
@@ -382,6 +388,31 @@ def test_standalone_edge_reads_external_origins(env, tmp_path_factory):
         assert r.status == 200 and r.body == SEG, r
     finally:
         edge.stop()
+
+
+def test_standalone_edge_origin_ca_file(env, tmp_path_factory):
+    """`cattube edge` verifies https custom origins the same way: 502 for the
+    self-signed origin, served once --origin-ca-file names its certificate."""
+    from test_edge_remote import Edge, wait_for
+    main = env["main"]
+    tb, tls, ext_cert = self_signed_origin(env["ext"])
+    d = create(main, origin("127.0.0.1", f"/{tb}", "", tls))
+    for extra, want in (((), 502), (("--origin-ca-file", ext_cert), 200)):
+        base = str(tmp_path_factory.mktemp("standalone-ca"))
+        edge = Edge(main, base, "--api", main.endpoint, "--origin-allow", "127.0.0.1", *extra)
+        def answer():  # 503 until the edge's first poll has loaded the distributions
+            r = main.curl(edge.url(d["Id"], "/x.txt"))
+            return r if r.status != 503 else None
+        try:
+            r = wait_for(answer, "the standalone edge's first poll")
+            assert r.status == want, r
+            if want == 200:
+                assert r.body == b"trusted\n"
+        finally:
+            edge.stop()
+        if want == 502:
+            with open(os.path.join(base, "edge.log")) as f:
+                assert "SSL certificate problem" in f.read()
 
 
 @pytest.fixture(scope="module")
