@@ -36,7 +36,7 @@
 
 typedef struct {
     const char *origin, *api, *config, *listen, *http_listen, *data_dir, *region;
-    const char *public_host, *cert, *key, *poll, *cache_mib, *external_s3;
+    const char *public_host, *cert, *key, *poll, *cache_mib, *external_s3, *origin_ca;
     int no_verify, eval_policy;
     char origin_allow[4096]; /* --origin-allow values joined by ',' */
 } edge_opts;
@@ -69,6 +69,8 @@ static void usage(FILE *f)
           "  --public-host HOST  host name distributions answer at (<id>.HOST)\n"
           "  --cert FILE --key FILE  TLS certificate (default: generated under DATA/edge)\n"
           "  --no-verify-ssl     do not verify the origin's or the API's TLS certificate\n"
+          "  --origin-ca-file PEM  trust the CAs in PEM (instead of the system's) for https\n"
+          "                      origins (--origin and external ones), e.g. a private CA\n"
           "  --evaluate-bucket-policy  read each origin bucket's policy and let it decide\n"
           "                      as CloudFront would (OAC principal or anonymous); for\n"
           "                      origins whose credentials read everything (a CatTube node)\n"
@@ -110,6 +112,7 @@ static int parse_opts(int argc, char **argv, edge_opts *o)
         {"--poll-seconds", offsetof(edge_opts, poll)},
         {"--cache-mib", offsetof(edge_opts, cache_mib)},
         {"--external-s3-endpoint", offsetof(edge_opts, external_s3)},
+        {"--origin-ca-file", offsetof(edge_opts, origin_ca)},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -340,6 +343,7 @@ int ct_cmd_edge(int argc, char **argv)
                                                    "CATTUBE_ROOT_SECRET_KEY"),
                          .origin_region = o.region,
                          .origin_no_verify_tls = o.no_verify,
+                         .origin_ca_file = o.origin_ca,
                          .origin_evaluate_policy = o.eval_policy,
                          .external_s3_endpoint = o.external_s3,
                          .origin_allow = o.origin_allow,

@@ -49,6 +49,7 @@ typedef struct {
     int origin_no_verify;
     long long inline_max;      /* S3 objects up to this size live in their meta row */
     char origin_allow[4096];   /* --origin-allow values joined by ',' */
+    const char *origin_ca_file; /* CAs for https origins; NULL: the system's */
 } serve_opts;
 
 typedef struct {
@@ -352,6 +353,8 @@ static void serve_usage(FILE *f)
           "                           (else env CATTUBE_ORIGIN_ACCESS_KEY / _SECRET_KEY)\n"
           "  --origin-region R        SigV4 region of custom origins (default us-east-1)\n"
           "  --origin-no-verify-ssl   do not verify external origins' TLS certificates\n"
+          "  --origin-ca-file PEM     trust the CAs in PEM (instead of the system's) for https\n"
+          "                           external origins, e.g. a private CA\n"
           "  --external-s3-endpoint URL  where S3 origins whose bucket is not on this node are\n"
           "                           read (default https://s3.REGION.amazonaws.com); its host\n"
           "                           is allowed without --origin-allow\n"
@@ -404,6 +407,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"external-s3-endpoint", required_argument, NULL, 0x104},
         {"origin-no-verify-ssl", no_argument, NULL, 0x105},
         {"origin-allow", required_argument, NULL, 0x106},
+        {"origin-ca-file", required_argument, NULL, 0x107},
         {"inline-max", required_argument, NULL, 'I'},
         CT_CLI_LIMIT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
@@ -411,7 +415,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
                       "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600,
                       SERVE_JOB_RETENTION_DAYS * 86400000LL, {0}, NULL, NULL, NULL, NULL, 0,
-                      CT_S3_INLINE_MAX_DEFAULT, ""};
+                      CT_S3_INLINE_MAX_DEFAULT, "", NULL};
     ct_cli_limits_defaults(&o->limits);
     int c, lim;
     long long days = -1, secs = -1; /* -1: not given */
@@ -441,6 +445,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 0x103: o->origin_region = optarg; break;
         case 0x104: o->external_s3 = optarg; break;
         case 0x105: o->origin_no_verify = 1; break;
+        case 0x107: o->origin_ca_file = optarg; break;
         case 0x106:
             if (append_allow(o->origin_allow, sizeof o->origin_allow, optarg))
                 return -1;
@@ -576,6 +581,7 @@ static ct_err start_all(server *sv)
                          .origin_secret_key = sv->opt.origin_sk,
                          .origin_region = sv->opt.origin_region,
                          .origin_no_verify_tls = sv->opt.origin_no_verify,
+                         .origin_ca_file = sv->opt.origin_ca_file,
                          .external_s3_endpoint = sv->opt.external_s3,
                          .origin_allow = sv->opt.origin_allow};
     char disk_dir[512]; /* nodes sharing DIR (--db) each keep their own disk cache */

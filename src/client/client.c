@@ -40,10 +40,12 @@ ct_err ct_client_open(const ct_client_config *cfg, ct_client **out)
     c->access_key = dup_or_null(cfg->access_key);
     c->secret_key = dup_or_null(cfg->secret_key);
     c->session_token = dup_or_null(cfg->session_token);
+    c->ca_file = dup_or_null(cfg->ca_file);
     c->region = strdup(cfg->region && *cfg->region ? cfg->region : "us-east-1");
     c->service = strdup(cfg->service && *cfg->service ? cfg->service : "s3");
     c->curl = curl_easy_init();
-    if (!c->curl || !c->region || !c->service || (cfg->endpoint && !c->endpoint)) {
+    if (!c->curl || !c->region || !c->service || (cfg->endpoint && !c->endpoint) ||
+        (cfg->ca_file && !c->ca_file)) {
         ct_client_close(c);
         return CT_ERR_NOMEM;
     }
@@ -54,6 +56,7 @@ ct_err ct_client_open(const ct_client_config *cfg, ct_client **out)
     c->cfg.session_token = c->session_token;
     c->cfg.region = c->region;
     c->cfg.service = c->service;
+    c->cfg.ca_file = c->ca_file;
     if (c->endpoint) {
         size_t n = strlen(c->endpoint);
         while (n && c->endpoint[n - 1] == '/')
@@ -75,6 +78,7 @@ void ct_client_close(ct_client *c)
     free(c->session_token);
     free(c->region);
     free(c->service);
+    free(c->ca_file);
     free(c);
 }
 
@@ -575,7 +579,11 @@ static void setup(ct_client *c, const ct_client_req *r, xfer *x, struct curl_sli
     if (c->cfg.no_verify_tls) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (c->cfg.ca_file) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->cfg.ca_file);
     }
+    c->curl_err[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_err);
     if (strcmp(r->method, "HEAD") == 0)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     else if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "PUT") != 0)
@@ -599,7 +607,7 @@ static ct_err perform(ct_client *c, const ct_client_req *r, xfer *x)
                      "%s: connecting to %s refused (an address not allowed)", r->url, x->vetoed);
         else
             snprintf(resp->err_message, sizeof resp->err_message, "%s: %s", r->url,
-                     curl_easy_strerror(cc));
+                     c->curl_err[0] ? c->curl_err : curl_easy_strerror(cc));
         resp->retryable = 1;
         resp->status = 0;
         return CT_ERR_IO;

@@ -39,6 +39,8 @@ typedef struct {
     const char *region;        /* NULL = us-east-1 */
     const char *service;       /* SigV4 service; NULL = "s3" */
     int no_verify_tls;
+    const char *ca_file;       /* PEM bundle trusted instead of the system's
+                                * (CURLOPT_CAINFO); NULL = the system's */
     long connect_timeout_s;    /* 0 = 10 */
     long low_speed_timeout_s;  /* abort when < 1 byte/s for this long; 0 = 60 */
     uint64_t multipart_threshold; /* put_file: multipart at or above; 0 = 64 MiB */

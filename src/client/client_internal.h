@@ -8,8 +8,9 @@
 
 struct ct_client {
     ct_client_config cfg; /* strings below are the owned copies */
-    char *endpoint, *access_key, *secret_key, *session_token, *region, *service;
+    char *endpoint, *access_key, *secret_key, *session_token, *region, *service, *ca_file;
     CURL *curl;
+    char curl_err[CURL_ERROR_SIZE]; /* libcurl's detail ("SSL certificate problem: ...") */
 };
 
 #endif

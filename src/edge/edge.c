@@ -255,6 +255,23 @@ static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
  * edge (--origin), and on serve those with an external origin; both are
  * read with the same credentials. serve without a disk cache still serves
  * its own buckets (external origins then answer 502). */
+/* --origin-ca-file is read at start-up so a wrong path stops the server
+ * instead of turning every https origin into a 502 later. */
+static int check_ca_file(const char *path)
+{
+    char *pem = NULL;
+    size_t n = 0;
+    ct_err err = ct_read_file(path, 16u << 20, &pem, &n);
+    int ok = !err && pem && strstr(pem, "-----BEGIN CERTIFICATE-----");
+    if (!ok)
+        ct_error("edge: --origin-ca-file %s: %s", path,
+                 err == CT_ERR_NOT_FOUND ? "no such file"
+                 : err                   ? "cannot be read"
+                                         : "no PEM certificate (-----BEGIN CERTIFICATE-----) in it");
+    free(pem);
+    return !ok;
+}
+
 static ct_err origin_settings(ct_edge *e, const ct_edge_config *cfg, int remote)
 {
     uint64_t bytes = cfg->disk_cache_bytes ? cfg->disk_cache_bytes : EDGE_DISK_BYTES;
@@ -278,6 +295,11 @@ static ct_err origin_settings(ct_edge *e, const ct_edge_config *cfg, int remote)
     e->origin_sk = dup_or_null(cfg->origin_secret_key);
     e->origin_region = dup_or_null(cfg->origin_region);
     e->origin_no_verify = cfg->origin_no_verify_tls;
+    if (cfg->origin_ca_file && check_ca_file(cfg->origin_ca_file))
+        return CT_ERR_INVALID;
+    e->origin_ca_file = dup_or_null(cfg->origin_ca_file);
+    if (cfg->origin_ca_file && !e->origin_ca_file)
+        return CT_ERR_NOMEM;
     e->origin_eval_policy = cfg->origin_evaluate_policy;
     e->disk = edge_disk_open(dir, bytes);
     if (!e->disk) {
@@ -395,6 +417,7 @@ void ct_edge_stop(ct_edge *e)
     free(e->origin_ak);
     free(e->origin_sk);
     free(e->origin_region);
+    free(e->origin_ca_file);
     free(e->cert_pem);
     free(e->key_pem);
     free(e->account_id);

@@ -38,6 +38,7 @@ typedef struct {
     const char *origin_url;
     const char *origin_access_key, *origin_secret_key, *origin_region;
     int origin_no_verify_tls;
+    const char *origin_ca_file; /* PEM CAs trusted for https origins; NULL = system's */
     /* Where external S3 origins (BUCKET.s3.REGION.amazonaws.com whose
      * bucket is not on this node) are read; NULL: https://s3.REGION.amazonaws.com. */
     const char *external_s3_endpoint;

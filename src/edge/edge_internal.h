@@ -526,6 +526,7 @@ struct ct_edge {
     edge_allow *allow;     /* --origin-allow (+ the external S3 endpoint), never NULL */
     char *origin_ak, *origin_sk, *origin_region;
     int origin_no_verify;
+    char *origin_ca_file; /* NULL: the system's CAs */
     int origin_eval_policy; /* evaluate the origin bucket's policy here */
     edge_metrics metrics;
     pthread_mutex_t log_lock;

@@ -83,6 +83,7 @@ static ct_err remote_client(ct_edge *e, const edge_dist *d, ct_client **c)
                             .secret_key = sign ? e->origin_sk : NULL,
                             .region = d->origin_region[0] ? d->origin_region : NULL,
                             .no_verify_tls = e->origin_no_verify,
+                            .ca_file = e->origin_ca_file,
                             .connect_timeout_s = 5,
                             .low_speed_timeout_s = 30};
     return ct_client_open(&cfg, c);
@@ -136,7 +137,8 @@ static ct_err remote_policy(ct_edge *e, const edge_dist *d, char **policy)
     ct_client_config cfg = {.endpoint = d->origin_url, .access_key = e->origin_ak,
                             .secret_key = e->origin_sk,
                             .region = d->origin_region[0] ? d->origin_region : NULL,
-                            .no_verify_tls = e->origin_no_verify, .connect_timeout_s = 5,
+                            .no_verify_tls = e->origin_no_verify,
+                            .ca_file = e->origin_ca_file, .connect_timeout_s = 5,
                             .low_speed_timeout_s = 30};
     ct_client *c = NULL;
     ct_buf url = CT_BUF_INIT, body = CT_BUF_INIT;

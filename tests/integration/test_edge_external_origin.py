@@ -309,6 +309,65 @@ def test_https_and_match_viewer_custom_origins(env):
     assert r.status == 200 and r.body == b"via http\n", r
 
 
+def self_signed_origin(ext):
+    """A public bucket read through the external node's edge over HTTPS (its
+    generated self-signed certificate), as in
+    test_https_and_match_viewer_custom_origins: (bucket, an https-only
+    CustomOriginConfig, the certificate's path). /x.txt holds b"trusted\\n"."""
+    tb = "ca-" + uuid.uuid4().hex[:8]
+    s3 = ext.client("s3")
+    s3.create_bucket(Bucket=tb)
+    s3.put_object(Bucket=tb, Key=f"{tb}/x.txt", Body=b"trusted\n", ContentType="text/plain")
+    s3.put_bucket_policy(Bucket=tb, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{tb}/*"}]}))
+    create(ext, origin(f"{tb}.s3.amazonaws.com"))  # the newest: Host 127.0.0.1 routes to it
+    tls = {"HTTPPort": ext.port, "HTTPSPort": ext.edge_https_port,
+           "OriginProtocolPolicy": "https-only"}
+    return tb, tls, os.path.join(ext.data_dir, "edge", "cert.pem")
+
+
+def test_untrusted_https_origin_is_502_until_trusted(env, tmp_path_factory):
+    """CloudFront answers 502 when it cannot negotiate SSL/TLS with a custom
+    origin, an untrusted certificate included. A node without
+    --origin-no-verify-ssl refuses the external edge's self-signed
+    certificate: 502 on every request, the reason in its log, nothing
+    cached, the server keeps running. Restarted with --origin-ca-file naming
+    that certificate (what a private CA's users give) the same object is
+    served and verified; with --origin-no-verify-ssl too."""
+    tb, tls, ext_cert = self_signed_origin(env["ext"])
+    srv = Server(str(tmp_path_factory.mktemp("verify")))
+    srv.extra_args = ["--origin-allow", "127.0.0.1"]
+    srv.start()
+    try:
+        d = create(srv, origin("127.0.0.1", f"/{tb}", "", tls))
+        for _ in range(2):  # the refusal is not cached: the second request fails the same way
+            since = srv.log_size()
+            r = get(srv, d, "/x.txt")
+            assert r.status == 502, r
+            assert "SSL certificate problem" in srv.log_text(since), srv.log_text(since)
+        assert srv.health() == 200
+
+        assert not srv.stop()
+        srv.extra_args = ["--origin-allow", "127.0.0.1", "--origin-ca-file", ext_cert]
+        srv.start()
+        r = get(srv, d, "/x.txt")
+        assert r.status == 200 and r.body == b"trusted\n", r
+        assert r.headers["x-cache"] == "Miss from cattube"  # nothing was kept from the 502s
+        assert get(srv, d, "/x.txt").headers["x-cache"] == "Hit from cattube"
+
+        assert not srv.stop()
+        srv.extra_args = ["--origin-allow", "127.0.0.1", "--origin-no-verify-ssl"]
+        srv.start()
+        d2 = create(srv, origin("127.0.0.1", f"/{tb}", "", tls))
+        r = get(srv, d2, "/x.txt")
+        assert r.status == 200 and r.body == b"trusted\n", r
+    finally:
+        problems = srv.stop()
+    assert not problems, problems
+
+
 def test_standalone_edge_reads_external_origins(env, tmp_path_factory):
     """`cattube edge --api` copies these distributions and reads each origin
     where it is: custom origins at their own address, external S3 origins at
@@ -329,6 +388,31 @@ def test_standalone_edge_reads_external_origins(env, tmp_path_factory):
         assert r.status == 200 and r.body == SEG, r
     finally:
         edge.stop()
+
+
+def test_standalone_edge_origin_ca_file(env, tmp_path_factory):
+    """`cattube edge` verifies https custom origins the same way: 502 for the
+    self-signed origin, served once --origin-ca-file names its certificate."""
+    from test_edge_remote import Edge, wait_for
+    main = env["main"]
+    tb, tls, ext_cert = self_signed_origin(env["ext"])
+    d = create(main, origin("127.0.0.1", f"/{tb}", "", tls))
+    for extra, want in (((), 502), (("--origin-ca-file", ext_cert), 200)):
+        base = str(tmp_path_factory.mktemp("standalone-ca"))
+        edge = Edge(main, base, "--api", main.endpoint, "--origin-allow", "127.0.0.1", *extra)
+        def answer():  # 503 until the edge's first poll has loaded the distributions
+            r = main.curl(edge.url(d["Id"], "/x.txt"))
+            return r if r.status != 503 else None
+        try:
+            r = wait_for(answer, "the standalone edge's first poll")
+            assert r.status == want, r
+            if want == 200:
+                assert r.body == b"trusted\n"
+        finally:
+            edge.stop()
+        if want == 502:
+            with open(os.path.join(base, "edge.log")) as f:
+                assert "SSL certificate problem" in f.read()
 
 
 @pytest.fixture(scope="module")
@@ -381,7 +465,7 @@ def test_origin_allow_list(env, tmp_path_factory):
     stored under an earlier list answers 502 without its origin being
     contacted; a name that resolves to loopback (localhost) is refused at
     connect time under `*` (502), allowed when the list names it."""
-    ext, priv, pub = env["ext"], env["priv"], env["pub"]
+    ext, pub = env["ext"], env["pub"]
     srv = Server(str(tmp_path_factory.mktemp("allow")))
     srv.start()
     try:
@@ -451,3 +535,19 @@ def test_origin_allow_bad_entry_stops_serve(tmp_path):
                             str(tmp_path), "--origin-allow", "ok.example.com," + bad],
                            capture_output=True, text=True, timeout=30)
         assert p.returncode != 0 and f"'{bad}'" in p.stderr and why in p.stderr, p.stderr
+
+
+def test_origin_ca_file_bad_stops_serve(tmp_path):
+    """A --origin-ca-file that is missing or holds no certificate stops serve
+    at start-up, naming the file, rather than failing every https origin later."""
+    nocert = tmp_path / "key-only.pem"
+    nocert.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    for bad, why in ((str(tmp_path / "missing.pem"), "no such file"),
+                     (str(nocert), "no PEM certificate")):
+        p = subprocess.run([cattube_bin(), "serve", "--data", str(tmp_path / "data"),
+                            "--listen", f"127.0.0.1:{free_port()}",
+                            "--edge-listen", f"127.0.0.1:{free_port()}",
+                            "--edge-http-listen", f"127.0.0.1:{free_port()}",
+                            "--origin-ca-file", bad],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0 and f"--origin-ca-file {bad}: {why}" in p.stderr, p.stderr

@@ -6,7 +6,6 @@ one job per object event for a job-template notification when serve is
 killed -9 right after the uploads (between commit and enqueue)."""
 
 import concurrent.futures
-import os
 import time
 import uuid
 

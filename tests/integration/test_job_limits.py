@@ -5,7 +5,6 @@ larger or longer inputs, or inputs with more streams,
 with a MediaConvert-style error naming the input and the limit, before any
 decoding, and keeps running jobs that fit (either orientation)."""
 
-import os
 import subprocess
 
 import pytest

@@ -312,7 +312,7 @@ def test_notification_configuration(s3, bucket):
 
 
 def test_malformed_xml_keeps_server_up(server, s3, bucket):
-    import botocore.awsrequest  # noqa: F401  (boto3 cannot send broken XML; use raw HTTP)
+    # boto3 cannot send broken XML: raw HTTP, signed by botocore's signer
     from botocore.auth import S3SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials

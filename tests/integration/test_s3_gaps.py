@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import http.client
 import json
-import re
 import time
 import urllib.parse
 import uuid

@@ -38,7 +38,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.parse
 
 import pytest
 from botocore.auth import SigV4Auth

@@ -6,7 +6,6 @@ cancelling a running job; SIGTERM hands a job back.
 The server runs with --workers 0 and a 3 s lease; `cattube worker`
 processes share its data directory."""
 
-import copy
 import json
 import os
 import signal
