@@ -125,44 +125,48 @@ static void conn_handoff(front_thread *t, front_conn *c)
         ct_debug("http: MHD refused a connection: %s", strerror(errno));
 }
 
-static void accept_all(front_thread *t)
+/* One connection per wake-up (nginx's multi_accept off): the listening
+ * socket is level-triggered and shared with EPOLLEXCLUSIVE, so the next
+ * pending one wakes whichever thread is idle, and a burst of connects (a
+ * client opening 16 at once) spreads over the threads instead of landing
+ * on the first one awake. */
+static void accept_one(front_thread *t)
 {
     http_front *f = t->f;
-    for (;;) {
-        struct sockaddr_storage addr;
-        socklen_t alen = sizeof addr;
-        int fd = accept4(f->lfd, (struct sockaddr *)&addr, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return; /* EAGAIN, or out of fds: the next event retries */
-        }
-        if (atomic_fetch_add(&f->conns, 1) >= HTTP_FRONT_MAX_CONNS) {
-            atomic_fetch_sub(&f->conns, 1);
-            MHD_add_connection(f->srv->daemon, fd, (struct sockaddr *)&addr, alen);
-            continue;
-        }
-        front_conn *c = calloc(1, sizeof *c);
-        if (!c) {
-            atomic_fetch_sub(&f->conns, 1);
-            close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->addr = addr;
-        c->alen = alen;
-        c->file_fd = -1;
-        c->last_ms = mono_ms();
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        c->next = t->conns.next;
-        c->prev = &t->conns;
-        t->conns.next->prev = c; /* NOLINT(clang-analyzer-unix.Malloc): nodes unlink before free */
-        t->conns.next = c;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-        if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
-            conn_close(t, c);
+    struct sockaddr_storage addr;
+    socklen_t alen = sizeof addr;
+    int fd;
+    do {
+        alen = sizeof addr;
+        fd = accept4(f->lfd, (struct sockaddr *)&addr, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+    if (fd < 0)
+        return; /* EAGAIN (another thread took it), or out of fds: the next wake retries */
+    if (atomic_fetch_add(&f->conns, 1) >= HTTP_FRONT_MAX_CONNS) {
+        atomic_fetch_sub(&f->conns, 1);
+        MHD_add_connection(f->srv->daemon, fd, (struct sockaddr *)&addr, alen);
+        return;
     }
+    front_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        atomic_fetch_sub(&f->conns, 1);
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->addr = addr;
+    c->alen = alen;
+    c->file_fd = -1;
+    c->last_ms = mono_ms();
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->next = t->conns.next;
+    c->prev = &t->conns;
+    t->conns.next->prev = c; /* NOLINT(clang-analyzer-unix.Malloc): nodes unlink before free */
+    t->conns.next = c;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+        conn_close(t, c);
 }
 
 /* ---- deciding ---- */
@@ -434,7 +438,7 @@ static void *front_main(void *arg)
             if (p == &stop_tag)
                 return NULL;
             if (p == &listen_tag) {
-                accept_all(t);
+                accept_one(t);
                 continue;
             }
             front_conn *c = p;
