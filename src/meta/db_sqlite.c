@@ -252,7 +252,7 @@ ct_err db_sqlite_open(const char *path, ct_db **out)
     }
     sqlite3_busy_timeout(db->h, 5000);
     ct_err e = sq_exec(&db->base, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                  "PRAGMA foreign_keys=ON;");
+                                  "PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768;");
     if (e) {
         sq_close(&db->base);
         return e;
