@@ -125,12 +125,9 @@ static void conn_handoff(front_thread *t, front_conn *c)
         ct_debug("http: MHD refused a connection: %s", strerror(errno));
 }
 
-/* One connection per wake-up (nginx's multi_accept off): the listening
- * socket is level-triggered and shared with EPOLLEXCLUSIVE, so the next
- * pending one wakes whichever thread is idle, and a burst of connects (a
- * client opening 16 at once) spreads over the threads instead of landing
- * on the first one awake. */
-static void accept_one(front_thread *t)
+/* Takes one pending connection; 0 when there is none (EAGAIN: another
+ * thread took it), or when out of fds (the next wake-up retries). */
+static int accept_one(front_thread *t)
 {
     http_front *f = t->f;
     struct sockaddr_storage addr;
@@ -141,17 +138,17 @@ static void accept_one(front_thread *t)
         fd = accept4(f->lfd, (struct sockaddr *)&addr, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     } while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
     if (fd < 0)
-        return; /* EAGAIN (another thread took it), or out of fds: the next wake retries */
+        return 0;
     if (atomic_fetch_add(&f->conns, 1) >= HTTP_FRONT_MAX_CONNS) {
         atomic_fetch_sub(&f->conns, 1);
         MHD_add_connection(f->srv->daemon, fd, (struct sockaddr *)&addr, alen);
-        return;
+        return 1;
     }
     front_conn *c = calloc(1, sizeof *c);
     if (!c) {
         atomic_fetch_sub(&f->conns, 1);
         close(fd);
-        return;
+        return 1;
     }
     c->fd = fd;
     c->addr = addr;
@@ -167,6 +164,15 @@ static void accept_one(front_thread *t)
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
     if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
         conn_close(t, c);
+    return 1;
+}
+
+/* Up to 64 per wake-up, as the edge does: taking one per wake-up (nginx's
+ * multi_accept off) measured a 3x worse p99 on the edge's 4 KiB c=64 cell. */
+static void accept_some(front_thread *t)
+{
+    for (int i = 0; i < 64 && accept_one(t); i++)
+        ;
 }
 
 /* ---- deciding ---- */
@@ -438,7 +444,7 @@ static void *front_main(void *arg)
             if (p == &stop_tag)
                 return NULL;
             if (p == &listen_tag) {
-                accept_one(t);
+                accept_some(t);
                 continue;
             }
             front_conn *c = p;
