@@ -161,7 +161,7 @@ static int accept_one(front_thread *t)
     c->prev = &t->conns;
     t->conns.next->prev = c; /* NOLINT(clang-analyzer-unix.Malloc): nodes unlink before free */
     t->conns.next = c;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
         conn_close(t, c);
     return 1;
@@ -354,11 +354,14 @@ static int conn_flush(front_conn *c)
     return 1;
 }
 
+/* No EPOLLRDHUP: with level triggering a half-closed client (request sent,
+ * then shutdown(SHUT_WR)) would keep waking the thread while its answer
+ * waits for room; EOF shows up as a peek of 0 bytes instead. */
 static void conn_want_out(front_thread *t, front_conn *c, int on)
 {
     if (c->want_out == on)
         return;
-    struct epoll_event ev = {.events = (on ? EPOLLOUT : EPOLLIN) | EPOLLRDHUP, .data.ptr = c};
+    struct epoll_event ev = {.events = (on ? EPOLLOUT : EPOLLIN), .data.ptr = c};
     if (epoll_ctl(t->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
         c->want_out = on;
 }
