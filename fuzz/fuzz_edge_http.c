@@ -1,4 +1,5 @@
-/* libFuzzer target: the edge server's request head parser (http_head.c over
+/* libFuzzer target: the request head parser of the edge server and the API
+ * port's front loop (http/http_head.c over
  * nodejs http-parser), fed as a client would: the input is the bytes on the
  * connection, parsed head after head (pipelining) the way edge_loop.c does,
  * in a buffer of the loop's size.
