@@ -143,6 +143,9 @@ ct_err ct_read_file(const char *path, size_t max, char **out, size_t *len);
 /* Writes all n bytes to fd (retrying short writes and EINTR): CT_ERR_NOSPC
  * on a full disk, else CT_ERR_IO. */
 ct_err ct_write_all(int fd, const void *p, size_t n);
+/* Reads exactly n bytes at offset off of fd (retrying short reads and
+ * EINTR); CT_ERR_IO when the file ends first or the read fails. */
+ct_err ct_pread_all(int fd, void *p, size_t n, uint64_t off);
 /* Atomic replace: write tmp, fsync, rename, fsync dir. */
 ct_err ct_write_file_atomic(const char *path, const void *p, size_t n, int mode);
 

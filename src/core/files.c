@@ -82,6 +82,22 @@ ct_err ct_write_all(int fd, const void *p, size_t n)
     return CT_OK;
 }
 
+ct_err ct_pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+    char *c = p;
+    while (n) {
+        ssize_t r = pread(fd, c, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return CT_ERR_IO;
+        c += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return CT_OK;
+}
+
 ct_err ct_write_file_atomic(const char *path, const void *p, size_t n, int mode)
 {
     char tmp[4096], dir[4096];

@@ -251,10 +251,6 @@ static int is_ip_literal(const char *h)
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
 
-/* Remote reads and their disk cache: every distribution of the standalone
- * edge (--origin), and on serve those with an external origin; both are
- * read with the same credentials. serve without a disk cache still serves
- * its own buckets (external origins then answer 502). */
 /* --origin-ca-file is read at start-up so a wrong path stops the server
  * instead of turning every https origin into a 502 later. */
 static int check_ca_file(const char *path)
@@ -272,6 +268,10 @@ static int check_ca_file(const char *path)
     return !ok;
 }
 
+/* Remote reads and their disk cache: every distribution of the standalone
+ * edge (--origin), and on serve those with an external origin; both are
+ * read with the same credentials. serve without a disk cache still serves
+ * its own buckets (external origins then answer 502). */
 static ct_err origin_settings(ct_edge *e, const ct_edge_config *cfg, int remote)
 {
     uint64_t bytes = cfg->disk_cache_bytes ? cfg->disk_cache_bytes : EDGE_DISK_BYTES;

@@ -98,16 +98,9 @@ ct_err edge_gzip_fd(int fd, uint64_t len, char **out, size_t *out_len)
     unsigned char *in = malloc(len ? len : 1);
     if (!in)
         return CT_ERR_NOMEM;
-    uint64_t got = 0;
-    while (got < len) {
-        ssize_t r = pread(fd, in + got, len - got, (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            free(in);
-            return CT_ERR_IO;
-        }
-        got += (uint64_t)r;
+    if (ct_pread_all(fd, in, (size_t)len, 0) != CT_OK) {
+        free(in);
+        return CT_ERR_IO;
     }
     z_stream z;
     memset(&z, 0, sizeof z);

@@ -246,25 +246,18 @@ static const char *reason(int status)
     }
 }
 
-static void format_date(char out[40], time_t now)
-{
-    struct tm g;
-    gmtime_r(&now, &g);
-    strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &g);
-}
-
 /* The Date header, formatted once a second per loop thread; a pool thread
  * (parked connection) formats its own into tmp. */
 static const char *http_date(edge_conn *c, char tmp[40])
 {
     if (c->parked) {
-        format_date(tmp, time(NULL));
+        ct_time_http((int64_t)time(NULL) * 1000, tmp);
         return tmp;
     }
     edge_thread *t = c->t;
     time_t now = time(NULL);
     if (now != t->date_at) {
-        format_date(t->date, now);
+        ct_time_http((int64_t)now * 1000, t->date);
         t->date_at = now;
     }
     return t->date;

@@ -64,12 +64,13 @@ static int allowed(ct_edge *e, const edge_dist *d, const char *policy, const cha
 
 /* ---- remote origin ---- */
 
-/* An external origin's host must be in --origin-allow, and every address
- * connected to allowed for it (edge_allow_connect); the standalone edge's
- * own --origin is the operator's choice. */
-static ct_err remote_client(ct_edge *e, const edge_dist *d, ct_client **c)
+/* A client for d's remote origin, signing with the edge's keys when sign is
+ * set (else anonymous). An external origin's host must be in
+ * --origin-allow, and every address connected to allowed for it
+ * (edge_allow_connect); the standalone edge's own --origin is the
+ * operator's choice. */
+static ct_err origin_client_open(ct_edge *e, const edge_dist *d, int sign, ct_client **c)
 {
-    int sign = d->oac_id[0] && e->origin_ak && e->origin_sk;
     char hp[EDGE_HOST_MAX + 8];
     if (!d->origin_node && !edge_allow_url(e->allow, d->origin_url, hp, sizeof hp)) {
         ct_warn("edge: distribution %s: origin %s is not in --origin-allow: not contacted", d->id,
@@ -87,6 +88,12 @@ static ct_err remote_client(ct_edge *e, const edge_dist *d, ct_client **c)
                             .connect_timeout_s = 5,
                             .low_speed_timeout_s = 30};
     return ct_client_open(&cfg, c);
+}
+
+/* Object reads sign only for a distribution with an origin access control. */
+static ct_err remote_client(ct_edge *e, const edge_dist *d, ct_client **c)
+{
+    return origin_client_open(e, d, d->oac_id[0] && e->origin_ak && e->origin_sk, c);
 }
 
 static ct_err remote_err(ct_err err, const ct_client_resp *resp, const char *what)
@@ -134,19 +141,13 @@ static ct_err row_from_head(const edge_dist *d, const char *key, const ct_client
  * the edge's credentials) into *policy (NULL when it has none). */
 static ct_err remote_policy(ct_edge *e, const edge_dist *d, char **policy)
 {
-    ct_client_config cfg = {.endpoint = d->origin_url, .access_key = e->origin_ak,
-                            .secret_key = e->origin_sk,
-                            .region = d->origin_region[0] ? d->origin_region : NULL,
-                            .no_verify_tls = e->origin_no_verify,
-                            .ca_file = e->origin_ca_file, .connect_timeout_s = 5,
-                            .low_speed_timeout_s = 30};
     ct_client *c = NULL;
     ct_buf url = CT_BUF_INIT, body = CT_BUF_INIT;
     body.max = CT_POLICY_MAX + 1;
     ct_client_resp resp;
     memset(&resp, 0, sizeof resp);
     *policy = NULL;
-    ct_err err = ct_client_open(&cfg, &c);
+    ct_err err = origin_client_open(e, d, 1, &c);
     if (!err)
         err = ct_client_s3_url(c, d->origin_bucket, NULL, "policy", &url);
     if (!err) {

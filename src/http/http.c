@@ -286,19 +286,13 @@ static struct MHD_Response *stream_response(ct_http_server *srv, ct_http_resp *r
  * body in one writev (one segment) instead of a send plus a sendfile. */
 static struct MHD_Response *small_fd_response(ct_http_resp *r)
 {
-    size_t len = (size_t)r->fd_len, got = 0;
+    size_t len = (size_t)r->fd_len;
     char *data = malloc(len ? len : 1);
     if (!data)
         return NULL;
-    while (got < len) {
-        ssize_t n = pread(r->fd, data + got, len - got, (off_t)(r->fd_offset + got));
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            free(data);
-            return NULL; /* a file shorter than its row: the connection is closed */
-        }
-        got += (size_t)n;
+    if (ct_pread_all(r->fd, data, len, r->fd_offset) != CT_OK) {
+        free(data);
+        return NULL; /* a file shorter than its row: the connection is closed */
     }
     struct MHD_Response *mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
     if (!mr)

@@ -230,9 +230,7 @@ static const char *http_date(front_thread *t)
 {
     time_t now = time(NULL);
     if (now != t->date_sec) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(t->date, sizeof t->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        ct_time_http((int64_t)now * 1000, t->date);
         t->date_sec = now;
     }
     return t->date;
@@ -260,17 +258,8 @@ static void put_uint(ct_buf *b, uint64_t v)
 /* Reads len bytes at off of fd onto the end of b; -1 when the file is short. */
 static int append_file(ct_buf *b, int fd, uint64_t off, size_t len)
 {
-    if (ct_buf_reserve(b, len) != CT_OK)
+    if (ct_buf_reserve(b, len) != CT_OK || ct_pread_all(fd, b->data + b->len, len, off) != CT_OK)
         return -1;
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(fd, b->data + b->len + got, len - got, (off_t)(off + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        got += (size_t)n;
-    }
     b->len += len;
     b->data[b->len] = '\0';
     return 0;

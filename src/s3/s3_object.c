@@ -390,13 +390,8 @@ ct_err s3_read_blob(ct_s3 *s, const char *blob_id, uint64_t size, unsigned char 
     int fd = -1;
     unsigned char *b = malloc(size ? (size_t)size : 1);
     ct_err e = b ? ct_store_open_read(s->store, blob_id, &fd, NULL) : CT_ERR_NOMEM;
-    for (uint64_t got = 0; !e && got < size;) {
-        ssize_t n = pread(fd, b + got, (size_t)(size - got), (off_t)got);
-        if (n <= 0)
-            e = CT_ERR_IO; /* shorter than its row says */
-        else
-            got += (uint64_t)n;
-    }
+    if (!e)
+        e = ct_pread_all(fd, b, (size_t)size, 0); /* CT_ERR_IO: shorter than its row says */
     if (fd >= 0)
         close(fd);
     if (e)

@@ -18,37 +18,13 @@
 
 #define BUNDLE_MAX_FILES 200000
 
-static int read_full(int fd, void *buf, size_t n, int64_t off)
-{
-    unsigned char *p = buf;
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-        off += r;
-    }
-    return 0;
-}
-
 static int copy_out(int from, int64_t off, uint64_t len, int to)
 {
     char buf[65536];
     while (len > 0) {
         size_t n = len < sizeof buf ? (size_t)len : sizeof buf;
-        if (read_full(from, buf, n, off) != 0)
+        if (ct_pread_all(from, buf, n, (uint64_t)off) != CT_OK || ct_write_all(to, buf, n) != CT_OK)
             return -1;
-        for (size_t done = 0; done < n;) {
-            ssize_t w = write(to, buf + done, n - done);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                return -1;
-            done += (size_t)w;
-        }
         off += (int64_t)n;
         len -= n;
     }
@@ -62,7 +38,7 @@ static ct_err unpack_one(int bfd, int dfd, int64_t size, int64_t *off, char *err
     char name[CT_PLAN_NAME_MAX];
     uint32_t nl = 0;
     uint64_t dl = 0;
-    if (size - *off < CT_BUNDLE_HDR || read_full(bfd, h, sizeof h, *off) != 0 ||
+    if (size - *off < CT_BUNDLE_HDR || ct_pread_all(bfd, h, sizeof h, (uint64_t)*off) != CT_OK ||
         memcmp(h, CT_BUNDLE_MAGIC, 4) != 0) {
         snprintf(err, errlen, "bad record header at offset %lld", (long long)*off);
         return CT_ERR_INVALID;
@@ -73,7 +49,7 @@ static ct_err unpack_one(int bfd, int dfd, int64_t size, int64_t *off, char *err
         dl = (dl << 8) | h[8 + i];
     int64_t rest = size - *off - CT_BUNDLE_HDR;
     if (nl == 0 || nl >= sizeof name || (int64_t)nl > rest || dl > (uint64_t)(rest - nl) ||
-        read_full(bfd, name, nl, *off + CT_BUNDLE_HDR) != 0) {
+        ct_pread_all(bfd, name, nl, (uint64_t)(*off + CT_BUNDLE_HDR)) != CT_OK) {
         snprintf(err, errlen, "bad record lengths at offset %lld", (long long)*off);
         return CT_ERR_INVALID;
     }

@@ -4,6 +4,8 @@
 #include "ct_test.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static void test_range(void)
 {
@@ -198,9 +200,24 @@ static void test_utf8(void)
     CHECK(!ct_utf8_valid("a\x80" "b", 3));             /* lone continuation */
 }
 
+/* ct_pread_all: exactly n bytes at an offset, CT_ERR_IO past the end. */
+static void test_pread_all(void)
+{
+    char path[] = "/tmp/ct-test-pread-XXXXXX", got[8] = {0};
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && ct_write_all(fd, "0123456789", 10) == CT_OK);
+    CHECK(ct_pread_all(fd, got, 4, 3) == CT_OK && memcmp(got, "3456", 4) == 0);
+    CHECK(ct_pread_all(fd, got, 0, 10) == CT_OK);
+    CHECK(ct_pread_all(fd, got, 4, 8) == CT_ERR_IO); /* 2 bytes left: a short file */
+    CHECK(ct_pread_all(-1, got, 1, 0) == CT_ERR_IO);
+    close(fd);
+    unlink(path);
+}
+
 int main(void)
 {
     test_utf8();
+    test_pread_all();
     test_range();
     test_encodings();
     test_sealed_text();
