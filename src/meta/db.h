@@ -5,7 +5,8 @@
  * or '?N' placeholders; the PostgreSQL driver rewrites them to $N. Only DDL
  * types, triggers, JSON functions and row locking differ per dialect, and
  * meta picks those strings with ct_db_dialect(). A connection is not
- * thread-safe: meta serialises use with its own mutex.
+ * thread-safe: meta gives each to one thread at a time (its mutex, or its
+ * read pool).
  * Ownership: ct_db_open returns a connection the caller closes; a statement
  * belongs to the caller until ct_db_finalize; column text is valid until the
  * next step or finalize. Bound text is copied. */

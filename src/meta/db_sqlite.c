@@ -7,7 +7,7 @@
  * statements are kept (STMT_CACHE, keyed by SQL text) and reset on
  * finalize: parsing and planning the same few queries again was a fifth
  * of a small GET's CPU. The connection has one user at a time (meta's
- * mutex; meta_watch's own connection has only its thread), so neither the
+ * mutex or read pool; meta_watch's own connection has only its thread), so neither the
  * cache nor SQLite needs a lock of its own: the connection is opened
  * NOMUTEX (SQLite's per-call mutex was ~1 % of a small GET). The page
  * cache is 32 MiB per connection instead of 2: small objects live inline in

@@ -231,7 +231,8 @@ ct_err ct_meta_open(const char *url_or_path, ct_meta **out)
         static const char *const channels[] = {"cattube_job", "cattube_outbox"};
         if ((err = ct_db_listen(m->db, channels, 2, on_notify, m, &m->listener)))
             goto fail;
-    } else if ((err = meta_watch_start(m, url_or_path, &m->watch))) {
+    } else if ((err = meta_watch_start(m, url_or_path, &m->watch)) ||
+               (err = meta_readers_init(m, url_or_path))) {
         goto fail;
     }
     *out = m;
@@ -256,6 +257,7 @@ void ct_meta_close(ct_meta *m)
         return;
     ct_db_listen_stop(m->listener);
     meta_watch_stop(m->watch);
+    meta_readers_free(m);
     ct_db_close(m->db);
     pthread_mutex_destroy(&m->hook_mu);
     pthread_cond_destroy(&m->group_cv);

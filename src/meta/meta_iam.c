@@ -107,8 +107,8 @@ static ct_err get_by_name(ct_meta *m, const char *sql, const char *name,
                           void (*row)(ct_db_stmt *st, void *out), void *out)
 {
     ct_db_stmt *st = NULL;
-    pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, sql, &st);
+    ct_db *db = meta_read_begin(m);
+    ct_err e = ct_db_prepare(db, sql, &st);
     if (e)
         goto cleanup;
     ct_db_bind_text(st, 1, name);
@@ -119,7 +119,7 @@ static ct_err get_by_name(ct_meta *m, const char *sql, const char *name,
         e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
 cleanup:
     ct_db_finalize(st);
-    pthread_mutex_unlock(&m->mu);
+    meta_read_end(m, db);
     return e;
 }
 
@@ -146,8 +146,8 @@ ct_err ct_meta_iam_user_get(ct_meta *m, const char *name, ct_meta_iam_user *out)
 ct_err ct_meta_iam_user_list(ct_meta *m, ct_meta_iam_user_cb cb, void *ctx)
 {
     ct_db_stmt *st = NULL;
-    pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, USER_SELECT " ORDER BY u.name", &st);
+    ct_db *db = meta_read_begin(m);
+    ct_err e = ct_db_prepare(db, USER_SELECT " ORDER BY u.name", &st);
     int rc = CT_DB_DONE;
     while (!e && (rc = ct_db_step(st)) == CT_DB_ROW) {
         ct_meta_iam_user u;
@@ -157,7 +157,7 @@ ct_err ct_meta_iam_user_list(ct_meta *m, ct_meta_iam_user_cb cb, void *ctx)
     if (!e && rc != CT_DB_DONE)
         e = ct_db_stmt_err(st);
     ct_db_finalize(st);
-    pthread_mutex_unlock(&m->mu);
+    meta_read_end(m, db);
     return e;
 }
 
@@ -165,8 +165,8 @@ ct_err ct_meta_iam_key_get(ct_meta *m, const char *access_key, char user[72], ch
                            size_t secret_len)
 {
     ct_db_stmt *st = NULL;
-    pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "SELECT user_name, secret FROM iam_keys WHERE access_key=?", &st);
+    ct_db *db = meta_read_begin(m);
+    ct_err e = ct_db_prepare(db, "SELECT user_name, secret FROM iam_keys WHERE access_key=?", &st);
     if (e)
         goto cleanup;
     ct_db_bind_text(st, 1, access_key);
@@ -179,7 +179,7 @@ ct_err ct_meta_iam_key_get(ct_meta *m, const char *access_key, char user[72], ch
     }
 cleanup:
     ct_db_finalize(st);
-    pthread_mutex_unlock(&m->mu);
+    meta_read_end(m, db);
     return e;
 }
 
@@ -231,8 +231,8 @@ static ct_err policy_list(ct_meta *m, const policy_sql *q, const char *owner,
                           ct_meta_iam_policy_cb cb, void *ctx)
 {
     ct_db_stmt *st = NULL;
-    pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, q->list, &st);
+    ct_db *db = meta_read_begin(m);
+    ct_err e = ct_db_prepare(db, q->list, &st);
     int rc = CT_DB_DONE;
     if (!e)
         ct_db_bind_text(st, 1, owner);
@@ -241,7 +241,7 @@ static ct_err policy_list(ct_meta *m, const policy_sql *q, const char *owner,
     if (!e && rc != CT_DB_DONE)
         e = ct_db_stmt_err(st);
     ct_db_finalize(st);
-    pthread_mutex_unlock(&m->mu);
+    meta_read_end(m, db);
     return e;
 }
 

@@ -12,6 +12,7 @@
 struct ct_meta {
     ct_db *db;
     pthread_mutex_t mu;      /* one connection, one user at a time */
+    struct meta_readers *readers; /* SQLite: pooled read connections (meta_read.c) */
     pthread_mutex_t hook_mu; /* hooks are called under it, so clearing one waits */
     ct_meta_notify_fn on_outbox, on_job;
     void *on_outbox_ctx, *on_job_ctx;
@@ -49,6 +50,15 @@ int64_t meta_now_ms(ct_meta *m);
 struct meta_watch;
 ct_err meta_watch_start(ct_meta *m, const char *path, struct meta_watch **out);
 void meta_watch_stop(struct meta_watch *w);
+
+/* Read connections (meta_read.c). meta_read_begin lends a connection for
+ * statements outside any transaction: a pooled reader on SQLite, else the
+ * main connection with mu held. Never call it with mu held, nor call
+ * anything that takes mu before meta_read_end(m, db), which returns it. */
+ct_err meta_readers_init(ct_meta *m, const char *path);
+void meta_readers_free(ct_meta *m);
+ct_db *meta_read_begin(ct_meta *m);
+void meta_read_end(ct_meta *m, ct_db *db);
 
 /* Fire the hooks (call without holding mu). */
 void meta_notify_outbox(ct_meta *m);

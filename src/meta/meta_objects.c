@@ -73,8 +73,8 @@ static void bucket_from_row(ct_db_stmt *st, ct_meta_bucket *b)
 ct_err ct_meta_bucket_get(ct_meta *m, const char *name, ct_meta_bucket *out)
 {
     ct_db_stmt *st = NULL;
-    pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "SELECT name, created_ms, notification_json, policy_json"
+    ct_db *db = meta_read_begin(m);
+    ct_err e = ct_db_prepare(db, "SELECT name, created_ms, notification_json, policy_json"
                        " FROM buckets WHERE name=?", &st);
     if (!e) {
         ct_db_bind_text(st, 1, name);
@@ -85,7 +85,7 @@ ct_err ct_meta_bucket_get(ct_meta *m, const char *name, ct_meta_bucket *out)
             e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
     }
     ct_db_finalize(st);
-    pthread_mutex_unlock(&m->mu);
+    meta_read_end(m, db);
     return e;
 }
 
@@ -126,8 +126,8 @@ unlock:
 ct_err ct_meta_bucket_list(ct_meta *m, ct_meta_bucket_cb cb, void *ctx)
 {
     ct_db_stmt *st = NULL;
-    pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "SELECT name, created_ms, notification_json, policy_json"
+    ct_db *db = meta_read_begin(m);
+    ct_err e = ct_db_prepare(db, "SELECT name, created_ms, notification_json, policy_json"
                        " FROM buckets ORDER BY name", &st);
     int rc = CT_DB_DONE;
     while (!e && (rc = ct_db_step(st)) == CT_DB_ROW) {
@@ -139,7 +139,7 @@ ct_err ct_meta_bucket_list(ct_meta *m, ct_meta_bucket_cb cb, void *ctx)
     if (!e && rc == CT_DB_ERROR)
         e = ct_db_stmt_err(st);
     ct_db_finalize(st);
-    pthread_mutex_unlock(&m->mu);
+    meta_read_end(m, db);
     return e;
 }
 
@@ -359,8 +359,8 @@ unlock:
 ct_err ct_meta_object_get(ct_meta *m, const char *bucket, const char *key, ct_meta_object *out)
 {
     ct_db_stmt *st = NULL;
-    pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "SELECT " OBJECT_COLS_GET " FROM objects WHERE bucket=? AND key=?",
+    ct_db *db = meta_read_begin(m);
+    ct_err e = ct_db_prepare(db, "SELECT " OBJECT_COLS_GET " FROM objects WHERE bucket=? AND key=?",
                          &st);
     if (!e) {
         ct_db_bind_text(st, 1, bucket);
@@ -374,7 +374,7 @@ ct_err ct_meta_object_get(ct_meta *m, const char *bucket, const char *key, ct_me
             e = rc == CT_DB_DONE ? CT_ERR_NOT_FOUND : ct_db_stmt_err(st);
     }
     ct_db_finalize(st);
-    pthread_mutex_unlock(&m->mu);
+    meta_read_end(m, db);
     return e;
 }
 
@@ -418,8 +418,8 @@ ct_err ct_meta_object_list(ct_meta *m, const char *bucket, const char *prefix, c
                            int max, ct_meta_object_cb cb, void *ctx)
 {
     ct_db_stmt *st = NULL;
-    pthread_mutex_lock(&m->mu);
-    ct_err e = meta_prep(m, "SELECT " OBJECT_COLS_LIST " FROM objects WHERE bucket=?1 AND key > ?2"
+    ct_db *db = meta_read_begin(m);
+    ct_err e = ct_db_prepare(db, "SELECT " OBJECT_COLS_LIST " FROM objects WHERE bucket=?1 AND key > ?2"
                        " AND key >= ?3 AND substr(key, 1, length(CAST(?3 AS TEXT))) = ?3"
                        " ORDER BY key LIMIT ?4", &st);
     if (!e) {
@@ -439,7 +439,7 @@ ct_err ct_meta_object_list(ct_meta *m, const char *bucket, const char *prefix, c
             e = ct_db_stmt_err(st);
     }
     ct_db_finalize(st);
-    pthread_mutex_unlock(&m->mu);
+    meta_read_end(m, db);
     return e;
 }
 

@@ -801,6 +801,57 @@ static void test_concurrent_same_key(ct_meta *m)
     CHECK(dup == 0);
 }
 
+/* One handle shared by more threads than meta_read.c pools readers for:
+ * each thread writes its own key and reads it straight back (read-after-
+ * write through a pooled reader, or the main connection once the pool is
+ * spent), while the others write. */
+#define SHARED_THREADS 12
+typedef struct {
+    ct_meta *m;
+    int idx, bad;
+} shared_arg;
+
+static void *put_then_get(void *p)
+{
+    shared_arg *a = p;
+    char key[16];
+    snprintf(key, sizeof key, "t%d", a->idx);
+    for (int i = 0; i < 40; i++) {
+        ct_meta_object o = {.bucket = "shared", .key = key, .size = (uint64_t)i, .etag = "e",
+                            .is_inline = 1, .inline_data = (unsigned char *)"x", .inline_len = 1};
+        ct_meta_object got;
+        char old[64];
+        ct_meta_bucket b;
+        if (ct_meta_object_put(a->m, &o, NULL, old) != CT_OK ||
+            ct_meta_object_get(a->m, "shared", key, &got) != CT_OK) {
+            a->bad++;
+            continue;
+        }
+        a->bad += got.size != (uint64_t)i;
+        ct_meta_object_free(&got);
+        if (ct_meta_bucket_get(a->m, "shared", &b) == CT_OK)
+            ct_meta_bucket_free(&b);
+        else
+            a->bad++;
+    }
+    return NULL;
+}
+
+static void test_shared_handle_reads(ct_meta *m)
+{
+    shared_arg args[SHARED_THREADS];
+    pthread_t t[SHARED_THREADS];
+    CHECK(ct_meta_bucket_create(m, "shared") == CT_OK);
+    for (int i = 0; i < SHARED_THREADS; i++) {
+        args[i] = (shared_arg){.m = m, .idx = i};
+        CHECK(pthread_create(&t[i], NULL, put_then_get, &args[i]) == 0);
+    }
+    for (int i = 0; i < SHARED_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(args[i].bad == 0);
+    }
+}
+
 /* PostgreSQL: every connection of the test database is killed (a failover,
  * an idle timeout); the next calls reconnect and succeed. */
 static void test_reconnect(ct_meta *m)
@@ -925,6 +976,7 @@ static void run_all(void)
     test_concurrent_idempotent_insert();
     test_concurrent_purge(m);
     test_concurrent_same_key(m);
+    test_shared_handle_reads(m);
     if (is_pg)
         test_reconnect(m);
     ct_meta_close(other);
