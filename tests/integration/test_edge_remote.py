@@ -313,13 +313,17 @@ def https_api(server, tmp_path_factory):
     front.stop()
 
 
-def test_api_over_https_needs_the_private_ca(server, site, https_api, tmp_path):
+def test_api_over_https_needs_the_private_ca(server, https_api, tmp_path):
     """`cattube edge --api https://...` verifies the API node's certificate:
     without its CA every poll fails with the reason in the log while the edge
     keeps running (503 until configured); --origin-ca-file, which covers the
     API as well as the origins, lets the polls load the distributions."""
     url, ca = https_api
-    did = site["dist"]["id"]
+    bucket = "tls-" + uuid.uuid4().hex[:8]  # its own: other tests change site's distribution
+    server.client("s3").create_bucket(Bucket=bucket)
+    server.client("s3").put_object(Bucket=bucket, Key="seg 1.ts", Body=SEG)
+    did = json.loads(server.cattube("distribution", "create", "--endpoint", server.endpoint,
+                                    "--origin-bucket", bucket).stdout)["id"]
     for extra in ((), ("--origin-ca-file", ca)):
         base = tmp_path / ("trusted" if extra else "untrusted")
         base.mkdir()
