@@ -47,6 +47,7 @@ int ct_cli_limit_option(int c, const char *arg, ct_cli_job_limits *l);
  * answer on stdout or the server's message on stderr. Returns the exit code. */
 typedef struct {
     const char *endpoint, *region;
+    const char *ca_file; /* --ca-bundle: PEM CAs trusted instead of the system's */
     int no_verify;
 } ct_cli_admin_target;
 int ct_cli_admin_call(const ct_cli_admin_target *t, const char *method, const char *path,

@@ -40,6 +40,8 @@ static void usage(FILE *f)
           "  --endpoint URL      the CatTube API endpoint (default $CATTUBE_ENDPOINT)\n"
           "  --region REGION     SigV4 signing region (default us-east-1)\n"
           "  --no-verify-ssl     do not verify the endpoint's TLS certificate\n"
+          "  --ca-bundle PEM     trust the CAs in PEM (instead of the system's) for an https\n"
+          "                      endpoint, e.g. a private CA (as the aws CLI's --ca-bundle)\n"
           "credentials (root only): CATTUBE_ROOT_ACCESS_KEY / CATTUBE_ROOT_SECRET_KEY, else\n"
           "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n",
           f);
@@ -79,7 +81,13 @@ int ct_cli_admin_call(const ct_cli_admin_target *t, const char *method, const ch
     ct_client_config cfg = {
         .access_key = env2("CATTUBE_ROOT_ACCESS_KEY", "AWS_ACCESS_KEY_ID"),
         .secret_key = env2("CATTUBE_ROOT_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"),
-        .region = t->region, .service = "cattube", .no_verify_tls = t->no_verify};
+        .region = t->region, .service = "cattube", .no_verify_tls = t->no_verify,
+        .ca_file = t->ca_file};
+    char why[128];
+    if (t->ca_file && ct_client_ca_file_check(t->ca_file, why, sizeof why)) {
+        fprintf(stderr, "cattube: --ca-bundle %s: %s\n", t->ca_file, why);
+        return 2;
+    }
     if (!cfg.access_key || !cfg.secret_key) {
         fputs("cattube: no credentials: set CATTUBE_ROOT_ACCESS_KEY and "
               "CATTUBE_ROOT_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)\n",
@@ -146,6 +154,7 @@ static int parse_opts(int argc, char **argv, admin_opts *o)
     } opts[] = {
         {"--endpoint", offsetof(admin_opts, t.endpoint)},
         {"--region", offsetof(admin_opts, t.region)},
+        {"--ca-bundle", offsetof(admin_opts, t.ca_file)},
         {"--policy-document", offsetof(admin_opts, document)},
         {"--policy-name", offsetof(admin_opts, policy_name)},
         {"--bucket", offsetof(admin_opts, bucket)},

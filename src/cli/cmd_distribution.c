@@ -29,6 +29,8 @@ static void usage(FILE *f)
           "  --endpoint URL      the CatTube API endpoint (default $CATTUBE_ENDPOINT)\n"
           "  --region REGION     SigV4 signing region (default us-east-1)\n"
           "  --no-verify-ssl     do not verify the endpoint's TLS certificate\n"
+          "  --ca-bundle PEM     trust the CAs in PEM (instead of the system's) for an https\n"
+          "                      endpoint, e.g. a private CA (as the aws CLI's --ca-bundle)\n"
           "credentials: CATTUBE_ROOT_ACCESS_KEY / CATTUBE_ROOT_SECRET_KEY, else\n"
           "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n"
           "A distribution is served at https://<id>.cattube.localhost:<edge port>/<key>; requests\n"
@@ -73,6 +75,7 @@ int ct_cmd_distribution(int argc, char **argv)
     } opts[] = {
         {"--endpoint", offsetof(dist_opts, t.endpoint)},
         {"--region", offsetof(dist_opts, t.region)},
+        {"--ca-bundle", offsetof(dist_opts, t.ca_file)},
         {"--origin-bucket", offsetof(dist_opts, origin_bucket)},
         {"--viewer-protocol-policy", offsetof(dist_opts, policy)},
         {"--comment", offsetof(dist_opts, comment)},

@@ -70,7 +70,8 @@ static void usage(FILE *f)
           "  --cert FILE --key FILE  TLS certificate (default: generated under DATA/edge)\n"
           "  --no-verify-ssl     do not verify the origin's or the API's TLS certificate\n"
           "  --origin-ca-file PEM  trust the CAs in PEM (instead of the system's) for https\n"
-          "                      origins (--origin and external ones), e.g. a private CA\n"
+          "                      origins (--origin and external ones) and an https --api,\n"
+          "                      e.g. a private CA; checked at start-up\n"
           "  --evaluate-bucket-policy  read each origin bucket's policy and let it decide\n"
           "                      as CloudFront would (OAC principal or anonymous); for\n"
           "                      origins whose credentials read everything (a CatTube node)\n"
@@ -191,6 +192,7 @@ static ct_err api_get(const edge_opts *o, const char *path, json_t **out)
                            .region = o->region,
                            .service = "cattube",
                            .no_verify_tls = o->no_verify,
+                           .ca_file = o->origin_ca,
                            .connect_timeout_s = 5,
                            .low_speed_timeout_s = 30};
     ct_client *c = NULL;

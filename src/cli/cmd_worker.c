@@ -40,7 +40,7 @@ typedef struct {
     int threads;
     int lease_s;
     /* --store: S3 I/O */
-    const char *store_url, *access_key, *secret_key, *store_region, *scratch;
+    const char *store_url, *access_key, *secret_key, *store_region, *scratch, *ca_bundle;
     int no_verify_tls;
     uint64_t multipart_threshold;
     ct_cli_job_limits limits; /* transcode limits (job_limits.c) */
@@ -68,7 +68,9 @@ static void worker_usage(FILE *f)
           "  --scratch DIR        where inputs are downloaded and outputs made (default a new\n"
           "                       directory under $TMPDIR or /tmp, removed at exit)\n"
           "  --multipart-threshold BYTES  multipart uploads from this size (default 64 MiB)\n"
-          "  --no-verify-ssl      do not verify the store's TLS certificate\n",
+          "  --no-verify-ssl      do not verify the store's TLS certificate\n"
+          "  --ca-bundle PEM      trust the CAs in PEM (instead of the system's) for an https\n"
+          "                       store, e.g. a private CA (as the aws CLI's --ca-bundle)\n",
             ct_cli_limits_usage);
 }
 
@@ -84,6 +86,7 @@ static int parse_opts(int argc, char **argv, worker_opts *o)
         {"scratch", required_argument, NULL, 'T'},
         {"multipart-threshold", required_argument, NULL, 'M'},
         {"no-verify-ssl", no_argument, NULL, 'N'},    {"db", required_argument, NULL, 'D'},
+        {"ca-bundle", required_argument, NULL, 'C'},
         CT_CLI_LIMIT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -110,6 +113,7 @@ static int parse_opts(int argc, char **argv, worker_opts *o)
         case 'T': o->scratch = optarg; break;
         case 'M': o->multipart_threshold = strtoull(optarg, NULL, 10); break;
         case 'N': o->no_verify_tls = 1; break;
+        case 'C': o->ca_bundle = optarg; break;
         case 'h': worker_usage(stdout); exit(0);
         default:
             lim = ct_cli_limit_option(c, optarg, &o->limits);
@@ -140,6 +144,11 @@ static int parse_opts(int argc, char **argv, worker_opts *o)
     if (o->store_url && (!o->access_key || !*o->access_key || !o->secret_key || !*o->secret_key)) {
         fputs("cattube worker: --store needs credentials: --access-key/--secret-key or\n"
               "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY\n", stderr);
+        return -1;
+    }
+    char why[128];
+    if (o->ca_bundle && ct_client_ca_file_check(o->ca_bundle, why, sizeof why)) {
+        fprintf(stderr, "cattube worker: --ca-bundle %s: %s\n", o->ca_bundle, why);
         return -1;
     }
     return 0;
@@ -188,7 +197,8 @@ static ct_err open_s3_io(const worker_opts *o, char *made_scratch, size_t n, ct_
                              .session_token = getenv("AWS_SESSION_TOKEN"),
                              .region = o->store_region && *o->store_region ? o->store_region
                                                                            : o->region,
-                             .no_verify_tls = o->no_verify_tls, .scratch_dir = scratch,
+                             .no_verify_tls = o->no_verify_tls, .ca_file = o->ca_bundle,
+                             .scratch_dir = scratch,
                              .multipart_threshold = o->multipart_threshold};
     return ct_job_io_s3_open(&c, io);
 }

@@ -9,7 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,44 @@ ct_err ct_client_global_init(void)
 void ct_client_global_cleanup(void) { curl_global_cleanup(); }
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
+
+/* Counts the certificates in pem; -1 when a CERTIFICATE block does not parse
+ * (other PEM blocks, a key say, are skipped as libcurl skips them). */
+static int count_certs(const char *pem, size_t n)
+{
+    int count = 0;
+    BIO *b = BIO_new_mem_buf(pem, (int)n);
+    X509 *x;
+    ERR_clear_error();
+    while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+        X509_free(x);
+        count++;
+    }
+    /* the loop ends on "no start line" at the end, or on a bad block */
+    unsigned long e = ERR_peek_last_error();
+    if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+        e = 0;
+    ERR_clear_error();
+    BIO_free(b);
+    return b && !e ? count : -1;
+}
+
+ct_err ct_client_ca_file_check(const char *path, char *why, size_t whylen)
+{
+    char *pem = NULL;
+    size_t n = 0;
+    ct_err err = ct_read_file(path, 16u << 20, &pem, &n);
+    int certs = err ? 0 : count_certs(pem ? pem : "", n);
+    const char *bad = err == CT_ERR_NOT_FOUND ? "no such file"
+                      : err                  ? "cannot be read"
+                      : certs < 0            ? "a certificate in it does not parse"
+                      : certs == 0 ? "no PEM certificate (-----BEGIN CERTIFICATE-----) in it"
+                                   : NULL;
+    free(pem);
+    if (bad)
+        snprintf(why, whylen, "%s", bad);
+    return !bad ? CT_OK : err ? err : CT_ERR_INVALID;
+}
 
 ct_err ct_client_open(const ct_client_config *cfg, ct_client **out)
 {

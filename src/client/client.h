@@ -90,6 +90,13 @@ typedef struct {
 ct_err ct_client_global_init(void);
 void ct_client_global_cleanup(void);
 
+/* A CA bundle for cfg.ca_file (--origin-ca-file, --ca-bundle), checked at
+ * start-up so a wrong path stops the command instead of failing every TLS
+ * request later: CT_OK when path is readable and holds at least one PEM
+ * certificate and every certificate in it parses; otherwise why says what
+ * is wrong ("no such file", ...) without the path. */
+ct_err ct_client_ca_file_check(const char *path, char *why, size_t whylen);
+
 /* cfg's strings are copied. */
 ct_err ct_client_open(const ct_client_config *cfg, ct_client **out);
 void ct_client_close(ct_client *c);

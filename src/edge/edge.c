@@ -13,6 +13,8 @@
  * looked up in meta; no filesystem path is ever derived from a URL. */
 #include "edge/edge_internal.h"
 
+#include "client/client.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -255,17 +257,11 @@ static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
  * instead of turning every https origin into a 502 later. */
 static int check_ca_file(const char *path)
 {
-    char *pem = NULL;
-    size_t n = 0;
-    ct_err err = ct_read_file(path, 16u << 20, &pem, &n);
-    int ok = !err && pem && strstr(pem, "-----BEGIN CERTIFICATE-----");
-    if (!ok)
-        ct_error("edge: --origin-ca-file %s: %s", path,
-                 err == CT_ERR_NOT_FOUND ? "no such file"
-                 : err                   ? "cannot be read"
-                                         : "no PEM certificate (-----BEGIN CERTIFICATE-----) in it");
-    free(pem);
-    return !ok;
+    char why[128];
+    if (!ct_client_ca_file_check(path, why, sizeof why))
+        return 0;
+    ct_error("edge: --origin-ca-file %s: %s", path, why);
+    return 1;
 }
 
 /* Remote reads and their disk cache: every distribution of the standalone

@@ -57,6 +57,7 @@ typedef struct {
     const char *access_key, *secret_key, *session_token;
     const char *region;         /* SigV4 region (NULL = us-east-1) */
     int no_verify_tls;
+    const char *ca_file;        /* PEM CAs trusted instead of the system's, or NULL */
     const char *scratch_dir;    /* must exist */
     uint64_t multipart_threshold; /* 0 = the client's default (64 MiB) */
     int max_attempts;           /* per transfer; 0 = 5 */

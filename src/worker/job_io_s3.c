@@ -17,7 +17,7 @@
 typedef struct {
     ct_job_io base;
     ct_client_config cc;
-    char *endpoint, *access_key, *secret_key, *session_token, *region, *scratch;
+    char *endpoint, *access_key, *secret_key, *session_token, *region, *scratch, *ca_file;
     int max_attempts;
 } s3_io;
 
@@ -169,6 +169,7 @@ static void s3_close(ct_job_io *io)
     free(s->session_token);
     free(s->region);
     free(s->scratch);
+    free(s->ca_file);
     free(s);
 }
 
@@ -197,11 +198,12 @@ ct_err ct_job_io_s3_open(const ct_job_io_s3_config *cfg, ct_job_io **out)
     s->session_token = dup_opt(cfg->session_token, &bad);
     s->region = dup_opt(cfg->region, &bad);
     s->scratch = dup_opt(cfg->scratch_dir, &bad);
+    s->ca_file = dup_opt(cfg->ca_file, &bad);
     s->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : DEFAULT_ATTEMPTS;
     s->cc = (ct_client_config){.endpoint = s->endpoint, .access_key = s->access_key,
                                .secret_key = s->secret_key, .session_token = s->session_token,
                                .region = s->region, .service = "s3",
-                               .no_verify_tls = cfg->no_verify_tls,
+                               .no_verify_tls = cfg->no_verify_tls, .ca_file = s->ca_file,
                                .multipart_threshold = cfg->multipart_threshold};
     if (bad) {
         s3_close(&s->base);

@@ -17,12 +17,15 @@ to 127.0.0.1 with curl --resolve)."""
 import atexit
 import json
 import os
+import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -494,6 +497,92 @@ def make_user(srv, name, policy):
     srv.cattube("admin", "user", "attach-policy", name, "--policy-document", f"file://{doc}",
                 "--endpoint", srv.endpoint)
     return out["accessKeyId"], out["secretAccessKey"]
+
+
+def make_test_ca(base):
+    """A private CA and a certificate it signed for 127.0.0.1 and localhost
+    (openssl, EC P-256), under base/tls: (ca.pem, cert.pem, key.pem) paths.
+    ca.pem is what --ca-bundle / --origin-ca-file are given."""
+    d = os.path.join(base, "tls")
+    os.makedirs(d, exist_ok=True)
+    ca, ca_key, cert, key, csr, ext = (os.path.join(d, n) for n in (
+        "ca.pem", "ca-key.pem", "cert.pem", "key.pem", "cert.csr", "ext.cnf"))
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\n"
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for cmd in (["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2",
+                 "-subj", "/CN=CatTube test CA"],
+                ["req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+                ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+                 "-out", cert, "-days", "2", "-extfile", ext]):
+        subprocess.run(["openssl", *cmd], check=True, capture_output=True)
+    return ca, cert, key
+
+
+def bad_ca_files(base):
+    """[(path, the reason cattube gives)] for CA bundle options: a missing
+    file, one with only a key, one whose certificate block does not parse."""
+    keyonly, broken = os.path.join(base, "key-only.pem"), os.path.join(base, "broken.pem")
+    with open(keyonly, "w") as f:
+        f.write("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    with open(broken, "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    return [(os.path.join(base, "missing.pem"), "no such file"),
+            (keyonly, "no PEM certificate"),
+            (broken, "a certificate in it does not parse")]
+
+
+class TlsFront:
+    """https://127.0.0.1:PORT in front of a plain-HTTP port on loopback: a
+    TLS-terminating TCP forwarder (Python's ssl module, so a real TLS
+    handshake with cert/key) for clients that must verify a private CA.
+    A client that refuses the certificate just ends its connection."""
+
+    def __init__(self, backend_port, cert, key):
+        self.backend_port = backend_port
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.handshake_failures = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed by stop()
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+        except (OSError, ssl.SSLError):
+            self.handshake_failures += 1
+            conn.close()
+            return
+        up = socket.create_connection(("127.0.0.1", self.backend_port))
+        try:
+            while True:
+                ready = [tls] if tls.pending() else select.select([tls, up], [], [], 120)[0]
+                if not ready:
+                    return
+                for s in ready:
+                    data = s.recv(1 << 16)
+                    if not data:
+                        return
+                    (up if s is tls else tls).sendall(data)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            up.close()
+            tls.close()
+
+    def stop(self):
+        self.sock.close()
 
 
 def job_file_input(job):

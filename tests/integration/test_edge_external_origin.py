@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import Server, cattube_bin, free_port, make_user
+from conftest import Server, bad_ca_files, cattube_bin, free_port, make_user
 
 SEG = os.urandom(300_000)
 HELLO = b"hello from the external store\n"
@@ -538,12 +538,9 @@ def test_origin_allow_bad_entry_stops_serve(tmp_path):
 
 
 def test_origin_ca_file_bad_stops_serve(tmp_path):
-    """A --origin-ca-file that is missing or holds no certificate stops serve
+    """A --origin-ca-file that is missing, holds no certificate or a broken one stops serve
     at start-up, naming the file, rather than failing every https origin later."""
-    nocert = tmp_path / "key-only.pem"
-    nocert.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-    for bad, why in ((str(tmp_path / "missing.pem"), "no such file"),
-                     (str(nocert), "no PEM certificate")):
+    for bad, why in bad_ca_files(str(tmp_path)):
         p = subprocess.run([cattube_bin(), "serve", "--data", str(tmp_path / "data"),
                             "--listen", f"127.0.0.1:{free_port()}",
                             "--edge-listen", f"127.0.0.1:{free_port()}",

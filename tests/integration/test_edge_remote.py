@@ -2,7 +2,9 @@
 `cattube serve`'s S3 API, with its distributions polled from the serve's admin
 API (and from a --config file), its bytes in the bounded disk cache
 (DATA/edge-cache): misses coalesced, LRU eviction, invalidations and
-distribution changes made on the API node."""
+distribution changes made on the API node. The API node behind https with a
+private CA: the edge's polls and `cattube admin` / `cattube distribution`
+need that CA (--origin-ca-file, --ca-bundle) and say why they fail without it."""
 import concurrent.futures
 import json
 import os
@@ -13,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import free_port
+from conftest import TlsFront, bad_ca_files, free_port, make_test_ca
 
 SEG = os.urandom(300_000)
 BIG = [os.urandom(1_500_000) for _ in range(3)]
@@ -300,3 +302,58 @@ def test_requests_before_the_first_configuration_get_503(server, site, tmp_path)
         assert r.status == 200 and r.body == BIG[0], r
     finally:
         edge.stop()
+
+
+@pytest.fixture(scope="module")
+def https_api(server, tmp_path_factory):
+    """The API node's port behind TLS with a private CA's certificate: (URL, CA file)."""
+    ca, cert, key = make_test_ca(str(tmp_path_factory.mktemp("private-ca")))
+    front = TlsFront(server.port, cert, key)
+    yield front.url, ca
+    front.stop()
+
+
+def test_api_over_https_needs_the_private_ca(server, https_api, tmp_path):
+    """`cattube edge --api https://...` verifies the API node's certificate:
+    without its CA every poll fails with the reason in the log while the edge
+    keeps running (503 until configured); --origin-ca-file, which covers the
+    API as well as the origins, lets the polls load the distributions."""
+    url, ca = https_api
+    bucket = "tls-" + uuid.uuid4().hex[:8]  # its own: other tests change site's distribution
+    server.client("s3").create_bucket(Bucket=bucket)
+    server.client("s3").put_object(Bucket=bucket, Key="seg 1.ts", Body=SEG)
+    did = json.loads(server.cattube("distribution", "create", "--endpoint", server.endpoint,
+                                    "--origin-bucket", bucket).stdout)["id"]
+    for extra in ((), ("--origin-ca-file", ca)):
+        base = tmp_path / ("trusted" if extra else "untrusted")
+        base.mkdir()
+        edge = Edge(server, str(base), "--api", url, *extra)
+        u = edge.url(did, "/seg%201.ts")
+        try:
+            if not extra:
+                wait_for(lambda: "SSL certificate problem" in (base / "edge.log").read_text(),
+                         "a poll refused for its certificate")
+                assert server.curl(u).status == 503
+                assert edge.proc.poll() is None
+                continue
+            r = wait_for(lambda: (lambda r: r if r.status != 503 else None)(server.curl(u)),
+                         "the edge's first poll over https")
+            assert r.status == 200 and r.body == SEG, r
+        finally:
+            edge.stop()
+
+
+def test_admin_cli_over_https_needs_the_private_ca(server, site, https_api, tmp_path):
+    """`cattube admin` and `cattube distribution` against an https endpoint:
+    refused (exit 1, the TLS reason) until --ca-bundle names the CA; a bad
+    --ca-bundle is refused before any request, naming the file and why."""
+    url, ca = https_api
+    for cmd in (("admin", "user", "list"), ("distribution", "get", site["dist"]["id"])):
+        p = server.cattube(*cmd, "--endpoint", url, check=False)
+        assert p.returncode == 1 and "SSL certificate problem" in p.stderr, p
+        p = server.cattube(*cmd, "--endpoint", url, "--ca-bundle", ca)
+        assert json.loads(p.stdout), p
+        for bad, why in bad_ca_files(str(tmp_path)):
+            p = server.cattube(*cmd, "--endpoint", url, "--ca-bundle", bad, check=False)
+            assert p.returncode == 2 and f"--ca-bundle {bad}: {why}" in p.stderr, p
+    assert "--ca-bundle PEM" in server.cattube("distribution", "--help").stdout

@@ -12,8 +12,10 @@ user without s3:PutObject on the destination ends the job in
 ERROR 1432 and without s3:GetObject on the input in ERROR 1401, each
 message naming the object and the action; SIGTERM mid-job hands the job
 back and a new worker completes it; a worker whose store is unreachable
-retries, hands the job back, and a good worker completes it; --store without
-credentials is refused with a message naming them."""
+retries, hands the job back, and a good worker completes it; so does one
+whose https store's certificate a private CA signed (the TLS reason in its
+log), until --ca-bundle names the CA; --store without credentials, or with
+a bad --ca-bundle, is refused with a message naming them."""
 
 import json
 import os
@@ -25,7 +27,7 @@ import urllib.parse
 import pytest
 
 import media
-from conftest import Server, make_user
+from conftest import Server, TlsFront, bad_ca_files, make_test_ca, make_user
 from test_webhooks import Receiver, make_webhook, notify_bucket
 
 LEASE = 3
@@ -105,6 +107,14 @@ def stop_worker(p, sig=signal.SIGTERM):
 def worker_log(srv, name):
     with open(os.path.join(srv.base, f"worker-{name}.log"), errors="replace") as f:
         return f.read()
+
+
+def wait_handed_back(srv, name, timeout=60):
+    """The worker's log once it has given a job back (or after timeout)."""
+    deadline = time.monotonic() + timeout
+    while "handed back" not in worker_log(srv, name) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return worker_log(srv, name)
 
 
 def settings(src_key, prefix, src_bucket=SRC):
@@ -281,10 +291,7 @@ def test_unreachable_store_hands_back(rserver):
     dead = f"http://127.0.0.1:{free_port()}"
     a = start_worker(srv, "dead", keys=srv.keys["worker"], store=dead)
     jid = create(srv, CLIP, "retry")
-    deadline = time.monotonic() + 60
-    while "handed back" not in worker_log(srv, "dead") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    log = worker_log(srv, "dead")
+    log = wait_handed_back(srv, "dead")
     assert "retrying" in log and "handed back" in log, log[-3000:]
     assert srv.get_job(jid)["Status"] in ("PROGRESSING", "SUBMITTED")
     stop_worker(a)
@@ -292,6 +299,29 @@ def test_unreachable_store_hands_back(rserver):
     job = wait_status(srv, jid, ("COMPLETE", "ERROR"))
     assert job["Status"] == "COMPLETE" and job["RetryCount"] >= 1, job
     stop_worker(b)
+
+
+def test_https_store_needs_the_private_ca(rserver, tmp_path):
+    srv = rserver
+    ca, cert, key = make_test_ca(str(tmp_path))
+    front = TlsFront(srv.port, cert, key)
+    try:
+        a = start_worker(srv, "untrusted", keys=srv.keys["worker"], store=front.url)
+        jid = create(srv, CLIP, "private-ca")
+        log = wait_handed_back(srv, "untrusted")
+        assert "SSL certificate problem" in log and "handed back" in log, log[-3000:]
+        assert a.poll() is None and srv.get_job(jid)["Status"] in ("PROGRESSING", "SUBMITTED")
+        stop_worker(a)
+        b = start_worker(srv, "trusted", keys=srv.keys["worker"], store=front.url,
+                         extra=("--ca-bundle", ca))
+        job = wait_status(srv, jid, ("COMPLETE", "ERROR"))
+        assert job["Status"] == "COMPLETE", (job, worker_log(srv, "trusted")[-3000:])
+        path = tmp_path / "out.mp4"
+        srv.client("s3").download_file(DST, f"private-ca/{BASE} sd.mp4", str(path))
+        assert media.stream(media.probe(path), "video")["codec_name"] == "h264"
+        stop_worker(b)
+    finally:
+        front.stop()
 
 
 def test_store_needs_credentials(rserver):
@@ -304,9 +334,15 @@ def test_store_needs_credentials(rserver):
                        capture_output=True, text=True, timeout=30,
                        env={"AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "x"})
     assert p.returncode == 2 and "http:// or https://" in p.stderr, p
+    for bad, why in bad_ca_files(rserver.base):
+        p = subprocess.run([rserver.real_bin, "worker", rserver.data_dir, "--store",
+                            rserver.endpoint, "--ca-bundle", bad], capture_output=True, text=True,
+                           timeout=30, env={"AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "x"})
+        assert p.returncode == 2 and f"--ca-bundle {bad}: {why}" in p.stderr, p
     help_text = subprocess.run([rserver.real_bin, "worker", "--help"], capture_output=True,
                                text=True, timeout=30).stdout
-    for word in ("--store URL", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "--multipart-threshold"):
+    for word in ("--store URL", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "--multipart-threshold",
+                 "--ca-bundle PEM"):
         assert word in help_text, help_text
 
 

@@ -6,6 +6,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -259,6 +262,57 @@ static void test_errors(ct_client *c, const char *dir, int port)
     ct_client_close(b);
 }
 
+/* A self-signed certificate and its key, PEM, appended to buf. */
+static void pem_cert_and_key(ct_buf *buf)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    BIO *b = BIO_new(BIO_s_mem());
+    CHECK(k && x && b);
+    if (!k || !x || !b)
+        goto cleanup;
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"ct test", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k);
+    CHECK(X509_sign(x, k, EVP_sha256()) > 0);
+    CHECK(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1);
+    CHECK(PEM_write_bio_X509(b, x) == 1);
+    char *p;
+    long n = BIO_get_mem_data(b, &p);
+    CHECK(ct_buf_append(buf, p, (size_t)n) == CT_OK);
+cleanup:
+    BIO_free(b);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+/* ct_client_ca_file_check: a key beside the certificate is skipped; a
+ * broken certificate after a good one, an empty file, a missing one fail. */
+static void test_ca_file_check(const char *dir)
+{
+    char path[256], why[128] = "";
+    snprintf(path, sizeof path, "%s/ca.pem", dir);
+    ct_buf pem = CT_BUF_INIT;
+    pem_cert_and_key(&pem);
+    CHECK(ct_write_file_atomic(path, pem.data, pem.len, 0600) == CT_OK);
+    CHECK(ct_client_ca_file_check(path, why, sizeof why) == CT_OK);
+    const char *broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    CHECK(ct_buf_append(&pem, broken, strlen(broken)) == CT_OK);
+    CHECK(ct_write_file_atomic(path, pem.data, pem.len, 0600) == CT_OK);
+    CHECK(ct_client_ca_file_check(path, why, sizeof why) == CT_ERR_INVALID);
+    CHECK_STR(why, "a certificate in it does not parse");
+    CHECK(ct_write_file_atomic(path, "", 0, 0600) == CT_OK);
+    CHECK(ct_client_ca_file_check(path, why, sizeof why) == CT_ERR_INVALID);
+    CHECK(strncmp(why, "no PEM certificate", 18) == 0);
+    snprintf(path, sizeof path, "%s/missing.pem", dir);
+    CHECK(ct_client_ca_file_check(path, why, sizeof why) == CT_ERR_NOT_FOUND);
+    CHECK_STR(why, "no such file");
+    ct_buf_free(&pem);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/ct-client-XXXXXX", listen[64], ep[64];
@@ -281,6 +335,7 @@ int main(void)
         test_errors(c, dir, port);
         test_multipart(ep, dir);
     }
+    test_ca_file_check(dir);
     ct_client_close(c);
     ct_http_server_stop(srv);
     ct_client_global_cleanup();
