@@ -222,7 +222,6 @@ ct_err ct_meta_open(const char *url_or_path, ct_meta **out)
     pthread_mutex_init(&m->mu, NULL);
     pthread_mutex_init(&m->hook_mu, NULL);
     pthread_mutex_init(&m->group_mu, NULL);
-    pthread_cond_init(&m->group_cv, NULL);
     m->group_tail = &m->group_head;
     ct_err err = ct_db_open(url_or_path, &m->db);
     if (err || (err = create_schema(m->db)))
@@ -260,7 +259,6 @@ void ct_meta_close(ct_meta *m)
     meta_readers_free(m);
     ct_db_close(m->db);
     pthread_mutex_destroy(&m->hook_mu);
-    pthread_cond_destroy(&m->group_cv);
     pthread_mutex_destroy(&m->group_mu);
     pthread_mutex_destroy(&m->mu);
     free(m);

@@ -20,9 +20,8 @@ struct ct_meta {
     struct meta_watch *watch; /* SQLite: the same by PRAGMA data_version (meta_watch.c) */
     int64_t clock_offset_ms, clock_checked_ms; /* see meta_now_ms */
     /* Group commit of object puts (meta_objects.c): queue and leader flag
-     * under group_mu; group_cv signals a finished batch. */
+     * under group_mu (each request has its own semaphore). */
     pthread_mutex_t group_mu;
-    pthread_cond_t group_cv;
     struct meta_put_req *group_head, **group_tail;
     int group_leader;
     /* ct_meta_write_epoch: bumped after every commit here and whenever the

@@ -14,6 +14,7 @@
  * pages that hold the bytes. */
 #include "meta/meta_internal.h"
 
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -594,7 +595,10 @@ ct_err ct_meta_outbox_retry_later(ct_meta *m, int64_t id, int64_t next_attempt_m
  * becomes the leader, takes every queued request, runs each under its own
  * SAVEPOINT (a failed condition or constraint undoes only that request) in
  * one transaction, commits once and wakes the batch. Requests arriving
- * meanwhile form the next batch. No caller returns before the commit that
+ * meanwhile form the next batch, whose first request the leader wakes to
+ * lead it. Each request waits on its own semaphore: a broadcast on one
+ * condition variable woke every waiter, and all of them then queued for
+ * the mutex again (~10 % of a 4 KiB PUT's CPU at 16 clients). No caller returns before the commit that
  * holds its row is durable; a failed commit fails the whole batch. The
  * transaction is opened and committed while the leader holds m->mu
  * throughout, so no other meta call ever sees it half-done. PostgreSQL
@@ -608,6 +612,7 @@ typedef struct meta_put_req {
     char *old_blob;
     ct_err err;
     int done, staged;
+    sem_t wake; /* posted once: batch done, or lead the next one */
     struct meta_put_req *next;
 } meta_put_req;
 
@@ -660,19 +665,37 @@ static int put_batch(ct_meta *m, meta_put_req *batch)
     return events > 0;
 }
 
+/* Wakes every request of a finished batch; each belongs to its waiting
+ * caller again once posted, so next is read first. */
+static void batch_wake(meta_put_req *batch, const meta_put_req *self)
+{
+    for (meta_put_req *r = batch, *next; r; r = next) {
+        next = r->next;
+        r->done = 1;
+        if (r != self)
+            sem_post(&r->wake);
+    }
+}
+
 static ct_err object_put_grouped(ct_meta *m, meta_put_req *req)
 {
+    sem_init(&req->wake, 0, 0);
     pthread_mutex_lock(&m->group_mu);
     *m->group_tail = req;
     m->group_tail = &req->next;
-    while (!req->done) {
-        if (m->group_leader) {
-            pthread_cond_wait(&m->group_cv, &m->group_mu);
-            continue;
-        }
-        /* Lead: take up to GROUP_MAX queued requests (ours among them,
-         * unless an earlier leader already ran it). */
-        m->group_leader = 1;
+    int lead = !m->group_leader;
+    m->group_leader = 1;
+    pthread_mutex_unlock(&m->group_mu);
+    if (!lead) { /* posted when our batch is done, or when we are to lead */
+        while (sem_wait(&req->wake) != 0)
+            ;
+        lead = !req->done;
+    }
+    if (lead) {
+        /* Lead: take up to GROUP_MAX queued requests, ours first (the
+         * queue is empty whenever nobody leads, and a leader hands over to
+         * the head of the queue). */
+        pthread_mutex_lock(&m->group_mu);
         meta_put_req *batch = m->group_head, **end = &m->group_head;
         for (int n = 0; *end && n < GROUP_MAX; n++)
             end = &(*end)->next;
@@ -683,19 +706,16 @@ static ct_err object_put_grouped(ct_meta *m, meta_put_req *req)
         pthread_mutex_unlock(&m->group_mu);
         int events = put_batch(m, batch);
         pthread_mutex_lock(&m->group_mu);
-        for (meta_put_req *r = batch, *next; r; r = next) {
-            next = r->next; /* r belongs to its waiting caller once done */
-            r->done = 1;
-        }
-        m->group_leader = 0;
-        pthread_cond_broadcast(&m->group_cv);
-        if (events) { /* outside the leader role: a hook may put objects */
-            pthread_mutex_unlock(&m->group_mu);
+        meta_put_req *heir = m->group_head;
+        m->group_leader = heir != NULL;
+        pthread_mutex_unlock(&m->group_mu);
+        batch_wake(batch, req);
+        if (heir)
+            sem_post(&heir->wake);
+        if (events) /* outside the leader role: a hook may put objects */
             meta_notify_outbox(m);
-            pthread_mutex_lock(&m->group_mu);
-        }
     }
-    pthread_mutex_unlock(&m->group_mu);
+    sem_destroy(&req->wake);
     return req->err;
 }
 
