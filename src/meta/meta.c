@@ -175,7 +175,7 @@ static ct_err create_tables(ct_db *db, int pg)
         (err = ct_db_exec_ddl(db, meta_objects_schema)) ||
         (err = ct_db_exec_ddl(db, meta_uploads_schema)) ||
         (err = ct_db_exec_ddl(db, meta_jobs_schema)) ||
-        (err = add_late_columns(db, pg)) ||
+        (err = add_late_columns(db, pg)) || (err = meta_objects_upgrade(db)) ||
         (err = ct_db_exec_ddl(db, meta_edge_schema)) ||
         (err = ct_db_exec_ddl(db, meta_events_schema)) ||
         (err = ct_db_exec(db, pg ? meta_events_triggers_pg : meta_events_triggers_sqlite)) ||

@@ -71,6 +71,9 @@ extern const char meta_edge_schema[];
 extern const char meta_uploads_schema[];
 extern const char meta_iam_schema[];
 extern const char meta_events_schema[]; /* after meta_jobs_schema: triggers on jobs */
+/* SQLite databases made before schema 6: objects becomes a rowid table
+ * (meta_objects.c; after the late columns are added). */
+ct_err meta_objects_upgrade(ct_db *db);
 /* Dialect-specific parts: the job-event triggers and NOTIFY triggers. */
 extern const char meta_events_triggers_sqlite[];
 extern const char meta_events_triggers_pg[];

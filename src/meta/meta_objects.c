@@ -26,7 +26,7 @@ const char meta_objects_schema[] =
     " bucket TEXT NOT NULL, key TEXT NOT NULL, blob_id TEXT NOT NULL,"
     " size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT,"
     " meta_json TEXT, mtime_ms INTEGER NOT NULL,"
-    " PRIMARY KEY (bucket, key)) WITHOUT ROWID;"
+    " PRIMARY KEY (bucket, key));"
     "CREATE INDEX IF NOT EXISTS objects_blob ON objects(blob_id);"
     "CREATE TABLE IF NOT EXISTS outbox ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL, key TEXT NOT NULL,"
@@ -35,6 +35,55 @@ const char meta_objects_schema[] =
     " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL DEFAULT 0,"
     " last_error TEXT, done INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(done, next_ms);";
+
+/* SQLite's objects table was WITHOUT ROWID until schema 6. Such a table is
+ * one b-tree of whole rows, and a seek that meets a row whose inline bytes
+ * overflow its page reads that whole row to compare keys: a fifth of a
+ * 4 KiB GET's CPU went to those copies. A rowid table keeps the rows out of
+ * the (bucket, key) index, so a seek compares keys only and the one row
+ * found is read once. Older databases are rebuilt on open, once, in one
+ * transaction (the check is repeated inside it: processes may open the file
+ * together). PostgreSQL never had WITHOUT ROWID (db_pg.c drops it). */
+static const char objects_rebuild_sql[] =
+    "CREATE TABLE objects_v6 ("
+    " bucket TEXT NOT NULL, key TEXT NOT NULL, blob_id TEXT NOT NULL,"
+    " size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT,"
+    " meta_json TEXT, mtime_ms INTEGER NOT NULL, inline_data BLOB,"
+    " PRIMARY KEY (bucket, key));"
+    "INSERT INTO objects_v6 SELECT bucket, key, blob_id, size, etag, content_type, meta_json,"
+    " mtime_ms, inline_data FROM objects;"
+    "DROP TABLE objects;"
+    "ALTER TABLE objects_v6 RENAME TO objects;"
+    "CREATE INDEX objects_blob ON objects(blob_id);";
+
+static int objects_without_rowid(ct_db *db)
+{
+    ct_db_stmt *st = NULL;
+    int old = 0;
+    if (ct_db_prepare(db, "SELECT instr(sql, 'WITHOUT ROWID') > 0 FROM sqlite_schema"
+                          " WHERE type='table' AND name='objects'", &st) == CT_OK &&
+        ct_db_step(st) == CT_DB_ROW)
+        old = ct_db_col_int(st, 0);
+    ct_db_finalize(st);
+    return old;
+}
+
+ct_err meta_objects_upgrade(ct_db *db)
+{
+    if (ct_db_dialect(db) == CT_DB_PG || !objects_without_rowid(db))
+        return CT_OK;
+    ct_err e = ct_db_begin(db);
+    if (e)
+        return e;
+    if (objects_without_rowid(db)) {
+        ct_info("meta: rebuilding the objects table as a rowid table (once)");
+        if ((e = ct_db_exec(db, objects_rebuild_sql))) {
+            ct_db_rollback(db);
+            return e;
+        }
+    }
+    return ct_db_commit(db);
+}
 
 /* ---- small statement helpers ---- */
 

@@ -951,6 +951,52 @@ static void test_late_columns(void)
     ct_meta_close(m);
 }
 
+/* SQLite: a database whose objects table is WITHOUT ROWID (before schema 6)
+ * is rebuilt as a rowid table on open, keeping every row and its bytes. */
+static int objects_count_and_old_form(int *old_form)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int n = -1;
+    CHECK(sqlite3_open(db_url, &db) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM objects), instr(sql, 'WITHOUT ROWID')"
+                             " FROM sqlite_schema WHERE name='objects'", -1, &st, NULL) == SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        n = sqlite3_column_int(st, 0);
+        *old_form = sqlite3_column_int(st, 1) > 0;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void test_objects_upgrade(void)
+{
+    int old_form = -1;
+    raw_sql("BEGIN; CREATE TABLE objects_old ("
+            " bucket TEXT NOT NULL, key TEXT NOT NULL, blob_id TEXT NOT NULL,"
+            " size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT,"
+            " meta_json TEXT, mtime_ms INTEGER NOT NULL, inline_data BLOB,"
+            " PRIMARY KEY (bucket, key)) WITHOUT ROWID;"
+            "INSERT INTO objects_old SELECT bucket, key, blob_id, size, etag, content_type,"
+            " meta_json, mtime_ms, inline_data FROM objects;"
+            "INSERT INTO objects_old VALUES('late', 'old-inline', '', 3, 'e', NULL, NULL, 1,"
+            " x'000102');"
+            "DROP TABLE objects; ALTER TABLE objects_old RENAME TO objects;"
+            "CREATE INDEX objects_blob ON objects(blob_id); COMMIT;");
+    int before = objects_count_and_old_form(&old_form);
+    CHECK(before > 1 && old_form == 1);
+    ct_meta *m = open_db();
+    ct_meta_object got;
+    CHECK(m && ct_meta_object_get(m, "late", "old-inline", &got) == CT_OK);
+    if (m) {
+        CHECK(got.is_inline && got.inline_len == 3 && memcmp(got.inline_data, "\0\1\2", 3) == 0);
+        ct_meta_object_free(&got);
+    }
+    ct_meta_close(m);
+    CHECK(objects_count_and_old_form(&old_form) == before && old_form == 0);
+}
+
 static void run_all(void)
 {
     ct_meta *m = open_db(), *other = open_db();
@@ -961,6 +1007,8 @@ static void run_all(void)
     }
     CHECK(ct_meta_is_shared(m) == is_pg);
     test_late_columns();
+    if (!is_pg)
+        test_objects_upgrade();
     test_kv(m);
     test_inline_objects(m);
     test_iam(m);
