@@ -39,6 +39,8 @@ void iam_qlist_free(qlist *q)
 {
     for (size_t i = 0; i < q->n; i++) {
         free(q->p[i].key);
+        if (q->p[i].same)
+            continue;
         free(q->p[i].val);
         free(q->p[i].ekey);
         free(q->p[i].eval);
@@ -76,14 +78,21 @@ static ct_err qparam_init(qparam *p, const char *s, size_t n)
     const char *v = eq ? eq + 1 : "";
     size_t vl = eq ? n - kl - 1 : 0;
     if (all_unreserved(s, kl) && all_unreserved(v, vl)) {
-        /* Most parameters: decoding and re-encoding give the same text. */
-        p->key = strndup(s, kl);
-        p->ekey = strndup(s, kl);
-        p->val = strndup(v, vl);
-        p->eval = strndup(v, vl);
+        /* Most parameters: decoding and re-encoding give the same text,
+         * so key and value share one allocation and serve as both. */
+        if (!(p->key = malloc(kl + vl + 2)))
+            return CT_ERR_NOMEM;
+        memcpy(p->key, s, kl);
+        p->key[kl] = '\0';
+        p->val = p->key + kl + 1;
+        memcpy(p->val, v, vl);
+        p->val[vl] = '\0';
+        p->ekey = p->key;
+        p->eval = p->val;
         p->klen = kl;
         p->vlen = vl;
-        return p->key && p->ekey && p->val && p->eval ? CT_OK : CT_ERR_NOMEM;
+        p->same = 1;
+        return CT_OK;
     }
     p->key = ct_uri_decode(s, kl, 0, &p->klen);
     p->val = eq ? ct_uri_decode(eq + 1, n - kl - 1, 0, &p->vlen) : ct_uri_decode("", 0, 0, &p->vlen);

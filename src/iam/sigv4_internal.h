@@ -21,6 +21,7 @@ typedef struct {
     char *key, *val;   /* decoded (may hold NUL bytes) */
     size_t klen, vlen;
     char *ekey, *eval; /* canonical encoding, NUL-terminated */
+    int same;          /* unreserved text: ekey == key and eval == val, one allocation */
 } qparam;
 
 typedef struct {
