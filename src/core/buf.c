@@ -78,6 +78,16 @@ void ct_buf_free(ct_buf *b)
     b->len = b->cap = 0;
 }
 
+ct_err ct_buf_adopt(ct_buf *b, char *data, size_t len)
+{
+    if (b->data || len > (b->max ? b->max : CT_BUF_DEFAULT_MAX))
+        return CT_ERR_INVALID;
+    b->data = data;
+    b->len = len;
+    b->cap = len + 1;
+    return CT_OK;
+}
+
 char *ct_buf_take(ct_buf *b)
 {
     char *p = b->data;

@@ -66,6 +66,9 @@ void ct_buf_reset(ct_buf *b);
 void ct_buf_free(ct_buf *b);
 /* Hands the data to the caller (free() it); b becomes empty. */
 char *ct_buf_take(ct_buf *b);
+/* The reverse: an empty b takes data (malloc'd, len bytes then a NUL);
+ * CT_ERR_INVALID, nothing taken, when b is not empty or len past its max. */
+ct_err ct_buf_adopt(ct_buf *b, char *data, size_t len);
 
 /* ---- encodings ---- */
 void ct_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);

@@ -77,7 +77,8 @@ ct_err ct_meta_bucket_set_policy(ct_meta *m, const char *name, const char *json 
  * Small objects are stored inline: their bytes are in the object row
  * (is_inline, blob_id ""), so a PUT costs one durable commit instead of a
  * blob fsync and then a commit. ct_meta_object_get returns the bytes
- * (inline_data, heap, freed by ct_meta_object_free); listings set is_inline
+ * (inline_data, heap, followed by a NUL so a ct_buf may adopt it; freed by
+ * ct_meta_object_free unless taken, i.e. set to NULL); listings set is_inline
  * but never read the bytes. A put writes inline_data when is_inline (NULL
  * with inline_len 0 is an empty object). */
 typedef struct {

@@ -260,9 +260,10 @@ static ct_err inline_from_row(ct_db_stmt *st, ct_meta_object *o)
         return ct_db_col_is_null(st, 8) ? CT_OK : CT_ERR_DB;
     o->is_inline = 1;
     o->inline_len = n;
-    if (!(o->inline_data = malloc(n ? n : 1)))
+    if (!(o->inline_data = malloc(n + 1)))
         return CT_ERR_NOMEM;
     memcpy(o->inline_data, p, n);
+    o->inline_data[n] = '\0'; /* so that a ct_buf may adopt it */
     return CT_OK;
 }
 

@@ -193,6 +193,11 @@ static void get_object(ct_s3 *s, ct_http_req *req, ct_http_resp *resp, const s3_
         goto cleanup;
     }
     if (o.is_inline) { /* the bytes came with the row: no file to open */
+        if (start == 0 && len == o.inline_len && !resp->body.data &&
+            ct_buf_adopt(&resp->body, (char *)o.inline_data, (size_t)len) == CT_OK) {
+            o.inline_data = NULL; /* the response owns it now */
+            goto cleanup;
+        }
         if (start + len > o.inline_len ||
             (len && ct_buf_append(&resp->body, o.inline_data + start, (size_t)len))) {
             resp->n_headers = 0;

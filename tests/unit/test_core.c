@@ -121,6 +121,12 @@ static void test_buf_limits(void)
     CHECK(ct_buf_puts(&b, "9") == CT_ERR_TOO_LARGE);
     CHECK(b.len == 8);
     ct_buf_free(&b);
+    char *d = strdup("abc"), *other = strdup("x");
+    CHECK(ct_buf_adopt(&b, d, 3) == CT_OK && b.data == d && b.len == 3);
+    CHECK(ct_buf_puts(&b, "def") == CT_OK && strcmp(b.data, "abcdef") == 0);
+    CHECK(ct_buf_adopt(&b, other, 1) == CT_ERR_INVALID); /* not empty: other stays ours */
+    free(other);
+    ct_buf_free(&b);
 }
 
 static void test_time(void)
