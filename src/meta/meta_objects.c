@@ -18,15 +18,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The objects table's columns (inline_data, schema 5, is a late column:
+ * meta.c adds it to older tables) and the column lists that read them. */
+#define OBJECTS_DDL_COLS                                                         \
+    " bucket TEXT NOT NULL, key TEXT NOT NULL, blob_id TEXT NOT NULL,"           \
+    " size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT,"             \
+    " meta_json TEXT, mtime_ms INTEGER NOT NULL,"
+#define OBJECT_COLS "bucket, key, blob_id, size, etag, content_type, meta_json, mtime_ms"
+/* Column 8: whether the row is inline (listings), or its bytes (get). */
+#define OBJECT_COLS_LIST OBJECT_COLS ", inline_data IS NOT NULL"
+#define OBJECT_COLS_GET OBJECT_COLS ", inline_data"
+
 const char meta_objects_schema[] =
     "CREATE TABLE IF NOT EXISTS buckets ("
     " name TEXT PRIMARY KEY, created_ms INTEGER NOT NULL,"
     " notification_json TEXT, policy_json TEXT);"
-    "CREATE TABLE IF NOT EXISTS objects ("
-    " bucket TEXT NOT NULL, key TEXT NOT NULL, blob_id TEXT NOT NULL,"
-    " size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT,"
-    " meta_json TEXT, mtime_ms INTEGER NOT NULL,"
-    " PRIMARY KEY (bucket, key));"
+    "CREATE TABLE IF NOT EXISTS objects (" OBJECTS_DDL_COLS " PRIMARY KEY (bucket, key));"
     "CREATE INDEX IF NOT EXISTS objects_blob ON objects(blob_id);"
     "CREATE TABLE IF NOT EXISTS outbox ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL, key TEXT NOT NULL,"
@@ -45,13 +52,8 @@ const char meta_objects_schema[] =
  * transaction (the check is repeated inside it: processes may open the file
  * together). PostgreSQL never had WITHOUT ROWID (db_pg.c drops it). */
 static const char objects_rebuild_sql[] =
-    "CREATE TABLE objects_v6 ("
-    " bucket TEXT NOT NULL, key TEXT NOT NULL, blob_id TEXT NOT NULL,"
-    " size INTEGER NOT NULL, etag TEXT NOT NULL, content_type TEXT,"
-    " meta_json TEXT, mtime_ms INTEGER NOT NULL, inline_data BLOB,"
-    " PRIMARY KEY (bucket, key));"
-    "INSERT INTO objects_v6 SELECT bucket, key, blob_id, size, etag, content_type, meta_json,"
-    " mtime_ms, inline_data FROM objects;"
+    "CREATE TABLE objects_v6 (" OBJECTS_DDL_COLS " inline_data BLOB, PRIMARY KEY (bucket, key));"
+    "INSERT INTO objects_v6 SELECT " OBJECT_COLS_GET " FROM objects;"
     "DROP TABLE objects;"
     "ALTER TABLE objects_v6 RENAME TO objects;"
     "CREATE INDEX objects_blob ON objects(blob_id);";
@@ -84,8 +86,6 @@ ct_err meta_objects_upgrade(ct_db *db)
     }
     return ct_db_commit(db);
 }
-
-/* ---- small statement helpers ---- */
 
 /* ---- buckets ---- */
 
@@ -246,10 +246,6 @@ static void object_from_row(ct_db_stmt *st, ct_meta_object *o)
     o->mtime_ms = ct_db_col_int64(st, 7);
 }
 
-#define OBJECT_COLS "bucket, key, blob_id, size, etag, content_type, meta_json, mtime_ms"
-/* Column 8: whether the row is inline (listings), or its bytes (get). */
-#define OBJECT_COLS_LIST OBJECT_COLS ", inline_data IS NOT NULL"
-#define OBJECT_COLS_GET OBJECT_COLS ", inline_data"
 
 /* The bytes of an inline row (column 8 of OBJECT_COLS_GET). */
 static ct_err inline_from_row(ct_db_stmt *st, ct_meta_object *o)
@@ -648,8 +644,9 @@ ct_err ct_meta_outbox_retry_later(ct_meta *m, int64_t id, int64_t next_attempt_m
  * meanwhile form the next batch, whose first request the leader wakes to
  * lead it. Each request waits on its own semaphore: a broadcast on one
  * condition variable woke every waiter, and all of them then queued for
- * the mutex again (~10 % of a 4 KiB PUT's CPU at 16 clients). No caller returns before the commit that
- * holds its row is durable; a failed commit fails the whole batch. The
+ * the mutex again (~10 % of a 4 KiB PUT's CPU at 16 clients). No caller
+ * returns before the commit that holds its row is durable; a failed
+ * commit fails the whole batch. The
  * transaction is opened and committed while the leader holds m->mu
  * throughout, so no other meta call ever sees it half-done. PostgreSQL
  * keeps one transaction per put (its own commits are grouped by the server,
