@@ -14,7 +14,7 @@ PACKAGES=(
   # fuzz and sanitizer builds
   clang libclang-rt-14-dev
   # run and test
-  ffmpeg awscli curl python3-boto3 python3-botocore python3-pytest python3-requests s3cmd rclone cppcheck
+  ffmpeg awscli curl openssl python3-boto3 python3-botocore python3-pytest python3-requests s3cmd rclone cppcheck
   # static analysis (scripts/test.sh: run-clang-tidy with .clang-tidy)
   clang-tidy
   # playback tests (test_playback.py via playwright-core; test_packaging.py/test_hls.py via puppeteer-core)
