@@ -419,7 +419,9 @@ static int xwrite(edge_conn *c, const char *p, size_t len, size_t *done)
         *done = n;
         return IO_OK;
     }
-    ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+    /* MSG_MORE when sendfile follows: see http_front.c's conn_flush. */
+    int more = c->resp && c->resp->kind == EDGE_BODY_FILE && c->body_done < c->body_total;
+    ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     if (n < 0)
         return errno == EAGAIN || errno == EINTR ? IO_AGAIN : IO_CLOSE;
     *done = (size_t)n;

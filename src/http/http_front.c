@@ -313,11 +313,17 @@ static int build_response(front_thread *t, front_conn *c, const http_state *st, 
     return ct_buf_append(b, r->body.data, r->body.len) == CT_OK ? 0 : -1;
 }
 
-/* 1 when everything is sent, 0 when the socket is full, -1 on error. */
+/* 1 when everything is sent, 0 when the socket is full, -1 on error.
+ * The head goes with MSG_MORE when a file follows, so that it leaves in the
+ * file's first segment: sent alone (TCP_NODELAY) it cost a 1 MiB GET a
+ * separate small segment and the client an extra wake-up, and wrk measured
+ * 1 MiB GetObject 30-40 % slower from 1 and 16 connections (nginx corks
+ * the same way with tcp_nopush). */
 static int conn_flush(front_conn *c)
 {
     while (c->out_off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
+                         MSG_NOSIGNAL | (c->file_left ? MSG_MORE : 0));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
