@@ -894,6 +894,115 @@ static void clobber_first(const char *dir, char tag, const char *text)
 
 /* A restart reuses the index (rows included); damaged entries, temp files
  * and orphans are dropped; a smaller bound evicts. */
+/* The metadata cache (edge_cache.c): a hit marks its entry used and
+ * eviction spares a used entry once (CLOCK); hits, misses, inserts,
+ * evictions and invalidations from several threads at once (ASan sees any
+ * entry freed under a reader). */
+typedef struct {
+    ct_edge *e;
+    const edge_dist *d;
+    int id, bad;
+} clock_thread;
+
+static void *clock_worker(void *arg)
+{
+    clock_thread *ct = arg;
+    char key[16];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "k%d", (i * 7 + ct->id) % 12);
+        if (ct->id == 0 && i % 50 == 0)
+            edge_cache_invalidate(ct->e->cache, ct->d->id, i % 100 ? key : "", i % 100 == 0);
+        ct_meta_object o;
+        memset(&o, 0, sizeof o);
+        int hit = 0;
+        if (edge_cache_lookup(ct->e, ct->d, key, &o, &hit) != CT_OK || !o.key ||
+            strcmp(o.key, key) != 0 || o.size != 2)
+            ct->bad++;
+        ct_meta_object_free(&o);
+    }
+    return NULL;
+}
+
+static int clock_get(ct_edge *e, const edge_dist *d, const char *key)
+{
+    ct_meta_object o;
+    memset(&o, 0, sizeof o);
+    int hit = -1;
+    CHECK(edge_cache_lookup(e, d, key, &o, &hit) == CT_OK && o.size == 2);
+    ct_meta_object_free(&o);
+    return hit;
+}
+
+static void test_meta_cache(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/clock.db", tmpdir);
+    CHECK(ct_meta_open_sqlite(path, &meta) == CT_OK);
+    snprintf(path, sizeof path, "%s/clock-store", tmpdir);
+    CHECK(ct_store_open_fs(path, &store) == CT_OK);
+    if (!meta || !store)
+        return;
+    CHECK(ct_meta_bucket_create(meta, "clock") == CT_OK);
+    CHECK(ct_meta_bucket_set_policy(
+              meta, "clock",
+              "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\","
+              "\"Action\":[\"s3:GetObject\",\"s3:ListBucket\"],\"Resource\":["
+              "\"arn:aws:s3:::clock\",\"arn:aws:s3:::clock/*\"]}]}") == CT_OK);
+    char key[16];
+    for (int i = 0; i < 12; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        put_object("clock", key, "xy", 2, "text/plain", NULL);
+    }
+    ct_edge e;
+    memset(&e, 0, sizeof e);
+    e.meta = meta;
+    e.store = store;
+    e.account_id = "123456789012";
+    edge_dist d;
+    memset(&d, 0, sizeof d);
+    strcpy(d.id, "E1");
+    strcpy(d.origin_bucket, "clock");
+    d.default_ttl = d.max_ttl = 3600;
+
+    /* One entry's size, then a cache that holds two. */
+    e.cache = edge_cache_new(1 << 20);
+    CHECK(clock_get(&e, &d, "k0") == 0 && clock_get(&e, &d, "k0") == 1);
+    edge_cache_stats st;
+    edge_cache_get_stats(e.cache, &st);
+    CHECK(st.entries == 1 && st.hits == 1 && st.misses == 1);
+    size_t one = st.bytes;
+    edge_cache_free(e.cache);
+    e.cache = edge_cache_new(one * 5 / 2);
+    CHECK(clock_get(&e, &d, "k0") == 0 && clock_get(&e, &d, "k1") == 0);
+    CHECK(clock_get(&e, &d, "k0") == 1);   /* k0 used, k1 not */
+    CHECK(clock_get(&e, &d, "k2") == 0);   /* evicts k1, the oldest unused */
+    CHECK(clock_get(&e, &d, "k0") == 1 && clock_get(&e, &d, "k2") == 1);
+    CHECK(clock_get(&e, &d, "k1") == 0);
+    edge_cache_get_stats(e.cache, &st);
+    CHECK(st.entries == 2 && st.evictions == 2);
+    edge_cache_free(e.cache);
+
+    /* Threads: 12 keys through a cache of 5. */
+    e.cache = edge_cache_new(one * 5);
+    clock_thread th[4];
+    pthread_t tid[4];
+    for (int i = 0; i < 4; i++) {
+        th[i] = (clock_thread){.e = &e, .d = &d, .id = i};
+        CHECK(pthread_create(&tid[i], NULL, clock_worker, &th[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(tid[i], NULL);
+        CHECK(th[i].bad == 0);
+    }
+    edge_cache_get_stats(e.cache, &st);
+    CHECK(st.hits > 0 && st.evictions > 0 && st.invalidated > 0 && st.entries <= 5);
+    edge_cache_free(e.cache);
+    ct_store_close(store);
+    ct_meta_close(meta);
+    store = NULL;
+    meta = NULL;
+}
+
 static void test_disk_restart(const char *dir, const char *cdir, fill_src *seg)
 {
     char buf[64], p[800];
@@ -1093,6 +1202,7 @@ int main(void)
     test_signed_parsers();
     test_range_gzip_parsers();
     test_disk_cache();
+    test_meta_cache();
     test_end_to_end();
     curl_global_cleanup();
     char cmd[600];
