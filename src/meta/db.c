@@ -80,6 +80,17 @@ ct_err ct_db_commit(ct_db *db) { return db->ops->commit(db); }
 void ct_db_rollback(ct_db *db) { db->ops->rollback(db); }
 int ct_db_txn_retryable(ct_db *db) { return db->ops->txn_retryable(db); }
 
+ct_err ct_db_read_snapshot(ct_db *db)
+{
+    return db->dialect == CT_DB_SQLITE ? db_sqlite_read_snapshot(db) : CT_OK;
+}
+
+void ct_db_read_release(ct_db *db, int64_t min_age_ms)
+{
+    if (db->dialect == CT_DB_SQLITE)
+        db_sqlite_read_release(db, min_age_ms);
+}
+
 ct_err ct_db_listen(ct_db *db, const char *const *channels, int n, ct_db_notify_fn cb, void *ctx,
                     ct_db_listener **out)
 {

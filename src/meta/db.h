@@ -72,6 +72,15 @@ void ct_db_rollback(ct_db *db);
  * (PostgreSQL: deadlock, serialization failure, lost connection). */
 int ct_db_txn_retryable(ct_db *db);
 
+/* For a read-only connection (SQLite; no-ops on PostgreSQL): makes the
+ * following SELECTs read one snapshot that holds every commit made, by any
+ * connection of any process, before this call: the open one when nothing
+ * was committed since it began (and it is young), else a new one. The
+ * connection then stays in that read transaction until the next call or
+ * ct_db_read_release, which ends it if it is at least min_age_ms old. */
+ct_err ct_db_read_snapshot(ct_db *db);
+void ct_db_read_release(ct_db *db, int64_t min_age_ms);
+
 /* Cross-process notifications (PostgreSQL LISTEN/NOTIFY). ct_db_listen opens
  * a second connection listening on the channels and calls cb(ctx, channel)
  * from its own thread for each notification, and for every channel after a

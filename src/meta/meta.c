@@ -230,8 +230,8 @@ ct_err ct_meta_open(const char *url_or_path, ct_meta **out)
         static const char *const channels[] = {"cattube_job", "cattube_outbox"};
         if ((err = ct_db_listen(m->db, channels, 2, on_notify, m, &m->listener)))
             goto fail;
-    } else if ((err = meta_watch_start(m, url_or_path, &m->watch)) ||
-               (err = meta_readers_init(m, url_or_path))) {
+    } else if ((err = meta_readers_init(m, url_or_path)) || /* the watch sweeps them */
+               (err = meta_watch_start(m, url_or_path, &m->watch))) {
         goto fail;
     }
     *out = m;

@@ -55,6 +55,9 @@ void meta_watch_stop(struct meta_watch *w);
  * main connection with mu held. Never call it with mu held, nor call
  * anything that takes mu before meta_read_end(m, db), which returns it. */
 ct_err meta_readers_init(ct_meta *m, const char *path);
+/* Ends idle readers' read snapshots that have lasted a while (the watch
+ * thread calls it): a snapshot kept open holds back WAL checkpoints. */
+void meta_readers_sweep(ct_meta *m);
 void meta_readers_free(ct_meta *m);
 ct_db *meta_read_begin(ct_meta *m);
 void meta_read_end(ct_meta *m, ct_db *db);

@@ -10,7 +10,12 @@
  * connection; a pool rather than one per thread because the front loop's,
  * libmicrohttpd's and the workers' threads all read. When the pool is spent,
  * or on PostgreSQL (where each reader would be another server backend), the
- * read takes the main connection under mu as before. */
+ * read takes the main connection under mu as before.
+ * A reader keeps its read transaction between calls while nothing has been
+ * committed (ct_db_read_snapshot, db_sqlite.c): two fcntl locks fewer per
+ * statement. The meta watch thread ends idle readers' snapshots once they
+ * are META_SNAPSHOT_IDLE_MS old (meta_readers_sweep), so an idle pool does
+ * not hold the WAL back while other processes write. */
 #include "meta/meta_internal.h"
 
 #include <stdlib.h>
@@ -18,6 +23,7 @@
 
 /* Read connections per ct_meta at most; each has its own page cache. */
 #define META_READERS_MAX 8
+#define META_SNAPSHOT_IDLE_MS 20
 
 struct meta_readers {
     pthread_mutex_t mu; /* held only to push or pop */
@@ -84,8 +90,11 @@ ct_db *meta_read_begin(ct_meta *m)
             pthread_mutex_unlock(&r->mu);
         }
     }
-    if (db)
+    if (db) {
+        /* On failure the reads still run, each on a snapshot of its own. */
+        (void)ct_db_read_snapshot(db);
         return db;
+    }
     pthread_mutex_lock(&m->mu);
     return m->db;
 }
@@ -99,5 +108,16 @@ void meta_read_end(ct_meta *m, ct_db *db)
     struct meta_readers *r = m->readers;
     pthread_mutex_lock(&r->mu);
     r->idle[r->n_idle++] = db; /* n_idle < n_open <= META_READERS_MAX */
+    pthread_mutex_unlock(&r->mu);
+}
+
+void meta_readers_sweep(ct_meta *m)
+{
+    struct meta_readers *r = m->readers;
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu); /* idle readers are ours while it is held */
+    for (int i = 0; i < r->n_idle; i++)
+        ct_db_read_release(r->idle[i], META_SNAPSHOT_IDLE_MS);
     pthread_mutex_unlock(&r->mu);
 }

@@ -11,7 +11,8 @@
  * wake idle workers for nothing, one cheap claim each).
  * Commits by this process's own connection also show up here; the hooks are
  * idempotent kicks, so that only costs a spare wake-up. The pollers' own
- * timers stay as a fallback (lease expiry has no event). */
+ * timers stay as a fallback (lease expiry has no event). Each round also
+ * ends the read pool's idle snapshots (meta_readers_sweep). */
 #include "meta/meta_internal.h"
 
 #include <stdlib.h>
@@ -90,6 +91,7 @@ static void *watch_thread(void *arg)
             break;
         pthread_mutex_unlock(&w->mu);
         check(w);
+        meta_readers_sweep(w->m);
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);

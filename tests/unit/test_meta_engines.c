@@ -852,6 +852,63 @@ static void test_shared_handle_reads(ct_meta *m)
     }
 }
 
+/* Two handles on one database, as two processes: every write through one
+ * is seen by the next read through the other, although the other's pooled
+ * readers keep their snapshot between calls while nothing is committed
+ * (SQLite: the commit count in meta.db-gen). On SQLite, a reader's
+ * snapshot is also dropped once it sits idle, so a checkpoint can empty
+ * the WAL. */
+static int wal_checkpoint_complete(void)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int busy = -1;
+    if (sqlite3_open(db_url, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        busy = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return busy == 0;
+}
+
+static void test_cross_handle_reads(ct_meta *m, ct_meta *other)
+{
+    char old[64], etag[16];
+    ct_meta_object got;
+    CHECK(ct_meta_bucket_create(m, "xh") == CT_OK);
+    for (int i = 0; i < 200; i++) {
+        if (i > 0) { /* a read first, so other's reader holds a snapshot */
+            CHECK(ct_meta_object_get(other, "xh", "k", &got) == CT_OK);
+            snprintf(etag, sizeof etag, "e%d", i - 1);
+            CHECK_STR(got.etag, etag);
+            ct_meta_object_free(&got);
+        }
+        unsigned char byte = (unsigned char)i;
+        ct_meta_object o = {.bucket = "xh", .key = "k", .size = 1, .is_inline = 1,
+                            .inline_data = &byte, .inline_len = 1};
+        snprintf(o.etag, sizeof o.etag, "e%d", i);
+        CHECK(ct_meta_object_put(m, &o, NULL, old) == CT_OK);
+        CHECK(ct_meta_object_get(other, "xh", "k", &got) == CT_OK);
+        snprintf(etag, sizeof etag, "e%d", i);
+        CHECK_STR(got.etag, etag);
+        CHECK(got.inline_len == 1 && got.inline_data && got.inline_data[0] == byte);
+        ct_meta_object_free(&got);
+    }
+    CHECK(ct_meta_object_delete(m, "xh", "k", NULL, old) == CT_OK);
+    CHECK(ct_meta_object_get(other, "xh", "k", &got) == CT_ERR_NOT_FOUND);
+    ct_meta_bucket b;
+    CHECK(ct_meta_bucket_get(other, "xh", &b) == CT_OK && !b.policy_json);
+    ct_meta_bucket_free(&b);
+    CHECK(ct_meta_bucket_set_policy(m, "xh", "{\"Version\":\"2012-10-17\"}") == CT_OK);
+    CHECK(ct_meta_bucket_get(other, "xh", &b) == CT_OK && b.policy_json);
+    ct_meta_bucket_free(&b);
+    if (!is_pg) {
+        usleep(150 * 1000); /* the watch threads' sweep ends idle snapshots */
+        CHECK(wal_checkpoint_complete());
+    }
+}
+
 /* PostgreSQL: every connection of the test database is killed (a failover,
  * an idle timeout); the next calls reconnect and succeed. */
 static void test_reconnect(ct_meta *m)
@@ -1025,6 +1082,7 @@ static void run_all(void)
     test_concurrent_purge(m);
     test_concurrent_same_key(m);
     test_shared_handle_reads(m);
+    test_cross_handle_reads(m, other);
     if (is_pg)
         test_reconnect(m);
     ct_meta_close(other);
