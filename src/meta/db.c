@@ -91,6 +91,22 @@ void ct_db_read_release(ct_db *db, int64_t min_age_ms)
         db_sqlite_read_release(db, min_age_ms);
 }
 
+uint64_t ct_db_shared_word(ct_db *db, int i)
+{
+    return db->dialect == CT_DB_SQLITE ? db_sqlite_shared_word(db, i) : 0;
+}
+
+void ct_db_shared_bump(ct_db *db, int i)
+{
+    if (db->dialect == CT_DB_SQLITE)
+        db_sqlite_shared_bump(db, i);
+}
+
+int ct_db_has_shared(ct_db *db)
+{
+    return db->dialect == CT_DB_SQLITE && db_sqlite_has_shared(db);
+}
+
 ct_err ct_db_listen(ct_db *db, const char *const *channels, int n, ct_db_notify_fn cb, void *ctx,
                     ct_db_listener **out)
 {

@@ -80,6 +80,14 @@ int ct_db_txn_retryable(ct_db *db);
  * ct_db_read_release, which ends it if it is at least min_age_ms old. */
 ct_err ct_db_read_snapshot(ct_db *db);
 void ct_db_read_release(ct_db *db, int64_t min_age_ms);
+/* Counters shared by every process using this SQLite file (words 1..511 of
+ * PATH-gen; word 0 counts commits): meta bumps one after a change to what
+ * a process may cache. 0 and a no-op when there is no such page (then
+ * nothing may be cached) and on PostgreSQL. */
+uint64_t ct_db_shared_word(ct_db *db, int i);
+void ct_db_shared_bump(ct_db *db, int i);
+/* Whether the page exists (a SQLite file in WAL mode that could be mapped). */
+int ct_db_has_shared(ct_db *db);
 
 /* Cross-process notifications (PostgreSQL LISTEN/NOTIFY). ct_db_listen opens
  * a second connection listening on the channels and calls cb(ctx, channel)

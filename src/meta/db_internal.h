@@ -40,6 +40,9 @@ struct ct_db_stmt {
 ct_err db_sqlite_open(const char *path, ct_db **out);
 ct_err db_sqlite_read_snapshot(ct_db *db);
 void db_sqlite_read_release(ct_db *db, int64_t min_age_ms);
+uint64_t db_sqlite_shared_word(ct_db *db, int i);
+void db_sqlite_shared_bump(ct_db *db, int i);
+int db_sqlite_has_shared(ct_db *db);
 ct_err db_pg_open(const char *url, ct_db **out);
 ct_err db_pg_listen(ct_db *db, const char *const *channels, int n, ct_db_notify_fn cb, void *ctx,
                     ct_db_listener **out);

@@ -51,7 +51,8 @@ typedef struct {
     int cached, in_use;
 } sq_stmt;
 
-#define DB_GEN_BYTES 4096     /* PATH-gen: one page; the count is its first word */
+#define DB_GEN_BYTES 4096     /* PATH-gen: one page; the commit count is its first word */
+#define DB_GEN_WORDS (DB_GEN_BYTES / 8) /* the others: ct_db_shared_word */
 #define DB_AUTOCHECKPOINT 1000 /* SQLite's default, which the WAL hook replaces */
 #define DB_SNAPSHOT_MS 50      /* a reader's snapshot is renewed after this at the latest */
 
@@ -399,6 +400,21 @@ ct_err db_sqlite_read_snapshot(ct_db *db)
     d->snap_gen = now_gen;
     d->snap_ms = now;
     return CT_OK;
+}
+
+uint64_t db_sqlite_shared_word(ct_db *db, int i)
+{
+    _Atomic uint64_t *g = ((sq_db *)db)->gen;
+    return g && i > 0 && i < DB_GEN_WORDS ? atomic_load(&g[i]) : 0;
+}
+
+int db_sqlite_has_shared(ct_db *db) { return ((sq_db *)db)->gen != NULL; }
+
+void db_sqlite_shared_bump(ct_db *db, int i)
+{
+    _Atomic uint64_t *g = ((sq_db *)db)->gen;
+    if (g && i > 0 && i < DB_GEN_WORDS)
+        atomic_fetch_add(&g[i], 1);
 }
 
 void db_sqlite_read_release(ct_db *db, int64_t min_age_ms)

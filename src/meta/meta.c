@@ -234,6 +234,7 @@ ct_err ct_meta_open(const char *url_or_path, ct_meta **out)
                (err = meta_watch_start(m, url_or_path, &m->watch))) {
         goto fail;
     }
+    meta_bcache_init(m);
     *out = m;
     return CT_OK;
 fail:
@@ -257,6 +258,7 @@ void ct_meta_close(ct_meta *m)
     ct_db_listen_stop(m->listener);
     meta_watch_stop(m->watch);
     meta_readers_free(m);
+    meta_bcache_free(m);
     ct_db_close(m->db);
     pthread_mutex_destroy(&m->hook_mu);
     pthread_mutex_destroy(&m->group_mu);

@@ -27,6 +27,7 @@ struct ct_meta {
     /* ct_meta_write_epoch: bumped after every commit here and whenever the
      * SQLite watch sees another connection's commit; 0 on PostgreSQL. */
     _Atomic uint64_t write_epoch;
+    struct meta_bcache *bcache; /* SQLite: bucket rows (meta_bcache.c), or NULL */
 };
 
 /* Marks a change (a commit here, or another process's). */
@@ -58,6 +59,20 @@ ct_err meta_readers_init(ct_meta *m, const char *path);
 /* Ends idle readers' read snapshots that have lasted a while (the watch
  * thread calls it): a snapshot kept open holds back WAL checkpoints. */
 void meta_readers_sweep(ct_meta *m);
+
+/* Bucket rows kept in memory (meta_bcache.c); valid while the shared word
+ * META_WORD_BUCKETS is unchanged. meta_bcache_gen is read before the row;
+ * get is 1 on a hit (*err CT_OK with out filled, or CT_ERR_NOT_FOUND);
+ * put keeps b (NULL: the bucket does not exist) for that gen. */
+#define META_WORD_BUCKETS 1
+void meta_bcache_init(ct_meta *m);
+void meta_bcache_free(ct_meta *m);
+uint64_t meta_bcache_gen(ct_meta *m);
+int meta_bcache_get(ct_meta *m, const char *name, uint64_t gen, ct_meta_bucket *out,
+                    ct_err *err);
+void meta_bcache_put(ct_meta *m, const char *name, uint64_t gen, const ct_meta_bucket *b);
+/* After a bucket write's commit (every process's caches miss from then on). */
+void meta_buckets_changed(ct_meta *m);
 void meta_readers_free(ct_meta *m);
 ct_db *meta_read_begin(ct_meta *m);
 void meta_read_end(ct_meta *m, ct_db *db);

@@ -108,8 +108,11 @@ ct_err ct_meta_bucket_create(ct_meta *m, const char *name)
     }
     ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
+    meta_buckets_changed(m);
     return e;
 }
+
+static ct_err bucket_read(ct_meta *m, const char *name, ct_meta_bucket *out);
 
 static void bucket_from_row(ct_db_stmt *st, ct_meta_bucket *b)
 {
@@ -121,6 +124,18 @@ static void bucket_from_row(ct_db_stmt *st, ct_meta_bucket *b)
 }
 
 ct_err ct_meta_bucket_get(ct_meta *m, const char *name, ct_meta_bucket *out)
+{
+    uint64_t gen = meta_bcache_gen(m); /* before the read */
+    ct_err e;
+    if (meta_bcache_get(m, name, gen, out, &e))
+        return e;
+    e = bucket_read(m, name, out);
+    if (e == CT_OK || e == CT_ERR_NOT_FOUND)
+        meta_bcache_put(m, name, gen, e ? NULL : out);
+    return e;
+}
+
+static ct_err bucket_read(ct_meta *m, const char *name, ct_meta_bucket *out)
 {
     ct_db_stmt *st = NULL;
     ct_db *db = meta_read_begin(m);
@@ -170,6 +185,7 @@ rollback:
     meta_rollback(m);
 unlock:
     pthread_mutex_unlock(&m->mu);
+    meta_buckets_changed(m);
     return e;
 }
 
@@ -206,6 +222,7 @@ static ct_err bucket_set_col(ct_meta *m, const char *sql, const char *name, cons
     }
     ct_db_finalize(st);
     pthread_mutex_unlock(&m->mu);
+    meta_buckets_changed(m);
     return e;
 }
 

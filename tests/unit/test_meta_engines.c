@@ -911,6 +911,17 @@ static void test_cross_handle_reads(ct_meta *m, ct_meta *other)
     CHECK(ct_meta_bucket_set_policy(m, "xh", "{\"Version\":\"2012-10-17\"}") == CT_OK);
     CHECK(ct_meta_bucket_get(other, "xh", &b) == CT_OK && b.policy_json);
     ct_meta_bucket_free(&b);
+    /* Bucket rows are kept in memory (meta_bcache.c), a missing bucket too. */
+    for (int r = 0; r < 3; r++)
+        CHECK(ct_meta_bucket_get(other, "xh2", &b) == CT_ERR_NOT_FOUND);
+    CHECK(ct_meta_bucket_create(m, "xh2") == CT_OK);
+    CHECK(ct_meta_bucket_get(other, "xh2", &b) == CT_OK && !b.notification_json);
+    ct_meta_bucket_free(&b);
+    CHECK(ct_meta_bucket_set_notification(m, "xh2", "{}") == CT_OK);
+    CHECK(ct_meta_bucket_get(other, "xh2", &b) == CT_OK && b.notification_json);
+    ct_meta_bucket_free(&b);
+    CHECK(ct_meta_bucket_delete(m, "xh2") == CT_OK);
+    CHECK(ct_meta_bucket_get(other, "xh2", &b) == CT_ERR_NOT_FOUND);
     if (!is_pg) {
         usleep(150 * 1000); /* the watch threads' sweep ends idle snapshots */
         CHECK(wal_checkpoint_complete());
