@@ -96,6 +96,10 @@ void ct_sha256(const void *p, size_t n, unsigned char out[32]);
 void ct_sha256_hex(const void *p, size_t n, char out[65]);
 void ct_hmac_sha256(const void *key, size_t klen, const void *p, size_t n, unsigned char out[32]);
 void ct_md5(const void *p, size_t n, unsigned char out[16]);
+/* OpenSSL's MD5, fetched from the provider once (EVP_md5() looks it up on
+ * every EVP_DigestInit_ex): for EVP_DigestInit_ex(ctx, ct_md5_md(), NULL). */
+struct evp_md_st;
+const struct evp_md_st *ct_md5_md(void);
 /* Constant-time comparison of equal-length strings; 0 when equal. */
 int ct_consttime_cmp(const char *a, const char *b);
 /* Cryptographically random lowercase hex string of n chars (n even). */

@@ -249,7 +249,7 @@ static int inline_wanted(ct_s3 *s, const ct_http_req *req, const put_state *st, 
 
 static ct_err inline_begin(put_state *st)
 {
-    if (!(st->md5 = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(st->md5, EVP_md5(), NULL))
+    if (!(st->md5 = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(st->md5, ct_md5_md(), NULL))
         return CT_ERR_NOMEM;
     st->inlining = 1;
     return CT_OK;

@@ -453,7 +453,7 @@ static ct_err md5_of_fd(int fd, unsigned char md5[16], uint64_t *size)
     ct_err e = CT_OK;
     static __thread char chunk[1 << 16];
     uint64_t total = 0;
-    EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+    EVP_DigestInit_ex(ctx, ct_md5_md(), NULL);
     for (;;) {
         ssize_t r = read(fd, chunk, sizeof chunk);
         if (r < 0 && errno == EINTR)

@@ -10,6 +10,8 @@
  * hash inline, paying no copy. */
 #include "store/store_md5.h"
 
+#include "core/core.h"
+
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -81,7 +83,7 @@ store_md5 *store_md5_new(void)
     if (!h)
         return NULL;
     h->ctx = EVP_MD_CTX_new();
-    if (!h->ctx || !EVP_DigestInit_ex(h->ctx, EVP_md5(), NULL)) {
+    if (!h->ctx || !EVP_DigestInit_ex(h->ctx, ct_md5_md(), NULL)) {
         EVP_MD_CTX_free(h->ctx);
         free(h);
         return NULL;
