@@ -30,7 +30,9 @@
  * snapshot lives at most DB_SNAPSHOT_MS, and idle readers drop theirs (the
  * meta watch thread's sweep), so a reader never holds the WAL back long.
  * Without the page (it could not be created or mapped) every read takes a
- * fresh snapshot, as before. */
+ * fresh snapshot, as before. The page gets the database file's mode and
+ * owner, as -wal and -shm do, so every process that can write the database
+ * can bump the count. */
 #include "meta/db_internal.h"
 
 #include <fcntl.h>
@@ -316,12 +318,19 @@ static _Atomic uint64_t *gen_map(const char *path)
 {
     if (!*path || strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
         return NULL;
+    /* The database file's mode and owner, as SQLite gives -wal and -shm:
+     * every process that writes the database must bump the count. */
+    struct stat dbst;
+    if (stat(path, &dbst) != 0)
+        return NULL;
     ct_buf gp = CT_BUF_INIT;
     ct_buf_printf(&gp, "%s-gen", path);
-    int fd = gp.data ? open(gp.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+    int fd = gp.data ? open(gp.data, O_RDWR | O_CREAT | O_CLOEXEC, dbst.st_mode & 0666) : -1;
     ct_buf_free(&gp);
     if (fd < 0)
         return NULL;
+    if (geteuid() == 0 && fchown(fd, dbst.st_uid, dbst.st_gid) != 0)
+        ct_warn("meta: %s-gen: cannot give it the database's owner", path);
     struct stat st;
     void *p = MAP_FAILED;
     /* Only ever grown (never truncated under another process's mapping). */
