@@ -20,12 +20,13 @@
  * -shm file plus its mutex: ~13 % of a 4 KiB GET's CPU. A pooled reader
  * instead keeps one read transaction open across calls for as long as no
  * connection of any process has committed since it began, once two calls
- * in a row found no commit between them (while writes go on, it keeps none). Commits are
- * counted in PATH-gen, a page mapped shared by every connection to PATH in
- * every process, bumped by SQLite's WAL hook after each commit (the hook
- * runs once the commit is durable, before the writer's call returns, so a
- * reader that starts after a write has returned sees the count move and
- * takes a new snapshot: read-after-write holds across processes). The hook
+ * in a row found no commit between them (while writes go on, it keeps
+ * none). Commits are counted in PATH-gen, a page mapped shared by every
+ * connection to PATH in every process, bumped by SQLite's WAL hook after
+ * each commit (the hook runs once the commit is durable, before the
+ * writer's call returns, so a reader that starts after a write has
+ * returned sees the count move and takes a new snapshot: read-after-write
+ * holds across processes). The hook
  * also runs the auto-checkpoint it replaces (every 1000 WAL pages). A
  * snapshot lives at most DB_SNAPSHOT_MS, and idle readers drop theirs (the
  * meta watch thread's sweep), so a reader never holds the WAL back long.
