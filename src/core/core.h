@@ -163,6 +163,8 @@ ct_err ct_snprintf(char *out, size_t n, const char *fmt, ...) __attribute__((for
 /* Content-Type from a key's extension ("video/mp4", ...); default
  * "application/octet-stream". */
 const char *ct_mime_from_name(const char *name);
+/* FNV-1a of a NUL-terminated string: hash tables keyed by text. */
+uint64_t ct_fnv1a(const char *s);
 
 /* ---- HTTP Range (RFC 9110) ----
  * Parses a Range header value against an object of size len.

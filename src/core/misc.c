@@ -7,6 +7,14 @@
 #include <string.h>
 #include <strings.h>
 
+uint64_t ct_fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
 ct_err ct_snprintf(char *out, size_t n, const char *fmt, ...)
 {
     va_list ap;

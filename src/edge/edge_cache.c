@@ -73,14 +73,6 @@ struct edge_cache {
     edge_cache_stats stats; /* under mu, but hits (atomic) */
 };
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 edge_cache *edge_cache_new(size_t max_bytes)
 {
     edge_cache *c = calloc(1, sizeof *c);
@@ -375,7 +367,7 @@ int edge_cache_peek(ct_edge *e, const edge_dist *d, const char *key, char *etag,
     memset(&o, 0, sizeof o);
     ct_err kept = CT_OK;
     pthread_rwlock_rdlock(&c->rw);
-    int found = find_fresh(c, ckey, fnv1a(ckey), &o, &kept);
+    int found = find_fresh(c, ckey, ct_fnv1a(ckey), &o, &kept);
     pthread_rwlock_unlock(&c->rw);
     if (found)
         snprintf(etag, n, "%s", kept ? "" : o.etag);
@@ -397,7 +389,7 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
     strcpy(ckey, d->id);
     strcat(ckey, "/");
     strcat(ckey, key);
-    uint64_t h = fnv1a(ckey);
+    uint64_t h = ct_fnv1a(ckey);
     int slot = -1;
     ct_err kept = CT_OK;
     pthread_rwlock_rdlock(&c->rw); /* a hit needs no more */
@@ -459,7 +451,7 @@ ct_err edge_cache_lookup(ct_edge *e, const edge_dist *d, const char *key, ct_met
 /* The entry of (d, key) under rw (either side), or NULL; ckey is freed. */
 static centry *entry_locked(edge_cache *c, char *ckey)
 {
-    centry *en = entry_of(c, ckey, fnv1a(ckey));
+    centry *en = entry_of(c, ckey, ct_fnv1a(ckey));
     free(ckey);
     return en;
 }

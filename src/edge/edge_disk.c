@@ -69,14 +69,6 @@ struct edge_disk {
     edge_disk_stats stats;
 };
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 static void path_of(const edge_disk *dk, uint64_t seq, const char *tag, char *out, size_t n)
 {
     snprintf(out, n, "%s/%s%016llx", dk->dir, tag, (unsigned long long)seq);
@@ -241,7 +233,7 @@ static dentry *meta_read(edge_disk *dk, uint64_t seq, int64_t now_wall)
         en = NULL;
         goto cleanup;
     }
-    en->hash = fnv1a(en->ckey);
+    en->hash = ct_fnv1a(en->ckey);
     en->seq = seq;
     en->size = (uint64_t)size;
     en->expires_ms = ct_mono_ms() + (expires - now_wall);
@@ -468,7 +460,7 @@ int edge_disk_ready(edge_disk *dk, const char *ckey, const char *etag)
     if (!dk)
         return 0;
     pthread_mutex_lock(&dk->mu);
-    dentry *en = find_locked(dk, ckey, fnv1a(ckey));
+    dentry *en = find_locked(dk, ckey, ct_fnv1a(ckey));
     int ok = en && !strcmp(en->row.etag, etag) && ct_mono_ms() < en->expires_ms;
     pthread_mutex_unlock(&dk->mu);
     return ok;
@@ -478,7 +470,7 @@ int edge_disk_row(edge_disk *dk, const char *ckey, ct_meta_object *out, int64_t 
 {
     if (!dk)
         return 0;
-    uint64_t h = fnv1a(ckey);
+    uint64_t h = ct_fnv1a(ckey);
     int found = 0;
     pthread_mutex_lock(&dk->mu);
     dentry *en = find_locked(dk, ckey, h);
@@ -545,7 +537,7 @@ static void insert_locked(edge_disk *dk, const char *ckey, uint64_t h, const ct_
 ct_err edge_disk_get(edge_disk *dk, const char *ckey, const ct_meta_object *o, int64_t ttl_s,
                      edge_disk_fill_fn fill, void *ctx, int *fd, uint64_t *size, int *hit)
 {
-    uint64_t h = fnv1a(ckey);
+    uint64_t h = ct_fnv1a(ckey);
     *fd = -1;
     *hit = 0;
     pthread_mutex_lock(&dk->mu);

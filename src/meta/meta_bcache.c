@@ -61,10 +61,7 @@ void meta_bcache_free(ct_meta *m)
 
 static bslot *slot_of(struct meta_bcache *c, const char *name)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return &c->slot[h % META_BCACHE_SLOTS];
+    return &c->slot[ct_fnv1a(name) % META_BCACHE_SLOTS];
 }
 
 static char *dup_or_null(const char *s, int *failed)

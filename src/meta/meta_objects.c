@@ -112,8 +112,6 @@ ct_err ct_meta_bucket_create(ct_meta *m, const char *name)
     return e;
 }
 
-static ct_err bucket_read(ct_meta *m, const char *name, ct_meta_bucket *out);
-
 static void bucket_from_row(ct_db_stmt *st, ct_meta_bucket *b)
 {
     memset(b, 0, sizeof *b);
@@ -121,18 +119,6 @@ static void bucket_from_row(ct_db_stmt *st, ct_meta_bucket *b)
     b->created_ms = ct_db_col_int64(st, 1);
     b->notification_json = meta_col_dup(st, 2);
     b->policy_json = meta_col_dup(st, 3);
-}
-
-ct_err ct_meta_bucket_get(ct_meta *m, const char *name, ct_meta_bucket *out)
-{
-    uint64_t gen = meta_bcache_gen(m); /* before the read */
-    ct_err e;
-    if (meta_bcache_get(m, name, gen, out, &e))
-        return e;
-    e = bucket_read(m, name, out);
-    if (e == CT_OK || e == CT_ERR_NOT_FOUND)
-        meta_bcache_put(m, name, gen, e ? NULL : out);
-    return e;
 }
 
 static ct_err bucket_read(ct_meta *m, const char *name, ct_meta_bucket *out)
@@ -151,6 +137,18 @@ static ct_err bucket_read(ct_meta *m, const char *name, ct_meta_bucket *out)
     }
     ct_db_finalize(st);
     meta_read_end(m, db);
+    return e;
+}
+
+ct_err ct_meta_bucket_get(ct_meta *m, const char *name, ct_meta_bucket *out)
+{
+    uint64_t gen = meta_bcache_gen(m); /* before the read */
+    ct_err e;
+    if (meta_bcache_get(m, name, gen, out, &e))
+        return e;
+    e = bucket_read(m, name, out);
+    if (e == CT_OK || e == CT_ERR_NOT_FOUND)
+        meta_bcache_put(m, name, gen, e ? NULL : out);
     return e;
 }
 
@@ -262,7 +260,6 @@ static void object_from_row(ct_db_stmt *st, ct_meta_object *o)
     o->meta_json = meta_col_dup(st, 6);
     o->mtime_ms = ct_db_col_int64(st, 7);
 }
-
 
 /* The bytes of an inline row (column 8 of OBJECT_COLS_GET). */
 static ct_err inline_from_row(ct_db_stmt *st, ct_meta_object *o)

@@ -3,7 +3,6 @@
 #include "s3/s3_policy.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <strings.h>
 
@@ -456,7 +455,7 @@ static void commit(post_state *st, ct_http_resp *resp)
     ct_err e = CT_OK;
     if (st->inlining) {
         id[0] = '\0';
-        EVP_Digest(st->inl.data ? st->inl.data : "", st->inl.len, md5, NULL, ct_md5_md(), NULL);
+        ct_md5(st->inl.data ? st->inl.data : "", st->inl.len, md5);
     } else {
         e = ct_store_writer_commit(st->w, id, md5);
         st->w = NULL;

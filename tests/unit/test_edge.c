@@ -46,6 +46,17 @@ static void put_object(const char *bucket, const char *key, const void *data, si
     CHECK(ct_meta_object_put(meta, &o, NULL, old) == CT_OK);
 }
 
+/* Opens the globals meta and store on tmpdir/db and tmpdir/store_dir; 1 when both opened. */
+static int open_meta_store(const char *db, const char *store_dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, db);
+    CHECK(ct_meta_open_sqlite(path, &meta) == CT_OK);
+    snprintf(path, sizeof path, "%s/%s", tmpdir, store_dir);
+    CHECK(ct_store_open_fs(path, &store) == CT_OK);
+    return meta && store;
+}
+
 static int admin(ct_edge *e, const char *method, const char *path, const char *body,
                  json_t **out)
 {
@@ -276,11 +287,7 @@ static void squash(char *s)
 static void test_end_to_end(void)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s/meta.db", tmpdir);
-    CHECK(ct_meta_open_sqlite(path, &meta) == CT_OK);
-    snprintf(path, sizeof path, "%s/store", tmpdir);
-    CHECK(ct_store_open_fs(path, &store) == CT_OK);
-    if (!meta || !store)
+    if (!open_meta_store("meta.db", "store"))
         return;
 
     /* Content: 1000 patterned bytes, a 3 MiB object (several TLS blocks). */
@@ -935,12 +942,7 @@ static int clock_get(ct_edge *e, const edge_dist *d, const char *key)
 
 static void test_meta_cache(void)
 {
-    char path[600];
-    snprintf(path, sizeof path, "%s/clock.db", tmpdir);
-    CHECK(ct_meta_open_sqlite(path, &meta) == CT_OK);
-    snprintf(path, sizeof path, "%s/clock-store", tmpdir);
-    CHECK(ct_store_open_fs(path, &store) == CT_OK);
-    if (!meta || !store)
+    if (!open_meta_store("clock.db", "clock-store"))
         return;
     CHECK(ct_meta_bucket_create(meta, "clock") == CT_OK);
     CHECK(ct_meta_bucket_set_policy(
