@@ -8,6 +8,7 @@
  * credential scope's service decides); everything else is S3. Signals are
  * blocked in every thread and taken synchronously by main with sigwait. */
 #include "cli/cli.h"
+#include "client/client.h"
 #include "edge/edge.h"
 #include "events/events.h"
 #include "http/http.h"
@@ -50,6 +51,7 @@ typedef struct {
     long long inline_max;      /* S3 objects up to this size live in their meta row */
     char origin_allow[4096];   /* --origin-allow values joined by ',' */
     const char *origin_ca_file; /* CAs for https origins; NULL: the system's */
+    const char *webhook_ca_file; /* CAs for https webhooks; NULL: the system's */
 } serve_opts;
 
 typedef struct {
@@ -355,6 +357,8 @@ static void serve_usage(FILE *f)
           "  --origin-no-verify-ssl   do not verify external origins' TLS certificates\n"
           "  --origin-ca-file PEM     trust the CAs in PEM (instead of the system's) for https\n"
           "                           external origins, e.g. a private CA\n"
+          "  --webhook-ca-file PEM    trust the CAs in PEM (instead of the system's) for https\n"
+          "                           webhook URLs\n"
           "  --external-s3-endpoint URL  where S3 origins whose bucket is not on this node are\n"
           "                           read (default https://s3.REGION.amazonaws.com); its host\n"
           "                           is allowed without --origin-allow\n"
@@ -408,6 +412,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         {"origin-no-verify-ssl", no_argument, NULL, 0x105},
         {"origin-allow", required_argument, NULL, 0x106},
         {"origin-ca-file", required_argument, NULL, 0x107},
+        {"webhook-ca-file", required_argument, NULL, 0x108},
         {"inline-max", required_argument, NULL, 'I'},
         CT_CLI_LIMIT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
@@ -415,7 +420,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     *o = (serve_opts){"./cattube-data", "127.0.0.1:9000", "127.0.0.1:8443", "127.0.0.1:8080",
                       "us-east-1", NULL, NULL, NULL, 1, 30, 604800, NULL, NULL, 600,
                       SERVE_JOB_RETENTION_DAYS * 86400000LL, {0}, NULL, NULL, NULL, NULL, 0,
-                      CT_S3_INLINE_MAX_DEFAULT, "", NULL};
+                      CT_S3_INLINE_MAX_DEFAULT, "", NULL, NULL};
     ct_cli_limits_defaults(&o->limits);
     int c, lim;
     long long days = -1, secs = -1; /* -1: not given */
@@ -446,6 +451,7 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
         case 0x104: o->external_s3 = optarg; break;
         case 0x105: o->origin_no_verify = 1; break;
         case 0x107: o->origin_ca_file = optarg; break;
+        case 0x108: o->webhook_ca_file = optarg; break;
         case 0x106:
             if (append_allow(o->origin_allow, sizeof o->origin_allow, optarg))
                 return -1;
@@ -480,6 +486,11 @@ static int parse_opts(int argc, char **argv, serve_opts *o)
     if (bad_retention || (days >= 0 && secs >= 0)) {
         fprintf(stderr, "cattube serve: give either --job-retention-days N (0..100000) or "
                         "--job-retention-seconds N, a whole number\n");
+        return -1;
+    }
+    char why[128];
+    if (o->webhook_ca_file && ct_client_ca_file_check(o->webhook_ca_file, why, sizeof why)) {
+        fprintf(stderr, "cattube serve: --webhook-ca-file %s: %s\n", o->webhook_ca_file, why);
         return -1;
     }
     if (days >= 0 || secs >= 0)
@@ -592,7 +603,8 @@ static ct_err start_all(server *sv)
                  sv->opt.edge_http_listen);
         return e;
     }
-    ct_events_config evc = {sv->opt.region, sv->account_id, sv->master_key};
+    ct_events_config evc = {sv->opt.region, sv->account_id, sv->master_key,
+                            sv->opt.webhook_ca_file};
     if ((e = ct_events_start(&evc, sv->meta, sv->mc, &sv->events)))
         return e;
     if (sv->opt.workers > 0) {

@@ -334,6 +334,11 @@ ct_err ct_events_start(const ct_events_config *cfg, ct_meta *meta, ct_mc *mc, ct
     snprintf(ev->account_id, sizeof ev->account_id, "%s", cfg->account_id);
     ev->meta = meta;
     ev->mc = mc;
+    if (cfg->webhook_ca_file && *cfg->webhook_ca_file &&
+        !(ev->webhook_ca_file = strdup(cfg->webhook_ca_file))) {
+        free(ev);
+        return CT_ERR_NOMEM;
+    }
     if (cfg->master_key) {
         memcpy(ev->master, cfg->master_key, sizeof ev->master);
         ev->has_master = 1;
@@ -350,6 +355,7 @@ ct_err ct_events_start(const ct_events_config *cfg, ct_meta *meta, ct_mc *mc, ct
     if (e) {
         events_sender_stop(ev->sender);
         events_hub_close(ev->hub);
+        free(ev->webhook_ca_file);
         free(ev);
         return e;
     }
@@ -373,5 +379,6 @@ void ct_events_stop(ct_events *ev)
     pthread_cond_destroy(&ev->cv);
     pthread_mutex_destroy(&ev->mu);
     explicit_bzero(ev->master, sizeof ev->master);
+    free(ev->webhook_ca_file);
     free(ev);
 }

@@ -23,6 +23,9 @@ typedef struct {
     /* 32 bytes sealing webhook secrets at rest (the IAM master key); NULL:
      * secrets are stored as given. Copied. */
     const unsigned char *master_key;
+    /* PEM CAs webhook https URLs are verified against; NULL: the system's.
+     * Copied; the caller checks that it parses (ct_client_ca_file_check). */
+    const char *webhook_ca_file;
 } ct_events_config;
 
 ct_err ct_events_start(const ct_events_config *cfg, ct_meta *meta, ct_mc *mc, ct_events **out);

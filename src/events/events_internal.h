@@ -26,6 +26,7 @@ struct ct_events {
     events_hub *hub;
     unsigned char master[32];
     int has_master;
+    char *webhook_ca_file; /* NULL: the system's CAs */
 };
 
 /* webhook.c: one thread POSTs due deliveries; kick after adding some. */

@@ -13,7 +13,8 @@
  *
  * DESIGN: one sender thread takes due rows from the deliveries table
  * (meta_events.c) and POSTs them one at a time (connect timeout 2 s, total
- * 10 s, no redirects, no proxy, http/https only). Any 2xx is success; any
+ * 10 s, no redirects, no proxy, http/https only; https is verified against
+ * the system's CAs, or serve's --webhook-ca-file). Any 2xx is success; any
  * other answer or a transport error schedules a retry after
  * ct_events_backoff_ms(attempts) (1 s, 2 s, 4 s, ... capped at 5 min) until
  * WEBHOOK_MAX_ATTEMPTS, then the delivery is "failed". State lives in the
@@ -131,6 +132,8 @@ static ct_err post(events_sender *s, const ct_meta_delivery *d, const ct_meta_we
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
+    if (s->ev->webhook_ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, s->ev->webhook_ca_file);
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);

@@ -8,6 +8,8 @@ import http.client
 import http.server
 import json
 import os
+import ssl
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -18,7 +20,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 import media
-from conftest import REPO, Server
+from conftest import REPO, Server, bad_ca_files, cattube_bin, make_test_ca
 
 SRC, DST = "webhook-src", "webhook-dst"
 
@@ -29,7 +31,7 @@ class Receiver:
     """HTTP receiver on 127.0.0.1: records every POST; /flaky answers 500 to
     its first two requests, /ok always 200."""
 
-    def __init__(self):
+    def __init__(self, cert=None, key=None):
         self.hits = []
         self.cv = threading.Condition()
         self.flaky_left = 2
@@ -55,7 +57,13 @@ class Receiver:
                 self.end_headers()
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "http"
+        if cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -369,3 +377,62 @@ def test_pending_delivery_survives_restart(tmp_path_factory, receiver):
     finally:
         problems = srv.stop()
     assert not problems, problems
+
+
+def test_https_webhook_ca_file(tmp_path_factory):
+    """serve --webhook-ca-file: https webhooks whose certificate chains to the
+    file's CAs get their events; one that does not is never sent the event
+    (the delivery records curl's certificate error and stays pending)."""
+    d = str(tmp_path_factory.mktemp("webhook-tls"))
+    ca, good_cert, good_key = make_test_ca(os.path.join(d, "trusted"))
+    _, bad_cert, bad_key = make_test_ca(os.path.join(d, "stranger"))
+    good, bad = Receiver(good_cert, good_key), Receiver(bad_cert, bad_key)
+    srv = Server(os.path.join(d, "data"))
+    srv.extra_args = ["--webhook-ca-file", ca]
+    srv.start()
+    try:
+        ok = make_webhook(srv, "tls-ok", good.url + "/ok", secret="tls-secret")
+        no = make_webhook(srv, "tls-no", bad.url + "/ok")
+        s3 = srv.client("s3")
+        s3.create_bucket(Bucket="tls-src")
+        s3.put_bucket_notification_configuration(Bucket="tls-src", NotificationConfiguration={
+            "QueueConfigurations": [
+                {"Id": "good", "QueueArn": ok["arn"], "Events": ["s3:ObjectCreated:*"],
+                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "good/"}]}}},
+                {"Id": "bad", "QueueArn": no["arn"], "Events": ["s3:ObjectCreated:*"],
+                 "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "bad/"}]}}}]})
+        s3.put_object(Bucket="tls-src", Key="good/a b.mp4", Body=b"x")
+        s3.put_object(Bucket="tls-src", Key="bad/c.mp4", Body=b"y")
+        hits = good.wait(lambda h: h["path"] == "/ok")
+        assert hits, "no event over https to the trusted receiver"
+        assert verify(hits[0], "tls-secret")
+        rec = json.loads(hits[0]["body"])["Records"][0]
+        assert rec["s3"]["object"]["key"] == "good/a+b.mp4"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            status, out = admin(srv, "GET", "/cattube/admin/deliveries?webhook=tls-no")
+            assert status == 200
+            if out["deliveries"] and out["deliveries"][0]["lastError"]:
+                break
+            time.sleep(0.2)
+        dl = out["deliveries"][0]
+        assert dl["status"] == "pending" and dl["attempts"] >= 1, dl
+        assert "certificate" in dl["lastError"].lower(), dl
+        assert not bad.hits, "an untrusted https webhook was sent the event"
+    finally:
+        problems = srv.stop()
+        good.close()
+        bad.close()
+    assert not problems, problems
+
+
+def test_webhook_ca_file_checked_at_start(tmp_path):
+    """A --webhook-ca-file that is missing or not PEM stops serve at once,
+    naming the path and what is wrong, instead of failing every https
+    delivery later."""
+    for path, why in bad_ca_files(str(tmp_path)):
+        r = subprocess.run([cattube_bin(), "serve", "--data", str(tmp_path / "data"),
+                            "--listen", "127.0.0.1:0", "--webhook-ca-file", path],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0
+        assert f"--webhook-ca-file {path}: {why}" in r.stderr, r.stderr
