@@ -38,6 +38,10 @@ struct ct_db_stmt {
 };
 
 ct_err db_sqlite_open(const char *path, ct_db **out);
+/* db_walbuf.c: the name of the VFS that joins a commit's WAL writes into
+ * one pwrite, registered on first use; NULL when it could not be (or
+ * CATTUBE_SQLITE_PLAIN_VFS is set): then SQLite's default. */
+const char *db_walbuf_vfs(void);
 ct_err db_sqlite_read_snapshot(ct_db *db);
 void db_sqlite_read_release(ct_db *db, int64_t min_age_ms);
 uint64_t db_sqlite_shared_word(ct_db *db, int i);

@@ -292,7 +292,7 @@ ct_err db_sqlite_open(const char *path, ct_db **out)
     db->base.dialect = CT_DB_SQLITE;
     int rc = sqlite3_open_v2(path, &db->h,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+                             db_walbuf_vfs());
     if (rc != SQLITE_OK) {
         ct_error("meta: open %s: %s", path, sqlite3_errstr(rc));
         sq_close(&db->base);
