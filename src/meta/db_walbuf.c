@@ -36,8 +36,9 @@ typedef struct {
     sqlite3_file base;    /* base.pMethods = &walbuf_io */
     sqlite3_file *real;   /* the wrapped VFS's file, right after this struct */
     int is_wal;
-    unsigned char *buf;   /* pending bytes for [off, off + len) of the file */
-    size_t len, cap;
+    unsigned char *buf;   /* WALBUF_MAX bytes from the first write; pending
+                             bytes for [off, off + len) of the file */
+    size_t len;
     sqlite3_int64 off;
     sqlite3_int64 commit_page_at; /* the commit frame's page starts here; -1: none */
 } walbuf_file;
@@ -57,18 +58,11 @@ static int flush(walbuf_file *f)
     return rc;
 }
 
+/* Caller: f->len + n <= WALBUF_MAX. */
 static int buffer(walbuf_file *f, const void *p, size_t n, sqlite3_int64 off)
 {
-    if (f->len + n > f->cap) {
-        size_t cap = f->cap ? f->cap : 32 * 1024;
-        while (cap < f->len + n)
-            cap *= 2;
-        unsigned char *b = realloc(f->buf, cap);
-        if (!b)
-            return SQLITE_NOMEM;
-        f->buf = b;
-        f->cap = cap;
-    }
+    if (!f->buf && !(f->buf = malloc(WALBUF_MAX)))
+        return SQLITE_NOMEM;
     if (!f->len)
         f->off = off;
     memcpy(f->buf + f->len, p, n);
@@ -121,7 +115,6 @@ static int wb_close(sqlite3_file *pf)
     int crc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
     free(f->buf);
     f->buf = NULL;
-    f->cap = 0;
     return rc != SQLITE_OK ? rc : crc;
 }
 
