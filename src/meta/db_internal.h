@@ -42,6 +42,16 @@ ct_err db_sqlite_open(const char *path, ct_db **out);
  * one pwrite, registered on first use; NULL when it could not be (or
  * CATTUBE_SQLITE_PLAIN_VFS is set): then SQLite's default. */
 const char *db_walbuf_vfs(void);
+/* db_ckpt.c: checkpoints of a writer connection's WAL, mostly on a thread
+ * of their own (see there). db_ckpt_after_commit is the WAL hook's: it
+ * returns 1 when the caller is to checkpoint inline now. NULL (from a
+ * failed db_ckpt_new) always checkpoints inline, as SQLite would. */
+#define DB_CKPT_PAGES 1000    /* SQLite's auto-checkpoint, which the hook replaces */
+#define DB_CKPT_BACKSTOP 4000 /* past this the writer checkpoints whatever happens */
+typedef struct db_ckpt db_ckpt;
+db_ckpt *db_ckpt_new(const char *path);
+int db_ckpt_after_commit(db_ckpt *c, int pages);
+void db_ckpt_free(db_ckpt *c);
 ct_err db_sqlite_read_snapshot(ct_db *db);
 void db_sqlite_read_release(ct_db *db, int64_t min_age_ms);
 uint64_t db_sqlite_shared_word(ct_db *db, int i);

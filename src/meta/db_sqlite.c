@@ -27,7 +27,8 @@
  * writer's call returns, so a reader that starts after a write has
  * returned sees the count move and takes a new snapshot: read-after-write
  * holds across processes). The hook
- * also runs the auto-checkpoint it replaces (every 1000 WAL pages). A
+ * also replaces SQLite's auto-checkpoint (every 1000 WAL pages), mostly
+ * on a thread of its own (db_ckpt.c). A
  * snapshot lives at most DB_SNAPSHOT_MS, and idle readers drop theirs (the
  * meta watch thread's sweep), so a reader never holds the WAL back long.
  * Without the page (it could not be created or mapped) every read takes a
@@ -57,7 +58,6 @@ typedef struct {
 
 #define DB_GEN_BYTES 4096     /* PATH-gen: one page; the commit count is its first word */
 #define DB_GEN_WORDS (DB_GEN_BYTES / 8) /* the others: ct_db_shared_word */
-#define DB_AUTOCHECKPOINT 1000 /* SQLite's default, which the WAL hook replaces */
 #define DB_SNAPSHOT_MS 50      /* a reader's snapshot is renewed after this at the latest */
 
 typedef struct {
@@ -71,6 +71,7 @@ typedef struct {
     int64_t snap_ms;       /* when it began (ct_mono_ms) */
     int snap_open;         /* a read transaction of ct_db_read_snapshot is open */
     sqlite3_stmt *begin_st, *commit_st; /* the snapshot's BEGIN and COMMIT, prepared once */
+    db_ckpt *ckpt; /* made by the WAL hook when the WAL first fills */
 } sq_db;
 
 static ct_err sq_err(int rc)
@@ -96,6 +97,7 @@ static void sq_close(ct_db *db)
     sq_db *d = (sq_db *)db;
     if (d->gen)
         munmap((void *)d->gen, DB_GEN_BYTES);
+    db_ckpt_free(d->ckpt);
     sqlite3_finalize(d->begin_st);
     sqlite3_finalize(d->commit_st);
     for (int i = 0; i < d->n_cache; i++) {
@@ -383,7 +385,9 @@ static int wal_hook(void *ctx, sqlite3 *h, const char *schema, int pages)
     sq_db *d = ctx;
     if (d->gen)
         atomic_fetch_add(d->gen, 1);
-    if (pages >= DB_AUTOCHECKPOINT)
+    if (pages >= DB_CKPT_PAGES && !d->ckpt && d->gen) /* gen: a file of its own */
+        d->ckpt = db_ckpt_new(sqlite3_db_filename(h, schema));
+    if (db_ckpt_after_commit(d->ckpt, pages))
         sqlite3_wal_checkpoint(h, schema);
     return SQLITE_OK;
 }
