@@ -43,6 +43,7 @@
 #define HTTP_FRONT_MAX_CONNS 1000       /* beyond this, MHD takes (and limits) them */
 #define HTTP_FRONT_IDLE_MS (300 * 1000) /* MHD_OPTION_CONNECTION_TIMEOUT's 300 s */
 #define HTTP_FRONT_SENDFILE_CHUNK ((size_t)1 << 20)
+#define HTTP_FRONT_CORK_MIN ((uint64_t)4 << 20) /* file bodies from here go out corked */
 
 typedef struct front_thread front_thread;
 
@@ -56,6 +57,7 @@ typedef struct front_conn {
     int file_fd;              /* large body: sent by sendfile after out */
     off_t file_off;
     uint64_t file_left;
+    int corked; /* TCP_CORK set for this file body */
     int close_after;
     int want_out;             /* registered for EPOLLOUT */
     struct front_conn *prev, *next;
@@ -265,6 +267,21 @@ static int append_file(ct_buf *b, int fd, uint64_t off, size_t len)
     return 0;
 }
 
+/* TCP_CORK around a large file body. Without it every sendfile call that
+ * fills the socket ends in a pushed partial segment: a 64 MiB GetObject
+ * went out in ~50 % more segments than nginx's (tcp_nopush), with
+ * spurious retransmissions under BBR's pacing, at 0.85-0.9x its rate.
+ * Below 4 MiB corking measured slower (1 MiB GetObject from 1 connection:
+ * 2,180 -> 1,800/s, more CPU per request; why is not pinned down), from
+ * 4 MiB up faster (4 MiB +3-13 %, 64 MiB +8-13 %). */
+static void set_cork(front_conn *c, int on)
+{
+    if (c->corked == on)
+        return;
+    if (setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0)
+        c->corked = on;
+}
+
 /* Serialises resp as MHD would: its headers, x-amz-request-id, Server,
  * Date, Content-Length (none for 1xx/204/304), no body for HEAD. Returns
  * -1 when the response cannot be sent (the connection is then closed). */
@@ -308,6 +325,7 @@ static int build_response(front_thread *t, front_conn *c, const http_state *st, 
         r->fd = -1;
         c->file_off = (off_t)r->fd_offset;
         c->file_left = r->fd_len;
+        set_cork(c, c->file_left >= HTTP_FRONT_CORK_MIN);
         return 0;
     }
     return ct_buf_append(b, r->body.data, r->body.len) == CT_OK ? 0 : -1;
@@ -345,6 +363,7 @@ static int conn_flush(front_conn *c)
     if (c->file_fd >= 0) {
         close(c->file_fd);
         c->file_fd = -1;
+        set_cork(c, 0); /* sends the last partial segment */
     }
     return 1;
 }
