@@ -270,10 +270,11 @@ static int append_file(ct_buf *b, int fd, uint64_t off, size_t len)
 /* TCP_CORK around a large file body. Without it every sendfile call that
  * fills the socket ends in a pushed partial segment: a 64 MiB GetObject
  * went out in ~50 % more segments than nginx's (tcp_nopush), with
- * spurious retransmissions under BBR's pacing, at 0.85-0.9x its rate.
- * Below 4 MiB corking measured slower (1 MiB GetObject from 1 connection:
- * 2,180 -> 1,800/s, more CPU per request; why is not pinned down), from
- * 4 MiB up faster (4 MiB +3-13 %, 64 MiB +8-13 %). */
+ * spurious retransmissions under BBR's pacing, and a 256 MiB one from one
+ * client ran at ~1.9-2.0 GB/s against ~2.2-2.4 corked. Below 4 MiB
+ * corking measured slower (1 MiB GetObject from 1 connection: 2,180 ->
+ * 1,800/s, more CPU per request; why is not pinned down), at 4 MiB faster
+ * (+3-13 %). */
 static void set_cork(front_conn *c, int on)
 {
     if (c->corked == on)
