@@ -71,6 +71,7 @@ typedef struct {
     int64_t snap_ms;       /* when it began (ct_mono_ms) */
     int snap_open;         /* a read transaction of ct_db_read_snapshot is open */
     sqlite3_stmt *begin_st, *commit_st; /* the snapshot's BEGIN and COMMIT, prepared once */
+    sqlite3_stmt *wbegin_st, *wcommit_st; /* a write transaction's, likewise */
     db_ckpt *ckpt; /* made by the WAL hook when the WAL first fills */
 } sq_db;
 
@@ -100,6 +101,8 @@ static void sq_close(ct_db *db)
     db_ckpt_free(d->ckpt);
     sqlite3_finalize(d->begin_st);
     sqlite3_finalize(d->commit_st);
+    sqlite3_finalize(d->wbegin_st);
+    sqlite3_finalize(d->wcommit_st);
     for (int i = 0; i < d->n_cache; i++) {
         sqlite3_finalize(d->cache[i]->s);
         free((char *)d->cache[i]->sql);
@@ -240,14 +243,20 @@ static int sq_col_is_null(ct_db_stmt *st, int col)
     return sqlite3_column_type(s_of(st), col) == SQLITE_NULL;
 }
 
+static int run_once(sqlite3 *h, sqlite3_stmt **st, const char *sql);
+
+/* Prepared once: sqlite3_exec parsed them on every transaction. */
 static ct_err sq_begin(ct_db *db)
 {
-    return sq_err(sqlite3_exec(h_of(db), "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    sq_db *d = (sq_db *)db;
+    int rc = run_once(d->h, &d->wbegin_st, "BEGIN IMMEDIATE");
+    return rc == SQLITE_OK ? CT_OK : sq_err(rc) ? sq_err(rc) : CT_ERR_DB;
 }
 
 static ct_err sq_commit(ct_db *db)
 {
-    int rc = sqlite3_exec(h_of(db), "COMMIT", NULL, NULL, NULL);
+    sq_db *d = (sq_db *)db;
+    int rc = run_once(d->h, &d->wcommit_st, "COMMIT");
     if (rc != SQLITE_OK) {
         sqlite3_exec(h_of(db), "ROLLBACK", NULL, NULL, NULL);
         return sq_err(rc) ? sq_err(rc) : CT_ERR_DB;

@@ -692,6 +692,19 @@ static ct_err put_stage(ct_meta *m, meta_put_req *r)
     return CT_OK;
 }
 
+/* A statement without parameters from the connection's statement cache:
+ * sqlite3_exec parsed SAVEPOINT and RELEASE afresh for every put, inside
+ * the batch that every waiting put waits for. */
+static ct_err exec_cached(ct_meta *m, const char *sql)
+{
+    ct_db_stmt *st = NULL;
+    ct_err e = meta_prep(m, sql, &st);
+    if (!e)
+        e = ct_db_step_done(st);
+    ct_db_finalize(st);
+    return e;
+}
+
 /* Runs one batch as one transaction; sets every request's err. Returns
  * whether committed rows carry events (the caller fires the hook). */
 static int put_batch(ct_meta *m, meta_put_req *batch)
@@ -705,12 +718,12 @@ static int put_batch(ct_meta *m, meta_put_req *batch)
             r->err = e;
             continue;
         }
-        if ((r->err = ct_db_exec(m->db, "SAVEPOINT put")) != CT_OK)
+        if ((r->err = exec_cached(m, "SAVEPOINT put")) != CT_OK)
             continue;
         r->err = put_stage(m, r);
         if (r->err)
-            ct_db_exec(m->db, "ROLLBACK TO put");
-        ct_db_exec(m->db, "RELEASE put");
+            exec_cached(m, "ROLLBACK TO put");
+        exec_cached(m, "RELEASE put");
         r->staged = r->err == CT_OK;
         events += r->staged && r->ev;
     }
