@@ -80,6 +80,8 @@ long ct_b64_decode(const char *in, size_t n, unsigned char *out);
 /* RFC 3986 encoding as SigV4 wants it: unreserved kept, everything else %XX;
  * '/' kept when keep_slash. Appends to b. */
 ct_err ct_uri_encode(ct_buf *b, const char *s, size_t n, int keep_slash);
+/* 1 when every byte of s[0..n) is unreserved (A-Z a-z 0-9 - . _ ~). */
+int ct_uri_all_unreserved(const char *s, size_t n);
 /* Percent-decoding; '+' becomes space only when plus_is_space. Returns heap
  * string (may contain NUL bytes: *out_len is the real length), NULL on
  * malformed escape. */
@@ -139,6 +141,9 @@ void ct_time_iso8601(int64_t ms, char out[32]);
 void ct_time_http(int64_t ms, char out[40]);
 /* Parses IMF-fixdate (and RFC 850/asctime); -1 on error. Seconds since epoch. */
 int64_t ct_time_parse_http(const char *s);
+/* Seconds since the epoch of a UTC civil time (month 1-12), normalising
+ * out-of-range fields as timegm does, without timegm's time-zone lock. */
+int64_t ct_time_utc(int year, int month, int day, int hour, int min, int sec);
 
 /* ---- files ---- */
 /* fsync a directory by path. */

@@ -49,3 +49,27 @@ int64_t ct_time_parse_http(const char *s)
     }
     return -1;
 }
+
+/* Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic
+ * Gregorian date; month 1-12 (others are carried into the year first). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y += (m - 1) / 12;
+    m = (m - 1) % 12 + 1;
+    if (m <= 0) {
+        m += 12;
+        y--;
+    }
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int64_t ct_time_utc(int year, int month, int day, int hour, int min, int sec)
+{
+    return days_from_civil(year, month, day) * 86400 + (int64_t)hour * 3600 + (int64_t)min * 60 +
+           sec;
+}

@@ -60,24 +60,13 @@ static ct_err encode_dup(const char *s, size_t n, char **out)
     return *out ? CT_OK : CT_ERR_NOMEM;
 }
 
-static int all_unreserved(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' ||
-              c == '.' || c == '_' || c == '~'))
-            return 0;
-    }
-    return 1;
-}
-
 static ct_err qparam_init(qparam *p, const char *s, size_t n)
 {
     const char *eq = memchr(s, '=', n);
     size_t kl = eq ? (size_t)(eq - s) : n;
     const char *v = eq ? eq + 1 : "";
     size_t vl = eq ? n - kl - 1 : 0;
-    if (all_unreserved(s, kl) && all_unreserved(v, vl)) {
+    if (ct_uri_all_unreserved(s, kl) && ct_uri_all_unreserved(v, vl)) {
         /* Most parameters: decoding and re-encoding give the same text,
          * so key and value share one allocation and serve as both. */
         if (!(p->key = malloc(kl + vl + 2)))
@@ -475,16 +464,14 @@ int64_t iam_parse_amz_date(const char *s)
     for (int i = 0; i < 15; i++)
         if (i != 8 && !is_digit((unsigned char)s[i]))
             return -1;
-    struct tm tm = {0};
-    tm.tm_year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0') - 1900;
-    tm.tm_mon = (s[4] - '0') * 10 + (s[5] - '0') - 1;
-    tm.tm_mday = (s[6] - '0') * 10 + (s[7] - '0');
-    tm.tm_hour = (s[9] - '0') * 10 + (s[10] - '0');
-    tm.tm_min = (s[11] - '0') * 10 + (s[12] - '0');
-    tm.tm_sec = (s[13] - '0') * 10 + (s[14] - '0');
-    if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-        tm.tm_min > 59 || tm.tm_sec > 60)
+    int year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    int mon = (s[4] - '0') * 10 + (s[5] - '0');
+    int mday = (s[6] - '0') * 10 + (s[7] - '0');
+    int hour = (s[9] - '0') * 10 + (s[10] - '0');
+    int min = (s[11] - '0') * 10 + (s[12] - '0');
+    int sec = (s[13] - '0') * 10 + (s[14] - '0');
+    if (mon < 1 || mon > 12 || mday < 1 || mday > 31 || hour > 23 || min > 59 || sec > 60)
         return -1;
-    return (int64_t)timegm(&tm);
+    return ct_time_utc(year, mon, mday, hour, min, sec); /* timegm locked the time zone */
 }
 

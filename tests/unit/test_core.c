@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void test_range(void)
@@ -138,6 +139,22 @@ static void test_time(void)
     CHECK(ct_time_parse_http("garbage") == -1);
     ct_time_iso8601(784111777123LL, s);
     CHECK_STR(s, "1994-11-06T08:49:37.123Z");
+    /* ct_time_utc agrees with timegm, out-of-range fields included */
+    int bad = 0;
+    for (int y = 1899; y <= 2401; y += 3)
+        for (int mo = 0; mo <= 13; mo++)
+            for (int d = 0; d <= 32; d += 4) {
+                struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                                .tm_hour = 23, .tm_min = 59, .tm_sec = 60};
+                bad += ct_time_utc(y, mo, d, 23, 59, 60) != (int64_t)timegm(&tm);
+            }
+    CHECK(bad == 0);
+    CHECK(ct_time_utc(1970, 1, 1, 0, 0, 0) == 0);
+    CHECK(ct_time_utc(2000, 2, 29, 12, 0, 0) == 951825600);
+    CHECK(ct_time_utc(2026, 11, 25, 3, 4, 5) == 1795575845);
+    CHECK(ct_uri_all_unreserved("AZaz09-._~", 10) && ct_uri_all_unreserved("", 0));
+    CHECK(!ct_uri_all_unreserved("a/b", 3) && !ct_uri_all_unreserved("%41", 3) &&
+          !ct_uri_all_unreserved("a\xff" "b", 3) && !ct_uri_all_unreserved("a b", 3));
 }
 
 static void test_mime(void)
