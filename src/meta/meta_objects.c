@@ -597,7 +597,7 @@ ct_err ct_meta_outbox_due(ct_meta *m, int max, ct_meta_outbox_cb cb, void *ctx)
         ct_db_bind_int64(st, 1, meta_now_ms(m));
         ct_db_bind_int64(st, 2, max);
         ct_db_bind_int64(st, 3, META_CLAIM_MS);
-        int rc;
+        int rc = CT_DB_DONE; /* -O1 cannot see that max > 0 assigns it */
         while (n < max && (rc = ct_db_step(st)) == CT_DB_ROW)
             outbox_from_row(st, &rows[n++]);
         if (n < max && rc == CT_DB_ERROR)
