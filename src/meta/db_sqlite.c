@@ -90,6 +90,14 @@ static ct_err sq_err(int rc)
     }
 }
 
+/* A failed SQLite call's error: never CT_OK (SQLITE_ROW or DONE where they
+ * do not belong are a database error). */
+static ct_err sq_fail(int rc)
+{
+    ct_err e = sq_err(rc);
+    return e ? e : CT_ERR_DB;
+}
+
 static sqlite3 *h_of(ct_db *db) { return ((sq_db *)db)->h; }
 static sqlite3_stmt *s_of(ct_db_stmt *st) { return ((sq_stmt *)st)->s; }
 
@@ -160,7 +168,7 @@ static ct_err sq_exec(ct_db *db, const char *sql)
     if (rc != SQLITE_OK) {
         ct_error("meta: sqlite: %s", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
-        return sq_err(rc) ? sq_err(rc) : CT_ERR_DB;
+        return sq_fail(rc);
     }
     return CT_OK;
 }
@@ -227,7 +235,7 @@ static int sq_step(ct_db_stmt *st)
         st->changes = sqlite3_changes(h_of(st->db));
         return CT_DB_DONE;
     }
-    st->err = sq_err(rc) ? sq_err(rc) : CT_ERR_DB;
+    st->err = sq_fail(rc);
     return CT_DB_ERROR;
 }
 
@@ -250,7 +258,7 @@ static ct_err sq_begin(ct_db *db)
 {
     sq_db *d = (sq_db *)db;
     int rc = run_once(d->h, &d->wbegin_st, "BEGIN IMMEDIATE");
-    return rc == SQLITE_OK ? CT_OK : sq_err(rc) ? sq_err(rc) : CT_ERR_DB;
+    return rc == SQLITE_OK ? CT_OK : sq_fail(rc);
 }
 
 static ct_err sq_commit(ct_db *db)
@@ -259,7 +267,7 @@ static ct_err sq_commit(ct_db *db)
     int rc = run_once(d->h, &d->wcommit_st, "COMMIT");
     if (rc != SQLITE_OK) {
         sqlite3_exec(h_of(db), "ROLLBACK", NULL, NULL, NULL);
-        return sq_err(rc) ? sq_err(rc) : CT_ERR_DB;
+        return sq_fail(rc);
     }
     return CT_OK;
 }
@@ -432,7 +440,7 @@ ct_err db_sqlite_read_snapshot(ct_db *db)
     /* Deferred: the snapshot is taken by the next SELECT, after now_gen. */
     int rc = run_once(d->h, &d->begin_st, "BEGIN");
     if (rc != SQLITE_OK)
-        return sq_err(rc) ? sq_err(rc) : CT_ERR_DB;
+        return sq_fail(rc);
     d->snap_open = 1;
     d->snap_ms = now;
     return CT_OK;

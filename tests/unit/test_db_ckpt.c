@@ -4,6 +4,7 @@
  * writer committing thousands of transactions keeps its WAL bounded and
  * every row intact. */
 #include "ct_test.h"
+#include "ct_test_sqlite.h"
 #include "meta/db_internal.h"
 
 #include <sqlite3.h>
@@ -17,27 +18,23 @@ static long long file_size(const char *path)
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-static long long scalar(sqlite3 *h, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
+/* DIR/NAME and its WAL's path. */
+static void db_paths(const char *dir, const char *name, char path[300], char wal[310])
+{
+    snprintf(path, 300, "%s/%s", dir, name);
+    snprintf(wal, 310, "%s-wal", path);
+}
+
 static void thread_then_caller(const char *dir)
 {
     char path[300], wal[310];
-    snprintf(path, sizeof path, "%s/a.db", dir);
-    snprintf(wal, sizeof wal, "%s-wal", path);
+    db_paths(dir, "a.db", path, wal);
     sqlite3 *w = NULL;
     db_ckpt *c = NULL;
     CHECK(sqlite3_open(path, &w) == SQLITE_OK);
@@ -81,8 +78,7 @@ cleanup:
 static void writer_stays_bounded(const char *dir)
 {
     char path[300], wal[310];
-    snprintf(path, sizeof path, "%s/b.db", dir);
-    snprintf(wal, sizeof wal, "%s-wal", path);
+    db_paths(dir, "b.db", path, wal);
     ct_db *db = NULL;
     sqlite3 *r = NULL;
     char *blob = malloc(4000);
@@ -115,11 +111,7 @@ static void writer_stays_bounded(const char *dir)
     CHECK(scalar(r, "SELECT count(*) FROM t") == 3000);
     CHECK(scalar(r, "SELECT count(*) FROM t WHERE length(v) = 4000 AND"
                     " substr(v, 4000, 1) = substr(v, 1, 1)") == 3000);
-    sqlite3_stmt *st = NULL;
-    CHECK(sqlite3_prepare_v2(r, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
-          sqlite3_step(st) == SQLITE_ROW &&
-          strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0);
-    sqlite3_finalize(st);
+    CHECK(integrity_ok(r));
 cleanup:
     sqlite3_close(r);
     ct_db_close(db); /* stops the checkpoint thread */

@@ -5,6 +5,7 @@
  * commit (read back, rewritten, rolled back), and commits larger than the
  * buffer. */
 #include "ct_test.h"
+#include "ct_test_sqlite.h"
 #include "meta/db_internal.h"
 
 #include <sqlite3.h>
@@ -66,26 +67,6 @@ static int matches(sqlite3 *h, int id, int n)
     }
     sqlite3_finalize(st);
     free(want);
-    return ok;
-}
-
-static long long scalar(sqlite3 *h, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-static int integrity_ok(sqlite3 *h)
-{
-    sqlite3_stmt *st = NULL;
-    int ok = sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
-             sqlite3_step(st) == SQLITE_ROW &&
-             strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
-    sqlite3_finalize(st);
     return ok;
 }
 
