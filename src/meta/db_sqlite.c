@@ -12,8 +12,7 @@
  * NOMUTEX (SQLite's per-call mutex was ~1 % of a small GET). The page
  * cache is 32 MiB per connection instead of 2: small objects live inline in
  * their rows, and GETs spread over thousands of them otherwise pread their
- * pages again (memory-mapped I/O would save the reads too, but turns an I/O
- * error into SIGBUS).
+ * pages again (past that, the pooled readers map the file: meta_read.c).
  *
  * Read snapshots (ct_db_read_snapshot): outside a transaction every SELECT
  * opens and closes its own WAL read transaction, two fcntl locks on the
