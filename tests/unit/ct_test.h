@@ -4,6 +4,7 @@
 #define CT_TEST_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int ct_test_pass, ct_test_fail;
@@ -29,6 +30,15 @@ static int ct_test_pass, ct_test_fail;
                     ct_a_ ? ct_a_ : "(null)", ct_b_ ? ct_b_ : "(null)");                         \
         }                                                                                        \
     } while (0)
+
+/* Removes a test's scratch directory; a failure is reported, not counted. */
+static inline void ct_test_rmdir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
 
 #define CT_TEST_END()                                                                            \
     do {                                                                                         \

@@ -125,9 +125,6 @@ int main(void)
         return 1;
     writer_stays_bounded(dir); /* first: ct_db_open sets SQLite up */
     thread_then_caller(dir);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    ct_test_rmdir(dir);
     CT_TEST_END();
 }

@@ -150,9 +150,6 @@ int main(void)
     commits_seen_by_other_handle(dir, "NORMAL");
     commits_seen_by_other_handle(dir, "OFF");
     spilled_transactions(dir);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    ct_test_rmdir(dir);
     CT_TEST_END();
 }

@@ -1207,9 +1207,6 @@ int main(void)
     test_meta_cache();
     test_end_to_end();
     curl_global_cleanup();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    ct_test_rmdir(tmpdir);
     CT_TEST_END();
 }
